@@ -1,0 +1,195 @@
+//! Runs one process the way a command hook must run: event on stdin only, stdout and stderr
+//! read concurrently into caps, its own process group, a deadline, and the whole group killed
+//! on timeout and after exit.
+//!
+//! Promises: never blocks past `timeout + grace + drain`; never reads more than the caps (a
+//! process that writes more is killed and reported, its output never parsed); leaves no process
+//! of its group behind; never interpolates event data into a command line. Knows nothing of
+//! settings or decisions.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::decision::ExitKind;
+
+/// stdout cap: over it the hook fails with `OutputTooLarge`.
+pub const STDOUT_CAP: usize = 1024 * 1024;
+/// stderr cap.
+pub const STDERR_CAP: usize = 256 * 1024;
+/// Time between SIGTERM and SIGKILL on timeout.
+pub const KILL_GRACE: Duration = Duration::from_secs(1);
+/// How long to wait for pipes to close once the group is dead.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// The complete environment (nothing is inherited).
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: PathBuf,
+    pub stdin: Arc<[u8]>,
+    pub timeout: Duration,
+    pub stdout_cap: usize,
+    pub stderr_cap: usize,
+    pub grace: Duration,
+}
+
+/// How it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessOutcome {
+    pub exit: ExitKind,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub timed_out: bool,
+    /// Which stream went over its cap, if any.
+    pub overflow: Option<&'static str>,
+    /// The pipes stayed open after the group was killed: a process escaped the group.
+    pub drain_timed_out: bool,
+    pub pid: i32,
+}
+
+#[derive(Clone, Copy)]
+struct Group(i32);
+
+impl Group {
+    fn signal(self, sig: Signal) {
+        // ESRCH (group already gone) is the normal case after exit.
+        let _ = killpg(Pid::from_raw(self.0), sig);
+    }
+}
+
+/// Runs the process. `Err` only when it could not be started.
+pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let pid = child
+        .id()
+        .map(|p| p as i32)
+        .ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
+    let group = Group(pid);
+
+    let mut stdin = child.stdin.take();
+    let data = spec.stdin.clone();
+    let writer = tokio::spawn(async move {
+        if let Some(w) = stdin.as_mut() {
+            // EPIPE means the hook did not read its input: not a failure.
+            let _ = w.write_all(&data).await;
+            let _ = w.shutdown().await;
+        }
+        drop(stdin);
+    });
+    let overflow_out = Arc::new(AtomicBool::new(false));
+    let overflow_err = Arc::new(AtomicBool::new(false));
+    let out_task = tokio::spawn(read_capped(
+        child.stdout.take(),
+        spec.stdout_cap,
+        group,
+        overflow_out.clone(),
+    ));
+    let err_task = tokio::spawn(read_capped(
+        child.stderr.take(),
+        spec.stderr_cap,
+        group,
+        overflow_err.clone(),
+    ));
+
+    // Wait for exit without reaping (WNOWAIT): while the zombie exists its pid, and so the
+    // group id, cannot be reused, so the group kill below cannot hit an unrelated process.
+    let mut exited = tokio::task::spawn_blocking(move || {
+        let _ = waitid(
+            Id::Pid(Pid::from_raw(pid)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        );
+    });
+    let mut timed_out = false;
+    if tokio::time::timeout(spec.timeout, &mut exited)
+        .await
+        .is_err()
+    {
+        timed_out = true;
+        group.signal(Signal::SIGTERM);
+        if tokio::time::timeout(spec.grace, &mut exited).await.is_err() {
+            group.signal(Signal::SIGKILL);
+            let _ = exited.await;
+        }
+    }
+    // Whatever is left of the group dies with the hook.
+    group.signal(Signal::SIGKILL);
+    let status = child.wait().await?;
+    let exit = {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(c), _) => ExitKind::Code(c),
+            (None, Some(s)) => ExitKind::Signal(s),
+            (None, None) => ExitKind::Code(-1),
+        }
+    };
+    let drained =
+        tokio::time::timeout(DRAIN_TIMEOUT, async { (out_task.await, err_task.await) }).await;
+    writer.abort();
+    let (stdout, stderr, drain_timed_out) = match drained {
+        Ok((Ok(o), Ok(e))) => (o, e, false),
+        Ok(_) => (Vec::new(), Vec::new(), false),
+        Err(_) => (Vec::new(), Vec::new(), true),
+    };
+    let overflow = if overflow_out.load(Ordering::Relaxed) {
+        Some("stdout")
+    } else if overflow_err.load(Ordering::Relaxed) {
+        Some("stderr")
+    } else {
+        None
+    };
+    Ok(ProcessOutcome {
+        exit,
+        stdout,
+        stderr,
+        timed_out,
+        overflow,
+        drain_timed_out,
+        pid,
+    })
+}
+
+async fn read_capped<R: AsyncRead + Unpin>(
+    r: Option<R>,
+    cap: usize,
+    group: Group,
+    overflow: Arc<AtomicBool>,
+) -> Vec<u8> {
+    let Some(mut r) = r else { return Vec::new() };
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return buf,
+            Ok(n) => {
+                if buf.len() + n > cap {
+                    // Over the cap: stop reading, drop the pipe, kill the writer.
+                    overflow.store(true, Ordering::Relaxed);
+                    group.signal(Signal::SIGKILL);
+                    return buf;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Resolved hooks: what one configured hook is, after its settings entry was validated.
+//!
+//! A `Hook` carries everything needed to decide whether it applies to an event (event name,
+//! compiled matcher, `if` rule) and to run it (handler, timeout, failure policy), plus its origin
+//! (scope, file, line, column) so every report can say where it came from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::matcher::Matcher;
+use crate::permissions::Rule;
+use crate::settings::Scope;
+
+/// Claude Code's default timeout for command hooks.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where a hook was configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub scope: Scope,
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}:{}:{}",
+            self.scope,
+            self.path.display(),
+            self.line,
+            self.column
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    Allow,
+    Block,
+}
+
+/// The shell of a shell-form command hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shell {
+    /// `/bin/sh -c`.
+    Sh,
+    /// `bash -c`.
+    Bash,
+}
+
+/// A command hook: shell form (`command` run by the shell) or exec form (`command` + `args`,
+/// no shell).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CommandHook {
+    pub command: String,
+    pub args: Option<Vec<String>>,
+    pub shell: Shell,
+}
+
+/// A WebAssembly component hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasmHook {
+    pub component: PathBuf,
+    pub memory_mb: Option<u64>,
+    pub fuel: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handler {
+    Command(CommandHook),
+    Wasm(WasmHook),
+    /// A Claude Code hook type hookhost does not run (`http`, `prompt`, `agent`, `mcp_tool`, or
+    /// `shell: "powershell"`): it fails with `Unsupported` and its failure policy decides.
+    Unsupported {
+        kind: String,
+    },
+}
+
+/// One configured hook.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// The event it is registered for, e.g. `PreToolUse`.
+    pub event: String,
+    pub matcher: Matcher,
+    /// The matcher as written (`None` when absent).
+    pub matcher_source: Option<String>,
+    pub handler: Handler,
+    /// `if`: one permission rule the tool call must match.
+    pub if_rule: Option<Rule>,
+    pub timeout: Duration,
+    pub on_failure: Option<OnFailure>,
+    pub is_async: bool,
+    pub status_message: Option<String>,
+    pub sha256: Option<String>,
+    /// The `sandbox` object as written (interpreted by the sandbox layer).
+    pub sandbox: Option<Value>,
+    pub origin: Origin,
+}
+
+impl Hook {
+    /// How reasons and reports name this hook: `[<command>]`, as Claude Code does.
+    pub fn label(&self) -> String {
+        match &self.handler {
+            Handler::Command(c) => match &c.args {
+                None => format!("[{}]", c.command),
+                Some(a) => {
+                    let mut parts = vec![c.command.as_str()];
+                    parts.extend(a.iter().map(String::as_str));
+                    format!(
+                        "[{}]",
+                        shlex::try_join(parts).unwrap_or_else(|_| c.command.clone())
+                    )
+                }
+            },
+            Handler::Wasm(w) => format!("[wasm {}]", w.component.display()),
+            Handler::Unsupported { kind } => format!("[{kind} hook]"),
+        }
+    }
+
+    /// Identical handlers in several settings files run once: this is what "identical" means.
+    pub fn dedup_key(&self) -> Option<String> {
+        match &self.handler {
+            Handler::Command(c) => Some(format!(
+                "command\0{:?}\0{}\0{:?}",
+                c.shell, c.command, c.args
+            )),
+            Handler::Wasm(w) => Some(format!("wasm\0{}", w.component.display())),
+            Handler::Unsupported { .. } => None,
+        }
+    }
+
+    pub fn kind(&self) -> &str {
+        match &self.handler {
+            Handler::Command(_) => "command",
+            Handler::Wasm(_) => "wasm",
+            Handler::Unsupported { kind } => kind,
+        }
+    }
+}

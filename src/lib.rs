@@ -1,0 +1,42 @@
+//! hookhost runs the hooks an organisation attaches to a coding agent's events and turns their
+//! answers into one decision the agent must obey.
+//!
+//! ```text
+//!  agent (Claude Code, or any embedder)
+//!    │  event JSON (PreToolUse / PostToolUse / ConfigChange / …, Claude Code's wire form)
+//!    ▼
+//!  front ends: `hookhost dispatch` (one process per event) · `EventBus` (library API)
+//!    ▼
+//!  EventBus ── Settings (layered: managed > command line > local > project > user)
+//!    │  1. matchers and `if` rules pick the hooks for this event (compiled at load)
+//!    │  2. run them concurrently, each with a deadline (exec: command processes)
+//!    │  3. fold: deny > defer > ask > allow; any block blocks; failures per failure policy
+//!    ▼
+//!  Outcome → Claude Code JSON on stdout + exit code (0 allow / 2 block), or the API value
+//! ```
+//!
+//! The one invariant: a change a hook rejects never happens. A denied tool call is answered
+//! `deny`; a blocked event exits 2; where the settings say fail closed, a broken, slow or missing
+//! hook counts as a rejection.
+//!
+//! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
+//! [`permissions`] (rules), [`settings`] (files and layering), [`hook`] (resolved hooks),
+//! [`exec`] (running one hook), [`bus`] (the pipeline), [`cli`], [`error`].
+
+pub mod bus;
+pub mod cli;
+pub mod decision;
+pub mod error;
+pub mod event;
+pub mod exec;
+pub mod hook;
+pub mod matcher;
+pub mod permissions;
+pub mod settings;
+
+pub use bus::{DispatchContext, EventBus, Outcome};
+pub use decision::{Decision, FailureKind, HookFailure, HookResult, Permission, Response, Verdict};
+pub use error::{Error, SettingsError};
+pub use event::{EventKind, HookEvent};
+pub use hook::Hook;
+pub use settings::{Locations, Scope, Settings};

@@ -1,0 +1,188 @@
+//! Settings matchers, compiled once when settings load, with Claude Code's exact rules:
+//! `*`, empty or absent matches everything; a string of only letters, digits, `_`, `-`, space,
+//! `,` and `|` is an exact, case-sensitive name or a list split on `|`/`,` (for `FileChanged` and
+//! `StopFailure` only letters, digits, `_` and `|`); anything else is an unanchored regular
+//! expression (JavaScript syntax; look-around and back-references are supported).
+//!
+//! Promises: matching never fails at run time; a pattern that does not compile is a load error;
+//! patterns that can never fire the way their author meant produce warnings.
+
+use std::fmt;
+
+/// A compiled matcher.
+#[derive(Clone)]
+pub enum Matcher {
+    All,
+    Exact(Vec<String>),
+    Regex(Box<fancy_regex::Regex>),
+}
+
+impl fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Matcher::All => write!(f, "All"),
+            Matcher::Exact(v) => write!(f, "Exact({v:?})"),
+            Matcher::Regex(r) => write!(f, "Regex({:?})", r.as_str()),
+        }
+    }
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Matcher::All, Matcher::All) => true,
+            (Matcher::Exact(a), Matcher::Exact(b)) => a == b,
+            (Matcher::Regex(a), Matcher::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+/// Tool names Claude Code ships, used to warn about case mistakes.
+const KNOWN_TOOLS: &[&str] = &[
+    "Bash",
+    "Read",
+    "Write",
+    "Edit",
+    "MultiEdit",
+    "NotebookEdit",
+    "Glob",
+    "Grep",
+    "WebFetch",
+    "WebSearch",
+    "Task",
+    "Agent",
+    "TodoWrite",
+    "LS",
+    "ExitPlanMode",
+    "BashOutput",
+    "KillShell",
+    "Skill",
+    "SlashCommand",
+];
+
+impl Matcher {
+    /// Compiles `pattern` for hooks of `event`. Returns the matcher and any warnings.
+    pub fn compile(pattern: Option<&str>, event: &str) -> Result<(Matcher, Vec<String>), String> {
+        let mut warnings = Vec::new();
+        let p = match pattern {
+            None => return Ok((Matcher::All, warnings)),
+            Some(p) => p,
+        };
+        if p.is_empty() || p == "*" {
+            return Ok((Matcher::All, warnings));
+        }
+        if crate::event::matcher_field(event).is_none()
+            && crate::event::KNOWN_EVENTS.contains(&event)
+        {
+            warnings.push(format!(
+                "{event} has no matcher field: matcher {p:?} is ignored and the hook runs on every {event}"
+            ));
+        }
+        let restricted = matches!(event, "FileChanged" | "StopFailure");
+        let exact_char = |c: char| {
+            c.is_ascii_alphanumeric()
+                || c == '_'
+                || c == '|'
+                || (!restricted && matches!(c, '-' | ' ' | ','))
+        };
+        let tool_event = crate::event::matcher_field(event) == Some("tool_name");
+        if p.chars().all(exact_char) {
+            let names: Vec<String> = p
+                .split(if restricted {
+                    &['|'][..]
+                } else {
+                    &['|', ','][..]
+                })
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            if tool_event {
+                for n in &names {
+                    if let Some(k) = KNOWN_TOOLS
+                        .iter()
+                        .find(|k| k.eq_ignore_ascii_case(n) && **k != n)
+                    {
+                        warnings.push(format!(
+                            "matcher name {n:?} is case-sensitive and never matches tool {k:?}"
+                        ));
+                    }
+                    if n.starts_with("mcp__") && n.matches("__").count() == 1 {
+                        warnings.push(format!(
+                            "matcher {n:?} is an exact name and matches no MCP tool; use \"{n}__.*\" for all of its tools"
+                        ));
+                    }
+                }
+            }
+            return Ok((Matcher::Exact(names), warnings));
+        }
+        if tool_event && p.contains('(') && p.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        {
+            warnings.push(format!(
+                "matcher {p:?} looks like a permission rule: matchers only see the tool name, never its arguments; put the rule in \"if\""
+            ));
+        }
+        let re =
+            fancy_regex::Regex::new(p).map_err(|e| format!("invalid matcher regex {p:?}: {e}"))?;
+        Ok((Matcher::Regex(Box::new(re)), warnings))
+    }
+
+    /// Whether an event whose matcher subject is `subject` fits. Events without a matcher
+    /// field (`subject == None`) always fit.
+    pub fn matches(&self, subject: Option<&str>) -> bool {
+        let Some(s) = subject else { return true };
+        match self {
+            Matcher::All => true,
+            Matcher::Exact(names) => names.iter().any(|n| n == s),
+            // A regex that exhausts its backtracking budget does not match.
+            Matcher::Regex(re) => re.is_match(s).unwrap_or(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: Option<&str>) -> Matcher {
+        Matcher::compile(p, "PreToolUse").unwrap().0
+    }
+
+    #[test]
+    fn forms() {
+        for all in [None, Some(""), Some("*")] {
+            assert_eq!(m(all), Matcher::All);
+            assert!(m(all).matches(Some("Anything")));
+        }
+        let list = m(Some("Edit|Write, MultiEdit"));
+        assert_eq!(
+            list,
+            Matcher::Exact(vec!["Edit".into(), "Write".into(), "MultiEdit".into()])
+        );
+        assert!(list.matches(Some("Write")) && list.matches(Some("MultiEdit")));
+        assert!(!list.matches(Some("NotebookEdit")) && !list.matches(Some("edit")));
+        let re = m(Some("Edit.*"));
+        assert!(re.matches(Some("NotebookEdit")), "unanchored");
+        assert!(!m(Some("^Edit$")).matches(Some("NotebookEdit")));
+        assert!(m(Some("mcp__memory__.*")).matches(Some("mcp__memory__create")));
+        assert!(!m(Some("mcp__memory")).matches(Some("mcp__memory__create")));
+        assert!(m(Some("^(?!Bash$).*")).matches(Some("Read")), "look-ahead");
+        assert!(!m(Some("^(?!Bash$).*")).matches(Some("Bash")));
+        assert!(m(Some("Bash")).matches(None), "no matcher field: matches");
+    }
+
+    #[test]
+    fn errors_and_warnings() {
+        assert!(Matcher::compile(Some("Bash(["), "PreToolUse").is_err());
+        let (_, w) = Matcher::compile(Some("bash"), "PreToolUse").unwrap();
+        assert!(w[0].contains("case-sensitive"), "{w:?}");
+        let (_, w) = Matcher::compile(Some("Bash(git commit*)"), "PreToolUse").unwrap();
+        assert!(w[0].contains("permission rule"), "{w:?}");
+        let (m, _) = Matcher::compile(Some("a-b"), "FileChanged").unwrap();
+        assert!(
+            matches!(m, Matcher::Regex(_)),
+            "hyphen is regex for FileChanged"
+        );
+    }
+}

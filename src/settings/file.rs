@@ -1,0 +1,716 @@
+//! One settings file: read, parse and validate it into hooks, rules and scalar settings, with
+//! every problem located by file, line and column.
+//!
+//! The schema is Claude Code's (`hooks`, `permissions`, `disableAllHooks`,
+//! `allowManagedHooksOnly`, …) plus hookhost's extensions (`type: "wasm"`, `onFailure`,
+//! `sandbox`, `sha256`, `failClosed`). Strictness: a file that is not JSON, a hook entry with an
+//! unknown or mistyped field, a matcher that does not compile or a malformed rule is an error for
+//! the whole file (a security host never silently drops a hook); keys hookhost does not use, and
+//! managed-only keys outside managed scope, are warnings.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::Scope;
+use super::locate::{Seg, line_col, locate};
+use crate::error::{Location, SettingsError};
+use crate::event::KNOWN_EVENTS;
+use crate::hook::{
+    CommandHook, DEFAULT_TIMEOUT, Handler, Hook, OnFailure, Origin, Shell, WasmHook,
+};
+use crate::matcher::Matcher;
+use crate::permissions::Rule;
+
+/// A located warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub location: Location,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// A permission rule and where it was written.
+#[derive(Debug, Clone)]
+pub struct LocatedRule {
+    pub rule: Rule,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PermissionLists {
+    pub allow: Vec<LocatedRule>,
+    pub ask: Vec<LocatedRule>,
+    pub deny: Vec<LocatedRule>,
+}
+
+/// A parsed, validated settings file.
+#[derive(Debug, Clone)]
+pub struct SettingsFile {
+    pub scope: Scope,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub hooks: Vec<Hook>,
+    pub permissions: PermissionLists,
+    pub disable_all_hooks: Option<bool>,
+    pub allow_managed_hooks_only: Option<bool>,
+    pub allow_managed_permission_rules_only: Option<bool>,
+    pub fail_closed: Option<Vec<String>>,
+    /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
+    /// `sandbox`, `remoteSettings`, `requirePinnedHooks`).
+    pub extensions: Map<String, Value>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+const MANAGED_ONLY: &[&str] = &[
+    "allowManagedHooksOnly",
+    "allowManagedPermissionRulesOnly",
+    "failClosed",
+    "forceRemoteSettingsRefresh",
+    "strictPluginOnlyCustomization",
+    "remoteSettings",
+    "requirePinnedHooks",
+];
+const EXTENSIONS: &[&str] = &[
+    "hookhost",
+    "sandbox",
+    "remoteSettings",
+    "requirePinnedHooks",
+    "forceRemoteSettingsRefresh",
+];
+const COMMAND_KEYS: &[&str] = &[
+    "type",
+    "command",
+    "args",
+    "shell",
+    "timeout",
+    "if",
+    "async",
+    "asyncRewake",
+    "statusMessage",
+    "onFailure",
+    "once",
+    "sandbox",
+    "sha256",
+];
+const WASM_KEYS: &[&str] = &[
+    "type",
+    "component",
+    "sha256",
+    "timeout",
+    "memoryMb",
+    "fuel",
+    "if",
+    "statusMessage",
+    "onFailure",
+    "once",
+];
+const TOOL_EVENTS: &[&str] = &[
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "PermissionRequest",
+    "PermissionDenied",
+];
+
+/// Reads and parses `path`. `Ok(None)` when the file does not exist.
+pub fn read(path: &Path, scope: Scope) -> Result<Option<SettingsFile>, SettingsError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(SettingsError {
+                location: Location {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                },
+                message: format!("cannot read: {e}"),
+                managed: scope == Scope::Managed,
+            });
+        }
+    };
+    parse_bytes(&bytes, path, scope).map(Some)
+}
+
+/// Parses settings from bytes (as read from `path`).
+pub fn parse_bytes(bytes: &[u8], path: &Path, scope: Scope) -> Result<SettingsFile, SettingsError> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let ok = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned();
+            let (line, column) = line_col(&ok, ok.len());
+            return Err(SettingsError {
+                location: Location {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                },
+                message: "file is not valid UTF-8".into(),
+                managed: scope == Scope::Managed,
+            });
+        }
+    };
+    parse(text, path, scope)
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    path: &'a Path,
+    scope: Scope,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn location(&self, segs: &[Seg], key: bool) -> Location {
+        let (line, column) = locate(self.text, segs, key);
+        Location {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+        }
+    }
+
+    fn err(&self, segs: &[Seg], key: bool, message: impl Into<String>) -> SettingsError {
+        SettingsError {
+            location: self.location(segs, key),
+            message: message.into(),
+            managed: self.scope == Scope::Managed,
+        }
+    }
+
+    fn warn(&mut self, segs: &[Seg], key: bool, message: impl Into<String>) {
+        let location = self.location(segs, key);
+        self.warnings.push(Diagnostic {
+            location,
+            message: message.into(),
+        });
+    }
+
+    fn origin(&self, segs: &[Seg]) -> Origin {
+        let l = self.location(segs, false);
+        Origin {
+            scope: self.scope,
+            path: l.path,
+            line: l.line,
+            column: l.column,
+        }
+    }
+}
+
+fn with(segs: &[Seg], s: Seg) -> Vec<Seg> {
+    let mut v = segs.to_vec();
+    v.push(s);
+    v
+}
+
+fn key(segs: &[Seg], k: &str) -> Vec<Seg> {
+    with(segs, Seg::Key(k.to_string()))
+}
+
+/// Parses settings text.
+pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, SettingsError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut cx = Ctx {
+        text,
+        path,
+        scope,
+        warnings: Vec::new(),
+    };
+    if text.trim().is_empty() {
+        return Err(cx.err(
+            &[],
+            false,
+            "file is empty; expected a JSON object (write {} for no settings)",
+        ));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg
+            .rfind(" at line ")
+            .map_or(msg.clone(), |i| msg[..i].to_string());
+        SettingsError {
+            location: Location {
+                path: path.to_path_buf(),
+                line: e.line().max(1),
+                column: e.column().max(1),
+            },
+            message: format!("invalid JSON: {msg}"),
+            managed: scope == Scope::Managed,
+        }
+    })?;
+    let Value::Object(top) = value else {
+        return Err(cx.err(&[], false, "settings must be a JSON object"));
+    };
+    let mut file = SettingsFile {
+        scope,
+        path: path.to_path_buf(),
+        sha256: format!("{:x}", Sha256::digest(text.as_bytes())),
+        hooks: Vec::new(),
+        permissions: PermissionLists::default(),
+        disable_all_hooks: None,
+        allow_managed_hooks_only: None,
+        allow_managed_permission_rules_only: None,
+        fail_closed: None,
+        extensions: Map::new(),
+        warnings: Vec::new(),
+    };
+    for (k, v) in &top {
+        let at = key(&[], k);
+        if MANAGED_ONLY.contains(&k.as_str()) && scope != Scope::Managed {
+            cx.warn(
+                &at,
+                true,
+                format!("`{k}` is a managed-only key and is ignored in {scope} settings"),
+            );
+            continue;
+        }
+        match k.as_str() {
+            "$schema" => {}
+            "hooks" => file.hooks = parse_hooks(&mut cx, v)?,
+            "permissions" => file.permissions = parse_permissions(&mut cx, v)?,
+            "disableAllHooks" => file.disable_all_hooks = Some(bool_at(&cx, &at, v)?),
+            "allowManagedPermissionRulesOnly" => {
+                file.allow_managed_permission_rules_only = Some(bool_at(&cx, &at, v)?)
+            }
+            "allowManagedHooksOnly" => {
+                // Claude Code: an invalid value counts as true.
+                let b = match v {
+                    Value::Bool(b) => *b,
+                    _ => {
+                        cx.warn(
+                            &at,
+                            false,
+                            "`allowManagedHooksOnly` is not a boolean; treated as true",
+                        );
+                        true
+                    }
+                };
+                file.allow_managed_hooks_only = Some(b);
+            }
+            "failClosed" => {
+                let events = string_list(&cx, &at, v)?;
+                for (i, e) in events.iter().enumerate() {
+                    if !KNOWN_EVENTS.contains(&e.as_str()) {
+                        cx.warn(
+                            &with(&at, Seg::Index(i)),
+                            false,
+                            format!("`{e}` is not a known Claude Code event"),
+                        );
+                    }
+                }
+                file.fail_closed = Some(events);
+            }
+            k if EXTENSIONS.contains(&k) => {
+                file.extensions.insert(k.to_string(), v.clone());
+            }
+            other => cx.warn(
+                &at,
+                true,
+                format!("key `{other}` is not used by hookhost (ignored)"),
+            ),
+        }
+    }
+    file.warnings = cx.warnings;
+    Ok(file)
+}
+
+fn bool_at(cx: &Ctx, at: &[Seg], v: &Value) -> Result<bool, SettingsError> {
+    v.as_bool().ok_or_else(|| {
+        cx.err(
+            at,
+            false,
+            format!(
+                "expected true or false, found {}",
+                crate::event::json_type(v)
+            ),
+        )
+    })
+}
+
+fn string_list(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<String>, SettingsError> {
+    let arr = v
+        .as_array()
+        .ok_or_else(|| cx.err(at, false, "expected an array of strings"))?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| cx.err(&with(at, Seg::Index(i)), false, "expected a string"))
+        })
+        .collect()
+}
+
+fn parse_permissions(cx: &mut Ctx, v: &Value) -> Result<PermissionLists, SettingsError> {
+    let at = key(&[], "permissions");
+    let obj = v
+        .as_object()
+        .ok_or_else(|| cx.err(&at, false, "`permissions` must be an object"))?;
+    let mut out = PermissionLists::default();
+    for (k, list) in obj {
+        let kat = key(&at, k);
+        let target = match k.as_str() {
+            "allow" => &mut out.allow,
+            "ask" => &mut out.ask,
+            "deny" => &mut out.deny,
+            "defaultMode" | "additionalDirectories" | "disableBypassPermissionsMode" => continue,
+            other => {
+                cx.warn(
+                    &kat,
+                    true,
+                    format!("permissions key `{other}` is not used by hookhost (ignored)"),
+                );
+                continue;
+            }
+        };
+        for (i, s) in string_list(cx, &kat, list)?.into_iter().enumerate() {
+            let rat = with(&kat, Seg::Index(i));
+            let rule = Rule::parse(&s).map_err(|m| cx.err(&rat, false, m))?;
+            target.push(LocatedRule {
+                rule,
+                origin: cx.origin(&rat),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn parse_hooks(cx: &mut Ctx, v: &Value) -> Result<Vec<Hook>, SettingsError> {
+    let at = key(&[], "hooks");
+    let obj = v.as_object().ok_or_else(|| {
+        cx.err(
+            &at,
+            false,
+            "`hooks` must be an object of event name → matcher groups",
+        )
+    })?;
+    let mut hooks = Vec::new();
+    for (event, groups) in obj {
+        let eat = key(&at, event);
+        if !KNOWN_EVENTS.contains(&event.as_str()) {
+            cx.warn(&eat, true, format!("`{event}` is not a Claude Code event known to hookhost; its hooks run only if an agent sends it"));
+        }
+        let groups = groups
+            .as_array()
+            .ok_or_else(|| cx.err(&eat, false, "expected an array of matcher groups"))?;
+        for (gi, group) in groups.iter().enumerate() {
+            let gat = with(&eat, Seg::Index(gi));
+            let g = group.as_object().ok_or_else(|| {
+                cx.err(
+                    &gat,
+                    false,
+                    "a matcher group must be an object with `hooks`",
+                )
+            })?;
+            for k in g.keys() {
+                if k != "matcher" && k != "hooks" {
+                    return Err(cx.err(
+                        &key(&gat, k),
+                        true,
+                        format!(
+                            "unknown field `{k}` in matcher group (expected `matcher`, `hooks`)"
+                        ),
+                    ));
+                }
+            }
+            let mat = key(&gat, "matcher");
+            let matcher_source = match g.get("matcher") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(cx.err(&mat, false, "`matcher` must be a string")),
+            };
+            let (matcher, warnings) = Matcher::compile(matcher_source.as_deref(), event)
+                .map_err(|m| cx.err(&mat, false, m))?;
+            for w in warnings {
+                cx.warn(&mat, false, w);
+            }
+            let hat = key(&gat, "hooks");
+            let list = g
+                .get("hooks")
+                .ok_or_else(|| cx.err(&gat, false, "matcher group has no `hooks` array"))?
+                .as_array()
+                .ok_or_else(|| cx.err(&hat, false, "`hooks` must be an array of hook handlers"))?;
+            for (hi, h) in list.iter().enumerate() {
+                let at = with(&hat, Seg::Index(hi));
+                hooks.push(parse_handler(cx, &at, event, &matcher, &matcher_source, h)?);
+            }
+        }
+    }
+    Ok(hooks)
+}
+
+fn parse_handler(
+    cx: &mut Ctx,
+    at: &[Seg],
+    event: &str,
+    matcher: &Matcher,
+    matcher_source: &Option<String>,
+    h: &Value,
+) -> Result<Hook, SettingsError> {
+    let obj = h
+        .as_object()
+        .ok_or_else(|| cx.err(at, false, "a hook handler must be an object with `type`"))?;
+    let ty = match obj.get("type") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(cx.err(&key(at, "type"), false, "`type` must be a string")),
+        None => {
+            return Err(cx.err(
+                at,
+                false,
+                "hook handler has no `type` (\"command\" or \"wasm\")",
+            ));
+        }
+    };
+    let allowed = match ty {
+        "command" => COMMAND_KEYS,
+        "wasm" => WASM_KEYS,
+        "http" | "prompt" | "agent" | "mcp_tool" => &[][..],
+        other => {
+            return Err(cx.err(
+                &key(at, "type"),
+                false,
+                format!("unknown hook type {other:?} (hookhost runs \"command\" and \"wasm\")"),
+            ));
+        }
+    };
+    if !allowed.is_empty() {
+        for k in obj.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(cx.err(
+                    &key(at, k),
+                    true,
+                    format!(
+                        "unknown field `{k}` in a {ty} hook (expected one of: {})",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let string = |cx: &Ctx, k: &str| -> Result<Option<String>, SettingsError> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(cx.err(&key(at, k), false, format!("`{k}` must be a string"))),
+        }
+    };
+    let boolean = |cx: &Ctx, k: &str| -> Result<bool, SettingsError> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(false),
+            Some(v) => bool_at(cx, &key(at, k), v),
+        }
+    };
+    let uint = |cx: &Ctx, k: &str| -> Result<Option<u64>, SettingsError> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().filter(|n| *n > 0).map(Some).ok_or_else(|| {
+                cx.err(
+                    &key(at, k),
+                    false,
+                    format!("`{k}` must be a positive integer"),
+                )
+            }),
+        }
+    };
+    let handler = match ty {
+        "command" => {
+            let command = string(cx, "command")?
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| cx.err(at, false, "command hook has no `command`"))?;
+            let args = match obj.get("args") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(string_list(cx, &key(at, "args"), v)?),
+            };
+            let shell =
+                match string(cx, "shell")?.as_deref() {
+                    None | Some("sh") => Some(Shell::Sh),
+                    Some("bash") => Some(Shell::Bash),
+                    Some("powershell") => None,
+                    Some(other) => return Err(cx.err(
+                        &key(at, "shell"),
+                        false,
+                        format!(
+                            "unknown shell {other:?} (expected \"bash\", \"sh\" or \"powershell\")"
+                        ),
+                    )),
+                };
+            match shell {
+                Some(shell) => Handler::Command(CommandHook {
+                    command,
+                    args,
+                    shell,
+                }),
+                None => {
+                    cx.warn(&key(at, "shell"), false, "powershell hooks are not supported by hookhost; this hook fails when it fires");
+                    Handler::Unsupported {
+                        kind: "powershell".into(),
+                    }
+                }
+            }
+        }
+        "wasm" => {
+            let component = string(cx, "component")?
+                .ok_or_else(|| cx.err(at, false, "wasm hook has no `component`"))?;
+            Handler::Wasm(WasmHook {
+                component: PathBuf::from(component),
+                memory_mb: uint(cx, "memoryMb")?,
+                fuel: uint(cx, "fuel")?,
+            })
+        }
+        other => {
+            cx.warn(&key(at, "type"), false, format!("`{other}` hooks are Claude Code's and are not run by hookhost; this hook fails when it fires"));
+            Handler::Unsupported {
+                kind: other.to_string(),
+            }
+        }
+    };
+    let timeout = match obj.get("timeout") {
+        None | Some(Value::Null) => DEFAULT_TIMEOUT,
+        Some(v) => match v.as_f64() {
+            Some(s) if s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
+            _ => {
+                return Err(cx.err(
+                    &key(at, "timeout"),
+                    false,
+                    "`timeout` must be a number of seconds, above 0 and at most 86400",
+                ));
+            }
+        },
+    };
+    let if_rule = match string(cx, "if")? {
+        None => None,
+        Some(s) => {
+            let rule = Rule::parse(&s).map_err(|m| cx.err(&key(at, "if"), false, m))?;
+            if !TOOL_EVENTS.contains(&event) {
+                cx.warn(
+                    &key(at, "if"),
+                    false,
+                    format!(
+                        "`if` is only evaluated on tool events; on {event} this hook never runs"
+                    ),
+                );
+            }
+            Some(rule)
+        }
+    };
+    let on_failure = match string(cx, "onFailure")?.as_deref() {
+        None => None,
+        Some("allow") => Some(OnFailure::Allow),
+        Some("block") => Some(OnFailure::Block),
+        Some(other) => {
+            return Err(cx.err(
+                &key(at, "onFailure"),
+                false,
+                format!("`onFailure` must be \"allow\" or \"block\", got {other:?}"),
+            ));
+        }
+    };
+    let sha256 = match string(cx, "sha256")? {
+        None => None,
+        Some(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Some(s.to_ascii_lowercase())
+        }
+        Some(_) => {
+            return Err(cx.err(
+                &key(at, "sha256"),
+                false,
+                "`sha256` must be 64 hexadecimal digits",
+            ));
+        }
+    };
+    let sandbox = match obj.get("sandbox") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err(cx.err(&key(at, "sandbox"), false, "`sandbox` must be an object")),
+    };
+    let is_async = boolean(cx, "async")? || boolean(cx, "asyncRewake")?;
+    let _ = boolean(cx, "once")?;
+    Ok(Hook {
+        event: event.to_string(),
+        matcher: matcher.clone(),
+        matcher_source: matcher_source.clone(),
+        handler,
+        if_rule,
+        timeout,
+        on_failure,
+        is_async,
+        status_message: string(cx, "statusMessage")?,
+        sha256,
+        sandbox,
+        origin: cx.origin(at),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<SettingsFile, SettingsError> {
+        parse(text, Path::new("/s.json"), Scope::Project)
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = p("{\n  \"hooks\": {\n    \"PreToolUse\": [\n  }\n}").unwrap_err();
+        assert_eq!((e.location.line, e.location.column), (4, 3), "{e}");
+        assert!(
+            e.to_string().starts_with("/s.json:4:3: invalid JSON"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_are_located() {
+        let text = r#"{
+  "hooks": {
+    "PreToolUse": [
+      { "matcher": "Bash([", "hooks": [ { "type": "command", "command": "x" } ] }
+    ]
+  }
+}"#;
+        let e = p(text).unwrap_err();
+        assert_eq!((e.location.line, e.location.column), (4, 20), "{e}");
+        assert!(e.message.contains("invalid matcher regex"), "{e}");
+
+        let text = "{\"hooks\": {\"Stop\": [{\"hooks\": [\n  {\"type\": \"command\", \"command\": \"x\",\n   \"onfailure\": \"block\"}]}]}}";
+        let e = p(text).unwrap_err();
+        assert_eq!((e.location.line, e.location.column), (3, 4), "{e}");
+        assert!(e.message.contains("unknown field `onfailure`"), "{e}");
+    }
+
+    #[test]
+    fn managed_only_keys_below_managed_are_warnings() {
+        let f = p(r#"{"allowManagedHooksOnly": true, "model": "x"}"#).unwrap();
+        assert_eq!(f.allow_managed_hooks_only, None);
+        assert_eq!(f.warnings.len(), 2);
+        let f = parse(
+            r#"{"allowManagedHooksOnly": "yes"}"#,
+            Path::new("/m.json"),
+            Scope::Managed,
+        )
+        .unwrap();
+        assert_eq!(f.allow_managed_hooks_only, Some(true));
+    }
+
+    #[test]
+    fn hooks_parse_with_origins() {
+        let f = p(r#"{"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+            {"type": "command", "command": "a.sh", "timeout": 5, "onFailure": "block", "if": "Bash(git *)"},
+            {"type": "command", "command": "b", "args": ["x y"]}]}]}}"#)
+        .unwrap();
+        assert_eq!(f.hooks.len(), 2);
+        assert_eq!(f.hooks[0].timeout, Duration::from_secs(5));
+        assert_eq!(f.hooks[0].on_failure, Some(OnFailure::Block));
+        assert_eq!(f.hooks[0].origin.line, 2);
+        assert_eq!(f.hooks[1].label(), "[b 'x y']");
+        assert_eq!(f.hooks[1].timeout, DEFAULT_TIMEOUT);
+    }
+}

@@ -1,0 +1,12 @@
+//! hookhost's own settings, in Claude Code's schema: scopes and file locations (`scope`), one
+//! file's parsing and validation (`file`, `locate`), and the layered merge into one revision
+//! (`resolve`). Settings never call the bus: they hand resolved revisions up.
+
+pub mod file;
+pub mod locate;
+pub mod resolve;
+pub mod scope;
+
+pub use file::{Diagnostic, SettingsFile};
+pub use resolve::{Loaded, Settings, Source, load, resolve};
+pub use scope::{Locations, Scope};
