@@ -164,6 +164,8 @@ impl HookFailure {
 }
 
 /// What one hook run produced.
+// Results are few (one per hook run) and short-lived; boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum HookResult {
     Decided(Decision),

@@ -329,8 +329,7 @@ fn normalize(part: &str) -> String {
         return part.trim().to_string();
     };
     let mut i = 0;
-    loop {
-        let Some(w) = words.get(i) else { break };
+    while let Some(w) = words.get(i) {
         let is_assign = w.split_once('=').is_some_and(|(k, _)| {
             !k.is_empty()
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
