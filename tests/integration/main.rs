@@ -1,1 +1,15 @@
+//! hookhost's integration tests: one binary, real processes, real files.
+//!
+//! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
+//!   expected outcome) run through the real `hookhost dispatch` binary.
+//! - `conformance`: every Claude Code 2.1.328 payload is accepted, routed and passed through.
+//! - `cli`: the binary as Claude Code runs it (stdin JSON, stdout/stderr/exit code).
+//! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 
+mod cli;
+mod conformance;
+mod hostile;
+mod runner;
+mod scenarios;
+mod support;

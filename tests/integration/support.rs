@@ -1,0 +1,165 @@
+//! Test support: a throwaway home for all settings scopes, and running the real binary.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hookhost")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Claude Code 2.1.328 fixtures: `shared/fixtures/...` beside the checkout, or
+/// `HOOKHOST_FIXTURES` when set.
+pub fn fixtures_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HOOKHOST_FIXTURES") {
+        return PathBuf::from(d);
+    }
+    let beside = repo().join("../shared/fixtures/claude-code-2.1.328");
+    if beside.is_dir() {
+        return beside;
+    }
+    repo().join("tests/fixtures/claude-code-2.1.328")
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// A temporary machine: managed dir, user config home and a project dir.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["managed", "xdg", "project"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        Env { tmp }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn managed_dir(&self) -> PathBuf {
+        self.path().join("managed")
+    }
+
+    pub fn project(&self) -> PathBuf {
+        self.path().join("project")
+    }
+
+    pub fn cli_file(&self) -> PathBuf {
+        self.path().join("cli.json")
+    }
+
+    /// Where a scope's file goes: `managed`, `managed.d/NAME`, `cli`, `local`, `project`, `user`.
+    pub fn scope_path(&self, scope: &str) -> PathBuf {
+        match scope {
+            "managed" => self.managed_dir().join("managed-settings.json"),
+            "cli" => self.cli_file(),
+            "local" => self.project().join(".hookhost/settings.local.json"),
+            "project" => self.project().join(".hookhost/settings.json"),
+            "user" => self.path().join("xdg/hookhost/settings.json"),
+            other => match other.strip_prefix("managed.d/") {
+                Some(name) => self.managed_dir().join("managed-settings.d").join(name),
+                None => panic!("unknown scope {other}"),
+            },
+        }
+    }
+
+    pub fn write(&self, scope: &str, text: &str) -> PathBuf {
+        let p = self.scope_path(scope);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A `Command` for the binary with a clean environment pointing at this machine.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOOKHOST_MANAGED_DIR", self.managed_dir())
+            .env("XDG_CONFIG_HOME", self.path().join("xdg"))
+            .env("HOME", self.path())
+            .args(args)
+            .arg("--project-dir")
+            .arg(self.project());
+        if self.cli_file().exists() {
+            c.arg("--settings").arg(self.cli_file());
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run(self.command(args), stdin)
+    }
+
+    pub fn dispatch(&self, event: &[u8]) -> Output {
+        self.run(&["dispatch"], event)
+    }
+}
+
+pub fn run(mut c: Command, stdin: &[u8]) -> Output {
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn hookhost");
+    let mut w = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A Bash PreToolUse event with the given command.
+pub fn bash_event(command: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "session_id": "s1",
+        "cwd": "/tmp",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": command, "description": "test"},
+        "tool_use_id": "toolu_1"
+    }))
+    .unwrap()
+}
+
+/// Settings with one hook group.
+pub fn hook_settings(event: &str, matcher: &str, hooks: serde_json::Value) -> String {
+    serde_json::json!({"hooks": {event: [{"matcher": matcher, "hooks": hooks}]}}).to_string()
+}
+
+/// Whether process `pid` still exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
