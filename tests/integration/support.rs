@@ -14,17 +14,22 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Claude Code 2.1.328 fixtures: `shared/fixtures/...` beside the checkout, or
-/// `HOOKHOST_FIXTURES` when set.
+/// The Claude Code 2.1.328 fixtures, copied into the repository (a test checks the copy against
+/// the team's shared originals when they are beside the checkout).
 pub fn fixtures_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HOOKHOST_FIXTURES") {
-        return PathBuf::from(d);
-    }
-    let beside = repo().join("../shared/fixtures/claude-code-2.1.328");
-    if beside.is_dir() {
-        return beside;
-    }
     repo().join("tests/fixtures/claude-code-2.1.328")
+}
+
+/// Every fixture file name (the `.json` files).
+pub fn fixture_names() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    v.sort();
+    v
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
