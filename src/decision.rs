@@ -542,7 +542,12 @@ pub fn fold(event: &HookEvent, items: &[FoldItem<'_>]) -> Verdict {
                         v.blocked = true;
                         reasons.push((None, reason));
                     } else {
-                        v.system_messages.push(reason);
+                        v.system_messages.push(format!(
+                            "{}: {what} ({}); {because}, but {} cannot be blocked here",
+                            item.label,
+                            f.message,
+                            event.name()
+                        ));
                     }
                 }
             },
@@ -705,11 +710,14 @@ fn cap(s: &str) -> String {
     truncate_chars(s, MAX_TEXT_CHARS)
 }
 
+/// At most `max` characters; a cut string ends with `…` (counted in `max`).
 pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+    if s.chars().nth(max).is_none() {
+        return s.to_string();
     }
+    let keep = max.saturating_sub(1);
+    let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+    format!("{}…", &s[..end])
 }
 
 pub(crate) fn first_line(s: &str) -> String {
@@ -881,6 +889,13 @@ mod tests {
         let r = render(&e, &closed);
         assert_eq!(r.exit_code, 2);
         assert!(r.stderr.contains("[x]: timed out"), "{}", r.stderr);
+    }
+
+    #[test]
+    fn truncation_counts_the_ellipsis() {
+        assert_eq!(truncate_chars("abcdef", 4), "abc…");
+        assert_eq!(truncate_chars("abcd", 4), "abcd");
+        assert_eq!(truncate_chars("ééééé", 3).chars().count(), 3);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 # block-rm-rf: a PreToolUse hook for the Bash tool that denies recursive forced removal.
 #
 # Reads the Claude Code PreToolUse event (JSON) on stdin and looks at tool_input.command.
-# The command is split into simple commands on && || ; | & newline $( ` ( ) { }, and every
-# part that runs `rm` (any path, e.g. /bin/rm, \rm, also after sudo/env/xargs/sh -c) with both a
-# recursive flag (-r, -R, --recursive) and a force flag (-f, --force), in any spelling
-# (-rf, -fr, -Rf, -r -f, --recursive --force, unambiguous prefixes like --rec), is denied.
+# The command is split into simple commands on && || ; | |& & newline $( ` ( ) { } (but not
+# on the & of redirections such as 2>&1 or &>), and every part that runs `rm` (any path, e.g.
+# /bin/rm, \rm, also after sudo/env/xargs/sh -c) with both a recursive flag (-r, -R,
+# --recursive) and a force flag (-f, --force), in any spelling (-rf, -fr, -Rf, -r -f,
+# --recursive --force, unambiguous prefixes like --rec, flags after the operands), is denied.
 #
 # This is string matching, not a shell parser: `echo "rm -rf x"` and `git rm -rf x` are denied
 # too (false positives, on the safe side). A command built at run time (eval, variables,
@@ -49,7 +50,7 @@ offending=$(printf '%s' "$input" | "$JQ" -r '
     | .r and .f;
   (.tool_input.command // "")
   | if type == "string" then . else "" end
-  | [splits("&&|\\|\\||;|\\||&|\\n|\\$\\(|`|\\(|\\)|\\{|\\}")]
+  | [splits("&&|\\|\\||;|\\|&?|(?<![<>])&(?!>)|\\n|\\$\\(|`|\\(|\\)|\\{|\\}")]
   | map(select(
       words as $w
       | any(range(0; $w | length); ($w[.] | is_rm) and ($w[. + 1:] | rf))))
