@@ -20,9 +20,7 @@ fn settings_with(n: usize) -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    c.bench_function("event_parse_pretooluse_bash", |b| {
-        b.iter(|| HookEvent::parse(black_box(EVENT)).unwrap())
-    });
+    c.bench_function("event_parse_pretooluse_bash", |b| b.iter(|| HookEvent::parse(black_box(EVENT)).unwrap()));
 
     let event = HookEvent::parse(EVENT).unwrap();
     for n in [0, 100, 1000] {
@@ -41,25 +39,11 @@ fn bench(c: &mut Criterion) {
 
     let results: Vec<HookResult> = [Permission::Allow, Permission::Ask, Permission::Deny]
         .into_iter()
-        .map(|p| {
-            HookResult::Decided(Decision {
-                permission: Some(p),
-                reason: Some("r".into()),
-                ..Default::default()
-            })
-        })
+        .map(|p| HookResult::Decided(Decision { permission: Some(p), reason: Some("r".into()), ..Default::default() }))
         .collect();
-    let items: Vec<FoldItem<'_>> = results
-        .iter()
-        .map(|r| FoldItem {
-            label: "[h]",
-            result: r,
-            policy: FailurePolicy::Open,
-        })
-        .collect();
-    c.bench_function("fold_three_answers", |b| {
-        b.iter(|| fold(black_box(&event), black_box(&items)))
-    });
+    let items: Vec<FoldItem<'_>> =
+        results.iter().map(|r| FoldItem { label: "[h]", result: r, policy: FailurePolicy::Open }).collect();
+    c.bench_function("fold_three_answers", |b| b.iter(|| fold(black_box(&event), black_box(&items))));
 
     let text = settings_with(100);
     c.bench_function("settings_parse_100_hooks", |b| {

@@ -20,15 +20,8 @@ struct Variant {
 
 fn spawn_once(v: &Variant) -> Duration {
     let mut c = Command::new(&v.cmd[0]);
-    c.args(&v.cmd[1..])
-        .envs(v.env.iter().map(|(k, x)| (k, x)))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    c.stdin(if v.stdin {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    c.args(&v.cmd[1..]).envs(v.env.iter().map(|(k, x)| (k, x))).stdout(Stdio::null()).stderr(Stdio::null());
+    c.stdin(if v.stdin { Stdio::piped() } else { Stdio::null() });
     let start = Instant::now();
     let mut child = c.spawn().unwrap_or_else(|e| panic!("{}: {e}", v.name));
     if v.stdin {
@@ -37,11 +30,7 @@ fn spawn_once(v: &Variant) -> Duration {
     }
     let status = child.wait().unwrap();
     let d = start.elapsed();
-    assert!(
-        status.success() || v.name.contains("python"),
-        "{} exited {status}",
-        v.name
-    );
+    assert!(status.success() || v.name.contains("python"), "{} exited {status}", v.name);
     d
 }
 
@@ -54,28 +43,17 @@ fn ms(d: Duration) -> String {
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
 
 fn main() {
-    let iterations: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(300);
+    let iterations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
     let hookhost = env!("CARGO_BIN_EXE_hookhost").to_string();
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty");
     let one_true = tmp.path().join("one-true");
     let one_sh = tmp.path().join("one-sh");
-    for (d, hook) in [
-        (&empty, None),
-        (&one_true, Some("true")),
-        (&one_sh, Some("cat >/dev/null; echo {}")),
-    ] {
+    for (d, hook) in [(&empty, None), (&one_true, Some("true")), (&one_sh, Some("cat >/dev/null; echo {}"))] {
         std::fs::create_dir_all(d).unwrap();
         if let Some(h) = hook {
             let s = format!(
@@ -87,18 +65,9 @@ fn main() {
     let xdg = tmp.path().join("xdg");
     let dispatch_env = |dir: &Path| {
         vec![
-            (
-                "HOOKHOST_MANAGED_DIR".to_string(),
-                dir.to_string_lossy().into_owned(),
-            ),
-            (
-                "XDG_CONFIG_HOME".to_string(),
-                xdg.to_string_lossy().into_owned(),
-            ),
-            (
-                "CLAUDE_PROJECT_DIR".to_string(),
-                tmp.path().to_string_lossy().into_owned(),
-            ),
+            ("HOOKHOST_MANAGED_DIR".to_string(), dir.to_string_lossy().into_owned()),
+            ("XDG_CONFIG_HOME".to_string(), xdg.to_string_lossy().into_owned()),
+            ("CLAUDE_PROJECT_DIR".to_string(), tmp.path().to_string_lossy().into_owned()),
         ]
     };
     let v = |name: &str, cmd: &[&str], env: Vec<(String, String)>, stdin: bool| Variant {
@@ -111,48 +80,19 @@ fn main() {
     let mut variants = vec![
         v("/bin/true (no stdin)", &["/bin/true"], vec![], false),
         v("/bin/true <event", &["/bin/true"], vec![], true),
-        v(
-            "sh -c 'cat; echo {}' <event",
-            &["/bin/sh", "-c", "cat >/dev/null; echo {}"],
-            vec![],
-            true,
-        ),
-        v(
-            "hookhost dispatch, 0 hooks",
-            &[&hookhost, "dispatch"],
-            dispatch_env(&empty),
-            true,
-        ),
-        v(
-            "hookhost dispatch, 1 `true` hook",
-            &[&hookhost, "dispatch"],
-            dispatch_env(&one_true),
-            true,
-        ),
-        v(
-            "hookhost dispatch, 1 sh hook",
-            &[&hookhost, "dispatch"],
-            dispatch_env(&one_sh),
-            true,
-        ),
+        v("sh -c 'cat; echo {}' <event", &["/bin/sh", "-c", "cat >/dev/null; echo {}"], vec![], true),
+        v("hookhost dispatch, 0 hooks", &[&hookhost, "dispatch"], dispatch_env(&empty), true),
+        v("hookhost dispatch, 1 `true` hook", &[&hookhost, "dispatch"], dispatch_env(&one_true), true),
+        v("hookhost dispatch, 1 sh hook", &[&hookhost, "dispatch"], dispatch_env(&one_sh), true),
     ];
     if let Some(jq) = which("jq") {
-        variants.push(v(
-            "jq -c .tool_name <event",
-            &[jq.to_str().unwrap(), "-c", ".tool_name"],
-            vec![],
-            true,
-        ));
+        variants.push(v("jq -c .tool_name <event", &[jq.to_str().unwrap(), "-c", ".tool_name"], vec![], true));
     }
     // The real interpreter, not a pyenv shim (a bash script that triples its start-up).
-    let py = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .ok()
-        .and_then(|o| {
-            let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            (!p.is_empty()).then_some(p)
-        });
+    let py = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().ok().and_then(|o| {
+        let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        (!p.is_empty()).then_some(p)
+    });
     if let Some(py) = &py {
         variants.push(v(
             "python3 -c json.load <event",
@@ -177,33 +117,18 @@ fn main() {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!(
         "hookhost bench-compare: kernel {uname}, {cores} cores, profile {}, {iterations} iterations per variant, round-robin",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
-    println!(
-        "\n{:<36} {:>9} {:>9} {:>6}",
-        "variant", "p50 ms", "p99 ms", "n"
-    );
+    println!("\n{:<36} {:>9} {:>9} {:>6}", "variant", "p50 ms", "p99 ms", "n");
     let mut p50 = std::collections::HashMap::new();
     for v in variants.iter_mut() {
         v.samples.sort();
         let (a, b) = (pct(&v.samples, 0.5), pct(&v.samples, 0.99));
         p50.insert(v.name.clone(), a);
-        println!(
-            "{:<36} {:>9} {:>9} {:>6}",
-            v.name,
-            ms(a),
-            ms(b),
-            v.samples.len()
-        );
+        println!("{:<36} {:>9} {:>9} {:>6}", v.name, ms(a), ms(b), v.samples.len());
     }
     let get = |n: &str| p50[n].as_secs_f64() * 1000.0;
     let t = get("/bin/true <event");
@@ -211,19 +136,13 @@ fn main() {
     let d0 = get("hookhost dispatch, 0 hooks");
     let d1 = get("hookhost dispatch, 1 `true` hook");
     let dsh = get("hookhost dispatch, 1 sh hook");
-    println!(
-        "  dispatch, 0 hooks       - /bin/true = {:+.3} ms   (target: <= +1.5 ms)",
-        d0 - t
-    );
+    println!("  dispatch, 0 hooks       - /bin/true = {:+.3} ms   (target: <= +1.5 ms)", d0 - t);
     println!(
         "  dispatch, 1 true hook   - /bin/true = {:+.3} ms   ({:.2}x /bin/true; the hook itself is one /bin/true spawn)",
         d1 - t,
         d1 / t
     );
-    println!(
-        "  dispatch, 1 true hook   - dispatch 0 = {:+.3} ms   (cost of running one hook)",
-        d1 - d0
-    );
+    println!("  dispatch, 1 true hook   - dispatch 0 = {:+.3} ms   (cost of running one hook)", d1 - d0);
     println!(
         "  dispatch, 1 sh hook     - sh alone   = {:+.3} ms   (host overhead around a shell hook)",
         dsh - get("sh -c 'cat; echo {}' <event")

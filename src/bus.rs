@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use crate::decision::{Decision, HookResult};
 use crate::decision::{FailurePolicy, FoldItem, Response, Verdict, fold, render};
 use crate::event::{EventKind, HookEvent};
 use crate::exec::{HookReport, RunContext, Runner};
 use crate::hook::{Hook, OnFailure};
 use crate::permissions::RuleContext;
+use crate::permissions::engine::{self, Policy, RuleHit};
 use crate::settings::Settings;
 
 /// Events on which Claude Code ignores `onFailure` (a blocking failure would loop the agent).
@@ -50,6 +52,8 @@ pub struct HookRun {
 /// Everything about one dispatched event.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// What the permission rules decided (PreToolUse only).
+    pub rule_hit: Option<RuleHit>,
     pub runs: Vec<HookRun>,
     pub skipped: Vec<(Arc<Hook>, String)>,
     pub verdict: Verdict,
@@ -68,6 +72,19 @@ impl Outcome {
 #[derive(Debug, Clone, Default)]
 pub struct DispatchContext {
     pub project_dir: Option<PathBuf>,
+    /// hookhost's user settings directory (root of `/path` rules written in user settings).
+    pub user_dir: Option<PathBuf>,
+}
+
+impl DispatchContext {
+    fn rules(&self, event: &HookEvent) -> RuleContext {
+        RuleContext {
+            cwd: event.cwd().map(PathBuf::from).or_else(|| self.project_dir.clone()),
+            root: self.project_dir.clone(),
+            user_root: self.user_dir.clone(),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
+    }
 }
 
 /// The bus: one settings revision and a runner.
@@ -79,10 +96,7 @@ pub struct EventBus {
 
 impl EventBus {
     pub fn new(settings: Settings) -> Self {
-        EventBus {
-            settings: Arc::new(settings),
-            runner: Arc::new(Runner::new()),
-        }
+        EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new()) }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -96,17 +110,9 @@ impl EventBus {
         let tool_event = event.tool_name().is_some()
             && matches!(
                 event.name(),
-                "PreToolUse"
-                    | "PostToolUse"
-                    | "PostToolUseFailure"
-                    | "PermissionRequest"
-                    | "PermissionDenied"
+                "PreToolUse" | "PostToolUse" | "PostToolUseFailure" | "PermissionRequest" | "PermissionDenied"
             );
-        let rule_ctx = RuleContext {
-            cwd: event.cwd().map(PathBuf::from),
-            root: ctx.project_dir.clone(),
-            home: std::env::var_os("HOME").map(PathBuf::from),
-        };
+        let rule_ctx = ctx.rules(event);
         let mut route = Route::default();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for hook in s.hooks.iter().filter(|h| h.event == event.name()) {
@@ -123,18 +129,12 @@ impl EventBus {
             }
             if let Some(rule) = &hook.if_rule {
                 if !tool_event {
-                    route.skipped.push((
-                        hook.clone(),
-                        format!("`if` ({}) applies only to tool events", rule.text),
-                    ));
+                    route.skipped.push((hook.clone(), format!("`if` ({}) applies only to tool events", rule.text)));
                     continue;
                 }
                 let input = event.tool_input().cloned().unwrap_or_default();
                 if !rule.matches(event.tool_name().unwrap_or(""), &input, &rule_ctx) {
-                    route.skipped.push((
-                        hook.clone(),
-                        format!("`if` rule {} does not match this call", rule.text),
-                    ));
+                    route.skipped.push((hook.clone(), format!("`if` rule {} does not match this call", rule.text)));
                     continue;
                 }
             }
@@ -142,23 +142,17 @@ impl EventBus {
             if let Some(key) = hook.dedup_key() {
                 if let Some(&i) = seen.get(&key) {
                     let first = &mut route.selected[i];
-                    if matches!(first.policy, FailurePolicy::Open)
-                        && matches!(policy, FailurePolicy::Closed(_))
-                    {
+                    if matches!(first.policy, FailurePolicy::Open) && matches!(policy, FailurePolicy::Closed(_)) {
                         first.policy = policy;
                     }
-                    route.skipped.push((
-                        hook.clone(),
-                        format!("duplicate of the hook at {} (runs once)", first.hook.origin),
-                    ));
+                    route
+                        .skipped
+                        .push((hook.clone(), format!("duplicate of the hook at {} (runs once)", first.hook.origin)));
                     continue;
                 }
                 seen.insert(key, route.selected.len());
             }
-            route.selected.push(Selected {
-                hook: hook.clone(),
-                policy,
-            });
+            route.selected.push(Selected { hook: hook.clone(), policy });
         }
         for (hook, why) in s.inactive.iter().filter(|(h, _)| h.event == event.name()) {
             route.skipped.push((hook.clone(), why.clone()));
@@ -171,13 +165,9 @@ impl EventBus {
             return FailurePolicy::Open;
         }
         if self.settings.fail_closed.contains(event.name()) {
-            return FailurePolicy::Closed(format!(
-                "managed settings fail closed for {} (failClosed)",
-                event.name()
-            ));
+            return FailurePolicy::Closed(format!("managed settings fail closed for {} (failClosed)", event.name()));
         }
-        if hook.on_failure == Some(OnFailure::Block) && !ON_FAILURE_IGNORED.contains(&event.name())
-        {
+        if hook.on_failure == Some(OnFailure::Block) && !ON_FAILURE_IGNORED.contains(&event.name()) {
             return FailurePolicy::Closed("onFailure is \"block\"".into());
         }
         FailurePolicy::Open
@@ -188,54 +178,66 @@ impl EventBus {
         fails_closed(&self.settings, event_name)
     }
 
+    /// The permission stage: the rules' decision for a `PreToolUse` call.
+    pub fn check_rules(&self, event: &HookEvent, ctx: &DispatchContext) -> Option<RuleHit> {
+        let s = &self.settings;
+        if event.kind() != EventKind::PreToolUse || (s.permissions.is_empty() && !s.disable_bypass_permissions) {
+            return None;
+        }
+        let policy = Policy {
+            lists: &s.permissions,
+            strict_bash: s.strict_bash_rules,
+            disable_bypass: s.disable_bypass_permissions,
+        };
+        engine::evaluate(&policy, event, &ctx.rules(event))
+    }
+
     /// Routes, runs and folds one event.
     pub async fn dispatch(&self, event: &HookEvent, ctx: &DispatchContext) -> Outcome {
         let start = Instant::now();
+        let rule_hit = self.check_rules(event, ctx);
         let route = self.route(event, ctx);
-        let run_ctx = RunContext {
-            project_dir: ctx.project_dir.clone(),
-        };
-        let reports = join_all(
-            route
-                .selected
-                .iter()
-                .map(|s| self.runner.run(&s.hook, event, &run_ctx)),
-        )
-        .await;
+        let run_ctx = RunContext { project_dir: ctx.project_dir.clone() };
+        let reports = join_all(route.selected.iter().map(|s| self.runner.run(&s.hook, event, &run_ctx))).await;
         let runs: Vec<HookRun> = route
             .selected
             .into_iter()
             .zip(reports)
-            .map(|(s, report)| HookRun {
-                hook: s.hook,
-                policy: s.policy,
-                report,
-            })
+            .map(|(s, report)| HookRun { hook: s.hook, policy: s.policy, report })
             .collect();
         let labels: Vec<String> = runs.iter().map(|r| r.hook.label()).collect();
-        let items: Vec<FoldItem<'_>> = runs
-            .iter()
-            .zip(&labels)
-            // Async hooks run, but Claude Code ignores their decisions.
-            .filter(|(r, _)| !r.hook.is_async)
-            .map(|(r, label)| FoldItem {
-                label,
-                result: &r.report.result,
-                policy: r.policy.clone(),
+        let rule_label = rule_hit.as_ref().map(|h| match &h.rule {
+            Some(l) => format!("permission rule `{}`", l.rule.text),
+            None => "permission policy".to_string(),
+        });
+        let rule_result = rule_hit.as_ref().map(|h| {
+            HookResult::Decided(Decision {
+                permission: Some(h.permission),
+                reason: Some(h.reason.clone()),
+                ..Decision::default()
             })
+        });
+        let rule_item = rule_label.as_deref().zip(rule_result.as_ref()).map(|(label, result)| FoldItem {
+            label,
+            result,
+            policy: FailurePolicy::Open,
+        });
+        let items: Vec<FoldItem<'_>> = rule_item
+            .into_iter()
+            .chain(
+                runs.iter()
+                    .zip(&labels)
+                    // Async hooks run, but Claude Code ignores their decisions.
+                    .filter(|(r, _)| !r.hook.is_async)
+                    .map(|(r, label)| FoldItem { label, result: &r.report.result, policy: r.policy.clone() }),
+            )
             .collect();
         let mut verdict = fold(event, &items);
-        if event.kind() == EventKind::PreToolUse
-            && verdict.permission.is_none()
-            && !runs.is_empty()
-            && !verdict.stop
-        {
-            verdict.why.push(
-                "no hook made a permission decision: Claude Code's normal permission flow applies"
-                    .into(),
-            );
+        if event.kind() == EventKind::PreToolUse && verdict.permission.is_none() && !runs.is_empty() && !verdict.stop {
+            verdict.why.push("no hook made a permission decision: Claude Code's normal permission flow applies".into());
         }
         Outcome {
+            rule_hit,
             runs,
             skipped: route.skipped,
             verdict,

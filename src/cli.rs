@@ -96,10 +96,7 @@ pub fn run(cli: Cli) -> u8 {
 
 fn read_stdin(limit: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf)?;
+    std::io::stdin().lock().take(limit as u64 + 1).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -108,6 +105,7 @@ struct Prepared {
     event: HookEvent,
     loaded: Loaded,
     project_dir: Option<PathBuf>,
+    user_dir: Option<PathBuf>,
     /// Non-managed files that were skipped: reported to the user.
     skipped_files: Vec<String>,
 }
@@ -118,29 +116,21 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
         stderr: format!("hookhost: {msg}\n"),
         exit_code: if closed { 2 } else { 1 },
     };
-    let input = read_stdin(a.max_event_bytes)
-        .map_err(|e| fail(true, format!("cannot read the event from stdin: {e}")))?;
+    let input =
+        read_stdin(a.max_event_bytes).map_err(|e| fail(true, format!("cannot read the event from stdin: {e}")))?;
     let event = match HookEvent::parse_with_limit(&input, a.max_event_bytes) {
         Ok(e) => e,
         Err(e) => {
             // Which policy applies without an event? Load what does not depend on it.
-            let loaded = load(&Locations::from_env(
-                g.settings.clone(),
-                g.project_dir.clone(),
-                None,
-            ));
-            let closed =
-                loaded.managed_errors().next().is_some() || fails_closed(&loaded.settings, None);
+            let loaded = load(&Locations::from_env(g.settings.clone(), g.project_dir.clone(), None));
+            let closed = loaded.managed_errors().next().is_some() || fails_closed(&loaded.settings, None);
             return Err(fail(closed, format!("invalid event: {e}")));
         }
     };
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
     let loaded = load(&loc);
     if let Some(e) = loaded.managed_errors().next() {
-        return Err(fail(
-            true,
-            format!("managed settings are invalid, failing closed: {e}"),
-        ));
+        return Err(fail(true, format!("managed settings are invalid, failing closed: {e}")));
     }
     let closed = fails_closed(&loaded.settings, Some(event.name()));
     if !loaded.errors.is_empty() {
@@ -148,55 +138,38 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
         if closed {
             return Err(fail(
                 true,
-                format!(
-                    "invalid settings, failing closed for {}: {}",
-                    event.name(),
-                    list.join("; ")
-                ),
+                format!("invalid settings, failing closed for {}: {}", event.name(), list.join("; ")),
             ));
         }
     }
-    let skipped_files = loaded
-        .errors
-        .iter()
-        .map(|e| format!("hookhost: skipped invalid settings file {e}"))
-        .collect();
+    let skipped_files = loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect();
     Ok(Prepared {
         event,
         loaded,
+        user_dir: loc.user_file.as_ref().and_then(|f| f.parent()).map(Path::to_path_buf),
         project_dir: loc.project_dir,
         skipped_files,
     })
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 fn run_event(p: Prepared) -> Result<(Outcome, HookEvent), Response> {
     let bus = EventBus::new(p.loaded.settings);
-    let ctx = DispatchContext {
-        project_dir: p.project_dir,
-    };
+    let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
     let mut outcome = if bus.route(&p.event, &ctx).selected.is_empty() {
         // Nothing to run: no runtime needed.
-        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx)).ok_or_else(|| {
-            Response {
-                stderr: "hookhost: internal error: empty dispatch did not complete\n".into(),
-                exit_code: 1,
-                ..Default::default()
-            }
+        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx)).ok_or_else(|| Response {
+            stderr: "hookhost: internal error: empty dispatch did not complete\n".into(),
+            exit_code: 1,
+            ..Default::default()
         })?
     } else {
         let rt = runtime().map_err(|e| Response {
             stderr: format!("hookhost: cannot start the runtime: {e}\n"),
-            exit_code: if bus.fails_closed(Some(p.event.name())) {
-                2
-            } else {
-                1
-            },
+            exit_code: if bus.fails_closed(Some(p.event.name())) { 2 } else { 1 },
             ..Default::default()
         })?;
         rt.block_on(bus.dispatch(&p.event, &ctx))
@@ -232,11 +205,7 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
 }
 
 fn fmt_duration(d: Duration) -> String {
-    if d.as_millis() >= 10 {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-    }
+    if d.as_millis() >= 10 { format!("{} ms", d.as_millis()) } else { format!("{:.2} ms", d.as_secs_f64() * 1000.0) }
 }
 
 fn explain(g: &Global, a: &DispatchArgs) -> u8 {
@@ -264,15 +233,18 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     if let Some(s) = &subject {
         o.push_str(&format!(" (matcher subject {s:?})"));
     }
-    o.push_str(&format!(
-        "\nsettings  revision {}\n",
-        &revision[..12.min(revision.len())]
-    ));
+    o.push_str(&format!("\nsettings  revision {}\n", &revision[..12.min(revision.len())]));
     for e in &errors {
         o.push_str(&format!("  skipped invalid file: {e}\n"));
     }
     for w in &warnings {
         o.push_str(&format!("  warning: {w}\n"));
+    }
+    if event.kind() == crate::event::EventKind::PreToolUse {
+        match &outcome.rule_hit {
+            Some(h) => o.push_str(&format!("\npermission rules: {}\n  {}\n", h.permission.as_str(), h.reason)),
+            None => o.push_str("\npermission rules: no rule applies\n"),
+        }
     }
     o.push_str(&format!("\nhooks that ran ({}):\n", outcome.runs.len()));
     for r in &outcome.runs {
@@ -292,11 +264,7 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
             answer,
             fmt_duration(r.report.duration),
             policy,
-            if r.hook.is_async {
-                ", async (decision ignored)"
-            } else {
-                ""
-            }
+            if r.hook.is_async { ", async (decision ignored)" } else { "" }
         ));
         if let Some(h) = &r.report.stderr_head {
             o.push_str(&format!("      stderr: {h}\n"));
@@ -305,13 +273,7 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     if !outcome.skipped.is_empty() {
         o.push_str(&format!("\nhooks skipped ({}):\n", outcome.skipped.len()));
         for (h, why) in &outcome.skipped {
-            o.push_str(&format!(
-                "  {}  {}\n      from {}\n      because {}\n",
-                h.kind(),
-                h.label(),
-                h.origin,
-                why
-            ));
+            o.push_str(&format!("  {}  {}\n      from {}\n      because {}\n", h.kind(), h.label(), h.origin, why));
         }
     }
     o.push_str(&format!("\ndecision  {}\n", outcome.verdict.label()));
@@ -322,10 +284,7 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
         o.push_str(&format!("  - {w}\n"));
     }
     let resp = outcome.render(&event);
-    o.push_str(&format!(
-        "\n`hookhost dispatch` would exit {}",
-        resp.exit_code
-    ));
+    o.push_str(&format!("\n`hookhost dispatch` would exit {}", resp.exit_code));
     if !resp.stdout.is_empty() {
         o.push_str(&format!(" and print:\n  {}", resp.stdout.trim_end()));
     }
@@ -338,46 +297,29 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
 }
 
 fn check(g: &Global) -> u8 {
-    let cwd = std::env::current_dir()
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned());
+    let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
     let loaded = load(&loc);
     let s = &loaded.settings;
     let mut o = String::new();
-    o.push_str(&format!(
-        "settings revision {}\n\nfiles (highest precedence first):\n",
-        s.revision
-    ));
+    o.push_str(&format!("settings revision {}\n\nfiles (highest precedence first):\n", s.revision));
     if s.sources.is_empty() {
         o.push_str("  (none found)\n");
     }
     for src in &s.sources {
-        o.push_str(&format!(
-            "  {:<12} {}\n",
-            src.scope.as_str(),
-            src.path.display()
-        ));
+        o.push_str(&format!("  {:<12} {}\n", src.scope.as_str(), src.path.display()));
     }
     o.push_str(&format!(
         "\nnot present: {}\n",
-        [
-            Some(loc.managed_file()),
-            loc.local_file(),
-            loc.project_file(),
-            loc.user_file.clone()
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+        [Some(loc.managed_file()), loc.local_file(), loc.project_file(), loc.user_file.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.exists())
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    o.push_str(&format!(
-        "\nactive hooks ({}), in configured order:\n",
-        s.hooks.len()
-    ));
+    o.push_str(&format!("\nactive hooks ({}), in configured order:\n", s.hooks.len()));
     for h in &s.hooks {
         o.push_str(&format!(
             "  {:<18} {:<16} {} {}\n      timeout {}s{}{}{}\n      from {}\n",
@@ -386,10 +328,7 @@ fn check(g: &Global) -> u8 {
             h.kind(),
             h.label(),
             h.timeout.as_secs_f64(),
-            h.if_rule
-                .as_ref()
-                .map(|r| format!(", if {}", r.text))
-                .unwrap_or_default(),
+            h.if_rule.as_ref().map(|r| format!(", if {}", r.text)).unwrap_or_default(),
             match h.on_failure {
                 Some(crate::hook::OnFailure::Block) => ", onFailure block",
                 _ => "",
@@ -416,11 +355,7 @@ fn check(g: &Global) -> u8 {
         s.permissions.deny.len(),
         s.permissions.ask.len(),
         s.permissions.allow.len(),
-        if s.allow_managed_permission_rules_only {
-            " (managed rules only)"
-        } else {
-            ""
-        }
+        if s.allow_managed_permission_rules_only { " (managed rules only)" } else { "" }
     ));
     if s.allow_managed_hooks_only {
         o.push_str("allowManagedHooksOnly: only managed hooks run\n");
@@ -433,10 +368,7 @@ fn check(g: &Global) -> u8 {
         if s.fail_closed.is_empty() {
             "fail-open unless a hook says onFailure \"block\"".to_string()
         } else {
-            format!(
-                "fail closed for {}",
-                s.fail_closed.iter().cloned().collect::<Vec<_>>().join(", ")
-            )
+            format!("fail closed for {}", s.fail_closed.iter().cloned().collect::<Vec<_>>().join(", "))
         }
     ));
     if !s.warnings.is_empty() {
@@ -452,14 +384,7 @@ fn check(g: &Global) -> u8 {
     } else {
         eprintln!("\nerrors ({}):", loaded.errors.len());
         for e in &loaded.errors {
-            eprintln!(
-                "  {e}{}",
-                if e.managed {
-                    "  [managed: dispatch fails closed]"
-                } else {
-                    ""
-                }
-            );
+            eprintln!("  {e}{}", if e.managed { "  [managed: dispatch fails closed]" } else { "" });
         }
         1
     }
@@ -491,8 +416,8 @@ fn demo(a: &DemoArgs) -> u8 {
 }
 
 fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
-    let examples = std::fs::canonicalize(examples_dir(a))
-        .map_err(|e| format!("cannot find the examples directory: {e}"))?;
+    let examples =
+        std::fs::canonicalize(examples_dir(a)).map_err(|e| format!("cannot find the examples directory: {e}"))?;
     let shell = examples.join("shell");
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let project = tmp.path().join("project");
@@ -501,8 +426,7 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     for d in [&project.join("src"), &project.join("secrets"), &dropins] {
         std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
     }
-    let write =
-        |p: &Path, s: &str| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));
+    let write = |p: &Path, s: &str| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));
     write(&project.join(".env"), "API_KEY=demo-not-a-real-key\n")?;
     write(&project.join("src/main.rs"), "fn main() {}\n")?;
 
@@ -515,34 +439,20 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
         .collect();
     names.sort();
     for (i, n) in names.iter().enumerate() {
-        let text = std::fs::read_to_string(shell.join(n).join("settings.json"))
-            .map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(shell.join(n).join("settings.json")).map_err(|e| e.to_string())?;
         let text = text.replace(EXAMPLE_INSTALL_DIR, &shell.to_string_lossy());
         write(&dropins.join(format!("{:02}-{n}.json", i + 1)), &text)?;
     }
-    let loc = Locations {
-        managed_dir: managed.clone(),
-        user_file: None,
-        project_dir: Some(project.clone()),
-        cli_file: None,
-    };
+    let loc =
+        Locations { managed_dir: managed.clone(), user_file: None, project_dir: Some(project.clone()), cli_file: None };
     let loaded = load(&loc);
     if !loaded.errors.is_empty() {
         return Err(format!(
             "example settings are invalid: {}",
-            loaded
-                .errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
+            loaded.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
         ));
     }
-    println!(
-        "hookhost demo: policy = {} example(s) from {}",
-        names.len(),
-        shell.display()
-    );
+    println!("hookhost demo: policy = {} example(s) from {}", names.len(), shell.display());
     println!("  installed as managed drop-ins: {}", names.join(", "));
     println!("  sample project: {}\n", project.display());
 
@@ -555,20 +465,14 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     events.sort();
     let rt = runtime().map_err(|e| e.to_string())?;
     let bus = EventBus::new(loaded.settings);
-    let ctx = DispatchContext {
-        project_dir: Some(project.clone()),
-    };
-    println!(
-        "{:<26} {:<14} {:<34} {:<6} {:<5} reason",
-        "sample", "event", "tool / source", "hooks", "exit"
-    );
+    let ctx = DispatchContext { project_dir: Some(project.clone()), user_dir: None };
+    println!("{:<26} {:<14} {:<34} {:<6} {:<5} reason", "sample", "event", "tool / source", "hooks", "exit");
     println!("{}", "-".repeat(120));
     let mut rows = 0;
     for path in &events {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let text = text.replace(SAMPLE_PROJECT, &project.to_string_lossy());
-        let event =
-            HookEvent::parse(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        let event = HookEvent::parse(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
         let outcome = rt.block_on(bus.dispatch(&event, &ctx));
         let resp = outcome.render(&event);
         let what = match (event.tool_name(), event.config_change()) {
@@ -577,25 +481,15 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
                 let arg = ["command", "file_path", "pattern"]
                     .iter()
                     .find_map(|k| input.get(*k).and_then(|v| v.as_str()).map(str::to_string));
-                let arg = arg
-                    .map(|a| a.replace(&*project.to_string_lossy(), "."))
-                    .unwrap_or_default();
+                let arg = arg.map(|a| a.replace(&*project.to_string_lossy(), ".")).unwrap_or_default();
                 format!("{t} {}", first_line(&arg))
             }
             (None, Some(cc)) => cc.source.as_str().to_string(),
             _ => String::new(),
         };
         let decision = outcome.verdict.label();
-        let reason = outcome
-            .verdict
-            .reason
-            .as_deref()
-            .map(first_line)
-            .unwrap_or_default();
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let reason = outcome.verdict.reason.as_deref().map(first_line).unwrap_or_default();
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         println!(
             "{:<26} {:<14} {:<34} {:<6} {:<5} {}{}",
             crate::decision::truncate_chars(&name, 26),
@@ -616,11 +510,7 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     println!("\n{rows} events dispatched.");
     match std::fs::read_to_string(&log) {
         Ok(t) => {
-            println!(
-                "audit-edits wrote {} record(s) to {}:",
-                t.lines().count(),
-                log.display()
-            );
+            println!("audit-edits wrote {} record(s) to {}:", t.lines().count(), log.display());
             for l in t.lines() {
                 println!("  {}", crate::decision::truncate_chars(l, 150));
             }

@@ -156,10 +156,7 @@ pub struct HookFailure {
 
 impl HookFailure {
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        HookFailure {
-            kind,
-            message: message.into(),
-        }
+        HookFailure { kind, message: message.into() }
     }
 }
 
@@ -208,10 +205,7 @@ pub fn can_block(event: &HookEvent) -> bool {
 
 /// Events whose plain-text stdout (exit 0) is context for the model.
 fn text_is_context(event: &str) -> bool {
-    matches!(
-        event,
-        "UserPromptSubmit" | "UserPromptExpansion" | "SessionStart"
-    )
+    matches!(event, "UserPromptSubmit" | "UserPromptExpansion" | "SessionStart")
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,11 +240,7 @@ struct HookSpecificWire {
 pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]) -> HookResult {
     let stdout_text = String::from_utf8_lossy(stdout);
     let trimmed = stdout_text.trim_start();
-    let json = if trimmed.starts_with('{') {
-        Some(parse_json_output(event, trimmed))
-    } else {
-        None
-    };
+    let json = if trimmed.starts_with('{') { Some(parse_json_output(event, trimmed)) } else { None };
     let stderr_text = String::from_utf8_lossy(stderr).trim().to_string();
     match exit {
         ExitKind::Code(0) => match json {
@@ -271,17 +261,13 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
                 Some(Ok(d)) => d,
                 _ => Decision::default(),
             };
-            let reason = d
-                .reason
-                .clone()
-                .filter(|r| !r.trim().is_empty())
-                .unwrap_or_else(|| {
-                    if stderr_text.is_empty() {
-                        "blocked by hook (exit 2, no reason given)".to_string()
-                    } else {
-                        cap(&stderr_text)
-                    }
-                });
+            let reason = d.reason.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| {
+                if stderr_text.is_empty() {
+                    "blocked by hook (exit 2, no reason given)".to_string()
+                } else {
+                    cap(&stderr_text)
+                }
+            });
             if event.kind() == EventKind::PreToolUse {
                 d.permission = Some(Permission::Deny);
                 d.reason = Some(reason);
@@ -301,15 +287,10 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
             _ => {
                 let (kind, what) = match other {
                     ExitKind::Code(c) => (FailureKind::ExitCode(c), format!("exited with {c}")),
-                    ExitKind::Signal(s) => {
-                        (FailureKind::Signal(s), format!("killed by signal {s}"))
-                    }
+                    ExitKind::Signal(s) => (FailureKind::Signal(s), format!("killed by signal {s}")),
                 };
-                let detail = stderr_text
-                    .lines()
-                    .next()
-                    .map(|l| format!(": {}", truncate_chars(l, 300)))
-                    .unwrap_or_default();
+                let detail =
+                    stderr_text.lines().next().map(|l| format!(": {}", truncate_chars(l, 300))).unwrap_or_default();
                 HookResult::Failed(HookFailure::new(kind, format!("{what}{detail}")))
             }
         },
@@ -318,8 +299,8 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
 
 fn parse_json_output(event: &HookEvent, text: &str) -> Result<Decision, HookFailure> {
     let invalid = |m: String| HookFailure::new(FailureKind::InvalidOutput, m);
-    let wire: HookOutputWire = serde_json::from_str(text.trim_end())
-        .map_err(|e| invalid(format!("stdout is not valid hook JSON: {e}")))?;
+    let wire: HookOutputWire =
+        serde_json::from_str(text.trim_end()).map_err(|e| invalid(format!("stdout is not valid hook JSON: {e}")))?;
     let mut d = Decision {
         stop: wire.continue_ == Some(false),
         stop_reason: wire.stop_reason.as_deref().map(cap),
@@ -362,16 +343,10 @@ fn parse_json_output(event: &HookEvent, text: &str) -> Result<Decision, HookFail
         }
         if let Some(p) = &spec.permission_decision {
             if !pre_tool_use {
-                return Err(invalid(format!(
-                    "permissionDecision is only valid for PreToolUse, not {}",
-                    event.name()
-                )));
+                return Err(invalid(format!("permissionDecision is only valid for PreToolUse, not {}", event.name())));
             }
-            let p = Permission::parse(p).ok_or_else(|| {
-                invalid(format!(
-                    "permissionDecision must be allow, deny, ask or defer, got {p:?}"
-                ))
-            })?;
+            let p = Permission::parse(p)
+                .ok_or_else(|| invalid(format!("permissionDecision must be allow, deny, ask or defer, got {p:?}")))?;
             // The most restrictive of the legacy and the current form wins.
             d.permission = Some(d.permission.map_or(p, |q| q.max(p)));
             if let Some(r) = &spec.permission_decision_reason {
@@ -444,9 +419,7 @@ impl Verdict {
 
     /// True when the action must not happen.
     pub fn rejects(&self) -> bool {
-        self.blocked
-            || self.stop
-            || matches!(self.permission, Some(Permission::Deny | Permission::Defer))
+        self.blocked || self.stop || matches!(self.permission, Some(Permission::Deny | Permission::Defer))
     }
 }
 
@@ -466,8 +439,7 @@ pub fn fold(event: &HookEvent, items: &[FoldItem<'_>]) -> Verdict {
                     if let Some(r) = &d.reason {
                         reasons.push((Some(p), r.clone()));
                     }
-                    v.why
-                        .push(format!("{} answered {}", item.label, p.as_str()));
+                    v.why.push(format!("{} answered {}", item.label, p.as_str()));
                 }
                 if d.block {
                     v.blocked = true;
@@ -489,8 +461,7 @@ pub fn fold(event: &HookEvent, items: &[FoldItem<'_>]) -> Verdict {
                 }
                 if d.stop {
                     v.stop = true;
-                    v.why
-                        .push(format!("{} answered continue:false", item.label));
+                    v.why.push(format!("{} answered continue:false", item.label));
                     if v.stop_reason.is_none() {
                         v.stop_reason = d.stop_reason.clone();
                     }
@@ -515,26 +486,12 @@ pub fn fold(event: &HookEvent, items: &[FoldItem<'_>]) -> Verdict {
                         f.kind.as_str(),
                         f.message
                     ));
-                    v.why.push(format!(
-                        "{} failed ({}), fail-open: no effect",
-                        item.label,
-                        f.kind.as_str()
-                    ));
+                    v.why.push(format!("{} failed ({}), fail-open: no effect", item.label, f.kind.as_str()));
                 }
                 FailurePolicy::Closed(because) => {
-                    let what = if f.kind == FailureKind::Timeout {
-                        "timed out"
-                    } else {
-                        "failed"
-                    };
-                    let reason = format!(
-                        "{}: {what} ({}); blocking because {because}",
-                        item.label, f.message
-                    );
-                    v.why.push(format!(
-                        "{} failed, fail-closed: counts as a rejection",
-                        item.label
-                    ));
+                    let what = if f.kind == FailureKind::Timeout { "timed out" } else { "failed" };
+                    let reason = format!("{}: {what} ({}); blocking because {because}", item.label, f.message);
+                    v.why.push(format!("{} failed, fail-closed: counts as a rejection", item.label));
                     if pre_tool_use {
                         v.permission = Some(Permission::Deny);
                         reasons.push((Some(Permission::Deny), reason));
@@ -557,39 +514,24 @@ pub fn fold(event: &HookEvent, items: &[FoldItem<'_>]) -> Verdict {
     if pre_tool_use {
         // A block from any hook is a deny.
         if let Some(p) = v.permission {
-            let mine: Vec<String> = reasons
-                .iter()
-                .filter(|(q, _)| *q == Some(p))
-                .map(|(_, r)| r.clone())
-                .collect();
+            let mine: Vec<String> = reasons.iter().filter(|(q, _)| *q == Some(p)).map(|(_, r)| r.clone()).collect();
             if !mine.is_empty() {
                 v.reason = Some(cap(&dedup(mine).join("\n")));
             }
-            v.why.push(format!(
-                "most restrictive answer: {} (deny > defer > ask > allow)",
-                p.as_str()
-            ));
+            v.why.push(format!("most restrictive answer: {} (deny > defer > ask > allow)", p.as_str()));
         }
-        if matches!(v.permission, Some(Permission::Deny | Permission::Defer))
-            && v.updated_input.is_some()
-        {
-            v.why
-                .push("updatedInput dropped: the call does not run".into());
+        if matches!(v.permission, Some(Permission::Deny | Permission::Defer)) && v.updated_input.is_some() {
+            v.why.push("updatedInput dropped: the call does not run".into());
             v.updated_input = None;
         }
     } else {
         if let Some(cc) = event.config_change()
             && cc.source == crate::event::ConfigSource::PolicySettings
         {
-            v.why
-                .push("policy_settings changes cannot be blocked".into());
+            v.why.push("policy_settings changes cannot be blocked".into());
         }
         if v.blocked {
-            let mine: Vec<String> = reasons
-                .into_iter()
-                .filter(|(q, _)| q.is_none())
-                .map(|(_, r)| r)
-                .collect();
+            let mine: Vec<String> = reasons.into_iter().filter(|(q, _)| q.is_none()).map(|(_, r)| r).collect();
             v.reason = Some(cap(&dedup(mine).join("\n")));
         }
         v.updated_input = None;
@@ -601,11 +543,7 @@ fn merge_extra(into: &mut Map<String, Value>, from: &Map<String, Value>) {
     for (k, val) in from {
         // PermissionRequest: a deny behaviour beats an allow, whatever the order.
         if k == "decision"
-            && into
-                .get(k)
-                .and_then(|d| d.get("behavior"))
-                .and_then(Value::as_str)
-                == Some("deny")
+            && into.get(k).and_then(|d| d.get("behavior")).and_then(Value::as_str) == Some("deny")
             && val.get("behavior").and_then(Value::as_str) != Some("deny")
         {
             continue;
@@ -652,10 +590,7 @@ pub fn render(event: &HookEvent, v: &Verdict) -> Response {
         }
     }
     if !v.additional_context.is_empty() {
-        spec.insert(
-            "additionalContext".into(),
-            cap(&v.additional_context.join("\n\n")).into(),
-        );
+        spec.insert("additionalContext".into(), cap(&v.additional_context.join("\n\n")).into());
     }
     for (k, val) in &v.extra_specific {
         spec.entry(k.clone()).or_insert_with(|| val.clone());
@@ -672,10 +607,7 @@ pub fn render(event: &HookEvent, v: &Verdict) -> Response {
         }
     }
     if !v.system_messages.is_empty() {
-        out.insert(
-            "systemMessage".into(),
-            cap(&v.system_messages.join("\n")).into(),
-        );
+        out.insert("systemMessage".into(), cap(&v.system_messages.join("\n")).into());
     }
     if !spec.is_empty() {
         let mut s = Map::new();
@@ -686,23 +618,11 @@ pub fn render(event: &HookEvent, v: &Verdict) -> Response {
     for (k, val) in &v.extra {
         out.entry(k.clone()).or_insert_with(|| val.clone());
     }
-    let stdout = if out.is_empty() {
-        String::new()
-    } else {
-        serde_json::to_string(&out).unwrap_or_default() + "\n"
-    };
+    let stdout = if out.is_empty() { String::new() } else { serde_json::to_string(&out).unwrap_or_default() + "\n" };
     if blocked {
-        Response {
-            stdout,
-            stderr: format!("{}\n", v.reason.as_deref().unwrap_or("blocked by hookhost")),
-            exit_code: 2,
-        }
+        Response { stdout, stderr: format!("{}\n", v.reason.as_deref().unwrap_or("blocked by hookhost")), exit_code: 2 }
     } else {
-        Response {
-            stdout,
-            stderr: String::new(),
-            exit_code: 0,
-        }
+        Response { stdout, stderr: String::new(), exit_code: 0 }
     }
 }
 
@@ -753,13 +673,7 @@ mod tests {
         assert_eq!(d.permission, Some(Permission::Deny));
         assert_eq!(d.reason.as_deref(), Some("no rm"));
         let f = interpret(&e, ExitKind::Code(1), b"oops", b"boom\nmore");
-        assert_eq!(
-            f,
-            HookResult::Failed(HookFailure::new(
-                FailureKind::ExitCode(1),
-                "exited with 1: boom"
-            ))
-        );
+        assert_eq!(f, HookResult::Failed(HookFailure::new(FailureKind::ExitCode(1), "exited with 1: boom")));
         // Exit 1 with schema-valid JSON decides.
         let d = decided(interpret(
             &e,
@@ -778,33 +692,12 @@ mod tests {
     #[test]
     fn json_forms() {
         let e = ev("PreToolUse");
-        let d = decided(interpret(
-            &e,
-            ExitKind::Code(0),
-            br#"  {"decision":"block","reason":"legacy"}"#,
-            b"",
-        ));
-        assert_eq!(
-            (d.permission, d.reason.as_deref()),
-            (Some(Permission::Deny), Some("legacy"))
-        );
-        let d = decided(interpret(
-            &e,
-            ExitKind::Code(0),
-            br#"{"decision":"approve"}"#,
-            b"",
-        ));
+        let d = decided(interpret(&e, ExitKind::Code(0), br#"  {"decision":"block","reason":"legacy"}"#, b""));
+        assert_eq!((d.permission, d.reason.as_deref()), (Some(Permission::Deny), Some("legacy")));
+        let d = decided(interpret(&e, ExitKind::Code(0), br#"{"decision":"approve"}"#, b""));
         assert_eq!(d.permission, Some(Permission::Allow));
         // A prefix turns JSON into text: no opinion on PreToolUse.
-        assert!(
-            decided(interpret(
-                &e,
-                ExitKind::Code(0),
-                br#"hello {"decision":"block"}"#,
-                b""
-            ))
-            .is_silent()
-        );
+        assert!(decided(interpret(&e, ExitKind::Code(0), br#"hello {"decision":"block"}"#, b"")).is_silent());
         // Invalid JSON and schema errors are failures, never decisions.
         for bad in [
             &br#"{"decision":"#[..],
@@ -841,11 +734,7 @@ mod tests {
             reason: Some("no".into()),
             ..Default::default()
         });
-        let item = |label, result| FoldItem {
-            label,
-            result,
-            policy: FailurePolicy::Open,
-        };
+        let item = |label, result| FoldItem { label, result, policy: FailurePolicy::Open };
         let v = fold(&e, &[item("a", &allow), item("b", &ask)]);
         assert_eq!(v.permission, Some(Permission::Ask));
         assert_eq!(v.reason.as_deref(), Some("sure?"));
@@ -867,23 +756,12 @@ mod tests {
     fn failures_follow_policy() {
         let e = ev("ConfigChange");
         let f = HookResult::Failed(HookFailure::new(FailureKind::Timeout, "timed out after 1s"));
-        let open = fold(
-            &e,
-            &[FoldItem {
-                label: "[x]",
-                result: &f,
-                policy: FailurePolicy::Open,
-            }],
-        );
+        let open = fold(&e, &[FoldItem { label: "[x]", result: &f, policy: FailurePolicy::Open }]);
         assert!(!open.blocked);
         assert_eq!(render(&e, &open).exit_code, 0);
         let closed = fold(
             &e,
-            &[FoldItem {
-                label: "[x]",
-                result: &f,
-                policy: FailurePolicy::Closed("onFailure is \"block\"".into()),
-            }],
+            &[FoldItem { label: "[x]", result: &f, policy: FailurePolicy::Closed("onFailure is \"block\"".into()) }],
         );
         assert!(closed.blocked);
         let r = render(&e, &closed);
@@ -900,17 +778,10 @@ mod tests {
 
     #[test]
     fn policy_settings_cannot_be_blocked() {
-        let e =
-            HookEvent::parse(br#"{"hook_event_name":"ConfigChange","source":"policy_settings"}"#)
-                .unwrap();
+        let e = HookEvent::parse(br#"{"hook_event_name":"ConfigChange","source":"policy_settings"}"#).unwrap();
         let d = decided(interpret(&e, ExitKind::Code(2), b"", b"no"));
         assert!(!d.block);
-        let d = decided(interpret(
-            &e,
-            ExitKind::Code(0),
-            br#"{"decision":"block","reason":"no"}"#,
-            b"",
-        ));
+        let d = decided(interpret(&e, ExitKind::Code(0), br#"{"decision":"block","reason":"no"}"#, b""));
         assert!(!d.block);
     }
 }

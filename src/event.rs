@@ -18,11 +18,7 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("event is not valid JSON at line {line}, column {column}: {message}")]
-    Json {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Json { line: usize, column: usize, message: String },
     #[error("event is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
     #[error("event is empty (expected one JSON object on stdin)")]
@@ -43,11 +39,7 @@ impl EventError {
             Some(i) => message[..i].to_string(),
             None => message,
         };
-        EventError::Json {
-            line: e.line(),
-            column: e.column(),
-            message,
-        }
+        EventError::Json { line: e.line(), column: e.column(), message }
     }
 }
 
@@ -184,12 +176,7 @@ impl HookEvent {
             _ => return Err(EventError::NoEventName),
         };
         let payload = typed_payload(&name, &fields)?;
-        Ok(HookEvent {
-            raw: Arc::from(bytes),
-            fields,
-            name,
-            payload,
-        })
+        Ok(HookEvent { raw: Arc::from(bytes), fields, name, payload })
     }
 
     /// The `hook_event_name`, exactly as sent.
@@ -279,8 +266,7 @@ impl HookEvent {
 /// The field a matcher tests for each Claude Code event (hook-protocol.md §1).
 pub fn matcher_field(event: &str) -> Option<&'static str> {
     Some(match event {
-        "PreToolUse" | "PostToolUse" | "PostToolUseFailure" | "PermissionRequest"
-        | "PermissionDenied" => "tool_name",
+        "PreToolUse" | "PostToolUse" | "PostToolUseFailure" | "PermissionRequest" | "PermissionDenied" => "tool_name",
         "SessionStart" | "ConfigChange" | "DirectoryAdded" => "source",
         "Setup" | "PreCompact" | "PostCompact" => "trigger",
         "UserPromptExpansion" => "command_name",
@@ -345,37 +331,23 @@ fn typed_payload(name: &str, fields: &Map<String, Value>) -> Result<Payload, Eve
                 sub.insert((*k).to_string(), v.clone());
             }
         }
-        serde_json::from_value(Value::Object(sub)).map_err(|e| EventError::Payload {
-            event: name.to_string(),
-            message: e.to_string(),
-        })
+        serde_json::from_value(Value::Object(sub))
+            .map_err(|e| EventError::Payload { event: name.to_string(), message: e.to_string() })
     }
     const CALL: [&str; 3] = ["tool_name", "tool_input", "tool_use_id"];
     Ok(match name {
         "PreToolUse" => Payload::PreToolUse(view(name, fields, &CALL)?),
-        "PostToolUse" => Payload::PostToolUse(view(
-            name,
-            fields,
-            &[CALL[0], CALL[1], CALL[2], "tool_response", "duration_ms"],
-        )?),
+        "PostToolUse" => {
+            Payload::PostToolUse(view(name, fields, &[CALL[0], CALL[1], CALL[2], "tool_response", "duration_ms"])?)
+        }
         "PostToolUseFailure" => Payload::PostToolUseFailure(view(
             name,
             fields,
-            &[
-                CALL[0],
-                CALL[1],
-                CALL[2],
-                "error",
-                "is_interrupt",
-                "duration_ms",
-            ],
+            &[CALL[0], CALL[1], CALL[2], "error", "is_interrupt", "duration_ms"],
         )?),
         "ConfigChange" => {
             let w: ConfigChangeWire = view(name, fields, &["source", "file_path"])?;
-            Payload::ConfigChange(ConfigChange {
-                source: ConfigSource::parse(&w.source),
-                file_path: w.file_path,
-            })
+            Payload::ConfigChange(ConfigChange { source: ConfigSource::parse(&w.source), file_path: w.file_path })
         }
         _ => Payload::Other,
     })
@@ -424,19 +396,10 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
-        assert!(matches!(
-            HookEvent::parse(b"{\"hook_event_name\": \"PreTo"),
-            Err(EventError::Json { line: 1, .. })
-        ));
+        assert!(matches!(HookEvent::parse(b"{\"hook_event_name\": \"PreTo"), Err(EventError::Json { line: 1, .. })));
         assert!(matches!(HookEvent::parse(b""), Err(EventError::Empty)));
-        assert!(matches!(
-            HookEvent::parse(b"[1]"),
-            Err(EventError::NotObject(_))
-        ));
-        assert!(matches!(
-            HookEvent::parse(b"{\"a\":1}"),
-            Err(EventError::NoEventName)
-        ));
+        assert!(matches!(HookEvent::parse(b"[1]"), Err(EventError::NotObject(_))));
+        assert!(matches!(HookEvent::parse(b"{\"a\":1}"), Err(EventError::NoEventName)));
         assert!(matches!(
             HookEvent::parse(br#"{"hook_event_name":"PreToolUse","tool_name":7}"#),
             Err(EventError::Payload { .. })
@@ -445,22 +408,14 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let deep = format!("{{\"hook_event_name\":\"X\",\"d\":{deep}}}");
         assert!(HookEvent::parse(deep.as_bytes()).is_err());
-        assert!(matches!(
-            HookEvent::parse_with_limit(b"{}", 1),
-            Err(EventError::TooLarge { limit: 1 })
-        ));
+        assert!(matches!(HookEvent::parse_with_limit(b"{}", 1), Err(EventError::TooLarge { limit: 1 })));
     }
 
     #[test]
     fn config_change_source() {
-        let e = HookEvent::parse(
-            br#"{"hook_event_name":"ConfigChange","source":"policy_settings","file_path":"/x"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            e.config_change().unwrap().source,
-            ConfigSource::PolicySettings
-        );
+        let e = HookEvent::parse(br#"{"hook_event_name":"ConfigChange","source":"policy_settings","file_path":"/x"}"#)
+            .unwrap();
+        assert_eq!(e.config_change().unwrap().source, ConfigSource::PolicySettings);
         assert_eq!(e.matcher_subject(), Some("policy_settings"));
     }
 }

@@ -27,14 +27,7 @@ pub struct Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}:{}:{}",
-            self.scope,
-            self.path.display(),
-            self.line,
-            self.column
-        )
+        write!(f, "{} {}:{}:{}", self.scope, self.path.display(), self.line, self.column)
     }
 }
 
@@ -111,10 +104,7 @@ impl Hook {
                 Some(a) => {
                     let mut parts = vec![c.command.as_str()];
                     parts.extend(a.iter().map(String::as_str));
-                    format!(
-                        "[{}]",
-                        shlex::try_join(parts).unwrap_or_else(|_| c.command.clone())
-                    )
+                    format!("[{}]", shlex::try_join(parts).unwrap_or_else(|_| c.command.clone()))
                 }
             },
             Handler::Wasm(w) => format!("[wasm {}]", w.component.display()),
@@ -125,10 +115,7 @@ impl Hook {
     /// Identical handlers in several settings files run once: this is what "identical" means.
     pub fn dedup_key(&self) -> Option<String> {
         match &self.handler {
-            Handler::Command(c) => Some(format!(
-                "command\0{:?}\0{}\0{:?}",
-                c.shell, c.command, c.args
-            )),
+            Handler::Command(c) => Some(format!("command\0{:?}\0{}\0{:?}", c.shell, c.command, c.args)),
             Handler::Wasm(w) => Some(format!("wasm\0{}", w.component.display())),
             Handler::Unsupported { .. } => None,
         }

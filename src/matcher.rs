@@ -72,41 +72,27 @@ impl Matcher {
         if p.is_empty() || p == "*" {
             return Ok((Matcher::All, warnings));
         }
-        if crate::event::matcher_field(event).is_none()
-            && crate::event::KNOWN_EVENTS.contains(&event)
-        {
+        if crate::event::matcher_field(event).is_none() && crate::event::KNOWN_EVENTS.contains(&event) {
             warnings.push(format!(
                 "{event} has no matcher field: matcher {p:?} is ignored and the hook runs on every {event}"
             ));
         }
         let restricted = matches!(event, "FileChanged" | "StopFailure");
         let exact_char = |c: char| {
-            c.is_ascii_alphanumeric()
-                || c == '_'
-                || c == '|'
-                || (!restricted && matches!(c, '-' | ' ' | ','))
+            c.is_ascii_alphanumeric() || c == '_' || c == '|' || (!restricted && matches!(c, '-' | ' ' | ','))
         };
         let tool_event = crate::event::matcher_field(event) == Some("tool_name");
         if p.chars().all(exact_char) {
             let names: Vec<String> = p
-                .split(if restricted {
-                    &['|'][..]
-                } else {
-                    &['|', ','][..]
-                })
+                .split(if restricted { &['|'][..] } else { &['|', ','][..] })
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect();
             if tool_event {
                 for n in &names {
-                    if let Some(k) = KNOWN_TOOLS
-                        .iter()
-                        .find(|k| k.eq_ignore_ascii_case(n) && **k != n)
-                    {
-                        warnings.push(format!(
-                            "matcher name {n:?} is case-sensitive and never matches tool {k:?}"
-                        ));
+                    if let Some(k) = KNOWN_TOOLS.iter().find(|k| k.eq_ignore_ascii_case(n) && **k != n) {
+                        warnings.push(format!("matcher name {n:?} is case-sensitive and never matches tool {k:?}"));
                     }
                     if n.starts_with("mcp__") && n.matches("__").count() == 1 {
                         warnings.push(format!(
@@ -117,14 +103,12 @@ impl Matcher {
             }
             return Ok((Matcher::Exact(names), warnings));
         }
-        if tool_event && p.contains('(') && p.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-        {
+        if tool_event && p.contains('(') && p.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
             warnings.push(format!(
                 "matcher {p:?} looks like a permission rule: matchers only see the tool name, never its arguments; put the rule in \"if\""
             ));
         }
-        let re =
-            fancy_regex::Regex::new(p).map_err(|e| format!("invalid matcher regex {p:?}: {e}"))?;
+        let re = fancy_regex::Regex::new(p).map_err(|e| format!("invalid matcher regex {p:?}: {e}"))?;
         Ok((Matcher::Regex(Box::new(re)), warnings))
     }
 
@@ -156,10 +140,7 @@ mod tests {
             assert!(m(all).matches(Some("Anything")));
         }
         let list = m(Some("Edit|Write, MultiEdit"));
-        assert_eq!(
-            list,
-            Matcher::Exact(vec!["Edit".into(), "Write".into(), "MultiEdit".into()])
-        );
+        assert_eq!(list, Matcher::Exact(vec!["Edit".into(), "Write".into(), "MultiEdit".into()]));
         assert!(list.matches(Some("Write")) && list.matches(Some("MultiEdit")));
         assert!(!list.matches(Some("NotebookEdit")) && !list.matches(Some("edit")));
         let re = m(Some("Edit.*"));
@@ -180,9 +161,6 @@ mod tests {
         let (_, w) = Matcher::compile(Some("Bash(git commit*)"), "PreToolUse").unwrap();
         assert!(w[0].contains("permission rule"), "{w:?}");
         let (m, _) = Matcher::compile(Some("a-b"), "FileChanged").unwrap();
-        assert!(
-            matches!(m, Matcher::Regex(_)),
-            "hyphen is regex for FileChanged"
-        );
+        assert!(matches!(m, Matcher::Regex(_)), "hyphen is regex for FileChanged");
     }
 }

@@ -81,10 +81,8 @@ pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
         .process_group(0)
         .kill_on_drop(true);
     let mut child = cmd.spawn()?;
-    let pid = child
-        .id()
-        .map(|p| p as i32)
-        .ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
+    let pid =
+        child.id().map(|p| p as i32).ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
     let group = Group(pid);
 
     let mut stdin = child.stdin.take();
@@ -99,32 +97,16 @@ pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
     });
     let overflow_out = Arc::new(AtomicBool::new(false));
     let overflow_err = Arc::new(AtomicBool::new(false));
-    let out_task = tokio::spawn(read_capped(
-        child.stdout.take(),
-        spec.stdout_cap,
-        group,
-        overflow_out.clone(),
-    ));
-    let err_task = tokio::spawn(read_capped(
-        child.stderr.take(),
-        spec.stderr_cap,
-        group,
-        overflow_err.clone(),
-    ));
+    let out_task = tokio::spawn(read_capped(child.stdout.take(), spec.stdout_cap, group, overflow_out.clone()));
+    let err_task = tokio::spawn(read_capped(child.stderr.take(), spec.stderr_cap, group, overflow_err.clone()));
 
     // Wait for exit without reaping (WNOWAIT): while the zombie exists its pid, and so the
     // group id, cannot be reused, so the group kill below cannot hit an unrelated process.
     let mut exited = tokio::task::spawn_blocking(move || {
-        let _ = waitid(
-            Id::Pid(Pid::from_raw(pid)),
-            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
-        );
+        let _ = waitid(Id::Pid(Pid::from_raw(pid)), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
     });
     let mut timed_out = false;
-    if tokio::time::timeout(spec.timeout, &mut exited)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(spec.timeout, &mut exited).await.is_err() {
         timed_out = true;
         group.signal(Signal::SIGTERM);
         if tokio::time::timeout(spec.grace, &mut exited).await.is_err() {
@@ -143,8 +125,7 @@ pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
             (None, None) => ExitKind::Code(-1),
         }
     };
-    let drained =
-        tokio::time::timeout(DRAIN_TIMEOUT, async { (out_task.await, err_task.await) }).await;
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { (out_task.await, err_task.await) }).await;
     writer.abort();
     let (stdout, stderr, drain_timed_out) = match drained {
         Ok((Ok(o), Ok(e))) => (o, e, false),
@@ -158,15 +139,7 @@ pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
     } else {
         None
     };
-    Ok(ProcessOutcome {
-        exit,
-        stdout,
-        stderr,
-        timed_out,
-        overflow,
-        drain_timed_out,
-        pid,
-    })
+    Ok(ProcessOutcome { exit, stdout, stderr, timed_out, overflow, drain_timed_out, pid })
 }
 
 async fn read_capped<R: AsyncRead + Unpin>(

@@ -16,9 +16,8 @@ use crate::event::HookEvent;
 use crate::hook::{CommandHook, Handler, Hook, Shell};
 
 /// Host environment variables a command hook inherits; everything else is cleared.
-pub const INHERITED_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "TMPDIR",
-];
+pub const INHERITED_ENV: &[&str] =
+    &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "TMPDIR"];
 /// `PATH` for hooks when the host has none.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -71,12 +70,7 @@ impl Runner {
                 None,
             ),
         };
-        HookReport {
-            result,
-            duration: start.elapsed(),
-            exit,
-            stderr_head,
-        }
+        HookReport { result, duration: start.elapsed(), exit, stderr_head }
     }
 
     async fn run_command(
@@ -92,39 +86,23 @@ impl Runner {
             Err(e) => {
                 let what = spec.program.to_string_lossy();
                 return (
-                    HookResult::Failed(HookFailure::new(
-                        FailureKind::Spawn,
-                        format!("cannot start `{what}`: {e}"),
-                    )),
+                    HookResult::Failed(HookFailure::new(FailureKind::Spawn, format!("cannot start `{what}`: {e}"))),
                     None,
                     None,
                 );
             }
         };
-        let head = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .next()
-            .map(|l| crate::decision::truncate_chars(l, 200));
+        let head = String::from_utf8_lossy(&out.stderr).lines().next().map(|l| crate::decision::truncate_chars(l, 200));
         let result = if out.timed_out {
             HookResult::Failed(HookFailure::new(
                 FailureKind::Timeout,
-                format!(
-                    "timed out after {}; process group killed",
-                    secs(hook.timeout)
-                ),
+                format!("timed out after {}; process group killed", secs(hook.timeout)),
             ))
         } else if let Some(stream) = out.overflow {
-            let cap = if stream == "stdout" {
-                spec.stdout_cap
-            } else {
-                spec.stderr_cap
-            };
+            let cap = if stream == "stdout" { spec.stdout_cap } else { spec.stderr_cap };
             HookResult::Failed(HookFailure::new(
                 FailureKind::OutputTooLarge,
-                format!(
-                    "{stream} exceeded {} KiB; hook killed, output not parsed",
-                    cap / 1024
-                ),
+                format!("{stream} exceeded {} KiB; hook killed, output not parsed", cap / 1024),
             ))
         } else if out.drain_timed_out {
             HookResult::Failed(HookFailure::new(
@@ -139,36 +117,16 @@ impl Runner {
 }
 
 fn secs(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
-    }
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{:.3}s", d.as_secs_f64()) }
 }
 
 /// Builds the process for a command hook: shell form `sh -c <command>`, or exec form
 /// `command args…` with `${CLAUDE_PROJECT_DIR}` substituted (there is no shell to expand it).
-pub fn command_spec(
-    hook: &Hook,
-    c: &CommandHook,
-    event: &HookEvent,
-    ctx: &RunContext,
-) -> command::ProcessSpec {
-    let project = ctx
-        .project_dir
-        .as_deref()
-        .map(Path::to_string_lossy)
-        .unwrap_or_default()
-        .into_owned();
-    let expand = |s: &str| {
-        s.replace("${CLAUDE_PROJECT_DIR}", &project)
-            .replace("$CLAUDE_PROJECT_DIR", &project)
-    };
+pub fn command_spec(hook: &Hook, c: &CommandHook, event: &HookEvent, ctx: &RunContext) -> command::ProcessSpec {
+    let project = ctx.project_dir.as_deref().map(Path::to_string_lossy).unwrap_or_default().into_owned();
+    let expand = |s: &str| s.replace("${CLAUDE_PROJECT_DIR}", &project).replace("$CLAUDE_PROJECT_DIR", &project);
     let (program, args): (OsString, Vec<OsString>) = match &c.args {
-        Some(args) => (
-            expand(&c.command).into(),
-            args.iter().map(|a| expand(a).into()).collect(),
-        ),
+        Some(args) => (expand(&c.command).into(), args.iter().map(|a| expand(a).into()).collect()),
         None => {
             let shell = match c.shell {
                 Shell::Sh => "/bin/sh",
@@ -178,21 +136,15 @@ pub fn command_spec(
             (shell.into(), vec!["-c".into(), c.command.clone().into()])
         }
     };
-    let mut env: Vec<(OsString, OsString)> = INHERITED_ENV
-        .iter()
-        .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
-        .collect();
+    let mut env: Vec<(OsString, OsString)> =
+        INHERITED_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v))).collect();
     if !env.iter().any(|(k, _)| k == "PATH") {
         env.push(("PATH".into(), DEFAULT_PATH.into()));
     }
     if ctx.project_dir.is_some() {
         env.push(("CLAUDE_PROJECT_DIR".into(), project.clone().into()));
     }
-    let cwd = ctx
-        .project_dir
-        .clone()
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("/"));
+    let cwd = ctx.project_dir.clone().filter(|p| p.is_dir()).unwrap_or_else(|| PathBuf::from("/"));
     command::ProcessSpec {
         program,
         args,

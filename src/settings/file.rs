@@ -18,11 +18,9 @@ use super::Scope;
 use super::locate::{Seg, line_col, locate};
 use crate::error::{Location, SettingsError};
 use crate::event::KNOWN_EVENTS;
-use crate::hook::{
-    CommandHook, DEFAULT_TIMEOUT, Handler, Hook, OnFailure, Origin, Shell, WasmHook,
-};
+use crate::hook::{CommandHook, DEFAULT_TIMEOUT, Handler, Hook, OnFailure, Origin, Shell, WasmHook};
 use crate::matcher::Matcher;
-use crate::permissions::Rule;
+use crate::permissions::{LocatedRule, PermissionLists, Rule};
 
 /// A located warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,20 +35,6 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
-/// A permission rule and where it was written.
-#[derive(Debug, Clone)]
-pub struct LocatedRule {
-    pub rule: Rule,
-    pub origin: Origin,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct PermissionLists {
-    pub allow: Vec<LocatedRule>,
-    pub ask: Vec<LocatedRule>,
-    pub deny: Vec<LocatedRule>,
-}
-
 /// A parsed, validated settings file.
 #[derive(Debug, Clone)]
 pub struct SettingsFile {
@@ -63,6 +47,10 @@ pub struct SettingsFile {
     pub allow_managed_hooks_only: Option<bool>,
     pub allow_managed_permission_rules_only: Option<bool>,
     pub fail_closed: Option<Vec<String>>,
+    /// `permissions.disableBypassPermissionsMode == "disable"`.
+    pub disable_bypass_permissions: Option<bool>,
+    /// Managed `hookhost.strictBashRules`.
+    pub strict_bash_rules: Option<bool>,
     /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
     /// `sandbox`, `remoteSettings`, `requirePinnedHooks`).
     pub extensions: Map<String, Value>,
@@ -78,13 +66,8 @@ const MANAGED_ONLY: &[&str] = &[
     "remoteSettings",
     "requirePinnedHooks",
 ];
-const EXTENSIONS: &[&str] = &[
-    "hookhost",
-    "sandbox",
-    "remoteSettings",
-    "requirePinnedHooks",
-    "forceRemoteSettingsRefresh",
-];
+const EXTENSIONS: &[&str] =
+    &["hookhost", "sandbox", "remoteSettings", "requirePinnedHooks", "forceRemoteSettingsRefresh"];
 const COMMAND_KEYS: &[&str] = &[
     "type",
     "command",
@@ -100,25 +83,10 @@ const COMMAND_KEYS: &[&str] = &[
     "sandbox",
     "sha256",
 ];
-const WASM_KEYS: &[&str] = &[
-    "type",
-    "component",
-    "sha256",
-    "timeout",
-    "memoryMb",
-    "fuel",
-    "if",
-    "statusMessage",
-    "onFailure",
-    "once",
-];
-const TOOL_EVENTS: &[&str] = &[
-    "PreToolUse",
-    "PostToolUse",
-    "PostToolUseFailure",
-    "PermissionRequest",
-    "PermissionDenied",
-];
+const WASM_KEYS: &[&str] =
+    &["type", "component", "sha256", "timeout", "memoryMb", "fuel", "if", "statusMessage", "onFailure", "once"];
+const TOOL_EVENTS: &[&str] =
+    &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
 
 /// Reads and parses `path`. `Ok(None)` when the file does not exist.
 pub fn read(path: &Path, scope: Scope) -> Result<Option<SettingsFile>, SettingsError> {
@@ -127,11 +95,7 @@ pub fn read(path: &Path, scope: Scope) -> Result<Option<SettingsFile>, SettingsE
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(SettingsError {
-                location: Location {
-                    path: path.to_path_buf(),
-                    line: 1,
-                    column: 1,
-                },
+                location: Location { path: path.to_path_buf(), line: 1, column: 1 },
                 message: format!("cannot read: {e}"),
                 managed: scope == Scope::Managed,
             });
@@ -148,11 +112,7 @@ pub fn parse_bytes(bytes: &[u8], path: &Path, scope: Scope) -> Result<SettingsFi
             let ok = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned();
             let (line, column) = line_col(&ok, ok.len());
             return Err(SettingsError {
-                location: Location {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                },
+                location: Location { path: path.to_path_buf(), line, column },
                 message: "file is not valid UTF-8".into(),
                 managed: scope == Scope::Managed,
             });
@@ -171,11 +131,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn location(&self, segs: &[Seg], key: bool) -> Location {
         let (line, column) = locate(self.text, segs, key);
-        Location {
-            path: self.path.to_path_buf(),
-            line,
-            column,
-        }
+        Location { path: self.path.to_path_buf(), line, column }
     }
 
     fn err(&self, segs: &[Seg], key: bool, message: impl Into<String>) -> SettingsError {
@@ -188,20 +144,12 @@ impl Ctx<'_> {
 
     fn warn(&mut self, segs: &[Seg], key: bool, message: impl Into<String>) {
         let location = self.location(segs, key);
-        self.warnings.push(Diagnostic {
-            location,
-            message: message.into(),
-        });
+        self.warnings.push(Diagnostic { location, message: message.into() });
     }
 
     fn origin(&self, segs: &[Seg]) -> Origin {
         let l = self.location(segs, false);
-        Origin {
-            scope: self.scope,
-            path: l.path,
-            line: l.line,
-            column: l.column,
-        }
+        Origin { scope: self.scope, path: l.path, line: l.line, column: l.column }
     }
 }
 
@@ -218,30 +166,15 @@ fn key(segs: &[Seg], k: &str) -> Vec<Seg> {
 /// Parses settings text.
 pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, SettingsError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut cx = Ctx {
-        text,
-        path,
-        scope,
-        warnings: Vec::new(),
-    };
+    let mut cx = Ctx { text, path, scope, warnings: Vec::new() };
     if text.trim().is_empty() {
-        return Err(cx.err(
-            &[],
-            false,
-            "file is empty; expected a JSON object (write {} for no settings)",
-        ));
+        return Err(cx.err(&[], false, "file is empty; expected a JSON object (write {} for no settings)"));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
-        let msg = msg
-            .rfind(" at line ")
-            .map_or(msg.clone(), |i| msg[..i].to_string());
+        let msg = msg.rfind(" at line ").map_or(msg.clone(), |i| msg[..i].to_string());
         SettingsError {
-            location: Location {
-                path: path.to_path_buf(),
-                line: e.line().max(1),
-                column: e.column().max(1),
-            },
+            location: Location { path: path.to_path_buf(), line: e.line().max(1), column: e.column().max(1) },
             message: format!("invalid JSON: {msg}"),
             managed: scope == Scope::Managed,
         }
@@ -259,37 +192,51 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
         allow_managed_hooks_only: None,
         allow_managed_permission_rules_only: None,
         fail_closed: None,
+        disable_bypass_permissions: None,
+        strict_bash_rules: None,
         extensions: Map::new(),
         warnings: Vec::new(),
     };
     for (k, v) in &top {
         let at = key(&[], k);
         if MANAGED_ONLY.contains(&k.as_str()) && scope != Scope::Managed {
-            cx.warn(
-                &at,
-                true,
-                format!("`{k}` is a managed-only key and is ignored in {scope} settings"),
-            );
+            cx.warn(&at, true, format!("`{k}` is a managed-only key and is ignored in {scope} settings"));
             continue;
         }
         match k.as_str() {
             "$schema" => {}
             "hooks" => file.hooks = parse_hooks(&mut cx, v)?,
-            "permissions" => file.permissions = parse_permissions(&mut cx, v)?,
-            "disableAllHooks" => file.disable_all_hooks = Some(bool_at(&cx, &at, v)?),
-            "allowManagedPermissionRulesOnly" => {
-                file.allow_managed_permission_rules_only = Some(bool_at(&cx, &at, v)?)
+            "permissions" => {
+                let (lists, disable_bypass) = parse_permissions(&mut cx, v)?;
+                file.permissions = lists;
+                file.disable_bypass_permissions = disable_bypass;
             }
+            "hookhost" => {
+                let obj = v.as_object().ok_or_else(|| cx.err(&at, false, "`hookhost` must be an object"))?;
+                for (k, x) in obj {
+                    let kat = key(&at, k);
+                    match k.as_str() {
+                        "strictBashRules" if scope == Scope::Managed => {
+                            file.strict_bash_rules = Some(bool_at(&cx, &kat, x)?)
+                        }
+                        "strictBashRules" => cx.warn(
+                            &kat,
+                            true,
+                            format!("`hookhost.strictBashRules` is managed-only and is ignored in {scope} settings"),
+                        ),
+                        _ => {}
+                    }
+                }
+                file.extensions.insert(k.to_string(), v.clone());
+            }
+            "disableAllHooks" => file.disable_all_hooks = Some(bool_at(&cx, &at, v)?),
+            "allowManagedPermissionRulesOnly" => file.allow_managed_permission_rules_only = Some(bool_at(&cx, &at, v)?),
             "allowManagedHooksOnly" => {
                 // Claude Code: an invalid value counts as true.
                 let b = match v {
                     Value::Bool(b) => *b,
                     _ => {
-                        cx.warn(
-                            &at,
-                            false,
-                            "`allowManagedHooksOnly` is not a boolean; treated as true",
-                        );
+                        cx.warn(&at, false, "`allowManagedHooksOnly` is not a boolean; treated as true");
                         true
                     }
                 };
@@ -299,11 +246,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                 let events = string_list(&cx, &at, v)?;
                 for (i, e) in events.iter().enumerate() {
                     if !KNOWN_EVENTS.contains(&e.as_str()) {
-                        cx.warn(
-                            &with(&at, Seg::Index(i)),
-                            false,
-                            format!("`{e}` is not a known Claude Code event"),
-                        );
+                        cx.warn(&with(&at, Seg::Index(i)), false, format!("`{e}` is not a known Claude Code event"));
                     }
                 }
                 file.fail_closed = Some(events);
@@ -311,11 +254,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
             k if EXTENSIONS.contains(&k) => {
                 file.extensions.insert(k.to_string(), v.clone());
             }
-            other => cx.warn(
-                &at,
-                true,
-                format!("key `{other}` is not used by hookhost (ignored)"),
-            ),
+            other => cx.warn(&at, true, format!("key `{other}` is not used by hookhost (ignored)")),
         }
     }
     file.warnings = cx.warnings;
@@ -323,101 +262,81 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
 }
 
 fn bool_at(cx: &Ctx, at: &[Seg], v: &Value) -> Result<bool, SettingsError> {
-    v.as_bool().ok_or_else(|| {
-        cx.err(
-            at,
-            false,
-            format!(
-                "expected true or false, found {}",
-                crate::event::json_type(v)
-            ),
-        )
-    })
+    v.as_bool()
+        .ok_or_else(|| cx.err(at, false, format!("expected true or false, found {}", crate::event::json_type(v))))
 }
 
 fn string_list(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<String>, SettingsError> {
-    let arr = v
-        .as_array()
-        .ok_or_else(|| cx.err(at, false, "expected an array of strings"))?;
+    let arr = v.as_array().ok_or_else(|| cx.err(at, false, "expected an array of strings"))?;
     arr.iter()
         .enumerate()
         .map(|(i, x)| {
-            x.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| cx.err(&with(at, Seg::Index(i)), false, "expected a string"))
+            x.as_str().map(str::to_string).ok_or_else(|| cx.err(&with(at, Seg::Index(i)), false, "expected a string"))
         })
         .collect()
 }
 
-fn parse_permissions(cx: &mut Ctx, v: &Value) -> Result<PermissionLists, SettingsError> {
+fn parse_permissions(cx: &mut Ctx, v: &Value) -> Result<(PermissionLists, Option<bool>), SettingsError> {
     let at = key(&[], "permissions");
-    let obj = v
-        .as_object()
-        .ok_or_else(|| cx.err(&at, false, "`permissions` must be an object"))?;
+    let obj = v.as_object().ok_or_else(|| cx.err(&at, false, "`permissions` must be an object"))?;
     let mut out = PermissionLists::default();
+    let mut disable_bypass = None;
     for (k, list) in obj {
         let kat = key(&at, k);
         let target = match k.as_str() {
             "allow" => &mut out.allow,
             "ask" => &mut out.ask,
             "deny" => &mut out.deny,
-            "defaultMode" | "additionalDirectories" | "disableBypassPermissionsMode" => continue,
+            "disableBypassPermissionsMode" => {
+                match list.as_str() {
+                    Some("disable") => disable_bypass = Some(true),
+                    _ => return Err(cx.err(&kat, false, "`disableBypassPermissionsMode` must be \"disable\"")),
+                }
+                continue;
+            }
+            "defaultMode" | "additionalDirectories" => continue,
             other => {
-                cx.warn(
-                    &kat,
-                    true,
-                    format!("permissions key `{other}` is not used by hookhost (ignored)"),
-                );
+                cx.warn(&kat, true, format!("permissions key `{other}` is not used by hookhost (ignored)"));
                 continue;
             }
         };
         for (i, s) in string_list(cx, &kat, list)?.into_iter().enumerate() {
             let rat = with(&kat, Seg::Index(i));
             let rule = Rule::parse(&s).map_err(|m| cx.err(&rat, false, m))?;
-            target.push(LocatedRule {
-                rule,
-                origin: cx.origin(&rat),
-            });
+            target.push(LocatedRule { rule, origin: cx.origin(&rat) });
         }
     }
-    Ok(out)
+    Ok((out, disable_bypass))
 }
 
 fn parse_hooks(cx: &mut Ctx, v: &Value) -> Result<Vec<Hook>, SettingsError> {
     let at = key(&[], "hooks");
-    let obj = v.as_object().ok_or_else(|| {
-        cx.err(
-            &at,
-            false,
-            "`hooks` must be an object of event name → matcher groups",
-        )
-    })?;
+    let obj =
+        v.as_object().ok_or_else(|| cx.err(&at, false, "`hooks` must be an object of event name → matcher groups"))?;
     let mut hooks = Vec::new();
     for (event, groups) in obj {
         let eat = key(&at, event);
         if !KNOWN_EVENTS.contains(&event.as_str()) {
-            cx.warn(&eat, true, format!("`{event}` is not a Claude Code event known to hookhost; its hooks run only if an agent sends it"));
+            cx.warn(
+                &eat,
+                true,
+                format!(
+                    "`{event}` is not a Claude Code event known to hookhost; its hooks run only if an agent sends it"
+                ),
+            );
         }
-        let groups = groups
-            .as_array()
-            .ok_or_else(|| cx.err(&eat, false, "expected an array of matcher groups"))?;
+        let groups = groups.as_array().ok_or_else(|| cx.err(&eat, false, "expected an array of matcher groups"))?;
         for (gi, group) in groups.iter().enumerate() {
             let gat = with(&eat, Seg::Index(gi));
-            let g = group.as_object().ok_or_else(|| {
-                cx.err(
-                    &gat,
-                    false,
-                    "a matcher group must be an object with `hooks`",
-                )
-            })?;
+            let g = group
+                .as_object()
+                .ok_or_else(|| cx.err(&gat, false, "a matcher group must be an object with `hooks`"))?;
             for k in g.keys() {
                 if k != "matcher" && k != "hooks" {
                     return Err(cx.err(
                         &key(&gat, k),
                         true,
-                        format!(
-                            "unknown field `{k}` in matcher group (expected `matcher`, `hooks`)"
-                        ),
+                        format!("unknown field `{k}` in matcher group (expected `matcher`, `hooks`)"),
                     ));
                 }
             }
@@ -427,8 +346,8 @@ fn parse_hooks(cx: &mut Ctx, v: &Value) -> Result<Vec<Hook>, SettingsError> {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(_) => return Err(cx.err(&mat, false, "`matcher` must be a string")),
             };
-            let (matcher, warnings) = Matcher::compile(matcher_source.as_deref(), event)
-                .map_err(|m| cx.err(&mat, false, m))?;
+            let (matcher, warnings) =
+                Matcher::compile(matcher_source.as_deref(), event).map_err(|m| cx.err(&mat, false, m))?;
             for w in warnings {
                 cx.warn(&mat, false, w);
             }
@@ -455,18 +374,12 @@ fn parse_handler(
     matcher_source: &Option<String>,
     h: &Value,
 ) -> Result<Hook, SettingsError> {
-    let obj = h
-        .as_object()
-        .ok_or_else(|| cx.err(at, false, "a hook handler must be an object with `type`"))?;
+    let obj = h.as_object().ok_or_else(|| cx.err(at, false, "a hook handler must be an object with `type`"))?;
     let ty = match obj.get("type") {
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(cx.err(&key(at, "type"), false, "`type` must be a string")),
         None => {
-            return Err(cx.err(
-                at,
-                false,
-                "hook handler has no `type` (\"command\" or \"wasm\")",
-            ));
+            return Err(cx.err(at, false, "hook handler has no `type` (\"command\" or \"wasm\")"));
         }
     };
     let allowed = match ty {
@@ -487,10 +400,7 @@ fn parse_handler(
                 return Err(cx.err(
                     &key(at, k),
                     true,
-                    format!(
-                        "unknown field `{k}` in a {ty} hook (expected one of: {})",
-                        allowed.join(", ")
-                    ),
+                    format!("unknown field `{k}` in a {ty} hook (expected one of: {})", allowed.join(", ")),
                 ));
             }
         }
@@ -511,13 +421,11 @@ fn parse_handler(
     let uint = |cx: &Ctx, k: &str| -> Result<Option<u64>, SettingsError> {
         match obj.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().filter(|n| *n > 0).map(Some).ok_or_else(|| {
-                cx.err(
-                    &key(at, k),
-                    false,
-                    format!("`{k}` must be a positive integer"),
-                )
-            }),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| cx.err(&key(at, k), false, format!("`{k}` must be a positive integer"))),
         }
     };
     let handler = match ty {
@@ -529,36 +437,33 @@ fn parse_handler(
                 None | Some(Value::Null) => None,
                 Some(v) => Some(string_list(cx, &key(at, "args"), v)?),
             };
-            let shell =
-                match string(cx, "shell")?.as_deref() {
-                    None | Some("sh") => Some(Shell::Sh),
-                    Some("bash") => Some(Shell::Bash),
-                    Some("powershell") => None,
-                    Some(other) => return Err(cx.err(
+            let shell = match string(cx, "shell")?.as_deref() {
+                None | Some("sh") => Some(Shell::Sh),
+                Some("bash") => Some(Shell::Bash),
+                Some("powershell") => None,
+                Some(other) => {
+                    return Err(cx.err(
                         &key(at, "shell"),
                         false,
-                        format!(
-                            "unknown shell {other:?} (expected \"bash\", \"sh\" or \"powershell\")"
-                        ),
-                    )),
-                };
+                        format!("unknown shell {other:?} (expected \"bash\", \"sh\" or \"powershell\")"),
+                    ));
+                }
+            };
             match shell {
-                Some(shell) => Handler::Command(CommandHook {
-                    command,
-                    args,
-                    shell,
-                }),
+                Some(shell) => Handler::Command(CommandHook { command, args, shell }),
                 None => {
-                    cx.warn(&key(at, "shell"), false, "powershell hooks are not supported by hookhost; this hook fails when it fires");
-                    Handler::Unsupported {
-                        kind: "powershell".into(),
-                    }
+                    cx.warn(
+                        &key(at, "shell"),
+                        false,
+                        "powershell hooks are not supported by hookhost; this hook fails when it fires",
+                    );
+                    Handler::Unsupported { kind: "powershell".into() }
                 }
             }
         }
         "wasm" => {
-            let component = string(cx, "component")?
-                .ok_or_else(|| cx.err(at, false, "wasm hook has no `component`"))?;
+            let component =
+                string(cx, "component")?.ok_or_else(|| cx.err(at, false, "wasm hook has no `component`"))?;
             Handler::Wasm(WasmHook {
                 component: PathBuf::from(component),
                 memory_mb: uint(cx, "memoryMb")?,
@@ -566,10 +471,12 @@ fn parse_handler(
             })
         }
         other => {
-            cx.warn(&key(at, "type"), false, format!("`{other}` hooks are Claude Code's and are not run by hookhost; this hook fails when it fires"));
-            Handler::Unsupported {
-                kind: other.to_string(),
-            }
+            cx.warn(
+                &key(at, "type"),
+                false,
+                format!("`{other}` hooks are Claude Code's and are not run by hookhost; this hook fails when it fires"),
+            );
+            Handler::Unsupported { kind: other.to_string() }
         }
     };
     let timeout = match obj.get("timeout") {
@@ -593,9 +500,7 @@ fn parse_handler(
                 cx.warn(
                     &key(at, "if"),
                     false,
-                    format!(
-                        "`if` is only evaluated on tool events; on {event} this hook never runs"
-                    ),
+                    format!("`if` is only evaluated on tool events; on {event} this hook never runs"),
                 );
             }
             Some(rule)
@@ -615,15 +520,9 @@ fn parse_handler(
     };
     let sha256 = match string(cx, "sha256")? {
         None => None,
-        Some(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => {
-            Some(s.to_ascii_lowercase())
-        }
+        Some(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => Some(s.to_ascii_lowercase()),
         Some(_) => {
-            return Err(cx.err(
-                &key(at, "sha256"),
-                false,
-                "`sha256` must be 64 hexadecimal digits",
-            ));
+            return Err(cx.err(&key(at, "sha256"), false, "`sha256` must be 64 hexadecimal digits"));
         }
     };
     let sandbox = match obj.get("sandbox") {
@@ -661,10 +560,7 @@ mod tests {
     fn syntax_error_has_line_and_column() {
         let e = p("{\n  \"hooks\": {\n    \"PreToolUse\": [\n  }\n}").unwrap_err();
         assert_eq!((e.location.line, e.location.column), (4, 3), "{e}");
-        assert!(
-            e.to_string().starts_with("/s.json:4:3: invalid JSON"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("/s.json:4:3: invalid JSON"), "{e}");
     }
 
     #[test]
@@ -691,12 +587,7 @@ mod tests {
         let f = p(r#"{"allowManagedHooksOnly": true, "model": "x"}"#).unwrap();
         assert_eq!(f.allow_managed_hooks_only, None);
         assert_eq!(f.warnings.len(), 2);
-        let f = parse(
-            r#"{"allowManagedHooksOnly": "yes"}"#,
-            Path::new("/m.json"),
-            Scope::Managed,
-        )
-        .unwrap();
+        let f = parse(r#"{"allowManagedHooksOnly": "yes"}"#, Path::new("/m.json"), Scope::Managed).unwrap();
         assert_eq!(f.allow_managed_hooks_only, Some(true));
     }
 

@@ -12,10 +12,7 @@ pub enum Seg {
 /// and the last step is a key). Falls back to the deepest location found. `text` must be valid
 /// JSON (this is only called after `serde_json` accepted it).
 pub fn locate(text: &str, path: &[Seg], key: bool) -> (usize, usize) {
-    let mut s = Scanner {
-        b: text.as_bytes(),
-        i: 0,
-    };
+    let mut s = Scanner { b: text.as_bytes(), i: 0 };
     s.ws();
     let mut best = s.i;
     for (n, seg) in path.iter().enumerate() {
@@ -34,14 +31,8 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
     (line, column)
 }
 
@@ -171,47 +162,20 @@ mod tests {
 
     #[test]
     fn finds_nested_values_and_keys() {
-        let text = "{\n  \"a\": [1, {\"b\\\"x\": \"q\"}],\n  \"hooks\": {\n    \"Pre\": [ {\"matcher\": \"(\"} ]\n  }\n}";
+        let text =
+            "{\n  \"a\": [1, {\"b\\\"x\": \"q\"}],\n  \"hooks\": {\n    \"Pre\": [ {\"matcher\": \"(\"} ]\n  }\n}";
         let p = |v: &[Seg]| v.to_vec();
         use Seg::*;
         assert_eq!(
-            locate(
-                text,
-                &p(&[
-                    Key("hooks".into()),
-                    Key("Pre".into()),
-                    Index(0),
-                    Key("matcher".into())
-                ]),
-                false
-            ),
+            locate(text, &p(&[Key("hooks".into()), Key("Pre".into()), Index(0), Key("matcher".into())]), false),
             (4, 26)
         );
         assert_eq!(
-            locate(
-                text,
-                &p(&[
-                    Key("hooks".into()),
-                    Key("Pre".into()),
-                    Index(0),
-                    Key("matcher".into())
-                ]),
-                true
-            ),
+            locate(text, &p(&[Key("hooks".into()), Key("Pre".into()), Index(0), Key("matcher".into())]), true),
             (4, 15)
         );
-        assert_eq!(
-            locate(
-                text,
-                &p(&[Key("a".into()), Index(1), Key("b\"x".into())]),
-                false
-            ),
-            (2, 21)
-        );
+        assert_eq!(locate(text, &p(&[Key("a".into()), Index(1), Key("b\"x".into())]), false), (2, 21));
         // A missing key falls back to the deepest container found.
-        assert_eq!(
-            locate(text, &p(&[Key("hooks".into()), Key("nope".into())]), false),
-            (3, 12)
-        );
+        assert_eq!(locate(text, &p(&[Key("hooks".into()), Key("nope".into())]), false), (3, 12));
     }
 }

@@ -19,10 +19,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::Scope;
-use super::file::{self, Diagnostic, PermissionLists, SettingsFile};
+use super::file::{self, Diagnostic, SettingsFile};
 use super::scope::Locations;
 use crate::error::{Location, SettingsError};
 use crate::hook::Hook;
+use crate::permissions::PermissionLists;
 
 /// One file that contributed to a revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,10 @@ pub struct Settings {
     /// Events whose hook failures count as rejections (managed `failClosed`).
     pub fail_closed: BTreeSet<String>,
     pub permissions: PermissionLists,
+    /// `permissions.disableBypassPermissionsMode: "disable"` in any scope.
+    pub disable_bypass_permissions: bool,
+    /// Managed `hookhost.strictBashRules`.
+    pub strict_bash_rules: bool,
     /// hookhost extension objects, highest scope's value per key.
     pub extensions: Map<String, Value>,
     pub warnings: Vec<Diagnostic>,
@@ -75,11 +80,7 @@ pub fn load(loc: &Locations) -> Loaded {
         Ok(c) => c,
         Err(e) => {
             errors.push(SettingsError {
-                location: Location {
-                    path: loc.managed_dropin_dir(),
-                    line: 1,
-                    column: 1,
-                },
+                location: Location { path: loc.managed_dropin_dir(), line: 1, column: 1 },
                 message: format!("cannot list managed drop-ins: {e}"),
                 managed: true,
             });
@@ -91,11 +92,7 @@ pub fn load(loc: &Locations) -> Loaded {
         match file::read(&path, scope) {
             Ok(Some(f)) => files.push(f),
             Ok(None) if required => errors.push(SettingsError {
-                location: Location {
-                    path,
-                    line: 1,
-                    column: 1,
-                },
+                location: Location { path, line: 1, column: 1 },
                 message: "file not found".into(),
                 managed: scope == Scope::Managed,
             }),
@@ -103,10 +100,7 @@ pub fn load(loc: &Locations) -> Loaded {
             Err(e) => errors.push(e),
         }
     }
-    Loaded {
-        settings: resolve(files),
-        errors,
-    }
+    Loaded { settings: resolve(files), errors }
 }
 
 impl Locations {
@@ -124,22 +118,12 @@ impl Locations {
 
 /// Picks a scalar: inside managed scope the last file that sets it wins; otherwise the highest
 /// scope that sets it. `files` are in precedence order.
-fn pick<T: Clone>(
-    files: &[SettingsFile],
-    get: impl Fn(&SettingsFile) -> Option<T>,
-) -> Option<(T, Scope)> {
-    let managed = files
-        .iter()
-        .filter(|f| f.scope == Scope::Managed)
-        .filter_map(&get)
-        .last();
+fn pick<T: Clone>(files: &[SettingsFile], get: impl Fn(&SettingsFile) -> Option<T>) -> Option<(T, Scope)> {
+    let managed = files.iter().filter(|f| f.scope == Scope::Managed).filter_map(&get).last();
     if let Some(v) = managed {
         return Some((v, Scope::Managed));
     }
-    files
-        .iter()
-        .filter(|f| f.scope != Scope::Managed)
-        .find_map(|f| get(f).map(|v| (v, f.scope)))
+    files.iter().filter(|f| f.scope != Scope::Managed).find_map(|f| get(f).map(|v| (v, f.scope)))
 }
 
 /// Merges parsed files given in precedence order (as `Locations::candidates` lists them).
@@ -147,39 +131,22 @@ pub fn resolve(files: Vec<SettingsFile>) -> Settings {
     let mut s = Settings::default();
     let mut h = Sha256::new();
     for f in &files {
-        h.update(format!(
-            "{}\t{}\t{}\n",
-            f.scope.as_str(),
-            f.path.display(),
-            f.sha256
-        ));
+        h.update(format!("{}\t{}\t{}\n", f.scope.as_str(), f.path.display(), f.sha256));
     }
     s.revision = format!("{:x}", h.finalize());
-    s.sources = files
-        .iter()
-        .map(|f| Source {
-            scope: f.scope,
-            path: f.path.clone(),
-            sha256: f.sha256.clone(),
-        })
-        .collect();
+    s.sources =
+        files.iter().map(|f| Source { scope: f.scope, path: f.path.clone(), sha256: f.sha256.clone() }).collect();
 
-    s.allow_managed_hooks_only =
-        pick(&files, |f| f.allow_managed_hooks_only).is_some_and(|(v, _)| v);
+    s.allow_managed_hooks_only = pick(&files, |f| f.allow_managed_hooks_only).is_some_and(|(v, _)| v);
     s.allow_managed_permission_rules_only =
         pick(&files, |f| f.allow_managed_permission_rules_only).is_some_and(|(v, _)| v);
     s.disable_all_hooks = pick(&files, |f| f.disable_all_hooks);
+    s.disable_bypass_permissions = files.iter().any(|f| f.disable_bypass_permissions == Some(true));
+    s.strict_bash_rules = pick(&files, |f| f.strict_bash_rules).is_some_and(|(v, _)| v);
     // The floor is the union of every managed file's list.
-    s.fail_closed = files
-        .iter()
-        .filter(|f| f.scope == Scope::Managed)
-        .filter_map(|f| f.fail_closed.clone())
-        .flatten()
-        .collect();
-    let keys: BTreeSet<String> = files
-        .iter()
-        .flat_map(|f| f.extensions.keys().cloned())
-        .collect();
+    s.fail_closed =
+        files.iter().filter(|f| f.scope == Scope::Managed).filter_map(|f| f.fail_closed.clone()).flatten().collect();
+    let keys: BTreeSet<String> = files.iter().flat_map(|f| f.extensions.keys().cloned()).collect();
     for k in keys {
         if let Some((v, _)) = pick(&files, |f| f.extensions.get(&k).cloned()) {
             s.extensions.insert(k, v);
@@ -189,28 +156,19 @@ pub fn resolve(files: Vec<SettingsFile>) -> Settings {
     for f in &files {
         s.warnings.extend(f.warnings.iter().cloned());
         if f.scope == Scope::Managed || !s.allow_managed_permission_rules_only {
-            s.permissions
-                .allow
-                .extend(f.permissions.allow.iter().cloned());
+            s.permissions.allow.extend(f.permissions.allow.iter().cloned());
             s.permissions.ask.extend(f.permissions.ask.iter().cloned());
-            s.permissions
-                .deny
-                .extend(f.permissions.deny.iter().cloned());
+            s.permissions.deny.extend(f.permissions.deny.iter().cloned());
         }
         for hook in &f.hooks {
             let hook = Arc::new(hook.clone());
             let managed = hook.origin.scope == Scope::Managed;
             let why = match s.disable_all_hooks {
-                Some((true, Scope::Managed)) => {
-                    Some("disableAllHooks is set in managed settings".to_string())
+                Some((true, Scope::Managed)) => Some("disableAllHooks is set in managed settings".to_string()),
+                Some((true, scope)) if !managed => Some(format!("disableAllHooks is set in {scope} settings")),
+                _ if s.allow_managed_hooks_only && !managed => {
+                    Some("allowManagedHooksOnly is set in managed settings: only managed hooks run".to_string())
                 }
-                Some((true, scope)) if !managed => {
-                    Some(format!("disableAllHooks is set in {scope} settings"))
-                }
-                _ if s.allow_managed_hooks_only && !managed => Some(
-                    "allowManagedHooksOnly is set in managed settings: only managed hooks run"
-                        .to_string(),
-                ),
                 _ => None,
             };
             match why {
@@ -244,11 +202,7 @@ mod tests {
             vec![
                 f(Scope::Managed, "m", &with_hook("managed", "")),
                 f(Scope::Local, "l", &with_hook("local", "")),
-                f(
-                    Scope::User,
-                    "u",
-                    &with_hook("user", r#""disableAllHooks": true"#),
-                ),
+                f(Scope::User, "u", &with_hook("user", r#""disableAllHooks": true"#)),
             ]
         };
         let s = resolve(files());
@@ -275,16 +229,9 @@ mod tests {
             f(
                 Scope::Managed,
                 "m",
-                &with_hook(
-                    "managed",
-                    r#""allowManagedHooksOnly": true, "failClosed": ["PreToolUse"]"#,
-                ),
+                &with_hook("managed", r#""allowManagedHooksOnly": true, "failClosed": ["PreToolUse"]"#),
             ),
-            f(
-                Scope::Project,
-                "p",
-                &with_hook("project", r#""allowManagedHooksOnly": false"#),
-            ),
+            f(Scope::Project, "p", &with_hook("project", r#""allowManagedHooksOnly": false"#)),
         ]);
         assert_eq!(s.hooks.len(), 1);
         assert!(s.inactive[0].1.contains("allowManagedHooksOnly"));
@@ -295,18 +242,10 @@ mod tests {
     fn dropins_last_wins_and_revision_changes() {
         let a = resolve(vec![
             f(Scope::Managed, "m", r#"{"allowManagedHooksOnly": true}"#),
-            f(
-                Scope::Managed,
-                "m.d/10",
-                r#"{"allowManagedHooksOnly": false}"#,
-            ),
+            f(Scope::Managed, "m.d/10", r#"{"allowManagedHooksOnly": false}"#),
         ]);
         assert!(!a.allow_managed_hooks_only);
-        let b = resolve(vec![f(
-            Scope::Managed,
-            "m",
-            r#"{"allowManagedHooksOnly": true}"#,
-        )]);
+        let b = resolve(vec![f(Scope::Managed, "m", r#"{"allowManagedHooksOnly": true}"#)]);
         assert_ne!(a.revision, b.revision);
     }
 }

@@ -64,18 +64,9 @@ impl Locations {
     /// Locations from the environment: `HOOKHOST_MANAGED_DIR`, `XDG_CONFIG_HOME` (else
     /// `$HOME/.config`), and the project directory from `project_dir_flag`, else
     /// `CLAUDE_PROJECT_DIR`, else `event_cwd`.
-    pub fn from_env(
-        cli_file: Option<PathBuf>,
-        project_dir_flag: Option<PathBuf>,
-        event_cwd: Option<&str>,
-    ) -> Self {
-        let var = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        let managed_dir =
-            var("HOOKHOST_MANAGED_DIR").unwrap_or_else(|| PathBuf::from(DEFAULT_MANAGED_DIR));
+    pub fn from_env(cli_file: Option<PathBuf>, project_dir_flag: Option<PathBuf>, event_cwd: Option<&str>) -> Self {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let managed_dir = var("HOOKHOST_MANAGED_DIR").unwrap_or_else(|| PathBuf::from(DEFAULT_MANAGED_DIR));
         let config_home = var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config")));
         let project_dir = project_dir_flag
             .or_else(|| var("CLAUDE_PROJECT_DIR"))
@@ -97,15 +88,11 @@ impl Locations {
     }
 
     pub fn project_file(&self) -> Option<PathBuf> {
-        self.project_dir
-            .as_ref()
-            .map(|p| p.join(".hookhost").join("settings.json"))
+        self.project_dir.as_ref().map(|p| p.join(".hookhost").join("settings.json"))
     }
 
     pub fn local_file(&self) -> Option<PathBuf> {
-        self.project_dir
-            .as_ref()
-            .map(|p| p.join(".hookhost").join("settings.local.json"))
+        self.project_dir.as_ref().map(|p| p.join(".hookhost").join("settings.local.json"))
     }
 
     /// Every settings file to consider, highest precedence first; managed drop-ins follow the
@@ -159,25 +146,10 @@ mod tests {
 
     #[test]
     fn precedence_is_ord() {
-        let mut v = vec![
-            Scope::User,
-            Scope::Managed,
-            Scope::Local,
-            Scope::Project,
-            Scope::CommandLine,
-        ];
+        let mut v = vec![Scope::User, Scope::Managed, Scope::Local, Scope::Project, Scope::CommandLine];
         v.sort();
         v.reverse();
-        assert_eq!(
-            v,
-            [
-                Scope::Managed,
-                Scope::CommandLine,
-                Scope::Local,
-                Scope::Project,
-                Scope::User
-            ]
-        );
+        assert_eq!(v, [Scope::Managed, Scope::CommandLine, Scope::Local, Scope::Project, Scope::User]);
     }
 
     #[test]

@@ -28,10 +28,7 @@ fn help_lists_every_subcommand_and_the_scopes() {
 fn no_settings_no_hooks_no_output() {
     let env = Env::new();
     let out = env.dispatch(&fixture("PreToolUse-Bash.json"));
-    assert_eq!(
-        (out.code, out.stdout.as_str(), out.stderr.as_str()),
-        (0, "", "")
-    );
+    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
 }
 
 #[test]
@@ -41,26 +38,21 @@ fn hooks_get_a_cleared_environment_and_the_project_dir() {
     let cwd = env.path().join("cwd.txt");
     env.write(
         "managed",
-        &hook_settings("PreToolUse", "*", json!([{"type": "command", "command": format!("env > {}; pwd > {}", dump.display(), cwd.display())}])),
+        &hook_settings(
+            "PreToolUse",
+            "*",
+            json!([{"type": "command", "command": format!("env > {}; pwd > {}", dump.display(), cwd.display())}]),
+        ),
     );
     let mut c = env.command(&["dispatch"]);
     c.env("HOOK_TEST_SECRET", "s3cr3t-value");
     let out = run(c, &bash_event("ls"));
     assert_eq!(out.code, 0, "{out:?}");
     let vars = std::fs::read_to_string(&dump).unwrap();
-    assert!(
-        !vars.contains("s3cr3t-value"),
-        "host secret leaked into the hook: {vars}"
-    );
+    assert!(!vars.contains("s3cr3t-value"), "host secret leaked into the hook: {vars}");
     assert!(!vars.contains("HOOKHOST_MANAGED_DIR"), "{vars}");
-    assert!(
-        vars.contains(&format!("CLAUDE_PROJECT_DIR={}", env.project().display())),
-        "{vars}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&cwd).unwrap().trim(),
-        env.project().to_string_lossy()
-    );
+    assert!(vars.contains(&format!("CLAUDE_PROJECT_DIR={}", env.project().display())), "{vars}");
+    assert_eq!(std::fs::read_to_string(&cwd).unwrap().trim(), env.project().to_string_lossy());
 }
 
 #[test]
@@ -78,13 +70,7 @@ fn exec_form_args_need_no_shell_and_expand_the_project_dir() {
     let out = env.dispatch(&bash_event("ls"));
     assert_eq!(out.code, 0, "{out:?}");
     let got = std::fs::read_to_string(&out_file).unwrap();
-    assert_eq!(
-        got,
-        format!(
-            "{}/x|a; touch /tmp/should-not-exist-hookhost|",
-            env.project().display()
-        )
-    );
+    assert_eq!(got, format!("{}/x|a; touch /tmp/should-not-exist-hookhost|", env.project().display()));
     assert!(!std::path::Path::new("/tmp/should-not-exist-hookhost").exists());
 }
 
@@ -93,47 +79,22 @@ fn check_prints_hooks_with_origin_and_locates_errors() {
     let env = Env::new();
     let m = env.write(
         "managed",
-        &hook_settings(
-            "PreToolUse",
-            "Bash",
-            json!([{"type": "command", "command": "guard.sh", "onFailure": "block"}]),
-        ),
+        &hook_settings("PreToolUse", "Bash", json!([{"type": "command", "command": "guard.sh", "onFailure": "block"}])),
     );
-    env.write(
-        "user",
-        &hook_settings(
-            "Stop",
-            "",
-            json!([{"type": "command", "command": "notify.sh"}]),
-        ),
-    );
+    env.write("user", &hook_settings("Stop", "", json!([{"type": "command", "command": "notify.sh"}])));
     let out = env.run(&["check"], b"");
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(
-        out.stdout.contains(&format!("managed {}:", m.display())),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("[guard.sh]") && out.stdout.contains("onFailure block"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("[notify.sh]") && out.stdout.contains("user "),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains(&format!("managed {}:", m.display())), "{}", out.stdout);
+    assert!(out.stdout.contains("[guard.sh]") && out.stdout.contains("onFailure block"), "{}", out.stdout);
+    assert!(out.stdout.contains("[notify.sh]") && out.stdout.contains("user "), "{}", out.stdout);
 
-    let p = env.write("project", "{\n  \"hooks\": {\n    \"PreToolUse\": [ { \"matcher\": \"Bash([\", \"hooks\": [] } ]\n  }\n}\n");
+    let p = env.write(
+        "project",
+        "{\n  \"hooks\": {\n    \"PreToolUse\": [ { \"matcher\": \"Bash([\", \"hooks\": [] } ]\n  }\n}\n",
+    );
     let out = env.run(&["check"], b"");
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(
-        out.stderr
-            .contains(&format!("{}:3:34: invalid matcher regex", p.display())),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("{}:3:34: invalid matcher regex", p.display())), "{}", out.stderr);
 }
 
 #[test]
@@ -158,11 +119,7 @@ fn explain_says_what_ran_what_was_skipped_and_why() {
         "decision  deny",
         "would exit 0",
     ] {
-        assert!(
-            out.stdout.contains(s),
-            "explain lacks {s:?}:\n{}",
-            out.stdout
-        );
+        assert!(out.stdout.contains(s), "explain lacks {s:?}:\n{}", out.stdout);
     }
 }
 
@@ -173,27 +130,15 @@ fn broken_managed_settings_fail_closed_for_every_event() {
     for f in ["PreToolUse-Bash.json", "Stop.json", "SessionStart.json"] {
         let out = env.dispatch(&fixture(f));
         assert_eq!(out.code, 2, "{f}: {out:?}");
-        assert!(
-            out.stderr
-                .contains("managed settings are invalid, failing closed"),
-            "{}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("managed-settings.json:1:"),
-            "{}",
-            out.stderr
-        );
+        assert!(out.stderr.contains("managed settings are invalid, failing closed"), "{}", out.stderr);
+        assert!(out.stderr.contains("managed-settings.json:1:"), "{}", out.stderr);
     }
 }
 
 #[test]
 fn broken_dropin_is_never_skipped() {
     let env = Env::new();
-    env.write(
-        "managed.d/50-broken.json",
-        "{\"allowManagedHooksOnly\": tru}",
-    );
+    env.write("managed.d/50-broken.json", "{\"allowManagedHooksOnly\": tru}");
     let out = env.dispatch(&fixture("PreToolUse-Read.json"));
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("50-broken.json:1:"), "{}", out.stderr);
@@ -220,15 +165,11 @@ fn project_dir_falls_back_to_the_event_cwd() {
         .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
         .env("XDG_CONFIG_HOME", env.path().join("xdg"))
         .arg("dispatch");
-    let mut ev: serde_json::Value =
-        serde_json::from_slice(&fixture("PreToolUse-Bash.json")).unwrap();
+    let mut ev: serde_json::Value = serde_json::from_slice(&fixture("PreToolUse-Bash.json")).unwrap();
     ev["cwd"] = proj.to_string_lossy().into();
     let out = run(c, &serde_json::to_vec(&ev).unwrap());
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(
-        marker.exists(),
-        "project settings found through the event's cwd"
-    );
+    assert!(marker.exists(), "project settings found through the event's cwd");
 }
 
 #[test]
@@ -246,9 +187,5 @@ fn demo_runs_the_bundled_policy() {
     assert!(row("read-env").contains("deny"), "{}", out.stdout);
     assert!(row("bash-ls").contains("none"), "{}", out.stdout);
     assert!(row("config-user").contains("block"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("audit-edits wrote 2 record(s)"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("audit-edits wrote 2 record(s)"), "{}", out.stdout);
 }

@@ -13,11 +13,7 @@ fn there_are_nineteen_fixtures_and_they_match_the_shared_originals() {
     let shared = repo().join("../shared/fixtures/claude-code-2.1.328");
     if shared.is_dir() {
         for n in &names {
-            assert_eq!(
-                std::fs::read(shared.join(n)).unwrap(),
-                fixture(n),
-                "{n} drifted from shared/"
-            );
+            assert_eq!(std::fs::read(shared.join(n)).unwrap(), fixture(n), "{n} drifted from shared/");
         }
     }
 }
@@ -31,11 +27,7 @@ fn every_fixture_parses_with_its_typed_view_and_round_trips() {
         assert_eq!(e.name(), expected_event, "{name}");
         // Re-rendering keeps every key, in order, with the same values.
         let original: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(
-            e.to_json(),
-            serde_json::to_string(&original).unwrap(),
-            "{name}"
-        );
+        assert_eq!(e.to_json(), serde_json::to_string(&original).unwrap(), "{name}");
         assert_eq!(&**e.raw(), &bytes[..], "{name}");
         let tool = name.strip_suffix(".json").unwrap().split('-').nth(1);
         match e.payload() {
@@ -46,10 +38,7 @@ fn every_fixture_parses_with_its_typed_view_and_round_trips() {
             }
             Payload::PostToolUseFailure(p) => {
                 assert_eq!(Some(p.call.tool_name.as_str()), tool);
-                assert!(
-                    p.error.as_deref().unwrap_or("").starts_with("Exit code"),
-                    "{name}"
-                );
+                assert!(p.error.as_deref().unwrap_or("").starts_with("Exit code"), "{name}");
             }
             Payload::ConfigChange(c) => {
                 assert_eq!(Some(c.source.as_str()), tool, "{name}");
@@ -80,36 +69,16 @@ fn every_fixture_is_routed_and_passed_through_unchanged() {
         if let Some(s) = &subject {
             groups.push(json!({"matcher": s, "hooks": [save("exact")]}));
         }
-        env.write(
-            "managed",
-            &json!({"hooks": {event.name(): groups}}).to_string(),
-        );
+        env.write("managed", &json!({"hooks": {event.name(): groups}}).to_string());
         let out = env.dispatch(&bytes);
         assert_eq!(out.code, 0, "{name}: {out:?}");
-        assert!(
-            out.stdout.is_empty(),
-            "{name}: hooks said nothing, so dispatch says nothing: {out:?}"
-        );
-        assert_eq!(
-            std::fs::read(out_dir.join("all")).unwrap(),
-            bytes,
-            "{name}: `*` hook input differs"
-        );
+        assert!(out.stdout.is_empty(), "{name}: hooks said nothing, so dispatch says nothing: {out:?}");
+        assert_eq!(std::fs::read(out_dir.join("all")).unwrap(), bytes, "{name}: `*` hook input differs");
         if subject.is_some() {
-            assert_eq!(
-                std::fs::read(out_dir.join("exact")).unwrap(),
-                bytes,
-                "{name}: exact hook input differs"
-            );
-            assert!(
-                !out_dir.join("none").exists(),
-                "{name}: non-matching hook ran"
-            );
+            assert_eq!(std::fs::read(out_dir.join("exact")).unwrap(), bytes, "{name}: exact hook input differs");
+            assert!(!out_dir.join("none").exists(), "{name}: non-matching hook ran");
         } else {
-            assert!(
-                out_dir.join("none").exists(),
-                "{name}: matcher must be ignored for events without one"
-            );
+            assert!(out_dir.join("none").exists(), "{name}: matcher must be ignored for events without one");
         }
     }
     assert!(fixtures_dir().is_dir());

@@ -7,11 +7,7 @@ use super::support::{Env, bash_event, hook_settings};
 
 fn assert_clean_error(out: &super::support::Output, code: i32, needle: &str) {
     assert_eq!(out.code, code, "{out:?}");
-    assert!(
-        out.stderr.contains(needle),
-        "stderr lacks {needle:?}: {}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(needle), "stderr lacks {needle:?}: {}", out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
 }
@@ -21,11 +17,7 @@ fn malformed_events_are_clear_errors() {
     let open = Env::new();
     let closed = Env::new();
     closed.write("managed", r#"{"failClosed": ["PreToolUse"]}"#);
-    let deep = format!(
-        "{{\"hook_event_name\":\"PreToolUse\",\"x\":{}{}}}",
-        "[".repeat(5000),
-        "]".repeat(5000)
-    );
+    let deep = format!("{{\"hook_event_name\":\"PreToolUse\",\"x\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "truncated",
@@ -33,28 +25,12 @@ fn malformed_events_are_clear_errors() {
             "invalid event: event is not valid JSON at line 1",
         ),
         ("empty", Vec::new(), "event is empty"),
-        (
-            "non-utf8",
-            b"{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"\xff\xfe\"}".to_vec(),
-            "invalid event",
-        ),
+        ("non-utf8", b"{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"\xff\xfe\"}".to_vec(), "invalid event"),
         ("deep", deep.into_bytes(), "recursion limit"),
         ("array", b"[1,2]".to_vec(), "must be a JSON object"),
-        (
-            "no name",
-            b"{\"tool_name\":\"Bash\"}".to_vec(),
-            "hook_event_name",
-        ),
-        (
-            "wrong type",
-            br#"{"hook_event_name":"PreToolUse","tool_name":["Bash"]}"#.to_vec(),
-            "PreToolUse event",
-        ),
-        (
-            "trailing garbage",
-            b"{\"hook_event_name\":\"Stop\"} {}".to_vec(),
-            "trailing characters",
-        ),
+        ("no name", b"{\"tool_name\":\"Bash\"}".to_vec(), "hook_event_name"),
+        ("wrong type", br#"{"hook_event_name":"PreToolUse","tool_name":["Bash"]}"#.to_vec(), "PreToolUse event"),
+        ("trailing garbage", b"{\"hook_event_name\":\"Stop\"} {}".to_vec(), "trailing characters"),
     ];
     for (what, input, needle) in &cases {
         assert_clean_error(&open.dispatch(input), 1, needle);
@@ -89,15 +65,8 @@ fn a_ten_mib_event_passes_through_whole() {
 #[test]
 fn oversized_events_are_refused() {
     let env = Env::new();
-    let big = format!(
-        "{{\"hook_event_name\":\"Stop\",\"x\":\"{}\"}}",
-        "a".repeat(17 * 1024 * 1024)
-    );
-    assert_clean_error(
-        &env.dispatch(big.as_bytes()),
-        1,
-        "larger than the limit of 16777216 bytes",
-    );
+    let big = format!("{{\"hook_event_name\":\"Stop\",\"x\":\"{}\"}}", "a".repeat(17 * 1024 * 1024));
+    assert_clean_error(&env.dispatch(big.as_bytes()), 1, "larger than the limit of 16777216 bytes");
     let out = env.run(&["dispatch", "--max-event-bytes", "100"], &bash_event("ls"));
     assert_clean_error(&out, 1, "larger than the limit of 100 bytes");
 }

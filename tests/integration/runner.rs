@@ -22,10 +22,7 @@ fn spec(script: &str, stdin: &[u8], timeout_ms: u64) -> ProcessSpec {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 fn read_pid(p: &std::path::Path) -> i32 {
@@ -45,10 +42,7 @@ fn timeout_kills_the_hook_and_its_grandchildren() {
     let dir = tempfile::tempdir().unwrap();
     let pidf = dir.path().join("pid");
     // The grandchild ignores SIGTERM: only the group SIGKILL gets it.
-    let script = format!(
-        "sh -c 'trap \"\" TERM; echo $$ > {}; sleep 30' & sleep 30",
-        pidf.display()
-    );
+    let script = format!("sh -c 'trap \"\" TERM; echo $$ > {}; sleep 30' & sleep 30", pidf.display());
     let start = Instant::now();
     let out = rt().block_on(run(&spec(&script, b"", 300))).unwrap();
     assert!(out.timed_out);
@@ -74,15 +68,10 @@ fn background_processes_die_when_the_hook_exits() {
 #[test]
 fn stdout_over_the_cap_kills_and_is_not_kept() {
     let start = Instant::now();
-    let out = rt()
-        .block_on(run(&spec("cat /dev/zero", b"", 10_000)))
-        .unwrap();
+    let out = rt().block_on(run(&spec("cat /dev/zero", b"", 10_000))).unwrap();
     assert_eq!(out.overflow, Some("stdout"));
     assert!(out.stdout.len() <= 1024 * 1024);
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "killed at the cap, not at the deadline"
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "killed at the cap, not at the deadline");
 }
 
 #[test]
@@ -96,9 +85,7 @@ fn a_hook_that_does_not_read_stdin_is_fine() {
 #[test]
 fn stdin_arrives_whole_and_outputs_are_separate() {
     let input = b"{\"a\": \"\xc3\xa9\"}\n".to_vec();
-    let out = rt()
-        .block_on(run(&spec("cat; echo err >&2; exit 3", &input, 5000)))
-        .unwrap();
+    let out = rt().block_on(run(&spec("cat; echo err >&2; exit 3", &input, 5000))).unwrap();
     assert_eq!(out.stdout, input);
     assert_eq!(out.stderr, b"err\n");
     assert_eq!(out.exit, hookhost::decision::ExitKind::Code(3));

@@ -33,9 +33,7 @@ fn subst(text: &str, scenario: &Path, env: &Env) -> String {
 fn subset(expected: &Value, actual: Option<&Value>, at: &str, errs: &mut Vec<String>) {
     match (expected, actual) {
         (Value::String(s), None) if s == "<absent>" => {}
-        (Value::String(s), Some(a)) if s == "<absent>" => {
-            errs.push(format!("{at}: expected absent, found {a}"))
-        }
+        (Value::String(s), Some(a)) if s == "<absent>" => errs.push(format!("{at}: expected absent, found {a}")),
         (Value::String(s), Some(Value::String(a))) if s.starts_with("<contains>") => {
             let needle = &s["<contains>".len()..];
             if !a.contains(needle) {
@@ -48,21 +46,16 @@ fn subset(expected: &Value, actual: Option<&Value>, at: &str, errs: &mut Vec<Str
             }
         }
         (e, Some(a)) if e == a => {}
-        (e, a) => errs.push(format!(
-            "{at}: expected {e}, found {}",
-            a.map_or("nothing".to_string(), |a| a.to_string())
-        )),
+        (e, a) => {
+            errs.push(format!("{at}: expected {e}, found {}", a.map_or("nothing".to_string(), |a| a.to_string())))
+        }
     }
 }
 
 fn run_one(dir: &Path) -> Result<(), String> {
     let env = Env::new();
     std::fs::create_dir_all(env.path().join("t")).unwrap();
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name))
-            .ok()
-            .map(|t| subst(&t, dir, &env))
-    };
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok().map(|t| subst(&t, dir, &env));
     for scope in ["managed", "cli", "local", "project", "user"] {
         if let Some(t) = read(&format!("{scope}.json")) {
             env.write(scope, &t);
@@ -75,24 +68,17 @@ fn run_one(dir: &Path) -> Result<(), String> {
             env.write(&format!("managed.d/{name}"), &t);
         }
     }
-    let expect: Value = serde_json::from_str(&read("expect.json").ok_or("no expect.json")?)
-        .map_err(|e| format!("expect.json: {e}"))?;
+    let expect: Value =
+        serde_json::from_str(&read("expect.json").ok_or("no expect.json")?).map_err(|e| format!("expect.json: {e}"))?;
     let event = read("event.json").unwrap_or_default();
-    let command = expect
-        .get("command")
-        .and_then(Value::as_str)
-        .unwrap_or("dispatch");
+    let command = expect.get("command").and_then(Value::as_str).unwrap_or("dispatch");
     let out = env.run(&[command], event.as_bytes());
     let mut errs = Vec::new();
     let strs = |k: &str| -> Vec<String> {
         expect
             .get(k)
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
             .unwrap_or_default()
     };
     if let Some(code) = expect.get("exit").and_then(Value::as_i64)
@@ -141,41 +127,24 @@ fn run_one(dir: &Path) -> Result<(), String> {
     }
     if let Some(Value::Object(m)) = expect.get("file_lines") {
         for (p, n) in m {
-            let got = std::fs::read_to_string(p)
-                .map(|t| t.lines().count())
-                .unwrap_or(0);
+            let got = std::fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0);
             if Some(got as u64) != n.as_u64() {
                 errs.push(format!("{p}: expected {n} lines, found {got}"));
             }
         }
     }
     if let Some(a) = expect.get("absent_after") {
-        std::thread::sleep(Duration::from_millis(
-            a.get("ms").and_then(Value::as_u64).unwrap_or(0),
-        ));
-        for p in a
-            .get("paths")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        std::thread::sleep(Duration::from_millis(a.get("ms").and_then(Value::as_u64).unwrap_or(0)));
+        for p in a.get("paths").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
             if Path::new(p).exists() {
-                errs.push(format!(
-                    "{p} appeared after dispatch returned: a process survived"
-                ));
+                errs.push(format!("{p} appeared after dispatch returned: a process survived"));
             }
         }
     }
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{}\n  stdout: {}\n  stderr: {}",
-            errs.join("\n  "),
-            out.stdout.trim_end(),
-            out.stderr.trim_end()
-        ))
+        Err(format!("{}\n  stdout: {}\n  stderr: {}", errs.join("\n  "), out.stdout.trim_end(), out.stderr.trim_end()))
     }
 }
 
@@ -188,46 +157,27 @@ fn scenario_folders() {
         .filter(|p| p.join("expect.json").is_file())
         .collect();
     dirs.sort();
-    assert!(
-        dirs.len() >= 25,
-        "expected at least 25 scenarios, found {}",
-        dirs.len()
-    );
+    assert!(dirs.len() >= 25, "expected at least 25 scenarios, found {}", dirs.len());
     let only = std::env::var("SCENARIO").ok();
-    let dirs: Vec<PathBuf> = dirs
-        .into_iter()
-        .filter(|d| only.as_deref().is_none_or(|o| d.ends_with(o)))
-        .collect();
+    let dirs: Vec<PathBuf> = dirs.into_iter().filter(|d| only.as_deref().is_none_or(|o| d.ends_with(o))).collect();
     // Run in a few threads: several scenarios wait on timeouts.
     let results: Vec<(String, Result<(), String>)> = std::thread::scope(|s| {
-        let chunks: Vec<Vec<PathBuf>> = (0..4)
-            .map(|i| dirs.iter().skip(i).step_by(4).cloned().collect())
-            .collect();
+        let chunks: Vec<Vec<PathBuf>> = (0..4).map(|i| dirs.iter().skip(i).step_by(4).cloned().collect()).collect();
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
                 s.spawn(move || {
                     chunk
                         .iter()
-                        .map(|d| {
-                            (
-                                d.file_name().unwrap().to_string_lossy().into_owned(),
-                                run_one(d),
-                            )
-                        })
+                        .map(|d| (d.file_name().unwrap().to_string_lossy().into_owned(), run_one(d)))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("scenario {n}:\n  {e}")))
-        .collect();
+    let failed: Vec<String> =
+        results.iter().filter_map(|(n, r)| r.as_ref().err().map(|e| format!("scenario {n}:\n  {e}"))).collect();
     println!("{} scenarios run, {} failed", results.len(), failed.len());
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }

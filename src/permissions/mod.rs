@@ -1,0 +1,320 @@
+//! Permission rules in Claude Code's syntax (`Tool`, `Tool(specifier)`, `mcp__server`,
+//! `mcp__server__tool`, `*` wildcards) and matching a tool call against them.
+//!
+//! - `Rule`: one parsed rule; `Rule::matches` is what a hook's `if` field uses.
+//! - `engine::evaluate`: the built-in first stage of every `PreToolUse`: deny → ask → allow
+//!   over the merged rule lists, with Claude Code's compound-command and path semantics.
+//! - `bash`: splitting and normalising command lines; `path`: gitignore-style path patterns.
+
+pub mod bash;
+pub mod engine;
+pub mod path;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::hook::Origin;
+use crate::settings::Scope;
+
+/// One parsed rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub tool: String,
+    /// `None` for a bare tool name (and for `Tool(*)`).
+    pub specifier: Option<String>,
+    pub text: String,
+}
+
+/// A rule and where it was written.
+#[derive(Debug, Clone)]
+pub struct LocatedRule {
+    pub rule: Rule,
+    pub origin: Origin,
+}
+
+/// The merged `permissions` lists, highest scope first.
+#[derive(Debug, Clone, Default)]
+pub struct PermissionLists {
+    pub allow: Vec<LocatedRule>,
+    pub ask: Vec<LocatedRule>,
+    pub deny: Vec<LocatedRule>,
+}
+
+impl PermissionLists {
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.ask.is_empty() && self.deny.is_empty()
+    }
+}
+
+/// Paths rules are anchored to.
+#[derive(Debug, Clone, Default)]
+pub struct RuleContext {
+    /// The event's working directory (`./x` and `x/y` rules, relative targets).
+    pub cwd: Option<PathBuf>,
+    /// The project directory (`/x` rules from managed, command-line, local and project files).
+    pub root: Option<PathBuf>,
+    /// hookhost's user settings directory (`/x` rules from user settings).
+    pub user_root: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+impl RuleContext {
+    /// The root of `/x` rules written at `scope`.
+    pub fn root_for(&self, scope: Scope) -> PathBuf {
+        let r = if scope == Scope::User { self.user_root.as_ref().or(self.root.as_ref()) } else { self.root.as_ref() };
+        r.cloned().unwrap_or_else(|| PathBuf::from("/"))
+    }
+}
+
+/// Tools whose calls read files, bound by `Read(…)` rules.
+pub const READ_TOOLS: &[&str] = &["Read", "Glob", "Grep", "LS", "NotebookRead"];
+/// Tools whose calls edit files, bound by `Edit(…)` and `Write(…)` rules.
+pub const EDIT_TOOLS: &[&str] = &["Edit", "MultiEdit", "Write", "NotebookEdit"];
+
+impl Rule {
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        let t = text.trim();
+        let (tool, spec) = match t.find('(') {
+            None => (t, None),
+            Some(i) => {
+                if !t.ends_with(')') {
+                    return Err(format!("rule {text:?} has `(` without a closing `)` at the end"));
+                }
+                (&t[..i], Some(&t[i + 1..t.len() - 1]))
+            }
+        };
+        if tool.is_empty() || !tool.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '*') {
+            return Err(format!("rule {text:?}: {tool:?} is not a tool name"));
+        }
+        let specifier = match spec {
+            None => None,
+            Some("") => return Err(format!("rule {text:?} has an empty specifier; write {tool:?} for all calls")),
+            Some("*") => None,
+            Some(s) => {
+                if s.contains('(') != s.contains(')') && tool != "Bash" {
+                    return Err(format!("rule {text:?} has unbalanced parentheses"));
+                }
+                let s = if tool == "Bash" {
+                    s.strip_suffix(":*").map(|p| format!("{p} *")).unwrap_or_else(|| s.to_string())
+                } else {
+                    s.to_string()
+                };
+                if tool == "WebFetch" && s.starts_with("domain:") && s.len() == "domain:".len() {
+                    return Err(format!("rule {text:?}: `domain:` needs a domain"));
+                }
+                Some(s)
+            }
+        };
+        Ok(Rule { tool: tool.to_string(), specifier, text: t.to_string() })
+    }
+
+    /// Whether the rule names this tool (MCP server rules cover all of the server's tools).
+    pub fn names_tool(&self, tool_name: &str) -> bool {
+        if self.tool.contains('*') {
+            return wildcard(&self.tool, tool_name);
+        }
+        if self.tool == tool_name {
+            return true;
+        }
+        self.tool.starts_with("mcp__")
+            && self.tool.matches("__").count() == 1
+            && tool_name.strip_prefix(&self.tool).is_some_and(|rest| rest.starts_with("__"))
+    }
+
+    /// Whether a path rule (`Read`, `Edit`, `Write`, …) applies to a call of `tool_name`.
+    pub fn binds_path_tool(&self, tool_name: &str) -> bool {
+        match self.tool.as_str() {
+            "Read" => READ_TOOLS.contains(&tool_name),
+            "Edit" | "Write" => EDIT_TOOLS.contains(&tool_name),
+            _ => self.names_tool(tool_name),
+        }
+    }
+
+    /// Whether a call matches this rule, as a hook's `if` uses it: for Bash, any subcommand
+    /// matching is enough, and a command that cannot be split matches (the hook runs).
+    pub fn matches(&self, tool_name: &str, input: &Value, ctx: &RuleContext) -> bool {
+        if !(self.names_tool(tool_name) || (self.specifier.is_some() && self.binds_path_tool(tool_name))) {
+            return false;
+        }
+        let Some(spec) = &self.specifier else { return true };
+        match tool_name {
+            "Bash" => {
+                let cmd = input.get("command").and_then(Value::as_str).unwrap_or("");
+                match bash::parse(cmd, false) {
+                    Some(p) => p.commands.iter().any(|c| bash_matches(spec, &c.text)),
+                    None => true,
+                }
+            }
+            "WebFetch" => webfetch_matches(spec, input),
+            t if READ_TOOLS.contains(&t) || EDIT_TOOLS.contains(&t) => {
+                target_path(input).is_some_and(|p| path_matches(spec, &p, ctx, &ctx.root_for(Scope::Project), false))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The file a path tool call is about (`file_path`, `notebook_path` or `path`).
+pub fn target_path(input: &Value) -> Option<String> {
+    ["file_path", "notebook_path", "path"]
+        .iter()
+        .find_map(|k| input.get(*k).and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+/// A Bash specifier against one simple command: `*` matches anything; a trailing ` *` also
+/// matches the bare command (`Bash(ls *)` matches `ls` and `ls -la`, not `lsof`).
+pub fn bash_matches(spec: &str, command: &str) -> bool {
+    wildcard(spec, command) || spec.strip_suffix(" *").is_some_and(|head| wildcard(head, command))
+}
+
+pub fn webfetch_matches(spec: &str, input: &Value) -> bool {
+    let url = input.get("url").and_then(Value::as_str).unwrap_or("");
+    match spec.strip_prefix("domain:") {
+        Some(d) => host_of(url).is_some_and(|h| {
+            let h = h.to_ascii_lowercase();
+            let d = d.to_ascii_lowercase();
+            h == d || h.ends_with(&format!(".{d}")) || (d.starts_with("*.") && h.ends_with(&d[1..]))
+        }),
+        None => wildcard(spec, url),
+    }
+}
+
+/// A path specifier against a target path. `bash_arg`: the target is a file argument of a Bash
+/// command, where (as in Claude Code 2.1.328) a `./name` rule also binds `name` in
+/// subdirectories (`Read(./.env)` denies `cat sub/.env`).
+pub fn path_matches(spec: &str, target: &str, ctx: &RuleContext, root: &Path, bash_arg: bool) -> bool {
+    let forms = path::target_forms(target, ctx);
+    let pattern = path::anchor(spec, ctx, root);
+    if forms.iter().any(|f| path::matches(&pattern, f)) {
+        return true;
+    }
+    if bash_arg
+        && let Some(name) = spec.strip_prefix("./")
+        && !name.contains('/')
+    {
+        let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let deep = path::lexical(&cwd.join("**").join(name));
+        return forms.iter().any(|f| path::matches(&deep, f));
+    }
+    false
+}
+
+/// Wildcard match where `*` matches any run of characters (including none).
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit('@').next()?;
+    Some(host.split(':').next().unwrap_or(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bash(rule: &str, cmd: &str) -> bool {
+        Rule::parse(rule).unwrap().matches("Bash", &json!({"command": cmd}), &RuleContext::default())
+    }
+
+    #[test]
+    fn parse() {
+        assert_eq!(Rule::parse("Bash").unwrap().specifier, None);
+        assert_eq!(Rule::parse("Bash(*)").unwrap().specifier, None);
+        assert_eq!(Rule::parse("Bash(npm run:*)").unwrap().specifier.as_deref(), Some("npm run *"));
+        assert!(Rule::parse("Bash(git").is_err());
+        assert!(Rule::parse("Bash()").is_err());
+        assert!(Rule::parse("Ba sh").is_err());
+        assert!(Rule::parse("WebFetch(domain:)").is_err());
+    }
+
+    #[test]
+    fn if_rules_on_bash() {
+        assert!(bash("Bash(ls *)", "ls -la"));
+        assert!(bash("Bash(ls *)", "ls"));
+        assert!(!bash("Bash(ls *)", "lsof"));
+        assert!(bash("Bash(ls*)", "lsof"));
+        assert!(bash("Bash(git * main)", "git push origin main"));
+        for c in [
+            "echo hi && curl x",
+            "FOO=1 curl x",
+            "/usr/bin/curl x",
+            "timeout 5 curl x",
+            "echo $(curl x)",
+            "(curl x)",
+            "{ curl x; }",
+        ] {
+            assert!(bash("Bash(curl *)", c), "{c}");
+        }
+        assert!(!bash("Bash(curl *)", "echo 'curl x'"));
+        assert!(bash("Bash(curl *)", "echo 'unbalanced"), "unparsable: the hook runs");
+    }
+
+    #[test]
+    fn path_rules() {
+        let ctx = RuleContext {
+            cwd: Some("/p/sub".into()),
+            root: Some("/p".into()),
+            user_root: None,
+            home: Some("/home/u".into()),
+        };
+        let m = |rule: &str, path: &str| Rule::parse(rule).unwrap().matches("Read", &json!({"file_path": path}), &ctx);
+        assert!(m("Read(.env)", "/p/a/b/.env"));
+        assert!(m("Read(.env.*)", "/p/.env.local"));
+        assert!(!m("Read(.env)", "/p/.envrc"));
+        assert!(m("Read(./secrets/**)", "/p/sub/secrets/a/b.txt"));
+        assert!(!m("Read(./secrets/**)", "/p/secrets/a"));
+        assert!(m("Read(/secrets/**)", "/p/secrets/a"));
+        assert!(m("Read(//etc/passwd)", "/etc/passwd"));
+        assert!(m("Read(~/.ssh/*)", "/home/u/.ssh/id_rsa"));
+        assert!(m("Read(/src/**/*.ts)", "/p/src/a.ts"));
+        assert!(m("Read(/src/**/*.ts)", "/p/src/x/y/a.ts"));
+        assert!(!m("Read(/src/*.ts)", "/p/src/x/a.ts"));
+        assert!(m("Read(./secrets)", "/p/sub/secrets/key"), "directory covers contents");
+        assert!(m("Read(/secrets/**)", "/p/sub/../secrets/k"), "normalized");
+        assert!(m("Read(.env)", "../x/.env"), "relative targets");
+    }
+
+    #[test]
+    fn tools() {
+        let c = RuleContext::default();
+        assert!(Rule::parse("mcp__mem").unwrap().matches("mcp__mem__get", &json!({}), &c));
+        assert!(!Rule::parse("mcp__mem").unwrap().matches("mcp__memory__get", &json!({}), &c));
+        assert!(Rule::parse("mcp__mem__*").unwrap().matches("mcp__mem__get", &json!({}), &c));
+        assert!(Rule::parse("WebFetch(domain:example.com)").unwrap().matches(
+            "WebFetch",
+            &json!({"url": "https://api.example.com/x"}),
+            &c
+        ));
+        assert!(!Rule::parse("WebFetch(domain:example.com)").unwrap().matches(
+            "WebFetch",
+            &json!({"url": "https://example.com.evil.io/"}),
+            &c
+        ));
+        assert!(!Rule::parse("Edit").unwrap().matches("Write", &json!({}), &c));
+    }
+}
