@@ -261,7 +261,9 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
                 Some(Ok(d)) => d,
                 _ => Decision::default(),
             };
-            let reason = d.reason.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| {
+            // The JSON's reason counts only if it is a blocking one (not an allow's reason).
+            let blocking = d.block || d.permission == Some(Permission::Deny);
+            let reason = d.reason.clone().filter(|r| blocking && !r.trim().is_empty()).unwrap_or_else(|| {
                 if stderr_text.is_empty() {
                     "blocked by hook (exit 2, no reason given)".to_string()
                 } else {
@@ -670,6 +672,11 @@ mod tests {
         let e = ev("PreToolUse");
         assert!(decided(interpret(&e, ExitKind::Code(0), b"", b"")).is_silent());
         let d = decided(interpret(&e, ExitKind::Code(2), b"", b"no rm\n"));
+        assert_eq!(d.permission, Some(Permission::Deny));
+        assert_eq!(d.reason.as_deref(), Some("no rm"));
+        // On exit 2, an allow's reason is not the block reason: stderr is.
+        let allow = br#"{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"fine"}}"#;
+        let d = decided(interpret(&e, ExitKind::Code(2), allow, b"no rm\n"));
         assert_eq!(d.permission, Some(Permission::Deny));
         assert_eq!(d.reason.as_deref(), Some("no rm"));
         let f = interpret(&e, ExitKind::Code(1), b"oops", b"boom\nmore");

@@ -16,6 +16,17 @@ use crate::settings::Scope;
 /// Claude Code's default timeout for command hooks.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// The default timeout of a hook registered for `event` (Claude Code: 600 s, but 30 s for
+/// `UserPromptSubmit`, 10 s for `MessageDisplay` and 1.5 s for `SessionEnd`).
+pub fn default_timeout(event: &str) -> Duration {
+    match event {
+        "UserPromptSubmit" => Duration::from_secs(30),
+        "MessageDisplay" => Duration::from_secs(10),
+        "SessionEnd" => Duration::from_millis(1500),
+        _ => DEFAULT_TIMEOUT,
+    }
+}
+
 /// Where a hook was configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {

@@ -18,7 +18,7 @@ use super::Scope;
 use super::locate::{Seg, line_col, locate};
 use crate::error::{Location, SettingsError};
 use crate::event::KNOWN_EVENTS;
-use crate::hook::{CommandHook, DEFAULT_TIMEOUT, Handler, Hook, OnFailure, Origin, Shell, WasmHook};
+use crate::hook::{CommandHook, Handler, Hook, OnFailure, Origin, Shell, WasmHook, default_timeout};
 use crate::matcher::Matcher;
 use crate::permissions::{LocatedRule, PermissionLists, Rule};
 
@@ -480,7 +480,7 @@ fn parse_handler(
         }
     };
     let timeout = match obj.get("timeout") {
-        None | Some(Value::Null) => DEFAULT_TIMEOUT,
+        None | Some(Value::Null) => default_timeout(event),
         Some(v) => match v.as_f64() {
             Some(s) if s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
             _ => {
@@ -551,6 +551,7 @@ fn parse_handler(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hook::DEFAULT_TIMEOUT;
 
     fn p(text: &str) -> Result<SettingsFile, SettingsError> {
         parse(text, Path::new("/s.json"), Scope::Project)
