@@ -96,7 +96,10 @@ pub struct EventBus {
 
 impl EventBus {
     pub fn new(settings: Settings) -> Self {
-        EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new()) }
+        // Invalid managed sandbox settings were reported at load; the defaults apply here.
+        let managed =
+            crate::exec::sandbox::ManagedSandbox::from_value(settings.extensions.get("sandbox")).unwrap_or_default();
+        EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new(managed)) }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -266,6 +266,9 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
             policy,
             if r.hook.is_async { ", async (decision ignored)" } else { "" }
         ));
+        if let Some(sb) = &r.report.sandbox {
+            o.push_str(&format!("      sandbox: {}\n", sb.summary()));
+        }
         if let Some(h) = &r.report.stderr_head {
             o.push_str(&format!("      stderr: {h}\n"));
         }
@@ -423,7 +426,8 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     let project = tmp.path().join("project");
     let managed = tmp.path().join("managed");
     let dropins = managed.join("managed-settings.d");
-    for d in [&project.join("src"), &project.join("secrets"), &dropins] {
+    // `.hookhost/` exists so the audit-edits hook's sandbox can grant it (Landlock grants existing paths).
+    for d in [&project.join("src"), &project.join("secrets"), &project.join(".hookhost"), &dropins] {
         std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
     }
     let write = |p: &Path, s: &str| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));

@@ -129,6 +129,8 @@ pub enum FailureKind {
     Unsupported,
     /// Host-side I/O with the hook failed.
     Io,
+    /// The sandbox refused to run the hook (a required layer is missing).
+    Sandbox,
 }
 
 impl FailureKind {
@@ -142,6 +144,7 @@ impl FailureKind {
             FailureKind::OutputTooLarge => "output too large".into(),
             FailureKind::Unsupported => "unsupported".into(),
             FailureKind::Io => "io".into(),
+            FailureKind::Sandbox => "sandbox".into(),
         }
     }
 }

@@ -18,6 +18,7 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use super::sandbox::Prepared;
 use crate::decision::ExitKind;
 
 /// stdout cap: over it the hook fails with `OutputTooLarge`.
@@ -68,8 +69,9 @@ impl Group {
     }
 }
 
-/// Runs the process. `Err` only when it could not be started.
-pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
+/// Runs the process inside `sandbox` (which also gives it its own session and process group).
+/// `Err` only when it could not be started (including a sandbox layer failing in the child).
+pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<ProcessOutcome> {
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .env_clear()
@@ -78,9 +80,15 @@ pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
-    let mut child = cmd.spawn()?;
+    sandbox.install(&mut cmd);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            sandbox.teardown();
+            return Err(e);
+        }
+    };
     let pid =
         child.id().map(|p| p as i32).ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
     let group = Group(pid);
@@ -111,11 +119,13 @@ pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
         group.signal(Signal::SIGTERM);
         if tokio::time::timeout(spec.grace, &mut exited).await.is_err() {
             group.signal(Signal::SIGKILL);
+            sandbox.kill_all();
             let _ = exited.await;
         }
     }
-    // Whatever is left of the group dies with the hook.
+    // Whatever is left of the group, and of the run's cgroups, dies with the hook.
     group.signal(Signal::SIGKILL);
+    sandbox.kill_all();
     let status = child.wait().await?;
     let exit = {
         use std::os::unix::process::ExitStatusExt;
@@ -127,6 +137,7 @@ pub async fn run(spec: &ProcessSpec) -> std::io::Result<ProcessOutcome> {
     };
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { (out_task.await, err_task.await) }).await;
     writer.abort();
+    sandbox.teardown();
     let (stdout, stderr, drain_timed_out) = match drained {
         Ok((Ok(o), Ok(e))) => (o, e, false),
         Ok(_) => (Vec::new(), Vec::new(), false),

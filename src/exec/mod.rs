@@ -6,6 +6,7 @@
 //! settings files or the bus: it gets one `Hook`, one event and a context.
 
 pub mod command;
+pub mod sandbox;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::decision::{ExitKind, FailureKind, HookFailure, HookResult, interpret};
 use crate::event::HookEvent;
 use crate::hook::{CommandHook, Handler, Hook, Shell};
+use sandbox::{ManagedSandbox, RunInfo, SandboxReport};
 
 /// Host environment variables a command hook inherits; everything else is cleared.
 pub const INHERITED_ENV: &[&str] =
@@ -36,41 +38,43 @@ pub struct HookReport {
     pub exit: Option<ExitKind>,
     /// The first line of stderr, for reports.
     pub stderr_head: Option<String>,
+    /// What the sandbox enforced (command hooks).
+    pub sandbox: Option<SandboxReport>,
 }
 
-/// Runs hooks. One per process; cheap to share.
+/// Runs hooks. One per settings revision; cheap to share.
 #[derive(Debug, Default)]
 pub struct Runner {
-    _private: (),
+    managed_sandbox: ManagedSandbox,
 }
 
 impl Runner {
-    pub fn new() -> Self {
-        Runner { _private: () }
+    /// A runner applying the managed sandbox policy (defaults and floor) to every command hook.
+    pub fn new(managed_sandbox: ManagedSandbox) -> Self {
+        Runner { managed_sandbox }
     }
 
     pub async fn run(&self, hook: &Hook, event: &HookEvent, ctx: &RunContext) -> HookReport {
         let start = Instant::now();
-        let (result, exit, stderr_head) = match &hook.handler {
-            Handler::Command(c) => self.run_command(hook, c, event, ctx).await,
-            Handler::Wasm(_) => (
-                HookResult::Failed(HookFailure::new(
-                    FailureKind::Unsupported,
-                    "WebAssembly hooks are not available in this build of hookhost",
-                )),
-                None,
-                None,
-            ),
-            Handler::Unsupported { kind } => (
-                HookResult::Failed(HookFailure::new(
-                    FailureKind::Unsupported,
-                    format!("`{kind}` hooks are not run by hookhost"),
-                )),
-                None,
-                None,
-            ),
+        let fail = |kind, m: String| HookResult::Failed(HookFailure::new(kind, m));
+        let mut report = HookReport {
+            result: fail(FailureKind::Io, String::new()),
+            duration: Duration::ZERO,
+            exit: None,
+            stderr_head: None,
+            sandbox: None,
         };
-        HookReport { result, duration: start.elapsed(), exit, stderr_head }
+        report.result = match &hook.handler {
+            Handler::Command(c) => self.run_command(hook, c, event, ctx, &mut report).await,
+            Handler::Wasm(_) => {
+                fail(FailureKind::Unsupported, "WebAssembly hooks are not available in this build of hookhost".into())
+            }
+            Handler::Unsupported { kind } => {
+                fail(FailureKind::Unsupported, format!("`{kind}` hooks are not run by hookhost"))
+            }
+        };
+        report.duration = start.elapsed();
+        report
     }
 
     async fn run_command(
@@ -79,21 +83,43 @@ impl Runner {
         c: &CommandHook,
         event: &HookEvent,
         ctx: &RunContext,
-    ) -> (HookResult, Option<ExitKind>, Option<String>) {
-        let spec = command_spec(hook, c, event, ctx);
-        let out = match command::run(&spec).await {
+        report: &mut HookReport,
+    ) -> HookResult {
+        let mut spec = command_spec(hook, c, event, ctx);
+        let sandbox_spec = match self.managed_sandbox.resolve(hook.sandbox.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                return HookResult::Failed(HookFailure::new(
+                    FailureKind::Sandbox,
+                    format!("invalid sandbox settings: {e}"),
+                ));
+            }
+        };
+        let run = RunInfo {
+            timeout: hook.timeout,
+            project_dir: ctx.project_dir.as_deref(),
+            script_dirs: script_dirs(c, ctx),
+        };
+        let mut prepared = match sandbox::prepare(&sandbox_spec, &run, &spec.env) {
+            Ok(p) => p,
+            Err(refusal) => {
+                report.sandbox = Some(refusal.report);
+                return HookResult::Failed(HookFailure::new(FailureKind::Sandbox, refusal.message));
+            }
+        };
+        report.sandbox = Some(prepared.report.clone());
+        spec.env = prepared.env.clone();
+        let out = match command::run(&spec, &mut prepared).await {
             Ok(o) => o,
             Err(e) => {
                 let what = spec.program.to_string_lossy();
-                return (
-                    HookResult::Failed(HookFailure::new(FailureKind::Spawn, format!("cannot start `{what}`: {e}"))),
-                    None,
-                    None,
-                );
+                return HookResult::Failed(HookFailure::new(FailureKind::Spawn, format!("cannot start `{what}`: {e}")));
             }
         };
-        let head = String::from_utf8_lossy(&out.stderr).lines().next().map(|l| crate::decision::truncate_chars(l, 200));
-        let result = if out.timed_out {
+        report.exit = Some(out.exit);
+        report.stderr_head =
+            String::from_utf8_lossy(&out.stderr).lines().next().map(|l| crate::decision::truncate_chars(l, 200));
+        if out.timed_out {
             HookResult::Failed(HookFailure::new(
                 FailureKind::Timeout,
                 format!("timed out after {}; process group killed", secs(hook.timeout)),
@@ -111,9 +137,25 @@ impl Runner {
             ))
         } else {
             interpret(event, out.exit, &out.stdout, &out.stderr)
-        };
-        (result, Some(out.exit), head)
+        }
     }
+}
+
+/// Directories of the program and script a command hook runs (granted read and execute).
+fn script_dirs(c: &CommandHook, ctx: &RunContext) -> Vec<PathBuf> {
+    let project = ctx.project_dir.as_deref().map(Path::to_string_lossy).unwrap_or_default().into_owned();
+    let expand = |s: &str| s.replace("${CLAUDE_PROJECT_DIR}", &project).replace("$CLAUDE_PROJECT_DIR", &project);
+    let words: Vec<String> = match &c.args {
+        Some(a) => std::iter::once(c.command.clone()).chain(a.iter().cloned()).collect(),
+        None => shlex::split(&c.command).unwrap_or_default(),
+    };
+    words
+        .iter()
+        .take(2)
+        .map(|w| PathBuf::from(expand(w)))
+        .filter(|p| p.is_absolute() && p.is_file())
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect()
 }
 
 fn secs(d: Duration) -> String {

@@ -58,6 +58,7 @@ pub struct SettingsFile {
 }
 
 const MANAGED_ONLY: &[&str] = &[
+    "sandbox",
     "allowManagedHooksOnly",
     "allowManagedPermissionRulesOnly",
     "failClosed",
@@ -250,6 +251,10 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                     }
                 }
                 file.fail_closed = Some(events);
+            }
+            "sandbox" => {
+                crate::exec::sandbox::ManagedSandbox::from_value(Some(v)).map_err(|m| cx.err(&at, false, m))?;
+                file.extensions.insert(k.to_string(), v.clone());
             }
             k if EXTENSIONS.contains(&k) => {
                 file.extensions.insert(k.to_string(), v.clone());
@@ -527,7 +532,12 @@ fn parse_handler(
     };
     let sandbox = match obj.get("sandbox") {
         None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(v @ Value::Object(_)) => {
+            crate::exec::sandbox::SandboxSpec::base(crate::exec::sandbox::Mode::Strict)
+                .apply(v)
+                .map_err(|m| cx.err(&key(at, "sandbox"), false, m))?;
+            Some(v.clone())
+        }
         Some(_) => return Err(cx.err(&key(at, "sandbox"), false, "`sandbox` must be an object")),
     };
     let is_async = boolean(cx, "async")? || boolean(cx, "asyncRewake")?;

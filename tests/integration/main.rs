@@ -5,11 +5,13 @@
 //! - `conformance`: every Claude Code 2.1.328 payload is accepted, routed and passed through.
 //! - `cli`: the binary as Claude Code runs it (stdin JSON, stdout/stderr/exit code).
 //! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 
 mod cli;
 mod conformance;
 mod hostile;
+mod permissions;
 mod runner;
 mod scenarios;
 mod support;

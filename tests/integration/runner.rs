@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookhost::exec::command::{ProcessSpec, run};
+use hookhost::exec::command::{ProcessSpec, run as run_spec};
+use hookhost::exec::sandbox::Prepared;
 
 use super::support::alive;
 
@@ -19,6 +20,10 @@ fn spec(script: &str, stdin: &[u8], timeout_ms: u64) -> ProcessSpec {
         stderr_cap: 256 * 1024,
         grace: Duration::from_millis(300),
     }
+}
+
+async fn run(spec: &ProcessSpec) -> std::io::Result<hookhost::exec::command::ProcessOutcome> {
+    run_spec(spec, &mut Prepared::unsandboxed(spec.env.clone())).await
 }
 
 fn rt() -> tokio::runtime::Runtime {

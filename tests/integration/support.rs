@@ -61,7 +61,18 @@ impl Env {
         for d in ["managed", "xdg", "project"] {
             std::fs::create_dir_all(tmp.path().join(d)).unwrap();
         }
-        Env { tmp }
+        let env = Env { tmp };
+        // Hooks run sandboxed (strict where every layer exists): let test hooks write their
+        // marker files in this machine's temp dir and read the scenario scripts.
+        env.write(
+            "managed.d/00-test-sandbox.json",
+            &serde_json::json!({"sandbox": {
+                "allowWrite": [env.path()],
+                "allowRead": [repo().join("tests/fixtures")]
+            }})
+            .to_string(),
+        );
+        env
     }
 
     pub fn path(&self) -> &Path {
