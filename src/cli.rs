@@ -167,12 +167,29 @@ fn run_event(p: Prepared) -> Result<(Outcome, HookEvent), Response> {
             ..Default::default()
         })?
     } else {
-        let rt = runtime().map_err(|e| Response {
-            stderr: format!("hookhost: cannot start the runtime: {e}\n"),
-            exit_code: if bus.fails_closed(Some(p.event.name())) { 2 } else { 1 },
+        let closed = bus.fails_closed(Some(p.event.name()));
+        let host_error = |msg: String| Response {
+            stderr: format!("hookhost: {msg}\n"),
+            exit_code: if closed { 2 } else { 1 },
             ..Default::default()
-        })?;
-        rt.block_on(bus.dispatch(&p.event, &ctx))
+        };
+        let rt = runtime().map_err(|e| host_error(format!("cannot start the runtime: {e}")))?;
+        // SIGTERM/SIGINT/SIGHUP (the agent gave up on us, or a shutdown) cancel the dispatch:
+        // dropping it kills every hook's process group and cgroups before we exit.
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+            else {
+                return Err(host_error("cannot install signal handlers".into()));
+            };
+            tokio::select! {
+                o = bus.dispatch(&p.event, &ctx) => Ok(o),
+                _ = term.recv() => Err(host_error("terminated by SIGTERM; hooks killed".into())),
+                _ = int.recv() => Err(host_error("interrupted by SIGINT; hooks killed".into())),
+                _ = hup.recv() => Err(host_error("hung up (SIGHUP); hooks killed".into())),
+            }
+        })?
     };
     outcome.verdict.system_messages.extend(p.skipped_files);
     Ok((outcome, p.event))

@@ -62,6 +62,16 @@ pub struct ProcessOutcome {
 #[derive(Clone, Copy)]
 struct Group(i32);
 
+struct GroupGuard(Option<Group>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(g) = self.0.take() {
+            g.signal(Signal::SIGKILL);
+        }
+    }
+}
+
 impl Group {
     fn signal(self, sig: Signal) {
         // ESRCH (group already gone) is the normal case after exit.
@@ -92,6 +102,8 @@ pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<
     let pid =
         child.id().map(|p| p as i32).ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
     let group = Group(pid);
+    // If this future is dropped before the end (cancelled dispatch), the group dies with it.
+    let mut guard = GroupGuard(Some(group));
 
     let mut stdin = child.stdin.take();
     let data = spec.stdin.clone();
@@ -127,6 +139,7 @@ pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<
     group.signal(Signal::SIGKILL);
     sandbox.kill_all();
     let status = child.wait().await?;
+    guard.0 = None; // reaped: the pid (and group id) may be reused from here on
     let exit = {
         use std::os::unix::process::ExitStatusExt;
         match (status.code(), status.signal()) {

@@ -544,6 +544,7 @@ const DEV_R: &[&str] = &["/dev/urandom", "/dev/random"];
 
 /// Everything the child needs, computed before the fork.
 pub struct Prepared {
+    torn_down: std::sync::atomic::AtomicBool,
     pub report: SandboxReport,
     pub env: Vec<(OsString, OsString)>,
     pub temp: Option<tempfile::TempDir>,
@@ -618,26 +619,10 @@ pub fn prepare(spec: &SandboxSpec, run: &RunInfo<'_>, host_env: &[(OsString, OsS
     let start = Instant::now();
     let caps = capabilities();
     tracing::debug!(elapsed_us = start.elapsed().as_micros() as u64, "sandbox: capabilities");
-    let mut report = SandboxReport { mode: Some(spec.mode), layers: Vec::new() };
     if spec.mode == Mode::Off {
-        report.mode = None;
-        return Ok(Prepared {
-            report,
-            env: host_env.to_vec(),
-            temp: None,
-            child: ChildPlan {
-                sandboxed: false,
-                cgroup_procs: Vec::new(),
-                rlimits: Vec::new(),
-                unshare_net: false,
-                drop_caps: false,
-                cap_last_cap: 0,
-                landlock: None,
-                seccomp: Vec::new(),
-            },
-            cgroup: None,
-        });
+        return Ok(Prepared::unsandboxed(host_env.to_vec()));
     }
+    let mut report = SandboxReport { mode: Some(spec.mode), layers: Vec::new() };
     let required = required_layers().map_err(|m| Refusal { message: m, report: report.clone() })?;
     let mut set = |layer: Layer, status: LayerStatus| report.layers.push((layer, status));
     let wanted = |layer: Layer| -> Result<(), LayerStatus> {
@@ -884,6 +869,7 @@ pub fn prepare(spec: &SandboxSpec, run: &RunInfo<'_>, host_env: &[(OsString, OsS
     report.layers.sort_by_key(|(l, _)| Layer::ALL.iter().position(|x| x == l));
     tracing::debug!(elapsed_us = start.elapsed().as_micros() as u64, "sandbox: prepared");
     let prepared = Prepared {
+        torn_down: Default::default(),
         report: report.clone(),
         env,
         temp: Some(temp),
@@ -1274,6 +1260,7 @@ impl Prepared {
     /// A run without a sandbox (mode `off`), but still in its own session.
     pub fn unsandboxed(env: Vec<(OsString, OsString)>) -> Prepared {
         Prepared {
+            torn_down: Default::default(),
             report: SandboxReport::default(),
             env,
             temp: None,
@@ -1341,6 +1328,9 @@ impl Prepared {
     /// Kills what is left, waits (bounded) for the leaves to empty and removes them.
     pub fn teardown(&self) {
         let Some(leaves) = &self.cgroup else { return };
+        if self.torn_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let start = Instant::now();
         let mut retries = 0u32;
         self.kill_all();
@@ -1360,6 +1350,14 @@ impl Prepared {
             }
         }
         tracing::debug!(elapsed_us = start.elapsed().as_micros() as u64, retries, "sandbox: cgroup teardown");
+    }
+}
+
+impl Drop for Prepared {
+    /// A run abandoned half-way (the host got SIGTERM, a panic unwound, the dispatch was
+    /// cancelled) still kills everything the hook started and removes its cgroups.
+    fn drop(&mut self) {
+        self.teardown();
     }
 }
 

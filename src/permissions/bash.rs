@@ -283,9 +283,23 @@ fn simple(part: &str, strict: bool) -> Option<SimpleCommand> {
         }
         rest.push(w);
     }
-    // Assignments and wrappers.
+    // Shell keywords, assignments and wrappers.
     let mut i = 0;
     while let Some(w) = rest.get(i) {
+        match w.as_str() {
+            "!" | "if" | "then" | "elif" | "else" | "do" | "while" | "until" | "{" | "fi" | "done" | "esac" | "}" => {
+                i += 1;
+                continue;
+            }
+            // A loop header (`for x in a b`) runs no command of its own.
+            "for" | "select" if i == 0 => return Some(c),
+            // Constructs whose commands we cannot see reliably.
+            "case" | "function" | "coproc" => return None,
+            _ => {}
+        }
+        if w.ends_with("()") {
+            return None; // function definition
+        }
         if is_assignment(w) {
             i += 1;
             continue;
@@ -313,10 +327,18 @@ fn simple(part: &str, strict: bool) -> Option<SimpleCommand> {
         }
     }
     let mut words: Vec<String> = rest.into_iter().skip(i).collect();
-    if let Some(first) = words.first_mut()
-        && first.contains('/')
-    {
-        *first = base(first).to_string();
+    if let Some(first) = words.first_mut() {
+        // A program name built at run time (`$cmd`, `${x}y`, `$'…'`, `$(…)`) cannot be judged.
+        if first.contains('$') || first.contains('`') || first.contains("__SUBST__") {
+            return None;
+        }
+        if first.contains('/') {
+            *first = base(first).to_string();
+        }
+        // `eval` builds its command at run time; strict mode looks inside, default mode cannot.
+        if first == "eval" && !strict {
+            return None;
+        }
     }
     c.text = words.join(" ");
     file_args(&words, &mut c);
@@ -541,6 +563,12 @@ mod tests {
         assert!(parse("echo 'unbalanced", false).is_none());
         assert!(parse("echo $(unbalanced", false).is_none());
         assert!(parse("a )", false).is_none());
+        assert!(parse("curl${IFS}x", false).is_none());
+        assert!(parse("$'curl' x", false).is_none());
+        assert!(parse("eval curl x", false).is_none());
+        assert_eq!(texts("if curl x; then ls; fi", false), ["curl x", "ls"]);
+        assert_eq!(texts("for i in 1 2; do curl x; done", false), ["curl x"]);
+        assert_eq!(texts("! curl x", false), ["curl x"]);
         assert!(parse("echo $(curl x)", false).unwrap().has_substitution);
     }
 

@@ -8,8 +8,8 @@
 //! - ask: the same, with the ask list.
 //! - allow: a Bash call is allowed only when **every** simple command matches an allow rule
 //!   and the line has no command or process substitution; other calls when a rule matches.
-//! - A command line that cannot be split reliably is never allowed: with Bash rules
-//!   configured it is an `ask` (a deny rule whose text appears in it still denies).
+//! - A command line that cannot be split reliably is never allowed (fail closed): with deny
+//!   rules that bind Bash it is denied, with only ask/allow rules it is an `ask`.
 //! - `permissions.disableBypassPermissionsMode: "disable"` denies calls made in
 //!   `bypassPermissions` mode.
 //!
@@ -20,7 +20,8 @@ use serde_json::Value;
 
 use super::bash::{self, Parsed};
 use super::{
-    LocatedRule, PermissionLists, RuleContext, bash_matches, path_matches, target_path, webfetch_matches, wildcard,
+    LocatedRule, PathMatch, PermissionLists, RuleContext, bash_matches, path, path_matches, target_path,
+    webfetch_matches, wildcard,
 };
 use crate::decision::Permission;
 use crate::event::HookEvent;
@@ -84,7 +85,7 @@ pub fn evaluate(policy: &Policy<'_>, event: &HookEvent, ctx: &RuleContext) -> Op
         [(&lists.deny, Permission::Deny, "denied"), (&lists.ask, Permission::Ask, "needs approval under")]
     {
         for l in list {
-            if let Some(what) = hits(l, &call, ctx) {
+            if let Some(what) = hits(l, &call, ctx, PathMatch::Any) {
                 return Some(RuleHit {
                     permission,
                     rule: Some(l.clone()),
@@ -102,11 +103,26 @@ pub fn evaluate(policy: &Policy<'_>, event: &HookEvent, ctx: &RuleContext) -> Op
             .chain(&lists.ask)
             .any(|l| l.rule.tool == "Bash" || l.rule.specifier.is_some());
         let Some(parsed) = parsed else {
-            return bash_rules.then(|| RuleHit {
-                permission: Permission::Ask,
-                rule: None,
-                reason: "the command cannot be parsed reliably, so permission rules cannot allow it".into(),
-            });
+            // Fail closed: with deny rules that could bind a Bash call, a command we cannot read
+            // is denied; with only ask/allow rules it needs approval.
+            let deny_rules = lists
+                .deny
+                .iter()
+                .any(|l| l.rule.tool == "Bash" || matches!(l.rule.tool.as_str(), "Read" | "Edit" | "Write"));
+            let reason = "the command cannot be parsed reliably (run-time program names, `eval`, `case`, functions or unbalanced quoting)";
+            return if deny_rules {
+                Some(RuleHit {
+                    permission: Permission::Deny,
+                    rule: None,
+                    reason: format!("{reason}; denied because deny rules apply (fail closed)"),
+                })
+            } else {
+                bash_rules.then(|| RuleHit {
+                    permission: Permission::Ask,
+                    rule: None,
+                    reason: format!("{reason}, so permission rules cannot allow it"),
+                })
+            };
         };
         let allowed: Vec<&LocatedRule> = parsed
             .commands
@@ -132,7 +148,7 @@ pub fn evaluate(policy: &Policy<'_>, event: &HookEvent, ctx: &RuleContext) -> Op
             reason: format!("allowed by permission rule {}", describe(first)),
         });
     }
-    lists.allow.iter().find(|l| hits(l, &call, ctx).is_some()).map(|l| RuleHit {
+    lists.allow.iter().find(|l| hits(l, &call, ctx, PathMatch::All).is_some()).map(|l| RuleHit {
         permission: Permission::Allow,
         rule: Some(l.clone()),
         reason: format!("allowed by permission rule {}", describe(l)),
@@ -140,7 +156,7 @@ pub fn evaluate(policy: &Policy<'_>, event: &HookEvent, ctx: &RuleContext) -> Op
 }
 
 /// Whether rule `l` matches the call (deny/ask semantics: any part); returns a detail suffix.
-fn hits(l: &LocatedRule, call: &Call<'_>, ctx: &RuleContext) -> Option<String> {
+fn hits(l: &LocatedRule, call: &Call<'_>, ctx: &RuleContext, how: PathMatch) -> Option<String> {
     let rule = &l.rule;
     let root = ctx.root_for(l.origin.scope);
     if let Some(parsed) = &call.bash {
@@ -173,7 +189,11 @@ fn hits(l: &LocatedRule, call: &Call<'_>, ctx: &RuleContext) -> Option<String> {
             } else {
                 continue;
             };
-            if let Some(f) = files.iter().find(|f| path_matches(spec, f, ctx, &root, true)) {
+            // A glob argument is judged by what the shell would expand it to, too.
+            let cwd = ctx.cwd.clone().unwrap_or_else(|| std::path::PathBuf::from("/"));
+            let expanded: Vec<String> =
+                files.iter().flat_map(|f| std::iter::once(f.clone()).chain(path::expand_glob(f, &cwd))).collect();
+            if let Some(f) = expanded.iter().find(|f| path_matches(spec, f, ctx, &root, true, how)) {
                 let what = if reads { "reads" } else { "writes" };
                 return Some(format!(
                     ": `{}` {what} {f}",
@@ -196,7 +216,7 @@ fn hits(l: &LocatedRule, call: &Call<'_>, ctx: &RuleContext) -> Option<String> {
         )
     {
         let target = target_path(call.input).or_else(|| ctx.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()))?;
-        return path_matches(spec, &target, ctx, &root, false).then(|| format!(": {target}"));
+        return path_matches(spec, &target, ctx, &root, false, how).then(|| format!(": {target}"));
     }
     if rule.names_tool(call.tool) {
         // Other tools: the specifier against the input's first string field (MCP arguments etc.).

@@ -147,9 +147,8 @@ impl Rule {
                 }
             }
             "WebFetch" => webfetch_matches(spec, input),
-            t if READ_TOOLS.contains(&t) || EDIT_TOOLS.contains(&t) => {
-                target_path(input).is_some_and(|p| path_matches(spec, &p, ctx, &ctx.root_for(Scope::Project), false))
-            }
+            t if READ_TOOLS.contains(&t) || EDIT_TOOLS.contains(&t) => target_path(input)
+                .is_some_and(|p| path_matches(spec, &p, ctx, &ctx.root_for(Scope::Project), false, PathMatch::Any)),
             _ => false,
         }
     }
@@ -181,13 +180,27 @@ pub fn webfetch_matches(spec: &str, input: &Value) -> bool {
     }
 }
 
+/// How a path rule must match a target's forms (lexical and through symlinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathMatch {
+    /// deny/ask: any form matching, or anything below the target (reading a directory reads
+    /// what it holds).
+    Any,
+    /// allow: every form must match, so a symlink cannot carry an allow out of its tree.
+    All,
+}
+
 /// A path specifier against a target path. `bash_arg`: the target is a file argument of a Bash
 /// command, where (as in Claude Code 2.1.328) a `./name` rule also binds `name` in
 /// subdirectories (`Read(./.env)` denies `cat sub/.env`).
-pub fn path_matches(spec: &str, target: &str, ctx: &RuleContext, root: &Path, bash_arg: bool) -> bool {
+pub fn path_matches(spec: &str, target: &str, ctx: &RuleContext, root: &Path, bash_arg: bool, how: PathMatch) -> bool {
     let forms = path::target_forms(target, ctx);
     let pattern = path::anchor(spec, ctx, root);
-    if forms.iter().any(|f| path::matches(&pattern, f)) {
+    let hit = |p: &Path| match how {
+        PathMatch::All => forms.iter().all(|f| path::matches(p, f)),
+        PathMatch::Any => forms.iter().any(|f| path::matches(p, f) || path::matches(p, &f.join("__hookhost_any__"))),
+    };
+    if hit(&pattern) {
         return true;
     }
     if bash_arg
@@ -195,8 +208,7 @@ pub fn path_matches(spec: &str, target: &str, ctx: &RuleContext, root: &Path, ba
         && !name.contains('/')
     {
         let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let deep = path::lexical(&cwd.join("**").join(name));
-        return forms.iter().any(|f| path::matches(&deep, f));
+        return hit(&path::lexical(&cwd.join("**").join(name)));
     }
     false
 }

@@ -106,3 +106,26 @@ pub fn glob(p: &[u8], s: &[u8]) -> bool {
         Some(c) => s.first() == Some(c) && glob(&p[1..], &s[1..]),
     }
 }
+
+/// Expands a shell glob in the last segment of `arg` (as the shell would, against `cwd`); a
+/// name starting with `.` is matched only by a pattern starting with `.`. Returns nothing when
+/// `arg` has no glob characters or nothing matches.
+pub fn expand_glob(arg: &str, cwd: &Path) -> Vec<String> {
+    if !arg.contains(['*', '?', '[']) {
+        return Vec::new();
+    }
+    let (dir, pat) = match arg.rfind('/') {
+        Some(i) => (&arg[..=i], &arg[i + 1..]),
+        None => ("", arg),
+    };
+    if dir.contains(['*', '?', '[']) {
+        return Vec::new();
+    }
+    let base = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(dir) };
+    let Ok(rd) = std::fs::read_dir(&base) else { return Vec::new() };
+    rd.flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| (!n.starts_with('.') || pat.starts_with('.')) && glob(pat.as_bytes(), n.as_bytes()))
+        .map(|n| format!("{dir}{n}"))
+        .collect()
+}

@@ -814,6 +814,13 @@ const DENIED: &[&str] = &[
     "(cd /tmp && curl -s x)",
     "{ curl x; }",
     "echo x | xargs curl",
+    "! curl x",
+    "if curl x; then ls; fi",
+    "while curl x; do sleep 1; done",
+    "for i in 1 2; do curl x; done",
+    "curl${IFS}x",
+    "$'curl' x",
+    "eval curl x",
 ];
 
 const SEPS: &[&str] = &[" && ", " || ", "; ", " | ", " |& ", " & ", "\n", ";"];
