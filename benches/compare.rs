@@ -1,7 +1,7 @@
 //! Side-by-side process benchmark: baselines and `hookhost dispatch` in one run, round-robin so
 //! drift hits every variant alike. Prints p50/p99 per variant and the ratios the targets in
-//! design/performance.md are stated in. Run with `scripts/bench-compare.sh` (or
-//! `cargo bench --bench compare -- [ITERATIONS]`).
+//! design/performance.md and design/sandbox.md are stated in, including the sandbox's cost as a
+//! whole and per layer. Run with `scripts/bench-compare.sh [ITERATIONS]`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const EVENT: &[u8] = include_bytes!("../tests/fixtures/claude-code-2.1.328/PreToolUse-Bash.json");
+const OPTIONAL: [&str; 9] = [
+    "landlock",
+    "landlock_net",
+    "landlock_scope",
+    "seccomp",
+    "netns",
+    "cgroup_pids",
+    "cgroup_memory",
+    "cgroup_kill",
+    "capdrop",
+];
 
 struct Variant {
     name: String,
@@ -30,7 +41,7 @@ fn spawn_once(v: &Variant) -> Duration {
     }
     let status = child.wait().unwrap();
     let d = start.elapsed();
-    assert!(status.success() || v.name.contains("python"), "{} exited {status}", v.name);
+    assert!(status.success(), "{} exited {status}", v.name);
     d
 }
 
@@ -50,18 +61,24 @@ fn main() {
     let iterations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
     let hookhost = env!("CARGO_BIN_EXE_hookhost").to_string();
     let tmp = tempfile::tempdir().unwrap();
-    let empty = tmp.path().join("empty");
-    let one_true = tmp.path().join("one-true");
-    let one_sh = tmp.path().join("one-sh");
-    for (d, hook) in [(&empty, None), (&one_true, Some("true")), (&one_sh, Some("cat >/dev/null; echo {}"))] {
-        std::fs::create_dir_all(d).unwrap();
-        if let Some(h) = hook {
+    let settings_dir = |name: &str, hook: Option<(&str, &str)>| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        if let Some((cmd, sandbox)) = hook {
             let s = format!(
-                r#"{{"hooks": {{"PreToolUse": [{{"matcher": "Bash", "hooks": [{{"type": "command", "command": "{h}"}}]}}]}}}}"#
+                r#"{{"hooks": {{"PreToolUse": [{{"matcher": "Bash", "hooks": [{{"type": "command", "command": "{cmd}", "sandbox": {sandbox}}}]}}]}}}}"#
             );
             std::fs::write(d.join("managed-settings.json"), s).unwrap();
         }
-    }
+        d
+    };
+    let all_off = format!(r#"{{"mode": "best_effort", "disable": {OPTIONAL:?}}}"#);
+    let empty = settings_dir("empty", None);
+    let true_off = settings_dir("true-off", Some(("true", r#"{"mode": "off"}"#)));
+    let true_bare = settings_dir("true-bare", Some(("true", &all_off)));
+    let true_full = settings_dir("true-full", Some(("true", "{}")));
+    let sh_off = settings_dir("sh-off", Some(("cat >/dev/null; echo {}", r#"{"mode": "off"}"#)));
+    let sh_full = settings_dir("sh-full", Some(("cat >/dev/null; echo {}", "{}")));
     let xdg = tmp.path().join("xdg");
     let dispatch_env = |dir: &Path| {
         vec![
@@ -77,14 +94,29 @@ fn main() {
         stdin,
         samples: Vec::new(),
     };
+    let d = |name: &str, dir: &Path| v(name, &[&hookhost, "dispatch"], dispatch_env(dir), true);
     let mut variants = vec![
         v("/bin/true (no stdin)", &["/bin/true"], vec![], false),
         v("/bin/true <event", &["/bin/true"], vec![], true),
         v("sh -c 'cat; echo {}' <event", &["/bin/sh", "-c", "cat >/dev/null; echo {}"], vec![], true),
-        v("hookhost dispatch, 0 hooks", &[&hookhost, "dispatch"], dispatch_env(&empty), true),
-        v("hookhost dispatch, 1 `true` hook", &[&hookhost, "dispatch"], dispatch_env(&one_true), true),
-        v("hookhost dispatch, 1 sh hook", &[&hookhost, "dispatch"], dispatch_env(&one_sh), true),
+        d("dispatch, 0 hooks", &empty),
+        d("dispatch, true hook, sandbox off", &true_off),
+        d("dispatch, true hook, always-on only", &true_bare),
+        d("dispatch, true hook, full sandbox", &true_full),
+        d("dispatch, sh hook, sandbox off", &sh_off),
+        d("dispatch, sh hook, full sandbox", &sh_full),
     ];
+    let mut only = Vec::new();
+    for l in OPTIONAL {
+        let others: Vec<&str> = OPTIONAL.iter().copied().filter(|x| *x != l).collect();
+        let dir = settings_dir(
+            &format!("only-{l}"),
+            Some(("true", &format!(r#"{{"mode": "best_effort", "disable": {others:?}}}"#))),
+        );
+        let name = format!("dispatch, true hook, only {l}");
+        variants.push(d(&name, &dir));
+        only.push(name);
+    }
     if let Some(jq) = which("jq") {
         variants.push(v("jq -c .tool_name <event", &[jq.to_str().unwrap(), "-c", ".tool_name"], vec![], true));
     }
@@ -102,7 +134,7 @@ fn main() {
         ));
     }
     for v in &variants {
-        for _ in 0..10 {
+        for _ in 0..5 {
             spawn_once(v);
         }
     }
@@ -118,33 +150,38 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let fav = std::fs::read_to_string("/proc/mounts").map(|m| m.contains("favordynmods")).unwrap_or(false);
     println!(
-        "hookhost bench-compare: kernel {uname}, {cores} cores, profile {}, {iterations} iterations per variant, round-robin",
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        "hookhost bench-compare: kernel {uname}, {cores} cores, profile {}, cgroup2 favordynmods {}, {iterations} iterations per variant, round-robin",
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+        if fav { "on" } else { "off" }
     );
-    println!("\n{:<36} {:>9} {:>9} {:>6}", "variant", "p50 ms", "p99 ms", "n");
+    println!("\n{:<40} {:>9} {:>9} {:>6}", "variant", "p50 ms", "p99 ms", "n");
     let mut p50 = std::collections::HashMap::new();
     for v in variants.iter_mut() {
         v.samples.sort();
         let (a, b) = (pct(&v.samples, 0.5), pct(&v.samples, 0.99));
         p50.insert(v.name.clone(), a);
-        println!("{:<36} {:>9} {:>9} {:>6}", v.name, ms(a), ms(b), v.samples.len());
+        println!("{:<40} {:>9} {:>9} {:>6}", v.name, ms(a), ms(b), v.samples.len());
     }
     let get = |n: &str| p50[n].as_secs_f64() * 1000.0;
     let t = get("/bin/true <event");
+    let d0 = get("dispatch, 0 hooks");
+    let off = get("dispatch, true hook, sandbox off");
+    let bare = get("dispatch, true hook, always-on only");
+    let full = get("dispatch, true hook, full sandbox");
     println!("\nratios and targets (p50):");
-    let d0 = get("hookhost dispatch, 0 hooks");
-    let d1 = get("hookhost dispatch, 1 `true` hook");
-    let dsh = get("hookhost dispatch, 1 sh hook");
-    println!("  dispatch, 0 hooks       - /bin/true = {:+.3} ms   (target: <= +1.5 ms)", d0 - t);
+    println!("  dispatch, 0 hooks           - /bin/true   = {:+.3} ms   (target: <= +1.5 ms)", d0 - t);
+    println!("  true hook, sandbox off      - /bin/true   = {:+.3} ms   ({:.2}x /bin/true)", off - t, off / t);
+    println!("  true hook, sandbox off      - dispatch 0  = {:+.3} ms   (one hook's spawn and wait)", off - d0);
+    println!("  true hook, always-on layers - sandbox off = {:+.3} ms", bare - off);
+    println!("  true hook, full sandbox     - sandbox off = {:+.3} ms   (target: <= +0.5 ms)", full - off);
     println!(
-        "  dispatch, 1 true hook   - /bin/true = {:+.3} ms   ({:.2}x /bin/true; the hook itself is one /bin/true spawn)",
-        d1 - t,
-        d1 / t
+        "  sh hook, full sandbox       - sandbox off = {:+.3} ms",
+        get("dispatch, sh hook, full sandbox") - get("dispatch, sh hook, sandbox off")
     );
-    println!("  dispatch, 1 true hook   - dispatch 0 = {:+.3} ms   (cost of running one hook)", d1 - d0);
-    println!(
-        "  dispatch, 1 sh hook     - sh alone   = {:+.3} ms   (host overhead around a shell hook)",
-        dsh - get("sh -c 'cat; echo {}' <event")
-    );
+    println!("  each optional layer alone, over the always-on layers:");
+    for name in &only {
+        println!("    {:<16} {:+.3} ms", name.rsplit(' ').next().unwrap_or(""), get(name) - bare);
+    }
 }

@@ -26,6 +26,9 @@ Settings scopes, highest precedence first:
 The project directory is --project-dir, else $CLAUDE_PROJECT_DIR, else the event's cwd
 (for `check`: the current directory).
 
+Sandbox: HOOKHOST_SANDBOX_REQUIRE=layer,layer,… makes those layers mandatory for every
+command hook (a hook whose required layer is missing does not run) and for `doctor`.
+
 Logging: RUST_LOG (e.g. RUST_LOG=hookhost=debug); `dispatch` logs nothing unless it is set,
 because Claude Code reads dispatch's stderr as the block reason.";
 
@@ -65,6 +68,10 @@ pub enum Command {
     /// Read one event on stdin, run it like `dispatch`, and explain the decision: which hooks
     /// matched or were skipped and why, what each answered, how long each took.
     Explain(DispatchArgs),
+    /// Probe the sandbox: which layers this machine enforces, each verified by its effect in a
+    /// throwaway sandboxed child. Exits 2 when the configured mode (managed `sandbox.mode`, else
+    /// strict where every layer exists) or HOOKHOST_SANDBOX_REQUIRE cannot be met.
+    Doctor,
     /// Run the bundled example policy (hooks-examples/shell) over the bundled sample events
     /// (hooks-examples/events) and print a table of decisions.
     Demo(DemoArgs),
@@ -91,6 +98,15 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check => check(&cli.global),
         Command::Explain(a) => explain(&cli.global, &a),
         Command::Demo(a) => demo(&a),
+        Command::Doctor => {
+            let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
+            let loaded =
+                load(&Locations::from_env(cli.global.settings.clone(), cli.global.project_dir.clone(), cwd.as_deref()));
+            let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
+                .unwrap_or_default();
+            let mode = managed.resolve(None).map(|s| s.mode).unwrap_or_else(|_| crate::exec::sandbox::default_mode());
+            crate::doctor::run(mode)
+        }
     }
 }
 

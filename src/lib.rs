@@ -26,6 +26,7 @@
 pub mod bus;
 pub mod cli;
 pub mod decision;
+pub mod doctor;
 pub mod error;
 pub mod event;
 pub mod exec;

@@ -616,6 +616,24 @@ fn expand(s: &str, project: Option<&Path>) -> PathBuf {
 
 /// Prepares a sandboxed run of a hook with `spec`. `Err` when the hook must not run.
 pub fn prepare(spec: &SandboxSpec, run: &RunInfo<'_>, host_env: &[(OsString, OsString)]) -> Result<Prepared, Refusal> {
+    prepare_inner(spec, run, host_env, true)
+}
+
+/// `prepare` for `hookhost doctor`: never refuses over a missing layer (it reports it).
+pub fn prepare_for_doctor(
+    spec: &SandboxSpec,
+    run: &RunInfo<'_>,
+    host_env: &[(OsString, OsString)],
+) -> Result<Prepared, Refusal> {
+    prepare_inner(spec, run, host_env, false)
+}
+
+fn prepare_inner(
+    spec: &SandboxSpec,
+    run: &RunInfo<'_>,
+    host_env: &[(OsString, OsString)],
+    enforce: bool,
+) -> Result<Prepared, Refusal> {
     let start = Instant::now();
     let caps = capabilities();
     tracing::debug!(elapsed_us = start.elapsed().as_micros() as u64, "sandbox: capabilities");
@@ -899,7 +917,7 @@ pub fn prepare(spec: &SandboxSpec, run: &RunInfo<'_>, host_env: &[(OsString, OsS
         })
         .map(|(l, s)| format!("layer `{}` {s}", l.as_str()))
         .collect();
-    if !refuse.is_empty() {
+    if enforce && !refuse.is_empty() {
         let why = if spec.mode == Mode::Strict { "strict mode" } else { "HOOKHOST_SANDBOX_REQUIRE" };
         prepared.teardown();
         return Err(Refusal {

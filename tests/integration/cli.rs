@@ -189,3 +189,21 @@ fn demo_runs_the_bundled_policy() {
     assert!(row("config-user").contains("block"), "{}", out.stdout);
     assert!(out.stdout.contains("audit-edits wrote 2 record(s)"), "{}", out.stdout);
 }
+
+/// CI exports HOOKHOST_SANDBOX_REQUIRE with the full layer set of its machine kind: every one of
+/// those layers must be enforced and verified by `doctor`.
+#[test]
+fn required_sandbox_layers_hold() {
+    let Some(required) = std::env::var_os("HOOKHOST_SANDBOX_REQUIRE") else {
+        println!("HOOKHOST_SANDBOX_REQUIRE is not set: the layer requirement is checked in CI only");
+        return;
+    };
+    let mut c = Env::new().command(&["doctor"]);
+    c.env("HOOKHOST_SANDBOX_REQUIRE", &required);
+    let out = run(c, b"");
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for layer in required.to_string_lossy().split(',') {
+        let line = out.stdout.lines().find(|l| l.trim_start().starts_with(&format!("{layer} "))).unwrap_or_default();
+        assert!(line.contains("enforced") && !line.contains(" NO "), "layer {layer}: {line}\n{}", out.stdout);
+    }
+}
