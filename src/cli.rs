@@ -301,6 +301,9 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
         ));
         if let Some(sb) = &r.report.sandbox {
             o.push_str(&format!("      sandbox: {}\n", sb.summary()));
+            for (layer, status) in &sb.layers {
+                o.push_str(&format!("        {:<15} {status}\n", layer.as_str()));
+            }
         }
         if let Some(h) = &r.report.stderr_head {
             o.push_str(&format!("      stderr: {h}\n"));

@@ -107,6 +107,7 @@ impl Runner {
                 return HookResult::Failed(HookFailure::new(FailureKind::Sandbox, refusal.message));
             }
         };
+        tracing::debug!(hook = %hook.label(), sandbox = %prepared.report.summary(), layers = ?prepared.report.layers, "sandbox: run report");
         report.sandbox = Some(prepared.report.clone());
         spec.env = prepared.env.clone();
         let out = match command::run(&spec, &mut prepared).await {
