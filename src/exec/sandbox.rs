@@ -507,7 +507,7 @@ fn kernel_has_cgroup_kill(_v2_mount: &Path) -> bool {
 // Per-run preparation (parent side).
 
 /// Host paths a hook may read and execute by default.
-const READ_EXEC: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/proc"];
+const READ_EXEC: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
 /// `/etc` entries never granted: secrets a capability-less uid 0 could still read.
 const ETC_DENY: &[&str] = &[
     "shadow",
@@ -843,7 +843,7 @@ fn prepare_inner(
         Ok(()) => {
             let net = wanted(Layer::LandlockNet);
             let scope = wanted(Layer::LandlockScope);
-            match build_landlock(caps.landlock_abi, spec, run, temp.path(), net.is_ok(), scope.is_ok()) {
+            match build_landlock(caps.landlock_abi, spec, run, temp.path(), net.is_ok(), scope.is_ok(), drop_caps) {
                 Ok((fd, skipped)) => {
                     landlock = Some(fd);
                     set(
@@ -969,6 +969,7 @@ fn build_landlock(
     temp: &Path,
     net: bool,
     scope: bool,
+    proc_ok: bool,
 ) -> Result<(OwnedFd, Vec<String>), String> {
     let abi = ABI::from(abi_num);
     let e = |e: landlock::RulesetError| e.to_string();
@@ -1004,6 +1005,11 @@ fn build_landlock(
     for p in READ_EXEC {
         created = grant(created, Path::new(p), read, false)?;
     }
+    // `/proc` only when capabilities are dropped: a uid 0 hook with capabilities could read the
+    // host's `/proc/<pid>/environ`.
+    if proc_ok {
+        created = grant(created, Path::new("/proc"), read, false)?;
+    }
     for p in etc_entries() {
         created = grant(created, p, read, false)?;
     }
@@ -1026,6 +1032,10 @@ fn build_landlock(
     let fd: Option<OwnedFd> = created.into();
     fd.map(|fd| (fd, skipped)).ok_or_else(|| "the kernel refused to create a Landlock ruleset".to_string())
 }
+
+/// `setxattrat(2)` and `removexattrat(2)` (Linux 6.13; same number on every architecture).
+const SYS_SETXATTRAT: i64 = 463;
+const SYS_REMOVEXATTRAT: i64 = 466;
 
 // The ioctl request constants' type differs between libc targets.
 #[allow(clippy::unnecessary_cast)]
@@ -1086,6 +1096,43 @@ fn build_seccomp(network: Network) -> Result<Vec<BpfProgram>, String> {
     ] {
         deny.insert(nr, Vec::new());
     }
+    // File metadata, which Landlock does not cover: a capability-less uid 0 still owns most of
+    // the system and could chmod (setuid), set xattrs or timestamps on any file it can open.
+    for nr in [
+        libc::SYS_fchmod,
+        libc::SYS_fchmodat,
+        libc::SYS_fchmodat2,
+        libc::SYS_fchown,
+        libc::SYS_fchownat,
+        libc::SYS_setxattr,
+        libc::SYS_lsetxattr,
+        libc::SYS_fsetxattr,
+        libc::SYS_removexattr,
+        libc::SYS_lremovexattr,
+        libc::SYS_fremovexattr,
+        SYS_SETXATTRAT,
+        SYS_REMOVEXATTRAT,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chmod,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chown,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_lchown,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_utime,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_utimes,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_futimesat,
+    ] {
+        deny.insert(nr, Vec::new());
+    }
+    // utimensat: only `futimens(fd, NULL)` (what `touch` does on a file it just created) is
+    // allowed; a path or explicit times are denied.
+    deny.insert(
+        libc::SYS_utimensat,
+        vec![rule(vec![cond(1, SeccompCmpOp::Ne, 0)?])?, rule(vec![cond(2, SeccompCmpOp::Ne, 0)?])?],
+    );
     // Sockets: none at all without network; with network, everything but Unix sockets (a Unix
     // socket reaches host daemons, which Landlock ABI < 9 does not stop).
     match network {

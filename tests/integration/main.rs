@@ -7,11 +7,13 @@
 //! - `hostile`: hostile input never panics and fails per the failure policy.
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
+//! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 
 mod cli;
 mod conformance;
 mod hostile;
 mod permissions;
 mod runner;
+mod sandbox_abuse;
 mod scenarios;
 mod support;
