@@ -21,8 +21,10 @@
 //!
 //! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
 //! [`permissions`] (rules), [`settings`] (files and layering), [`hook`] (resolved hooks),
-//! [`exec`] (running one hook), [`bus`] (the pipeline), [`cli`], [`error`].
+//! [`exec`] (running one hook), [`bus`] (the pipeline), [`audit`] (the tamper-evident log), [`cli`],
+//! [`error`].
 
+pub mod audit;
 pub mod bus;
 pub mod cli;
 pub mod decision;

@@ -1,5 +1,6 @@
 //! hookhost's integration tests: one binary, real processes, real files.
 //!
+//! - `audit`: the tamper-evident audit log (chain, rotation, tampering, SIGKILL, concurrency).
 //! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
 //!   expected outcome) run through the real `hookhost dispatch` binary.
 //! - `conformance`: every Claude Code 2.1.328 payload is accepted, routed and passed through.
@@ -9,6 +10,7 @@
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 
+mod audit;
 mod cli;
 mod conformance;
 mod hostile;
