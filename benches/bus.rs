@@ -45,6 +45,25 @@ fn bench(c: &mut Criterion) {
         results.iter().map(|r| FoldItem { label: "[h]", result: r, policy: FailurePolicy::Open }).collect();
     c.bench_function("fold_three_answers", |b| b.iter(|| fold(black_box(&event), black_box(&items))));
 
+    // Audit: one record per event, batched fsync vs fsync per record (real files in /var/tmp).
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    for (name, fsync) in [
+        ("audit_append_batched", hookhost::audit::Fsync::Batched { every: 64 }),
+        ("audit_append_fsync_always", hookhost::audit::Fsync::Always),
+    ] {
+        let log = hookhost::audit::AuditLog::open(
+            dir.path().join(format!("{name}.jsonl")),
+            hookhost::audit::AuditOptions { fsync, ..Default::default() },
+        )
+        .unwrap();
+        let record: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
+            "time": "2026-11-25T00:00:00Z", "kind": "event", "event": "PreToolUse", "tool": "Bash",
+            "input": serde_json::from_slice::<serde_json::Value>(EVENT).unwrap(), "decision": "deny", "reason": "no"
+        }))
+        .unwrap();
+        c.bench_function(name, |b| b.iter(|| log.append(record.clone(), false).unwrap()));
+    }
+
     let text = settings_with(100);
     c.bench_function("settings_parse_100_hooks", |b| {
         b.iter(|| file::parse(black_box(&text), Path::new("/bench.json"), Scope::Managed).unwrap())

@@ -1,7 +1,9 @@
 //! Side-by-side process benchmark: baselines and `hookhost dispatch` in one run, round-robin so
 //! drift hits every variant alike. Prints p50/p99 per variant and the ratios the targets in
 //! design/performance.md and design/sandbox.md are stated in, including the sandbox's cost as a
-//! whole and per layer. Run with `scripts/bench-compare.sh [ITERATIONS]`.
+//! whole and per layer. With `hooks-examples/wasm` built, it also runs one policy three ways —
+//! the shell example spawned, the WebAssembly example through `dispatch`, and the same component
+//! in-process — and prints their ratios. Run with `scripts/bench-compare.sh [ITERATIONS]`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -133,6 +135,23 @@ fn main() {
             true,
         ));
     }
+    // One policy (deny `rm -rf`) three ways: the shell example spawned as Claude Code would, the
+    // WebAssembly example through `dispatch`, and (after the table) the same component in-process.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shell_policy = root.join("hooks-examples/shell/block-rm-rf/hook.sh");
+    let wasm_policy = root.join("hooks-examples/wasm/target/wasm32-wasip2/release/block_dangerous_bash.wasm");
+    if which("jq").is_some() && shell_policy.is_file() {
+        variants.push(v(SHELL_POLICY, &["/bin/sh", shell_policy.to_str().unwrap()], vec![], true));
+    }
+    if wasm_policy.is_file() {
+        let dir = settings_dir("wasm-policy", None);
+        let s = serde_json::json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+            {"type": "wasm", "component": wasm_policy, "timeout": 5}]}]}});
+        std::fs::write(dir.join("managed-settings.json"), s.to_string()).unwrap();
+        variants.push(d("dispatch, wasm block-dangerous-bash", &dir));
+    } else {
+        println!("(hooks-examples/wasm is not built: the WebAssembly rows are left out)");
+    }
     for v in &variants {
         for _ in 0..5 {
             spawn_once(v);
@@ -184,4 +203,48 @@ fn main() {
     for name in &only {
         println!("    {:<16} {:+.3} ms", name.rsplit(' ').next().unwrap_or(""), get(name) - bare);
     }
+    if wasm_policy.is_file() {
+        let w = wasm_in_process(&wasm_policy, &tmp.path().join("wasm-cache"));
+        println!("\nthe same policy in-process: block-dangerous-bash, fresh instance per event (on-demand):");
+        println!("  p50 {:.1} µs, p99 {:.1} µs over 10000 events", w.0 * 1000.0, w.1 * 1000.0);
+        if p50.contains_key(SHELL_POLICY) {
+            println!("  shell policy spawned / wasm in-process = {:.0}x   (target: >= 50x)", get(SHELL_POLICY) / w.0);
+        }
+        println!("  sh -c 'cat; echo {{}}' / wasm in-process = {:.0}x", get("sh -c 'cat; echo {}' <event") / w.0);
+        println!("  /bin/true spawned / wasm in-process  = {:.0}x", t / w.0);
+        println!(
+            "  dispatch, wasm hook - dispatch 0      = {:+.3} ms   (engine start, cached load, one call)",
+            get("dispatch, wasm block-dangerous-bash") - d0
+        );
+    }
+}
+
+const SHELL_POLICY: &str = "shell policy: block-rm-rf/hook.sh <event";
+
+/// p50 and p99 (ms) of one in-process decision with a fresh instance.
+fn wasm_in_process(component: &Path, cache: &Path) -> (f64, f64) {
+    use hookhost::exec::wasm::{Allocator, GuestEvent, WasmOptions, WasmRun, WasmRuntime};
+    let rt =
+        WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator: Allocator::OnDemand }).unwrap();
+    let run = WasmRun {
+        label: "[bench]".into(),
+        component: component.to_path_buf(),
+        sha256: None,
+        timeout: Duration::from_secs(5),
+        memory_mb: None,
+        fuel: None,
+    };
+    let event = GuestEvent::new(&hookhost::event::HookEvent::parse(EVENT).unwrap());
+    let (loaded, _) = rt.load(&run).unwrap();
+    let once = || {
+        let start = Instant::now();
+        std::hint::black_box(loaded.instantiate(&run).unwrap().handle(&event));
+        start.elapsed()
+    };
+    for _ in 0..200 {
+        once();
+    }
+    let mut samples: Vec<Duration> = (0..10_000).map(|_| once()).collect();
+    samples.sort();
+    (pct(&samples, 0.5).as_secs_f64() * 1000.0, pct(&samples, 0.99).as_secs_f64() * 1000.0)
 }

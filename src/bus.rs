@@ -6,6 +6,9 @@
 //! with the reason; identical handlers configured in several scopes run once (the strictest
 //! failure policy of the copies applies); a hook's failure blocks exactly when its failure
 //! policy is closed (`onFailure: "block"`, or the managed `failClosed` floor for the event).
+//! An event that selects more hooks than `Settings::max_hooks_per_event` runs none of them and
+//! fails closed with a reason naming the limit (so piling on hooks can never switch a managed
+//! hook off).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,12 +16,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::audit::AuditLog;
 
 use crate::decision::{Decision, HookResult};
 use crate::decision::{FailurePolicy, FoldItem, Response, Verdict, fold, render};
 use crate::event::{EventKind, HookEvent};
 use crate::exec::{HookReport, RunContext, Runner};
-use crate::hook::{Hook, OnFailure};
+use crate::hook::{Enforcement, Hook, OnFailure};
 use crate::permissions::RuleContext;
 use crate::permissions::engine::{self, Policy, RuleHit};
 use crate::settings::Settings;
@@ -39,6 +46,8 @@ pub struct Route {
     pub selected: Vec<Selected>,
     /// Hooks registered for the event that do not run, and why.
     pub skipped: Vec<(Arc<Hook>, String)>,
+    /// Set when more hooks matched than the limit allows: none runs, and this is the reason.
+    pub over_limit: Option<String>,
 }
 
 /// One hook that ran.
@@ -92,6 +101,7 @@ impl DispatchContext {
 pub struct EventBus {
     settings: Arc<Settings>,
     runner: Arc<Runner>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl EventBus {
@@ -99,7 +109,13 @@ impl EventBus {
         // Invalid managed sandbox settings were reported at load; the defaults apply here.
         let managed =
             crate::exec::sandbox::ManagedSandbox::from_value(settings.extensions.get("sandbox")).unwrap_or_default();
-        EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new(managed)) }
+        EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new(managed)), audit: None }
+    }
+
+    /// Records every dispatched event in `log` (one hash-chained record per event).
+    pub fn with_audit(mut self, log: AuditLog) -> Self {
+        self.audit = Some(Arc::new(log));
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -157,6 +173,19 @@ impl EventBus {
             }
             route.selected.push(Selected { hook: hook.clone(), policy });
         }
+        let limit = s.max_hooks_per_event();
+        if route.selected.len() > limit {
+            let why = format!(
+                "{} hooks match this {} event, more than the limit of {limit} (managed hookhost.maxHooksPerEvent); \
+                 none was run",
+                route.selected.len(),
+                event.name()
+            );
+            for sel in route.selected.drain(..) {
+                route.skipped.push((sel.hook, why.clone()));
+            }
+            route.over_limit = Some(why);
+        }
         for (hook, why) in s.inactive.iter().filter(|(h, _)| h.event == event.name()) {
             route.skipped.push((hook.clone(), why.clone()));
         }
@@ -209,44 +238,76 @@ impl EventBus {
             .map(|(s, report)| HookRun { hook: s.hook, policy: s.policy, report })
             .collect();
         let labels: Vec<String> = runs.iter().map(|r| r.hook.label()).collect();
+        // Hooks in `warn` or `audit` mode: their answers are recorded as they were, but applied
+        // as a warning or not at all.
+        let applied_results: Vec<HookResult> = runs
+            .iter()
+            .zip(&labels)
+            .filter(|(r, _)| !r.hook.is_async)
+            .map(|(r, label)| applied(r.report.result.clone(), r.hook.enforcement, label))
+            .collect();
         let rule_label = rule_hit.as_ref().map(|h| match &h.rule {
             Some(l) => format!("permission rule `{}`", l.rule.text),
             None => "permission policy".to_string(),
         });
         let rule_result = rule_hit.as_ref().map(|h| {
-            HookResult::Decided(Decision {
+            let decided = HookResult::Decided(Decision {
                 permission: Some(h.permission),
                 reason: Some(h.reason.clone()),
                 ..Decision::default()
-            })
+            });
+            let mode = h.rule.as_ref().map(|l| l.enforcement).unwrap_or_default();
+            applied(decided, mode, rule_label.as_deref().unwrap_or("permission rule"))
         });
         let rule_item = rule_label.as_deref().zip(rule_result.as_ref()).map(|(label, result)| FoldItem {
             label,
             result,
             policy: FailurePolicy::Open,
         });
+        let limit_result = route.over_limit.as_ref().map(|why| {
+            HookResult::Failed(crate::decision::HookFailure::new(crate::decision::FailureKind::Limit, why.clone()))
+        });
+        let limit_item = limit_result.as_ref().map(|result| FoldItem {
+            label: "[hookhost]",
+            result,
+            policy: FailurePolicy::Closed("an exceeded hookhost limit fails closed".into()),
+        });
         let items: Vec<FoldItem<'_>> = rule_item
             .into_iter()
+            .chain(limit_item)
             .chain(
                 runs.iter()
                     .zip(&labels)
                     // Async hooks run, but Claude Code ignores their decisions.
                     .filter(|(r, _)| !r.hook.is_async)
-                    .map(|(r, label)| FoldItem { label, result: &r.report.result, policy: r.policy.clone() }),
+                    .zip(&applied_results)
+                    .map(|((r, label), result)| FoldItem { label, result, policy: r.policy.clone() }),
             )
             .collect();
         let mut verdict = fold(event, &items);
         if event.kind() == EventKind::PreToolUse && verdict.permission.is_none() && !runs.is_empty() && !verdict.stop {
             verdict.why.push("no hook made a permission decision: Claude Code's normal permission flow applies".into());
         }
-        Outcome {
+        let mut outcome = Outcome {
             rule_hit,
             runs,
             skipped: route.skipped,
             verdict,
             revision: self.settings.revision.clone(),
             duration: start.elapsed(),
+        };
+        if let Some(log) = &self.audit {
+            let durable = event.kind() == EventKind::ConfigChange || outcome.verdict.rejects();
+            let record = audit_record(event, &outcome, &self.settings);
+            if let Err(e) = log.append(record, durable) {
+                tracing::warn!(error = %e, "audit: cannot record the event");
+                outcome
+                    .verdict
+                    .system_messages
+                    .push(format!("hookhost: the audit log could not record this event: {e}"));
+            }
         }
+        outcome
     }
 }
 
@@ -256,5 +317,135 @@ pub fn fails_closed(settings: &Settings, event_name: Option<&str>) -> bool {
     match event_name {
         Some(e) => settings.fail_closed.contains(e),
         None => !settings.fail_closed.is_empty(),
+    }
+}
+
+/// The current time as RFC 3339 UTC with microseconds.
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_micros())
+}
+
+/// One audit record for a dispatched event.
+pub fn audit_record(event: &HookEvent, outcome: &Outcome, settings: &Settings) -> Map<String, Value> {
+    let a = &settings.audit;
+    let mut r = Map::new();
+    r.insert("time".into(), now_rfc3339().into());
+    r.insert("kind".into(), "event".into());
+    r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
+    r.insert("event".into(), event.name().into());
+    if let Some(t) = event.tool_name() {
+        r.insert("tool".into(), t.into());
+    }
+    if let Some(id) = event.str_field("session_id") {
+        r.insert("session_id".into(), id.into());
+    }
+    r.insert("input_sha256".into(), format!("{:x}", Sha256::digest(&**event.raw())).into());
+    // The event itself, unless redaction says otherwise or it cannot fit a record (the digest
+    // above still identifies it).
+    let cap = a.max_record_bytes.unwrap_or(crate::audit::AuditOptions::default().max_record_bytes);
+    if a.include_input && event.raw().len() <= cap / 2 {
+        let mut input = Value::Object(event.fields().clone());
+        crate::audit::redact(&mut input, &a.redact);
+        r.insert("input".into(), input);
+    } else if a.include_input {
+        r.insert("input_omitted".into(), format!("{} bytes: over half the record size cap", event.raw().len()).into());
+    }
+    r.insert("settings_revision".into(), settings.revision.clone().into());
+    if let Some(h) = &outcome.rule_hit {
+        r.insert(
+            "rule".into(),
+            json!({
+                "decision": h.permission.as_str(),
+                "rule": h.rule.as_ref().map(|l| l.rule.text.clone()),
+                "origin": h.rule.as_ref().map(|l| l.origin.to_string()),
+                "reason": h.reason,
+                "mode": h.rule.as_ref().map(|l| l.enforcement.as_str()),
+            }),
+        );
+    }
+    let hooks: Vec<Value> = outcome
+        .runs
+        .iter()
+        .map(|run| {
+            let mut h = json!({
+                "hook": run.hook.label(),
+                "origin": run.hook.origin.to_string(),
+                "kind": run.hook.kind(),
+                "duration_ms": (run.report.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+                "mode": run.hook.enforcement.as_str(),
+                "failure_policy": match &run.policy { FailurePolicy::Open => "open".to_string(), FailurePolicy::Closed(w) => format!("closed: {w}") },
+            });
+            match &run.report.result {
+                HookResult::Decided(d) => h["answer"] = d.summary().into(),
+                HookResult::Failed(f) => {
+                    h["failure"] = f.kind.as_str().into();
+                    h["failure_detail"] = f.message.clone().into();
+                }
+            }
+            if let Some(sb) = &run.report.sandbox {
+                h["sandbox"] = sb.summary().into();
+            }
+            h
+        })
+        .collect();
+    r.insert("hooks".into(), Value::Array(hooks));
+    let skipped: Vec<Value> = outcome
+        .skipped
+        .iter()
+        .map(|(h, why)| json!({"hook": h.label(), "origin": h.origin.to_string(), "why": why}))
+        .collect();
+    if !skipped.is_empty() {
+        r.insert("skipped".into(), Value::Array(skipped));
+    }
+    r.insert("decision".into(), outcome.verdict.label().into());
+    if let Some(reason) = &outcome.verdict.reason {
+        r.insert("reason".into(), reason.clone().into());
+    }
+    r.insert("duration_ms".into(), ((outcome.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0).into());
+    r
+}
+
+/// A hook's or rule's answer as its enforcement mode applies it: `enforce` unchanged; `warn`
+/// turns a rejection or failure into a warning to the user; `audit` applies nothing.
+fn applied(result: HookResult, mode: Enforcement, label: &str) -> HookResult {
+    let rejects = |d: &Decision| {
+        d.block
+            || d.stop
+            || matches!(
+                d.permission,
+                Some(
+                    crate::decision::Permission::Deny
+                        | crate::decision::Permission::Ask
+                        | crate::decision::Permission::Defer
+                )
+            )
+    };
+    match mode {
+        Enforcement::Enforce => result,
+        Enforcement::Audit => HookResult::Decided(Decision::default()),
+        Enforcement::Warn => {
+            let would = match &result {
+                HookResult::Decided(d) if rejects(d) => Some(format!("would {}", d.summary())),
+                HookResult::Decided(_) => None,
+                HookResult::Failed(f) => Some(format!("would fail ({}): {}", f.kind.as_str(), f.message)),
+            };
+            HookResult::Decided(Decision {
+                system_message: would.map(|w| format!("hookhost [warn mode]: {label} {w}")),
+                ..Decision::default()
+            })
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: `dispatch` (Claude Code's hook backend), `check`, `explain` and `demo`.
+//! The command line: `dispatch` (Claude Code's hook backend), `check`, `explain`, `trust`,
+//! `pin`, `doctor`, `audit`, `test` and `demo`.
 //!
 //! Exit codes: `dispatch` speaks Claude Code's protocol (0 allow or no opinion, 2 block, and a
 //! host error is 2 when the event fails closed, else 1); every other subcommand exits 0 when
@@ -25,6 +26,11 @@ Settings scopes, highest precedence first:
   user          $XDG_CONFIG_HOME/hookhost/settings.json (default ~/.config/hookhost)
 The project directory is --project-dir, else $CLAUDE_PROJECT_DIR, else the event's cwd
 (for `check`: the current directory).
+
+Trust: hooks from the project and local files run only after `hookhost trust` recorded
+them (their definitions and the scripts they run) in $XDG_STATE_HOME/hookhost (default
+~/.local/state/hookhost); an edited hook or script needs `hookhost trust` again. `sha256` on
+a hook pins its script (`hookhost pin --write` writes pins); a mismatch never runs.
 
 Sandbox: HOOKHOST_SANDBOX_REQUIRE=layer,layer,… makes those layers mandatory for every
 command hook (a hook whose required layer is missing does not run) and for `doctor`.
@@ -62,6 +68,7 @@ pub enum Command {
     /// hookhost should see (matcher "*").
     Dispatch(DispatchArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
+    /// Loads every wasm hook's component too, compiling it into the precompile cache.
     ///
     /// Exits 1 if any settings file is invalid.
     Check,
@@ -72,9 +79,77 @@ pub enum Command {
     /// throwaway sandboxed child. Exits 2 when the configured mode (managed `sandbox.mode`, else
     /// strict where every layer exists) or HOOKHOST_SANDBOX_REQUIRE cannot be met.
     Doctor,
-    /// Run the bundled example policy (hooks-examples/shell) over the bundled sample events
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// What-if for a candidate policy: re-run recorded events with the candidate settings file
+    /// (given with --settings, at command-line scope on top of the current scopes) and print every
+    /// decision that would change, with counts. Exits 2 if any decision changes. Hooks run for
+    /// real (sandboxed), so hooks with side effects perform them again.
+    Replay(ReplayArgs),
+    /// Trust this project's hooks: record, in the user state directory, the hash of every hook
+    /// definition in <project>/.hookhost/settings.json and settings.local.json and of the script
+    /// (or command line) each runs. Until then those hooks do not run; editing one, or the
+    /// script behind it, revokes trust for that hook until `trust` is run again.
+    ///
+    /// Review the files and scripts first: trusting runs them on your next agent session.
+    Trust(TrustArgs),
+    /// Print the sha256 pin of every configured hook (the script or program file it runs, else
+    /// its command line; a wasm hook's component) and whether it matches the `sha256` written
+    /// in settings. Exits 2 when a written pin does not match (that hook would not run), 1 on
+    /// error.
+    Pin(PinArgs),
+    /// Test hooks: run the cases of each test file (the settings that configure the hooks, wasm
+    /// or command, and events with the expected decision) and print PASS/FAIL per case.
+    ///
+    /// A directory stands for its tests.json and those of its subdirectories. Exits 2 when a
+    /// case failed, 1 when a test file could not be used. The file format is in README.md
+    /// ("Testing hooks").
+    Test(TestArgs),
+    /// Run the bundled example policy (hooks-examples/shell, plus the WebAssembly hook
+    /// hooks-examples/wasm/block-dangerous-bash when it is built) over the bundled sample events
     /// (hooks-examples/events) and print a table of decisions.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
+    /// Forget this project instead: its hooks stop running until trusted again.
+    #[arg(long)]
+    pub revoke: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PinArgs {
+    /// Write the pins into the settings files the hooks come from (adding `sha256`, or
+    /// replacing one that no longer matches); the rest of each file is kept as it is.
+    #[arg(long)]
+    pub write: bool,
+    /// With --write, also write into managed settings files (skipped otherwise).
+    #[arg(long, requires = "write")]
+    pub include_managed: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Replay the events recorded in this audit log (with its rotated files); the recorded
+    /// decisions are the baseline.
+    #[arg(long, value_name = "FILE", conflicts_with = "events")]
+    pub audit: Option<PathBuf>,
+    /// Replay the event files (*.json) in this directory; the current settings give the baseline.
+    #[arg(long, value_name = "DIR")]
+    pub events: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain of an audit log (with its rotated files): reports the first bad
+    /// record. Exits 0 when intact (a torn last line after a crash is reported, not an error),
+    /// 2 when a record was changed, removed or reordered, 1 when the log cannot be read.
+    Verify {
+        /// The log file (default: the configured audit log).
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -82,6 +157,13 @@ pub struct DispatchArgs {
     /// Largest accepted event, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    /// Test files, or directories holding tests.json files.
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -98,6 +180,52 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check => check(&cli.global),
         Command::Explain(a) => explain(&cli.global, &a),
         Command::Demo(a) => demo(&a),
+        Command::Test(a) => match crate::hooktest::run(&a.paths, &mut std::io::stdout().lock()) {
+            Ok(summary) => summary.exit_code(),
+            Err(e) => {
+                eprintln!("hookhost test: {e}");
+                1
+            }
+        },
+        Command::Trust(a) => trust_cmd(&cli.global, &a),
+        Command::Pin(a) => pin_cmd(&cli.global, &a),
+        Command::Audit(AuditCommand::Verify { file }) => {
+            let file = file.or_else(|| {
+                let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
+                let loaded = load(&Locations::from_env(
+                    cli.global.settings.clone(),
+                    cli.global.project_dir.clone(),
+                    cwd.as_deref(),
+                ));
+                audit_path(&loaded.settings.audit)
+            });
+            let Some(file) = file else {
+                eprintln!("hookhost audit verify: no audit log configured; name the file");
+                return 1;
+            };
+            match crate::audit::verify(&file) {
+                Ok(report) => {
+                    println!("{report}");
+                    match report.integrity() {
+                        crate::audit::Integrity::Tampered => 2,
+                        _ => 0,
+                    }
+                }
+                Err(e) => {
+                    eprintln!("hookhost audit verify: {e}");
+                    1
+                }
+            }
+        }
+        Command::Replay(a) => match &cli.global.settings {
+            Some(candidate) => {
+                crate::replay::run(a.audit.as_deref(), a.events.as_deref(), candidate, cli.global.project_dir.clone())
+            }
+            None => {
+                eprintln!("hookhost replay: name the candidate policy with --settings FILE");
+                1
+            }
+        },
         Command::Doctor => {
             let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
             let loaded =
@@ -140,22 +268,25 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
             // Which policy applies without an event? Load what does not depend on it.
             let loaded = load(&Locations::from_env(g.settings.clone(), g.project_dir.clone(), None));
             let closed = loaded.managed_errors().next().is_some() || fails_closed(&loaded.settings, None);
-            return Err(fail(closed, format!("invalid event: {e}")));
+            let r = fail(closed, format!("invalid event: {e}"));
+            audit_host_error(&loaded.settings, None, &format!("invalid event: {e}"), r.exit_code);
+            return Err(r);
         }
     };
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
     let loaded = load(&loc);
     if let Some(e) = loaded.managed_errors().next() {
-        return Err(fail(true, format!("managed settings are invalid, failing closed: {e}")));
+        let msg = format!("managed settings are invalid, failing closed: {e}");
+        audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
+        return Err(fail(true, msg));
     }
     let closed = fails_closed(&loaded.settings, Some(event.name()));
     if !loaded.errors.is_empty() {
         let list: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
         if closed {
-            return Err(fail(
-                true,
-                format!("invalid settings, failing closed for {}: {}", event.name(), list.join("; ")),
-            ));
+            let msg = format!("invalid settings, failing closed for {}: {}", event.name(), list.join("; "));
+            audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
+            return Err(fail(true, msg));
         }
     }
     let skipped_files = loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect();
@@ -168,12 +299,77 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
     })
 }
 
+/// The audit log file: managed `audit.path`, else `$XDG_STATE_HOME/hookhost/audit.jsonl`
+/// (`~/.local/state/hookhost/audit.jsonl`).
+pub fn audit_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+    if let Some(p) = &a.path {
+        return Some(p.clone());
+    }
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let state = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|h| h.join(".local/state")))?;
+    Some(state.join("hookhost").join("audit.jsonl"))
+}
+
+/// Opens the audit log the settings ask for (`None` when disabled or impossible; the error is
+/// the reason, reported to the user).
+fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Option<crate::audit::AuditLog>, String> {
+    if !a.enabled {
+        return Ok(None);
+    }
+    let Some(path) = audit_path(a) else { return Ok(None) };
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let defaults = crate::audit::AuditOptions::default();
+    let options = crate::audit::AuditOptions {
+        fsync: if a.fsync_always { crate::audit::Fsync::Always } else { defaults.fsync },
+        max_bytes: a.max_bytes.unwrap_or(defaults.max_bytes),
+        max_record_bytes: a.max_record_bytes.unwrap_or(defaults.max_record_bytes),
+    };
+    crate::audit::AuditLog::open(&path, options).map(Some).map_err(|e| e.to_string())
+}
+
+/// Records a host error (an event that could not be dispatched) in the audit log.
+fn audit_host_error(settings: &crate::settings::Settings, event: Option<&str>, message: &str, exit_code: u8) {
+    let Ok(Some(log)) = open_audit(&settings.audit) else { return };
+    let mut r = serde_json::Map::new();
+    r.insert("time".into(), crate::bus::now_rfc3339().into());
+    r.insert("kind".into(), "host_error".into());
+    r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
+    r.insert("event".into(), event.map_or(serde_json::Value::Null, |e| e.into()));
+    r.insert("settings_revision".into(), settings.revision.clone().into());
+    r.insert("error".into(), message.into());
+    r.insert("exit_code".into(), exit_code.into());
+    if let Err(e) = log.append(r, true) {
+        tracing::warn!(error = %e, "audit: cannot record a host error");
+    }
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
-fn run_event(p: Prepared) -> Result<(Outcome, HookEvent), Response> {
-    let bus = EventBus::new(p.loaded.settings);
+/// Dispatches a prepared event. `record`: write the audit record (`explain` does not).
+fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response> {
+    let mut audit_problem = None;
+    let audit = match if record { open_audit(&p.loaded.settings.audit) } else { Ok(None) } {
+        Ok(a) => a,
+        Err(e) => {
+            audit_problem = Some(format!("hookhost: the audit log cannot be opened: {e}"));
+            None
+        }
+    };
+    let mut bus = EventBus::new(p.loaded.settings);
+    if let Some(log) = audit {
+        bus = bus.with_audit(log);
+    }
     let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
     let mut outcome = if bus.route(&p.event, &ctx).selected.is_empty() {
         // Nothing to run: no runtime needed.
@@ -208,6 +404,7 @@ fn run_event(p: Prepared) -> Result<(Outcome, HookEvent), Response> {
         })?
     };
     outcome.verdict.system_messages.extend(p.skipped_files);
+    outcome.verdict.system_messages.extend(audit_problem);
     Ok((outcome, p.event))
 }
 
@@ -223,7 +420,7 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
         Ok(p) => p,
         Err(r) => return emit(&r),
     };
-    match run_event(prepared) {
+    match run_event(prepared, true) {
         Ok((outcome, event)) => {
             tracing::debug!(
                 event = event.name(),
@@ -254,7 +451,7 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     let revision = prepared.loaded.settings.revision.clone();
     let warnings = prepared.loaded.settings.warnings.clone();
     let errors = prepared.loaded.errors.clone();
-    let (outcome, event) = match run_event(prepared) {
+    let (outcome, event) = match run_event(prepared, false) {
         Ok(x) => x,
         Err(r) => {
             eprint!("{}", r.stderr);
@@ -297,7 +494,12 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
             answer,
             fmt_duration(r.report.duration),
             policy,
-            if r.hook.is_async { ", async (decision ignored)" } else { "" }
+            match r.hook.enforcement {
+                crate::hook::Enforcement::Enforce if r.hook.is_async => ", async (decision ignored)",
+                crate::hook::Enforcement::Enforce => "",
+                crate::hook::Enforcement::Warn => ", mode warn (a rejection is only a warning)",
+                crate::hook::Enforcement::Audit => ", mode audit (recorded, not applied)",
+            }
         ));
         if let Some(sb) = &r.report.sandbox {
             o.push_str(&format!("      sandbox: {}\n", sb.summary()));
@@ -376,6 +578,20 @@ fn check(g: &Global) -> u8 {
             h.origin
         ));
     }
+    // Loading every component now compiles it into the precompile cache: events never compile.
+    let components =
+        crate::exec::preload_wasm(&s.hooks, &crate::exec::RunContext { project_dir: loc.project_dir.clone() });
+    if !components.is_empty() {
+        o.push_str(&format!("\nwasm components ({}):\n", components.len()));
+        for (path, r) in &components {
+            match r {
+                Ok(how) => o.push_str(&format!("  {}\n      ok: {how}\n", path.display())),
+                Err(f) => {
+                    o.push_str(&format!("  {}\n      FAILED ({}): {}\n", path.display(), f.kind.as_str(), f.message))
+                }
+            }
+        }
+    }
     if !s.inactive.is_empty() {
         o.push_str(&format!("\ninactive hooks ({}):\n", s.inactive.len()));
         for (h, why) in &s.inactive {
@@ -398,6 +614,20 @@ fn check(g: &Global) -> u8 {
     ));
     if s.allow_managed_hooks_only {
         o.push_str("allowManagedHooksOnly: only managed hooks run\n");
+    }
+    if s.require_pinned_hooks {
+        o.push_str("requirePinnedHooks: non-managed hooks run only with a sha256 pin\n");
+    }
+    let mut per_event: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for h in &s.hooks {
+        *per_event.entry(h.event.as_str()).or_default() += 1;
+    }
+    for (event, n) in per_event.into_iter().filter(|(_, n)| *n > s.max_hooks_per_event()) {
+        o.push_str(&format!(
+            "limit: {event} has {n} hooks, more than maxHooksPerEvent ({}): if they all match, none runs and the \
+             event fails closed\n",
+            s.max_hooks_per_event()
+        ));
     }
     if let Some((v, scope)) = s.disable_all_hooks {
         o.push_str(&format!("disableAllHooks: {v} (from {scope} settings)\n"));
@@ -429,8 +659,168 @@ fn check(g: &Global) -> u8 {
     }
 }
 
+/// The current directory, as `Locations::from_env` takes it.
+fn cwd_string() -> Option<String> {
+    std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned())
+}
+
+fn trust_cmd(g: &Global, a: &TrustArgs) -> u8 {
+    let cwd = cwd_string();
+    let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
+    let fail = |m: String| {
+        eprintln!("hookhost trust: {m}");
+        1
+    };
+    let Some(project) = loc.project_dir.clone().filter(|p| p.is_dir()) else {
+        return fail(crate::trust::TrustError::NoProjectDir.to_string());
+    };
+    let Some(state) = loc.state_dir.clone() else { return fail(crate::trust::TrustError::NoStateDir.to_string()) };
+    let key = crate::trust::project_key(&project);
+    if a.revoke {
+        return match crate::trust::revoke_project(&state, &project) {
+            Ok(true) => {
+                println!("revoked trust in {key}: its project hooks do not run until `hookhost trust`");
+                0
+            }
+            Ok(false) => {
+                println!("{key} was not trusted");
+                0
+            }
+            Err(e) => fail(e.to_string()),
+        };
+    }
+    let loaded = load(&loc);
+    let project_files = [loc.project_file(), loc.local_file()];
+    let bad: Vec<String> = loaded
+        .errors
+        .iter()
+        .filter(|e| project_files.iter().flatten().any(|f| *f == e.location.path))
+        .map(|e| e.to_string())
+        .collect();
+    for b in &bad {
+        // Its hooks are not loaded, so they are not trusted: once fixed they are new hooks.
+        eprintln!("hookhost trust: warning: skipped invalid settings file {b}: its hooks stay untrusted");
+    }
+    let s = &loaded.settings;
+    let hooks: Vec<_> = s.hooks.iter().chain(s.inactive.iter().map(|(h, _)| h)).cloned().collect();
+    let record = match crate::trust::trust_project(&state, &project, &hooks) {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    println!(
+        "trusted {key}: {} project hook(s), recorded in {}",
+        record.hooks.len(),
+        crate::trust::TrustStore::file_path(&state).display()
+    );
+    for (t, h) in
+        record.hooks.iter().zip(hooks.iter().filter(|h| matches!(h.origin.scope, Scope::Project | Scope::Local)))
+    {
+        let content = match (&t.target, &t.content) {
+            (Some(target), Some(sum)) => format!("{target}  sha256 {sum}"),
+            (Some(target), None) => {
+                format!("{target}  UNREADABLE: this hook runs only once it can be read and trusted")
+            }
+            (None, _) => format!("a {} hook: not run by hookhost", h.kind()),
+        };
+        println!("  {:<18} {} {}\n      from {}\n      {content}", h.event, h.kind(), t.label, t.origin);
+    }
+    0
+}
+
+fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
+    let cwd = cwd_string();
+    let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
+    let loaded = load(&loc);
+    let project = loc.project_dir.as_deref();
+    let mut code = 0u8;
+    for e in &loaded.errors {
+        eprintln!("hookhost pin: skipped invalid settings file {e}");
+        code = 1;
+    }
+    let mut o = String::new();
+    let mut mismatches = 0usize;
+    let mut wrote_project = false;
+    for src in &loaded.settings.sources {
+        let file = match crate::settings::file::read(&src.path, src.scope) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("hookhost pin: {e}");
+                code = 1;
+                continue;
+            }
+        };
+        if file.hooks.is_empty() {
+            continue;
+        }
+        o.push_str(&format!("{} {}\n", src.scope, src.path.display()));
+        let mut to_write = std::collections::BTreeMap::new();
+        for h in &file.hooks {
+            let pos = (h.origin.line, h.origin.column);
+            let (status, pin) = match crate::trust::current_pin(h, project) {
+                Err(why) => (format!("cannot pin: {why}"), None),
+                Ok((target, sum)) => {
+                    let status = match &h.sha256 {
+                        Some(p) if *p == sum => "pinned, matches".to_string(),
+                        Some(p) => {
+                            mismatches += 1;
+                            format!("MISMATCH: pinned {p}; this hook does not run")
+                        }
+                        None => "not pinned".to_string(),
+                    };
+                    if h.sha256.as_deref() != Some(sum.as_str()) {
+                        to_write.insert(pos, sum.clone());
+                    }
+                    (format!("{status}\n      covers {}", target.describe()), Some(sum))
+                }
+            };
+            o.push_str(&format!(
+                "  {}:{} {} {} {}\n      sha256 {}\n      {status}\n",
+                h.origin.line,
+                h.origin.column,
+                h.event,
+                h.kind(),
+                h.label(),
+                pin.as_deref().unwrap_or("-"),
+            ));
+        }
+        if a.write && !to_write.is_empty() {
+            if src.scope == Scope::Managed && !a.include_managed {
+                o.push_str("  not written: a managed file (pass --include-managed)\n");
+                continue;
+            }
+            match crate::trust::write_pins(&src.path, src.scope, &to_write) {
+                Ok(n) => {
+                    o.push_str(&format!("  wrote {n} pin(s)\n"));
+                    wrote_project |= matches!(src.scope, Scope::Project | Scope::Local);
+                    // Replaced pins no longer mismatch.
+                    mismatches -= file
+                        .hooks
+                        .iter()
+                        .filter(|h| h.sha256.is_some() && to_write.contains_key(&(h.origin.line, h.origin.column)))
+                        .count();
+                }
+                Err(e) => {
+                    o.push_str(&format!("  not written: {e}\n"));
+                    code = 1;
+                }
+            }
+        }
+    }
+    if o.is_empty() {
+        o.push_str("no hooks configured\n");
+    }
+    print!("{o}");
+    if wrote_project {
+        println!("\nproject hooks changed (a pin is part of a hook's definition): run `hookhost trust` again");
+    }
+    if mismatches > 0 && code == 0 { 2 } else { code }
+}
+
 /// Where the example hooks say they are installed; the demo points this at the source tree.
 pub const EXAMPLE_INSTALL_DIR: &str = "/usr/local/lib/hookhost/hooks";
+/// The WebAssembly examples the demo adds to its policy when they are built.
+const DEMO_WASM_EXAMPLES: &[&str] = &["block-dangerous-bash"];
 const SAMPLE_PROJECT: &str = "/home/dev/project";
 
 fn examples_dir(a: &DemoArgs) -> PathBuf {
@@ -483,8 +873,26 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
         let text = text.replace(EXAMPLE_INSTALL_DIR, &shell.to_string_lossy());
         write(&dropins.join(format!("{:02}-{n}.json", i + 1)), &text)?;
     }
-    let loc =
-        Locations { managed_dir: managed.clone(), user_file: None, project_dir: Some(project.clone()), cli_file: None };
+    // The WebAssembly examples of the demo policy, when built (their own cargo workspace).
+    let wasm_built = examples.join("wasm").join("target/wasm32-wasip2/release");
+    let mut wasm_names = Vec::new();
+    for n in DEMO_WASM_EXAMPLES {
+        let settings = examples.join("wasm").join(n).join("settings.json");
+        if !settings.is_file() || !wasm_built.join(format!("{}.wasm", n.replace('-', "_"))).is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&settings).map_err(|e| format!("{}: {e}", settings.display()))?;
+        let text = text.replace(EXAMPLE_INSTALL_DIR, &wasm_built.to_string_lossy());
+        write(&dropins.join(format!("{:02}-wasm-{n}.json", names.len() + wasm_names.len() + 1)), &text)?;
+        wasm_names.push(n.to_string());
+    }
+    let loc = Locations {
+        managed_dir: managed.clone(),
+        user_file: None,
+        project_dir: Some(project.clone()),
+        cli_file: None,
+        state_dir: None,
+    };
     let loaded = load(&loc);
     if !loaded.errors.is_empty() {
         return Err(format!(
@@ -494,6 +902,13 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     }
     println!("hookhost demo: policy = {} example(s) from {}", names.len(), shell.display());
     println!("  installed as managed drop-ins: {}", names.join(", "));
+    if wasm_names.is_empty() {
+        println!(
+            "  WebAssembly examples not built, so not in the policy (cd hooks-examples/wasm && cargo build --release --target wasm32-wasip2)"
+        );
+    } else {
+        println!("  WebAssembly hooks, from {}: {}", wasm_built.display(), wasm_names.join(", "));
+    }
     println!("  sample project: {}\n", project.display());
 
     let events_dir = examples.join("events");

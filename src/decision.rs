@@ -131,6 +131,23 @@ pub enum FailureKind {
     Io,
     /// The sandbox refused to run the hook (a required layer is missing).
     Sandbox,
+    /// The hook's content does not match its `sha256` pin (or the content recorded by
+    /// `hookhost trust`): it was not run, or its answer was discarded because its script
+    /// changed while it ran.
+    Untrusted,
+    /// A hookhost limit was exceeded (e.g. managed `hookhost.maxHooksPerEvent`); nothing ran.
+    Limit,
+    /// A WebAssembly component could not be loaded: unreadable, not a component, made for
+    /// another world, importing something hookhost does not grant, or no engine.
+    Load,
+    /// A WebAssembly hook trapped (a crash: `unreachable`, out-of-bounds access, a panic).
+    Trap,
+    /// A WebAssembly hook hit its memory (`memoryMb`) or table limit.
+    ResourceLimit,
+    /// A WebAssembly hook used up its `fuel`.
+    OutOfFuel,
+    /// A WebAssembly hook's `handle` returned `err(…)`.
+    GuestError,
 }
 
 impl FailureKind {
@@ -145,6 +162,13 @@ impl FailureKind {
             FailureKind::Unsupported => "unsupported".into(),
             FailureKind::Io => "io".into(),
             FailureKind::Sandbox => "sandbox".into(),
+            FailureKind::Untrusted => "untrusted".into(),
+            FailureKind::Limit => "limit".into(),
+            FailureKind::Load => "load".into(),
+            FailureKind::Trap => "trap".into(),
+            FailureKind::ResourceLimit => "resource limit".into(),
+            FailureKind::OutOfFuel => "out of fuel".into(),
+            FailureKind::GuestError => "hook error".into(),
         }
     }
 }
@@ -304,8 +328,16 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
 
 fn parse_json_output(event: &HookEvent, text: &str) -> Result<Decision, HookFailure> {
     let invalid = |m: String| HookFailure::new(FailureKind::InvalidOutput, m);
-    let wire: HookOutputWire =
-        serde_json::from_str(text.trim_end()).map_err(|e| invalid(format!("stdout is not valid hook JSON: {e}")))?;
+    let wire: HookOutputWire = serde_json::from_str(text.trim_end()).map_err(|e| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            invalid(format!(
+                "stdout nests JSON deeper than the limit of {} levels (recursion limit exceeded)",
+                crate::event::MAX_JSON_DEPTH
+            ))
+        } else {
+            invalid(format!("stdout is not valid hook JSON: {e}"))
+        }
+    })?;
     let mut d = Decision {
         stop: wire.continue_ == Some(false),
         stop_reason: wire.stop_reason.as_deref().map(cap),
@@ -631,7 +663,7 @@ pub fn render(event: &HookEvent, v: &Verdict) -> Response {
     }
 }
 
-fn cap(s: &str) -> String {
+pub(crate) fn cap(s: &str) -> String {
     truncate_chars(s, MAX_TEXT_CHARS)
 }
 

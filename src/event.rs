@@ -14,6 +14,10 @@ use serde_json::{Map, Value};
 
 /// Default upper bound for one event on stdin or a socket frame.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+/// The deepest JSON nesting accepted anywhere input arrives (events, settings files, hook
+/// output): serde_json's recursion limit, which counts every array and object level. A
+/// deeper document is an error that names this limit.
+pub const MAX_JSON_DEPTH: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -21,6 +25,8 @@ pub enum EventError {
     Json { line: usize, column: usize, message: String },
     #[error("event is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("event nests JSON deeper than the limit of {limit} levels (recursion limit exceeded)")]
+    TooDeep { limit: usize },
     #[error("event is empty (expected one JSON object on stdin)")]
     Empty,
     #[error("event must be a JSON object, found {0}")]
@@ -34,6 +40,9 @@ pub enum EventError {
 impl EventError {
     fn json(e: serde_json::Error) -> Self {
         let message = e.to_string();
+        if message.starts_with("recursion limit exceeded") {
+            return EventError::TooDeep { limit: MAX_JSON_DEPTH };
+        }
         // serde_json appends " at line L column C"; keep the message itself.
         let message = match message.rfind(" at line ") {
             Some(i) => message[..i].to_string(),

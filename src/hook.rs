@@ -42,6 +42,35 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// How a hook's (or a rule set's) answer is applied: `enforce` (default), `warn` (a rejection
+/// becomes a warning to the user), `audit` (computed and recorded only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Enforcement {
+    #[default]
+    Enforce,
+    Warn,
+    Audit,
+}
+
+impl Enforcement {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "enforce" => Enforcement::Enforce,
+            "warn" => Enforcement::Warn,
+            "audit" => Enforcement::Audit,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforce => "enforce",
+            Enforcement::Warn => "warn",
+            Enforcement::Audit => "audit",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {
     Allow,
@@ -99,11 +128,17 @@ pub struct Hook {
     pub timeout: Duration,
     pub on_failure: Option<OnFailure>,
     pub is_async: bool,
+    /// `mode`: how the hook's answer is applied.
+    pub enforcement: Enforcement,
     pub status_message: Option<String>,
     pub sha256: Option<String>,
     /// The `sandbox` object as written (interpreted by the sandbox layer).
     pub sandbox: Option<Value>,
     pub origin: Origin,
+    /// sha256 (hex) of the hook's definition as written: its event, its group's matcher and its
+    /// handler object, re-serialized compactly with keys in written order. Project trust
+    /// (`crate::trust`) records it: any edit of the entry except whitespace changes it.
+    pub definition_sha256: String,
 }
 
 impl Hook {

@@ -21,8 +21,9 @@
 //!
 //! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
 //! [`permissions`] (rules), [`settings`] (files and layering), [`hook`] (resolved hooks),
-//! [`exec`] (running one hook), [`bus`] (the pipeline), [`audit`] (the tamper-evident log), [`cli`],
-//! [`error`].
+//! [`exec`] (running one hook: command processes, WebAssembly components), [`trust`] (pins and
+//! project trust), [`bus`] (the pipeline), [`audit`] (the tamper-evident log), [`hooktest`]
+//! (`hookhost test`), [`cli`], [`error`].
 
 pub mod audit;
 pub mod bus;
@@ -33,9 +34,12 @@ pub mod error;
 pub mod event;
 pub mod exec;
 pub mod hook;
+pub mod hooktest;
 pub mod matcher;
 pub mod permissions;
+pub mod replay;
 pub mod settings;
+pub mod trust;
 
 pub use bus::{DispatchContext, EventBus, Outcome};
 pub use decision::{Decision, FailureKind, HookFailure, HookResult, Permission, Response, Verdict};

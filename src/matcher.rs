@@ -5,9 +5,17 @@
 //! expression (JavaScript syntax; look-around and back-references are supported).
 //!
 //! Promises: matching never fails at run time; a pattern that does not compile is a load error;
-//! patterns that can never fire the way their author meant produce warnings.
+//! patterns that can never fire the way their author meant produce warnings. Matching time is
+//! bounded: a regular expression is at most [`MAX_REGEX_BYTES`] long (a load error beyond), and
+//! a subject longer than [`MAX_REGEX_SUBJECT_BYTES`] is not run through a regular expression: it
+//! counts as a match, so the hook runs (and sees the whole event) rather than being skipped.
 
 use std::fmt;
+
+/// The longest regular-expression matcher accepted.
+pub const MAX_REGEX_BYTES: usize = 1024;
+/// The longest subject (tool name, source, …) a regular expression is run on.
+pub const MAX_REGEX_SUBJECT_BYTES: usize = 1024;
 
 /// A compiled matcher.
 #[derive(Clone)]
@@ -108,6 +116,9 @@ impl Matcher {
                 "matcher {p:?} looks like a permission rule: matchers only see the tool name, never its arguments; put the rule in \"if\""
             ));
         }
+        if p.len() > MAX_REGEX_BYTES {
+            return Err(format!("matcher regex is longer than the limit of {MAX_REGEX_BYTES} bytes"));
+        }
         let re = fancy_regex::Regex::new(p).map_err(|e| format!("invalid matcher regex {p:?}: {e}"))?;
         Ok((Matcher::Regex(Box::new(re)), warnings))
     }
@@ -119,6 +130,8 @@ impl Matcher {
         match self {
             Matcher::All => true,
             Matcher::Exact(names) => names.iter().any(|n| n == s),
+            // Past the subject limit the hook runs: never skipped for being expensive to match.
+            Matcher::Regex(_) if s.len() > MAX_REGEX_SUBJECT_BYTES => true,
             // A regex that exhausts its backtracking budget does not match.
             Matcher::Regex(re) => re.is_match(s).unwrap_or(false),
         }

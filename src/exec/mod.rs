@@ -1,12 +1,14 @@
 //! Runs one resolved hook for one event and returns its `HookResult` with a report.
 //!
 //! `Runner` dispatches on the handler: command hooks run as processes (`command`), WebAssembly
-//! hooks in wasmtime (not in this build yet: they fail with `Unsupported`), and Claude Code hook
-//! types hookhost does not implement fail with `Unsupported`. The runner never knows about
+//! hooks in wasmtime (`wasm`, on a blocking thread so that they run concurrently with the
+//! command hooks of the same event), and Claude Code hook types hookhost does not implement fail
+//! with `Unsupported`. The runner never knows about
 //! settings files or the bus: it gets one `Hook`, one event and a context.
 
 pub mod command;
 pub mod sandbox;
+pub mod wasm;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::decision::{ExitKind, FailureKind, HookFailure, HookResult, interpret};
 use crate::event::HookEvent;
-use crate::hook::{CommandHook, Handler, Hook, Shell};
+use crate::hook::{CommandHook, Handler, Hook, Shell, WasmHook};
 use sandbox::{ManagedSandbox, RunInfo, SandboxReport};
 
 /// Host environment variables a command hook inherits; everything else is cleared.
@@ -46,12 +48,20 @@ pub struct HookReport {
 #[derive(Debug, Default)]
 pub struct Runner {
     managed_sandbox: ManagedSandbox,
+    /// The WebAssembly runtime; `None`: the process-wide one, built on first use.
+    wasm: Option<wasm::WasmRuntime>,
 }
 
 impl Runner {
     /// A runner applying the managed sandbox policy (defaults and floor) to every command hook.
     pub fn new(managed_sandbox: ManagedSandbox) -> Self {
-        Runner { managed_sandbox }
+        Runner { managed_sandbox, wasm: None }
+    }
+
+    /// Runs WebAssembly hooks in `runtime` instead of the process-wide runtime.
+    pub fn with_wasm_runtime(mut self, runtime: wasm::WasmRuntime) -> Self {
+        self.wasm = Some(runtime);
+        self
     }
 
     pub async fn run(&self, hook: &Hook, event: &HookEvent, ctx: &RunContext) -> HookReport {
@@ -66,15 +76,48 @@ impl Runner {
         };
         report.result = match &hook.handler {
             Handler::Command(c) => self.run_command(hook, c, event, ctx, &mut report).await,
-            Handler::Wasm(_) => {
-                fail(FailureKind::Unsupported, "WebAssembly hooks are not available in this build of hookhost".into())
-            }
+            Handler::Wasm(w) => self.run_wasm(hook, w, event, ctx, &mut report).await,
             Handler::Unsupported { kind } => {
                 fail(FailureKind::Unsupported, format!("`{kind}` hooks are not run by hookhost"))
             }
         };
         report.duration = start.elapsed();
         report
+    }
+
+    async fn run_wasm(
+        &self,
+        hook: &Hook,
+        w: &WasmHook,
+        event: &HookEvent,
+        ctx: &RunContext,
+        report: &mut HookReport,
+    ) -> HookResult {
+        let runtime = match &self.wasm {
+            Some(r) => r.clone(),
+            None => match wasm::WasmRuntime::shared() {
+                Ok(r) => r,
+                Err(e) => return HookResult::Failed(HookFailure::new(FailureKind::Load, e)),
+            },
+        };
+        let run = wasm::WasmRun {
+            label: hook.label(),
+            component: wasm_component_path(hook, w, ctx),
+            sha256: hook.sha256.clone(),
+            timeout: hook.timeout,
+            memory_mb: w.memory_mb,
+            fuel: w.fuel,
+        };
+        let guest_event = wasm::GuestEvent::new(event);
+        match tokio::task::spawn_blocking(move || runtime.run(&run, &guest_event)).await {
+            Ok(out) => {
+                report.stderr_head = out.stderr_head;
+                out.result
+            }
+            Err(e) => {
+                HookResult::Failed(HookFailure::new(FailureKind::Io, format!("the WebAssembly call failed: {e}")))
+            }
+        }
     }
 
     async fn run_command(
@@ -110,6 +153,17 @@ impl Runner {
         tracing::debug!(hook = %hook.label(), sandbox = %prepared.report.summary(), layers = ?prepared.report.layers, "sandbox: run report");
         report.sandbox = Some(prepared.report.clone());
         spec.env = prepared.env.clone();
+        // The pin is checked as late as possible: right before the spawn (crate::trust has the
+        // remaining window), and again after the exit.
+        let pinned = match &hook.sha256 {
+            Some(expected) => {
+                match crate::trust::verify(crate::trust::command_target(c, ctx.project_dir.as_deref()), expected) {
+                    Ok(v) => Some(v),
+                    Err(f) => return HookResult::Failed(f),
+                }
+            }
+            None => None,
+        };
         let out = match command::run(&spec, &mut prepared).await {
             Ok(o) => o,
             Err(e) => {
@@ -120,6 +174,9 @@ impl Runner {
         report.exit = Some(out.exit);
         report.stderr_head =
             String::from_utf8_lossy(&out.stderr).lines().next().map(|l| crate::decision::truncate_chars(l, 200));
+        if let Some(f) = pinned.as_ref().and_then(crate::trust::recheck) {
+            return HookResult::Failed(f);
+        }
         if out.timed_out {
             HookResult::Failed(HookFailure::new(
                 FailureKind::Timeout,
@@ -139,6 +196,60 @@ impl Runner {
         } else {
             interpret(event, out.exit, &out.stdout, &out.stderr)
         }
+    }
+}
+
+/// Loads the component of every wasm hook in `hooks` (distinct files once) into the process-wide
+/// runtime, compiling into the precompile cache what is not there yet, so that later events
+/// never compile. One line per component for reports: its path and how it went.
+pub fn preload_wasm(hooks: &[std::sync::Arc<Hook>], ctx: &RunContext) -> Vec<(PathBuf, Result<String, HookFailure>)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for hook in hooks {
+        let Handler::Wasm(w) = &hook.handler else { continue };
+        let path = wasm_component_path(hook, w, ctx);
+        if !seen.insert((path.clone(), w.fuel.is_some())) {
+            continue;
+        }
+        let run = wasm::WasmRun {
+            label: hook.label(),
+            component: path.clone(),
+            sha256: hook.sha256.clone(),
+            timeout: hook.timeout,
+            memory_mb: w.memory_mb,
+            fuel: w.fuel,
+        };
+        let result = wasm::WasmRuntime::shared().map_err(|e| HookFailure::new(FailureKind::Load, e)).and_then(|rt| {
+            let (loaded, source) = rt.load(&run)?;
+            let from = match source {
+                wasm::LoadSource::Memory => "already loaded".to_string(),
+                wasm::LoadSource::Cache => "from the precompile cache".to_string(),
+                wasm::LoadSource::Compiled => match rt.cache_dir() {
+                    Some(d) => format!("compiled into the precompile cache {}", d.display()),
+                    None => "compiled (no usable precompile cache)".to_string(),
+                },
+            };
+            Ok(format!("sha256 {}, {from}", loaded.sha256()))
+        });
+        out.push((path, result));
+    }
+    out
+}
+
+/// A wasm hook's component file: `$CLAUDE_PROJECT_DIR` expanded, and a relative path taken
+/// relative to the settings file that configured the hook.
+pub fn wasm_component_path(hook: &Hook, w: &WasmHook, ctx: &RunContext) -> PathBuf {
+    let written = w.component.to_string_lossy();
+    let path = match &ctx.project_dir {
+        Some(p) if written.contains("CLAUDE_PROJECT_DIR") => {
+            let p = p.to_string_lossy();
+            PathBuf::from(written.replace("${CLAUDE_PROJECT_DIR}", &p).replace("$CLAUDE_PROJECT_DIR", &p))
+        }
+        _ => w.component.clone(),
+    };
+    match hook.origin.path.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
     }
 }
 

@@ -1,4 +1,6 @@
-//! The sandbox of command hooks: the only module with `unsafe`.
+//! The sandbox of command hooks: the only module with `unsafe` (which is also why the one unsafe
+//! call of the WebAssembly runner, loading precompiled native code, lives here:
+//! `deserialize_component`).
 //!
 //! Every sandboxed hook process gets, in this order, in its `pre_exec` (a forked copy of a
 //! multi-threaded process: no allocation, no locks, no logging — everything is prepared by the
@@ -1430,6 +1432,25 @@ fn members(dir: &Path) -> Vec<i32> {
     std::fs::read_to_string(dir.join("cgroup.procs"))
         .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
         .unwrap_or_default()
+}
+
+/// Loads a precompiled component (native code) from the WebAssembly precompile cache.
+///
+/// Only `exec::wasm`'s cache calls this, for a file it has just checked: a regular file (not a
+/// symlink), owned by this process's effective user and writable by nobody else, in a cache
+/// directory owned by that user with no group or other permissions, whose ancestors are owned
+/// by that user or root and writable by no one else (or sticky), and whose contents match the
+/// sha256 recorded when hookhost itself wrote the entry.
+pub(crate) fn deserialize_component(
+    engine: &wasmtime::Engine,
+    path: &Path,
+) -> wasmtime::Result<wasmtime::component::Component> {
+    // SAFETY: `deserialize_file` maps the file as executable code and trusts it to be what this
+    // engine produced. The caller's ownership, permission and digest checks above mean only
+    // this user's own hookhost can have written these bytes, and did so with
+    // `Component::serialize` from an engine with the same compatibility hash (part of the file
+    // name); wasmtime itself still rejects artifacts from another version or configuration.
+    unsafe { wasmtime::component::Component::deserialize_file(engine, path) }
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub struct Rule {
 pub struct LocatedRule {
     pub rule: Rule,
     pub origin: Origin,
+    /// The rule set's mode (`hookhost.permissionsMode` of the file it came from).
+    pub enforcement: crate::hook::Enforcement,
 }
 
 /// The merged `permissions` lists, highest scope first.
@@ -46,6 +48,12 @@ impl PermissionLists {
         self.allow.is_empty() && self.ask.is_empty() && self.deny.is_empty()
     }
 }
+
+/// The longest permission rule accepted (a settings error beyond it).
+pub const MAX_RULE_BYTES: usize = 4096;
+/// Paths longer than this cannot be opened (Linux `PATH_MAX`): deny and ask path rules match
+/// them, allow rules never do, and they are not matched character by character.
+pub const MAX_PATH_BYTES: usize = 4096;
 
 /// Paths rules are anchored to.
 #[derive(Debug, Clone, Default)]
@@ -74,6 +82,9 @@ pub const EDIT_TOOLS: &[&str] = &["Edit", "MultiEdit", "Write", "NotebookEdit"];
 
 impl Rule {
     pub fn parse(text: &str) -> Result<Rule, String> {
+        if text.len() > MAX_RULE_BYTES {
+            return Err(format!("rule is longer than the limit of {MAX_RULE_BYTES} bytes"));
+        }
         let t = text.trim();
         let (tool, spec) = match t.find('(') {
             None => (t, None),
@@ -192,8 +203,12 @@ pub enum PathMatch {
 
 /// A path specifier against a target path. `bash_arg`: the target is a file argument of a Bash
 /// command, where (as in Claude Code 2.1.328) a `./name` rule also binds `name` in
-/// subdirectories (`Read(./.env)` denies `cat sub/.env`).
+/// subdirectories (`Read(./.env)` denies `cat sub/.env`). A target longer than
+/// [`MAX_PATH_BYTES`] matches every deny and ask rule and no allow rule (fail closed).
 pub fn path_matches(spec: &str, target: &str, ctx: &RuleContext, root: &Path, bash_arg: bool, how: PathMatch) -> bool {
+    if target.len() > MAX_PATH_BYTES {
+        return how == PathMatch::Any;
+    }
     let forms = path::target_forms(target, ctx);
     let pattern = path::anchor(spec, ctx, root);
     let hit = |p: &Path| match how {

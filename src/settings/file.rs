@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::Scope;
 use super::locate::{Seg, line_col, locate};
 use crate::error::{Location, SettingsError};
-use crate::event::KNOWN_EVENTS;
-use crate::hook::{CommandHook, Handler, Hook, OnFailure, Origin, Shell, WasmHook, default_timeout};
+use crate::event::{KNOWN_EVENTS, MAX_JSON_DEPTH};
+use crate::hook::{CommandHook, Enforcement, Handler, Hook, OnFailure, Origin, Shell, WasmHook, default_timeout};
 use crate::matcher::Matcher;
 use crate::permissions::{LocatedRule, PermissionLists, Rule};
 
@@ -51,6 +51,12 @@ pub struct SettingsFile {
     pub disable_bypass_permissions: Option<bool>,
     /// Managed `hookhost.strictBashRules`.
     pub strict_bash_rules: Option<bool>,
+    /// Managed `hookhost.maxHooksPerEvent`.
+    pub max_hooks_per_event: Option<usize>,
+    /// Managed `requirePinnedHooks` (a non-boolean value counts as `true`).
+    pub require_pinned_hooks: Option<bool>,
+    /// Managed `audit` settings.
+    pub audit: Option<AuditSettings>,
     /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
     /// `sandbox`, `remoteSettings`, `requirePinnedHooks`).
     pub extensions: Map<String, Value>,
@@ -59,6 +65,7 @@ pub struct SettingsFile {
 
 const MANAGED_ONLY: &[&str] = &[
     "sandbox",
+    "audit",
     "allowManagedHooksOnly",
     "allowManagedPermissionRulesOnly",
     "failClosed",
@@ -67,6 +74,10 @@ const MANAGED_ONLY: &[&str] = &[
     "remoteSettings",
     "requirePinnedHooks",
 ];
+/// The largest settings file hookhost reads.
+pub const MAX_SETTINGS_BYTES: u64 = 16 * 1024 * 1024;
+/// The highest value managed `hookhost.maxHooksPerEvent` may take.
+pub const MAX_HOOKS_PER_EVENT_CEILING: usize = 4096;
 const EXTENSIONS: &[&str] =
     &["hookhost", "sandbox", "remoteSettings", "requirePinnedHooks", "forceRemoteSettingsRefresh"];
 const COMMAND_KEYS: &[&str] = &[
@@ -83,16 +94,24 @@ const COMMAND_KEYS: &[&str] = &[
     "once",
     "sandbox",
     "sha256",
+    "mode",
 ];
 const WASM_KEYS: &[&str] =
-    &["type", "component", "sha256", "timeout", "memoryMb", "fuel", "if", "statusMessage", "onFailure", "once"];
+    &["type", "component", "sha256", "timeout", "memoryMb", "fuel", "if", "statusMessage", "onFailure", "once", "mode"];
 const TOOL_EVENTS: &[&str] =
     &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
 
 /// Reads and parses `path`. `Ok(None)` when the file does not exist.
 pub fn read(path: &Path, scope: Scope) -> Result<Option<SettingsFile>, SettingsError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let bytes = match read_capped(path, MAX_SETTINGS_BYTES) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(SettingsError {
+                location: Location { path: path.to_path_buf(), line: 1, column: 1 },
+                message: format!("file is larger than the limit of {MAX_SETTINGS_BYTES} bytes"),
+                managed: scope == Scope::Managed,
+            });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(SettingsError {
@@ -103,6 +122,14 @@ pub fn read(path: &Path, scope: Scope) -> Result<Option<SettingsFile>, SettingsE
         }
     };
     parse_bytes(&bytes, path, scope).map(Some)
+}
+
+/// Reads at most `limit` bytes of `path`; `Ok(None)` when the file is larger.
+fn read_capped(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?.take(limit + 1).read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 <= limit).then_some(buf))
 }
 
 /// Parses settings from bytes (as read from `path`).
@@ -174,6 +201,11 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.rfind(" at line ").map_or(msg.clone(), |i| msg[..i].to_string());
+        let msg = if msg == "recursion limit exceeded" {
+            format!("JSON nested deeper than the limit of {MAX_JSON_DEPTH} levels (recursion limit exceeded)")
+        } else {
+            msg
+        };
         SettingsError {
             location: Location { path: path.to_path_buf(), line: e.line().max(1), column: e.column().max(1) },
             message: format!("invalid JSON: {msg}"),
@@ -195,9 +227,13 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
         fail_closed: None,
         disable_bypass_permissions: None,
         strict_bash_rules: None,
+        max_hooks_per_event: None,
+        require_pinned_hooks: None,
+        audit: None,
         extensions: Map::new(),
         warnings: Vec::new(),
     };
+    let mut permissions_mode: Option<Enforcement> = None;
     for (k, v) in &top {
         let at = key(&[], k);
         if MANAGED_ONLY.contains(&k.as_str()) && scope != Scope::Managed {
@@ -212,11 +248,21 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                 file.permissions = lists;
                 file.disable_bypass_permissions = disable_bypass;
             }
+            "audit" => file.audit = Some(parse_audit(&cx, &at, v)?),
             "hookhost" => {
                 let obj = v.as_object().ok_or_else(|| cx.err(&at, false, "`hookhost` must be an object"))?;
                 for (k, x) in obj {
                     let kat = key(&at, k);
                     match k.as_str() {
+                        "permissionsMode" => {
+                            permissions_mode = Some(x.as_str().and_then(Enforcement::parse).ok_or_else(|| {
+                                cx.err(
+                                    &kat,
+                                    false,
+                                    "`hookhost.permissionsMode` must be \"enforce\", \"warn\" or \"audit\"",
+                                )
+                            })?)
+                        }
                         "strictBashRules" if scope == Scope::Managed => {
                             file.strict_bash_rules = Some(bool_at(&cx, &kat, x)?)
                         }
@@ -224,6 +270,27 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                             &kat,
                             true,
                             format!("`hookhost.strictBashRules` is managed-only and is ignored in {scope} settings"),
+                        ),
+                        "maxHooksPerEvent" if scope == Scope::Managed => {
+                            let n = x
+                                .as_u64()
+                                .filter(|n| (1..=MAX_HOOKS_PER_EVENT_CEILING as u64).contains(n))
+                                .ok_or_else(|| {
+                                    cx.err(
+                                        &kat,
+                                        false,
+                                        format!(
+                                            "`hookhost.maxHooksPerEvent` must be an integer from 1 to \
+                                             {MAX_HOOKS_PER_EVENT_CEILING}"
+                                        ),
+                                    )
+                                })?;
+                            file.max_hooks_per_event = Some(n as usize);
+                        }
+                        "maxHooksPerEvent" => cx.warn(
+                            &kat,
+                            true,
+                            format!("`hookhost.maxHooksPerEvent` is managed-only and is ignored in {scope} settings"),
                         ),
                         _ => {}
                     }
@@ -256,14 +323,121 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                 crate::exec::sandbox::ManagedSandbox::from_value(Some(v)).map_err(|m| cx.err(&at, false, m))?;
                 file.extensions.insert(k.to_string(), v.clone());
             }
+            "requirePinnedHooks" => {
+                // Like `allowManagedHooksOnly`: an invalid value counts as true (fail closed).
+                let b = match v {
+                    Value::Bool(b) => *b,
+                    _ => {
+                        cx.warn(&at, false, "`requirePinnedHooks` is not a boolean; treated as true");
+                        true
+                    }
+                };
+                file.require_pinned_hooks = Some(b);
+                file.extensions.insert(k.to_string(), Value::Bool(b));
+            }
             k if EXTENSIONS.contains(&k) => {
                 file.extensions.insert(k.to_string(), v.clone());
             }
             other => cx.warn(&at, true, format!("key `{other}` is not used by hookhost (ignored)")),
         }
     }
+    // The file's rule set mode applies to every rule the file lists.
+    if let Some(m) = permissions_mode {
+        for l in file.permissions.allow.iter_mut().chain(&mut file.permissions.ask).chain(&mut file.permissions.deny) {
+            l.enforcement = m;
+        }
+    }
     file.warnings = cx.warnings;
     Ok(file)
+}
+
+/// Managed `audit` settings: where and how every decision is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSettings {
+    pub enabled: bool,
+    /// The log file (default: `$XDG_STATE_HOME/hookhost/audit.jsonl`).
+    pub path: Option<PathBuf>,
+    /// fsync after every record (`"always"`), or in batches with denies and ConfigChange
+    /// records made durable at once (`"batched"`, the default).
+    pub fsync_always: bool,
+    pub max_bytes: Option<u64>,
+    pub max_record_bytes: Option<usize>,
+    pub redact: Vec<crate::audit::Redaction>,
+    /// Record the event itself (after redaction), not only its digest.
+    pub include_input: bool,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            enabled: true,
+            path: None,
+            fsync_always: false,
+            max_bytes: None,
+            max_record_bytes: None,
+            redact: Vec::new(),
+            include_input: true,
+        }
+    }
+}
+
+fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, SettingsError> {
+    let obj = v.as_object().ok_or_else(|| cx.err(at, false, "`audit` must be an object"))?;
+    let mut a = AuditSettings::default();
+    for (k, x) in obj {
+        let kat = key(at, k);
+        let positive = |x: &Value| {
+            x.as_u64()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| cx.err(&kat, false, format!("`audit.{k}` must be a positive integer")))
+        };
+        match k.as_str() {
+            "enabled" => a.enabled = bool_at(cx, &kat, x)?,
+            "includeInput" => a.include_input = bool_at(cx, &kat, x)?,
+            "path" => {
+                let p = x
+                    .as_str()
+                    .filter(|p| p.starts_with('/'))
+                    .ok_or_else(|| cx.err(&kat, false, "`audit.path` must be an absolute path"))?;
+                a.path = Some(PathBuf::from(p));
+            }
+            "fsync" => {
+                a.fsync_always = match x.as_str() {
+                    Some("always") => true,
+                    Some("batched") => false,
+                    _ => return Err(cx.err(&kat, false, "`audit.fsync` must be \"always\" or \"batched\"")),
+                }
+            }
+            "maxBytes" => a.max_bytes = Some(positive(x)?),
+            "maxRecordBytes" => {
+                let n = positive(x)? as usize;
+                if n < crate::audit::MIN_RECORD_BYTES {
+                    return Err(cx.err(
+                        &kat,
+                        false,
+                        format!("`audit.maxRecordBytes` must be at least {}", crate::audit::MIN_RECORD_BYTES),
+                    ));
+                }
+                a.max_record_bytes = Some(n);
+            }
+            "redact" => {
+                let list = x.as_array().ok_or_else(|| cx.err(&kat, false, "`audit.redact` must be an array"))?;
+                for (i, r) in list.iter().enumerate() {
+                    let rat = with(&kat, Seg::Index(i));
+                    // A bare string is a pointer to mask; an object names the action.
+                    let red = match r {
+                        Value::String(p) => crate::audit::Redaction::new(p.clone(), crate::audit::RedactAction::Mask),
+                        other => serde_json::from_value::<crate::audit::Redaction>(other.clone())
+                            .map_err(|e| cx.err(&rat, false, format!("invalid redaction: {e}")))?,
+                    };
+                    red.validate().map_err(|e| cx.err(&rat, false, e.to_string()))?;
+                    a.redact.push(red);
+                }
+            }
+            other => return Err(cx.err(&kat, true, format!("unknown field `{other}` in `audit`"))),
+        }
+    }
+    Ok(a)
 }
 
 fn bool_at(cx: &Ctx, at: &[Seg], v: &Value) -> Result<bool, SettingsError> {
@@ -308,7 +482,7 @@ fn parse_permissions(cx: &mut Ctx, v: &Value) -> Result<(PermissionLists, Option
         for (i, s) in string_list(cx, &kat, list)?.into_iter().enumerate() {
             let rat = with(&kat, Seg::Index(i));
             let rule = Rule::parse(&s).map_err(|m| cx.err(&rat, false, m))?;
-            target.push(LocatedRule { rule, origin: cx.origin(&rat) });
+            target.push(LocatedRule { rule, origin: cx.origin(&rat), enforcement: Enforcement::Enforce });
         }
     }
     Ok((out, disable_bypass))
@@ -541,7 +715,15 @@ fn parse_handler(
         Some(_) => return Err(cx.err(&key(at, "sandbox"), false, "`sandbox` must be an object")),
     };
     let is_async = boolean(cx, "async")? || boolean(cx, "asyncRewake")?;
+    let enforcement = match string(cx, "mode")? {
+        None => Enforcement::Enforce,
+        Some(m) => Enforcement::parse(&m).ok_or_else(|| {
+            cx.err(&key(at, "mode"), false, format!("`mode` must be \"enforce\", \"warn\" or \"audit\", got {m:?}"))
+        })?,
+    };
     let _ = boolean(cx, "once")?;
+    let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": h});
+    let definition_sha256 = format!("{:x}", Sha256::digest(definition.to_string().as_bytes()));
     Ok(Hook {
         event: event.to_string(),
         matcher: matcher.clone(),
@@ -551,10 +733,12 @@ fn parse_handler(
         timeout,
         on_failure,
         is_async,
+        enforcement,
         status_message: string(cx, "statusMessage")?,
         sha256,
         sandbox,
         origin: cx.origin(at),
+        definition_sha256,
     })
 }
 

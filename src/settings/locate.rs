@@ -12,6 +12,11 @@ pub enum Seg {
 /// and the last step is a key). Falls back to the deepest location found. `text` must be valid
 /// JSON (this is only called after `serde_json` accepted it).
 pub fn locate(text: &str, path: &[Seg], key: bool) -> (usize, usize) {
+    line_col(text, locate_offset(text, path, key))
+}
+
+/// `locate`, as a byte offset into `text`.
+pub fn locate_offset(text: &str, path: &[Seg], key: bool) -> usize {
     let mut s = Scanner { b: text.as_bytes(), i: 0 };
     s.ws();
     let mut best = s.i;
@@ -24,7 +29,7 @@ pub fn locate(text: &str, path: &[Seg], key: bool) -> (usize, usize) {
             None => break,
         }
     }
-    line_col(text, best)
+    best
 }
 
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -5,7 +5,9 @@
 //! local, project, user); scalars take the highest scope's value, and inside managed scope the
 //! last drop-in wins; managed-only keys count only from managed files;
 //! `allowManagedHooksOnly` deactivates every non-managed hook; `disableAllHooks` from managed
-//! scope disables all hooks, from any other scope only non-managed ones.
+//! scope disables all hooks, from any other scope only non-managed ones; `requirePinnedHooks`
+//! deactivates every non-managed hook without a `sha256` pin. `load` then applies project trust
+//! (`crate::trust::apply`): project and local hooks the user has not trusted are deactivated too.
 //!
 //! Promises: an invalid file never disappears silently: it is returned in `Loaded::errors`
 //! (callers decide whether to fail closed); every resolved hook keeps its origin; inactive hooks
@@ -54,9 +56,27 @@ pub struct Settings {
     pub disable_bypass_permissions: bool,
     /// Managed `hookhost.strictBashRules`.
     pub strict_bash_rules: bool,
+    /// Managed `requirePinnedHooks`: non-managed hooks without `sha256` do not run.
+    pub require_pinned_hooks: bool,
+    /// Managed `hookhost.maxHooksPerEvent` (see [`Settings::max_hooks_per_event`]).
+    pub max_hooks_per_event: Option<usize>,
+    /// Managed `audit` settings (defaults when no managed file sets them).
+    pub audit: super::file::AuditSettings,
     /// hookhost extension objects, highest scope's value per key.
     pub extensions: Map<String, Value>,
     pub warnings: Vec<Diagnostic>,
+}
+
+/// How many hooks may run for one event unless managed `hookhost.maxHooksPerEvent` says
+/// otherwise.
+pub const DEFAULT_MAX_HOOKS_PER_EVENT: usize = 64;
+
+impl Settings {
+    /// The most hooks one event may run (after matching and de-duplication); an event that
+    /// selects more runs none of them and fails closed, naming the limit.
+    pub fn max_hooks_per_event(&self) -> usize {
+        self.max_hooks_per_event.unwrap_or(DEFAULT_MAX_HOOKS_PER_EVENT)
+    }
 }
 
 /// The result of loading all scopes: the settings built from every valid file, and the files
@@ -100,7 +120,9 @@ pub fn load(loc: &Locations) -> Loaded {
             Err(e) => errors.push(e),
         }
     }
-    Loaded { settings: resolve(files), errors }
+    let mut settings = resolve(files);
+    crate::trust::apply(&mut settings, loc.project_dir.as_deref(), loc.state_dir.as_deref());
+    Loaded { settings, errors }
 }
 
 impl Locations {
@@ -143,6 +165,9 @@ pub fn resolve(files: Vec<SettingsFile>) -> Settings {
     s.disable_all_hooks = pick(&files, |f| f.disable_all_hooks);
     s.disable_bypass_permissions = files.iter().any(|f| f.disable_bypass_permissions == Some(true));
     s.strict_bash_rules = pick(&files, |f| f.strict_bash_rules).is_some_and(|(v, _)| v);
+    s.require_pinned_hooks = pick(&files, |f| f.require_pinned_hooks).is_some_and(|(v, _)| v);
+    s.max_hooks_per_event = pick(&files, |f| f.max_hooks_per_event).map(|(v, _)| v);
+    s.audit = pick(&files, |f| f.audit.clone()).map(|(a, _)| a).unwrap_or_default();
     // The floor is the union of every managed file's list.
     s.fail_closed =
         files.iter().filter(|f| f.scope == Scope::Managed).filter_map(|f| f.fail_closed.clone()).flatten().collect();
@@ -169,6 +194,11 @@ pub fn resolve(files: Vec<SettingsFile>) -> Settings {
                 _ if s.allow_managed_hooks_only && !managed => {
                     Some("allowManagedHooksOnly is set in managed settings: only managed hooks run".to_string())
                 }
+                _ if s.require_pinned_hooks && !managed && hook.sha256.is_none() => Some(format!(
+                    "requirePinnedHooks is set in managed settings: this {} hook has no `sha256` pin \
+                     (`hookhost pin --write` adds one)",
+                    hook.origin.scope
+                )),
                 _ => None,
             };
             match why {

@@ -58,16 +58,20 @@ pub struct Locations {
     pub project_dir: Option<PathBuf>,
     /// `--settings FILE`.
     pub cli_file: Option<PathBuf>,
+    /// hookhost's user state directory (`$XDG_STATE_HOME/hookhost`, else
+    /// `~/.local/state/hookhost`): holds the project trust records.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Locations {
     /// Locations from the environment: `HOOKHOST_MANAGED_DIR`, `XDG_CONFIG_HOME` (else
-    /// `$HOME/.config`), and the project directory from `project_dir_flag`, else
-    /// `CLAUDE_PROJECT_DIR`, else `event_cwd`.
+    /// `$HOME/.config`), `XDG_STATE_HOME` (else `$HOME/.local/state`), and the project directory
+    /// from `project_dir_flag`, else `CLAUDE_PROJECT_DIR`, else `event_cwd`.
     pub fn from_env(cli_file: Option<PathBuf>, project_dir_flag: Option<PathBuf>, event_cwd: Option<&str>) -> Self {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         let managed_dir = var("HOOKHOST_MANAGED_DIR").unwrap_or_else(|| PathBuf::from(DEFAULT_MANAGED_DIR));
         let config_home = var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config")));
+        let state_home = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|h| h.join(".local").join("state")));
         let project_dir = project_dir_flag
             .or_else(|| var("CLAUDE_PROJECT_DIR"))
             .or_else(|| event_cwd.filter(|c| !c.is_empty()).map(PathBuf::from));
@@ -76,6 +80,7 @@ impl Locations {
             user_file: config_home.map(|c| c.join("hookhost").join("settings.json")),
             project_dir,
             cli_file,
+            state_dir: state_home.map(|s| s.join("hookhost")),
         }
     }
 

@@ -159,12 +159,21 @@ fn project_dir_falls_back_to_the_event_cwd() {
         ),
     )
     .unwrap();
-    let mut c = std::process::Command::new(super::support::bin());
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
-        .env("XDG_CONFIG_HOME", env.path().join("xdg"))
-        .arg("dispatch");
+    let base = || {
+        let mut c = std::process::Command::new(super::support::bin());
+        c.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
+            .env("XDG_CONFIG_HOME", env.path().join("xdg"))
+            .env("XDG_STATE_HOME", env.path().join("state"));
+        c
+    };
+    // The user trusts that repository (project hooks never run before `hookhost trust`).
+    let mut t = base();
+    t.arg("trust").arg("--project-dir").arg(&proj);
+    assert_eq!(run(t, b"").code, 0);
+    let mut c = base();
+    c.arg("dispatch");
     let mut ev: serde_json::Value = serde_json::from_slice(&fixture("PreToolUse-Bash.json")).unwrap();
     ev["cwd"] = proj.to_string_lossy().into();
     let out = run(c, &serde_json::to_vec(&ev).unwrap());
@@ -206,4 +215,135 @@ fn required_sandbox_layers_hold() {
         let line = out.stdout.lines().find(|l| l.trim_start().starts_with(&format!("{layer} "))).unwrap_or_default();
         assert!(line.contains("enforced") && !line.contains(" NO "), "layer {layer}: {line}\n{}", out.stdout);
     }
+}
+
+/// Every dispatched event leaves one hash-chained record, host errors too, and `audit verify`
+/// tells intact from tampered.
+#[test]
+fn dispatch_audits_every_event_and_verify_detects_tampering() {
+    let env = Env::new();
+    let log = env.path().join("audit.jsonl");
+    env.write(
+        "managed",
+        &json!({
+            "audit": {"path": log, "redact": ["/tool_input/command"]},
+            "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "echo no-curl >&2; exit 2"}]}]}
+        })
+        .to_string(),
+    );
+    assert_eq!(env.dispatch(&bash_event("curl secret-token")).code, 0);
+    assert_eq!(env.dispatch(&fixture("Stop.json")).code, 0);
+    assert_eq!(env.dispatch(b"{truncated").code, 1);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 3, "{text}");
+    assert_eq!(records[0]["event"], "PreToolUse");
+    assert_eq!(records[0]["decision"], "deny");
+    assert_eq!(records[0]["reason"], "no-curl");
+    assert_eq!(records[0]["hooks"][0]["answer"], "deny: no-curl");
+    assert!(records[0]["hooks"][0]["sandbox"].as_str().unwrap().starts_with("strict"), "{}", records[0]);
+    assert!(!text.contains("secret-token"), "redacted input leaked: {text}");
+    assert_eq!(records[1]["event"], "Stop");
+    assert_eq!(records[1]["decision"], "none");
+    assert_eq!(records[2]["kind"], "host_error");
+    assert_eq!(records[1]["prev"], records[0]["hash"]);
+
+    let ok = env.run(&["audit", "verify", log.to_str().unwrap()], b"");
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(ok.stdout.contains("intact: 3 records"), "{}", ok.stdout);
+    std::fs::write(&log, text.replacen("\"decision\":\"deny\"", "\"decision\":\"allow\"", 1)).unwrap();
+    let bad = env.run(&["audit", "verify", log.to_str().unwrap()], b"");
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stdout.contains("seq 1: hash mismatch"), "{}", bad.stdout);
+}
+
+/// The same deny policy in enforce, warn and audit mode: deny / allow with a warning / allow,
+/// and every run audited with what it would have done.
+#[test]
+fn enforcement_modes_enforce_warn_audit() {
+    let env = Env::new();
+    let log = env.path().join("audit.jsonl");
+    let mut expect = Vec::new();
+    for (mode, decision) in [("enforce", Some("deny")), ("warn", None), ("audit", None)] {
+        env.write(
+            "managed",
+            &json!({
+                "audit": {"path": log},
+                "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+                    {"type": "command", "command": "echo no-curl >&2; exit 2", "mode": mode}
+                ]}]}
+            })
+            .to_string(),
+        );
+        let out = env.dispatch(&bash_event("curl x"));
+        assert_eq!(out.code, 0, "{mode}: {out:?}");
+        let v: serde_json::Value = if out.stdout.is_empty() { json!({}) } else { out.json() };
+        assert_eq!(v["hookSpecificOutput"]["permissionDecision"].as_str(), decision, "{mode}: {v}");
+        let msg = v["systemMessage"].as_str().unwrap_or("");
+        assert_eq!(msg.contains("[warn mode]") && msg.contains("would deny: no-curl"), mode == "warn", "{mode}: {v}");
+        expect.push(mode);
+    }
+    // Rule sets too: a project's rules in warn mode only warn.
+    env.write("managed", &json!({"audit": {"path": log}}).to_string());
+    env.write(
+        "project",
+        &json!({"permissions": {"deny": ["Bash(curl *)"]}, "hookhost": {"permissionsMode": "warn"}}).to_string(),
+    );
+    let v = env.dispatch(&bash_event("curl x")).json();
+    assert!(v.get("hookSpecificOutput").is_none(), "{v}");
+    assert!(v["systemMessage"].as_str().unwrap().contains("permission rule `Bash(curl *)` would deny"), "{v}");
+    let records: Vec<serde_json::Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 4);
+    for (r, mode) in records.iter().zip(expect) {
+        assert_eq!(r["hooks"][0]["mode"], mode, "{r}");
+        assert_eq!(r["hooks"][0]["answer"], "deny: no-curl", "the record keeps what the hook said: {r}");
+    }
+    assert_eq!(records[0]["decision"], "deny");
+    assert_eq!(records[1]["decision"], "none");
+    assert_eq!(records[3]["rule"]["mode"], "warn");
+    assert_eq!(records[3]["rule"]["decision"], "deny");
+}
+
+/// A recorded session of 114 fixture events replayed against a stricter candidate: the diff
+/// names exactly the events whose decision changes.
+#[test]
+fn replay_lists_exactly_the_changed_decisions() {
+    let env = Env::new();
+    let log = env.path().join("audit.jsonl");
+    env.write("managed", &json!({"audit": {"path": log}}).to_string());
+    let names = super::support::fixture_names();
+    for _ in 0..6 {
+        for n in &names {
+            assert_eq!(env.dispatch(&fixture(n)).code, 0, "{n}");
+        }
+    }
+    let candidate = env.path().join("candidate.json");
+    std::fs::write(&candidate, json!({"permissions": {"deny": ["Bash(ls *)", "Read"]}}).to_string()).unwrap();
+    let out = env.run(&["replay", "--audit", log.to_str().unwrap(), "--settings", candidate.to_str().unwrap()], b"");
+    assert_eq!(out.code, 2, "{out:?}");
+    let changed: Vec<&str> = out.stdout.lines().filter(|l| l.contains(": was ")).collect();
+    assert_eq!(changed.len(), 12, "{}", out.stdout);
+    assert_eq!(
+        changed.iter().filter(|l| l.contains("PreToolUse Bash: was none, now deny")).count(),
+        6,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        changed.iter().filter(|l| l.contains("PreToolUse Read: was none, now deny")).count(),
+        6,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("12 of 114 decision(s) would change"), "{}", out.stdout);
+    // The same candidate against event files: the current settings are the baseline.
+    let dir = env.path().join("events");
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in &names {
+        std::fs::write(dir.join(n), fixture(n)).unwrap();
+    }
+    let out = env.run(&["replay", "--events", dir.to_str().unwrap(), "--settings", candidate.to_str().unwrap()], b"");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stdout.contains("2 of 19 decision(s) would change"), "{}", out.stdout);
 }

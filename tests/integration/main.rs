@@ -7,15 +7,23 @@
 //! - `cli`: the binary as Claude Code runs it (stdin JSON, stdout/stderr/exit code).
 //! - `hostile`: hostile input never panics and fails per the failure policy.
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
+//! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
+//!   and the fold (never a panic, garbage never an allow, round trips, order independence).
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
+//! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
+//! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
+//!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
 mod audit;
 mod cli;
 mod conformance;
 mod hostile;
 mod permissions;
+mod properties;
 mod runner;
 mod sandbox_abuse;
 mod scenarios;
 mod support;
+mod trust;
+mod wasm;

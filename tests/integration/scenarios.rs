@@ -8,7 +8,9 @@
 //! - `expect.json`: `command` (default `dispatch`), `exit`, `stdout_json` (subset match; the
 //!   string `"<absent>"` means the key must not exist), `stdout_empty`, `stdout_contains`,
 //!   `stderr_contains`, `stderr_empty`, `files_exist`, `files_absent`, `file_equals_event`,
-//!   `file_lines` (path → line count), `absent_after` (`{"ms": N, "paths": [...]}`);
+//!   `file_lines` (path → line count), `absent_after` (`{"ms": N, "paths": [...]}`),
+//!   `trust_project` (default true: the project is trusted with `hookhost trust` before the
+//!   command runs; false leaves it untrusted);
 //! - `{{SCENARIO}}` (this folder), `{{TMP}}` (a fresh temp dir per run) and `{{PROJECT}}` (the
 //!   project dir) are substituted in every settings file, the event and the expectations.
 
@@ -70,6 +72,7 @@ fn run_one(dir: &Path) -> Result<(), String> {
     }
     let expect: Value =
         serde_json::from_str(&read("expect.json").ok_or("no expect.json")?).map_err(|e| format!("expect.json: {e}"))?;
+    env.trust_project.set(expect.get("trust_project") != Some(&Value::Bool(false)));
     let event = read("event.json").unwrap_or_default();
     let command = expect.get("command").and_then(Value::as_str).unwrap_or("dispatch");
     let out = env.run(&[command], event.as_bytes());

@@ -50,9 +50,12 @@ impl Output {
     }
 }
 
-/// A temporary machine: managed dir, user config home and a project dir.
+/// A temporary machine: managed dir, user config home, user state dir and a project dir.
 pub struct Env {
     pub tmp: tempfile::TempDir,
+    /// Run `hookhost trust` for the project before every command when project or local
+    /// settings exist (the user trusted the repository). On by default; trust tests turn it off.
+    pub trust_project: std::cell::Cell<bool>,
 }
 
 impl Env {
@@ -61,7 +64,7 @@ impl Env {
         for d in ["managed", "xdg", "project"] {
             std::fs::create_dir_all(tmp.path().join(d)).unwrap();
         }
-        let env = Env { tmp };
+        let env = Env { tmp, trust_project: std::cell::Cell::new(true) };
         // Hooks run sandboxed (strict where every layer exists): let test hooks write their
         // marker files in this machine's temp dir and read the scenario scripts.
         env.write(
@@ -91,6 +94,34 @@ impl Env {
         self.path().join("cli.json")
     }
 
+    /// `$XDG_STATE_HOME`: the trust store lives in `state/hookhost/`.
+    pub fn state_home(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    /// A `Command` for the binary, pointing at this machine, without trusting the project first.
+    pub fn bare_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOOKHOST_MANAGED_DIR", self.managed_dir())
+            .env("XDG_CONFIG_HOME", self.path().join("xdg"))
+            .env("XDG_STATE_HOME", self.state_home())
+            .env("HOME", self.path())
+            .args(args)
+            .arg("--project-dir")
+            .arg(self.project());
+        if self.cli_file().exists() {
+            c.arg("--settings").arg(self.cli_file());
+        }
+        c
+    }
+
+    /// Runs `hookhost trust` for the project.
+    pub fn trust(&self) -> Output {
+        run(self.bare_command(&["trust"]), b"")
+    }
+
     /// Where a scope's file goes: `managed`, `managed.d/NAME`, `cli`, `local`, `project`, `user`.
     pub fn scope_path(&self, scope: &str) -> PathBuf {
         match scope {
@@ -113,21 +144,15 @@ impl Env {
         p
     }
 
-    /// A `Command` for the binary with a clean environment pointing at this machine.
+    /// A `Command` for the binary with a clean environment pointing at this machine. With
+    /// `trust_project`, the project's current hooks are trusted first (`hookhost trust`).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
-            .env("HOOKHOST_MANAGED_DIR", self.managed_dir())
-            .env("XDG_CONFIG_HOME", self.path().join("xdg"))
-            .env("HOME", self.path())
-            .args(args)
-            .arg("--project-dir")
-            .arg(self.project());
-        if self.cli_file().exists() {
-            c.arg("--settings").arg(self.cli_file());
+        let project_settings = self.scope_path("project").exists() || self.scope_path("local").exists();
+        if self.trust_project.get() && project_settings && !matches!(args.first(), Some(&"trust")) {
+            let out = self.trust();
+            assert_eq!(out.code, 0, "hookhost trust failed: {out:?}");
         }
-        c
+        self.bare_command(args)
     }
 
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {

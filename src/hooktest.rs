@@ -1,0 +1,310 @@
+//! `hookhost test`: hook authors' tests. A test file names the settings that configure the hooks
+//! under test (wasm or command, exactly as they would be installed) and a list of cases, each an
+//! event and the expected result; every case is dispatched through the real `EventBus` and
+//! checked, and one PASS/FAIL line is printed per case, like `opa test`.
+//!
+//! Test file (JSON; paths are relative to the file):
+//!
+//! ```json
+//! {
+//!   "settings": "settings.json",
+//!   "rewritePaths": {"/usr/local/lib/hookhost/hooks": "../target/wasm32-wasip2/release"},
+//!   "cases": [
+//!     {"name": "rm -rf is denied", "event": "../../events/02-bash-rm-rf.json",
+//!      "expect": {"decision": "deny", "reasonContains": "rm -rf"}},
+//!     {"name": "ls is fine",
+//!      "event": {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}},
+//!      "expect": {"decision": "none"}}
+//!   ]
+//! }
+//! ```
+//!
+//! `settings` is a file or an inline object, loaded at managed scope; `rewritePaths` replaces a
+//! path prefix written in the settings by a directory (so installed paths can point at a build);
+//! `projectDir` (optional) is the project directory (default: the event's `cwd`). `expect` may
+//! hold `decision` (`deny`, `defer`, `ask`, `allow`, `block`, `stop` or `none`), `reasonContains`,
+//! `updatedInput` (the exact object), `exitCode` (what `hookhost dispatch` would exit with) and
+//! `hooksRun`; every key given must hold.
+//!
+//! Promises: exit 0 when every case passed, 2 when any failed, 1 when a test file could not be
+//! used (and nothing failed). Never writes anything but the precompile cache.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::bus::{DispatchContext, EventBus};
+use crate::decision::{HookResult, first_line, truncate_chars};
+use crate::event::HookEvent;
+use crate::settings::{Scope, file, resolve};
+
+/// The file name `hookhost test DIR` looks for in DIR and its subdirectories.
+pub const TEST_FILE: &str = "tests.json";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TestFile {
+    settings: Value,
+    #[serde(default)]
+    rewrite_paths: Map<String, Value>,
+    #[serde(default)]
+    project_dir: Option<PathBuf>,
+    cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    event: Value,
+    expect: Expect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Expect {
+    decision: Option<String>,
+    reason_contains: Option<String>,
+    updated_input: Option<Value>,
+    exit_code: Option<u8>,
+    hooks_run: Option<usize>,
+}
+
+const DECISIONS: &[&str] = &["deny", "defer", "ask", "allow", "block", "stop", "none"];
+
+/// Totals of one `hookhost test` run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+}
+
+impl Summary {
+    /// The exit code: 2 if a case failed, 1 if a file could not be used, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.failed > 0 {
+            2
+        } else if self.errors > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// The test files named by `paths`: files as given; for a directory, its `tests.json` and those
+/// of its direct subdirectories.
+pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::iter::once(p.join(TEST_FILE))
+            .chain(
+                std::fs::read_dir(p)
+                    .map(|d| d.flatten().map(|e| e.path().join(TEST_FILE)).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            )
+            .filter(|f| f.is_file())
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            // Reported as an error by `run_file`.
+            out.push(p.join(TEST_FILE));
+        }
+        out.extend(found);
+    }
+    out
+}
+
+/// Runs every test file and prints the report to `out`.
+pub fn run(paths: &[PathBuf], out: &mut dyn std::io::Write) -> std::io::Result<Summary> {
+    let mut summary = Summary::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| std::io::Error::other(format!("cannot start the runtime: {e}")))?;
+    for path in collect(paths) {
+        writeln!(out, "{}", path.display())?;
+        match run_file(&path, &rt, out) {
+            Ok((passed, failed)) => {
+                summary.passed += passed;
+                summary.failed += failed;
+            }
+            Err(e) => {
+                summary.errors += 1;
+                writeln!(out, "  ERROR {e}")?;
+            }
+        }
+    }
+    let total = summary.passed + summary.failed;
+    writeln!(out, "{}", "-".repeat(80))?;
+    writeln!(out, "PASS: {}/{total}", summary.passed)?;
+    if summary.failed > 0 {
+        writeln!(out, "FAIL: {}/{total}", summary.failed)?;
+    }
+    if summary.errors > 0 {
+        writeln!(out, "ERROR: {} test file(s) could not be used", summary.errors)?;
+    }
+    Ok(summary)
+}
+
+fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Write) -> Result<(usize, usize), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let t: TestFile =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a hookhost test file: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let abs = |p: &Path| {
+        let joined = base.join(p);
+        std::fs::canonicalize(&joined).unwrap_or(joined)
+    };
+    let (mut settings_text, settings_path) = match &t.settings {
+        Value::String(f) => {
+            let p = abs(Path::new(f));
+            (std::fs::read_to_string(&p).map_err(|e| format!("settings {}: {e}", p.display()))?, p)
+        }
+        v @ Value::Object(_) => (v.to_string(), path.to_path_buf()),
+        _ => return Err("`settings` must be a file name or an object".into()),
+    };
+    for (from, to) in &t.rewrite_paths {
+        let to = to.as_str().ok_or_else(|| format!("rewritePaths.{from} must be a string"))?;
+        settings_text = settings_text.replace(from.as_str(), &abs(Path::new(to)).to_string_lossy());
+    }
+    let parsed = file::parse(&settings_text, &settings_path, Scope::Managed).map_err(|e| e.to_string())?;
+    let bus = EventBus::new(resolve(vec![parsed]));
+    let (mut passed, mut failed) = (0, 0);
+    for case in &t.cases {
+        let started = Instant::now();
+        let verdict = run_case(case, &bus, &t, &abs, rt);
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match verdict {
+            Ok(got) => {
+                passed += 1;
+                writeln!(out, "  PASS  {} ({got}, {ms:.1} ms)", case.name).map_err(|e| e.to_string())?;
+            }
+            Err(why) => {
+                failed += 1;
+                writeln!(out, "  FAIL  {}: {why}", case.name).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok((passed, failed))
+}
+
+/// Runs one case; `Ok` with a short description of what happened, `Err` with what differed.
+fn run_case(
+    case: &Case,
+    bus: &EventBus,
+    t: &TestFile,
+    abs: &dyn Fn(&Path) -> PathBuf,
+    rt: &tokio::runtime::Runtime,
+) -> Result<String, String> {
+    let bytes = match &case.event {
+        Value::String(f) => {
+            let p = abs(Path::new(f));
+            std::fs::read(&p).map_err(|e| format!("event {}: {e}", p.display()))?
+        }
+        v @ Value::Object(_) => v.to_string().into_bytes(),
+        _ => return Err("`event` must be a file name or an object".into()),
+    };
+    let event = HookEvent::parse(&bytes).map_err(|e| format!("invalid event: {e}"))?;
+    let ctx = DispatchContext {
+        project_dir: t.project_dir.as_deref().map(abs).or_else(|| event.cwd().map(PathBuf::from)),
+        user_dir: None,
+    };
+    let outcome = rt.block_on(bus.dispatch(&event, &ctx));
+    let v = &outcome.verdict;
+    let response = outcome.render(&event);
+    let e = &case.expect;
+    let mut diffs = Vec::new();
+    if let Some(want) = &e.decision {
+        if !DECISIONS.contains(&want.as_str()) {
+            return Err(format!("expect.decision must be one of {}, got {want:?}", DECISIONS.join(", ")));
+        }
+        if v.label() != want {
+            diffs.push(format!("expected decision {want}, got {}", v.label()));
+        }
+    }
+    if let Some(want) = &e.reason_contains
+        && !v.reason.as_deref().unwrap_or("").contains(want.as_str())
+    {
+        diffs.push(format!("expected the reason to contain {want:?}, got {:?}", v.reason.as_deref().unwrap_or("")));
+    }
+    if let Some(want) = &e.updated_input
+        && v.updated_input.as_ref() != Some(want)
+    {
+        diffs.push(format!(
+            "expected updatedInput {want}, got {}",
+            v.updated_input.as_ref().map_or("none".to_string(), Value::to_string)
+        ));
+    }
+    if let Some(want) = e.exit_code
+        && response.exit_code != want
+    {
+        diffs.push(format!("expected exit code {want}, got {}", response.exit_code));
+    }
+    if let Some(want) = e.hooks_run
+        && outcome.runs.len() != want
+    {
+        diffs.push(format!("expected {want} hook(s) to run, got {}", outcome.runs.len()));
+    }
+    if diffs.is_empty() {
+        let mut got = v.label().to_string();
+        if let Some(r) = &v.reason {
+            got.push_str(&format!(": {}", truncate_chars(&first_line(r), 60)));
+        }
+        return Ok(got);
+    }
+    // Say what each hook did: the usual cause is a hook that failed rather than decided.
+    for r in &outcome.runs {
+        if let HookResult::Failed(f) = &r.report.result {
+            diffs.push(format!("{} failed ({}): {}", r.hook.label(), f.kind.as_str(), f.message));
+        }
+    }
+    if outcome.runs.is_empty() {
+        diffs.push("no hook ran for this event".into());
+    }
+    Err(diffs.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_hook_cases_pass_and_fail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let test = serde_json::json!({
+            "settings": {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+                {"type": "command", "command": "echo 'no rm' >&2; exit 2"}]}]}},
+            "cases": [
+                {"name": "denied", "event": {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "rm"}},
+                 "expect": {"decision": "deny", "reasonContains": "no rm", "exitCode": 0, "hooksRun": 1}},
+                {"name": "wrong", "event": {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}},
+                 "expect": {"decision": "none"}},
+                {"name": "other tool", "event": {"hook_event_name": "PreToolUse", "tool_name": "Read", "tool_input": {}},
+                 "expect": {"decision": "none", "hooksRun": 0}}
+            ]
+        });
+        let f = tmp.path().join("tests.json");
+        std::fs::write(&f, test.to_string()).unwrap();
+        let mut out = Vec::new();
+        let s = run(&[tmp.path().to_path_buf()], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(s, Summary { passed: 2, failed: 1, errors: 0 }, "{text}");
+        assert_eq!(s.exit_code(), 2);
+        assert!(
+            text.contains("PASS  denied") && text.contains("FAIL  wrong: expected decision none, got deny"),
+            "{text}"
+        );
+
+        std::fs::write(&f, "{\"cases\": []}").unwrap();
+        let s = run(&[f], &mut Vec::new()).unwrap();
+        assert_eq!((s.errors, s.exit_code()), (1, 1));
+    }
+}

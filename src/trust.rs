@@ -1,0 +1,768 @@
+//! Trust: what runs is what was approved.
+//!
+//! Three mechanisms, all keyed on SHA-256:
+//!
+//! 1. **Pins.** `sha256` on a hook pins its content. For a `wasm` hook, the component file's
+//!    bytes (checked by the WebAssembly runner, `crate::exec::wasm`; the component is found by
+//!    `crate::exec::wasm_component_path`, and [`sha256_file`] is the shared hash helper). For a `command` hook, the file [`command_target`] names, else the command
+//!    line itself:
+//!    - the *program* is `command` (exec form, with `args`) or the first word of `command` (shell
+//!      form, split like a shell would split words); the *first argument* is `args[0]` or the
+//!      second word. `${CLAUDE_PROJECT_DIR}` / `$CLAUDE_PROJECT_DIR` are expanded first;
+//!    - if the program's base name is a known interpreter ([`INTERPRETERS`], version suffixes
+//!      allowed: `python3.12`, `node22`) and the first argument names a regular file (relative
+//!      names resolve against the hook's working directory, the project directory), the pin
+//!      covers that **script file** (`bash ./guard.sh`, `/usr/bin/python3 check.py`);
+//!    - otherwise, if the program contains a `/` and names a regular file, the pin covers the
+//!      **program file** (`${CLAUDE_PROJECT_DIR}/.hookhost/guard.sh`, `/opt/bin/policy`);
+//!    - otherwise (a program found on `PATH`, an interpreter with `-c`, options before the
+//!      script, `VAR=x cmd`, shell syntax the word splitter cannot read) the pin covers the
+//!      **command line**: the bytes of `command` as written (shell form), or of `command` and
+//!      each argument, each followed by a NUL byte (exec form). By hand:
+//!      `printf '%s' "$command" | sha256sum` or `printf '%s\0' "$command" "${args[@]}" | sha256sum`.
+//!
+//!    The runner checks a command hook's pin immediately before it spawns the process (after
+//!    the sandbox is prepared) and again after the process exits; a mismatch, or a file that
+//!    cannot be read, is a `HookFailure` of kind `Untrusted`: the hook does not run, or its
+//!    answer is discarded. **What this does not close:** between the check and the moment the
+//!    shell or interpreter opens the file there is a window (microseconds to milliseconds) in
+//!    which a process that can write the file can swap it and swap it back before the re-check.
+//!    hookhost cannot run "exactly the bytes it hashed" without changing the script's path
+//!    (`$0`, `dirname "$0"`), so it does not try; keep pinned scripts where the agent cannot
+//!    write (a root-owned directory) when that race matters.
+//!
+//! 2. **`requirePinnedHooks`** (managed): non-managed hooks without `sha256` are inactive
+//!    (settings resolution, `crate::settings::resolve`).
+//!
+//! 3. **Project trust.** Hooks from a project's `.hookhost/settings.json` and
+//!    `.hookhost/settings.local.json` run only after the user ran `hookhost trust` for that
+//!    project. It records, in `<state dir>/trusted-projects.json` (the state dir is
+//!    `$XDG_STATE_HOME/hookhost`, else `~/.local/state/hookhost`), for every project and local
+//!    hook: the hash of its definition (`Hook::definition_sha256`: event, matcher and handler
+//!    object as written) and the hash of its content (the same file or command line a pin
+//!    covers; the component for `wasm`). [`apply`] (called by `settings::load`, so every front
+//!    end gets it) deactivates a project hook whose definition is not recorded, or whose content
+//!    changed since: editing a trusted script behind an unchanged command line revokes trust for
+//!    that hook. A trusted hook without its own `sha256` gets the recorded content hash as its
+//!    pin, so the run-time check above also catches a script edited after loading.
+//!    `hookhost trust` re-records the project's current hooks (replacing the old record);
+//!    `hookhost trust --revoke` forgets the project. Managed, command-line and user hooks need
+//!    no project trust. Project *permission rules* are not gated by trust.
+//!
+//! What trust does not protect against: a process running as the user can edit the trust store,
+//! the user's own settings, or the pinned files; pins and trust make *changes* visible and
+//! refuse them, they are not access control. Managed settings (root-owned) are the boundary:
+//! `allowManagedHooksOnly`, `requirePinnedHooks` with pins in managed files, and scripts in
+//! root-owned directories.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::decision::{FailureKind, HookFailure};
+use crate::hook::{CommandHook, Handler, Hook};
+use crate::settings::locate::{Seg, locate, locate_offset};
+use crate::settings::{Scope, Settings};
+
+/// The trust store's file name inside the state directory.
+pub const TRUST_FILE: &str = "trusted-projects.json";
+/// The largest trust store hookhost reads.
+pub const MAX_TRUST_FILE_BYTES: u64 = 16 * 1024 * 1024;
+const STORE_VERSION: u32 = 1;
+
+/// Programs whose first argument is the script they run (base names; a version suffix such as
+/// `python3.12` or `node22` is allowed).
+pub const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "python", "pypy", "node", "nodejs", "deno", "bun",
+    "ruby", "perl", "php", "lua", "luajit", "tclsh", "Rscript", "pwsh",
+];
+
+/// Errors of the trust store and of writing pins.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not a hookhost trust store: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{path}: larger than the limit of {limit} bytes")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("no user state directory: set XDG_STATE_HOME or HOME")]
+    NoStateDir,
+    #[error("no project directory: pass --project-dir or set CLAUDE_PROJECT_DIR")]
+    NoProjectDir,
+    #[error("{path}: cannot write pins: {message}")]
+    Pin { path: PathBuf, message: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TrustError + '_ {
+    move |source| TrustError::Io { path: path.to_path_buf(), source }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Lowercase hex SHA-256 of a file's bytes (streamed; follows symlinks).
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// What a pin covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinTarget {
+    /// The script, program or component file the hook runs.
+    File(PathBuf),
+    /// No file: the command line as written (see the module documentation for the bytes).
+    CommandLine(Vec<u8>),
+}
+
+impl PinTarget {
+    /// The target's SHA-256.
+    pub fn sha256(&self) -> io::Result<String> {
+        match self {
+            PinTarget::File(p) => sha256_file(p),
+            PinTarget::CommandLine(b) => Ok(sha256_hex(b)),
+        }
+    }
+
+    /// How reports name the target: `file /x/guard.sh` or `the command line`.
+    pub fn describe(&self) -> String {
+        match self {
+            PinTarget::File(p) => format!("file {}", p.display()),
+            PinTarget::CommandLine(_) => "the command line".to_string(),
+        }
+    }
+}
+
+fn expand_project(s: &str, project_dir: Option<&Path>) -> String {
+    let p = project_dir.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    s.replace("${CLAUDE_PROJECT_DIR}", &p).replace("$CLAUDE_PROJECT_DIR", &p)
+}
+
+/// The working directory a hook runs in (as `exec::command_spec` chooses it).
+fn hook_cwd(project_dir: Option<&Path>) -> PathBuf {
+    project_dir.filter(|p| p.is_dir()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Whether `program` (a path or a name) is one of [`INTERPRETERS`].
+pub fn is_interpreter(program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let stem = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    INTERPRETERS.contains(&base) || (!stem.is_empty() && INTERPRETERS.contains(&stem))
+}
+
+fn regular_file(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file())
+}
+
+/// The file or command line a command hook's pin covers (module documentation, rule 1).
+pub fn command_target(c: &CommandHook, project_dir: Option<&Path>) -> PinTarget {
+    let (words, line): (Vec<String>, Vec<u8>) = match &c.args {
+        Some(args) => {
+            let mut line = Vec::new();
+            for w in std::iter::once(&c.command).chain(args) {
+                line.extend_from_slice(w.as_bytes());
+                line.push(0);
+            }
+            (std::iter::once(c.command.clone()).chain(args.iter().cloned()).collect(), line)
+        }
+        None => (shlex::split(&c.command).unwrap_or_default(), c.command.as_bytes().to_vec()),
+    };
+    let cwd = hook_cwd(project_dir);
+    let program = words.first().map(|w| expand_project(w, project_dir)).unwrap_or_default();
+    if is_interpreter(&program) {
+        if let Some(arg) = words.get(1).map(|w| expand_project(w, project_dir))
+            && !arg.is_empty()
+            && !arg.starts_with('-')
+        {
+            let path = cwd.join(&arg);
+            if regular_file(&path) {
+                return PinTarget::File(path);
+            }
+        }
+        return PinTarget::CommandLine(line);
+    }
+    if program.contains('/') {
+        let path = cwd.join(&program);
+        if regular_file(&path) {
+            return PinTarget::File(path);
+        }
+    }
+    PinTarget::CommandLine(line)
+}
+
+/// What a hook's pin (and its project-trust content hash) covers; `None` for hook types
+/// hookhost does not run.
+pub fn hook_target(hook: &Hook, project_dir: Option<&Path>) -> Option<PinTarget> {
+    match &hook.handler {
+        Handler::Command(c) => Some(command_target(c, project_dir)),
+        Handler::Wasm(w) => {
+            let ctx = crate::exec::RunContext { project_dir: project_dir.map(Path::to_path_buf) };
+            Some(PinTarget::File(crate::exec::wasm_component_path(hook, w, &ctx)))
+        }
+        Handler::Unsupported { .. } => None,
+    }
+}
+
+/// The pin a hook would have now: its target and that target's SHA-256.
+pub fn current_pin(hook: &Hook, project_dir: Option<&Path>) -> Result<(PinTarget, String), String> {
+    let target = hook_target(hook, project_dir).ok_or_else(|| format!("`{}` hooks cannot be pinned", hook.kind()))?;
+    let sum = target.sha256().map_err(|e| format!("cannot read {}: {e}", target.describe()))?;
+    Ok((target, sum))
+}
+
+/// A pin checked before a run, to be re-checked after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub target: PinTarget,
+    pub sha256: String,
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(12)]
+}
+
+/// Checks `target` against the pin `expected` (lowercase hex). `Err` is the `Untrusted` failure
+/// to report: the hook must not run.
+pub fn verify(target: PinTarget, expected: &str) -> Result<Verified, HookFailure> {
+    match target.sha256() {
+        Ok(actual) if actual.eq_ignore_ascii_case(expected) => Ok(Verified { target, sha256: actual }),
+        Ok(actual) => Err(HookFailure::new(
+            FailureKind::Untrusted,
+            format!(
+                "{} does not match its sha256 pin (pinned {}…, found {}…); the hook was not run",
+                target.describe(),
+                short(expected),
+                short(&actual)
+            ),
+        )),
+        Err(e) => Err(HookFailure::new(
+            FailureKind::Untrusted,
+            format!("cannot read {} to check its sha256 pin: {e}; the hook was not run", target.describe()),
+        )),
+    }
+}
+
+/// Re-checks a verified target after the hook ran: `Some` (an `Untrusted` failure) when the
+/// content changed while it ran, so its answer must be discarded.
+pub fn recheck(v: &Verified) -> Option<HookFailure> {
+    match v.target.sha256() {
+        Ok(now) if now == v.sha256 => None,
+        Ok(now) => Some(HookFailure::new(
+            FailureKind::Untrusted,
+            format!(
+                "{} changed while the hook ran (sha256 {}… → {}…); its answer is discarded",
+                v.target.describe(),
+                short(&v.sha256),
+                short(&now)
+            ),
+        )),
+        Err(e) => Some(HookFailure::new(
+            FailureKind::Untrusted,
+            format!("{} became unreadable while the hook ran ({e}); its answer is discarded", v.target.describe()),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Project trust
+
+/// One trusted hook of a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedHook {
+    /// `Hook::definition_sha256`.
+    pub definition: String,
+    /// SHA-256 of its content (file or command line); `None` when it has none or could not be
+    /// read when trusted.
+    pub content: Option<String>,
+    /// What `content` covers, for people reading the store.
+    pub target: Option<String>,
+    pub label: String,
+    pub origin: String,
+}
+
+/// The trust record of one project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    /// Seconds since the Unix epoch.
+    pub trusted_at: u64,
+    pub hooks: Vec<TrustedHook>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct StoreFile {
+    version: u32,
+    projects: BTreeMap<String, ProjectRecord>,
+}
+
+/// The user's project trust records.
+#[derive(Debug, Clone)]
+pub struct TrustStore {
+    path: PathBuf,
+    file: StoreFile,
+}
+
+/// The key of a project in the store: its canonical path (lexical when it cannot be resolved).
+pub fn project_key(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| crate::permissions::path::lexical(&std::env::current_dir().unwrap_or_default().join(dir)))
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl TrustStore {
+    /// The store's path inside `state_dir`.
+    pub fn file_path(state_dir: &Path) -> PathBuf {
+        state_dir.join(TRUST_FILE)
+    }
+
+    /// Reads the store; a missing file is an empty store.
+    pub fn load(state_dir: &Path) -> Result<TrustStore, TrustError> {
+        let path = Self::file_path(state_dir);
+        let mut bytes = Vec::new();
+        match File::open(&path) {
+            Ok(f) => {
+                f.take(MAX_TRUST_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io_err(&path))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(TrustStore { path, file: StoreFile { version: STORE_VERSION, ..Default::default() } });
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        if bytes.len() as u64 > MAX_TRUST_FILE_BYTES {
+            return Err(TrustError::TooLarge { path, limit: MAX_TRUST_FILE_BYTES });
+        }
+        let file: StoreFile = serde_json::from_slice(&bytes)
+            .map_err(|e| TrustError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        if file.version != STORE_VERSION {
+            return Err(TrustError::Corrupt { path, message: format!("unknown version {}", file.version) });
+        }
+        Ok(TrustStore { path, file })
+    }
+
+    pub fn project(&self, dir: &Path) -> Option<&ProjectRecord> {
+        self.file.projects.get(&project_key(dir))
+    }
+
+    fn save(&self) -> Result<(), TrustError> {
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        let text = serde_json::to_string_pretty(&self.file)
+            .map_err(|e| TrustError::Corrupt { path: self.path.clone(), message: e.to_string() })?;
+        atomic_write(&self.path, dir, text.as_bytes(), Some(0o600))
+    }
+}
+
+fn atomic_write(path: &Path, dir: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), TrustError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+    let perms = match mode {
+        Some(m) => std::fs::Permissions::from_mode(m),
+        None => match std::fs::metadata(path) {
+            Ok(m) => m.permissions(),
+            Err(_) => std::fs::Permissions::from_mode(0o644),
+        },
+    };
+    tmp.as_file().set_permissions(perms).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
+}
+
+/// Runs `f` on the store with its lock held (created with the state dir, mode 0700, if needed),
+/// then saves it.
+fn with_store<T>(state_dir: &Path, f: impl FnOnce(&mut TrustStore) -> T) -> Result<T, TrustError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(state_dir).map_err(io_err(state_dir))?;
+    let lock_path = state_dir.join(format!("{TRUST_FILE}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_err(&lock_path))?;
+    let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io_err(&lock_path)(io::Error::from(e)))?;
+    let mut store = TrustStore::load(state_dir)?;
+    let out = f(&mut store);
+    store.save()?;
+    Ok(out)
+}
+
+fn is_project_scope(h: &Hook) -> bool {
+    matches!(h.origin.scope, Scope::Project | Scope::Local)
+}
+
+/// The content hash project trust records for a hook (`None`: none, or unreadable).
+fn trust_content(hook: &Hook, project_dir: Option<&Path>) -> (Option<String>, Option<String>) {
+    match hook_target(hook, project_dir) {
+        None => (None, None),
+        Some(t) => (t.sha256().ok(), Some(t.describe())),
+    }
+}
+
+/// Records `hooks` (the project and local hooks among them) as the trusted state of
+/// `project_dir`, replacing any earlier record. Returns the record.
+pub fn trust_project(state_dir: &Path, project_dir: &Path, hooks: &[Arc<Hook>]) -> Result<ProjectRecord, TrustError> {
+    let trusted_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let record = ProjectRecord {
+        trusted_at,
+        hooks: hooks
+            .iter()
+            .filter(|h| is_project_scope(h))
+            .map(|h| {
+                let (content, target) = trust_content(h, Some(project_dir));
+                TrustedHook {
+                    definition: h.definition_sha256.clone(),
+                    content,
+                    target,
+                    label: h.label(),
+                    origin: h.origin.to_string(),
+                }
+            })
+            .collect(),
+    };
+    let key = project_key(project_dir);
+    let r = record.clone();
+    with_store(state_dir, move |s| {
+        s.file.projects.insert(key, r);
+    })?;
+    Ok(record)
+}
+
+/// Forgets `project_dir`; `true` when it was trusted.
+pub fn revoke_project(state_dir: &Path, project_dir: &Path) -> Result<bool, TrustError> {
+    let key = project_key(project_dir);
+    with_store(state_dir, move |s| s.file.projects.remove(&key).is_some())
+}
+
+fn trust_command(project_dir: Option<&Path>) -> String {
+    match project_dir {
+        Some(p) => {
+            format!("`hookhost trust --project-dir {}`", shlex::try_quote(&p.to_string_lossy()).unwrap_or_default())
+        }
+        None => "`hookhost trust`".to_string(),
+    }
+}
+
+/// Whether a project or local hook may run: `Ok(pin)` (the recorded content hash, to enforce at
+/// run time when the hook has no pin of its own) or `Err(reason)`.
+pub fn check_project_hook(
+    hook: &Hook,
+    project_dir: Option<&Path>,
+    store: Result<&TrustStore, &str>,
+) -> Result<Option<String>, String> {
+    let cmd = trust_command(project_dir);
+    let where_ = project_dir.map(|p| p.display().to_string()).unwrap_or_else(|| "this project".into());
+    let store =
+        store.map_err(|e| format!("project hooks run only once trusted, and the trust store cannot be read ({e})"))?;
+    let record = project_dir.and_then(|p| store.project(p)).ok_or_else(|| {
+        format!(
+            "the project {where_} is not trusted: project hooks run only after you review .hookhost/settings*.json and \
+             the scripts they run, then run {cmd}"
+        )
+    })?;
+    let mut same_definition = record.hooks.iter().filter(|t| t.definition == hook.definition_sha256).peekable();
+    if same_definition.peek().is_none() {
+        return Err(format!("this hook is new or was edited since the project was trusted: review it, then run {cmd}"));
+    }
+    let (content, target) = trust_content(hook, project_dir);
+    if same_definition.any(|t| t.content == content) {
+        return Ok(content);
+    }
+    Err(format!(
+        "trust revoked: {} changed since the project was trusted (the command line did not): review it, then run {cmd}",
+        target.unwrap_or_else(|| "its content".into())
+    ))
+}
+
+/// Deactivates the project and local hooks of `settings` that the user has not trusted (module
+/// documentation, 3), with the reason and the command to trust them; gives trusted ones without
+/// a `sha256` the recorded content hash as their pin. No-op when there are no such hooks.
+pub fn apply(settings: &mut Settings, project_dir: Option<&Path>, state_dir: Option<&Path>) {
+    if !settings.hooks.iter().any(|h| is_project_scope(h)) {
+        return;
+    }
+    let store = match state_dir {
+        Some(d) => TrustStore::load(d).map_err(|e| e.to_string()),
+        None => Err(TrustError::NoStateDir.to_string()),
+    };
+    let store_ref = store.as_ref().map_err(String::as_str);
+    let mut keep = Vec::with_capacity(settings.hooks.len());
+    for hook in std::mem::take(&mut settings.hooks) {
+        if !is_project_scope(&hook) {
+            keep.push(hook);
+            continue;
+        }
+        match check_project_hook(&hook, project_dir, store_ref) {
+            Ok(Some(content)) if hook.sha256.is_none() => {
+                let mut h = (*hook).clone();
+                h.sha256 = Some(content);
+                keep.push(Arc::new(h));
+            }
+            Ok(_) => keep.push(hook),
+            Err(why) => settings.inactive.push((hook, why)),
+        }
+    }
+    settings.hooks = keep;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing pins back
+
+/// Sets `sha256` of the hooks of the settings file at `path` whose origin (line, column) is a
+/// key of `pins`, preserving everything else in the text (key order, formatting): an existing
+/// `sha256` value is replaced in place, a missing one is added as the object's last key. The
+/// result is re-parsed and checked before the file is replaced atomically. Returns how many
+/// hooks changed.
+pub fn write_pins(path: &Path, scope: Scope, pins: &BTreeMap<(usize, usize), String>) -> Result<usize, TrustError> {
+    let pin_err = |m: String| TrustError::Pin { path: path.to_path_buf(), message: m };
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let bom = text.starts_with('\u{feff}');
+    let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let (new_body, changed) = pin_text(body, pins).map_err(pin_err)?;
+    if changed == 0 {
+        return Ok(0);
+    }
+    let parsed = crate::settings::file::parse(&new_body, path, scope)
+        .map_err(|e| pin_err(format!("the edited file does not parse ({e}); nothing written")))?;
+    for h in &parsed.hooks {
+        if let Some(want) = pins.get(&(h.origin.line, h.origin.column))
+            && h.sha256.as_deref() != Some(want.as_str())
+        {
+            return Err(pin_err(format!("the pin of {} did not land; nothing written", h.label())));
+        }
+    }
+    let out = if bom { format!("\u{feff}{new_body}") } else { new_body };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    atomic_write(path, dir, out.as_bytes(), None)?;
+    Ok(changed)
+}
+
+/// The edit of [`write_pins`], on text: returns the new text and the number of hooks changed.
+pub fn pin_text(text: &str, pins: &BTreeMap<(usize, usize), String>) -> Result<(String, usize), String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let mut edits: Vec<(usize, usize, String)> = Vec::new(); // (start, end, replacement)
+    let Some(events) = value.get("hooks").and_then(|h| h.as_object()) else { return Ok((text.to_string(), 0)) };
+    for (event, groups) in events {
+        for (gi, group) in groups.as_array().into_iter().flatten().enumerate() {
+            for (hi, h) in group.get("hooks").and_then(|x| x.as_array()).into_iter().flatten().enumerate() {
+                let segs = vec![
+                    Seg::Key("hooks".into()),
+                    Seg::Key(event.clone()),
+                    Seg::Index(gi),
+                    Seg::Key("hooks".into()),
+                    Seg::Index(hi),
+                ];
+                let Some(pin) = pins.get(&locate(text, &segs, false)) else { continue };
+                let Some(obj) = h.as_object() else { continue };
+                if obj.get("sha256").and_then(|v| v.as_str()) == Some(pin.as_str()) {
+                    continue;
+                }
+                let start = locate_offset(text, &segs, false);
+                let end = start + value_len(&text[start..])?;
+                if obj.contains_key("sha256") {
+                    let mut s = segs.clone();
+                    s.push(Seg::Key("sha256".into()));
+                    let vs = locate_offset(text, &s, false);
+                    let ve = vs + value_len(&text[vs..])?;
+                    edits.push((vs, ve, format!("\"{pin}\"")));
+                } else {
+                    edits.push(insert_key(text, start, end, "sha256", pin)?);
+                }
+            }
+        }
+    }
+    let changed = edits.len();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (s, e, r) in edits {
+        out.replace_range(s..e, &r);
+    }
+    Ok((out, changed))
+}
+
+/// The length in bytes of the JSON value at the start of `text`.
+fn value_len(text: &str) -> Result<usize, String> {
+    let mut it = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    match it.next() {
+        Some(Ok(_)) => Ok(it.byte_offset()),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("no value".into()),
+    }
+}
+
+/// An insertion of `"key": "value"` as the last member of the object spanning `start..end`,
+/// in the object's own style (one line, or one member per line with its indentation).
+fn insert_key(text: &str, start: usize, end: usize, key: &str, value: &str) -> Result<(usize, usize, String), String> {
+    let obj = &text[start..end];
+    if !obj.starts_with('{') || !obj.ends_with('}') {
+        return Err("a hook is not a JSON object".into());
+    }
+    let inner = &obj[1..obj.len() - 1];
+    let last = inner.trim_end().len(); // offset in `inner` after the last member
+    let at = start + 1 + last;
+    let lead: &str = &inner[..inner.len() - inner.trim_start().len()];
+    let member = format!("\"{key}\": \"{value}\"");
+    let sep = if inner.trim().is_empty() { "" } else { "," };
+    let insertion = match lead.rfind('\n') {
+        Some(i) => format!("{sep}\n{}{member}", &lead[i + 1..]),
+        None if inner.trim().is_empty() => member,
+        None => format!("{sep} {member}"),
+    };
+    Ok((at, at, insertion))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hook::Shell;
+
+    fn cmd(command: &str, args: Option<&[&str]>) -> CommandHook {
+        CommandHook {
+            command: command.into(),
+            args: args.map(|a| a.iter().map(|s| s.to_string()).collect()),
+            shell: Shell::Sh,
+        }
+    }
+
+    #[test]
+    fn targets() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join(".hookhost")).unwrap();
+        std::fs::write(p.join(".hookhost/guard.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(p.join("check.py"), "print()\n").unwrap();
+        let f = |c: CommandHook| command_target(&c, Some(p));
+        let guard = PinTarget::File(p.join(".hookhost/guard.sh"));
+        assert_eq!(f(cmd("\"$CLAUDE_PROJECT_DIR\"/.hookhost/guard.sh --x", None)), guard);
+        assert_eq!(f(cmd("${CLAUDE_PROJECT_DIR}/.hookhost/guard.sh", Some(&["a"]))), guard);
+        assert_eq!(f(cmd("bash .hookhost/guard.sh", None)), guard);
+        assert_eq!(f(cmd("/usr/bin/python3.12", Some(&["check.py"]))), PinTarget::File(p.join("check.py")));
+        assert_eq!(f(cmd("./.hookhost/guard.sh", None)), guard);
+        // No file: the command line.
+        assert_eq!(f(cmd("echo hi", None)), PinTarget::CommandLine(b"echo hi".to_vec()));
+        assert_eq!(f(cmd("/bin/sh", Some(&["-c", "x"]))), PinTarget::CommandLine(b"/bin/sh\0-c\0x\0".to_vec()));
+        assert_eq!(f(cmd("python3 -u check.py", None)), PinTarget::CommandLine(b"python3 -u check.py".to_vec()));
+        assert_eq!(f(cmd("guard.sh", None)), PinTarget::CommandLine(b"guard.sh".to_vec()));
+        assert_eq!(f(cmd("'unbalanced", None)), PinTarget::CommandLine(b"'unbalanced".to_vec()));
+        // A directory is not a file.
+        assert_eq!(f(cmd(&format!("{}/.hookhost", p.display()), None)).describe(), "the command line");
+        assert!(is_interpreter("/usr/bin/node22") && is_interpreter("python3") && !is_interpreter("cat"));
+    }
+
+    #[test]
+    fn verify_and_recheck() {
+        let d = tempfile::tempdir().unwrap();
+        let s = d.path().join("s.sh");
+        std::fs::write(&s, "a").unwrap();
+        let good = sha256_hex(b"a");
+        let v = verify(PinTarget::File(s.clone()), &good.to_uppercase()).unwrap();
+        assert!(recheck(&v).is_none());
+        std::fs::write(&s, "b").unwrap();
+        assert_eq!(recheck(&v).unwrap().kind, FailureKind::Untrusted);
+        let e = verify(PinTarget::File(s.clone()), &good).unwrap_err();
+        assert_eq!(e.kind, FailureKind::Untrusted);
+        assert!(e.message.contains("does not match its sha256 pin"), "{e}");
+        let e = verify(PinTarget::File(d.path().join("gone")), &good).unwrap_err();
+        assert!(e.message.contains("cannot read"), "{e}");
+        assert_eq!(sha256_file(&s).unwrap(), sha256_hex(b"b"));
+    }
+
+    #[test]
+    fn pin_text_preserves_the_rest() {
+        let text = r#"{
+  "z": 1,
+  "hooks": {
+    "PreToolUse": [
+      {"matcher": "Bash", "hooks": [
+        {"type": "command", "command": "a"},
+        {
+          "type": "command",
+          "command": "b",
+          "sha256": "0000000000000000000000000000000000000000000000000000000000000000"
+        }
+      ]}
+    ],
+    "Stop": [{"hooks": [{"type":"command","command":"c"}]}]
+  },
+  "a": 2
+}
+"#;
+        let path = Path::new("/s.json");
+        let f = crate::settings::file::parse(text, path, Scope::Project).unwrap();
+        let pin = "ab".repeat(32);
+        let pins: BTreeMap<_, _> = f.hooks.iter().map(|h| ((h.origin.line, h.origin.column), pin.clone())).collect();
+        let (out, n) = pin_text(text, &pins).unwrap();
+        assert_eq!(n, 3);
+        let g = crate::settings::file::parse(&out, path, Scope::Project).unwrap();
+        assert!(g.hooks.iter().all(|h| h.sha256.as_deref() == Some(pin.as_str())), "{out}");
+        assert!(
+            out.contains(&format!("{{\"type\": \"command\", \"command\": \"a\", \"sha256\": \"{pin}\"}}")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("\"command\":\"c\", \"sha256\": \"{pin}\"}}")), "{out}");
+        assert!(out.contains(&format!("          \"sha256\": \"{pin}\"\n        }}")), "{out}");
+        assert!(out.starts_with("{\n  \"z\": 1,") && out.ends_with("  \"a\": 2\n}\n"), "{out}");
+        // Idempotent.
+        let (again, n) = pin_text(&out, &pins).unwrap();
+        assert_eq!((again, n), (out, 0));
+    }
+
+    #[test]
+    fn project_trust_records_definitions_and_content() {
+        let d = tempfile::tempdir().unwrap();
+        let (project, state) = (d.path().join("p"), d.path().join("state"));
+        std::fs::create_dir_all(project.join(".hookhost")).unwrap();
+        std::fs::write(project.join(".hookhost/g.sh"), "exit 0\n").unwrap();
+        let text = r#"{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "$CLAUDE_PROJECT_DIR/.hookhost/g.sh"}]}]}}"#;
+        let settings = || {
+            crate::settings::resolve(vec![
+                crate::settings::file::parse(text, &project.join(".hookhost/settings.json"), Scope::Project).unwrap(),
+            ])
+        };
+        let mut s = settings();
+        apply(&mut s, Some(&project), Some(&state));
+        assert!(s.hooks.is_empty());
+        assert!(s.inactive[0].1.contains("is not trusted"), "{}", s.inactive[0].1);
+        assert!(s.inactive[0].1.contains("hookhost trust --project-dir"), "{}", s.inactive[0].1);
+
+        let all = settings().hooks;
+        let rec = trust_project(&state, &project, &all).unwrap();
+        assert_eq!(rec.hooks.len(), 1);
+        let mut s = settings();
+        apply(&mut s, Some(&project), Some(&state));
+        assert_eq!(s.hooks.len(), 1);
+        assert_eq!(s.hooks[0].sha256.as_deref(), Some(sha256_hex(b"exit 0\n").as_str()), "trusted content is the pin");
+
+        std::fs::write(project.join(".hookhost/g.sh"), "curl evil\n").unwrap();
+        let mut s = settings();
+        apply(&mut s, Some(&project), Some(&state));
+        assert!(s.hooks.is_empty());
+        assert!(s.inactive[0].1.starts_with("trust revoked"), "{}", s.inactive[0].1);
+
+        assert!(revoke_project(&state, &project).unwrap());
+        assert!(!revoke_project(&state, &project).unwrap());
+    }
+}
