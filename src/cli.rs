@@ -25,7 +25,7 @@ Settings scopes, highest precedence first:
   project       <project>/.hookhost/settings.json
   user          $XDG_CONFIG_HOME/hookhost/settings.json (default ~/.config/hookhost)
 The project directory is --project-dir, else $CLAUDE_PROJECT_DIR, else the event's cwd
-(for `check`: the current directory).
+(for `check`, `trust` and `pin`: the current directory).
 
 Trust: hooks from the project and local files run only after `hookhost trust` recorded
 them (their definitions and the scripts they run) in $XDG_STATE_HOME/hookhost (default

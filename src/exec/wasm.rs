@@ -333,11 +333,7 @@ impl EngineHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
         bindings::Hook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| format!("linking hookhost:hook/log: {e:#}"))?;
-        let compat = {
-            let mut h = ShaHasher(Sha256::new());
-            std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
-            hex(&h.0.finalize())[..32].to_string()
-        };
+        let compat = compat_key(&engine, fuel);
         Ok(EngineHost {
             engine,
             linker,
@@ -452,6 +448,24 @@ fn check_pin(path: &Path, actual: &str, pin: Option<&str>) -> Result<(), HookFai
         )),
         _ => Ok(()),
     }
+}
+
+/// The cache key of everything about the engine that makes an artifact loadable: a digest of
+/// `Engine::precompile_compatibility_hash` (wasmtime version, `Config`, compiler settings).
+#[cfg(feature = "compile")]
+fn compat_key(engine: &Engine, _fuel: bool) -> String {
+    let mut h = ShaHasher(Sha256::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
+    hex(&h.0.finalize())[..32].to_string()
+}
+
+/// Without a compiler wasmtime offers no compatibility hash: a runtime-only build keys its
+/// entries by its own description (wasmtime's checks at load still reject a mismatch). It
+/// cannot use the entries a full build wrote.
+#[cfg(not(feature = "compile"))]
+fn compat_key(_engine: &Engine, fuel: bool) -> String {
+    let config = format!("wasmtime-48.0.8 runtime-only {} fuel={fuel}", std::env::consts::ARCH);
+    hex(&Sha256::digest(config.as_bytes()))[..32].to_string()
 }
 
 #[cfg(feature = "compile")]
@@ -777,8 +791,10 @@ fn spawn_ticker(inner: Weak<Inner>) -> std::io::Result<()> {
 }
 
 /// Feeds `Hash` output into sha256 (a stable digest of the engine's compatibility hash).
+#[cfg(feature = "compile")]
 struct ShaHasher(Sha256);
 
+#[cfg(feature = "compile")]
 impl std::hash::Hasher for ShaHasher {
     fn finish(&self) -> u64 {
         0
