@@ -782,6 +782,8 @@ struct Args {
     worker: Option<usize>,
     /// Indexes into `TARGETS` to fuzz (all by default).
     targets: Vec<usize>,
+    /// Run these saved inputs once each on `targets` (reproduce a crash or a slow input).
+    replay: Vec<PathBuf>,
 }
 
 fn args() -> Result<Args, String> {
@@ -792,6 +794,7 @@ fn args() -> Result<Args, String> {
         seed: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64),
         worker: None,
         targets: (0..TARGETS.len()).collect(),
+        replay: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -802,6 +805,7 @@ fn args() -> Result<Args, String> {
             "--out" => a.out = PathBuf::from(v()?),
             "--seed" => a.seed = v()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--worker" => a.worker = Some(v()?.parse().map_err(|e| format!("--worker: {e}"))?),
+            "--replay" => a.replay.push(PathBuf::from(v()?)),
             "--targets" => {
                 a.targets = v()?
                     .split(',')
@@ -810,7 +814,7 @@ fn args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 return Err(format!(
-                    "usage: fuzz [--seconds N] [--jobs J] [--out DIR] [--seed S] [--targets {}]",
+                    "usage: fuzz [--seconds N] [--jobs J] [--out DIR] [--seed S] [--targets {}] [--replay FILE]…",
                     TARGETS.join(",")
                 ));
             }
@@ -1000,6 +1004,21 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if !a.replay.is_empty() {
+        let fx = fixed();
+        for f in &a.replay {
+            let Ok(input) = std::fs::read(f) else {
+                eprintln!("{}: cannot read", f.display());
+                return std::process::ExitCode::from(2);
+            };
+            for &t in &a.targets {
+                let t0 = Instant::now();
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_target(t, &input, &fx)));
+                println!("{} {}: {:?} in {:?}", f.display(), TARGETS[t], r.map_err(|_| "PANIC"), t0.elapsed());
+            }
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
     if let Some(id) = a.worker {
         return match worker(id, a.seed, a.seconds, &a.out, &a.targets) {
             Ok(()) => std::process::ExitCode::SUCCESS,
