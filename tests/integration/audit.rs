@@ -48,7 +48,7 @@ fn fields(writer: u64, i: u64) -> Map<String, Value> {
         "time": format!("2026-05-01T12:00:{:02}.{:06}Z", i % 60, i),
         "kind": "decision",
         "event": "PreToolUse",
-        "decision": if i % 7 == 0 { "deny" } else { "allow" },
+        "decision": if i.is_multiple_of(7) { "deny" } else { "allow" },
         "writer": writer,
         "i": i,
         "note": "é\"\\\u{1}".repeat((i % 5) as usize),
