@@ -560,7 +560,9 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
-/// Data for `pre_exec`: owned, plain, allocation-free to use.
+/// Data for `pre_exec`: owned, plain, allocation-free to use. The default plan only starts a
+/// new session (mode `off`).
+#[derive(Default)]
 struct ChildPlan {
     sandboxed: bool,
     cgroup_procs: Vec<CString>,
@@ -723,67 +725,54 @@ fn prepare_inner(
             Err(e) => cgroup_errors.push(format!("v2 leaf: {e}")),
         }
     }
+    // v1 hierarchies for the controllers the v2 leaf could not provide (the hybrid layout).
+    let mut v1_leaf = |dir: &Path, file: &str, value: &str, extra: Option<&str>, what: &str| {
+        let leaf = dir.join(&leaf_name);
+        match std::fs::create_dir(&leaf).and_then(|_| std::fs::write(leaf.join(file), value)) {
+            Ok(()) => {
+                if let Some(extra) = extra {
+                    let _ = std::fs::write(leaf.join(extra), value);
+                }
+                procs.push(path_cstring(&leaf.join("cgroup.procs")));
+                leaves.v1.push(leaf);
+                true
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir(&leaf);
+                cgroup_errors.push(format!("v1 {what} leaf: {e}"));
+                false
+            }
+        }
+    };
     if !pids_done
         && want_pids.is_ok()
         && let Some(dir) = &cg.v1_pids
     {
-        let leaf = dir.join(&leaf_name);
-        match std::fs::create_dir(&leaf).and_then(|_| std::fs::write(leaf.join("pids.max"), spec.pids.to_string())) {
-            Ok(()) => {
-                pids_done = true;
-                procs.push(path_cstring(&leaf.join("cgroup.procs")));
-                leaves.v1.push(leaf);
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir(&leaf);
-                cgroup_errors.push(format!("v1 pids leaf: {e}"));
-            }
-        }
+        pids_done = v1_leaf(dir, "pids.max", &spec.pids.to_string(), None, "pids");
     }
     if !mem_done
         && want_mem.is_ok()
         && let Some(dir) = &cg.v1_memory
     {
-        let leaf = dir.join(&leaf_name);
         let bytes = (spec.memory_mb * 1024 * 1024).to_string();
-        match std::fs::create_dir(&leaf).and_then(|_| std::fs::write(leaf.join("memory.limit_in_bytes"), &bytes)) {
-            Ok(()) => {
-                mem_done = true;
-                let _ = std::fs::write(leaf.join("memory.memsw.limit_in_bytes"), &bytes);
-                procs.push(path_cstring(&leaf.join("cgroup.procs")));
-                leaves.v1.push(leaf);
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir(&leaf);
-                cgroup_errors.push(format!("v1 memory leaf: {e}"));
-            }
-        }
+        mem_done = v1_leaf(dir, "memory.limit_in_bytes", &bytes, Some("memory.memsw.limit_in_bytes"), "memory");
     }
-    let cg_err = || if cgroup_errors.is_empty() { "not set up".to_string() } else { cgroup_errors.join("; ") };
-    set(
-        Layer::CgroupPids,
-        match want_pids {
-            Err(s) => s,
-            Ok(()) if pids_done => LayerStatus::Enforced,
-            Ok(()) => LayerStatus::Unavailable(cg_err()),
-        },
-    );
-    set(
-        Layer::CgroupMemory,
-        match want_mem {
-            Err(s) => s,
-            Ok(()) if mem_done => LayerStatus::Enforced,
-            Ok(()) => LayerStatus::Unavailable(cg_err()),
-        },
-    );
-    set(
-        Layer::CgroupKill,
-        match want_kill {
-            Err(s) => s,
-            Ok(()) if leaves.v2.as_ref().is_some_and(|l| l.join("cgroup.kill").exists()) => LayerStatus::Enforced,
-            Ok(()) => LayerStatus::Unavailable(cg_err()),
-        },
-    );
+    let cg_err = if cgroup_errors.is_empty() { "not set up".to_string() } else { cgroup_errors.join("; ") };
+    let kill_done = leaves.v2.as_ref().is_some_and(|l| l.join("cgroup.kill").exists());
+    for (layer, want, done) in [
+        (Layer::CgroupPids, want_pids, pids_done),
+        (Layer::CgroupMemory, want_mem, mem_done),
+        (Layer::CgroupKill, want_kill, kill_done),
+    ] {
+        set(
+            layer,
+            match want {
+                Err(s) => s,
+                Ok(()) if done => LayerStatus::Enforced,
+                Ok(()) => LayerStatus::Unavailable(cg_err.clone()),
+            },
+        );
+    }
 
     // rlimits.
     let cpu = spec.cpu_seconds.unwrap_or(run.timeout.as_secs() + 1).max(1);
@@ -813,26 +802,19 @@ fn prepare_inner(
         .collect();
     set(Layer::Rlimits, LayerStatus::Enforced);
 
-    let unshare_net = match wanted(Layer::Netns) {
+    // Layers that are on unless unavailable or disabled.
+    let mut enable = |layer: Layer| match wanted(layer) {
         Ok(()) => {
-            set(Layer::Netns, LayerStatus::Enforced);
+            set(layer, LayerStatus::Enforced);
             true
         }
         Err(s) => {
-            set(Layer::Netns, s);
+            set(layer, s);
             false
         }
     };
-    let drop_caps = match wanted(Layer::Capdrop) {
-        Ok(()) => {
-            set(Layer::Capdrop, LayerStatus::Enforced);
-            true
-        }
-        Err(s) => {
-            set(Layer::Capdrop, s);
-            false
-        }
-    };
+    let unshare_net = enable(Layer::Netns);
+    let drop_caps = enable(Layer::Capdrop);
 
     // Landlock.
     let mut landlock = None;
@@ -1331,16 +1313,7 @@ impl Prepared {
             report: SandboxReport::default(),
             env,
             temp: None,
-            child: ChildPlan {
-                sandboxed: false,
-                cgroup_procs: Vec::new(),
-                rlimits: Vec::new(),
-                unshare_net: false,
-                drop_caps: false,
-                cap_last_cap: 0,
-                landlock: None,
-                seccomp: Vec::new(),
-            },
+            child: ChildPlan::default(),
             cgroup: None,
         }
     }
@@ -1348,19 +1321,7 @@ impl Prepared {
     /// Installs the child-side steps on `cmd`. The plan is moved into the closure; the caller
     /// must spawn `cmd` at most once.
     pub fn install(&mut self, cmd: &mut tokio::process::Command) {
-        let plan = std::mem::replace(
-            &mut self.child,
-            ChildPlan {
-                sandboxed: false,
-                cgroup_procs: Vec::new(),
-                rlimits: Vec::new(),
-                unshare_net: false,
-                drop_caps: false,
-                cap_last_cap: 0,
-                landlock: None,
-                seccomp: Vec::new(),
-            },
-        );
+        let plan = std::mem::take(&mut self.child);
         // SAFETY: the closure only makes raw syscalls on data it owns (see `ChildPlan::apply`);
         // it does not allocate, lock or touch state shared with other threads.
         unsafe {
