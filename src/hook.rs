@@ -27,6 +27,14 @@ pub fn default_timeout(event: &str) -> Duration {
     }
 }
 
+/// Substitutes `${CLAUDE_PROJECT_DIR}` and `$CLAUDE_PROJECT_DIR` in a path or word written in
+/// settings (an empty string when there is no project directory). Used wherever hookhost, not a
+/// shell, reads such a word: exec-form commands, script pins, sandbox grants, wasm components.
+pub fn expand_project_dir(s: &str, project_dir: Option<&std::path::Path>) -> String {
+    let p = project_dir.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    s.replace("${CLAUDE_PROJECT_DIR}", &p).replace("$CLAUDE_PROJECT_DIR", &p)
+}
+
 /// Where a hook was configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {

@@ -155,10 +155,7 @@ impl PinTarget {
     }
 }
 
-fn expand_project(s: &str, project_dir: Option<&Path>) -> String {
-    let p = project_dir.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-    s.replace("${CLAUDE_PROJECT_DIR}", &p).replace("$CLAUDE_PROJECT_DIR", &p)
-}
+use crate::hook::expand_project_dir as expand_project;
 
 /// The working directory a hook runs in (as `exec::command_spec` chooses it).
 fn hook_cwd(project_dir: Option<&Path>) -> PathBuf {

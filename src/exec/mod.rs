@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::decision::{ExitKind, FailureKind, HookFailure, HookResult, interpret};
 use crate::event::HookEvent;
-use crate::hook::{CommandHook, Handler, Hook, Shell, WasmHook};
+use crate::hook::{CommandHook, Handler, Hook, Shell, WasmHook, expand_project_dir};
 use sandbox::{ManagedSandbox, RunInfo, SandboxReport};
 
 /// Host environment variables a command hook inherits; everything else is cleared.
@@ -241,10 +241,7 @@ pub fn preload_wasm(hooks: &[std::sync::Arc<Hook>], ctx: &RunContext) -> Vec<(Pa
 pub fn wasm_component_path(hook: &Hook, w: &WasmHook, ctx: &RunContext) -> PathBuf {
     let written = w.component.to_string_lossy();
     let path = match &ctx.project_dir {
-        Some(p) if written.contains("CLAUDE_PROJECT_DIR") => {
-            let p = p.to_string_lossy();
-            PathBuf::from(written.replace("${CLAUDE_PROJECT_DIR}", &p).replace("$CLAUDE_PROJECT_DIR", &p))
-        }
+        Some(p) if written.contains("CLAUDE_PROJECT_DIR") => PathBuf::from(expand_project_dir(&written, Some(p))),
         _ => w.component.clone(),
     };
     match hook.origin.path.parent() {
@@ -255,8 +252,7 @@ pub fn wasm_component_path(hook: &Hook, w: &WasmHook, ctx: &RunContext) -> PathB
 
 /// Directories of the program and script a command hook runs (granted read and execute).
 fn script_dirs(c: &CommandHook, ctx: &RunContext) -> Vec<PathBuf> {
-    let project = ctx.project_dir.as_deref().map(Path::to_string_lossy).unwrap_or_default().into_owned();
-    let expand = |s: &str| s.replace("${CLAUDE_PROJECT_DIR}", &project).replace("$CLAUDE_PROJECT_DIR", &project);
+    let expand = |s: &str| expand_project_dir(s, ctx.project_dir.as_deref());
     let words: Vec<String> = match &c.args {
         Some(a) => std::iter::once(c.command.clone()).chain(a.iter().cloned()).collect(),
         None => shlex::split(&c.command).unwrap_or_default(),
@@ -277,8 +273,7 @@ fn secs(d: Duration) -> String {
 /// Builds the process for a command hook: shell form `sh -c <command>`, or exec form
 /// `command args…` with `${CLAUDE_PROJECT_DIR}` substituted (there is no shell to expand it).
 pub fn command_spec(hook: &Hook, c: &CommandHook, event: &HookEvent, ctx: &RunContext) -> command::ProcessSpec {
-    let project = ctx.project_dir.as_deref().map(Path::to_string_lossy).unwrap_or_default().into_owned();
-    let expand = |s: &str| s.replace("${CLAUDE_PROJECT_DIR}", &project).replace("$CLAUDE_PROJECT_DIR", &project);
+    let expand = |s: &str| expand_project_dir(s, ctx.project_dir.as_deref());
     let (program, args): (OsString, Vec<OsString>) = match &c.args {
         Some(args) => (expand(&c.command).into(), args.iter().map(|a| expand(a).into()).collect()),
         None => {
@@ -295,8 +290,8 @@ pub fn command_spec(hook: &Hook, c: &CommandHook, event: &HookEvent, ctx: &RunCo
     if !env.iter().any(|(k, _)| k == "PATH") {
         env.push(("PATH".into(), DEFAULT_PATH.into()));
     }
-    if ctx.project_dir.is_some() {
-        env.push(("CLAUDE_PROJECT_DIR".into(), project.clone().into()));
+    if let Some(p) = &ctx.project_dir {
+        env.push(("CLAUDE_PROJECT_DIR".into(), p.clone().into()));
     }
     let cwd = ctx.project_dir.clone().filter(|p| p.is_dir()).unwrap_or_else(|| PathBuf::from("/"));
     command::ProcessSpec {

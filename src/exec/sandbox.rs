@@ -609,9 +609,8 @@ pub fn required_layers() -> Result<Vec<Layer>, String> {
 }
 
 fn expand(s: &str, project: Option<&Path>) -> PathBuf {
-    let p = project.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
     let home = std::env::var("HOME").unwrap_or_default();
-    let s = s.replace("${CLAUDE_PROJECT_DIR}", &p).replace("$CLAUDE_PROJECT_DIR", &p);
+    let s = crate::hook::expand_project_dir(s, project);
     match s.strip_prefix("~/") {
         Some(rest) => Path::new(&home).join(rest),
         None => PathBuf::from(s),
