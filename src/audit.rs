@@ -426,6 +426,43 @@ fn flock(file: &File, arg: FlockArg) -> io::Result<Flock<File>> {
     }
 }
 
+/// The audit log file: managed `audit.path`, else `$XDG_STATE_HOME/hookhost/audit.jsonl`
+/// (`~/.local/state/hookhost/audit.jsonl`).
+pub fn configured_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+    if let Some(p) = &a.path {
+        return Some(p.clone());
+    }
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let state = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|h| h.join(".local/state")))?;
+    Some(state.join("hookhost").join("audit.jsonl"))
+}
+
+/// Opens the audit log managed settings ask for (`None` when auditing is disabled or no path is
+/// known; the error is the reason, for the user). Creates the directory with mode 0700.
+pub fn open_configured(a: &crate::settings::file::AuditSettings) -> Result<Option<AuditLog>, String> {
+    if !a.enabled {
+        return Ok(None);
+    }
+    let Some(path) = configured_path(a) else { return Ok(None) };
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let defaults = AuditOptions::default();
+    let options = AuditOptions {
+        fsync: if a.fsync_always { Fsync::Always } else { defaults.fsync },
+        max_bytes: a.max_bytes.unwrap_or(defaults.max_bytes),
+        max_record_bytes: a.max_record_bytes.unwrap_or(defaults.max_record_bytes),
+    };
+    AuditLog::open(&path, options).map(Some).map_err(|e| e.to_string())
+}
+
 /// The sibling lock file of a log: `<path>.lock`.
 pub fn lock_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();

@@ -112,10 +112,29 @@ impl EventBus {
         EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new(managed)), audit: None }
     }
 
+    /// A bus whose WebAssembly hooks run in `runtime` (the daemon's warm, pooled runtime shared
+    /// by every revision) instead of the process-wide one.
+    pub fn with_wasm_runtime(settings: Settings, runtime: crate::exec::wasm::WasmRuntime) -> Self {
+        let managed =
+            crate::exec::sandbox::ManagedSandbox::from_value(settings.extensions.get("sandbox")).unwrap_or_default();
+        let runner = Runner::new(managed).with_wasm_runtime(runtime);
+        EventBus { settings: Arc::new(settings), runner: Arc::new(runner), audit: None }
+    }
+
     /// Records every dispatched event in `log` (one hash-chained record per event).
-    pub fn with_audit(mut self, log: AuditLog) -> Self {
-        self.audit = Some(Arc::new(log));
+    pub fn with_audit(self, log: AuditLog) -> Self {
+        self.with_shared_audit(Arc::new(log))
+    }
+
+    /// Like [`EventBus::with_audit`], with a log shared with other buses (revisions).
+    pub fn with_shared_audit(mut self, log: Arc<AuditLog>) -> Self {
+        self.audit = Some(log);
         self
+    }
+
+    /// The audit log events are recorded in, if any.
+    pub fn audit_log(&self) -> Option<&Arc<AuditLog>> {
+        self.audit.as_ref()
     }
 
     pub fn settings(&self) -> &Settings {

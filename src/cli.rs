@@ -66,7 +66,19 @@ pub enum Command {
     ///
     /// Register it in Claude Code's managed settings as the command hook for every event
     /// hookhost should see (matcher "*").
-    Dispatch(DispatchArgs),
+    ///
+    /// With HOOKHOST_SOCKET (or --socket) it is a thin client of `hookhost serve`: the daemon
+    /// answers. If the daemon is unreachable, refuses or does not answer in time, the event fails
+    /// closed (exit 2 with the reason) when managed `failClosed` lists it, else it is evaluated
+    /// in-process with a note.
+    Dispatch(DispatchCmd),
+    /// Run the warm daemon: serve events from `hookhost dispatch` thin clients on a Unix socket,
+    /// keep settings live (every settings file is watched; a change goes through the
+    /// ConfigChange hooks before it applies) and WebAssembly hooks warm.
+    ///
+    /// Only clients whose uid is allowed (default: the daemon's own and root) are answered.
+    /// SIGTERM or SIGINT: stop accepting, finish in-flight events, remove the socket, exit 0.
+    Serve(ServeArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
     /// Loads every wasm hook's component too, compiling it into the precompile cache.
     ///
@@ -160,6 +172,46 @@ pub struct DispatchArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct DispatchCmd {
+    #[command(flatten)]
+    pub args: DispatchArgs,
+    /// Ask the `hookhost serve` daemon listening on this socket instead of evaluating in-process.
+    #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Longest wait for the daemon's answer, in seconds (default: the event's hook timeout,
+    /// e.g. 600 s, 1.5 s for SessionEnd).
+    #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS")]
+    pub socket_timeout: Option<f64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The Unix socket to listen on (default: $XDG_RUNTIME_DIR/hookhost.sock, else
+    /// /run/hookhost.sock). A stale socket is replaced; a live one is an error.
+    #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// A uid (or user name) allowed to send events; repeat for several. Default: the daemon's
+    /// own uid and root.
+    #[arg(long = "allow-uid", value_name = "UID")]
+    pub allow_uid: Vec<String>,
+    /// Permission bits of the socket file, in octal (0660 lets a group connect; the uid check
+    /// still applies).
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = parse_mode)]
+    pub socket_mode: u32,
+    /// The most projects (distinct project directories) served at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_projects: usize,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|e| format!("not an octal mode: {e}"))?;
+    if m & !0o777 != 0 {
+        return Err("only permission bits (0..0777) are allowed".into());
+    }
+    Ok(m)
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TestArgs {
     /// Test files, or directories holding tests.json files.
     #[arg(value_name = "PATH", default_value = ".")]
@@ -176,7 +228,11 @@ pub struct DemoArgs {
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Dispatch(a) => dispatch(&cli.global, &a),
+        Command::Dispatch(a) => match a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
+            Some(socket) => dispatch_via_daemon(&cli.global, &a, socket),
+            None => dispatch(&cli.global, &a.args),
+        },
+        Command::Serve(a) => serve_cmd(&cli.global, &a),
         Command::Check => check(&cli.global),
         Command::Explain(a) => explain(&cli.global, &a),
         Command::Demo(a) => demo(&a),
@@ -255,14 +311,21 @@ struct Prepared {
 }
 
 fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
+    let input = read_stdin(a.max_event_bytes).map_err(|e| Response {
+        stdout: String::new(),
+        stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
+        exit_code: 2,
+    })?;
+    prepare_input(g, a, &input)
+}
+
+fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared, Response> {
     let fail = |closed: bool, msg: String| Response {
         stdout: String::new(),
         stderr: format!("hookhost: {msg}\n"),
         exit_code: if closed { 2 } else { 1 },
     };
-    let input =
-        read_stdin(a.max_event_bytes).map_err(|e| fail(true, format!("cannot read the event from stdin: {e}")))?;
-    let event = match HookEvent::parse_with_limit(&input, a.max_event_bytes) {
+    let event = match HookEvent::parse_with_limit(input, a.max_event_bytes) {
         Ok(e) => e,
         Err(e) => {
             // Which policy applies without an event? Load what does not depend on it.
@@ -299,41 +362,14 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
     })
 }
 
-/// The audit log file: managed `audit.path`, else `$XDG_STATE_HOME/hookhost/audit.jsonl`
-/// (`~/.local/state/hookhost/audit.jsonl`).
+/// The audit log file the settings name (see [`crate::audit::configured_path`]).
 pub fn audit_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
-    if let Some(p) = &a.path {
-        return Some(p.clone());
-    }
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let state = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|h| h.join(".local/state")))?;
-    Some(state.join("hookhost").join("audit.jsonl"))
+    crate::audit::configured_path(a)
 }
 
-/// Opens the audit log the settings ask for (`None` when disabled or impossible; the error is
-/// the reason, reported to the user).
+/// Opens the audit log the settings ask for (see [`crate::audit::open_configured`]).
 fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Option<crate::audit::AuditLog>, String> {
-    if !a.enabled {
-        return Ok(None);
-    }
-    let Some(path) = audit_path(a) else { return Ok(None) };
-    if let Some(dir) = path.parent()
-        && !dir.exists()
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let defaults = crate::audit::AuditOptions::default();
-    let options = crate::audit::AuditOptions {
-        fsync: if a.fsync_always { crate::audit::Fsync::Always } else { defaults.fsync },
-        max_bytes: a.max_bytes.unwrap_or(defaults.max_bytes),
-        max_record_bytes: a.max_record_bytes.unwrap_or(defaults.max_record_bytes),
-    };
-    crate::audit::AuditLog::open(&path, options).map(Some).map_err(|e| e.to_string())
+    crate::audit::open_configured(a)
 }
 
 /// Records a host error (an event that could not be dispatched) in the audit log.
@@ -420,6 +456,10 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
         Ok(p) => p,
         Err(r) => return emit(&r),
     };
+    dispatch_prepared(prepared, None)
+}
+
+fn dispatch_prepared(prepared: Prepared, note: Option<String>) -> u8 {
     match run_event(prepared, true) {
         Ok((outcome, event)) => {
             tracing::debug!(
@@ -428,10 +468,126 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
                 hooks = outcome.runs.len(),
                 "dispatched"
             );
+            let mut outcome = outcome;
+            outcome.verdict.system_messages.extend(note);
             emit(&outcome.render(&event))
         }
         Err(r) => emit(&r),
     }
+}
+
+/// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the failure
+/// policy of the event decides between failing closed and evaluating in-process.
+fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
+    use crate::daemon::{Reply, Request, client};
+    let input = match read_stdin(a.args.max_event_bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            return emit(&Response {
+                stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
+                exit_code: 2,
+                ..Default::default()
+            });
+        }
+    };
+    // An event that does not parse is handled in-process, exactly as without a daemon.
+    let parsed = HookEvent::parse_with_limit(&input, a.args.max_event_bytes).ok();
+    let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(&input)) else {
+        return match prepare_input(g, &a.args, &input) {
+            Ok(p) => dispatch_prepared(p, None),
+            Err(r) => emit(&r),
+        };
+    };
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let project_dir = g
+        .project_dir
+        .clone()
+        .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .map(|p| absolute(&p));
+    let req = Request::Event {
+        v: crate::daemon::PROTOCOL,
+        event: text.to_string(),
+        project_dir,
+        settings: g.settings.as_deref().map(absolute),
+    };
+    let deadline = a
+        .socket_timeout
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or_else(|| crate::hook::default_timeout(event.name()));
+    let err = match client::request(socket, &req, deadline) {
+        Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
+            return emit(&Response { stdout, stderr, exit_code });
+        }
+        Ok(other) => format!("the hookhost daemon at {} answered with {other:?}", socket.display()),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(error = %err, "daemon unavailable");
+    let p = match prepare_input(g, &a.args, &input) {
+        Ok(p) => p,
+        Err(mut r) => {
+            r.stderr = format!("hookhost: {err}\n{}", r.stderr);
+            return emit(&r);
+        }
+    };
+    if fails_closed(&p.loaded.settings, Some(event.name())) {
+        let msg = format!("{err}; failing closed for {} (managed failClosed)", event.name());
+        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, 2);
+        return emit(&Response { stderr: format!("hookhost: {msg}\n"), exit_code: 2, ..Default::default() });
+    }
+    dispatch_prepared(p, Some(format!("hookhost: {err}; evaluated in-process")))
+}
+
+fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
+    use crate::daemon::server;
+    let mut options = server::ServeOptions::new(a.socket.clone().unwrap_or_else(crate::daemon::default_socket));
+    options.mode = a.socket_mode;
+    options.max_projects = a.max_projects.max(1);
+    // Warm the project named on the command line: its changes made while no daemon ran are
+    // gated at start, not at the first event.
+    if g.project_dir.is_some() || g.settings.is_some() {
+        let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        options.preload.push((g.project_dir.as_ref().map(abs), g.settings.as_ref().map(abs)));
+    }
+    for u in &a.allow_uid {
+        match server::parse_uid(u) {
+            Ok(uid) => options.allowed_uids.push(uid),
+            Err(e) => {
+                eprintln!("hookhost serve: --allow-uid {u}: {e}");
+                return 1;
+            }
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hookhost serve: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async {
+        let listener = match server::bind(&options) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("hookhost serve: {e}");
+                return 1;
+            }
+        };
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            eprintln!("hookhost serve: cannot install signal handlers");
+            return 1;
+        };
+        eprintln!("hookhost serve: listening on {}", options.socket.display());
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        server::serve(listener, options, shutdown).await;
+        0
+    })
 }
 
 fn fmt_duration(d: Duration) -> String {

@@ -28,6 +28,7 @@
 pub mod audit;
 pub mod bus;
 pub mod cli;
+pub mod daemon;
 pub mod decision;
 pub mod doctor;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod event;
 pub mod exec;
 pub mod hook;
 pub mod hooktest;
+pub mod live;
 pub mod matcher;
 pub mod permissions;
 pub mod replay;

@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     // `dispatch` is silent unless RUST_LOG asks: Claude Code reads its stderr as a block reason.
     let default = match cli.command {
         hookhost::cli::Command::Dispatch(_) => "off",
+        // The daemon reports what it does: settings changes, refused clients, shutdown.
+        hookhost::cli::Command::Serve(_) => "info",
         _ => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

@@ -6,6 +6,7 @@ pub mod file;
 pub mod locate;
 pub mod resolve;
 pub mod scope;
+pub mod watch;
 
 pub use file::{Diagnostic, SettingsFile};
 pub use resolve::{Loaded, Settings, Source, load, resolve};

@@ -3,6 +3,9 @@
 //! - `audit`: the tamper-evident audit log (chain, rotation, tampering, SIGKILL, concurrency).
 //! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
 //!   expected outcome) run through the real `hookhost dispatch` binary.
+//! - `daemon`: `hookhost serve` and live settings: edits, rename-over, deletes, invalid and
+//!   half-written files, the ConfigChange gate under 1,000 concurrent edits, changes made while
+//!   stopped, 8 × 1,000 clients, SIGKILL/SIGTERM, peer uid check, garbage frames.
 //! - `conformance`: every Claude Code 2.1.328 payload is accepted, routed and passed through.
 //! - `cli`: the binary as Claude Code runs it (stdin JSON, stdout/stderr/exit code).
 //! - `hostile`: hostile input never panics and fails per the failure policy.
@@ -18,6 +21,7 @@
 mod audit;
 mod cli;
 mod conformance;
+mod daemon;
 mod hostile;
 mod permissions;
 mod properties;

@@ -23,7 +23,7 @@ use super::support::{Env, bash_event, hook_settings, repo};
 /// A component for world `hook` whose core `handle` runs `body` (WAT instructions leaving the
 /// result pointer). Helpers: `(call $ok decision reason_ptr reason_len input_ptr input_len)` (-1
 /// for none) and `(call $err ptr len)`; `data` goes into the core module (strings at 1024+).
-fn hook_wat(body: &str, data: &str, imports: &str) -> String {
+pub(crate) fn hook_wat(body: &str, data: &str, imports: &str) -> String {
     format!(
         r#"(component
   {imports}
@@ -82,12 +82,12 @@ fn hook_wat(body: &str, data: &str, imports: &str) -> String {
     )
 }
 
-const ALLOW: i32 = 0;
-const DENY: i32 = 1;
+pub(crate) const ALLOW: i32 = 0;
+pub(crate) const DENY: i32 = 1;
 const BLOCK: i32 = 4;
 
 /// Always answers `decision` with reason "wat says so".
-fn answering(decision: i32) -> String {
+pub(crate) fn answering(decision: i32) -> String {
     hook_wat(
         &format!("(call $ok (i32.const {decision}) (i32.const 1024) (i32.const 11) (i32.const -1) (i32.const -1))"),
         r#"(data (i32.const 1024) "wat says so")"#,

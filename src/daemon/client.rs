@@ -1,0 +1,90 @@
+//! The thin client: one request, one reply, over a blocking Unix socket with a deadline.
+//!
+//! Promises: returns within the deadline (connect, write and read are each bounded by what is
+//! left of it); every way the daemon can be unavailable (no socket, refused, peer rejected,
+//! killed mid-request, timed out, garbage reply) is a `ClientError` naming the socket and the
+//! cause, so the caller can apply the failure policy. No async runtime: a thin client's cost is
+//! one connect and two small syscalls.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{MAX_FRAME, Reply, Request, encode};
+
+/// Why the daemon gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to the hookhost daemon at {socket}: {source}")]
+    Connect {
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the hookhost daemon at {socket} did not answer within {waited:?}")]
+    Timeout { socket: PathBuf, waited: Duration },
+    #[error("the hookhost daemon at {socket} went away: {message}")]
+    Gone { socket: PathBuf, message: String },
+    #[error("the hookhost daemon at {socket} refused the request: {message}")]
+    Refused { socket: PathBuf, message: String },
+}
+
+/// Sends `req` to the daemon at `socket` and waits at most `deadline` for the reply. An
+/// `Error` reply is returned as `ClientError::Refused`.
+pub fn request(socket: &Path, req: &Request, deadline: Duration) -> Result<Reply, ClientError> {
+    let start = Instant::now();
+    let left = || deadline.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+    let timeout = || ClientError::Timeout { socket: socket.to_path_buf(), waited: start.elapsed() };
+    let gone = |e: std::io::Error| {
+        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            timeout()
+        } else {
+            ClientError::Gone { socket: socket.to_path_buf(), message: e.to_string() }
+        }
+    };
+    // A Unix-socket connect does not wait for the server to accept: it fails at once or
+    // succeeds into the backlog.
+    let mut s =
+        UnixStream::connect(socket).map_err(|e| ClientError::Connect { socket: socket.to_path_buf(), source: e })?;
+    s.set_write_timeout(Some(left())).map_err(gone)?;
+    s.write_all(&encode(req)).map_err(gone)?;
+    let mut len = [0u8; 4];
+    s.set_read_timeout(Some(left())).map_err(gone)?;
+    read_exact(&mut s, &mut len, &start, deadline).map_err(gone)?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(ClientError::Gone {
+            socket: socket.to_path_buf(),
+            message: format!("reply frame of {n} bytes is over the limit"),
+        });
+    }
+    let mut body = vec![0u8; n];
+    read_exact(&mut s, &mut body, &start, deadline).map_err(gone)?;
+    let reply: Reply = serde_json::from_slice(&body)
+        .map_err(|e| ClientError::Gone { socket: socket.to_path_buf(), message: format!("unreadable reply: {e}") })?;
+    match reply {
+        Reply::Error { message } => Err(ClientError::Refused { socket: socket.to_path_buf(), message }),
+        r => Ok(r),
+    }
+}
+
+/// `read_exact` that re-arms the socket timeout with what is left of the deadline, so a daemon
+/// trickling bytes cannot hold the client past it.
+fn read_exact(s: &mut UnixStream, buf: &mut [u8], start: &Instant, deadline: Duration) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let left = deadline.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        }
+        s.set_read_timeout(Some(left))?;
+        match s.read(&mut buf[done..]) {
+            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,632 @@
+//! Live settings: the accepted revision of one set of settings locations, changed only through
+//! the ConfigChange gate, and persisted as the last known good revision.
+//!
+//! Owns: `Live` (the accepted file versions, the `EventBus` built from them, the gate that
+//! decides whether a changed file becomes live) and `LiveHandle` (what request handlers read).
+//!
+//! The gate, for each changed file (`crate::settings::watch::scan`):
+//! - invalid or half-written content is an error, not a change: the accepted version stays and
+//!   the error is logged and audited (`settings_change`, result `invalid`);
+//! - a valid change builds a candidate revision and emits Claude Code's `ConfigChange` event
+//!   (`source`, `file_path`, plus a `hookhost` object: the change kind, both revisions and a
+//!   summary) to the ConfigChange hooks of the **current** revision; the candidate is swapped in
+//!   atomically only if none blocks (result `applied`), else the current revision stays
+//!   (`blocked`; the file on disk is not touched, unless `hookhost.revertBlockedConfigChanges`
+//!   asks for it);
+//! - a managed (`policy_settings`) change is applied even if a hook blocks, and reported (`policy`).
+//!
+//! Promises: readers only ever see a complete revision that passed the gate; every accepted
+//! revision is persisted (atomically) under the state directory, so that a process started later
+//! gates the files that changed while no hookhost was watching against the last known good
+//! revision instead of loading them unreviewed. On the very first start (nothing persisted) the
+//! files on disk are accepted as they are.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::audit::AuditLog;
+use crate::bus::{DispatchContext, EventBus};
+use crate::error::SettingsError;
+use crate::event::HookEvent;
+use crate::exec::wasm::WasmRuntime;
+use crate::settings::file::AuditSettings;
+use crate::settings::watch::{self, Change, FileVersion};
+use crate::settings::{Locations, Scope, Settings, resolve};
+
+/// How long the watcher waits for a burst of writes to end before it looks.
+pub const DEBOUNCE: Duration = Duration::from_millis(10);
+/// The largest candidate file whose content is put in the ConfigChange event.
+pub const MAX_CONTENT_IN_EVENT: usize = 1 << 20;
+/// The longest a burst may postpone a look.
+pub const DEBOUNCE_MAX: Duration = Duration::from_millis(100);
+
+/// One accepted revision, ready to dispatch events.
+#[derive(Debug)]
+pub struct Revision {
+    pub bus: EventBus,
+    pub ctx: DispatchContext,
+    /// Settings files whose current content on disk could not be used (the accepted version of
+    /// each, if any, stays live).
+    pub errors: Vec<SettingsError>,
+    /// When this revision became live.
+    pub since: std::time::SystemTime,
+}
+
+impl Revision {
+    pub fn settings(&self) -> &Settings {
+        self.bus.settings()
+    }
+}
+
+/// What readers hold: always a complete, gated revision.
+#[derive(Debug, Clone)]
+pub struct LiveHandle(Arc<RwLock<Arc<Revision>>>);
+
+impl LiveHandle {
+    pub fn current(&self) -> Arc<Revision> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn swap(&self, r: Arc<Revision>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = r;
+    }
+}
+
+/// How one change went through the gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateResult {
+    /// The candidate became live.
+    Applied,
+    /// A managed change: applied; `blocked_by` names hooks that tried to block it (ignored).
+    Policy { blocked_by: Option<String> },
+    /// A hook blocked it: the previous revision stays.
+    Blocked { reason: String },
+    /// The new content cannot be used: the previous version stays.
+    Invalid { error: String },
+}
+
+impl GateResult {
+    pub fn label(&self) -> &'static str {
+        match self {
+            GateResult::Applied => "applied",
+            GateResult::Policy { .. } => "policy",
+            GateResult::Blocked { .. } => "blocked",
+            GateResult::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+/// One change and its fate.
+#[derive(Debug, Clone)]
+pub struct ChangeReport {
+    pub path: PathBuf,
+    pub source: &'static str,
+    /// `created`, `modified`, `deleted` or `invalid`.
+    pub change: &'static str,
+    pub result: GateResult,
+    pub previous_revision: String,
+    /// The candidate's revision (equal to the previous one for invalid content).
+    pub new_revision: String,
+    pub file_sha256: Option<String>,
+}
+
+/// How a `Live` is set up.
+#[derive(Debug, Clone, Default)]
+pub struct LiveOptions {
+    /// The WebAssembly runtime every revision shares (the daemon's pooled one).
+    pub wasm: Option<WasmRuntime>,
+    /// `session_id` of the ConfigChange events hookhost emits itself.
+    pub session_id: Option<String>,
+    /// Persist and consult the last known good revision (default on when a state dir is known).
+    pub no_persist: bool,
+}
+
+/// The live settings of one `Locations`.
+#[derive(Debug)]
+pub struct Live {
+    loc: Locations,
+    options: LiveOptions,
+    accepted: Vec<FileVersion>,
+    handle: LiveHandle,
+    audit: Option<(AuditSettings, Arc<AuditLog>)>,
+    /// Content already blocked (path → sha256, or "" for a deletion) under a revision: not gated
+    /// again until the disk or the revision changes.
+    blocked: BTreeMap<PathBuf, (String, String)>,
+    /// Invalid content already reported (path → error text).
+    invalid: BTreeMap<PathBuf, String>,
+}
+
+impl Live {
+    /// Loads the live settings of `loc`: the last known good revision with every file that
+    /// changed since gated against it, or (first start) the files as they are.
+    pub async fn open(loc: Locations, options: LiveOptions) -> (Live, Vec<ChangeReport>) {
+        let persisted = if options.no_persist { None } else { lkg::load(&loc) };
+        let (accepted, initial_errors) = match persisted {
+            Some(files) => (files, Vec::new()),
+            None => watch::read_all(&loc),
+        };
+        let placeholder = Arc::new(Revision {
+            bus: EventBus::new(Settings::default()),
+            ctx: DispatchContext::default(),
+            errors: Vec::new(),
+            since: std::time::SystemTime::now(),
+        });
+        let mut live = Live {
+            loc,
+            options,
+            accepted,
+            handle: LiveHandle(Arc::new(RwLock::new(placeholder))),
+            audit: None,
+            blocked: BTreeMap::new(),
+            invalid: BTreeMap::new(),
+        };
+        let first = live.build(&live.accepted.clone(), initial_errors.clone());
+        live.handle.swap(Arc::new(first));
+        for e in &initial_errors {
+            live.invalid.insert(e.location.path.clone(), e.to_string());
+            tracing::warn!(error = %e, "settings file skipped");
+        }
+        // Whatever changed while nobody was watching goes through the gate now.
+        let reports = live.rescan().await;
+        live.persist();
+        (live, reports)
+    }
+
+    pub fn handle(&self) -> LiveHandle {
+        self.handle.clone()
+    }
+
+    pub fn locations(&self) -> &Locations {
+        &self.loc
+    }
+
+    /// Looks at every settings file and gates what changed.
+    pub async fn rescan(&mut self) -> Vec<ChangeReport> {
+        let changes = watch::scan(&self.loc, &self.accepted);
+        self.apply(changes).await
+    }
+
+    /// Gates `changes`, in order; each is judged by the revision live at that moment.
+    pub async fn apply(&mut self, changes: Vec<Change>) -> Vec<ChangeReport> {
+        let mut reports = Vec::new();
+        let mut errors: Vec<SettingsError> = Vec::new();
+        let mut seen_invalid = std::collections::BTreeSet::new();
+        let mut swapped = false;
+        for change in changes {
+            let current = self.handle.current();
+            let prev_rev = current.settings().revision.clone();
+            let (path, scope, kind) = (change.path().to_path_buf(), change.scope(), change.kind());
+            let source = scope.config_source();
+            let candidate_files = match &change {
+                Change::Invalid { error, .. } => {
+                    errors.push(error.clone());
+                    seen_invalid.insert(path.clone());
+                    let text = error.to_string();
+                    if self.invalid.get(&path) != Some(&text) {
+                        self.invalid.insert(path.clone(), text.clone());
+                        tracing::warn!(file = %path.display(), error = %text, "settings change rejected: invalid content; the previous version stays live");
+                        let report = ChangeReport {
+                            path,
+                            source,
+                            change: kind,
+                            result: GateResult::Invalid { error: text },
+                            previous_revision: prev_rev.clone(),
+                            new_revision: prev_rev,
+                            file_sha256: None,
+                        };
+                        self.audit_change(&report, &current);
+                        reports.push(report);
+                    }
+                    continue;
+                }
+                Change::Updated { new, .. } => {
+                    let mut files: Vec<FileVersion> =
+                        self.accepted.iter().filter(|f| f.path != new.path).cloned().collect();
+                    files.push(new.clone());
+                    watch::order(&self.loc, &mut files);
+                    files
+                }
+                Change::Deleted { previous } => {
+                    self.accepted.iter().filter(|f| f.path != previous.path).cloned().collect()
+                }
+            };
+            self.invalid.remove(&path);
+            let file_sha = match &change {
+                Change::Updated { new, .. } => Some(new.sha256.clone()),
+                _ => None,
+            };
+            let memo = (file_sha.clone().unwrap_or_default(), prev_rev.clone());
+            if scope != Scope::Managed && self.blocked.get(&path) == Some(&memo) {
+                continue; // Already judged: still blocked.
+            }
+            let candidate = self.resolve(&candidate_files);
+            let new_rev = candidate.revision.clone();
+            let event = self.config_change_event(&change, &prev_rev, &new_rev, &candidate, current.settings());
+            let outcome = current.bus.dispatch(&event, &current.ctx).await;
+            let rejected = outcome.verdict.rejects();
+            // On a policy change a hook's block decides nothing; still say who tried.
+            let tried: Vec<String> = outcome
+                .runs
+                .iter()
+                .filter_map(|r| match &r.report.result {
+                    crate::decision::HookResult::Decided(d) if d.block || d.notice.is_some() => Some(format!(
+                        "{}: {}",
+                        r.hook.label(),
+                        d.reason.as_deref().or(d.notice.as_deref()).unwrap_or("block").trim()
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let reason = || {
+                outcome.verdict.reason.clone().unwrap_or_else(|| {
+                    let by: Vec<String> = outcome.runs.iter().map(|r| r.hook.label()).collect();
+                    format!("blocked by ConfigChange hook(s) {}", by.join(", "))
+                })
+            };
+            let result = if scope == Scope::Managed {
+                GateResult::Policy {
+                    blocked_by: if rejected { Some(reason()) } else { (!tried.is_empty()).then(|| tried.join("; ")) },
+                }
+            } else if rejected {
+                GateResult::Blocked { reason: reason() }
+            } else {
+                GateResult::Applied
+            };
+            match &result {
+                GateResult::Blocked { reason } => {
+                    tracing::warn!(file = %path.display(), %reason, "settings change blocked: the previous revision stays live; the file on disk is not touched");
+                    self.blocked.insert(path.clone(), memo);
+                }
+                _ => {
+                    tracing::info!(file = %path.display(), revision = %new_rev, result = result.label(), "settings change applied");
+                    self.blocked.remove(&path);
+                    self.accepted = candidate_files;
+                    let rev = self.revision_from(candidate, errors.clone());
+                    self.handle.swap(Arc::new(rev));
+                    swapped = true;
+                }
+            }
+            let report = ChangeReport {
+                path,
+                source,
+                change: kind,
+                result,
+                previous_revision: prev_rev,
+                new_revision: new_rev,
+                file_sha256: file_sha,
+            };
+            let now = self.handle.current();
+            self.audit_change(&report, &now);
+            reports.push(report);
+        }
+        // Files that were invalid and are no longer (fixed back to the accepted content).
+        self.invalid.retain(|p, _| seen_invalid.contains(p));
+        let current = self.handle.current();
+        if !swapped && errors_differ(&current.errors, &errors) {
+            // Same revision, new list of unusable files.
+            let rev = Revision {
+                bus: self.bus_for(current.settings().clone()),
+                ctx: current.ctx.clone(),
+                errors,
+                since: current.since,
+            };
+            self.handle.swap(Arc::new(rev));
+        }
+        if swapped {
+            self.persist();
+        }
+        reports
+    }
+
+    fn resolve(&self, files: &[FileVersion]) -> Settings {
+        let mut settings = resolve(files.iter().map(|f| f.parsed.as_ref().clone()).collect());
+        crate::trust::apply(&mut settings, self.loc.project_dir.as_deref(), self.loc.state_dir.as_deref());
+        settings
+    }
+
+    fn build(&mut self, files: &[FileVersion], errors: Vec<SettingsError>) -> Revision {
+        let settings = self.resolve(files);
+        self.revision_from(settings, errors)
+    }
+
+    fn bus_for(&mut self, settings: Settings) -> EventBus {
+        let audit = self.audit_for(&settings.audit);
+        let bus = match &self.options.wasm {
+            Some(rt) => EventBus::with_wasm_runtime(settings, rt.clone()),
+            None => EventBus::new(settings),
+        };
+        match audit {
+            Some(log) => bus.with_shared_audit(log),
+            None => bus,
+        }
+    }
+
+    fn revision_from(&mut self, settings: Settings, errors: Vec<SettingsError>) -> Revision {
+        let ctx = DispatchContext {
+            project_dir: self.loc.project_dir.clone(),
+            user_dir: self.loc.user_file.as_ref().and_then(|f| f.parent()).map(Path::to_path_buf),
+        };
+        Revision { bus: self.bus_for(settings), ctx, errors, since: std::time::SystemTime::now() }
+    }
+
+    /// The audit log for `a`, reusing the open one when the settings did not change.
+    fn audit_for(&mut self, a: &AuditSettings) -> Option<Arc<AuditLog>> {
+        if let Some((s, log)) = &self.audit
+            && s == a
+        {
+            return Some(log.clone());
+        }
+        match crate::audit::open_configured(a) {
+            Ok(Some(log)) => {
+                let log = Arc::new(log);
+                self.audit = Some((a.clone(), log.clone()));
+                Some(log)
+            }
+            Ok(None) => {
+                self.audit = None;
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the audit log cannot be opened");
+                self.audit = None;
+                None
+            }
+        }
+    }
+
+    fn config_change_event(
+        &self,
+        change: &Change,
+        prev_rev: &str,
+        new_rev: &str,
+        candidate: &Settings,
+        current: &Settings,
+    ) -> HookEvent {
+        let (old, new) = match change {
+            Change::Updated { previous, new } => (previous.as_ref(), Some(new)),
+            Change::Deleted { previous } => (Some(previous), None),
+            Change::Invalid { .. } => (None, None),
+        };
+        let cwd = self.loc.project_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let session = self.options.session_id.clone().unwrap_or_else(|| format!("hookhost-{}", std::process::id()));
+        let v = json!({
+            "session_id": session,
+            "transcript_path": "",
+            "cwd": cwd.to_string_lossy(),
+            "hook_event_name": "ConfigChange",
+            "source": change.scope().config_source(),
+            "file_path": change.path().to_string_lossy(),
+            "hookhost": {
+                "change": change.kind(),
+                "scope": change.scope().as_str(),
+                "previous_revision": prev_rev,
+                "new_revision": new_rev,
+                "previous_sha256": old.map(|f| f.sha256.clone()),
+                "new_sha256": new.map(|f| f.sha256.clone()),
+                "summary": summary(old, new, current, candidate),
+            }
+        });
+        let mut v = v;
+        // The exact candidate content, so a hook judges what would apply (re-reading the file
+        // could see a later write).
+        if let (Some(new), Some(ext)) = (new, v.get_mut("hookhost").and_then(Value::as_object_mut)) {
+            if new.bytes.len() <= MAX_CONTENT_IN_EVENT {
+                ext.insert("new_content".into(), String::from_utf8_lossy(&new.bytes).into_owned().into());
+            } else {
+                ext.insert("new_content_omitted".into(), format!("larger than {MAX_CONTENT_IN_EVENT} bytes").into());
+            }
+        }
+        let bytes = serde_json::to_vec(&v).unwrap_or_default();
+        // Built from our own JSON: it always parses.
+        HookEvent::parse(&bytes).unwrap_or_else(|_| {
+            HookEvent::parse(br#"{"hook_event_name":"ConfigChange","source":"policy_settings"}"#)
+                .expect("static event parses")
+        })
+    }
+
+    fn audit_change(&self, r: &ChangeReport, live: &Revision) {
+        let Some(log) = live.bus.audit_log() else { return };
+        let mut m = Map::new();
+        m.insert("time".into(), crate::bus::now_rfc3339().into());
+        m.insert("kind".into(), "settings_change".into());
+        m.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
+        m.insert("source".into(), r.source.into());
+        m.insert("file_path".into(), r.path.to_string_lossy().into_owned().into());
+        m.insert("change".into(), r.change.into());
+        m.insert("result".into(), r.result.label().into());
+        match &r.result {
+            GateResult::Blocked { reason } => {
+                m.insert("reason".into(), reason.clone().into());
+            }
+            GateResult::Invalid { error } => {
+                m.insert("error".into(), error.clone().into());
+            }
+            GateResult::Policy { blocked_by: Some(b) } => {
+                m.insert("blocked_by_hook_ignored".into(), b.clone().into());
+            }
+            _ => {}
+        }
+        m.insert("previous_revision".into(), r.previous_revision.clone().into());
+        m.insert("new_revision".into(), r.new_revision.clone().into());
+        m.insert("live_revision".into(), live.settings().revision.clone().into());
+        m.insert("file_sha256".into(), r.file_sha256.clone().map_or(Value::Null, Value::from));
+        if let Err(e) = log.append(m, true) {
+            tracing::warn!(error = %e, "audit: cannot record a settings change");
+        }
+    }
+
+    fn persist(&self) {
+        if self.options.no_persist {
+            return;
+        }
+        if let Err(e) = lkg::store(&self.loc, &self.accepted, &self.handle.current().settings().revision) {
+            tracing::warn!(error = %e, "cannot persist the last known good settings revision");
+        }
+    }
+
+    /// Arms a watcher on every settings directory (before returning, so no later write is
+    /// missed), then runs the reload loop on the runtime: waits for changes (debounced) and gates
+    /// them. The loop ends when `stop` changes (or its sender is gone). Without a working
+    /// watcher it polls every second.
+    pub fn spawn_watch(mut self, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let w = wake.clone();
+        let mut watcher = match watch::Watcher::new(&self.loc, move || w.notify_one()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch the settings files; polling every second instead");
+                None
+            }
+        };
+        // Anything written between the load and the arming is looked at once now.
+        wake.notify_one();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)), if watcher.is_none() => {}
+                }
+                // Debounce: wait until the burst is over (or too long has passed).
+                let start = Instant::now();
+                while start.elapsed() < DEBOUNCE_MAX {
+                    tokio::select! {
+                        _ = wake.notified() => continue,
+                        _ = tokio::time::sleep(DEBOUNCE) => break,
+                    }
+                }
+                if let Some(w) = &mut watcher {
+                    w.rearm();
+                }
+                self.rescan().await;
+            }
+        })
+    }
+}
+
+fn errors_differ(a: &[SettingsError], b: &[SettingsError]) -> bool {
+    a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.to_string() != y.to_string())
+}
+
+/// What changed, for ConfigChange hooks: top-level keys whose value differs, and counts.
+fn summary(old: Option<&FileVersion>, new: Option<&FileVersion>, current: &Settings, candidate: &Settings) -> Value {
+    let obj = |f: Option<&FileVersion>| -> Map<String, Value> {
+        f.and_then(|f| serde_json::from_slice::<Value>(&f.bytes).ok())
+            .and_then(|v| if let Value::Object(m) = v { Some(m) } else { None })
+            .unwrap_or_default()
+    };
+    let (a, b) = (obj(old), obj(new));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let changed: Vec<&String> = keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).collect();
+    let rules = |s: &Settings| s.permissions.allow.len() + s.permissions.ask.len() + s.permissions.deny.len();
+    json!({
+        "changed_keys": changed,
+        "active_hooks": {"before": current.hooks.len(), "after": candidate.hooks.len()},
+        "permission_rules": {"before": rules(current), "after": rules(candidate)},
+    })
+}
+
+/// The last known good revision on disk: `<state_dir>/settings/<key>.json`, where the key is a
+/// hash of the locations. Holds the content of every accepted file.
+pub mod lkg {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Stored {
+        version: u32,
+        revision: String,
+        files: Vec<StoredFile>,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct StoredFile {
+        scope: String,
+        path: PathBuf,
+        sha256: String,
+        text: String,
+    }
+
+    /// Where the last known good revision of `loc` is kept.
+    pub fn path(loc: &Locations) -> Option<PathBuf> {
+        let dir = loc.state_dir.as_ref()?;
+        let mut h = Sha256::new();
+        for p in [Some(&loc.managed_dir), loc.user_file.as_ref(), loc.project_dir.as_ref(), loc.cli_file.as_ref()] {
+            h.update(p.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default());
+            h.update([0]);
+        }
+        Some(dir.join("settings").join(format!("{:x}.json", h.finalize())))
+    }
+
+    fn scope_of(s: &str) -> Option<Scope> {
+        [Scope::Managed, Scope::CommandLine, Scope::Local, Scope::Project, Scope::User]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+
+    /// The persisted files (`None`: nothing persisted, or unreadable: then the disk is taken as
+    /// it is, as on a first start, and the reason is logged).
+    pub fn load(loc: &Locations) -> Option<Vec<FileVersion>> {
+        let p = path(loc)?;
+        let bytes = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(file = %p.display(), error = %e, "cannot read the last known good settings");
+                return None;
+            }
+        };
+        let stored: Stored = match serde_json::from_slice(&bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(file = %p.display(), error = %e, "the last known good settings are unreadable");
+                return None;
+            }
+        };
+        let mut files = Vec::new();
+        for f in stored.files {
+            let Some(scope) = scope_of(&f.scope) else { continue };
+            match FileVersion::parse(scope, &f.path, f.text.into_bytes()) {
+                Ok(v) => files.push(v),
+                Err(e) => tracing::warn!(error = %e, "a last known good settings file no longer parses; dropped"),
+            }
+        }
+        watch::order(loc, &mut files);
+        Some(files)
+    }
+
+    /// Persists `files` atomically (temp file, fsync, rename, directory fsync), mode 0600.
+    pub fn store(loc: &Locations, files: &[FileVersion], revision: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let Some(p) = path(loc) else { return Ok(()) };
+        let dir = p.parent().unwrap_or(Path::new("/"));
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        }
+        let stored = Stored {
+            version: 1,
+            revision: revision.to_string(),
+            files: files
+                .iter()
+                .map(|f| StoredFile {
+                    scope: f.scope.as_str().to_string(),
+                    path: f.path.clone(),
+                    sha256: f.sha256.clone(),
+                    text: String::from_utf8_lossy(&f.bytes).into_owned(),
+                })
+                .collect(),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&serde_json::to_vec(&stored).map_err(std::io::Error::other)?)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&p).map_err(|e| e.error)?;
+        std::fs::File::open(dir)?.sync_all()
+    }
+}
