@@ -152,6 +152,14 @@ fn main() {
     } else {
         println!("(hooks-examples/wasm is not built: the WebAssembly rows are left out)");
     }
+    // The warm daemon, serving the WebAssembly policy when built (else the 0-hook settings),
+    // and `dispatch` as its thin client.
+    let daemon_dir = if wasm_policy.is_file() { tmp.path().join("wasm-policy") } else { empty.clone() };
+    let socket = tmp.path().join("bench.sock");
+    let daemon = Daemon::start(&hookhost, &dispatch_env(&daemon_dir), tmp.path(), &socket);
+    let mut thin_env = dispatch_env(&daemon_dir);
+    thin_env.push(("HOOKHOST_SOCKET".into(), socket.to_string_lossy().into_owned()));
+    variants.push(v(THIN, &[&hookhost, "dispatch"], thin_env, true));
     for v in &variants {
         for _ in 0..5 {
             spawn_once(v);
@@ -203,6 +211,19 @@ fn main() {
     for name in &only {
         println!("    {:<16} {:+.3} ms", name.rsplit(' ').next().unwrap_or(""), get(name) - bare);
     }
+    println!(
+        "  thin client (process) -> daemon - /bin/true = {:+.3} ms   (dispatch in-process: {:+.3} ms)",
+        get(THIN) - t,
+        d0 - t
+    );
+    let policy = if wasm_policy.is_file() { "wasm block-dangerous-bash" } else { "0 hooks (wasm example not built)" };
+    let (rt50, rt99) = daemon.round_trips(tmp.path(), 10_000);
+    println!("\nwarm daemon, {policy}: round trip timed in the client, connect to decision (10000 events):");
+    println!("  p50 {:.3} ms, p99 {:.3} ms   (target: p50 <= 0.3 ms)", rt50, rt99);
+    let (rl50, rl99) = daemon.reloads(tmp.path(), 200);
+    println!("settings reload, file write -> new revision live (200 writes):");
+    println!("  p50 {:.2} ms, p99 {:.2} ms   (target: p99 <= 50 ms)", rl50, rl99);
+    drop(daemon);
     if wasm_policy.is_file() {
         let w = wasm_in_process(&wasm_policy, &tmp.path().join("wasm-cache"));
         println!("\nthe same policy in-process: block-dangerous-bash, fresh instance per event (on-demand):");
@@ -220,6 +241,99 @@ fn main() {
 }
 
 const SHELL_POLICY: &str = "shell policy: block-rm-rf/hook.sh <event";
+const THIN: &str = "dispatch via daemon (thin client)";
+
+/// A `hookhost serve` child for the daemon rows.
+struct Daemon {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(hookhost: &str, env: &[(String, String)], root: &Path, socket: &Path) -> Daemon {
+        let child = Command::new(hookhost)
+            .args(["serve", "--socket", socket.to_str().unwrap()])
+            .envs(env.iter().map(|(k, x)| (k, x)))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("hookhost serve");
+        let d = Daemon { child, socket: socket.to_path_buf() };
+        let start = Instant::now();
+        while d.status(root).is_none() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the daemon did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn status(&self, project: &Path) -> Option<Vec<hookhost::daemon::SourceInfo>> {
+        use hookhost::daemon::{Reply, Request, client};
+        let req = Request::Status { v: 1, project_dir: Some(project.to_path_buf()), settings: None };
+        match client::request(&self.socket, &req, Duration::from_secs(5)) {
+            Ok(Reply::Status { sources, .. }) => Some(sources),
+            _ => None,
+        }
+    }
+
+    /// p50 and p99 (ms) of one event's round trip, timed in the client from connect to decision.
+    fn round_trips(&self, project: &Path, n: usize) -> (f64, f64) {
+        use hookhost::daemon::{Reply, Request, client};
+        let req = Request::Event {
+            v: 1,
+            event: String::from_utf8(EVENT.to_vec()).unwrap(),
+            project_dir: Some(project.to_path_buf()),
+            settings: None,
+        };
+        let once = || {
+            let start = Instant::now();
+            let r = client::request(&self.socket, &req, Duration::from_secs(5)).expect("daemon answer");
+            assert!(matches!(r, Reply::Outcome { .. }));
+            start.elapsed()
+        };
+        for _ in 0..200 {
+            once();
+        }
+        let mut samples: Vec<Duration> = (0..n).map(|_| once()).collect();
+        samples.sort();
+        (pct(&samples, 0.5).as_secs_f64() * 1000.0, pct(&samples, 0.99).as_secs_f64() * 1000.0)
+    }
+
+    /// p50 and p99 (ms) from writing the project settings file to the daemon serving the new
+    /// revision (polled with status requests).
+    fn reloads(&self, project: &Path, n: usize) -> (f64, f64) {
+        use sha2::{Digest, Sha256};
+        let file = project.join(".hookhost/settings.json");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let mut samples = Vec::new();
+        for i in 0..n {
+            let text = format!(r#"{{"permissions": {{"deny": ["Bash(rm:*)"]}}, "env": {{"N": "{i}"}}}}"#);
+            let want = format!("{:x}", Sha256::digest(text.as_bytes()));
+            let start = Instant::now();
+            std::fs::write(&file, &text).unwrap();
+            loop {
+                if self.status(project).is_some_and(|s| s.iter().any(|x| x.path == file && x.sha256 == want)) {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(10), "reload {i} never became live");
+            }
+            samples.push(start.elapsed());
+            // Let the watcher settle so each write is its own reload.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        samples.sort();
+        (pct(&samples, 0.5).as_secs_f64() * 1000.0, pct(&samples, 0.99).as_secs_f64() * 1000.0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// p50 and p99 (ms) of one in-process decision with a fresh instance.
 fn wasm_in_process(component: &Path, cache: &Path) -> (f64, f64) {

@@ -5,9 +5,11 @@
 //!  agent (Claude Code, or any embedder)
 //!    │  event JSON (PreToolUse / PostToolUse / ConfigChange / …, Claude Code's wire form)
 //!    ▼
-//!  front ends: `hookhost dispatch` (one process per event) · `EventBus` (library API)
+//!  front ends: `hookhost dispatch` (one process per event) · `hookhost serve` (warm daemon on a
+//!              Unix socket, `dispatch` as its thin client) · `EventBus` (library API)
 //!    ▼
-//!  EventBus ── Settings (layered: managed > command line > local > project > user)
+//!  EventBus ── Settings (layered: managed > command line > local > project > user; in the
+//!    │          daemon live: watched, ConfigChange-gated, last known good persisted)
 //!    │  1. matchers and `if` rules pick the hooks for this event (compiled at load)
 //!    │  2. run them concurrently, each with a deadline (exec: command processes)
 //!    │  3. fold: deny > defer > ask > allow; any block blocks; failures per failure policy
@@ -22,7 +24,9 @@
 //! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
 //! [`permissions`] (rules), [`settings`] (files and layering), [`hook`] (resolved hooks),
 //! [`exec`] (running one hook: command processes, WebAssembly components), [`trust`] (pins and
-//! project trust), [`bus`] (the pipeline), [`audit`] (the tamper-evident log), [`hooktest`]
+//! project trust), [`bus`] (the pipeline), [`live`] (live settings: the ConfigChange gate and
+//! the last known good revision), [`daemon`] (`serve` and its thin client), [`audit`] (the
+//! tamper-evident log), [`hooktest`]
 //! (`hookhost test`), [`cli`], [`error`].
 
 pub mod audit;

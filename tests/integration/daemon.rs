@@ -609,3 +609,35 @@ fn sigterm_finishes_in_flight_events_then_exits() {
     assert!(!socket.exists());
     assert!(d.log_text().contains("finishing in-flight events"));
 }
+
+#[test]
+fn a_changed_wasm_component_is_reloaded_by_the_warm_daemon_and_its_pin_still_holds() {
+    let env = Env::new();
+    let component = env.path().join("policy.wasm");
+    let allow = wat::parse_str(super::wasm::answering(super::wasm::ALLOW)).unwrap();
+    let deny = wat::parse_str(super::wasm::answering(super::wasm::DENY)).unwrap();
+    std::fs::write(&component, &allow).unwrap();
+    let user =
+        env.write("user", &hook_settings("PreToolUse", "Bash", json!([{"type": "wasm", "component": component}])));
+    let d = Daemon::start(&env, &env.path().join("d.sock"), &[]);
+    assert_eq!(decision(&d.event(&bash_event("echo 1"))), "allow");
+    // Replaced on disk: the next event runs the new component.
+    rename_over(&component, "", "x");
+    std::fs::write(&component, &deny).unwrap();
+    assert_eq!(decision(&d.event(&bash_event("echo 2"))), "deny");
+
+    // Pinned to the deny component: a swapped file is refused, not run.
+    let pinned = hook_settings(
+        "PreToolUse",
+        "Bash",
+        json!([{"type": "wasm", "component": component, "sha256": sha(&deny), "onFailure": "block"}]),
+    );
+    std::fs::write(&user, &pinned).unwrap();
+    d.wait_for("the pinned settings", |s| s.get(&user) == Some(&sha(pinned.as_bytes())));
+    assert_eq!(decision(&d.event(&bash_event("echo 3"))), "deny");
+    std::fs::write(&component, &allow).unwrap();
+    let r = d.event(&bash_event("echo 4"));
+    assert_eq!(decision(&r), "deny", "fails closed");
+    let Reply::Outcome { stdout, .. } = r else { unreachable!() };
+    assert!(stdout.contains("sha256"), "the reason names the pin: {stdout}");
+}
