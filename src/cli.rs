@@ -337,7 +337,9 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
         }
     };
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
-    let loaded = load(&loc);
+    // The live revision: settings files changed since the last known good one pass the
+    // ConfigChange gate first (crate::live).
+    let (loaded, gate_notes) = crate::live::load_gated(&loc);
     if let Some(e) = loaded.managed_errors().next() {
         let msg = format!("managed settings are invalid, failing closed: {e}");
         audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
@@ -352,7 +354,10 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
             return Err(fail(true, msg));
         }
     }
-    let skipped_files = loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect();
+    let skipped_files = gate_notes
+        .into_iter()
+        .chain(loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")))
+        .collect();
     Ok(Prepared {
         event,
         loaded,

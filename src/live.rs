@@ -134,11 +134,11 @@ pub struct Live {
     accepted: Vec<FileVersion>,
     handle: LiveHandle,
     audit: Option<(AuditSettings, Arc<AuditLog>)>,
-    /// Content already blocked (path → sha256, or "" for a deletion) under a revision: not gated
-    /// again until the disk or the revision changes.
+    /// Content already blocked (path → sha256, or "" for a deletion, and the revision that
+    /// blocked it): not gated again until the disk or the revision changes. Persisted.
     blocked: BTreeMap<PathBuf, (String, String)>,
-    /// Invalid content already reported (path → error text).
-    invalid: BTreeMap<PathBuf, String>,
+    /// Invalid content already reported (path → sha256 of the content, error text). Persisted.
+    invalid: BTreeMap<PathBuf, (String, String)>,
 }
 
 impl Live {
@@ -146,9 +146,13 @@ impl Live {
     /// changed since gated against it, or (first start) the files as they are.
     pub async fn open(loc: Locations, options: LiveOptions) -> (Live, Vec<ChangeReport>) {
         let persisted = if options.no_persist { None } else { lkg::load(&loc) };
-        let (accepted, initial_errors) = match persisted {
-            Some(files) => (files, Vec::new()),
-            None => watch::read_all(&loc),
+        let first_start = persisted.is_none();
+        let (accepted, initial_errors, blocked, invalid) = match persisted {
+            Some(p) => (p.files, Vec::new(), p.blocked, p.invalid),
+            None => {
+                let (files, errors) = watch::read_all(&loc);
+                (files, errors, BTreeMap::new(), BTreeMap::new())
+            }
         };
         let placeholder = Arc::new(Revision {
             bus: EventBus::new(Settings::default()),
@@ -162,18 +166,26 @@ impl Live {
             accepted,
             handle: LiveHandle(Arc::new(RwLock::new(placeholder))),
             audit: None,
-            blocked: BTreeMap::new(),
-            invalid: BTreeMap::new(),
+            blocked,
+            invalid,
         };
         let first = live.build(&live.accepted.clone(), initial_errors.clone());
         live.handle.swap(Arc::new(first));
-        for e in &initial_errors {
-            live.invalid.insert(e.location.path.clone(), e.to_string());
-            tracing::warn!(error = %e, "settings file skipped");
+        if first_start {
+            // Remember what was unusable on the first start, so it is reported, not re-audited.
+            let hashes = watch::disk_hashes(&live.loc);
+            for e in &initial_errors {
+                tracing::warn!(error = %e, "settings file skipped");
+                let sha = hashes.iter().find(|(_, p, _)| *p == e.location.path).and_then(|(_, _, h)| h.clone());
+                live.invalid.insert(e.location.path.clone(), (sha.unwrap_or_default(), e.to_string()));
+            }
         }
-        // Whatever changed while nobody was watching goes through the gate now.
+        // Whatever changed while nobody was watching goes through the gate now (`apply`
+        // persists what it changes).
         let reports = live.rescan().await;
-        live.persist();
+        if first_start {
+            live.persist();
+        }
         (live, reports)
     }
 
@@ -197,18 +209,21 @@ impl Live {
         let mut errors: Vec<SettingsError> = Vec::new();
         let mut seen_invalid = std::collections::BTreeSet::new();
         let mut swapped = false;
+        let mut memo_changed = false;
         for change in changes {
             let current = self.handle.current();
             let prev_rev = current.settings().revision.clone();
             let (path, scope, kind) = (change.path().to_path_buf(), change.scope(), change.kind());
             let source = scope.config_source();
             let candidate_files = match &change {
-                Change::Invalid { error, .. } => {
+                Change::Invalid { error, sha256, .. } => {
                     errors.push(error.clone());
                     seen_invalid.insert(path.clone());
                     let text = error.to_string();
-                    if self.invalid.get(&path) != Some(&text) {
-                        self.invalid.insert(path.clone(), text.clone());
+                    let memo = (sha256.clone().unwrap_or_default(), text.clone());
+                    if self.invalid.get(&path) != Some(&memo) {
+                        self.invalid.insert(path.clone(), memo);
+                        memo_changed = true;
                         tracing::warn!(file = %path.display(), error = %text, "settings change rejected: invalid content; the previous version stays live");
                         let report = ChangeReport {
                             path,
@@ -217,7 +232,7 @@ impl Live {
                             result: GateResult::Invalid { error: text },
                             previous_revision: prev_rev.clone(),
                             new_revision: prev_rev,
-                            file_sha256: None,
+                            file_sha256: sha256.clone(),
                         };
                         self.audit_change(&report, &current);
                         reports.push(report);
@@ -235,7 +250,7 @@ impl Live {
                     self.accepted.iter().filter(|f| f.path != previous.path).cloned().collect()
                 }
             };
-            self.invalid.remove(&path);
+            memo_changed |= self.invalid.remove(&path).is_some();
             let file_sha = match &change {
                 Change::Updated { new, .. } => Some(new.sha256.clone()),
                 _ => None,
@@ -281,10 +296,11 @@ impl Live {
                 GateResult::Blocked { reason } => {
                     tracing::warn!(file = %path.display(), %reason, "settings change blocked: the previous revision stays live; the file on disk is not touched");
                     self.blocked.insert(path.clone(), memo);
+                    memo_changed = true;
                 }
                 _ => {
                     tracing::info!(file = %path.display(), revision = %new_rev, result = result.label(), "settings change applied");
-                    self.blocked.remove(&path);
+                    memo_changed |= self.blocked.remove(&path).is_some();
                     self.accepted = candidate_files;
                     let rev = self.revision_from(candidate, errors.clone());
                     self.handle.swap(Arc::new(rev));
@@ -305,7 +321,9 @@ impl Live {
             reports.push(report);
         }
         // Files that were invalid and are no longer (fixed back to the accepted content).
+        let before = self.invalid.len();
         self.invalid.retain(|p, _| seen_invalid.contains(p));
+        memo_changed |= self.invalid.len() != before;
         let current = self.handle.current();
         if !swapped && errors_differ(&current.errors, &errors) {
             // Same revision, new list of unusable files.
@@ -317,7 +335,7 @@ impl Live {
             };
             self.handle.swap(Arc::new(rev));
         }
-        if swapped {
+        if swapped || memo_changed {
             self.persist();
         }
         reports
@@ -464,7 +482,8 @@ impl Live {
         if self.options.no_persist {
             return;
         }
-        if let Err(e) = lkg::store(&self.loc, &self.accepted, &self.handle.current().settings().revision) {
+        let revision = self.handle.current().settings().revision.clone();
+        if let Err(e) = lkg::store(&self.loc, &self.accepted, &revision, &self.blocked, &self.invalid) {
             tracing::warn!(error = %e, "cannot persist the last known good settings revision");
         }
     }
@@ -509,6 +528,98 @@ impl Live {
     }
 }
 
+/// Settings for a one-shot process (`dispatch`, `explain`), as the daemon would have them live:
+/// the last known good revision, with every settings file that changed since gated first (its
+/// ConfigChange hooks run now, in this process). Without a state directory, or on the very first
+/// run, the files are taken as they are (and the revision persisted).
+///
+/// Returns the settings with the files that could not be used and are not in force (for the
+/// caller's failure policy), and notes for the user (a blocked change, a file whose last good
+/// version stays in force).
+pub fn load_gated(loc: &Locations) -> (crate::settings::Loaded, Vec<String>) {
+    if loc.state_dir.is_none() {
+        return (crate::settings::load(loc), Vec::new());
+    }
+    if let Some(fast) = fast_path(loc) {
+        return fast;
+    }
+    // Something changed: gate it. One process at a time per locations.
+    let _lock = lkg::path(loc).and_then(|p| {
+        let dir = p.parent()?.to_path_buf();
+        std::fs::create_dir_all(&dir).ok()?;
+        let f =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(p.with_extension("lock")).ok()?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok()
+    });
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a runtime to gate settings changes; loading the files as they are");
+            return (crate::settings::load(loc), Vec::new());
+        }
+    };
+    let (live, reports) = rt.block_on(Live::open(loc.clone(), LiveOptions::default()));
+    let rev = live.handle().current();
+    let mut notes: Vec<String> = reports
+        .iter()
+        .filter_map(|r| match &r.result {
+            GateResult::Blocked { reason } => Some(format!(
+                "hookhost: the change to {} was blocked ({reason}); the last good version stays in force",
+                r.path.display()
+            )),
+            _ => None,
+        })
+        .collect();
+    let (errors, in_force) = split_errors(rev.settings(), &rev.errors);
+    notes.extend(in_force);
+    (crate::settings::Loaded { settings: rev.settings().clone(), errors }, notes)
+}
+
+/// The persisted revision when nothing on disk needs gating.
+fn fast_path(loc: &Locations) -> Option<(crate::settings::Loaded, Vec<String>)> {
+    let p = lkg::load(loc)?;
+    let hashes = watch::disk_hashes(loc);
+    let mut in_force_errors = Vec::new();
+    for (_, path, disk) in &hashes {
+        let accepted = p.files.iter().find(|f| &f.path == path).map(|f| f.sha256.as_str());
+        let disk = disk.as_deref();
+        if disk == accepted {
+            continue;
+        }
+        let d = disk.unwrap_or_default();
+        if p.blocked.get(path).is_some_and(|(s, rev)| s == d && *rev == p.revision) {
+            continue; // Judged before: blocked; the accepted version stays.
+        }
+        match p.invalid.get(path) {
+            Some((s, error)) if s == d && !d.is_empty() && accepted.is_some() => {
+                in_force_errors.push(format!("hookhost: {error} (the last good version of this file stays in force)"));
+            }
+            _ => return None,
+        }
+    }
+    if p.files.iter().any(|f| !hashes.iter().any(|(_, path, _)| *path == f.path)) {
+        return None; // An accepted file is no longer a candidate (a removed drop-in).
+    }
+    let mut settings = resolve(p.files.iter().map(|f| f.parsed.as_ref().clone()).collect());
+    crate::trust::apply(&mut settings, loc.project_dir.as_deref(), loc.state_dir.as_deref());
+    Some((crate::settings::Loaded { settings, errors: Vec::new() }, in_force_errors))
+}
+
+/// Splits unusable files into those with no version in force (errors for the failure policy)
+/// and notes for those whose last good version stays in force.
+pub fn split_errors(settings: &Settings, errors: &[SettingsError]) -> (Vec<SettingsError>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    for e in errors {
+        if settings.sources.iter().any(|s| s.path == e.location.path) {
+            notes.push(format!("hookhost: {e} (the last good version of this file stays in force)"));
+        } else {
+            out.push(e.clone());
+        }
+    }
+    (out, notes)
+}
+
 fn errors_differ(a: &[SettingsError], b: &[SettingsError]) -> bool {
     a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.to_string() != y.to_string())
 }
@@ -543,6 +654,9 @@ pub mod lkg {
         version: u32,
         revision: String,
         files: Vec<StoredFile>,
+        /// Content on disk that is not in force: blocked by a hook, or invalid.
+        #[serde(default)]
+        rejected: Vec<Rejected>,
     }
 
     #[derive(serde::Serialize, serde::Deserialize)]
@@ -551,6 +665,27 @@ pub mod lkg {
         path: PathBuf,
         sha256: String,
         text: String,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Rejected {
+        path: PathBuf,
+        /// sha256 of the rejected content ("" for a blocked deletion).
+        sha256: String,
+        /// `blocked` (with the revision that blocked it) or `invalid` (with the error).
+        result: String,
+        #[serde(default)]
+        revision: String,
+        #[serde(default)]
+        error: String,
+    }
+
+    /// What was persisted.
+    pub struct Persisted {
+        pub revision: String,
+        pub files: Vec<FileVersion>,
+        pub blocked: BTreeMap<PathBuf, (String, String)>,
+        pub invalid: BTreeMap<PathBuf, (String, String)>,
     }
 
     /// Where the last known good revision of `loc` is kept.
@@ -570,9 +705,9 @@ pub mod lkg {
             .find(|x| x.as_str() == s)
     }
 
-    /// The persisted files (`None`: nothing persisted, or unreadable: then the disk is taken as
-    /// it is, as on a first start, and the reason is logged).
-    pub fn load(loc: &Locations) -> Option<Vec<FileVersion>> {
+    /// The persisted revision (`None`: nothing persisted, or unreadable: then the disk is taken
+    /// as it is, as on a first start, and the reason is logged).
+    pub fn load(loc: &Locations) -> Option<Persisted> {
         let p = path(loc)?;
         let bytes = match std::fs::read(&p) {
             Ok(b) => b,
@@ -598,11 +733,29 @@ pub mod lkg {
             }
         }
         watch::order(loc, &mut files);
-        Some(files)
+        let mut blocked = BTreeMap::new();
+        let mut invalid = BTreeMap::new();
+        for r in stored.rejected {
+            match r.result.as_str() {
+                "blocked" => {
+                    blocked.insert(r.path, (r.sha256, r.revision));
+                }
+                _ => {
+                    invalid.insert(r.path, (r.sha256, r.error));
+                }
+            }
+        }
+        Some(Persisted { revision: stored.revision, files, blocked, invalid })
     }
 
-    /// Persists `files` atomically (temp file, fsync, rename, directory fsync), mode 0600.
-    pub fn store(loc: &Locations, files: &[FileVersion], revision: &str) -> std::io::Result<()> {
+    /// Persists the revision atomically (temp file, fsync, rename, directory fsync), mode 0600.
+    pub fn store(
+        loc: &Locations,
+        files: &[FileVersion],
+        revision: &str,
+        blocked: &BTreeMap<PathBuf, (String, String)>,
+        invalid: &BTreeMap<PathBuf, (String, String)>,
+    ) -> std::io::Result<()> {
         use std::io::Write;
         let Some(p) = path(loc) else { return Ok(()) };
         let dir = p.parent().unwrap_or(Path::new("/"));
@@ -610,6 +763,23 @@ pub mod lkg {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         }
+        let rejected = blocked
+            .iter()
+            .map(|(path, (sha256, revision))| Rejected {
+                path: path.clone(),
+                sha256: sha256.clone(),
+                result: "blocked".into(),
+                revision: revision.clone(),
+                error: String::new(),
+            })
+            .chain(invalid.iter().map(|(path, (sha256, error))| Rejected {
+                path: path.clone(),
+                sha256: sha256.clone(),
+                result: "invalid".into(),
+                revision: String::new(),
+                error: error.clone(),
+            }))
+            .collect();
         let stored = Stored {
             version: 1,
             revision: revision.to_string(),
@@ -622,6 +792,7 @@ pub mod lkg {
                     text: String::from_utf8_lossy(&f.bytes).into_owned(),
                 })
                 .collect(),
+            rejected,
         };
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         tmp.write_all(&serde_json::to_vec(&stored).map_err(std::io::Error::other)?)?;

@@ -9,7 +9,7 @@
 //! `max_projects`), each with its own watcher.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -294,14 +294,9 @@ async fn handle(state: &State, req: Request) -> Reply {
 /// file fails closed where the event is in `failClosed`, else it is reported.
 pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
     let settings = rev.settings();
-    let in_force = |p: &Path| settings.sources.iter().any(|s| s.path == p);
     let closed = crate::bus::fails_closed(settings, Some(event.name()));
-    let mut notes = Vec::new();
-    for e in &rev.errors {
-        if in_force(&e.location.path) {
-            notes.push(format!("hookhost: {e} (the last good version of this file stays in force)"));
-            continue;
-        }
+    let (errors, mut notes) = crate::live::split_errors(settings, &rev.errors);
+    for e in &errors {
         if e.managed || closed {
             let what = if e.managed { "managed settings are invalid" } else { "invalid settings" };
             return Response {

@@ -55,7 +55,8 @@ pub enum Change {
     /// The file is gone (or was replaced by something that is not a file).
     Deleted { previous: FileVersion },
     /// The file changed but its new content cannot be used: the accepted version stays.
-    Invalid { scope: Scope, path: PathBuf, error: SettingsError },
+    /// `sha256` is the hash of the unusable content (`None` when it could not be read).
+    Invalid { scope: Scope, path: PathBuf, error: SettingsError, sha256: Option<String> },
 }
 
 impl Change {
@@ -174,7 +175,7 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
     let cands = candidates(loc, &mut errors);
     let mut out: Vec<Change> = errors
         .into_iter()
-        .map(|error| Change::Invalid { scope: Scope::Managed, path: error.location.path.clone(), error })
+        .map(|error| Change::Invalid { scope: Scope::Managed, path: error.location.path.clone(), error, sha256: None })
         .collect();
     let listed: BTreeSet<&Path> = cands.iter().map(|(_, p, _)| p.as_path()).collect();
     let find = |p: &Path| accepted.iter().find(|v| v.path == p);
@@ -186,6 +187,7 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
                 None if *required => out.push(Change::Invalid {
                     scope: *scope,
                     path: path.clone(),
+                    sha256: None,
                     error: SettingsError {
                         location: Location { path: path.clone(), line: 1, column: 1 },
                         message: "file not found".into(),
@@ -194,14 +196,17 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
                 }),
                 None => {}
             },
-            Read::Error(error) => out.push(Change::Invalid { scope: *scope, path: path.clone(), error }),
+            Read::Error(error) => out.push(Change::Invalid { scope: *scope, path: path.clone(), error, sha256: None }),
             Read::Bytes(b) => {
-                if previous.is_some_and(|p| p.sha256 == sha256_hex(&b)) {
+                let sha = sha256_hex(&b);
+                if previous.is_some_and(|p| p.sha256 == sha) {
                     continue;
                 }
                 match FileVersion::parse(*scope, path, b) {
                     Ok(new) => out.push(Change::Updated { previous: previous.cloned(), new }),
-                    Err(error) => out.push(Change::Invalid { scope: *scope, path: path.clone(), error }),
+                    Err(error) => {
+                        out.push(Change::Invalid { scope: *scope, path: path.clone(), error, sha256: Some(sha) })
+                    }
                 }
             }
         }
@@ -211,6 +216,22 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
         out.push(Change::Deleted { previous: prev.clone() });
     }
     out
+}
+
+/// The hash of every settings file of `loc` as it is on disk (`None`: missing or unreadable),
+/// in precedence order. Cheap: no parsing.
+pub fn disk_hashes(loc: &Locations) -> Vec<(Scope, PathBuf, Option<String>)> {
+    let mut errors = Vec::new();
+    candidates(loc, &mut errors)
+        .into_iter()
+        .map(|(scope, path, _)| {
+            let sha = match read(&path, scope) {
+                Read::Bytes(b) => Some(sha256_hex(&b)),
+                _ => None,
+            };
+            (scope, path, sha)
+        })
+        .collect()
 }
 
 /// Puts `files` in precedence order: the order `loc` lists candidates in, then any others (in

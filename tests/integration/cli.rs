@@ -292,8 +292,14 @@ fn enforcement_modes_enforce_warn_audit() {
     let v = env.dispatch(&bash_event("curl x")).json();
     assert!(v.get("hookSpecificOutput").is_none(), "{v}");
     assert!(v["systemMessage"].as_str().unwrap().contains("permission rule `Bash(curl *)` would deny"), "{v}");
-    let records: Vec<serde_json::Value> =
+    let all: Vec<serde_json::Value> =
         std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Each settings edit between the dispatches went through the gate and is a record too.
+    // (The gate's ConfigChange events are records of their own, with the hooks they ran.)
+    let (changes, records): (Vec<_>, Vec<_>) =
+        all.into_iter().filter(|r| r["event"] != "ConfigChange").partition(|r| r["kind"] == "settings_change");
+    assert_eq!(changes.iter().filter(|r| r["result"] == "policy").count(), 3, "{changes:?}");
+    assert!(changes.iter().any(|r| r["result"] == "applied" && r["source"] == "project_settings"), "{changes:?}");
     assert_eq!(records.len(), 4);
     for (r, mode) in records.iter().zip(expect) {
         assert_eq!(r["hooks"][0]["mode"], mode, "{r}");

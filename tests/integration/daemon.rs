@@ -641,3 +641,53 @@ fn a_changed_wasm_component_is_reloaded_by_the_warm_daemon_and_its_pin_still_hol
     let Reply::Outcome { stdout, .. } = r else { unreachable!() };
     assert!(stdout.contains("sha256"), "the reason names the pin: {stdout}");
 }
+
+#[test]
+fn one_shot_dispatch_and_the_fallback_gate_changes_against_the_last_known_good_revision() {
+    let env = Env::new();
+    let count = env.path().join("config-hook-runs");
+    let cmd = format!(
+        "echo run >> {}; if grep -q 'forbidden'; then echo 'refused: forbidden' >&2; exit 2; fi; exit 0",
+        count.display()
+    );
+    env.write("user", &hook_settings("ConfigChange", "*", json!([{"type": "command", "command": cmd}])));
+    let project = env.write("project", &deny_rule("rm", "good"));
+    let runs = || std::fs::read_to_string(&count).map(|s| s.lines().count()).unwrap_or(0);
+    let pre = |cmd: &str| {
+        let out = env.dispatch(&bash_event(cmd));
+        assert_eq!(out.code, 0, "{out:?}");
+        if out.stdout.is_empty() { json!({}) } else { out.json() }
+    };
+    // First run: the files are taken as they are and remembered.
+    assert_eq!(pre("rm -rf x")["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert_eq!(runs(), 0);
+
+    // A forbidden edit: gated once, blocked, the old rules stay; the user is told once.
+    std::fs::write(&project, deny_rule("ls", "forbidden")).unwrap();
+    let v = pre("ls");
+    assert!(v.get("hookSpecificOutput").is_none(), "the blocked rule is not in force: {v}");
+    assert!(v["systemMessage"].as_str().unwrap().contains("was blocked (refused: forbidden)"), "{v}");
+    assert_eq!(runs(), 1);
+    assert_eq!(pre("rm -rf x")["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert_eq!(runs(), 1, "a blocked content is judged once, not on every event");
+    assert_eq!(std::fs::read_to_string(&project).unwrap(), deny_rule("ls", "forbidden"), "the file is not touched");
+
+    // The daemon starts from the same last known good revision; when it is gone, the thin
+    // client's in-process fallback still does not apply the blocked change.
+    let socket = env.path().join("d.sock");
+    let d = Daemon::start(&env, &socket, &[]);
+    assert_eq!(d.sha_of(&project), Some(sha(deny_rule("rm", "good").as_bytes())));
+    drop(d);
+    let (out, _) = thin_dispatch(&env, &socket, &bash_event("ls"));
+    let v = out.json();
+    assert!(v.get("hookSpecificOutput").is_none(), "{v}");
+    assert!(v["systemMessage"].as_str().unwrap().contains("evaluated in-process"), "{v}");
+
+    // An allowed edit applies.
+    std::fs::write(&project, deny_rule("cat", "fine")).unwrap();
+    assert_eq!(pre("cat x")["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert_eq!(runs(), 2);
+    let changes = settings_changes(&env);
+    assert_eq!(changes.iter().filter(|r| r["result"] == "blocked").count(), 1, "{changes:?}");
+    assert_eq!(changes.iter().filter(|r| r["result"] == "applied").count(), 1, "{changes:?}");
+}
