@@ -318,6 +318,7 @@ impl Daemon {
                     break;
                 }
                 assert!(start.elapsed() < Duration::from_secs(10), "reload {i} never became live");
+                std::thread::sleep(Duration::from_micros(200));
             }
             samples.push(start.elapsed());
             // Let the watcher settle so each write is its own reload.

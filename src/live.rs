@@ -39,11 +39,11 @@ use crate::settings::watch::{self, Change, FileVersion};
 use crate::settings::{Locations, Scope, Settings, resolve};
 
 /// How long the watcher waits for a burst of writes to end before it looks.
-pub const DEBOUNCE: Duration = Duration::from_millis(10);
+pub const DEBOUNCE: Duration = Duration::from_millis(3);
 /// The largest candidate file whose content is put in the ConfigChange event.
 pub const MAX_CONTENT_IN_EVENT: usize = 1 << 20;
 /// The longest a burst may postpone a look.
-pub const DEBOUNCE_MAX: Duration = Duration::from_millis(100);
+pub const DEBOUNCE_MAX: Duration = Duration::from_millis(50);
 
 /// One accepted revision, ready to dispatch events.
 #[derive(Debug)]

@@ -48,10 +48,19 @@ pub fn request(socket: &Path, req: &Request, deadline: Duration) -> Result<Reply
     let mut s =
         UnixStream::connect(socket).map_err(|e| ClientError::Connect { socket: socket.to_path_buf(), source: e })?;
     s.set_write_timeout(Some(left())).map_err(gone)?;
-    s.write_all(&encode(req)).map_err(gone)?;
+    let written = s.write_all(&encode(req));
+    // A daemon that refuses us (peer uid) answers and hangs up without reading: the write may
+    // fail while its error frame is already waiting to be read.
+    let write_error = match written {
+        Ok(()) => None,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset) => Some(e),
+        Err(e) => return Err(gone(e)),
+    };
     let mut len = [0u8; 4];
     s.set_read_timeout(Some(left())).map_err(gone)?;
-    read_exact(&mut s, &mut len, &start, deadline).map_err(gone)?;
+    if let Err(e) = read_exact(&mut s, &mut len, &start, deadline) {
+        return Err(gone(write_error.unwrap_or(e)));
+    }
     let n = u32::from_be_bytes(len) as usize;
     if n > MAX_FRAME {
         return Err(ClientError::Gone {
