@@ -110,6 +110,28 @@ pub enum Command {
     /// hooks-examples/wasm/block-dangerous-bash when it is built) over the bundled sample events
     /// (hooks-examples/events) and print a table of decisions.
     Demo(DemoArgs),
+    /// Show where managed settings come from (server, endpoint, none), the server revision,
+    /// the last fetch and its result, and whether the cache verified.
+    Status(crate::remote_cli::StatusArgs),
+    /// Server-managed settings (`remoteSettings` in endpoint-managed settings).
+    #[command(subcommand)]
+    Remote(crate::remote_cli::RemoteCommand),
+    /// Sign a settings file for delivery from a server: prints the signed envelope
+    /// ({"hookhostSigned": 1, "payload": …, "signature": …}) that any static web server can
+    /// serve as it is, or with --signature-only the bare signature for the X-Hookhost-Signature
+    /// header.
+    Sign(crate::remote_cli::SignArgs),
+    /// Generate an ed25519 signing key: writes the private key to OUT (mode 0600) and prints
+    /// the base64 public key for `remoteSettings.publicKey`.
+    Keygen(crate::remote_cli::KeygenArgs),
+    /// List what the current server-managed settings revision would run (hooks, env vars) and
+    /// whether it is approved. With `remoteSettings.requireApproval`, server hooks run only once
+    /// their revision is approved.
+    Approvals,
+    /// Approve the current server-managed settings revision (its hooks then run). Audited.
+    Approve(crate::remote_cli::ApproveArgs),
+    /// Reject the current server-managed settings revision (its hooks do not run). Audited.
+    Reject(crate::remote_cli::ApproveArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -226,6 +248,13 @@ pub fn run(cli: Cli) -> u8 {
                 1
             }
         },
+        Command::Status(a) => crate::remote_cli::status_cmd(&cli.global, &a),
+        Command::Remote(c) => crate::remote_cli::remote_cmd(&cli.global, &c),
+        Command::Sign(a) => crate::remote_cli::sign_cmd(&a),
+        Command::Keygen(a) => crate::remote_cli::keygen_cmd(&a),
+        Command::Approvals => crate::remote_cli::approvals_cmd(&cli.global),
+        Command::Approve(a) => crate::remote_cli::decide_cmd(&cli.global, &a, true),
+        Command::Reject(a) => crate::remote_cli::decide_cmd(&cli.global, &a, false),
         Command::Doctor => {
             let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
             let loaded =
@@ -274,13 +303,27 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
         }
     };
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
-    let loaded = load(&loc);
+    // Server-managed settings: cache at once, fetch when needed (remote_cli::startup_load).
+    let (loaded, remote_messages, remote_closed) = crate::remote_cli::startup_load(&loc);
+    if let Some(reason) = remote_closed {
+        return Err(fail(true, reason));
+    }
     if let Some(e) = loaded.managed_errors().next() {
         let msg = format!("managed settings are invalid, failing closed: {e}");
         audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
         return Err(fail(true, msg));
     }
     let closed = fails_closed(&loaded.settings, Some(event.name()));
+    if closed && loaded.remote.as_ref().is_some_and(|r| r.unapproved) {
+        // Unapproved server hooks count as failed hooks: under a closed failure policy, a block.
+        let msg = format!(
+            "server-managed hooks are not approved (remoteSettings.requireApproval) and {} fails closed: \
+             review them with `hookhost approvals`",
+            event.name()
+        );
+        audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
+        return Err(fail(true, msg));
+    }
     if !loaded.errors.is_empty() {
         let list: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
         if closed {
@@ -289,7 +332,9 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
             return Err(fail(true, msg));
         }
     }
-    let skipped_files = loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect();
+    let mut skipped_files: Vec<String> =
+        loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect();
+    skipped_files.extend(remote_messages);
     Ok(Prepared {
         event,
         loaded,
@@ -312,7 +357,7 @@ pub fn audit_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
 
 /// Opens the audit log the settings ask for (`None` when disabled or impossible; the error is
 /// the reason, reported to the user).
-fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Option<crate::audit::AuditLog>, String> {
+pub(crate) fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Option<crate::audit::AuditLog>, String> {
     if !a.enabled {
         return Ok(None);
     }
