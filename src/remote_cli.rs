@@ -184,17 +184,19 @@ pub fn refresh(loc: &Locations) -> Result<Option<Refresh>, String> {
             policy_change(loc, &before, old.as_deref(), new, payload_path);
         }
         Ok(Refresh::NotModified { .. }) => {}
-        Err(e) => {
-            let mut rec = Map::new();
-            rec.insert("time".into(), crate::bus::now_rfc3339().into());
-            rec.insert("kind".into(), "remote_settings".into());
-            rec.insert("what".into(), "refresh_failed".into());
-            rec.insert("url".into(), r.config.url.clone().into());
-            rec.insert("error".into(), e.to_string().into());
-            append(&before.settings, rec);
-        }
+        Err(e) => audit_refresh_failure(&before, &r.config.url, e),
     }
     res.map(Some).map_err(|e| e.to_string())
+}
+
+fn audit_refresh_failure(loaded: &Loaded, url: &str, e: &remote::RemoteError) {
+    let mut rec = Map::new();
+    rec.insert("time".into(), crate::bus::now_rfc3339().into());
+    rec.insert("kind".into(), "remote_settings".into());
+    rec.insert("what".into(), "refresh_failed".into());
+    rec.insert("url".into(), url.into());
+    rec.insert("error".into(), e.to_string().into());
+    append(&loaded.settings, rec);
 }
 
 /// A changed server payload: dispatch a `policy_settings` ConfigChange to the ConfigChange
@@ -295,29 +297,34 @@ fn describe(r: &Refresh) -> String {
     }
 }
 
-/// Polls until killed; the interval is re-read from the endpoint settings every round.
+/// Refreshes now, then polls with [`remote::RemoteSource::poll`] until killed; every change is
+/// reported (`policy_change`) and printed.
 fn watch(loc: &Locations) -> u8 {
     use std::io::Write;
-    loop {
-        let interval = match load(loc).remote {
-            Some(r) => r.config.poll,
-            None => {
-                eprintln!("hookhost remote watch: no remoteSettings in endpoint-managed settings");
-                return 1;
+    let mut before = load(loc);
+    let Some(r) = &before.remote else {
+        eprintln!("hookhost remote watch: no remoteSettings in endpoint-managed settings");
+        return 1;
+    };
+    let source = remote::RemoteSource::new(r.config.clone(), loc.state_dir.as_deref());
+    let mut handle = |res: Result<Refresh, remote::RemoteError>| match res {
+        Ok(r) => {
+            if let Refresh::Changed { old, new, payload_path } = &r {
+                policy_change(loc, &before, old.as_deref(), new, payload_path);
+                before = load(loc);
+                println!("{}", describe(&r));
+                let _ = std::io::stdout().flush();
             }
-        };
-        match refresh(loc) {
-            Ok(Some(r)) => {
-                if matches!(r, Refresh::Changed { .. }) {
-                    println!("{}", describe(&r));
-                    let _ = std::io::stdout().flush();
-                }
-            }
-            Ok(None) => return 1,
-            Err(e) => eprintln!("hookhost remote watch: {e} (keeping the cache; next try in {}s)", interval.as_secs()),
         }
-        std::thread::sleep(remote::jittered(interval));
-    }
+        Err(e) => {
+            audit_refresh_failure(&before, &source.config.url, &e);
+            eprintln!("hookhost remote watch: {e} (keeping the cache)");
+        }
+    };
+    handle(source.refresh_once());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    source.poll(&stop, handle);
+    0
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -719,6 +719,57 @@ fn refresh_with(cfg: &RemoteConfig, cache: &Cache, cached: Option<Cached>) -> Re
 }
 
 // ---------------------------------------------------------------------------------------------
+// The API a long-running host (the daemon) uses
+
+/// One server-managed settings source: its configuration and cache. A long-running host calls
+/// [`RemoteSource::startup`] once (with [`Mode::Startup`]; refuse to start when
+/// `fail_closed` is set), then [`RemoteSource::poll`] on a blocking thread; on every
+/// `Refresh::Changed` it reloads settings (`settings::load`, which reads the verified cache) and
+/// reports the change as a `policy_settings` ConfigChange (`remote_cli::policy_change` does
+/// both for one-shot processes). A policy change is applied whatever the hooks answer.
+#[derive(Debug, Clone)]
+pub struct RemoteSource {
+    pub config: RemoteConfig,
+    pub cache: Cache,
+}
+
+impl RemoteSource {
+    pub fn new(config: RemoteConfig, state_dir: Option<&Path>) -> Self {
+        let cache = Cache::new(state_dir, &config.url);
+        RemoteSource { config, cache }
+    }
+
+    /// The startup rules (see [`startup`]).
+    pub fn startup(&self, mode: Mode, endpoint_force: bool) -> StartupReport {
+        startup(&self.config, &self.cache, mode, endpoint_force)
+    }
+
+    /// One fetch (with retries) and cache update; failures keep the cache.
+    pub fn refresh_once(&self) -> Result<Refresh, RemoteError> {
+        let _lock = self.cache.try_lock();
+        refresh_once(&self.config, &self.cache)
+    }
+
+    /// Refreshes every `pollSeconds` (jittered) until `stop` is set, handing each result to
+    /// `on_result`. Blocking: run it on its own thread. `stop` is checked at least every 100 ms.
+    pub fn poll(&self, stop: &std::sync::atomic::AtomicBool, mut on_result: impl FnMut(Result<Refresh, RemoteError>)) {
+        use std::sync::atomic::Ordering;
+        while !stop.load(Ordering::Relaxed) {
+            let deadline = std::time::Instant::now() + jittered(self.config.poll);
+            while std::time::Instant::now() < deadline {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(
+                    Duration::from_millis(100).min(deadline.saturating_duration_since(std::time::Instant::now())),
+                );
+            }
+            on_result(self.refresh_once());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Approvals
 
 /// An approval decision for one server revision.

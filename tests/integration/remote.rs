@@ -429,27 +429,28 @@ fn poll_picks_up_a_change_within_one_interval_as_an_unblockable_policy_config_ch
     );
     let mut watch = env.command(&["remote", "watch"]);
     let mut child = watch.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     std::thread::sleep(Duration::from_millis(300));
     server.set(ok(&v2));
     let changed_at = Instant::now();
-    let mut rev2 = rev1.clone();
-    while changed_at.elapsed() < Duration::from_secs(4) {
-        rev2 = status(&env)["remote"]["revision"].as_str().unwrap().to_string();
-        if rev2 != rev1 && marker.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // `watch` prints the line once the change is cached, reported and audited.
+    let line = rx.recv_timeout(Duration::from_secs(5));
+    let took = changed_at.elapsed();
     child.kill().unwrap();
     child.wait().unwrap();
+    let line = line.expect("watch reported the change");
+    let rev2 = status(&env)["remote"]["revision"].as_str().unwrap().to_string();
     assert_ne!(rev2, rev1, "the change was picked up");
-    assert!(
-        changed_at.elapsed() < Duration::from_millis(2500),
-        "within one interval (+jitter): {:?}",
-        changed_at.elapsed()
-    );
+    assert_eq!(line, format!("changed {rev1} -> {rev2}"));
+    // One interval is 1 s (+ up to 10 % jitter); the ConfigChange hook runs before the line.
+    assert!(took < Duration::from_millis(2500), "within one interval: {took:?}");
     // The ConfigChange hook saw a policy_settings change with both revisions.
-    std::thread::sleep(Duration::from_millis(200));
     let ev: Value = serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
     assert_eq!(ev["hook_event_name"], "ConfigChange");
     assert_eq!(ev["source"], "policy_settings");
