@@ -595,6 +595,9 @@ fn check(g: &Global) -> u8 {
     for src in &s.sources {
         o.push_str(&format!("  {:<12} {}\n", src.scope.as_str(), src.path.display()));
     }
+    if let Some(r) = &loaded.remote {
+        o.push_str(&crate::remote_cli::check_summary(r));
+    }
     o.push_str(&format!(
         "\nnot present: {}\n",
         [Some(loc.managed_file()), loc.local_file(), loc.project_file(), loc.user_file.clone()]

@@ -330,6 +330,26 @@ fn watch(loc: &Locations) -> u8 {
 // ---------------------------------------------------------------------------------------------
 // status
 
+/// The lines `hookhost check` prints about server-managed settings.
+pub fn check_summary(r: &crate::settings::RemoteStatus) -> String {
+    let mut o = format!(
+        "\nserver-managed settings: {} (managed source: {})\n",
+        r.config.url,
+        match r.source {
+            ManagedSource::Server => "server; endpoint-managed files are ignored",
+            ManagedSource::Endpoint => "endpoint; the server delivered nothing or is not cached",
+            ManagedSource::None => "none",
+        }
+    );
+    if let Some(p) = &r.report.payload {
+        o.push_str(&format!("  revision {}{}\n", p.revision, if p.is_empty() { " (empty)" } else { "" }));
+    }
+    for p in &r.report.problems {
+        o.push_str(&format!("  PROBLEM: {p}\n"));
+    }
+    o
+}
+
 pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     let loc = locations(g);
     let loaded = load(&loc);

@@ -6,7 +6,7 @@
 //! - A payload is applied only after it parsed as managed settings and, when `publicKey` is
 //!   set, after its detached signature verified against one of the accepted keys. A rejected
 //!   payload is never cached.
-//! - The cache (payload bytes, signature, etag, fetch time, url) is written atomically (temp
+//! - The cache (payload bytes, signature, ETag / Last-Modified, fetch time, url) is written atomically (temp
 //!   file, fsync, rename; the payload file is named by its hash and written before the record
 //!   that points at it) and re-verified at every load: a cache whose bytes, url or signature do
 //!   not check out is rejected, reported, and never applied.
@@ -313,15 +313,29 @@ fn envelope(body: &[u8]) -> Option<Result<(Vec<u8>, String), String>> {
 #[derive(Debug)]
 pub enum Fetched {
     NotModified,
-    Payload { payload: Payload, etag: Option<String> },
+    Payload { payload: Payload, validators: Validators },
 }
 
-/// One GET of the settings URL (with `If-None-Match` when `etag` is given), retried with
+/// The cache validators a server sent (`ETag`, `Last-Modified`), sent back on the next request
+/// (`If-None-Match`, `If-Modified-Since`) so an unchanged payload costs a 304.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// One GET of the settings URL (conditional when `validators` are given), retried with
 /// exponential backoff and jitter on network errors, timeouts and 5xx.
-pub fn fetch(cfg: &RemoteConfig, etag: Option<&str>) -> Result<Fetched, RemoteError> {
+pub fn fetch(cfg: &RemoteConfig, validators: &Validators) -> Result<Fetched, RemoteError> {
     let mut attempt = 0;
     loop {
-        match fetch_once(cfg, etag) {
+        match fetch_once(cfg, validators) {
             Err(e) if e.retryable() && attempt < cfg.retries => {
                 let base = Duration::from_millis(250u64 << attempt.min(6));
                 let jitter = Duration::from_millis(u64::from(jitter_u32()) % (base.as_millis() as u64 / 2 + 1));
@@ -347,7 +361,7 @@ pub fn jittered(d: Duration) -> Duration {
     d + d.mul_f64(f64::from(jitter_u32() % 1000) / 10_000.0)
 }
 
-fn fetch_once(cfg: &RemoteConfig, etag: Option<&str>) -> Result<Fetched, RemoteError> {
+fn fetch_once(cfg: &RemoteConfig, validators: &Validators) -> Result<Fetched, RemoteError> {
     let url = cfg.url.clone();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(cfg.timeout))
@@ -360,17 +374,20 @@ fn fetch_once(cfg: &RemoteConfig, etag: Option<&str>) -> Result<Fetched, RemoteE
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    if let Some(e) = etag {
-        req = req.header("If-None-Match", e);
+    if let Some(e) = &validators.etag {
+        req = req.header("If-None-Match", e.as_str());
+    }
+    if let Some(m) = &validators.last_modified {
+        req = req.header("If-Modified-Since", m.as_str());
     }
     let mut resp = req.call().map_err(|e| RemoteError::Network { url: url.clone(), message: e.to_string() })?;
     let status = resp.status().as_u16();
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     match status {
-        304 if etag.is_some() => Ok(Fetched::NotModified),
+        304 if !validators.is_empty() => Ok(Fetched::NotModified),
         200 | 204 => {
             let sig = header(SIGNATURE_HEADER);
-            let new_etag = header("ETag");
+            let new = Validators { etag: header("ETag"), last_modified: header("Last-Modified") };
             let body =
                 if status == 204 {
                     Vec::new()
@@ -380,7 +397,7 @@ fn fetch_once(cfg: &RemoteConfig, etag: Option<&str>) -> Result<Fetched, RemoteE
                     })?
                 };
             let payload = accept(cfg, &body, sig.as_deref())?;
-            Ok(Fetched::Payload { payload, etag: new_etag })
+            Ok(Fetched::Payload { payload, validators: new })
         }
         s => Err(RemoteError::Status { url, status: s }),
     }
@@ -395,6 +412,8 @@ pub struct CacheMeta {
     pub version: u32,
     pub url: String,
     pub etag: Option<String>,
+    #[serde(default)]
+    pub last_modified: Option<String>,
     /// Unix time of the last successful fetch (200, 204 or 304).
     pub fetched_at: f64,
     pub payload_sha256: String,
@@ -479,14 +498,15 @@ impl Cache {
 
     /// Stores a verified payload: payload file first, then the record pointing at it; older
     /// payload files are removed afterwards.
-    pub fn store(&self, cfg: &RemoteConfig, payload: &Payload, etag: Option<String>) -> Result<Cached, RemoteError> {
+    pub fn store(&self, cfg: &RemoteConfig, payload: &Payload, v: Validators) -> Result<Cached, RemoteError> {
         self.ensure_dir()?;
         let pp = self.payload_path(&payload.revision);
         atomic_write(&self.dir, &pp, &payload.bytes).map_err(|e| self.err(&pp, e.to_string()))?;
         let meta = CacheMeta {
             version: 1,
             url: cfg.url.clone(),
-            etag,
+            etag: v.etag,
+            last_modified: v.last_modified,
             fetched_at: now_unix(),
             payload_sha256: payload.revision.clone(),
             signature: payload.signature.clone(),
@@ -693,20 +713,23 @@ pub fn refresh_once(cfg: &RemoteConfig, cache: &Cache) -> Result<Refresh, Remote
 }
 
 fn refresh_with(cfg: &RemoteConfig, cache: &Cache, cached: Option<Cached>) -> Result<(Cached, bool), RemoteError> {
-    let etag = cached.as_ref().and_then(|c| c.meta.etag.clone());
-    let result = fetch(cfg, etag.as_deref());
+    let validators = cached
+        .as_ref()
+        .map(|c| Validators { etag: c.meta.etag.clone(), last_modified: c.meta.last_modified.clone() })
+        .unwrap_or_default();
+    let result = fetch(cfg, &validators);
     let out = match result {
         Ok(Fetched::NotModified) => match cached {
             Some(mut c) => {
                 cache.touch(&mut c)?;
                 Ok((c, false))
             }
-            // A 304 needs the etag we sent, which came from a cache.
+            // A 304 answers the validators we sent, which came from a cache.
             None => Err(RemoteError::Invalid { url: cfg.url.clone(), message: "304 without a cache".into() }),
         },
-        Ok(Fetched::Payload { payload, etag }) => {
+        Ok(Fetched::Payload { payload, validators }) => {
             let changed = cached.as_ref().is_none_or(|c| c.payload.revision != payload.revision);
-            cache.store(cfg, &payload, etag).map(|c| (c, changed))
+            cache.store(cfg, &payload, validators).map(|c| (c, changed))
         }
         Err(e) => Err(e),
     };
@@ -865,7 +888,7 @@ mod tests {
         let body = br#"{"failClosed": ["PreToolUse"]}"#.to_vec();
         let (_, sig) = sign(&key, &body);
         let payload = accept(&c, &body, Some(&sig)).unwrap();
-        cache.store(&c, &payload, Some("\"e1\"".into())).unwrap();
+        cache.store(&c, &payload, Validators { etag: Some("\"e1\"".into()), last_modified: None }).unwrap();
         let got = cache.load(&c).unwrap().unwrap();
         assert_eq!(got.payload.bytes, body);
         assert_eq!(got.meta.etag.as_deref(), Some("\"e1\""));

@@ -18,6 +18,7 @@ struct Reply {
     status: u16,
     body: Vec<u8>,
     etag: Option<String>,
+    last_modified: Option<String>,
     signature: Option<String>,
     delay: Duration,
 }
@@ -66,6 +67,7 @@ impl Server {
 fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut inm = None;
+    let mut ims = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -80,6 +82,11 @@ fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
         {
             inm = Some(v.trim().to_string());
         }
+        if let Some((k, v)) = l.split_once(':')
+            && k.eq_ignore_ascii_case("if-modified-since")
+        {
+            ims = Some(v.trim().to_string());
+        }
     }
     let reply = {
         let mut s = shared.lock().unwrap();
@@ -88,7 +95,9 @@ fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
         s.reply.clone()
     };
     std::thread::sleep(reply.delay);
-    let status = if reply.etag.is_some() && inm.is_some() && inm == reply.etag { 304 } else { reply.status };
+    let fresh =
+        (reply.etag.is_some() && inm == reply.etag) || (reply.last_modified.is_some() && ims == reply.last_modified);
+    let status = if fresh { 304 } else { reply.status };
     let reason = match status {
         200 => "OK",
         204 => "No Content",
@@ -98,6 +107,9 @@ fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
     let mut head = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
     if let Some(e) = &reply.etag {
         head.push_str(&format!("ETag: {e}\r\n"));
+    }
+    if let Some(m) = &reply.last_modified {
+        head.push_str(&format!("Last-Modified: {m}\r\n"));
     }
     if let Some(sig) = &reply.signature {
         head.push_str(&format!("X-Hookhost-Signature: {sig}\r\n"));
@@ -296,6 +308,13 @@ fn etag_304_keeps_the_cache_and_changed_content_replaces_it() {
     let r = env.run(&["remote", "refresh"], b"");
     assert!(r.stdout.starts_with("changed"), "{r:?}");
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server2-policy"));
+    // A static server with only Last-Modified (python's http.server): If-Modified-Since.
+    let lm = "Wed, 25 Nov 2026 10:00:00 GMT".to_string();
+    server.set(Reply { last_modified: Some(lm.clone()), ..ok(&server_payload(&env, "server3", json!({}))) });
+    assert!(env.run(&["remote", "refresh"], b"").stdout.starts_with("changed"));
+    let r = env.run(&["remote", "refresh"], b"");
+    assert!(r.stdout.starts_with("not modified"), "{r:?}");
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("server3-policy"));
 }
 
 #[test]
