@@ -424,9 +424,25 @@ pub struct CacheMeta {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub at: f64,
-    /// `"changed"`, `"not modified"`, `"unchanged"` or `"error: …"`.
+    /// `"changed"`, `"not modified"` or `"error: …"`.
     pub result: String,
+    /// How long the attempt took, in seconds.
+    #[serde(default)]
+    pub took: f64,
 }
+
+impl AttemptRecord {
+    /// A failed attempt that made its caller wait (a timeout, a slow server), less than
+    /// [`SLOW_FAILURE_BACKOFF`] ago: a dispatch without a cache does not wait for the server again.
+    pub fn recent_slow_failure(&self) -> bool {
+        self.result.starts_with("error")
+            && self.took >= 1.0
+            && now_unix() - self.at < SLOW_FAILURE_BACKOFF.as_secs_f64()
+    }
+}
+
+/// After a slow failed fetch, how long dispatches without a cache skip the synchronous fetch.
+pub const SLOW_FAILURE_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A cache entry that verified.
 #[derive(Debug, Clone)]
@@ -539,8 +555,8 @@ impl Cache {
         std::fs::read(self.attempt_path()).ok().and_then(|b| serde_json::from_slice(&b).ok())
     }
 
-    pub fn record_attempt(&self, result: &str) {
-        let rec = AttemptRecord { at: now_unix(), result: result.to_string() };
+    pub fn record_attempt(&self, result: &str, took: Duration) {
+        let rec = AttemptRecord { at: now_unix(), result: result.to_string(), took: took.as_secs_f64() };
         if self.ensure_dir().is_ok()
             && let Ok(text) = serde_json::to_vec(&rec)
             && let Err(e) = atomic_write(&self.dir, &self.attempt_path(), &text)
@@ -660,7 +676,21 @@ pub fn startup(cfg: &RemoteConfig, cache: &Cache, mode: Mode, endpoint_force: bo
         }
     };
     let force = endpoint_force || cached.as_ref().is_some_and(|c| c.payload.force_refresh());
-    let must_fetch = mode == Mode::Startup && (force || cached.is_none());
+    let mut must_fetch = mode == Mode::Startup && (force || cached.is_none());
+    if must_fetch
+        && !force
+        && let Some(a) = cache.last_attempt().filter(AttemptRecord::recent_slow_failure)
+    {
+        // The server made the last dispatch wait and failed: do not make every event wait.
+        r.problems.push(format!(
+            "server-managed settings are unavailable; continuing without them (fail open) until a fetch \
+             succeeds (the last attempt, {:.0}s ago, failed: {})",
+            now_unix() - a.at,
+            a.result.trim_start_matches("error: ")
+        ));
+        r.stale = now_unix() - a.at >= SLOW_FAILURE_BACKOFF.as_secs_f64() / 2.0;
+        must_fetch = false;
+    }
     if !must_fetch {
         if let Some(c) = cached {
             let since = cache.last_attempt().map_or(c.meta.fetched_at, |a| a.at.max(c.meta.fetched_at));
@@ -717,6 +747,7 @@ fn refresh_with(cfg: &RemoteConfig, cache: &Cache, cached: Option<Cached>) -> Re
         .as_ref()
         .map(|c| Validators { etag: c.meta.etag.clone(), last_modified: c.meta.last_modified.clone() })
         .unwrap_or_default();
+    let started = std::time::Instant::now();
     let result = fetch(cfg, &validators);
     let out = match result {
         Ok(Fetched::NotModified) => match cached {
@@ -733,11 +764,14 @@ fn refresh_with(cfg: &RemoteConfig, cache: &Cache, cached: Option<Cached>) -> Re
         }
         Err(e) => Err(e),
     };
-    cache.record_attempt(&match &out {
-        Ok((_, true)) => "changed".to_string(),
-        Ok((_, false)) => "not modified".to_string(),
-        Err(e) => format!("error: {e}"),
-    });
+    cache.record_attempt(
+        &match &out {
+            Ok((_, true)) => "changed".to_string(),
+            Ok((_, false)) => "not modified".to_string(),
+            Err(e) => format!("error: {e}"),
+        },
+        started.elapsed(),
+    );
     out
 }
 
