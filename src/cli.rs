@@ -1,5 +1,6 @@
 //! The command line: `dispatch` (Claude Code's hook backend), `check`, `explain`, `trust`,
-//! `pin`, `doctor`, `audit`, `test` and `demo`.
+//! `pin`, `doctor`, `audit`, `test` and `demo`; the server-managed settings commands (`status`,
+//! `remote`, `sign`, `keygen`, `approvals`, `approve`, `reject`) live in `remote_cli`.
 //!
 //! Exit codes: `dispatch` speaks Claude Code's protocol (0 allow or no opinion, 2 block, and a
 //! host error is 2 when the event fails closed, else 1); every other subcommand exits 0 when
@@ -18,6 +19,8 @@ use crate::settings::{Loaded, Locations, Scope, load};
 
 const AFTER_HELP: &str = "\
 Settings scopes, highest precedence first:
+  server        fetched from managed `remoteSettings.url`, cached in $XDG_STATE_HOME/hookhost/remote;
+                replaces the managed files when it delivers any keys (`hookhost status`)
   managed       $HOOKHOST_MANAGED_DIR (default /etc/hookhost)/managed-settings.json
                 + managed-settings.d/*.json (merged in name order)
   command line  --settings FILE

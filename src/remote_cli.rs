@@ -21,7 +21,8 @@ use crate::settings::{Loaded, Locations, load, load_with};
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
-    /// Fetch the server-managed settings once (If-None-Match with the cached ETag), update the
+    /// Fetch the server-managed settings once (conditional on the cached ETag / Last-Modified),
+    /// update the
     /// cache, and when the server revision changed, report it as a `policy_settings`
     /// ConfigChange to the ConfigChange hooks (applied whatever they answer) and audit it.
     /// Exits 0 when fetched or not modified, 1 on failure (the cache is kept).

@@ -469,8 +469,9 @@ impl Cache {
         self.dir.join("meta.json")
     }
 
+    /// The payload file for a revision (`sha` is a hex sha256: validated before any use).
     pub fn payload_path(&self, sha: &str) -> PathBuf {
-        self.dir.join(format!("payload-{}.json", &sha[..sha.len().min(32)]))
+        self.dir.join(format!("payload-{}.json", sha.get(..32).unwrap_or(sha)))
     }
 
     fn attempt_path(&self) -> PathBuf {
@@ -491,6 +492,9 @@ impl Cache {
             Err(e) => return Err(self.err(&mp, format!("cannot read: {e}"))),
         };
         let meta: CacheMeta = serde_json::from_slice(&text).map_err(|e| self.err(&mp, format!("corrupt: {e}")))?;
+        if meta.payload_sha256.len() != 64 || !meta.payload_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.err(&mp, "corrupt: `payload_sha256` is not a sha256"));
+        }
         if meta.url != cfg.url {
             return Err(self.err(&mp, format!("is for {}, not {}", meta.url, cfg.url)));
         }
@@ -928,6 +932,11 @@ mod tests {
         assert_eq!(got.meta.etag.as_deref(), Some("\"e1\""));
         std::fs::write(&got.payload_path, br#"{"failClosed": []}"#).unwrap();
         assert!(cache.load(&c).is_err());
+        // A record edited to point elsewhere is corrupt, not a path.
+        let mut meta = got.meta.clone();
+        meta.payload_sha256 = "../../é".repeat(20);
+        std::fs::write(cache.meta_path(), serde_json::to_vec(&meta).unwrap()).unwrap();
+        assert!(cache.load(&c).unwrap_err().to_string().contains("not a sha256"));
         assert!(Payload { bytes: b" {} ".to_vec(), signature: None, revision: String::new() }.is_empty());
     }
 }
