@@ -98,10 +98,14 @@ pub fn startup_load(loc: &Locations) -> (Loaded, Vec<String>, Option<String>) {
         messages.push(format!("hookhost: WARNING: {p}"));
         audit_remote(&loaded, "problem", Some(p));
     }
-    if r.report.fetched
-        && r.report.previous_revision.as_deref() != r.report.payload.as_ref().map(|p| p.revision.as_str())
-    {
+    let new = r.report.payload.as_ref().map(|p| p.revision.as_str());
+    if r.report.fetched && r.report.previous_revision.as_deref() != new {
         audit_remote(&loaded, "fetched", None);
+        // A fetch at startup that replaced a cached payload (forceRemoteSettingsRefresh) is a
+        // server change like any other: report it before this event runs.
+        if let (Some(old), Some(new), Some(path)) = (&r.report.previous_revision, new, &r.report.payload_path) {
+            policy_change(loc, None, Some(old), new, path);
+        }
     }
     if r.report.stale {
         spawn_background_refresh(loc);
@@ -182,7 +186,7 @@ pub fn refresh(loc: &Locations) -> Result<Option<Refresh>, String> {
     let res = remote::refresh_once(&r.config, &cache);
     match &res {
         Ok(Refresh::Changed { old, new, payload_path }) => {
-            policy_change(loc, &before, old.as_deref(), new, payload_path);
+            policy_change(loc, Some(&before.settings.revision), old.as_deref(), new, payload_path);
         }
         Ok(Refresh::NotModified { .. }) => {}
         Err(e) => audit_refresh_failure(&before, &r.config.url, e),
@@ -203,7 +207,13 @@ fn audit_refresh_failure(loaded: &Loaded, url: &str, e: &remote::RemoteError) {
 /// A changed server payload: dispatch a `policy_settings` ConfigChange to the ConfigChange
 /// hooks of the new settings (the change is already applied: the cache holds it, and a block
 /// cannot undo it), then audit the change with both revisions.
-pub fn policy_change(loc: &Locations, before: &Loaded, old: Option<&str>, new: &str, payload_path: &Path) {
+pub fn policy_change(
+    loc: &Locations,
+    before_settings_revision: Option<&str>,
+    old: Option<&str>,
+    new: &str,
+    payload_path: &Path,
+) {
     let after = load(loc);
     let url = after.remote.as_ref().map(|r| r.config.url.clone()).unwrap_or_default();
     let event_json = json!({
@@ -251,7 +261,7 @@ pub fn policy_change(loc: &Locations, before: &Loaded, old: Option<&str>, new: &
     rec.insert("file_path".into(), payload_path.to_string_lossy().into_owned().into());
     rec.insert("previous".into(), old.into());
     rec.insert("new".into(), new.into());
-    rec.insert("previous_settings_revision".into(), before.settings.revision.clone().into());
+    rec.insert("previous_settings_revision".into(), before_settings_revision.into());
     rec.insert("new_settings_revision".into(), after.settings.revision.clone().into());
     rec.insert("hooks_run".into(), hooks_run.into());
     rec.insert("blocked_by_hook".into(), blocked_by_hook.into());
@@ -311,7 +321,7 @@ fn watch(loc: &Locations) -> u8 {
     let mut handle = |res: Result<Refresh, remote::RemoteError>| match res {
         Ok(r) => {
             if let Refresh::Changed { old, new, payload_path } = &r {
-                policy_change(loc, &before, old.as_deref(), new, payload_path);
+                policy_change(loc, Some(&before.settings.revision), old.as_deref(), new, payload_path);
                 before = load(loc);
                 println!("{}", describe(&r));
                 let _ = std::io::stdout().flush();

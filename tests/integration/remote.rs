@@ -415,6 +415,13 @@ fn force_remote_settings_refresh_fails_closed_when_the_server_is_down() {
     // Every start needs a fresh fetch (self-perpetuating through the cache).
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server-policy"));
     assert_eq!(server.requests(), n + 2);
+    // A change seen by that startup fetch is applied to this very event and reported.
+    let rev1 = status(&env)["remote"]["revision"].as_str().unwrap().to_string();
+    server.set(ok(&server_payload(&env, "server2", json!({"forceRemoteSettingsRefresh": true}))));
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("server2-policy"));
+    let change = audit_records(&env).into_iter().find(|r| r["kind"] == "settings_change").expect("audited");
+    assert_eq!(change["previous"], rev1.as_str());
+    assert_eq!(change["source"], "policy_settings");
     // Down: fail closed, exit 2 with the reason, even for an event no hook would block.
     server.set(Reply { status: 503, ..Default::default() });
     let out = env
