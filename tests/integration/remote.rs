@@ -566,3 +566,30 @@ fn bad_remote_settings_bootstrap_is_a_located_managed_error() {
     assert!(out.stderr.contains("https://"), "{out:?}");
     let _ = run;
 }
+
+#[test]
+fn precedence_server_replaces_every_endpoint_file_and_keeps_the_bootstrap() {
+    let env = Env::new();
+    let server = Server::start(Reply::default());
+    // The server tries to repoint itself; only the endpoint's bootstrap counts.
+    server.set(ok(&json!({
+        "permissions": {"deny": ["Bash(curl *)"]},
+        "remoteSettings": {"url": "https://elsewhere.example/s.json"}
+    })
+    .to_string()));
+    endpoint(&env, remote_cfg(&server));
+    env.write("managed.d/50-more.json", &json!({"hooks": blocking_hook("dropin")}).to_string());
+    let out = env.dispatch(&bash_event("ls"));
+    assert!(!text(&out).contains("endpoint-policy") && !text(&out).contains("dropin-policy"), "{out:?}");
+    let out = env.dispatch(&bash_event("curl http://x"));
+    assert_eq!(out.json()["hookSpecificOutput"]["permissionDecision"], "deny", "server rule applies: {out:?}");
+    let check = env.run(&["check"], b"");
+    assert!(check.stdout.contains("managed source: server"), "{check:?}");
+    assert!(!check.stdout.contains("managed-settings.d"), "endpoint files are not sources: {check:?}");
+    assert_eq!(status(&env)["remote"]["url"], server.url().as_str());
+    // The server withdraws its settings ({}): every endpoint file applies again.
+    server.set(ok("{}"));
+    assert_eq!(env.run(&["remote", "refresh"], b"").code, 0);
+    let out = env.dispatch(&bash_event("ls"));
+    assert!(text(&out).contains("endpoint-policy") && text(&out).contains("dropin-policy"), "{out:?}");
+}
