@@ -9,6 +9,11 @@
 //! deactivates every non-managed hook without a `sha256` pin. `load` then applies project trust
 //! (`crate::trust::apply`): project and local hooks the user has not trusted are deactivated too.
 //!
+//! Server-managed settings (`remote`): when endpoint-managed files name `remoteSettings`, a
+//! non-empty server payload replaces all of them (never merged; the bootstrap stays the
+//! endpoint's), and under `requireApproval` its hooks stay inactive until the revision is
+//! approved. `load` reads only the verified cache; `load_with(Mode::Startup)` may fetch.
+//!
 //! Promises: an invalid file never disappears silently: it is returned in `Loaded::errors`
 //! (callers decide whether to fail closed); every resolved hook keeps its origin; inactive hooks
 //! are kept with the reason, for `check` and `explain`.
@@ -144,9 +149,8 @@ pub fn load_with(loc: &Locations, mode: Mode) -> Loaded {
             Err(e) => errors.push(e),
         }
     }
-    let remote = apply_remote(loc, mode, &mut files, &mut errors);
+    let mut remote = apply_remote(loc, mode, &mut files, &mut errors);
     let mut settings = resolve(files);
-    let mut remote = remote;
     if let Some(r) = &mut remote {
         hold_unapproved(&mut settings, r, loc.state_dir.as_deref());
     }
