@@ -705,7 +705,9 @@ pub fn startup(cfg: &RemoteConfig, cache: &Cache, mode: Mode, endpoint_force: bo
         return r;
     }
     r.previous_revision = cached.as_ref().map(|c| c.payload.revision.clone());
-    match refresh_with(cfg, cache, cached) {
+    // Under force, fetch unconditionally: a 304 would vouch for whatever the cache holds, and
+    // the cache owner can put back an older, validly signed payload with the current ETag.
+    match refresh_with(cfg, cache, cached, !force) {
         Ok((c, _)) => {
             r.fetched = true;
             r.payload = Some(c.payload);
@@ -738,7 +740,7 @@ pub enum Refresh {
 pub fn refresh_once(cfg: &RemoteConfig, cache: &Cache) -> Result<Refresh, RemoteError> {
     let cached = cache.load(cfg).ok().flatten();
     let old = cached.as_ref().map(|c| c.payload.revision.clone());
-    let (c, changed) = refresh_with(cfg, cache, cached)?;
+    let (c, changed) = refresh_with(cfg, cache, cached, true)?;
     Ok(if changed {
         Refresh::Changed { old, new: c.payload.revision, payload_path: c.payload_path }
     } else {
@@ -746,9 +748,15 @@ pub fn refresh_once(cfg: &RemoteConfig, cache: &Cache) -> Result<Refresh, Remote
     })
 }
 
-fn refresh_with(cfg: &RemoteConfig, cache: &Cache, cached: Option<Cached>) -> Result<(Cached, bool), RemoteError> {
+fn refresh_with(
+    cfg: &RemoteConfig,
+    cache: &Cache,
+    cached: Option<Cached>,
+    conditional: bool,
+) -> Result<(Cached, bool), RemoteError> {
     let validators = cached
         .as_ref()
+        .filter(|_| conditional)
         .map(|c| Validators { etag: c.meta.etag.clone(), last_modified: c.meta.last_modified.clone() })
         .unwrap_or_default();
     let started = std::time::Instant::now();

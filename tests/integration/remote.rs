@@ -407,14 +407,20 @@ fn tampered_cache_is_rejected_and_deleted_cache_is_refetched() {
 fn force_remote_settings_refresh_fails_closed_when_the_server_is_down() {
     let env = Env::new();
     let server = Server::start(Reply::default());
-    server.set(ok(&server_payload(&env, "server", json!({"forceRemoteSettingsRefresh": true}))));
+    server.set(Reply {
+        etag: Some("\"f1\"".into()),
+        ..ok(&server_payload(&env, "server", json!({"forceRemoteSettingsRefresh": true})))
+    });
     endpoint(&env, remote_cfg(&server));
     // Up: fetched, applied, and the flag is now in the cache.
     let n = server.requests();
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server-policy"));
     // Every start needs a fresh fetch (self-perpetuating through the cache).
-    assert!(text(&env.dispatch(&bash_event("ls"))).contains("server-policy"));
+    let out = env.dispatch(&bash_event("ls"));
+    assert!(text(&out).contains("server-policy"), "{out:?}");
     assert_eq!(server.requests(), n + 2);
+    // Unconditional: a 304 would vouch for whatever the local cache holds.
+    assert_eq!(server.shared.lock().unwrap().if_none_match.last(), Some(&None));
     // A change seen by that startup fetch is applied to this very event and reported.
     let rev1 = status(&env)["remote"]["revision"].as_str().unwrap().to_string();
     server.set(ok(&server_payload(&env, "server2", json!({"forceRemoteSettingsRefresh": true}))));
