@@ -389,4 +389,58 @@ mod tests {
         let b = resolve(vec![f(Scope::Managed, "m", r#"{"allowManagedHooksOnly": true}"#)]);
         assert_ne!(a.revision, b.revision);
     }
+
+    #[test]
+    fn cached_server_payload_replaces_endpoint_files_and_waits_for_approval() {
+        let d = tempfile::tempdir().unwrap();
+        let managed = d.path().join("managed");
+        std::fs::create_dir_all(managed.join("managed-settings.d")).unwrap();
+        let url = "https://policy.example/s.json";
+        std::fs::write(
+            managed.join("managed-settings.json"),
+            format!(
+                r#"{{"remoteSettings": {{"url": "{url}", "requireApproval": true}}, {}}}"#,
+                HOOK.replace("CMD", "endpoint")
+            ),
+        )
+        .unwrap();
+        std::fs::write(managed.join("managed-settings.d/10.json"), with_hook("dropin", "")).unwrap();
+        let loc = Locations {
+            managed_dir: managed,
+            user_file: None,
+            project_dir: None,
+            cli_file: None,
+            state_dir: Some(d.path().join("state")),
+        };
+        // No cache, no network: endpoint-managed applies.
+        let l = load(&loc);
+        assert_eq!(l.remote.as_ref().unwrap().source, ManagedSource::Endpoint);
+        assert_eq!(l.settings.hooks.len(), 2);
+        // A cached server payload replaces both endpoint files; its hook waits for approval.
+        let cfg = RemoteConfig::from_value(&serde_json::json!({"url": url})).unwrap();
+        let payload = remote::accept(&cfg, with_hook("server", "").as_bytes(), None).unwrap();
+        remote::Cache::new(loc.state_dir.as_deref(), url).store(&cfg, &payload, Default::default()).unwrap();
+        let l = load(&loc);
+        let r = l.remote.as_ref().unwrap();
+        assert_eq!(r.source, ManagedSource::Server);
+        assert!(r.unapproved);
+        assert!(l.settings.hooks.is_empty());
+        assert_eq!(l.settings.inactive.len(), 1);
+        assert!(l.settings.inactive[0].1.contains("not approved"), "{}", l.settings.inactive[0].1);
+        assert_eq!(l.settings.sources.len(), 1, "endpoint files are not sources");
+        assert!(l.settings.extensions.contains_key("remoteSettings"), "the bootstrap stays");
+        remote::record_approval(
+            loc.state_dir.as_deref(),
+            &remote::ApprovalRecord {
+                revision: payload.revision.clone(),
+                decision: "approved".into(),
+                time: String::new(),
+                user: None,
+                url: url.into(),
+            },
+        )
+        .unwrap();
+        let l = load(&loc);
+        assert_eq!(l.settings.hooks.iter().map(|h| h.label()).collect::<Vec<_>>(), ["[server]"]);
+    }
 }
