@@ -307,8 +307,9 @@ fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
     };
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
     // Server-managed settings: cache at once, fetch when needed (remote_cli::startup_load).
-    let (loaded, remote_messages, remote_closed) = crate::remote_cli::startup_load(&loc);
-    if let Some(reason) = remote_closed {
+    let crate::remote_cli::Startup { loaded, messages: remote_messages, fail_closed } =
+        crate::remote_cli::startup_load(&loc);
+    if let Some(reason) = fail_closed {
         return Err(fail(true, reason));
     }
     if let Some(e) = loaded.managed_errors().next() {

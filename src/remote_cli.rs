@@ -82,16 +82,25 @@ fn locations(g: &crate::cli::Global) -> Locations {
 // ---------------------------------------------------------------------------------------------
 // dispatch startup
 
-/// Loads the settings for one dispatch under the startup rules. `Err(reason)`: fail closed
-/// (forceRemoteSettingsRefresh without a fresh fetch). Problems are returned as system
-/// messages and audited; a stale cache starts a background refresh.
-pub fn startup_load(loc: &Locations) -> (Loaded, Vec<String>, Option<String>) {
+/// The settings of one dispatch, loaded under the startup rules.
+pub struct Startup {
+    pub loaded: Loaded,
+    /// Problems to show the user (`systemMessage`); already audited.
+    pub messages: Vec<String>,
+    /// `forceRemoteSettingsRefresh` without a fresh fetch: fail closed with this reason.
+    pub fail_closed: Option<String>,
+}
+
+/// Loads the settings for one dispatch under the startup rules: problems are audited and
+/// returned as messages, a startup fetch that changed the payload is reported as a policy
+/// ConfigChange, and a stale cache starts a background refresh.
+pub fn startup_load(loc: &Locations) -> Startup {
     let loaded = load_with(loc, Mode::Startup);
     let mut messages = Vec::new();
-    let Some(r) = &loaded.remote else { return (loaded, messages, None) };
-    if let Some(reason) = &r.report.fail_closed {
-        audit_remote(&loaded, "fail_closed", Some(reason));
-        return (loaded.clone(), messages, Some(reason.clone()));
+    let Some(r) = &loaded.remote else { return Startup { loaded, messages, fail_closed: None } };
+    if let Some(reason) = r.report.fail_closed.clone() {
+        audit_remote(&loaded, "fail_closed", Some(&reason));
+        return Startup { loaded, messages, fail_closed: Some(reason) };
     }
     for p in &r.report.problems {
         tracing::warn!("{p}");
@@ -115,7 +124,7 @@ pub fn startup_load(loc: &Locations) -> (Loaded, Vec<String>, Option<String>) {
             "hookhost: server-managed hooks are waiting for approval and do not run: see `hookhost approvals`".into(),
         );
     }
-    (loaded, messages, None)
+    Startup { loaded, messages, fail_closed: None }
 }
 
 /// Starts `hookhost remote refresh --quiet` detached (own process group, no inherited pipes, so
