@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{Env, bash_event, run};
+use super::support::{Env, bash_event};
 
 /// What the test server answers, changeable while it runs.
 #[derive(Clone, Default)]
@@ -570,7 +570,6 @@ fn bad_remote_settings_bootstrap_is_a_located_managed_error() {
     assert_eq!(out.code, 2, "invalid managed settings fail closed: {out:?}");
     assert!(out.stderr.contains("managed-settings.json:2:21"), "{out:?}");
     assert!(out.stderr.contains("https://"), "{out:?}");
-    let _ = run;
 }
 
 #[test]
