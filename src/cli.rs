@@ -1,5 +1,6 @@
 //! The command line: `dispatch` (Claude Code's hook backend), `check`, `explain`, `trust`,
-//! `pin`, `doctor`, `audit`, `test` and `demo`.
+//! `pin`, `doctor`, `audit`, `test` and `demo`; the server-managed settings commands (`status`,
+//! `remote`, `sign`, `keygen`, `approvals`, `approve`, `reject`) live in `remote_cli`.
 //!
 //! Exit codes: `dispatch` speaks Claude Code's protocol (0 allow or no opinion, 2 block, and a
 //! host error is 2 when the event fails closed, else 1); every other subcommand exits 0 when
@@ -18,6 +19,8 @@ use crate::settings::{Loaded, Locations, Scope, load};
 
 const AFTER_HELP: &str = "\
 Settings scopes, highest precedence first:
+  server        fetched from managed `remoteSettings.url`, cached in $XDG_STATE_HOME/hookhost/remote;
+                replaces the managed files when it delivers any keys (`hookhost status`)
   managed       $HOOKHOST_MANAGED_DIR (default /etc/hookhost)/managed-settings.json
                 + managed-settings.d/*.json (merged in name order)
   command line  --settings FILE
@@ -122,6 +125,28 @@ pub enum Command {
     /// hooks-examples/wasm/block-dangerous-bash when it is built) over the bundled sample events
     /// (hooks-examples/events) and print a table of decisions.
     Demo(DemoArgs),
+    /// Show where managed settings come from (server, endpoint, none), the server revision,
+    /// the last fetch and its result, and whether the cache verified.
+    Status(crate::remote_cli::StatusArgs),
+    /// Server-managed settings (`remoteSettings` in endpoint-managed settings).
+    #[command(subcommand)]
+    Remote(crate::remote_cli::RemoteCommand),
+    /// Sign a settings file for delivery from a server: prints the signed envelope
+    /// ({"hookhostSigned": 1, "payload": …, "signature": …}) that any static web server can
+    /// serve as it is, or with --signature-only the bare signature for the X-Hookhost-Signature
+    /// header.
+    Sign(crate::remote_cli::SignArgs),
+    /// Generate an ed25519 signing key: writes the private key to OUT (mode 0600) and prints
+    /// the base64 public key for `remoteSettings.publicKey`.
+    Keygen(crate::remote_cli::KeygenArgs),
+    /// List what the current server-managed settings revision would run (hooks, env vars) and
+    /// whether it is approved. With `remoteSettings.requireApproval`, server hooks run only once
+    /// their revision is approved.
+    Approvals,
+    /// Approve the current server-managed settings revision (its hooks then run). Audited.
+    Approve(crate::remote_cli::ApproveArgs),
+    /// Reject the current server-managed settings revision (its hooks do not run). Audited.
+    Reject(crate::remote_cli::ApproveArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,6 +307,13 @@ pub fn run(cli: Cli) -> u8 {
                 1
             }
         },
+        Command::Status(a) => crate::remote_cli::status_cmd(&cli.global, &a),
+        Command::Remote(c) => crate::remote_cli::remote_cmd(&cli.global, &c),
+        Command::Sign(a) => crate::remote_cli::sign_cmd(&a),
+        Command::Keygen(a) => crate::remote_cli::keygen_cmd(&a),
+        Command::Approvals => crate::remote_cli::approvals_cmd(&cli.global),
+        Command::Approve(a) => crate::remote_cli::decide_cmd(&cli.global, &a, true),
+        Command::Reject(a) => crate::remote_cli::decide_cmd(&cli.global, &a, false),
         Command::Doctor => {
             let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
             let loaded =
@@ -337,15 +369,30 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
         }
     };
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
-    // The live revision: settings files changed since the last known good one pass the
-    // ConfigChange gate first (crate::live).
-    let (loaded, gate_notes) = crate::live::load_gated(&loc);
+    // Server-managed settings (cache at once, fetch when needed) and the live revision: settings
+    // files changed since the last known good one pass the ConfigChange gate first
+    // (remote_cli::startup_load, crate::live::load_gated).
+    let crate::remote_cli::Startup { loaded, messages: remote_messages, fail_closed } =
+        crate::remote_cli::startup_load(&loc);
+    if let Some(reason) = fail_closed {
+        return Err(fail(true, reason));
+    }
     if let Some(e) = loaded.managed_errors().next() {
         let msg = format!("managed settings are invalid, failing closed: {e}");
         audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
         return Err(fail(true, msg));
     }
     let closed = fails_closed(&loaded.settings, Some(event.name()));
+    if closed && loaded.remote.as_ref().is_some_and(|r| r.unapproved) {
+        // Unapproved server hooks count as failed hooks: under a closed failure policy, a block.
+        let msg = format!(
+            "server-managed hooks are not approved (remoteSettings.requireApproval) and {} fails closed: \
+             review them with `hookhost approvals`",
+            event.name()
+        );
+        audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
+        return Err(fail(true, msg));
+    }
     if !loaded.errors.is_empty() {
         let list: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
         if closed {
@@ -354,10 +401,9 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
             return Err(fail(true, msg));
         }
     }
-    let skipped_files = gate_notes
-        .into_iter()
-        .chain(loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")))
-        .collect();
+    let mut skipped_files: Vec<String> =
+        loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect();
+    skipped_files.extend(remote_messages);
     Ok(Prepared {
         event,
         loaded,
@@ -373,7 +419,7 @@ pub fn audit_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
 }
 
 /// Opens the audit log the settings ask for (see [`crate::audit::open_configured`]).
-fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Option<crate::audit::AuditLog>, String> {
+pub(crate) fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Option<crate::audit::AuditLog>, String> {
     crate::audit::open_configured(a)
 }
 
@@ -563,6 +609,24 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
             }
         }
     }
+    // Server-managed settings: fetched now when there is no cache (or forceRemoteSettingsRefresh
+    // asks for a fresh copy, without which the daemon refuses to start), then polled.
+    let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
+    let base = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
+    let startup = crate::settings::load_with(&base, crate::settings::remote::Mode::Startup);
+    if let Some(r) = &startup.remote {
+        if let Some(reason) = &r.report.fail_closed {
+            eprintln!("hookhost serve: refusing to start: {reason}");
+            return 1;
+        }
+        for p in &r.report.problems {
+            eprintln!("hookhost serve: WARNING: server-managed settings: {p}");
+        }
+        options.remote = Some(std::sync::Arc::new(crate::settings::remote::RemoteSource::new(
+            r.config.clone(),
+            base.state_dir.as_deref(),
+        )));
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -710,6 +774,9 @@ fn check(g: &Global) -> u8 {
     }
     for src in &s.sources {
         o.push_str(&format!("  {:<12} {}\n", src.scope.as_str(), src.path.display()));
+    }
+    if let Some(r) = &loaded.remote {
+        o.push_str(&crate::remote_cli::check_summary(r));
     }
     o.push_str(&format!(
         "\nnot present: {}\n",

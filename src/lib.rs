@@ -22,12 +22,12 @@
 //! hook counts as a rejection.
 //!
 //! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
-//! [`permissions`] (rules), [`settings`] (files and layering), [`hook`] (resolved hooks),
+//! [`permissions`] (rules), [`settings`] (files, layering, server-managed settings), [`hook`] (resolved hooks),
 //! [`exec`] (running one hook: command processes, WebAssembly components), [`trust`] (pins and
 //! project trust), [`bus`] (the pipeline), [`live`] (live settings: the ConfigChange gate and
 //! the last known good revision), [`daemon`] (`serve` and its thin client), [`audit`] (the
-//! tamper-evident log), [`hooktest`]
-//! (`hookhost test`), [`cli`], [`error`].
+//! tamper-evident log), [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed
+//! settings commands), [`error`].
 
 pub mod audit;
 pub mod bus;
@@ -43,6 +43,7 @@ pub mod hooktest;
 pub mod live;
 pub mod matcher;
 pub mod permissions;
+pub mod remote_cli;
 pub mod replay;
 pub mod settings;
 pub mod trust;

@@ -35,8 +35,9 @@ use crate::error::SettingsError;
 use crate::event::HookEvent;
 use crate::exec::wasm::WasmRuntime;
 use crate::settings::file::AuditSettings;
+use crate::settings::remote::Mode;
 use crate::settings::watch::{self, Change, FileVersion};
-use crate::settings::{Locations, Scope, Settings, resolve};
+use crate::settings::{Locations, Scope, Settings, assemble};
 
 /// How long the watcher waits for a burst of writes to end before it looks.
 pub const DEBOUNCE: Duration = Duration::from_millis(3);
@@ -106,7 +107,7 @@ impl GateResult {
 pub struct ChangeReport {
     pub path: PathBuf,
     pub source: &'static str,
-    /// `created`, `modified`, `deleted` or `invalid`.
+    /// `created`, `modified`, `deleted`, `invalid`, or `server` (a new server-managed payload).
     pub change: &'static str,
     pub result: GateResult,
     pub previous_revision: String,
@@ -124,6 +125,8 @@ pub struct LiveOptions {
     pub session_id: Option<String>,
     /// Persist and consult the last known good revision (default on when a state dir is known).
     pub no_persist: bool,
+    /// The daemon's server-managed settings poller: the path of each new payload it cached.
+    pub server_changes: Option<tokio::sync::watch::Receiver<Option<PathBuf>>>,
 }
 
 /// The live settings of one `Locations`.
@@ -341,10 +344,61 @@ impl Live {
         reports
     }
 
+    /// The settings of `files` (server-managed settings from their verified cache, trust).
     fn resolve(&self, files: &[FileVersion]) -> Settings {
-        let mut settings = resolve(files.iter().map(|f| f.parsed.as_ref().clone()).collect());
-        crate::trust::apply(&mut settings, self.loc.project_dir.as_deref(), self.loc.state_dir.as_deref());
-        settings
+        assemble(&self.loc, Mode::CacheOnly, parsed(files), Vec::new()).settings
+    }
+
+    /// The accepted file versions, in precedence order.
+    pub fn accepted(&self) -> &[FileVersion] {
+        &self.accepted
+    }
+
+    /// Re-assembles the accepted files after the server-managed payload changed (its cache was
+    /// replaced): a `policy_settings` change, applied whatever the ConfigChange hooks say, and
+    /// reported to them and to the audit log.
+    pub async fn server_changed(&mut self, payload_path: &Path) -> Option<ChangeReport> {
+        let current = self.handle.current();
+        let prev_rev = current.settings().revision.clone();
+        let candidate = self.resolve(&self.accepted.clone());
+        if candidate.revision == prev_rev {
+            return None;
+        }
+        let new_rev = candidate.revision.clone();
+        let cwd = self.loc.project_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let session = self.options.session_id.clone().unwrap_or_else(|| format!("hookhost-{}", std::process::id()));
+        let v = json!({
+            "session_id": session,
+            "transcript_path": "",
+            "cwd": cwd.to_string_lossy(),
+            "hook_event_name": "ConfigChange",
+            "source": "policy_settings",
+            "file_path": payload_path.to_string_lossy(),
+            "hookhost": {"change": "server", "scope": "managed", "previous_revision": prev_rev, "new_revision": new_rev},
+        });
+        let event = HookEvent::parse(&serde_json::to_vec(&v).unwrap_or_default()).ok()?;
+        let outcome = current.bus.dispatch(&event, &current.ctx).await;
+        let tried: Vec<String> = outcome
+            .runs
+            .iter()
+            .filter(|r| matches!(&r.report.result, crate::decision::HookResult::Decided(d) if d.block || d.notice.is_some()))
+            .map(|r| r.hook.label())
+            .collect();
+        let rev = self.revision_from(candidate, current.errors.clone());
+        self.handle.swap(Arc::new(rev));
+        self.persist();
+        let report = ChangeReport {
+            path: payload_path.to_path_buf(),
+            source: "policy_settings",
+            change: "server",
+            result: GateResult::Policy { blocked_by: (!tried.is_empty()).then(|| tried.join("; ")) },
+            previous_revision: prev_rev,
+            new_revision: new_rev,
+            file_sha256: None,
+        };
+        let now = self.handle.current();
+        self.audit_change(&report, &now);
+        Some(report)
     }
 
     fn build(&mut self, files: &[FileVersion], errors: Vec<SettingsError>) -> Revision {
@@ -504,12 +558,30 @@ impl Live {
         };
         // Anything written between the load and the arming is looked at once now.
         wake.notify_one();
+        let mut server = self.options.server_changes.clone();
         tokio::spawn(async move {
             loop {
+                let server_changed = async {
+                    match &mut server {
+                        Some(rx) => {
+                            if rx.changed().await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                            rx.borrow_and_update().clone()
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)), if watcher.is_none() => {}
+                    payload = server_changed => {
+                        if let Some(path) = payload {
+                            self.server_changed(&path).await;
+                        }
+                        continue;
+                    }
                 }
                 // Debounce: wait until the burst is over (or too long has passed).
                 let start = Instant::now();
@@ -536,11 +608,13 @@ impl Live {
 /// Returns the settings with the files that could not be used and are not in force (for the
 /// caller's failure policy), and notes for the user (a blocked change, a file whose last good
 /// version stays in force).
-pub fn load_gated(loc: &Locations) -> (crate::settings::Loaded, Vec<String>) {
+///
+/// `mode` is how server-managed settings are obtained for the result (`Mode::Startup` may fetch).
+pub fn load_gated(loc: &Locations, mode: Mode) -> (crate::settings::Loaded, Vec<String>) {
     if loc.state_dir.is_none() {
-        return (crate::settings::load(loc), Vec::new());
+        return (crate::settings::load_with(loc, mode), Vec::new());
     }
-    if let Some(fast) = fast_path(loc) {
+    if let Some(fast) = fast_path(loc, mode) {
         return fast;
     }
     // Something changed: gate it. One process at a time per locations.
@@ -555,7 +629,7 @@ pub fn load_gated(loc: &Locations) -> (crate::settings::Loaded, Vec<String>) {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start a runtime to gate settings changes; loading the files as they are");
-            return (crate::settings::load(loc), Vec::new());
+            return (crate::settings::load_with(loc, mode), Vec::new());
         }
     };
     let (live, reports) = rt.block_on(Live::open(loc.clone(), LiveOptions::default()));
@@ -572,11 +646,15 @@ pub fn load_gated(loc: &Locations) -> (crate::settings::Loaded, Vec<String>) {
         .collect();
     let (errors, in_force) = split_errors(rev.settings(), &rev.errors);
     notes.extend(in_force);
-    (crate::settings::Loaded { settings: rev.settings().clone(), errors }, notes)
+    (assemble(loc, mode, parsed(live.accepted()), errors), notes)
+}
+
+fn parsed(files: &[FileVersion]) -> Vec<crate::settings::SettingsFile> {
+    files.iter().map(|f| f.parsed.as_ref().clone()).collect()
 }
 
 /// The persisted revision when nothing on disk needs gating.
-fn fast_path(loc: &Locations) -> Option<(crate::settings::Loaded, Vec<String>)> {
+fn fast_path(loc: &Locations, mode: Mode) -> Option<(crate::settings::Loaded, Vec<String>)> {
     let p = lkg::load(loc)?;
     let hashes = watch::disk_hashes(loc);
     let mut in_force_errors = Vec::new();
@@ -600,9 +678,7 @@ fn fast_path(loc: &Locations) -> Option<(crate::settings::Loaded, Vec<String>)> 
     if p.files.iter().any(|f| !hashes.iter().any(|(_, path, _)| *path == f.path)) {
         return None; // An accepted file is no longer a candidate (a removed drop-in).
     }
-    let mut settings = resolve(p.files.iter().map(|f| f.parsed.as_ref().clone()).collect());
-    crate::trust::apply(&mut settings, loc.project_dir.as_deref(), loc.state_dir.as_deref());
-    Some((crate::settings::Loaded { settings, errors: Vec::new() }, in_force_errors))
+    Some((assemble(loc, mode, parsed(&p.files), Vec::new()), in_force_errors))
 }
 
 /// Splits unusable files into those with no version in force (errors for the failure policy)

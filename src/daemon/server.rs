@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub max_event_bytes: usize,
     /// Projects (project dir, `--settings` file) whose live settings are loaded at start.
     pub preload: Vec<(Option<PathBuf>, Option<PathBuf>)>,
+    /// Server-managed settings to poll (from endpoint-managed `remoteSettings`).
+    pub remote: Option<Arc<crate::settings::remote::RemoteSource>>,
 }
 
 impl ServeOptions {
@@ -49,6 +51,7 @@ impl ServeOptions {
             max_projects: 64,
             max_event_bytes: 16 << 20,
             preload: Vec::new(),
+            remote: None,
         }
     }
 }
@@ -75,6 +78,8 @@ struct State {
     projects: tokio::sync::Mutex<HashMap<Key, LiveHandle>>,
     stop: watch::Receiver<bool>,
     session_id: String,
+    /// New server-managed payloads cached by the poller.
+    server_changes: Option<watch::Receiver<Option<PathBuf>>>,
 }
 
 /// Binds the socket (see [`ServeOptions`]) without serving yet: a caller can report readiness
@@ -129,6 +134,25 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     allowed.dedup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = options.socket.clone();
+    let (server_changes, poller) = match options.remote.clone() {
+        Some(source) => {
+            let (tx, rx) = watch::channel(None);
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s2 = stop.clone();
+            let thread = std::thread::Builder::new().name("hookhost-remote-poll".into()).spawn(move || {
+                source.poll(&s2, |r| match r {
+                    Ok(crate::settings::remote::Refresh::Changed { payload_path, new, .. }) => {
+                        tracing::info!(revision = %new, "server-managed settings changed");
+                        let _ = tx.send(Some(payload_path));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "server-managed settings: refresh failed; keeping the cache"),
+                })
+            });
+            (Some(rx), thread.ok().map(|t| (stop, t)))
+        }
+        None => (None, None),
+    };
     let state = Arc::new(State {
         options,
         allowed,
@@ -136,6 +160,7 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
         projects: tokio::sync::Mutex::new(HashMap::new()),
         stop: stop_rx,
         session_id: format!("hookhost-serve-{}", std::process::id()),
+        server_changes,
     });
     for (project_dir, settings) in state.options.preload.clone() {
         if let Err(e) = live_for(&state, project_dir, settings, None).await {
@@ -166,6 +191,10 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     let _ = std::fs::remove_file(&socket);
     let _ = stop_tx.send(true);
     while conns.join_next().await.is_some() {}
+    if let Some((stop, thread)) = poller {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
     tracing::info!("hookhost daemon stopped");
 }
 
@@ -229,8 +258,12 @@ async fn live_for(
             projects.len()
         ));
     }
-    let options =
-        LiveOptions { wasm: state.wasm.clone(), session_id: Some(state.session_id.clone()), no_persist: false };
+    let options = LiveOptions {
+        wasm: state.wasm.clone(),
+        session_id: Some(state.session_id.clone()),
+        no_persist: false,
+        server_changes: state.server_changes.clone(),
+    };
     let (live, reports) = Live::open(loc, options).await;
     for r in &reports {
         tracing::info!(file = %r.path.display(), result = r.result.label(), "settings changed while no daemon watched");

@@ -335,6 +335,10 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                 file.require_pinned_hooks = Some(b);
                 file.extensions.insert(k.to_string(), Value::Bool(b));
             }
+            "remoteSettings" => {
+                super::remote::RemoteConfig::from_value(v).map_err(|m| cx.err(&at, false, m))?;
+                file.extensions.insert(k.to_string(), v.clone());
+            }
             k if EXTENSIONS.contains(&k) => {
                 file.extensions.insert(k.to_string(), v.clone());
             }

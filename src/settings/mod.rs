@@ -1,13 +1,14 @@
 //! hookhost's own settings, in Claude Code's schema: scopes and file locations (`scope`), one
 //! file's parsing and validation (`file`, `locate`), and the layered merge into one revision
-//! (`resolve`). Settings never call the bus: they hand resolved revisions up.
+//! (`resolve`), and server-managed settings (`remote`: fetch, verify, cache). Settings never call the bus: they hand resolved revisions up.
 
 pub mod file;
 pub mod locate;
+pub mod remote;
 pub mod resolve;
 pub mod scope;
 pub mod watch;
 
 pub use file::{Diagnostic, SettingsFile};
-pub use resolve::{Loaded, Settings, Source, load, resolve};
+pub use resolve::{Loaded, RemoteStatus, Settings, Source, assemble, load, load_with, resolve};
 pub use scope::{Locations, Scope};

@@ -9,6 +9,11 @@
 //! deactivates every non-managed hook without a `sha256` pin. `load` then applies project trust
 //! (`crate::trust::apply`): project and local hooks the user has not trusted are deactivated too.
 //!
+//! Server-managed settings (`remote`): when endpoint-managed files name `remoteSettings`, a
+//! non-empty server payload replaces all of them (never merged; the bootstrap stays the
+//! endpoint's), and under `requireApproval` its hooks stay inactive until the revision is
+//! approved. `load` reads only the verified cache; `load_with(Mode::Startup)` may fetch.
+//!
 //! Promises: an invalid file never disappears silently: it is returned in `Loaded::errors`
 //! (callers decide whether to fail closed); every resolved hook keeps its origin; inactive hooks
 //! are kept with the reason, for `check` and `explain`.
@@ -22,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::Scope;
 use super::file::{self, Diagnostic, SettingsFile};
+use super::remote::{self, ManagedSource, Mode, RemoteConfig, StartupReport};
 use super::scope::Locations;
 use crate::error::{Location, SettingsError};
 use crate::hook::Hook;
@@ -85,6 +91,20 @@ impl Settings {
 pub struct Loaded {
     pub settings: Settings,
     pub errors: Vec<SettingsError>,
+    /// Server-managed settings: what the load did to obtain them (None when endpoint-managed
+    /// settings name no `remoteSettings`).
+    pub remote: Option<RemoteStatus>,
+}
+
+/// The server-managed part of a load.
+#[derive(Debug, Clone)]
+pub struct RemoteStatus {
+    pub config: RemoteConfig,
+    pub report: StartupReport,
+    /// Which managed settings are in force.
+    pub source: ManagedSource,
+    /// Server hooks held back because their revision is not approved (`requireApproval`).
+    pub unapproved: bool,
 }
 
 impl Loaded {
@@ -93,8 +113,17 @@ impl Loaded {
     }
 }
 
-/// Loads and merges every scope's settings files.
+/// Loads and merges every scope's settings files; server-managed settings only from their
+/// verified cache (no network).
 pub fn load(loc: &Locations) -> Loaded {
+    load_with(loc, Mode::CacheOnly)
+}
+
+/// Loads and merges every scope's settings files. When endpoint-managed settings name
+/// `remoteSettings`, the server payload is obtained per `mode` (`remote::startup`) and, when
+/// non-empty, replaces every endpoint-managed file (never merged); the `remoteSettings`
+/// bootstrap itself always comes from the endpoint files.
+pub fn load_with(loc: &Locations, mode: Mode) -> Loaded {
     let mut errors = Vec::new();
     let candidates = match loc.candidates() {
         Ok(c) => c,
@@ -120,9 +149,99 @@ pub fn load(loc: &Locations) -> Loaded {
             Err(e) => errors.push(e),
         }
     }
+    assemble(loc, mode, files, errors)
+}
+
+/// Builds the settings of `loc` from already parsed files (in precedence order): the server
+/// payload (per `mode`) replaces the endpoint-managed files when non-empty, unapproved server
+/// hooks are held, project trust applies. The live settings (`crate::live`) assemble their
+/// accepted file versions with this.
+pub fn assemble(loc: &Locations, mode: Mode, mut files: Vec<SettingsFile>, mut errors: Vec<SettingsError>) -> Loaded {
+    let mut remote = apply_remote(loc, mode, &mut files, &mut errors);
     let mut settings = resolve(files);
+    if let Some(r) = &mut remote {
+        hold_unapproved(&mut settings, r, loc.state_dir.as_deref());
+    }
     crate::trust::apply(&mut settings, loc.project_dir.as_deref(), loc.state_dir.as_deref());
-    Loaded { settings, errors }
+    Loaded { settings, errors, remote }
+}
+
+/// Obtains the server payload when endpoint-managed settings ask for one and, when it is
+/// non-empty, swaps it in for the endpoint-managed files.
+fn apply_remote(
+    loc: &Locations,
+    mode: Mode,
+    files: &mut Vec<SettingsFile>,
+    errors: &mut Vec<SettingsError>,
+) -> Option<RemoteStatus> {
+    let endpoint: Vec<&SettingsFile> = files.iter().filter(|f| f.scope == Scope::Managed).collect();
+    // The last managed file that sets it wins, like any managed scalar.
+    let bootstrap =
+        endpoint.iter().rev().find_map(|f| f.extensions.get("remoteSettings").map(|v| (v.clone(), f.path.clone())))?;
+    let endpoint_force = endpoint
+        .iter()
+        .rev()
+        .find_map(|f| f.extensions.get("forceRemoteSettingsRefresh"))
+        .is_some_and(|v| *v == Value::Bool(true));
+    let endpoint_source = if endpoint.is_empty() { ManagedSource::None } else { ManagedSource::Endpoint };
+    // Validated when the file was parsed; an error here cannot happen, but fail loudly.
+    let config = match RemoteConfig::from_value(&bootstrap.0) {
+        Ok(c) => c,
+        Err(m) => {
+            errors.push(SettingsError {
+                location: Location { path: bootstrap.1, line: 1, column: 1 },
+                message: m,
+                managed: true,
+            });
+            return None;
+        }
+    };
+    let cache = remote::Cache::new(loc.state_dir.as_deref(), &config.url);
+    let report = remote::startup(&config, &cache, mode, endpoint_force);
+    let mut status = RemoteStatus { config, report, source: endpoint_source, unapproved: false };
+    let (Some(payload), Some(path)) = (&status.report.payload, &status.report.payload_path) else {
+        return Some(status);
+    };
+    if payload.is_empty() {
+        return Some(status);
+    }
+    match file::parse_bytes(&payload.bytes, path, Scope::Managed) {
+        Ok(mut server) => {
+            // The bootstrap stays the endpoint's: a server cannot repoint or unsign itself.
+            server.extensions.insert("remoteSettings".into(), bootstrap.0);
+            files.retain(|f| f.scope != Scope::Managed);
+            files.insert(0, server);
+            status.source = ManagedSource::Server;
+        }
+        Err(e) => errors.push(e),
+    }
+    Some(status)
+}
+
+/// Under `requireApproval`, server hooks of a revision that is not approved do not run: they
+/// are deactivated with the reason (and `hookhost approvals` lists them).
+fn hold_unapproved(settings: &mut Settings, r: &mut RemoteStatus, state_dir: Option<&std::path::Path>) {
+    let (true, ManagedSource::Server, Some(p), Some(path)) =
+        (r.config.require_approval, r.source, &r.report.payload, &r.report.payload_path)
+    else {
+        return;
+    };
+    let decision = remote::approval(state_dir, &p.revision).map(|a| a.decision);
+    if decision.as_deref() == Some("approved") {
+        return;
+    }
+    let why = match decision.as_deref() {
+        Some("rejected") => format!("server-managed settings revision {} was rejected (`hookhost reject`)", p.revision),
+        _ => format!(
+            "server-managed settings revision {} is not approved (requireApproval): review with `hookhost approvals`, then `hookhost approve {}`",
+            p.revision, p.revision
+        ),
+    };
+    let (held, keep): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut settings.hooks).into_iter().partition(|h| h.origin.path == *path);
+    r.unapproved = !held.is_empty();
+    settings.hooks = keep;
+    settings.inactive.extend(held.into_iter().map(|h| (h, why.clone())));
 }
 
 impl Locations {
@@ -277,5 +396,59 @@ mod tests {
         assert!(!a.allow_managed_hooks_only);
         let b = resolve(vec![f(Scope::Managed, "m", r#"{"allowManagedHooksOnly": true}"#)]);
         assert_ne!(a.revision, b.revision);
+    }
+
+    #[test]
+    fn cached_server_payload_replaces_endpoint_files_and_waits_for_approval() {
+        let d = tempfile::tempdir().unwrap();
+        let managed = d.path().join("managed");
+        std::fs::create_dir_all(managed.join("managed-settings.d")).unwrap();
+        let url = "https://policy.example/s.json";
+        std::fs::write(
+            managed.join("managed-settings.json"),
+            format!(
+                r#"{{"remoteSettings": {{"url": "{url}", "requireApproval": true}}, {}}}"#,
+                HOOK.replace("CMD", "endpoint")
+            ),
+        )
+        .unwrap();
+        std::fs::write(managed.join("managed-settings.d/10.json"), with_hook("dropin", "")).unwrap();
+        let loc = Locations {
+            managed_dir: managed,
+            user_file: None,
+            project_dir: None,
+            cli_file: None,
+            state_dir: Some(d.path().join("state")),
+        };
+        // No cache, no network: endpoint-managed applies.
+        let l = load(&loc);
+        assert_eq!(l.remote.as_ref().unwrap().source, ManagedSource::Endpoint);
+        assert_eq!(l.settings.hooks.len(), 2);
+        // A cached server payload replaces both endpoint files; its hook waits for approval.
+        let cfg = RemoteConfig::from_value(&serde_json::json!({"url": url})).unwrap();
+        let payload = remote::accept(&cfg, with_hook("server", "").as_bytes(), None).unwrap();
+        remote::Cache::new(loc.state_dir.as_deref(), url).store(&cfg, &payload, Default::default()).unwrap();
+        let l = load(&loc);
+        let r = l.remote.as_ref().unwrap();
+        assert_eq!(r.source, ManagedSource::Server);
+        assert!(r.unapproved);
+        assert!(l.settings.hooks.is_empty());
+        assert_eq!(l.settings.inactive.len(), 1);
+        assert!(l.settings.inactive[0].1.contains("not approved"), "{}", l.settings.inactive[0].1);
+        assert_eq!(l.settings.sources.len(), 1, "endpoint files are not sources");
+        assert!(l.settings.extensions.contains_key("remoteSettings"), "the bootstrap stays");
+        remote::record_approval(
+            loc.state_dir.as_deref(),
+            &remote::ApprovalRecord {
+                revision: payload.revision.clone(),
+                decision: "approved".into(),
+                time: String::new(),
+                user: None,
+                url: url.into(),
+            },
+        )
+        .unwrap();
+        let l = load(&loc);
+        assert_eq!(l.settings.hooks.iter().map(|h| h.label()).collect::<Vec<_>>(), ["[server]"]);
     }
 }

@@ -12,6 +12,9 @@
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
 //!   and the fold (never a panic, garbage never an allow, round trips, order independence).
+//! - `remote`: server-managed settings against a real loopback HTTP server: fetch, cache, ETag,
+//!   failures, signatures, tampered caches, `forceRemoteSettingsRefresh`, polling, the policy
+//!   ConfigChange, approvals.
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 //! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
@@ -25,6 +28,7 @@ mod daemon;
 mod hostile;
 mod permissions;
 mod properties;
+mod remote;
 mod runner;
 mod sandbox_abuse;
 mod scenarios;

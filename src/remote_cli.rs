@@ -1,0 +1,643 @@
+//! The command line of server-managed settings: what `dispatch` does with the server payload
+//! at startup (fail open, or fail closed under `forceRemoteSettingsRefresh`, background
+//! refresh), the policy ConfigChange a changed payload raises, and the subcommands `status`,
+//! `remote refresh`, `remote watch`, `sign`, `keygen`, `approvals`, `approve` and `reject`.
+//!
+//! Promises: a server change is applied whatever the ConfigChange hooks answer (a
+//! `policy_settings` change is never blockable), reported to them, and audited with the
+//! previous and new revisions; a fetch that fails at startup is audited (`kind:
+//! "remote_settings"`) and shown to the user; approvals and rejections are recorded in the state
+//! directory and audited.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::bus::{DispatchContext, EventBus};
+use crate::event::HookEvent;
+use crate::settings::remote::{self, ManagedSource, Mode, Refresh};
+use crate::settings::{Loaded, Locations, load};
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Fetch the server-managed settings once (conditional on the cached ETag / Last-Modified),
+    /// update the
+    /// cache, and when the server revision changed, report it as a `policy_settings`
+    /// ConfigChange to the ConfigChange hooks (applied whatever they answer) and audit it.
+    /// Exits 0 when fetched or not modified, 1 on failure (the cache is kept).
+    Refresh(RefreshArgs),
+    /// Poll the server at `remoteSettings.pollSeconds` (jittered) and handle every change like
+    /// `remote refresh`, until killed. One line per change on stdout.
+    Watch,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RefreshArgs {
+    /// Print nothing (used by `dispatch` for its background refresh).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// The private key file (written by `hookhost keygen`).
+    #[arg(long, value_name = "KEYFILE")]
+    pub key: PathBuf,
+    /// The settings file to sign (its exact bytes are signed).
+    pub file: PathBuf,
+    /// Write the signed envelope here (default: stdout).
+    #[arg(long, short, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Print only the base64 signature (for a server that sends it in the X-Hookhost-Signature
+    /// header with the unchanged file as the body).
+    #[arg(long)]
+    pub signature_only: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Where to write the private key (created mode 0600; never overwritten).
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApproveArgs {
+    /// The server revision (sha256 shown by `hookhost approvals` and `hookhost status`).
+    pub revision: String,
+}
+
+fn locations(g: &crate::cli::Global) -> Locations {
+    let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
+    Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref())
+}
+
+// ---------------------------------------------------------------------------------------------
+// dispatch startup
+
+/// The settings of one dispatch, loaded under the startup rules.
+pub struct Startup {
+    pub loaded: Loaded,
+    /// Problems to show the user (`systemMessage`); already audited.
+    pub messages: Vec<String>,
+    /// `forceRemoteSettingsRefresh` without a fresh fetch: fail closed with this reason.
+    pub fail_closed: Option<String>,
+}
+
+/// Loads the settings for one dispatch under the startup rules: problems are audited and
+/// returned as messages, a startup fetch that changed the payload is reported as a policy
+/// ConfigChange, and a stale cache starts a background refresh.
+///
+/// The settings are the live revision (`crate::live::load_gated`): files changed since the last
+/// known good revision pass the ConfigChange gate first; what the gate has to say (a blocked
+/// change, a file whose last good version stays in force) is in `messages` too.
+pub fn startup_load(loc: &Locations) -> Startup {
+    let (loaded, gate_notes) = crate::live::load_gated(loc, Mode::Startup);
+    let mut messages = gate_notes;
+    let Some(r) = &loaded.remote else { return Startup { loaded, messages, fail_closed: None } };
+    if let Some(reason) = r.report.fail_closed.clone() {
+        audit_remote(&loaded, "fail_closed", Some(&reason));
+        return Startup { loaded, messages, fail_closed: Some(reason) };
+    }
+    for p in &r.report.problems {
+        tracing::warn!("{p}");
+        messages.push(format!("hookhost: WARNING: {p}"));
+        audit_remote(&loaded, "problem", Some(p));
+    }
+    let new = r.report.payload.as_ref().map(|p| p.revision.as_str());
+    if r.report.fetched && r.report.previous_revision.as_deref() != new {
+        audit_remote(&loaded, "fetched", None);
+        // A fetch at startup that replaced a cached payload (forceRemoteSettingsRefresh) is a
+        // server change like any other: report it before this event runs.
+        if let (Some(old), Some(new), Some(path)) = (&r.report.previous_revision, new, &r.report.payload_path) {
+            policy_change(loc, None, Some(old), new, path);
+        }
+    }
+    if r.report.stale {
+        spawn_background_refresh(loc);
+    }
+    if r.unapproved {
+        messages.push(
+            "hookhost: server-managed hooks are waiting for approval and do not run: see `hookhost approvals`".into(),
+        );
+    }
+    Startup { loaded, messages, fail_closed: None }
+}
+
+/// Starts `hookhost remote refresh --quiet` detached (own process group, no inherited pipes, so
+/// the agent does not wait for it); a lock in the cache keeps refreshes from piling up.
+fn spawn_background_refresh(loc: &Locations) {
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut c = std::process::Command::new(exe);
+    c.args(["remote", "refresh", "--quiet"]);
+    if let Some(p) = &loc.project_dir {
+        c.arg("--project-dir").arg(p);
+    }
+    if let Some(f) = &loc.cli_file {
+        c.arg("--settings").arg(f);
+    }
+    use std::os::unix::process::CommandExt;
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    match c.spawn() {
+        // Reaped by init once we exit; the refresh outlives this dispatch on purpose.
+        Ok(child) => drop(child),
+        Err(e) => tracing::warn!(error = %e, "remote settings: cannot start the background refresh"),
+    }
+}
+
+fn audit_remote(loaded: &Loaded, what: &str, error: Option<&str>) {
+    let Some(r) = &loaded.remote else { return };
+    let mut rec = Map::new();
+    rec.insert("time".into(), crate::bus::now_rfc3339().into());
+    rec.insert("kind".into(), "remote_settings".into());
+    rec.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
+    rec.insert("what".into(), what.into());
+    rec.insert("url".into(), r.config.url.clone().into());
+    rec.insert("source".into(), r.source.as_str().into());
+    rec.insert("revision".into(), r.report.payload.as_ref().map(|p| p.revision.clone()).into());
+    rec.insert("previous_revision".into(), r.report.previous_revision.clone().into());
+    rec.insert("settings_revision".into(), loaded.settings.revision.clone().into());
+    if let Some(e) = error {
+        rec.insert("error".into(), e.into());
+    }
+    append(&loaded.settings, rec);
+}
+
+fn append(settings: &crate::settings::Settings, rec: Map<String, Value>) {
+    match crate::cli::open_audit(&settings.audit) {
+        Ok(Some(log)) => {
+            if let Err(e) = log.append(rec, true) {
+                tracing::warn!(error = %e, "audit: cannot record a remote settings record");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "audit: cannot open the log"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// refresh, watch, and the policy ConfigChange
+
+/// Runs one refresh for the settings at `loc` and handles a change. `Ok(None)`: not configured.
+pub fn refresh(loc: &Locations) -> Result<Option<Refresh>, String> {
+    let before = load(loc);
+    let Some(r) = &before.remote else { return Ok(None) };
+    let cache = remote::Cache::new(loc.state_dir.as_deref(), &r.config.url);
+    let Some(_lock) = cache.try_lock() else {
+        return Err("another refresh of these remote settings is running".into());
+    };
+    let res = remote::refresh_once(&r.config, &cache);
+    match &res {
+        Ok(Refresh::Changed { old, new, payload_path }) => {
+            policy_change(loc, Some(&before.settings.revision), old.as_deref(), new, payload_path);
+        }
+        Ok(Refresh::NotModified { .. }) => {}
+        Err(e) => audit_refresh_failure(&before, &r.config.url, e),
+    }
+    res.map(Some).map_err(|e| e.to_string())
+}
+
+fn audit_refresh_failure(loaded: &Loaded, url: &str, e: &remote::RemoteError) {
+    let mut rec = Map::new();
+    rec.insert("time".into(), crate::bus::now_rfc3339().into());
+    rec.insert("kind".into(), "remote_settings".into());
+    rec.insert("what".into(), "refresh_failed".into());
+    rec.insert("url".into(), url.into());
+    rec.insert("error".into(), e.to_string().into());
+    append(&loaded.settings, rec);
+}
+
+/// A changed server payload: dispatch a `policy_settings` ConfigChange to the ConfigChange
+/// hooks of the new settings (the change is already applied: the cache holds it, and a block
+/// cannot undo it), then audit the change with both revisions.
+pub fn policy_change(
+    loc: &Locations,
+    before_settings_revision: Option<&str>,
+    old: Option<&str>,
+    new: &str,
+    payload_path: &Path,
+) {
+    let after = load(loc);
+    let url = after.remote.as_ref().map(|r| r.config.url.clone()).unwrap_or_default();
+    let event_json = json!({
+        "session_id": "hookhost-remote-settings",
+        "cwd": loc.project_dir.as_ref().map(|p| p.to_string_lossy().into_owned())
+            .or_else(|| std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned())),
+        "hook_event_name": "ConfigChange",
+        "source": "policy_settings",
+        "file_path": payload_path.to_string_lossy(),
+        "hookhost": {"previous_revision": old, "new_revision": new, "url": url},
+    });
+    let mut blocked_by_hook = false;
+    let mut hooks_run = 0usize;
+    let mut problem = None;
+    match HookEvent::parse(event_json.to_string().as_bytes()) {
+        Ok(event) => {
+            let mut bus = EventBus::new(after.settings.clone());
+            if let Ok(Some(log)) = crate::cli::open_audit(&after.settings.audit) {
+                bus = bus.with_audit(log);
+            }
+            let ctx = DispatchContext {
+                project_dir: loc.project_dir.clone(),
+                user_dir: loc.user_file.as_ref().and_then(|f| f.parent()).map(Path::to_path_buf),
+            };
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => {
+                    let outcome = rt.block_on(bus.dispatch(&event, &ctx));
+                    hooks_run = outcome.runs.len();
+                    blocked_by_hook = outcome.runs.iter().any(|r| match &r.report.result {
+                        crate::decision::HookResult::Decided(d) => d.block || d.notice.is_some() || d.stop,
+                        crate::decision::HookResult::Failed(_) => false,
+                    });
+                }
+                Err(e) => problem = Some(format!("cannot start the runtime: {e}")),
+            }
+        }
+        Err(e) => problem = Some(format!("cannot build the ConfigChange event: {e}")),
+    }
+    let mut rec = Map::new();
+    rec.insert("time".into(), crate::bus::now_rfc3339().into());
+    rec.insert("kind".into(), "settings_change".into());
+    rec.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
+    rec.insert("source".into(), "policy_settings".into());
+    rec.insert("url".into(), url.into());
+    rec.insert("file_path".into(), payload_path.to_string_lossy().into_owned().into());
+    rec.insert("previous".into(), old.into());
+    rec.insert("new".into(), new.into());
+    rec.insert("previous_settings_revision".into(), before_settings_revision.into());
+    rec.insert("new_settings_revision".into(), after.settings.revision.clone().into());
+    rec.insert("hooks_run".into(), hooks_run.into());
+    rec.insert("blocked_by_hook".into(), blocked_by_hook.into());
+    rec.insert("applied".into(), true.into());
+    // The fields every settings_change record has (crate::live): a policy change always applies.
+    rec.insert("change".into(), "server".into());
+    rec.insert("result".into(), "policy".into());
+    rec.insert("previous_revision".into(), before_settings_revision.into());
+    rec.insert("new_revision".into(), after.settings.revision.clone().into());
+    if let Some(p) = problem {
+        rec.insert("error".into(), p.into());
+    }
+    append(&after.settings, rec);
+}
+
+pub fn remote_cmd(g: &crate::cli::Global, c: &RemoteCommand) -> u8 {
+    let loc = locations(g);
+    match c {
+        RemoteCommand::Refresh(a) => match refresh(&loc) {
+            Ok(None) => {
+                if !a.quiet {
+                    eprintln!("hookhost remote refresh: no remoteSettings in endpoint-managed settings");
+                }
+                1
+            }
+            Ok(Some(r)) => {
+                if !a.quiet {
+                    println!("{}", describe(&r));
+                }
+                0
+            }
+            Err(e) => {
+                if !a.quiet {
+                    eprintln!("hookhost remote refresh: {e}");
+                }
+                1
+            }
+        },
+        RemoteCommand::Watch => watch(&loc),
+    }
+}
+
+fn describe(r: &Refresh) -> String {
+    match r {
+        Refresh::Changed { old, new, .. } => {
+            format!("changed {} -> {new}", old.as_deref().unwrap_or("(none)"))
+        }
+        Refresh::NotModified { revision } => format!("not modified {revision}"),
+    }
+}
+
+/// Refreshes now, then polls with [`remote::RemoteSource::poll`] until killed; every change is
+/// reported (`policy_change`) and printed.
+fn watch(loc: &Locations) -> u8 {
+    use std::io::Write;
+    let mut before = load(loc);
+    let Some(r) = &before.remote else {
+        eprintln!("hookhost remote watch: no remoteSettings in endpoint-managed settings");
+        return 1;
+    };
+    let source = remote::RemoteSource::new(r.config.clone(), loc.state_dir.as_deref());
+    let mut handle = |res: Result<Refresh, remote::RemoteError>| match res {
+        Ok(r) => {
+            if let Refresh::Changed { old, new, payload_path } = &r {
+                policy_change(loc, Some(&before.settings.revision), old.as_deref(), new, payload_path);
+                before = load(loc);
+                println!("{}", describe(&r));
+                let _ = std::io::stdout().flush();
+            }
+        }
+        Err(e) => {
+            audit_refresh_failure(&before, &source.config.url, &e);
+            eprintln!("hookhost remote watch: {e} (keeping the cache)");
+        }
+    };
+    handle(source.refresh_once());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    source.poll(&stop, handle);
+    0
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+/// The lines `hookhost check` prints about server-managed settings.
+pub fn check_summary(r: &crate::settings::RemoteStatus) -> String {
+    let mut o = format!(
+        "\nserver-managed settings: {} (managed source: {})\n",
+        r.config.url,
+        match r.source {
+            ManagedSource::Server => "server; endpoint-managed files are ignored",
+            ManagedSource::Endpoint => "endpoint; the server delivered nothing or is not cached",
+            ManagedSource::None => "none",
+        }
+    );
+    if let Some(p) = &r.report.payload {
+        o.push_str(&format!("  revision {}{}\n", p.revision, if p.is_empty() { " (empty)" } else { "" }));
+    }
+    for p in &r.report.problems {
+        o.push_str(&format!("  PROBLEM: {p}\n"));
+    }
+    o
+}
+
+pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
+    let loc = locations(g);
+    let loaded = load(&loc);
+    let endpoint_present = loc.managed_file().exists()
+        || crate::settings::scope::list_dropins(&loc.managed_dropin_dir()).is_ok_and(|v| !v.is_empty());
+    let mut v = Map::new();
+    let source = match &loaded.remote {
+        Some(r) => r.source,
+        None if endpoint_present => ManagedSource::Endpoint,
+        None => ManagedSource::None,
+    };
+    v.insert("managed_source".into(), source.as_str().into());
+    v.insert("settings_revision".into(), loaded.settings.revision.clone().into());
+    if let Some(r) = &loaded.remote {
+        let cache = remote::Cache::new(loc.state_dir.as_deref(), &r.config.url);
+        let meta = cache.load(&r.config).ok().flatten().map(|c| c.meta);
+        let attempt = cache.last_attempt();
+        let p = r.report.payload.as_ref();
+        v.insert(
+            "remote".into(),
+            json!({
+                "url": r.config.url,
+                "revision": p.map(|p| p.revision.clone()),
+                "empty": p.map(|p| p.is_empty()),
+                "signed": !r.config.keys.is_empty(),
+                "cache_dir": cache.dir,
+                "cache_verified": r.report.cache_verified,
+                "cache_problem": r.report.problems.first(),
+                "last_fetch": meta.as_ref().map(|m| m.fetched_at),
+                "last_attempt": attempt.as_ref().map(|a| a.at),
+                "last_result": attempt.as_ref().map(|a| a.result.clone()),
+                "poll_seconds": r.config.poll.as_secs(),
+                "force_refresh": p.is_some_and(|p| p.force_refresh()),
+                "require_approval": r.config.require_approval,
+                "approval": p.and_then(|p| remote::approval(loc.state_dir.as_deref(), &p.revision)).map(|a| a.decision),
+            }),
+        );
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&Value::Object(v)).unwrap_or_default());
+        return 0;
+    }
+    let mut o = format!("managed source     {}\nsettings revision  {}\n", source.as_str(), loaded.settings.revision);
+    if let Some(Value::Object(r)) = v.get("remote") {
+        let s = |k: &str| match r.get(k) {
+            None | Some(Value::Null) => "-".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(x) => x.to_string(),
+        };
+        let time = |k: &str| match r.get(k).and_then(Value::as_f64) {
+            Some(t) => format!("{} ({}s ago)", unix_rfc3339(t), (now() - t).max(0.0) as u64),
+            None => "never".into(),
+        };
+        o.push_str(&format!(
+            "server url         {}\nserver revision    {}{}\ncache verified     {}\nlast fetch         {}\nlast attempt       {}: {}\npoll               every {}s\nsigned payloads    {}\nforce refresh      {}\nrequire approval   {} (this revision: {})\n",
+            s("url"),
+            s("revision"),
+            if r.get("empty") == Some(&Value::Bool(true)) { " (empty: endpoint-managed applies)" } else { "" },
+            match r.get("cache_verified") {
+                Some(Value::Bool(true)) => "yes".to_string(),
+                Some(Value::Bool(false)) => format!("NO: {}", s("cache_problem")),
+                _ => "no cache".to_string(),
+            },
+            time("last_fetch"),
+            time("last_attempt"),
+            s("last_result"),
+            s("poll_seconds"),
+            s("signed"),
+            s("force_refresh"),
+            s("require_approval"),
+            s("approval"),
+        ));
+    }
+    print!("{o}");
+    0
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
+fn unix_rfc3339(t: f64) -> String {
+    let secs = t as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+// ---------------------------------------------------------------------------------------------
+// sign, keygen
+
+pub fn keygen_cmd(a: &KeygenArgs) -> u8 {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (private, public) = match remote::generate_key() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("hookhost keygen: {e}");
+            return 1;
+        }
+    };
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&a.out)
+        .and_then(|mut f| f.write_all(private.as_bytes()).and_then(|_| f.sync_all()));
+    if let Err(e) = written {
+        eprintln!("hookhost keygen: {}: {e}", a.out.display());
+        return 1;
+    }
+    eprintln!("private key written to {}; put this public key in remoteSettings.publicKey:", a.out.display());
+    println!("{public}");
+    0
+}
+
+pub fn sign_cmd(a: &SignArgs) -> u8 {
+    let fail = |m: String| {
+        eprintln!("hookhost sign: {m}");
+        1
+    };
+    let key = match std::fs::read_to_string(&a.key) {
+        Ok(t) => match remote::read_signing_key(&t) {
+            Ok(k) => k,
+            Err(e) => return fail(format!("{}: {e}", a.key.display())),
+        },
+        Err(e) => return fail(format!("{}: {e}", a.key.display())),
+    };
+    let payload = match std::fs::read(&a.file) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("{}: {e}", a.file.display())),
+    };
+    // Refuse to sign what clients would reject anyway.
+    let is_empty = remote::Payload { bytes: payload.clone(), signature: None, revision: String::new() }.is_empty();
+    if !is_empty && let Err(e) = crate::settings::file::parse_bytes(&payload, &a.file, crate::settings::Scope::Managed)
+    {
+        return fail(format!("not valid managed settings: {e}"));
+    }
+    let (envelope, sig) = remote::sign(&key, &payload);
+    let out = if a.signature_only { format!("{sig}\n") } else { envelope };
+    match &a.output {
+        Some(p) => match std::fs::write(p, out) {
+            Ok(()) => {
+                eprintln!(
+                    "signed {} (revision {}) with key {}",
+                    a.file.display(),
+                    remote::sha256_hex(&payload),
+                    remote::public_key_of(&key)
+                );
+                0
+            }
+            Err(e) => fail(format!("{}: {e}", p.display())),
+        },
+        None => {
+            print!("{out}");
+            0
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// approvals
+
+/// The hooks and env vars of the current server revision, for review.
+pub fn approvals_cmd(g: &crate::cli::Global) -> u8 {
+    let loc = locations(g);
+    let loaded = load(&loc);
+    let Some(r) = &loaded.remote else {
+        println!("no server-managed settings (no remoteSettings in endpoint-managed settings)");
+        return 0;
+    };
+    let (Some(p), Some(path), ManagedSource::Server) = (&r.report.payload, &r.report.payload_path, r.source) else {
+        println!("no server-managed settings in force (source: {})", r.source.as_str());
+        return 0;
+    };
+    let decision = remote::approval(loc.state_dir.as_deref(), &p.revision).map(|a| a.decision);
+    println!("server revision {}\n  from {}\n  cached in {}", p.revision, r.config.url, path.display());
+    println!(
+        "  requireApproval: {}; this revision: {}",
+        r.config.require_approval,
+        decision.as_deref().unwrap_or("pending")
+    );
+    let s = &loaded.settings;
+    let hooks: Vec<_> =
+        s.hooks.iter().chain(s.inactive.iter().map(|(h, _)| h)).filter(|h| h.origin.path == *path).collect();
+    println!("\nhooks that run commands ({}):", hooks.len());
+    for h in hooks {
+        println!(
+            "  {:<18} {:<16} {} {}",
+            h.event,
+            format!("matcher {:?}", h.matcher_source.as_deref().unwrap_or("*")),
+            h.kind(),
+            h.label()
+        );
+    }
+    let env: Vec<String> = match p.object().get("env") {
+        Some(Value::Object(m)) => {
+            m.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_string))).collect()
+        }
+        _ => Vec::new(),
+    };
+    println!("\nenvironment variables ({}):", env.len());
+    for e in env {
+        println!("  {e}");
+    }
+    if decision.is_none() {
+        println!("\napprove: hookhost approve {}\nreject:  hookhost reject {}", p.revision, p.revision);
+    }
+    0
+}
+
+/// `approve` / `reject`: records the decision for a revision (the current one must match, so a
+/// decision is never recorded for settings nobody reviewed) and audits it.
+pub fn decide_cmd(g: &crate::cli::Global, a: &ApproveArgs, approve: bool) -> u8 {
+    let name = if approve { "approve" } else { "reject" };
+    let loc = locations(g);
+    let loaded = load(&loc);
+    let current = loaded.remote.as_ref().and_then(|r| r.report.payload.as_ref()).map(|p| p.revision.clone());
+    let url = loaded.remote.as_ref().map(|r| r.config.url.clone()).unwrap_or_default();
+    let Some(current) = current else {
+        eprintln!("hookhost {name}: no server-managed settings are cached");
+        return 1;
+    };
+    let want = a.revision.trim().to_ascii_lowercase();
+    if want.len() < 8 || !current.starts_with(&want) {
+        eprintln!("hookhost {name}: {} is not the current server revision ({current})", a.revision);
+        return 1;
+    }
+    let rec = remote::ApprovalRecord {
+        revision: current.clone(),
+        decision: if approve { "approved" } else { "rejected" }.into(),
+        time: crate::bus::now_rfc3339(),
+        user: std::env::var("USER").ok(),
+        url: url.clone(),
+    };
+    match remote::record_approval(loc.state_dir.as_deref(), &rec) {
+        Ok(p) => {
+            let mut a = Map::new();
+            a.insert("time".into(), rec.time.clone().into());
+            a.insert("kind".into(), "remote_settings_approval".into());
+            a.insert("decision".into(), rec.decision.clone().into());
+            a.insert("revision".into(), current.clone().into());
+            a.insert("url".into(), url.into());
+            a.insert("user".into(), rec.user.clone().into());
+            append(&loaded.settings, a);
+            println!("{} server revision {current} (recorded in {})", rec.decision, p.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("hookhost {name}: {e}");
+            1
+        }
+    }
+}
