@@ -22,7 +22,8 @@
 //! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
 //! [`permissions`] (rules), [`settings`] (files and layering), [`hook`] (resolved hooks),
 //! [`exec`] (running one hook: command processes, WebAssembly components), [`trust`] (pins and
-//! project trust), [`bus`] (the pipeline), [`audit`] (the tamper-evident log), [`hooktest`]
+//! project trust), [`bus`] (the pipeline), [`rollback`] (undoing rejected edits and blocked settings
+//! changes), [`audit`] (the tamper-evident log), [`hooktest`]
 //! (`hookhost test`), [`cli`], [`error`].
 
 pub mod audit;
@@ -38,6 +39,7 @@ pub mod hooktest;
 pub mod matcher;
 pub mod permissions;
 pub mod replay;
+pub mod rollback;
 pub mod settings;
 pub mod trust;
 
