@@ -628,6 +628,9 @@ fn check(g: &Global) -> u8 {
             if h.is_async { ", async" } else { "" },
             h.origin
         ));
+        if h.rollback {
+            o.push_str("      rollback: a matching edit it rejects is undone\n");
+        }
     }
     // Loading every component now compiles it into the precompile cache: events never compile.
     let components =
@@ -665,6 +668,16 @@ fn check(g: &Global) -> u8 {
     ));
     if s.allow_managed_hooks_only {
         o.push_str("allowManagedHooksOnly: only managed hooks run\n");
+    }
+    if s.rollback.rejected_edits == Some(true) {
+        o.push_str(
+            "rollbackRejectedEdits: every Edit/Write/MultiEdit/NotebookEdit a PostToolUse hook rejects is undone\n",
+        );
+    }
+    if s.rollback.revert_config_changes == Some(true) {
+        o.push_str(
+            "revertBlockedConfigChanges: a blocked settings change is written back to the last accepted content\n",
+        );
     }
     if s.require_pinned_hooks {
         o.push_str("requirePinnedHooks: non-managed hooks run only with a sha256 pin\n");

@@ -864,4 +864,32 @@ mod tests {
         assert_eq!(f.hooks[1].label(), "[b 'x y']");
         assert_eq!(f.hooks[1].timeout, DEFAULT_TIMEOUT);
     }
+
+    #[test]
+    fn rollback_keys_and_hook_field() {
+        let text = r#"{"hookhost": {"rollbackRejectedEdits": true, "revertBlockedConfigChanges": true,
+            "rollbackSnapshotTtlSeconds": 60, "rollbackMaxFileBytes": 1024}}"#;
+        let f = p(text).unwrap();
+        assert_eq!(f.rollback, RollbackSettings::default(), "managed-only: ignored in user settings");
+        assert_eq!(f.warnings.len(), 4);
+        let f = parse(text, Path::new("/m.json"), Scope::Managed).unwrap();
+        assert_eq!(
+            f.rollback,
+            RollbackSettings {
+                rejected_edits: Some(true),
+                revert_config_changes: Some(true),
+                snapshot_ttl_seconds: Some(60),
+                max_file_bytes: Some(1024)
+            }
+        );
+        let e = parse(r#"{"hookhost": {"rollbackMaxFileBytes": 0}}"#, Path::new("/m.json"), Scope::Managed);
+        assert!(e.unwrap_err().message.contains("positive integer"));
+        let f = p(r#"{"hooks": {"PostToolUse": [{"matcher": "Edit", "hooks": [
+            {"type": "command", "command": "scan", "rollback": true}]}],
+            "PreToolUse": [{"hooks": [{"type": "wasm", "component": "x.wasm", "rollback": true}]}]}}"#)
+        .unwrap();
+        assert!(f.hooks[0].rollback);
+        assert!(!f.hooks[1].rollback, "only meaningful on PostToolUse");
+        assert!(f.warnings.iter().any(|w| w.message.contains("applies only to PostToolUse")), "{:?}", f.warnings);
+    }
 }

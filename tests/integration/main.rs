@@ -9,6 +9,9 @@
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
 //!   and the fold (never a panic, garbage never an allow, round trips, order independence).
+//! - `rollback`: rejected edits restored from PreToolUse snapshots (byte for byte, mode, created
+//!   files removed, third-party writes kept, stale snapshots cleaned) and blocked ConfigChange
+//!   settings files written back to their last accepted content.
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 //! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
@@ -21,6 +24,7 @@ mod conformance;
 mod hostile;
 mod permissions;
 mod properties;
+mod rollback;
 mod runner;
 mod sandbox_abuse;
 mod scenarios;
