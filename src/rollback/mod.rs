@@ -111,14 +111,17 @@ pub struct Armed {
 /// `tool_input.notebook_path` (NotebookEdit), relative paths resolved against the event's
 /// `cwd`. `None` for other tools, or when the path is missing or cannot be made absolute.
 pub fn edit_target(event: &HookEvent) -> Option<(String, PathBuf)> {
-    let tool = event.tool_name()?;
+    edit_target_of(event.tool_name()?, event.tool_input()?, event.cwd())
+}
+
+/// [`edit_target`] for a tool name, its input and the event's `cwd`.
+pub fn edit_target_of(tool: &str, input: &Value, cwd: Option<&str>) -> Option<(String, PathBuf)> {
     if !EDIT_TOOLS.contains(&tool) {
         return None;
     }
-    let input = event.tool_input()?;
     let key = if tool == "NotebookEdit" { "notebook_path" } else { "file_path" };
     let p = PathBuf::from(input.get(key)?.as_str().filter(|s| !s.is_empty())?);
-    let p = if p.is_absolute() { p } else { PathBuf::from(event.cwd().filter(|c| c.starts_with('/'))?).join(p) };
+    let p = if p.is_absolute() { p } else { PathBuf::from(cwd.filter(|c| c.starts_with('/'))?).join(p) };
     Some((tool.to_string(), p))
 }
 
@@ -131,6 +134,26 @@ pub struct Rollback {
     /// Audit records produced while opening (stale snapshots cleaned), emitted with the next
     /// event.
     pending: Mutex<Vec<Map<String, Value>>>,
+    /// When stale snapshots were last removed (a long-lived bus, in the daemon, cleans again
+    /// every [`CLEAN_INTERVAL`]).
+    last_clean: Mutex<std::time::Instant>,
+}
+
+/// How often a long-lived `Rollback` removes stale snapshots again.
+pub const CLEAN_INTERVAL: Duration = Duration::from_secs(300);
+
+fn cleaned_records(edits: &EditStore) -> Vec<Map<String, Value>> {
+    edits
+        .clean()
+        .into_iter()
+        .map(|(path, why)| {
+            let mut r = record("rollback", None);
+            r.insert("action".into(), "stale_snapshot_removed".into());
+            r.insert("snapshot".into(), path.display().to_string().into());
+            r.insert("detail".into(), why.into());
+            r
+        })
+        .collect()
 }
 
 impl Rollback {
@@ -138,15 +161,14 @@ impl Rollback {
     /// "cleaned at start" promise). Directories are created on first write, mode 0700.
     pub fn open(state_dir: &Path, options: RollbackOptions) -> Self {
         let edits = EditStore::new(state_dir, options.ttl, options.max_file_bytes);
-        let mut pending = Vec::new();
-        for (path, why) in edits.clean() {
-            let mut r = record("rollback", None);
-            r.insert("action".into(), "stale_snapshot_removed".into());
-            r.insert("snapshot".into(), path.display().to_string().into());
-            r.insert("detail".into(), why.into());
-            pending.push(r);
+        let pending = cleaned_records(&edits);
+        Rollback {
+            edits,
+            settings: SettingsSnapshots::new(state_dir),
+            options,
+            pending: Mutex::new(pending),
+            last_clean: Mutex::new(std::time::Instant::now()),
         }
-        Rollback { edits, settings: SettingsSnapshots::new(state_dir), options, pending: Mutex::new(pending) }
     }
 
     /// Applies rollback to one dispatched event whose fold gave `verdict`: snapshot at
@@ -162,6 +184,12 @@ impl Rollback {
     ) -> Vec<Map<String, Value>> {
         let mut records: Vec<Map<String, Value>> =
             self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        if let Ok(mut last) = self.last_clean.lock()
+            && last.elapsed() >= CLEAN_INTERVAL
+        {
+            *last = std::time::Instant::now();
+            records.extend(cleaned_records(&self.edits));
+        }
         match event.kind() {
             EventKind::PreToolUse => {
                 if let Some(a) = armed {
@@ -194,6 +222,13 @@ impl Rollback {
         };
         let tool = event.tool_name().unwrap_or("").to_string();
         let session = event.str_field("session_id").map(str::to_string);
+        // A hook's `updatedInput` may name another file: the tool then edits that one.
+        let path = verdict
+            .updated_input
+            .as_ref()
+            .and_then(|u| edit_target_of(&tool, u, event.cwd()))
+            .map_or_else(|| armed.path.clone(), |(_, p)| p);
+        let armed = &Armed { path, by: armed.by.clone() };
         let mut r = edit_record(event, &armed.path);
         match self.edits.snapshot(&id, session.as_deref(), &tool, &armed.path) {
             Ok(edits::Snapshotted::Saved { sha256, .. }) => {
