@@ -12,7 +12,7 @@
 //! produced (see [`Expect`]), so a third party's change is kept.
 
 use std::io::{BufRead, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +40,9 @@ pub struct SnapshotMeta {
     pub existed: bool,
     /// Permission bits (with setuid/setgid/sticky), when it existed.
     pub mode: Option<u32>,
+    /// Owner (uid, gid), when it existed: restored when hookhost may (as root).
+    #[serde(default)]
+    pub owner: Option<(u32, u32)>,
     pub len: u64,
     /// sha256 of the content, when it existed.
     pub sha256: Option<String>,
@@ -166,7 +169,7 @@ impl EditStore {
             }
             Err(e) => return Err(RollbackError::io(path, e)),
         };
-        let (existed, mode, content) = match std::fs::metadata(&real_path) {
+        let (existed, mode_owner, content) = match std::fs::metadata(&real_path) {
             Ok(m) if !m.is_file() => {
                 return Err(RollbackError::Corrupt { path: real_path, why: "not a regular file".into() });
             }
@@ -179,7 +182,7 @@ impl EditStore {
                 if buf.len() as u64 > self.max_file_bytes {
                     return Ok(Snapshotted::TooLarge { len: buf.len() as u64 });
                 }
-                (true, Some(m.permissions().mode() & 0o7777), buf)
+                (true, Some((m.permissions().mode() & 0o7777, (m.uid(), m.gid()))), buf)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (false, None, Vec::new()),
             Err(e) => return Err(RollbackError::io(&real_path, e)),
@@ -193,7 +196,8 @@ impl EditStore {
             path: path.to_path_buf(),
             real_path,
             existed,
-            mode,
+            mode: mode_owner.map(|(m, _)| m),
+            owner: mode_owner.map(|(_, o)| o),
             len: content.len() as u64,
             sha256: sha256.clone(),
             created_unix: now_unix(),
@@ -433,7 +437,7 @@ impl EditSnapshot {
             return Restore::Conflict { why, current: current_sha };
         }
         if m.existed {
-            match write_atomic(&m.real_path, &self.content, m.mode.unwrap_or(0o644)) {
+            match write_atomic(&m.real_path, &self.content, m.mode.unwrap_or(0o644), m.owner) {
                 Ok(()) => Restore::Restored { before: cur_sha },
                 Err(e) => Restore::Failed { error: e.to_string(), current: current_sha },
             }
@@ -519,6 +523,7 @@ mod tests {
                 real_path: "/x".into(),
                 existed,
                 mode: None,
+                owner: None,
                 len: 0,
                 sha256: None,
                 created_unix: 0,

@@ -488,8 +488,14 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), RollbackError> {
 }
 
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory, mode `mode`,
-/// fsync, rename over `path`, fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), RollbackError> {
+/// owner `owner` (uid, gid; best effort: only root may give a file away), fsync, rename over
+/// `path`, fsync of the directory.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<(), RollbackError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".hookhost-rollback-")
@@ -497,6 +503,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), R
         .map_err(|e| RollbackError::io(dir, e))?;
     let tmp_path = tmp.path().to_path_buf();
     tmp.as_file_mut().write_all(bytes).map_err(|e| RollbackError::io(&tmp_path, e))?;
+    if let Some((uid, gid)) = owner {
+        let _ = std::os::unix::fs::chown(tmp.path(), Some(uid), Some(gid));
+    }
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode & 0o7777))
         .map_err(|e| RollbackError::io(tmp.path(), e))?;
     tmp.as_file().sync_all().map_err(|e| RollbackError::io(tmp.path(), e))?;

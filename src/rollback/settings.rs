@@ -12,7 +12,7 @@
 //! Does not: decide whether a change is blocked, or know which files are managed (callers never
 //! pass `policy_settings` / managed files: those are applied, never reverted).
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,13 @@ pub fn claude_code_files(project_dir: Option<&Path>) -> Vec<PathBuf> {
         v.push(p.join(".claude").join("settings.local.json"));
     }
     v
+}
+
+/// Whether a settings file of `scope` may be reverted: every scope but managed (managed changes
+/// are applied and reported, never blocked, so never reverted). The daemon's watcher asks this
+/// before calling [`SettingsSnapshots::revert`] for hookhost's own files.
+pub fn revertible(scope: crate::settings::Scope) -> bool {
+    scope != crate::settings::Scope::Managed
 }
 
 /// The last accepted state of one settings file.
@@ -165,7 +172,7 @@ impl SettingsSnapshots {
         let file = self.file(path);
         let json =
             serde_json::to_vec(&rec).map_err(|e| RollbackError::Corrupt { path: file.clone(), why: e.to_string() })?;
-        write_atomic(&file, &json, 0o600)
+        write_atomic(&file, &json, 0o600, None)
     }
 
     /// The last accepted state of `path`, if any.
@@ -216,9 +223,10 @@ impl SettingsSnapshots {
             }
             return Ok(report(RevertAction::Removed, None));
         }
-        let mode =
-            rec.mode.or_else(|| std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777)).unwrap_or(0o644);
-        write_atomic(path, &rec.bytes(), mode)?;
+        let current = std::fs::metadata(path).ok();
+        let mode = rec.mode.or_else(|| current.as_ref().map(|m| m.permissions().mode() & 0o7777)).unwrap_or(0o644);
+        let owner = current.as_ref().map(|m| (m.uid(), m.gid()));
+        write_atomic(path, &rec.bytes(), mode, owner)?;
         Ok(report(RevertAction::Restored, rec.sha256.clone()))
     }
 }
