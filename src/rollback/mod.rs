@@ -197,6 +197,12 @@ impl Rollback {
                 }
             }
             EventKind::PostToolUse => records.extend(self.after_edit(event, verdict)),
+            // The tool failed: it wrote nothing to undo; the snapshot is no longer needed.
+            EventKind::PostToolUseFailure => {
+                if let Some(id) = tool_use_id(event) {
+                    let _ = self.edits.remove(&id);
+                }
+            }
             EventKind::ConfigChange if self.options.revert_config_changes => {
                 records.extend(self.config_change(event, verdict))
             }

@@ -143,6 +143,23 @@ fn rollback_accepted_edit_stays_and_snapshot_is_dropped() {
 }
 
 #[test]
+fn rollback_failed_tool_drops_its_snapshot() {
+    let env = scanner_env(json!({}));
+    let f = env.project().join("n.txt");
+    std::fs::write(&f, "n\n").unwrap();
+    let input = edit_input(&f, "missing", KEY);
+    pre(&env, "Edit", &input, "toolu_fail");
+    assert_eq!(snapshots(&env).len(), 1);
+    let mut ev: Value =
+        serde_json::from_slice(&tool_event(&env, "PostToolUseFailure", "Edit", input, "toolu_fail")).unwrap();
+    ev["error"] = "String to replace not found in file.".into();
+    let out = env.dispatch(&serde_json::to_vec(&ev).unwrap());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(snapshots(&env).is_empty());
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "n\n");
+}
+
+#[test]
 fn rollback_concurrent_edits_of_different_files_roll_back_independently() {
     let env = scanner_env(json!({}));
     let files: Vec<(PathBuf, String)> =
