@@ -120,47 +120,6 @@ impl EventBus {
         self
     }
 
-    /// Undoes what hooks reject, with snapshots in `state_dir/rollback/` (opening it cleans
-    /// stale snapshots): edits rejected at PostToolUse when a `rollback: true` hook or managed
-    /// `hookhost.rollbackRejectedEdits` arms them, and ConfigChange blocks under managed
-    /// `hookhost.revertBlockedConfigChanges`.
-    pub fn with_rollback(mut self, state_dir: &std::path::Path) -> Self {
-        let options = crate::rollback::RollbackOptions::from_settings(&self.settings);
-        self.rollback = Some(Arc::new(crate::rollback::Rollback::open(state_dir, options)));
-        self
-    }
-
-    /// Whether an edit rollback is armed for this tool call (PreToolUse or PostToolUse of an
-    /// edit tool): the PostToolUse hooks with `rollback: true` that would match it, or managed
-    /// `hookhost.rollbackRejectedEdits`.
-    pub fn rollback_armed(&self, event: &HookEvent, ctx: &DispatchContext) -> Option<crate::rollback::Armed> {
-        let (_, path) = crate::rollback::edit_target(event)?;
-        let mut by = Vec::new();
-        if self.settings.rollback.rejected_edits == Some(true) {
-            by.push("managed hookhost.rollbackRejectedEdits".to_string());
-        }
-        if self.settings.hooks.iter().any(|h| h.rollback) {
-            let post = if event.kind() == EventKind::PostToolUse {
-                Some(event.clone())
-            } else {
-                let mut fields = event.fields().clone();
-                fields.insert("hook_event_name".into(), "PostToolUse".into());
-                serde_json::to_vec(&fields).ok().and_then(|b| HookEvent::parse(&b).ok())
-            };
-            if let Some(post) = post {
-                let route = self.route(&post, ctx);
-                by.extend(
-                    route
-                        .selected
-                        .iter()
-                        .filter(|s| s.hook.rollback && !s.hook.is_async && s.hook.enforcement == Enforcement::Enforce)
-                        .map(|s| format!("hook {} ({})", s.hook.label(), s.hook.origin)),
-                );
-            }
-        }
-        (!by.is_empty()).then_some(crate::rollback::Armed { path, by })
-    }
-
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -361,6 +320,50 @@ impl EventBus {
             }
         }
         outcome
+    }
+}
+
+/// Rollback (`crate::rollback`): undoing rejected edits and blocked settings changes.
+impl EventBus {
+    /// Undoes what hooks reject, with snapshots in `state_dir/rollback/` (opening it cleans
+    /// stale snapshots): edits rejected at PostToolUse when a `rollback: true` hook or managed
+    /// `hookhost.rollbackRejectedEdits` arms them, and ConfigChange blocks under managed
+    /// `hookhost.revertBlockedConfigChanges`.
+    pub fn with_rollback(mut self, state_dir: &std::path::Path) -> Self {
+        let options = crate::rollback::RollbackOptions::from_settings(&self.settings);
+        self.rollback = Some(Arc::new(crate::rollback::Rollback::open(state_dir, options)));
+        self
+    }
+
+    /// Whether an edit rollback is armed for this tool call (PreToolUse or PostToolUse of an
+    /// edit tool): the PostToolUse hooks with `rollback: true` that would match it, or managed
+    /// `hookhost.rollbackRejectedEdits`.
+    pub fn rollback_armed(&self, event: &HookEvent, ctx: &DispatchContext) -> Option<crate::rollback::Armed> {
+        let (_, path) = crate::rollback::edit_target(event)?;
+        let mut by = Vec::new();
+        if self.settings.rollback.rejected_edits == Some(true) {
+            by.push("managed hookhost.rollbackRejectedEdits".to_string());
+        }
+        if self.settings.hooks.iter().any(|h| h.rollback) {
+            let post = if event.kind() == EventKind::PostToolUse {
+                Some(event.clone())
+            } else {
+                let mut fields = event.fields().clone();
+                fields.insert("hook_event_name".into(), "PostToolUse".into());
+                serde_json::to_vec(&fields).ok().and_then(|b| HookEvent::parse(&b).ok())
+            };
+            if let Some(post) = post {
+                let route = self.route(&post, ctx);
+                by.extend(
+                    route
+                        .selected
+                        .iter()
+                        .filter(|s| s.hook.rollback && !s.hook.is_async && s.hook.enforcement == Enforcement::Enforce)
+                        .map(|s| format!("hook {} ({})", s.hook.label(), s.hook.origin)),
+                );
+            }
+        }
+        (!by.is_empty()).then_some(crate::rollback::Armed { path, by })
     }
 }
 
