@@ -292,7 +292,8 @@ impl EventBus {
         }
         let rollback_records = match &self.rollback {
             Some(rb) => {
-                let armed = if event.kind() == EventKind::PreToolUse { self.rollback_armed(event, ctx) } else { None };
+                let tool_event = matches!(event.kind(), EventKind::PreToolUse | EventKind::PostToolUse);
+                let armed = if tool_event { self.rollback_armed(event, ctx) } else { None };
                 rb.stage(event, armed.as_ref(), ctx.project_dir.as_deref(), &mut verdict)
             }
             None => Vec::new(),

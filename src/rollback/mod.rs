@@ -172,7 +172,8 @@ impl Rollback {
     }
 
     /// Applies rollback to one dispatched event whose fold gave `verdict`: snapshot at
-    /// PreToolUse (when `armed` and the call is not rejected), restore or drop at PostToolUse,
+    /// PreToolUse (when `armed` and the call is not rejected), restore or drop at PostToolUse
+    /// (`armed` there only decides whether a missing snapshot is reported),
     /// settings snapshots at SessionStart, accept or revert at ConfigChange. Adds what happened
     /// to the verdict (reason, system messages, `why`) and returns the audit records to write.
     pub fn stage(
@@ -196,7 +197,7 @@ impl Rollback {
                     records.extend(self.before_edit(event, a, verdict));
                 }
             }
-            EventKind::PostToolUse => records.extend(self.after_edit(event, verdict)),
+            EventKind::PostToolUse => records.extend(self.after_edit(event, armed, verdict)),
             // The tool failed: it wrote nothing to undo; the snapshot is no longer needed.
             EventKind::PostToolUseFailure => {
                 if let Some(id) = tool_use_id(event) {
@@ -272,14 +273,14 @@ impl Rollback {
         vec![r]
     }
 
-    fn after_edit(&self, event: &HookEvent, verdict: &mut Verdict) -> Vec<Map<String, Value>> {
+    fn after_edit(&self, event: &HookEvent, armed: Option<&Armed>, verdict: &mut Verdict) -> Vec<Map<String, Value>> {
         let Some(id) = tool_use_id(event) else { return Vec::new() };
         let snap = match self.edits.load(&id) {
             Ok(Some(s)) => s,
             Ok(None) => {
+                // Armed, rejected, and nothing to restore: say so rather than imply an undo.
                 if verdict.rejects()
-                    && let Some((_, path)) = edit_target(event)
-                    && self.options.rejected_edits
+                    && let Some(Armed { path, .. }) = armed
                 {
                     let msg = format!(
                         "hookhost could not revert {}: no snapshot was taken at PreToolUse (expired, over the \
@@ -287,7 +288,7 @@ impl Rollback {
                         path.display()
                     );
                     append_reason(verdict, &msg);
-                    let mut r = edit_record(event, &path);
+                    let mut r = edit_record(event, path);
                     r.insert("action".into(), "no_snapshot".into());
                     r.insert("detail".into(), msg.into());
                     return vec![r];
