@@ -451,3 +451,53 @@ fn rollback_config_revert_off_leaves_the_file_and_policy_is_never_reverted() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), BAD);
 }
+
+// ---- the long-lived bus (what the daemon runs) ----
+
+#[test]
+fn rollback_long_lived_bus_restores_and_a_restarted_bus_cleans_stale_snapshots() {
+    use hookhost::{DispatchContext, EventBus, HookEvent};
+    let env = scanner_env(json!({"hookhost": {"rollbackSnapshotTtlSeconds": 1}}));
+    let state = env.state_home().join("hookhost");
+    let loc = hookhost::Locations {
+        managed_dir: env.managed_dir(),
+        user_file: None,
+        project_dir: Some(env.project()),
+        cli_file: None,
+        state_dir: Some(state.clone()),
+    };
+    let loaded = hookhost::settings::load(&loc);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let ctx = DispatchContext { project_dir: Some(env.project()), user_dir: None };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let run = |bus: &EventBus, name: &str, input: &Value, id: &str| {
+        let ev = HookEvent::parse(&tool_event(&env, name, "Edit", input.clone(), id)).unwrap();
+        rt.block_on(bus.dispatch(&ev, &ctx))
+    };
+
+    // One bus serves Pre and Post, as the daemon does.
+    let bus = EventBus::new(loaded.settings.clone()).with_rollback(&state);
+    let f = env.project().join("d.txt");
+    std::fs::write(&f, "d\n").unwrap();
+    let input = edit_input(&f, "d", KEY);
+    run(&bus, "PreToolUse", &input, "toolu_d1");
+    std::fs::write(&f, format!("{KEY}\n")).unwrap();
+    let out = run(&bus, "PostToolUse", &input, "toolu_d1");
+    assert!(out.verdict.blocked);
+    assert!(out.verdict.reason.unwrap_or_default().contains("hookhost reverted this Edit"));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "d\n");
+
+    // The daemon dies between Pre and Post (its bus is gone without a PostToolUse).
+    run(&bus, "PreToolUse", &input, "toolu_d2");
+    drop(bus);
+    assert_eq!(snapshots(&env).len(), 1);
+    std::fs::write(&f, format!("{KEY}\n")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // The restarted daemon's bus cleans it at start; a late Post finds nothing to apply.
+    let bus = EventBus::new(loaded.settings.clone()).with_rollback(&state);
+    assert!(snapshots(&env).is_empty());
+    let out = run(&bus, "PostToolUse", &input, "toolu_d2");
+    assert!(out.verdict.blocked);
+    assert!(out.verdict.reason.unwrap_or_default().contains("could not revert"));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{KEY}\n"), "no stale snapshot applied");
+}
