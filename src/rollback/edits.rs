@@ -171,7 +171,10 @@ impl EditStore {
         };
         let (existed, mode_owner, content) = match std::fs::metadata(&real_path) {
             Ok(m) if !m.is_file() => {
-                return Err(RollbackError::Corrupt { path: real_path, why: "not a regular file".into() });
+                return Err(RollbackError::Unsupported {
+                    path: real_path,
+                    why: "not a regular file (hookhost restores only regular files)".into(),
+                });
             }
             Ok(m) if m.len() > self.max_file_bytes => return Ok(Snapshotted::TooLarge { len: m.len() }),
             Ok(m) => {

@@ -56,6 +56,8 @@ pub enum RollbackError {
     },
     #[error("{}: not a valid snapshot: {why}", path.display())]
     Corrupt { path: PathBuf, why: String },
+    #[error("{}: {why}", path.display())]
+    Unsupported { path: PathBuf, why: String },
 }
 
 impl RollbackError {

@@ -137,7 +137,7 @@ impl SettingsSnapshots {
     /// Records the current state of `path` on disk as accepted.
     pub fn accept_current(&self, path: &Path) -> Result<(), RollbackError> {
         match std::fs::metadata(path) {
-            Ok(m) if m.len() > DEFAULT_MAX_FILE_BYTES => Err(RollbackError::Corrupt {
+            Ok(m) if m.len() > DEFAULT_MAX_FILE_BYTES => Err(RollbackError::Unsupported {
                 path: path.to_path_buf(),
                 why: format!("larger than {DEFAULT_MAX_FILE_BYTES} bytes: not snapshotted"),
             }),
