@@ -143,6 +143,38 @@ fn rollback_accepted_edit_stays_and_snapshot_is_dropped() {
 }
 
 #[test]
+fn rollback_multiedit_and_notebookedit_are_restored() {
+    let env = scanner_env(json!({}));
+    let f = env.project().join("m.txt");
+    std::fs::write(&f, "one two one\n").unwrap();
+    let input = json!({"file_path": f, "edits": [
+        {"old_string": "one", "new_string": "1", "replace_all": true},
+        {"old_string": "two", "new_string": KEY}
+    ]});
+    pre(&env, "MultiEdit", &input, "toolu_m");
+    std::fs::write(&f, format!("1 {KEY} 1\n")).unwrap();
+    let out = post(&env, "MultiEdit", &input, "toolu_m");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "one two one\n");
+
+    let nb = env.project().join("n.ipynb");
+    let before = r#"{"cells": [{"cell_type": "code", "id": "c1", "source": ["x = 1\n"]}], "nbformat": 4}"#;
+    std::fs::write(&nb, before).unwrap();
+    let input =
+        json!({"notebook_path": nb, "cell_id": "c1", "new_source": format!("key = '{KEY}'"), "edit_mode": "replace"});
+    pre(&env, "NotebookEdit", &input, "toolu_nb");
+    std::fs::write(&nb, before.replace("x = 1\\n", &format!("key = '{KEY}'"))).unwrap();
+    assert!(std::fs::read_to_string(&nb).unwrap().contains(KEY));
+    let mut ev: Value =
+        serde_json::from_slice(&tool_event(&env, "PostToolUse", "NotebookEdit", input, "toolu_nb")).unwrap();
+    ev["tool_response"] = json!({});
+    let out = env.dispatch(&serde_json::to_vec(&ev).unwrap());
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("hookhost reverted this NotebookEdit"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&nb).unwrap(), before);
+}
+
+#[test]
 fn rollback_failed_tool_drops_its_snapshot() {
     let env = scanner_env(json!({}));
     let f = env.project().join("n.txt");
