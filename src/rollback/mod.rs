@@ -452,7 +452,12 @@ fn tool_use_id(event: &HookEvent) -> Option<String> {
     event.str_field("tool_use_id").filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// Adds `msg` to the reason Claude Code shows; a rejection that is not a block (`continue:
+/// false`) renders no reason, so it goes to the user's system message too.
 fn append_reason(verdict: &mut Verdict, msg: &str) {
+    if !verdict.blocked {
+        verdict.system_messages.push(msg.to_string());
+    }
     verdict.reason = Some(match verdict.reason.take() {
         Some(r) if !r.is_empty() => format!("{r}\n{msg}"),
         _ => msg.to_string(),
