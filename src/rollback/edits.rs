@@ -180,7 +180,7 @@ impl EditStore {
             Ok(m) => {
                 let mut buf = Vec::with_capacity(m.len() as usize);
                 std::fs::File::open(&real_path)
-                    .and_then(|f| f.take(self.max_file_bytes + 1).read_to_end(&mut buf))
+                    .and_then(|f| f.take(self.max_file_bytes.saturating_add(1)).read_to_end(&mut buf))
                     .map_err(|e| RollbackError::io(&real_path, e))?;
                 if buf.len() as u64 > self.max_file_bytes {
                     return Ok(Snapshotted::TooLarge { len: buf.len() as u64 });

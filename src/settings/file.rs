@@ -3,7 +3,7 @@
 //!
 //! The schema is Claude Code's (`hooks`, `permissions`, `disableAllHooks`,
 //! `allowManagedHooksOnly`, …) plus hookhost's extensions (`type: "wasm"`, `onFailure`,
-//! `sandbox`, `sha256`, `failClosed`). Strictness: a file that is not JSON, a hook entry with an
+//! `sandbox`, `sha256`, `failClosed`, `rollback`). Strictness: a file that is not JSON, a hook entry with an
 //! unknown or mistyped field, a matcher that does not compile or a malformed rule is an error for
 //! the whole file (a security host never silently drops a hook); keys hookhost does not use, and
 //! managed-only keys outside managed scope, are warnings.
