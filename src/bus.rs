@@ -102,6 +102,8 @@ pub struct EventBus {
     settings: Arc<Settings>,
     runner: Arc<Runner>,
     audit: Option<Arc<AuditLog>>,
+    /// Undoing rejected edits and blocked settings changes (`crate::rollback`); `None`: off.
+    rollback: Option<Arc<crate::rollback::Rollback>>,
 }
 
 impl EventBus {
@@ -109,7 +111,7 @@ impl EventBus {
         // Invalid managed sandbox settings were reported at load; the defaults apply here.
         let managed =
             crate::exec::sandbox::ManagedSandbox::from_value(settings.extensions.get("sandbox")).unwrap_or_default();
-        EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new(managed)), audit: None }
+        EventBus { settings: Arc::new(settings), runner: Arc::new(Runner::new(managed)), audit: None, rollback: None }
     }
 
     /// A bus whose WebAssembly hooks run in `runtime` (the daemon's warm, pooled runtime shared
@@ -118,7 +120,7 @@ impl EventBus {
         let managed =
             crate::exec::sandbox::ManagedSandbox::from_value(settings.extensions.get("sandbox")).unwrap_or_default();
         let runner = Runner::new(managed).with_wasm_runtime(runtime);
-        EventBus { settings: Arc::new(settings), runner: Arc::new(runner), audit: None }
+        EventBus { settings: Arc::new(settings), runner: Arc::new(runner), audit: None, rollback: None }
     }
 
     /// Records every dispatched event in `log` (one hash-chained record per event).
@@ -307,6 +309,14 @@ impl EventBus {
         if event.kind() == EventKind::PreToolUse && verdict.permission.is_none() && !runs.is_empty() && !verdict.stop {
             verdict.why.push("no hook made a permission decision: Claude Code's normal permission flow applies".into());
         }
+        let rollback_records = match &self.rollback {
+            Some(rb) => {
+                let tool_event = matches!(event.kind(), EventKind::PreToolUse | EventKind::PostToolUse);
+                let armed = if tool_event { self.rollback_armed(event, ctx) } else { None };
+                rb.stage(event, armed.as_ref(), ctx.project_dir.as_deref(), &mut verdict)
+            }
+            None => Vec::new(),
+        };
         let mut outcome = Outcome {
             rule_hit,
             runs,
@@ -318,7 +328,10 @@ impl EventBus {
         if let Some(log) = &self.audit {
             let durable = event.kind() == EventKind::ConfigChange || outcome.verdict.rejects();
             let record = audit_record(event, &outcome, &self.settings);
-            if let Err(e) = log.append(record, durable) {
+            let appended = log.append(record, durable && rollback_records.is_empty());
+            // Rollback and revert records follow their event's record.
+            let appended = rollback_records.into_iter().fold(appended, |r, rec| r.and_then(|_| log.append(rec, true)));
+            if let Err(e) = appended {
                 tracing::warn!(error = %e, "audit: cannot record the event");
                 outcome
                     .verdict
@@ -327,6 +340,50 @@ impl EventBus {
             }
         }
         outcome
+    }
+}
+
+/// Rollback (`crate::rollback`): undoing rejected edits and blocked settings changes.
+impl EventBus {
+    /// Undoes what hooks reject, with snapshots in `state_dir/rollback/` (opening it cleans
+    /// stale snapshots): edits rejected at PostToolUse when a `rollback: true` hook or managed
+    /// `hookhost.rollbackRejectedEdits` arms them, and ConfigChange blocks under managed
+    /// `hookhost.revertBlockedConfigChanges`.
+    pub fn with_rollback(mut self, state_dir: &std::path::Path) -> Self {
+        let options = crate::rollback::RollbackOptions::from_settings(&self.settings);
+        self.rollback = Some(Arc::new(crate::rollback::Rollback::open(state_dir, options)));
+        self
+    }
+
+    /// Whether an edit rollback is armed for this tool call (PreToolUse or PostToolUse of an
+    /// edit tool): the PostToolUse hooks with `rollback: true` that would match it, or managed
+    /// `hookhost.rollbackRejectedEdits`.
+    pub fn rollback_armed(&self, event: &HookEvent, ctx: &DispatchContext) -> Option<crate::rollback::Armed> {
+        let (_, path) = crate::rollback::edit_target(event)?;
+        let mut by = Vec::new();
+        if self.settings.rollback.rejected_edits == Some(true) {
+            by.push("managed hookhost.rollbackRejectedEdits".to_string());
+        }
+        if self.settings.hooks.iter().any(|h| h.rollback) {
+            let post = if event.kind() == EventKind::PostToolUse {
+                Some(event.clone())
+            } else {
+                let mut fields = event.fields().clone();
+                fields.insert("hook_event_name".into(), "PostToolUse".into());
+                serde_json::to_vec(&fields).ok().and_then(|b| HookEvent::parse(&b).ok())
+            };
+            if let Some(post) = post {
+                let route = self.route(&post, ctx);
+                by.extend(
+                    route
+                        .selected
+                        .iter()
+                        .filter(|s| s.hook.rollback && !s.hook.is_async && s.hook.enforcement == Enforcement::Enforce)
+                        .map(|s| format!("hook {} ({})", s.hook.label(), s.hook.origin)),
+                );
+            }
+        }
+        (!by.is_empty()).then_some(crate::rollback::Armed { path, by })
     }
 }
 

@@ -338,6 +338,8 @@ struct Prepared {
     loaded: Loaded,
     project_dir: Option<PathBuf>,
     user_dir: Option<PathBuf>,
+    /// hookhost's state directory: holds the rollback snapshots.
+    state_dir: Option<PathBuf>,
     /// Non-managed files that were skipped: reported to the user.
     skipped_files: Vec<String>,
 }
@@ -409,6 +411,7 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
         loaded,
         user_dir: loc.user_file.as_ref().and_then(|f| f.parent()).map(Path::to_path_buf),
         project_dir: loc.project_dir,
+        state_dir: loc.state_dir,
         skipped_files,
     })
 }
@@ -456,6 +459,10 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
     let mut bus = EventBus::new(p.loaded.settings);
     if let Some(log) = audit {
         bus = bus.with_audit(log);
+    }
+    // Rollback writes files: `explain` (record == false) only reports whether it is armed.
+    if let Some(state) = p.state_dir.as_deref().filter(|_| record) {
+        bus = bus.with_rollback(state);
     }
     let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
     let mut outcome = if bus.route(&p.event, &ctx).selected.is_empty() {
@@ -676,6 +683,7 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     let revision = prepared.loaded.settings.revision.clone();
     let warnings = prepared.loaded.settings.warnings.clone();
     let errors = prepared.loaded.errors.clone();
+    let rollback = explain_rollback(&prepared);
     let (outcome, event) = match run_event(prepared, false) {
         Ok(x) => x,
         Err(r) => {
@@ -742,6 +750,9 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
             o.push_str(&format!("  {}  {}\n      from {}\n      because {}\n", h.kind(), h.label(), h.origin, why));
         }
     }
+    if let Some(r) = rollback {
+        o.push_str(&format!("\n{r}\n"));
+    }
     o.push_str(&format!("\ndecision  {}\n", outcome.verdict.label()));
     if let Some(r) = &outcome.verdict.reason {
         o.push_str(&format!("reason    {}\n", first_line(r)));
@@ -760,6 +771,46 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     o.push_str(&format!("\n(total {})\n", fmt_duration(outcome.duration)));
     print!("{o}");
     0
+}
+
+/// `explain`'s rollback line: whether a rejected edit or a blocked settings change of this
+/// event would be undone (`None`: not an event rollback applies to).
+fn explain_rollback(p: &Prepared) -> Option<String> {
+    let e = &p.event;
+    let s = &p.loaded.settings;
+    if let Some(cc) = e.config_change() {
+        let on = s.rollback.revert_config_changes == Some(true);
+        return Some(match (&cc.source, on) {
+            (crate::event::ConfigSource::PolicySettings, _) => {
+                "settings revert: never for policy_settings (managed changes are applied)".into()
+            }
+            (_, true) => format!(
+                "settings revert: armed: if blocked, {} is written back to its last accepted content \
+                 (managed hookhost.revertBlockedConfigChanges)",
+                cc.file_path.as_deref().unwrap_or("the file")
+            ),
+            (_, false) => "settings revert: off (managed hookhost.revertBlockedConfigChanges is not set): a blocked \
+                           change stays on disk"
+                .into(),
+        });
+    }
+    let tool = e.tool_name()?;
+    if !matches!(e.kind(), crate::event::EventKind::PreToolUse | crate::event::EventKind::PostToolUse) {
+        return None;
+    }
+    let bus = EventBus::new(s.clone());
+    let ctx = DispatchContext { project_dir: p.project_dir.clone(), user_dir: p.user_dir.clone() };
+    Some(match bus.rollback_armed(e, &ctx) {
+        Some(a) => format!("rollback: armed for {} ({})", a.path.display(), a.by.join("; ")),
+        None if crate::rollback::edit_target(e).is_some() => format!(
+            "rollback: not armed: no PostToolUse hook with `rollback: true` matches this {tool} call and managed \
+             hookhost.rollbackRejectedEdits is off"
+        ),
+        None => format!(
+            "rollback: not possible for {tool}: hookhost undoes only Edit, Write, MultiEdit and NotebookEdit \
+             (one named file)"
+        ),
+    })
 }
 
 fn check(g: &Global) -> u8 {
@@ -805,6 +856,9 @@ fn check(g: &Global) -> u8 {
             if h.is_async { ", async" } else { "" },
             h.origin
         ));
+        if h.rollback {
+            o.push_str("      rollback: a matching edit it rejects is undone\n");
+        }
     }
     // Loading every component now compiles it into the precompile cache: events never compile.
     let components =
@@ -842,6 +896,16 @@ fn check(g: &Global) -> u8 {
     ));
     if s.allow_managed_hooks_only {
         o.push_str("allowManagedHooksOnly: only managed hooks run\n");
+    }
+    if s.rollback.rejected_edits == Some(true) {
+        o.push_str(
+            "rollbackRejectedEdits: every Edit/Write/MultiEdit/NotebookEdit a PostToolUse hook rejects is undone\n",
+        );
+    }
+    if s.rollback.revert_config_changes == Some(true) {
+        o.push_str(
+            "revertBlockedConfigChanges: a blocked settings change is written back to the last accepted content\n",
+        );
     }
     if s.require_pinned_hooks {
         o.push_str("requirePinnedHooks: non-managed hooks run only with a sha256 pin\n");

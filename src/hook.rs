@@ -147,6 +147,10 @@ pub struct Hook {
     /// handler object, re-serialized compactly with keys in written order. Project trust
     /// (`crate::trust`) records it: any edit of the entry except whitespace changes it.
     pub definition_sha256: String,
+    /// `rollback: true` on a PostToolUse hook: the file a matching edit tool changes is
+    /// snapshotted at PreToolUse and restored when the PostToolUse fold blocks
+    /// (`crate::rollback`).
+    pub rollback: bool,
 }
 
 impl Hook {

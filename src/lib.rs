@@ -25,9 +25,10 @@
 //! [`permissions`] (rules), [`settings`] (files, layering, server-managed settings), [`hook`] (resolved hooks),
 //! [`exec`] (running one hook: command processes, WebAssembly components), [`trust`] (pins and
 //! project trust), [`bus`] (the pipeline), [`live`] (live settings: the ConfigChange gate and
-//! the last known good revision), [`daemon`] (`serve` and its thin client), [`audit`] (the
-//! tamper-evident log), [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed
-//! settings commands), [`error`].
+//! the last known good revision), [`daemon`] (`serve` and its thin client), [`rollback`]
+//! (undoing rejected edits and blocked settings changes), [`audit`] (the tamper-evident log),
+//! [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed settings commands),
+//! [`error`].
 
 pub mod audit;
 pub mod bus;
@@ -45,6 +46,7 @@ pub mod matcher;
 pub mod permissions;
 pub mod remote_cli;
 pub mod replay;
+pub mod rollback;
 pub mod settings;
 pub mod trust;
 

@@ -174,6 +174,7 @@ impl Live {
         };
         let first = live.build(&live.accepted.clone(), initial_errors.clone());
         live.handle.swap(Arc::new(first));
+        live.snapshot_accepted();
         if first_start {
             // Remember what was unusable on the first start, so it is reported, not re-audited.
             let hashes = watch::disk_hashes(&live.loc);
@@ -349,6 +350,27 @@ impl Live {
         assemble(&self.loc, Mode::CacheOnly, parsed(files), Vec::new()).settings
     }
 
+    /// With `hookhost.revertBlockedConfigChanges`, records the accepted content of every
+    /// non-managed settings file, so that a blocked change can be written back.
+    fn snapshot_accepted(&self) {
+        let settings = self.handle.current().settings().clone();
+        let (Some(state), true) =
+            (&self.loc.state_dir, crate::rollback::RollbackOptions::from_settings(&settings).revert_config_changes)
+        else {
+            return;
+        };
+        match crate::rollback::settings::SettingsSnapshots::open(state) {
+            Ok(snaps) => {
+                for f in self.accepted.iter().filter(|f| f.scope != Scope::Managed) {
+                    if let Err(e) = snaps.accept(&f.path, &f.bytes) {
+                        tracing::warn!(file = %f.path.display(), error = %e, "cannot snapshot a settings file for revert");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot open the settings snapshots"),
+        }
+    }
+
     /// The accepted file versions, in precedence order.
     pub fn accepted(&self) -> &[FileVersion] {
         &self.accepted
@@ -408,10 +430,15 @@ impl Live {
 
     fn bus_for(&mut self, settings: Settings) -> EventBus {
         let audit = self.audit_for(&settings.audit);
-        let bus = match &self.options.wasm {
+        let mut bus = match &self.options.wasm {
             Some(rt) => EventBus::with_wasm_runtime(settings, rt.clone()),
             None => EventBus::new(settings),
         };
+        // Rejected edits roll back, and a blocked ConfigChange (ours included) is written back to
+        // the last accepted content when managed settings ask for it (crate::rollback).
+        if let Some(state) = &self.loc.state_dir {
+            bus = bus.with_rollback(state);
+        }
         match audit {
             Some(log) => bus.with_shared_audit(log),
             None => bus,

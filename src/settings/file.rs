@@ -3,7 +3,7 @@
 //!
 //! The schema is Claude Code's (`hooks`, `permissions`, `disableAllHooks`,
 //! `allowManagedHooksOnly`, …) plus hookhost's extensions (`type: "wasm"`, `onFailure`,
-//! `sandbox`, `sha256`, `failClosed`). Strictness: a file that is not JSON, a hook entry with an
+//! `sandbox`, `sha256`, `failClosed`, `rollback`). Strictness: a file that is not JSON, a hook entry with an
 //! unknown or mistyped field, a matcher that does not compile or a malformed rule is an error for
 //! the whole file (a security host never silently drops a hook); keys hookhost does not use, and
 //! managed-only keys outside managed scope, are warnings.
@@ -53,6 +53,9 @@ pub struct SettingsFile {
     pub strict_bash_rules: Option<bool>,
     /// Managed `hookhost.maxHooksPerEvent`.
     pub max_hooks_per_event: Option<usize>,
+    /// Managed `hookhost.rollbackRejectedEdits`, `revertBlockedConfigChanges`,
+    /// `rollbackSnapshotTtlSeconds` and `rollbackMaxFileBytes` (see `crate::rollback`).
+    pub rollback: RollbackSettings,
     /// Managed `requirePinnedHooks` (a non-boolean value counts as `true`).
     pub require_pinned_hooks: Option<bool>,
     /// Managed `audit` settings.
@@ -95,9 +98,22 @@ const COMMAND_KEYS: &[&str] = &[
     "sandbox",
     "sha256",
     "mode",
+    "rollback",
 ];
-const WASM_KEYS: &[&str] =
-    &["type", "component", "sha256", "timeout", "memoryMb", "fuel", "if", "statusMessage", "onFailure", "once", "mode"];
+const WASM_KEYS: &[&str] = &[
+    "type",
+    "component",
+    "sha256",
+    "timeout",
+    "memoryMb",
+    "fuel",
+    "if",
+    "statusMessage",
+    "onFailure",
+    "once",
+    "mode",
+    "rollback",
+];
 const TOOL_EVENTS: &[&str] =
     &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
 
@@ -228,6 +244,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
         disable_bypass_permissions: None,
         strict_bash_rules: None,
         max_hooks_per_event: None,
+        rollback: RollbackSettings::default(),
         require_pinned_hooks: None,
         audit: None,
         extensions: Map::new(),
@@ -292,6 +309,32 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                             true,
                             format!("`hookhost.maxHooksPerEvent` is managed-only and is ignored in {scope} settings"),
                         ),
+                        "rollbackRejectedEdits"
+                        | "revertBlockedConfigChanges"
+                        | "rollbackSnapshotTtlSeconds"
+                        | "rollbackMaxFileBytes"
+                            if scope != Scope::Managed =>
+                        {
+                            cx.warn(
+                                &kat,
+                                true,
+                                format!("`hookhost.{k}` is managed-only and is ignored in {scope} settings"),
+                            )
+                        }
+                        "rollbackRejectedEdits" => file.rollback.rejected_edits = Some(bool_at(&cx, &kat, x)?),
+                        "revertBlockedConfigChanges" => {
+                            file.rollback.revert_config_changes = Some(bool_at(&cx, &kat, x)?)
+                        }
+                        "rollbackSnapshotTtlSeconds" | "rollbackMaxFileBytes" => {
+                            let n = x.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                                cx.err(&kat, false, format!("`hookhost.{k}` must be a positive integer"))
+                            })?;
+                            if k == "rollbackSnapshotTtlSeconds" {
+                                file.rollback.snapshot_ttl_seconds = Some(n);
+                            } else {
+                                file.rollback.max_file_bytes = Some(n);
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -353,6 +396,19 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
     }
     file.warnings = cx.warnings;
     Ok(file)
+}
+
+/// Managed rollback settings as one file writes them (`None`: not set in this file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollbackSettings {
+    /// `hookhost.rollbackRejectedEdits`: arm edit rollback for every file-editing tool call.
+    pub rejected_edits: Option<bool>,
+    /// `hookhost.revertBlockedConfigChanges`: write a blocked settings change back.
+    pub revert_config_changes: Option<bool>,
+    /// `hookhost.rollbackSnapshotTtlSeconds`: how long an edit snapshot waits for its PostToolUse.
+    pub snapshot_ttl_seconds: Option<u64>,
+    /// `hookhost.rollbackMaxFileBytes`: the largest file snapshotted.
+    pub max_file_bytes: Option<u64>,
 }
 
 /// Managed `audit` settings: where and how every decision is recorded.
@@ -726,6 +782,14 @@ fn parse_handler(
         })?,
     };
     let _ = boolean(cx, "once")?;
+    let rollback = boolean(cx, "rollback")?;
+    if rollback && event != "PostToolUse" {
+        cx.warn(
+            &key(at, "rollback"),
+            true,
+            format!("`rollback` applies only to PostToolUse hooks (it undoes a rejected edit); ignored on {event}"),
+        );
+    }
     let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": h});
     let definition_sha256 = format!("{:x}", Sha256::digest(definition.to_string().as_bytes()));
     Ok(Hook {
@@ -743,6 +807,7 @@ fn parse_handler(
         sandbox,
         origin: cx.origin(at),
         definition_sha256,
+        rollback: rollback && event == "PostToolUse",
     })
 }
 
@@ -802,5 +867,33 @@ mod tests {
         assert_eq!(f.hooks[0].origin.line, 2);
         assert_eq!(f.hooks[1].label(), "[b 'x y']");
         assert_eq!(f.hooks[1].timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn rollback_keys_and_hook_field() {
+        let text = r#"{"hookhost": {"rollbackRejectedEdits": true, "revertBlockedConfigChanges": true,
+            "rollbackSnapshotTtlSeconds": 60, "rollbackMaxFileBytes": 1024}}"#;
+        let f = p(text).unwrap();
+        assert_eq!(f.rollback, RollbackSettings::default(), "managed-only: ignored in user settings");
+        assert_eq!(f.warnings.len(), 4);
+        let f = parse(text, Path::new("/m.json"), Scope::Managed).unwrap();
+        assert_eq!(
+            f.rollback,
+            RollbackSettings {
+                rejected_edits: Some(true),
+                revert_config_changes: Some(true),
+                snapshot_ttl_seconds: Some(60),
+                max_file_bytes: Some(1024)
+            }
+        );
+        let e = parse(r#"{"hookhost": {"rollbackMaxFileBytes": 0}}"#, Path::new("/m.json"), Scope::Managed);
+        assert!(e.unwrap_err().message.contains("positive integer"));
+        let f = p(r#"{"hooks": {"PostToolUse": [{"matcher": "Edit", "hooks": [
+            {"type": "command", "command": "scan", "rollback": true}]}],
+            "PreToolUse": [{"hooks": [{"type": "wasm", "component": "x.wasm", "rollback": true}]}]}}"#)
+        .unwrap();
+        assert!(f.hooks[0].rollback);
+        assert!(!f.hooks[1].rollback, "only meaningful on PostToolUse");
+        assert!(f.warnings.iter().any(|w| w.message.contains("applies only to PostToolUse")), "{:?}", f.warnings);
     }
 }

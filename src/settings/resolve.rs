@@ -66,6 +66,8 @@ pub struct Settings {
     pub require_pinned_hooks: bool,
     /// Managed `hookhost.maxHooksPerEvent` (see [`Settings::max_hooks_per_event`]).
     pub max_hooks_per_event: Option<usize>,
+    /// Managed rollback settings, resolved (see `crate::rollback::RollbackOptions`).
+    pub rollback: super::file::RollbackSettings,
     /// Managed `audit` settings (defaults when no managed file sets them).
     pub audit: super::file::AuditSettings,
     /// hookhost extension objects, highest scope's value per key.
@@ -286,6 +288,12 @@ pub fn resolve(files: Vec<SettingsFile>) -> Settings {
     s.strict_bash_rules = pick(&files, |f| f.strict_bash_rules).is_some_and(|(v, _)| v);
     s.require_pinned_hooks = pick(&files, |f| f.require_pinned_hooks).is_some_and(|(v, _)| v);
     s.max_hooks_per_event = pick(&files, |f| f.max_hooks_per_event).map(|(v, _)| v);
+    s.rollback = super::file::RollbackSettings {
+        rejected_edits: pick(&files, |f| f.rollback.rejected_edits).map(|(v, _)| v),
+        revert_config_changes: pick(&files, |f| f.rollback.revert_config_changes).map(|(v, _)| v),
+        snapshot_ttl_seconds: pick(&files, |f| f.rollback.snapshot_ttl_seconds).map(|(v, _)| v),
+        max_file_bytes: pick(&files, |f| f.rollback.max_file_bytes).map(|(v, _)| v),
+    };
     s.audit = pick(&files, |f| f.audit.clone()).map(|(a, _)| a).unwrap_or_default();
     // The floor is the union of every managed file's list.
     s.fail_closed =

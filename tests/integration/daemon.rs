@@ -691,3 +691,35 @@ fn one_shot_dispatch_and_the_fallback_gate_changes_against_the_last_known_good_r
     assert_eq!(changes.iter().filter(|r| r["result"] == "blocked").count(), 1, "{changes:?}");
     assert_eq!(changes.iter().filter(|r| r["result"] == "applied").count(), 1, "{changes:?}");
 }
+
+#[test]
+fn with_revert_blocked_config_changes_the_daemon_writes_a_blocked_file_back() {
+    let env = Env::new();
+    env.write("managed.d/20-revert.json", &json!({"hookhost": {"revertBlockedConfigChanges": true}}).to_string());
+    blocking_config_hook(&env, "forbidden");
+    let good = deny_rule("rm", "good");
+    let project = env.write("project", &good);
+    let d = Daemon::start(&env, &env.path().join("d.sock"), &[]);
+    std::fs::write(&project, deny_rule("ls", "forbidden")).unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(&project).unwrap() != good {
+        assert!(start.elapsed() < Duration::from_secs(10), "the blocked file was not written back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(d.sha_of(&project), Some(sha(good.as_bytes())), "the old revision stays live");
+    let reverts: Vec<Value> = audit_records(&env).into_iter().filter(|r| r["kind"] == "settings_revert").collect();
+    assert!(
+        reverts.iter().any(|r| r["action"] == "reverted" && r["after_sha256"] == sha(good.as_bytes())),
+        "{reverts:?}"
+    );
+    // An allowed change is accepted (and becomes the content a later block returns to).
+    let next = deny_rule("cat", "fine");
+    std::fs::write(&project, &next).unwrap();
+    d.wait_for("the allowed change", |s| s.get(&project) == Some(&sha(next.as_bytes())));
+    std::fs::write(&project, deny_rule("ls", "forbidden-again")).unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(&project).unwrap() != next {
+        assert!(start.elapsed() < Duration::from_secs(10), "not written back to the newly accepted content");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

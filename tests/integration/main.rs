@@ -15,6 +15,9 @@
 //! - `remote`: server-managed settings against a real loopback HTTP server: fetch, cache, ETag,
 //!   failures, signatures, tampered caches, `forceRemoteSettingsRefresh`, polling, the policy
 //!   ConfigChange, approvals.
+//! - `rollback`: rejected edits restored from PreToolUse snapshots (byte for byte, mode, created
+//!   files removed, third-party writes kept, stale snapshots cleaned) and blocked ConfigChange
+//!   settings files written back to their last accepted content.
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 //! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
@@ -29,6 +32,7 @@ mod hostile;
 mod permissions;
 mod properties;
 mod remote;
+mod rollback;
 mod runner;
 mod sandbox_abuse;
 mod scenarios;

@@ -1,0 +1,536 @@
+//! Undoing rejected changes: edits a PostToolUse hook rejects, and settings changes a
+//! ConfigChange hook blocks (issue 11).
+//!
+//! Owns: the edit snapshot store (`edits`: one snapshot per `tool_use_id`, taken at PreToolUse,
+//! restored or dropped at PostToolUse), the last-accepted settings snapshots (`settings`: taken
+//! at SessionStart and after every accepted ConfigChange, written back when a change is
+//! blocked), and the bus stage that drives both ([`Rollback::stage`]), which also produces the
+//! audit records (`kind: "rollback"` / `"settings_revert"`, with before/after sha256).
+//!
+//! Promises: a restore is atomic (temp file in the same directory + fsync + rename + directory
+//! fsync; a file the tool created is removed); a file whose bytes are not what the tool wrote
+//! (a third party changed it between Pre and Post) is never clobbered, the conflict is reported
+//! instead; a snapshot is applied only to the path it was taken of, for the same `tool_use_id`
+//! and session; stale snapshots (older than the TTL, from another boot, half-written by a dead
+//! process) are removed when a store is opened and are never applied; files above the size cap
+//! are not snapshotted (a warning at PreToolUse, audited); `policy_settings` are never reverted.
+//!
+//! Does not: undo anything a tool did outside the one file it names (Bash side effects, other
+//! tools, MCP tools), or decide anything: the fold decides, this only applies its verdict to
+//! the disk.
+
+pub mod edits;
+pub mod settings;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::decision::Verdict;
+use crate::event::{EventKind, HookEvent};
+
+pub use edits::{EditSnapshot, EditStore, Restore, SnapshotMeta};
+pub use settings::{RevertAction, RevertReport, SettingsSnapshots};
+
+/// The tools whose one target file hookhost can snapshot and restore.
+pub const EDIT_TOOLS: &[&str] = &["Edit", "Write", "MultiEdit", "NotebookEdit"];
+/// How long an edit snapshot waits for its PostToolUse unless managed
+/// `hookhost.rollbackSnapshotTtlSeconds` says otherwise.
+pub const DEFAULT_SNAPSHOT_TTL: Duration = Duration::from_secs(3600);
+/// The largest file snapshotted unless managed `hookhost.rollbackMaxFileBytes` says otherwise.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A broken rollback store (the host's problem, reported and audited; never a hook decision).
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a valid snapshot: {why}", path.display())]
+    Corrupt { path: PathBuf, why: String },
+    #[error("{}: {why}", path.display())]
+    Unsupported { path: PathBuf, why: String },
+}
+
+impl RollbackError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        RollbackError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// The rollback settings in force (managed scope only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackOptions {
+    /// `hookhost.rollbackRejectedEdits`: arm every Edit/Write/MultiEdit/NotebookEdit call.
+    pub rejected_edits: bool,
+    /// `hookhost.revertBlockedConfigChanges`.
+    pub revert_config_changes: bool,
+    pub ttl: Duration,
+    pub max_file_bytes: u64,
+}
+
+impl Default for RollbackOptions {
+    fn default() -> Self {
+        RollbackOptions {
+            rejected_edits: false,
+            revert_config_changes: false,
+            ttl: DEFAULT_SNAPSHOT_TTL,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+impl RollbackOptions {
+    pub fn from_settings(s: &crate::settings::Settings) -> Self {
+        let r = &s.rollback;
+        RollbackOptions {
+            rejected_edits: r.rejected_edits.unwrap_or(false),
+            revert_config_changes: r.revert_config_changes.unwrap_or(false),
+            ttl: r.snapshot_ttl_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_SNAPSHOT_TTL),
+            max_file_bytes: r.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
+        }
+    }
+}
+
+/// Why an edit rollback is armed for a tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Armed {
+    /// The file the tool changes (absolute).
+    pub path: PathBuf,
+    /// What armed it: hook labels with `rollback: true`, or the managed option.
+    pub by: Vec<String>,
+}
+
+/// The file an edit tool call changes: `tool_input.file_path` (Edit, Write, MultiEdit) or
+/// `tool_input.notebook_path` (NotebookEdit), relative paths resolved against the event's
+/// `cwd`. `None` for other tools, or when the path is missing or cannot be made absolute.
+pub fn edit_target(event: &HookEvent) -> Option<(String, PathBuf)> {
+    edit_target_of(event.tool_name()?, event.tool_input()?, event.cwd())
+}
+
+/// [`edit_target`] for a tool name, its input and the event's `cwd`.
+pub fn edit_target_of(tool: &str, input: &Value, cwd: Option<&str>) -> Option<(String, PathBuf)> {
+    if !EDIT_TOOLS.contains(&tool) {
+        return None;
+    }
+    let key = if tool == "NotebookEdit" { "notebook_path" } else { "file_path" };
+    let p = PathBuf::from(input.get(key)?.as_str().filter(|s| !s.is_empty())?);
+    let p = if p.is_absolute() { p } else { PathBuf::from(cwd.filter(|c| c.starts_with('/'))?).join(p) };
+    Some((tool.to_string(), p))
+}
+
+/// The rollback component of an `EventBus`: snapshots and restores for one state directory.
+#[derive(Debug)]
+pub struct Rollback {
+    pub edits: EditStore,
+    pub settings: SettingsSnapshots,
+    pub options: RollbackOptions,
+    /// Audit records produced while opening (stale snapshots cleaned), emitted with the next
+    /// event.
+    pending: Mutex<Vec<Map<String, Value>>>,
+    /// When stale snapshots were last removed (a long-lived bus, in the daemon, cleans again
+    /// every [`CLEAN_INTERVAL`]).
+    last_clean: Mutex<std::time::Instant>,
+}
+
+/// How often a long-lived `Rollback` removes stale snapshots again.
+pub const CLEAN_INTERVAL: Duration = Duration::from_secs(300);
+
+fn cleaned_records(edits: &EditStore) -> Vec<Map<String, Value>> {
+    edits
+        .clean()
+        .into_iter()
+        .map(|(path, why)| {
+            let mut r = record("rollback", None);
+            r.insert("action".into(), "stale_snapshot_removed".into());
+            r.insert("snapshot".into(), path.display().to_string().into());
+            r.insert("detail".into(), why.into());
+            r
+        })
+        .collect()
+}
+
+impl Rollback {
+    /// Opens the stores under `state_dir/rollback/` and cleans stale edit snapshots (the
+    /// "cleaned at start" promise). Directories are created on first write, mode 0700.
+    pub fn open(state_dir: &Path, options: RollbackOptions) -> Self {
+        let edits = EditStore::new(state_dir, options.ttl, options.max_file_bytes);
+        let pending = cleaned_records(&edits);
+        Rollback {
+            edits,
+            settings: SettingsSnapshots::new(state_dir),
+            options,
+            pending: Mutex::new(pending),
+            last_clean: Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    /// Applies rollback to one dispatched event whose fold gave `verdict`: snapshot at
+    /// PreToolUse (when `armed` and the call is not rejected), restore or drop at PostToolUse
+    /// (`armed` there only decides whether a missing snapshot is reported),
+    /// settings snapshots at SessionStart, accept or revert at ConfigChange. Adds what happened
+    /// to the verdict (reason, system messages, `why`) and returns the audit records to write.
+    pub fn stage(
+        &self,
+        event: &HookEvent,
+        armed: Option<&Armed>,
+        project_dir: Option<&Path>,
+        verdict: &mut Verdict,
+    ) -> Vec<Map<String, Value>> {
+        let mut records: Vec<Map<String, Value>> =
+            self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        if let Ok(mut last) = self.last_clean.lock()
+            && last.elapsed() >= CLEAN_INTERVAL
+        {
+            *last = std::time::Instant::now();
+            records.extend(cleaned_records(&self.edits));
+        }
+        match event.kind() {
+            EventKind::PreToolUse => {
+                if let Some(a) = armed {
+                    records.extend(self.before_edit(event, a, verdict));
+                }
+            }
+            EventKind::PostToolUse => records.extend(self.after_edit(event, armed, verdict)),
+            // The tool failed: it wrote nothing to undo; the snapshot is no longer needed.
+            EventKind::PostToolUseFailure => {
+                if let Some(id) = tool_use_id(event) {
+                    let _ = self.edits.remove(&id);
+                }
+            }
+            EventKind::ConfigChange if self.options.revert_config_changes => {
+                records.extend(self.config_change(event, verdict))
+            }
+            _ if event.name() == "SessionStart" && self.options.revert_config_changes => {
+                records.extend(self.session_start(event, project_dir, verdict))
+            }
+            _ => {}
+        }
+        records
+    }
+
+    fn before_edit(&self, event: &HookEvent, armed: &Armed, verdict: &mut Verdict) -> Vec<Map<String, Value>> {
+        // A rejected call does not run: nothing to snapshot.
+        if verdict.rejects() {
+            return Vec::new();
+        }
+        let Some(id) = tool_use_id(event) else {
+            verdict.system_messages.push(format!(
+                "hookhost: rollback is armed for {} but the event has no tool_use_id: this change cannot be undone",
+                armed.path.display()
+            ));
+            return Vec::new();
+        };
+        let tool = event.tool_name().unwrap_or("").to_string();
+        let session = event.str_field("session_id").map(str::to_string);
+        // A hook's `updatedInput` may name another file: the tool then edits that one.
+        let path = verdict
+            .updated_input
+            .as_ref()
+            .and_then(|u| edit_target_of(&tool, u, event.cwd()))
+            .map_or_else(|| armed.path.clone(), |(_, p)| p);
+        let armed = &Armed { path, by: armed.by.clone() };
+        let mut r = edit_record(event, &armed.path);
+        match self.edits.snapshot(&id, session.as_deref(), &tool, &armed.path) {
+            Ok(edits::Snapshotted::Saved { sha256, .. }) => {
+                verdict.why.push(format!(
+                    "rollback armed for {} by {}: snapshot taken (sha256 {})",
+                    armed.path.display(),
+                    armed.by.join(", "),
+                    sha256.as_deref().unwrap_or("-, file does not exist")
+                ));
+                return Vec::new();
+            }
+            Ok(edits::Snapshotted::TooLarge { len }) => {
+                let msg = format!(
+                    "hookhost: {} is {len} bytes, above the rollback cap of {} bytes: if a PostToolUse hook \
+                     rejects this {tool}, the change cannot be undone",
+                    armed.path.display(),
+                    self.options.max_file_bytes
+                );
+                verdict.system_messages.push(msg.clone());
+                verdict.why.push(msg.clone());
+                r.insert("action".into(), "not_armed_too_large".into());
+                r.insert("detail".into(), msg.into());
+            }
+            Err(e) => {
+                let msg = format!(
+                    "hookhost: cannot snapshot {} for rollback ({e}): if a PostToolUse hook rejects this {tool}, \
+                     the change cannot be undone",
+                    armed.path.display()
+                );
+                verdict.system_messages.push(msg.clone());
+                r.insert("action".into(), "snapshot_failed".into());
+                r.insert("detail".into(), msg.into());
+            }
+        }
+        vec![r]
+    }
+
+    fn after_edit(&self, event: &HookEvent, armed: Option<&Armed>, verdict: &mut Verdict) -> Vec<Map<String, Value>> {
+        let Some(id) = tool_use_id(event) else { return Vec::new() };
+        let snap = match self.edits.load(&id) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                // Armed, rejected, and nothing to restore: say so rather than imply an undo.
+                if verdict.rejects()
+                    && let Some(Armed { path, .. }) = armed
+                {
+                    let msg = format!(
+                        "hookhost could not revert {}: no snapshot was taken at PreToolUse (expired, over the \
+                         size cap, or never armed)",
+                        path.display()
+                    );
+                    append_reason(verdict, &msg);
+                    let mut r = edit_record(event, path);
+                    r.insert("action".into(), "no_snapshot".into());
+                    r.insert("detail".into(), msg.into());
+                    return vec![r];
+                }
+                return Vec::new();
+            }
+            Err(e) => {
+                let msg = format!("hookhost could not read the rollback snapshot for this call: {e}");
+                if verdict.rejects() {
+                    append_reason(verdict, &msg);
+                }
+                let path = edit_target(event).map(|(_, p)| p).unwrap_or_default();
+                let mut r = edit_record(event, &path);
+                r.insert("action".into(), "error".into());
+                r.insert("detail".into(), msg.into());
+                let _ = self.edits.remove(&id);
+                return vec![r];
+            }
+        };
+        // The snapshot belongs to this call only if it is of the same file, tool and session.
+        let target = edit_target(event);
+        let same_file = target.as_ref().is_some_and(|(tool, p)| *p == snap.meta.path && *tool == snap.meta.tool);
+        let same_session = snap.meta.session_id.as_deref() == event.str_field("session_id");
+        if !same_file || !same_session {
+            let _ = self.edits.remove(&id);
+            let msg = format!(
+                "hookhost did not apply the rollback snapshot of tool_use_id {id}: it was taken of {} ({}) in \
+                 another call",
+                snap.meta.path.display(),
+                snap.meta.tool
+            );
+            if verdict.rejects() {
+                append_reason(verdict, &msg);
+            }
+            let mut r = edit_record(event, &snap.meta.path);
+            r.insert("action".into(), "snapshot_mismatch".into());
+            r.insert("detail".into(), msg.into());
+            return vec![r];
+        }
+        if !verdict.rejects() {
+            let _ = self.edits.remove(&id);
+            verdict.why.push(format!("rollback not needed: the {} was accepted; snapshot dropped", snap.meta.tool));
+            return Vec::new();
+        }
+        let expect = edits::expected_after(&snap, event.tool_input().unwrap_or(&Value::Null));
+        let result = snap.restore(&expect);
+        let _ = self.edits.remove(&id);
+        let mut r = edit_record(event, &snap.meta.path);
+        let p = snap.meta.path.display();
+        let (action, msg) = match &result {
+            Restore::Restored { .. } => (
+                "restored",
+                format!(
+                    "hookhost reverted this {}: {p} was restored to its previous content and mode.",
+                    snap.meta.tool
+                ),
+            ),
+            Restore::Removed { .. } => {
+                ("removed", format!("hookhost reverted this {}: {p}, which it created, was removed.", snap.meta.tool))
+            }
+            Restore::Unchanged => ("unchanged", format!("hookhost: {p} is unchanged; nothing to revert.")),
+            Restore::Conflict { why, .. } => (
+                "conflict",
+                format!(
+                    "hookhost did NOT revert {p}: {why}. It was left as it is, so the rejected change may still \
+                     be on disk: review it."
+                ),
+            ),
+            Restore::Failed { error, .. } => {
+                ("error", format!("hookhost could not revert {p}: {error}. The rejected change may still be on disk."))
+            }
+        };
+        append_reason(verdict, &msg);
+        verdict.why.push(msg.clone());
+        r.insert("action".into(), action.into());
+        let (before, after) = result.hashes(&snap);
+        r.insert("before_sha256".into(), before.map_or(Value::Null, Value::from));
+        r.insert("after_sha256".into(), after.map_or(Value::Null, Value::from));
+        r.insert("detail".into(), msg.into());
+        vec![r]
+    }
+
+    fn session_start(
+        &self,
+        event: &HookEvent,
+        project_dir: Option<&Path>,
+        verdict: &mut Verdict,
+    ) -> Vec<Map<String, Value>> {
+        let project = project_dir.map(Path::to_path_buf).or_else(|| event.cwd().map(PathBuf::from));
+        let mut records = Vec::new();
+        for path in settings::claude_code_files(project.as_deref()) {
+            if let Err(e) = self.settings.accept_current(&path) {
+                let mut r = record("settings_revert", Some(event));
+                r.insert("action".into(), "snapshot_failed".into());
+                r.insert("path".into(), path.display().to_string().into());
+                r.insert("detail".into(), e.to_string().into());
+                verdict.system_messages.push(format!("hookhost: cannot snapshot {} for revert: {e}", path.display()));
+                records.push(r);
+            }
+        }
+        records
+    }
+
+    fn config_change(&self, event: &HookEvent, verdict: &mut Verdict) -> Vec<Map<String, Value>> {
+        let Some(cc) = event.config_change() else { return Vec::new() };
+        let Some(path) = cc.file_path.as_deref().filter(|p| p.starts_with('/')).map(PathBuf::from) else {
+            return Vec::new();
+        };
+        if cc.source == crate::event::ConfigSource::PolicySettings {
+            return Vec::new();
+        }
+        let mut r = record("settings_revert", Some(event));
+        r.insert("source".into(), cc.source.as_str().into());
+        r.insert("path".into(), path.display().to_string().into());
+        if !verdict.blocked {
+            return match self.settings.accept_current(&path) {
+                Ok(()) => Vec::new(),
+                Err(e) => {
+                    r.insert("action".into(), "snapshot_failed".into());
+                    r.insert("detail".into(), e.to_string().into());
+                    vec![r]
+                }
+            };
+        }
+        let msg = match self.settings.revert(&path) {
+            Ok(rep) => {
+                r.insert("action".into(), rep.action.as_str().into());
+                r.insert("before_sha256".into(), rep.before_sha256.clone().map_or(Value::Null, Value::from));
+                r.insert("after_sha256".into(), rep.after_sha256.clone().map_or(Value::Null, Value::from));
+                match rep.action {
+                    RevertAction::Restored | RevertAction::Removed => format!(
+                        "hookhost reverted {} to its last accepted content, so a restart cannot apply the blocked \
+                         change.",
+                        path.display()
+                    ),
+                    RevertAction::Unchanged => {
+                        format!("hookhost: {} already has its last accepted content.", path.display())
+                    }
+                    RevertAction::NoSnapshot => format!(
+                        "hookhost could not revert {}: it has no last accepted content for it (no SessionStart or \
+                         accepted change seen); the blocked change stays on disk.",
+                        path.display()
+                    ),
+                }
+            }
+            Err(e) => {
+                r.insert("action".into(), "error".into());
+                format!("hookhost could not revert {}: {e}; the blocked change stays on disk.", path.display())
+            }
+        };
+        append_reason(verdict, &msg);
+        verdict.why.push(msg.clone());
+        r.insert("detail".into(), msg.into());
+        vec![r]
+    }
+}
+
+fn tool_use_id(event: &HookEvent) -> Option<String> {
+    event.str_field("tool_use_id").filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Adds `msg` to the reason Claude Code shows; a rejection that is not a block (`continue:
+/// false`) renders no reason, so it goes to the user's system message too.
+fn append_reason(verdict: &mut Verdict, msg: &str) {
+    if !verdict.blocked {
+        verdict.system_messages.push(msg.to_string());
+    }
+    verdict.reason = Some(match verdict.reason.take() {
+        Some(r) if !r.is_empty() => format!("{r}\n{msg}"),
+        _ => msg.to_string(),
+    });
+}
+
+/// An audit record skeleton of `kind`, for `event` when there is one.
+fn record(kind: &str, event: Option<&HookEvent>) -> Map<String, Value> {
+    let mut r = Map::new();
+    r.insert("time".into(), crate::bus::now_rfc3339().into());
+    r.insert("kind".into(), kind.into());
+    r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
+    if let Some(e) = event {
+        r.insert("event".into(), e.name().into());
+        if let Some(id) = e.str_field("session_id") {
+            r.insert("session_id".into(), id.into());
+        }
+    }
+    r
+}
+
+fn edit_record(event: &HookEvent, path: &Path) -> Map<String, Value> {
+    let mut r = record("rollback", Some(event));
+    if let Some(t) = event.tool_name() {
+        r.insert("tool".into(), t.into());
+    }
+    if let Some(id) = event.str_field("tool_use_id") {
+        r.insert("tool_use_id".into(), id.into());
+    }
+    r.insert("path".into(), path.display().to_string().into());
+    r
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Creates `dir` (and parents) with mode 0700 if missing.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), RollbackError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| RollbackError::io(dir, e))
+}
+
+/// Replaces `path` with `bytes` atomically: a temp file in the same directory, mode `mode`,
+/// owner `owner` (uid, gid; best effort: only root may give a file away), fsync, rename over
+/// `path`, fsync of the directory.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<(), RollbackError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".hookhost-rollback-")
+        .tempfile_in(dir)
+        .map_err(|e| RollbackError::io(dir, e))?;
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.as_file_mut().write_all(bytes).map_err(|e| RollbackError::io(&tmp_path, e))?;
+    if let Some((uid, gid)) = owner {
+        let _ = std::os::unix::fs::chown(tmp.path(), Some(uid), Some(gid));
+    }
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode & 0o7777))
+        .map_err(|e| RollbackError::io(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| RollbackError::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| RollbackError::io(path, e.error))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// fsyncs a directory (best effort: a rename is already atomic; this makes it durable).
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

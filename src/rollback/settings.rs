@@ -1,0 +1,266 @@
+//! Last-accepted settings snapshots, and writing a blocked settings change back.
+//!
+//! For every settings file hookhost watches (Claude Code's, seen through ConfigChange
+//! `file_path`, and hookhost's own, through the daemon's watcher) this keeps the content that
+//! was last accepted: [`SettingsSnapshots::accept`] after a SessionStart or an accepted change,
+//! [`SettingsSnapshots::revert`] when a change was blocked, so a restart cannot load it.
+//!
+//! Layout: `<state_dir>/rollback/settings/<sha256(path)>.json` (mode 0600, dir 0700), one JSON
+//! object per file: the path, whether it existed, its mode, its sha256 and its content (UTF-8
+//! text, or base16 when it is not UTF-8). Writes are atomic.
+//!
+//! Does not: decide whether a change is blocked, or know which files are managed (callers never
+//! pass `policy_settings` / managed files: those are applied, never reverted).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{DEFAULT_MAX_FILE_BYTES, RollbackError, private_dir, sha256_hex, sync_dir, write_atomic};
+
+/// Claude Code's settings files for a project: `~/.claude/settings.json`,
+/// `<project>/.claude/settings.json`, `<project>/.claude/settings.local.json` (managed settings
+/// are never reverted, so not listed).
+pub fn claude_code_files(project_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        v.push(PathBuf::from(home).join(".claude").join("settings.json"));
+    }
+    if let Some(p) = project_dir {
+        v.push(p.join(".claude").join("settings.json"));
+        v.push(p.join(".claude").join("settings.local.json"));
+    }
+    v
+}
+
+/// Whether a settings file of `scope` may be reverted: every scope but managed (managed changes
+/// are applied and reported, never blocked, so never reverted). The daemon's watcher asks this
+/// before calling [`SettingsSnapshots::revert`] for hookhost's own files.
+pub fn revertible(scope: crate::settings::Scope) -> bool {
+    scope != crate::settings::Scope::Managed
+}
+
+/// The last accepted state of one settings file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub path: PathBuf,
+    pub existed: bool,
+    pub mode: Option<u32>,
+    pub sha256: Option<String>,
+    /// The content as UTF-8 text (`None` when it is stored in `content_hex`).
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hex: Option<String>,
+    pub accepted_at: String,
+}
+
+impl Accepted {
+    pub fn bytes(&self) -> Vec<u8> {
+        if let Some(t) = &self.content {
+            return t.clone().into_bytes();
+        }
+        let hex = self.content_hex.as_deref().unwrap_or("");
+        (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect()
+    }
+}
+
+/// What [`SettingsSnapshots::revert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevertAction {
+    /// The last accepted content (and mode) was written back.
+    Restored,
+    /// The file did not exist when last accepted: it was removed.
+    Removed,
+    /// The file already has its last accepted content.
+    Unchanged,
+    /// Nothing was ever accepted for this file: it was left as it is.
+    NoSnapshot,
+}
+
+impl RevertAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevertAction::Restored => "reverted",
+            RevertAction::Removed => "reverted_removed",
+            RevertAction::Unchanged => "unchanged",
+            RevertAction::NoSnapshot => "no_snapshot",
+        }
+    }
+}
+
+/// The outcome of one revert, for reports and the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevertReport {
+    pub path: PathBuf,
+    pub action: RevertAction,
+    /// sha256 of the file before the revert (`None`: it did not exist).
+    pub before_sha256: Option<String>,
+    /// sha256 of the file after the revert (`None`: it does not exist).
+    pub after_sha256: Option<String>,
+}
+
+/// The last-accepted snapshots of one state directory.
+#[derive(Debug, Clone)]
+pub struct SettingsSnapshots {
+    dir: PathBuf,
+}
+
+impl SettingsSnapshots {
+    /// The store under `state_dir/rollback/settings` (created on the first `accept`).
+    pub fn new(state_dir: &Path) -> Self {
+        SettingsSnapshots { dir: state_dir.join("rollback").join("settings") }
+    }
+
+    /// Like [`SettingsSnapshots::new`], creating the directory (mode 0700) now.
+    pub fn open(state_dir: &Path) -> Result<Self, RollbackError> {
+        let s = Self::new(state_dir);
+        private_dir(&s.dir)?;
+        Ok(s)
+    }
+
+    fn file(&self, path: &Path) -> PathBuf {
+        self.dir.join(format!("{}.json", &sha256_hex(path.as_os_str().as_encoded_bytes())[..32]))
+    }
+
+    /// Records `bytes` as the last accepted content of `path` (its current mode is kept with it).
+    pub fn accept(&self, path: &Path, bytes: &[u8]) -> Result<(), RollbackError> {
+        let mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777);
+        self.store(path, Some(bytes), mode)
+    }
+
+    /// Records that `path` did not exist when last accepted (a revert removes it).
+    pub fn accept_absent(&self, path: &Path) -> Result<(), RollbackError> {
+        self.store(path, None, None)
+    }
+
+    /// Records the current state of `path` on disk as accepted.
+    pub fn accept_current(&self, path: &Path) -> Result<(), RollbackError> {
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > DEFAULT_MAX_FILE_BYTES => Err(RollbackError::Unsupported {
+                path: path.to_path_buf(),
+                why: format!("larger than {DEFAULT_MAX_FILE_BYTES} bytes: not snapshotted"),
+            }),
+            Ok(_) => {
+                let bytes = std::fs::read(path).map_err(|e| RollbackError::io(path, e))?;
+                self.accept(path, &bytes)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.accept_absent(path),
+            Err(e) => Err(RollbackError::io(path, e)),
+        }
+    }
+
+    fn store(&self, path: &Path, bytes: Option<&[u8]>, mode: Option<u32>) -> Result<(), RollbackError> {
+        let (content, content_hex) = match bytes.map(std::str::from_utf8) {
+            None => (None, None),
+            Some(Ok(t)) => (Some(t.to_string()), None),
+            Some(Err(_)) => {
+                let b = bytes.unwrap_or_default();
+                (None, Some(b.iter().map(|x| format!("{x:02x}")).collect::<String>()))
+            }
+        };
+        let rec = Accepted {
+            path: path.to_path_buf(),
+            existed: bytes.is_some(),
+            mode,
+            sha256: bytes.map(sha256_hex),
+            content,
+            content_hex,
+            accepted_at: crate::bus::now_rfc3339(),
+        };
+        private_dir(&self.dir)?;
+        let file = self.file(path);
+        let json =
+            serde_json::to_vec(&rec).map_err(|e| RollbackError::Corrupt { path: file.clone(), why: e.to_string() })?;
+        write_atomic(&file, &json, 0o600, None)
+    }
+
+    /// The last accepted state of `path`, if any.
+    pub fn last_accepted(&self, path: &Path) -> Result<Option<Accepted>, RollbackError> {
+        let file = self.file(path);
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RollbackError::io(&file, e)),
+        };
+        let rec: Accepted = serde_json::from_slice(&bytes)
+            .map_err(|e| RollbackError::Corrupt { path: file.clone(), why: e.to_string() })?;
+        if rec.path != path {
+            return Err(RollbackError::Corrupt { path: file, why: format!("it is of {}", rec.path.display()) });
+        }
+        if rec.existed && rec.sha256.as_deref() != Some(sha256_hex(&rec.bytes()).as_str()) {
+            return Err(RollbackError::Corrupt { path: file, why: "content does not match its sha256".into() });
+        }
+        Ok(Some(rec))
+    }
+
+    /// Writes the last accepted content of `path` back (atomically, with its mode), or removes
+    /// the file if it did not exist then. The snapshot itself is kept: it is still the last
+    /// accepted state.
+    pub fn revert(&self, path: &Path) -> Result<RevertReport, RollbackError> {
+        let before = match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(RollbackError::io(path, e)),
+        };
+        let before_sha256 = before.as_deref().map(sha256_hex);
+        let report = |action, after_sha256| RevertReport {
+            path: path.to_path_buf(),
+            action,
+            before_sha256: before_sha256.clone(),
+            after_sha256,
+        };
+        let Some(rec) = self.last_accepted(path)? else {
+            return Ok(report(RevertAction::NoSnapshot, before_sha256.clone()));
+        };
+        if before_sha256 == rec.sha256 {
+            return Ok(report(RevertAction::Unchanged, before_sha256.clone()));
+        }
+        if !rec.existed {
+            std::fs::remove_file(path).map_err(|e| RollbackError::io(path, e))?;
+            if let Some(d) = path.parent() {
+                sync_dir(d);
+            }
+            return Ok(report(RevertAction::Removed, None));
+        }
+        let current = std::fs::metadata(path).ok();
+        let mode = rec.mode.or_else(|| current.as_ref().map(|m| m.permissions().mode() & 0o7777)).unwrap_or(0o644);
+        let owner = current.as_ref().map(|m| (m.uid(), m.gid()));
+        write_atomic(path, &rec.bytes(), mode, owner)?;
+        Ok(report(RevertAction::Restored, rec.sha256.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_settings_accept_and_revert() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = SettingsSnapshots::open(&tmp.path().join("state")).unwrap();
+        let f = tmp.path().join("settings.json");
+        assert_eq!(s.revert(&f).unwrap().action, RevertAction::NoSnapshot);
+        std::fs::write(&f, "{\"a\": 1}").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        s.accept_current(&f).unwrap();
+        std::fs::write(&f, "{\"a\": 2}").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let r = s.revert(&f).unwrap();
+        assert_eq!(r.action, RevertAction::Restored);
+        assert_eq!(r.after_sha256.as_deref(), Some(sha256_hex(b"{\"a\": 1}").as_str()));
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "{\"a\": 1}");
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(s.revert(&f).unwrap().action, RevertAction::Unchanged);
+        // Absent when accepted: a revert removes it; binary content round-trips.
+        let g = tmp.path().join("g.json");
+        s.accept_current(&g).unwrap();
+        std::fs::write(&g, [0xff, 0x00]).unwrap();
+        assert_eq!(s.revert(&g).unwrap().action, RevertAction::Removed);
+        assert!(!g.exists());
+        s.accept(&g, &[0xff, 0x01]).unwrap();
+        std::fs::write(&g, "x").unwrap();
+        s.revert(&g).unwrap();
+        assert_eq!(std::fs::read(&g).unwrap(), [0xff, 0x01]);
+    }
+}
