@@ -44,6 +44,9 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also ask the `hookhost serve` daemon on this socket for its live revision of the project.
+    #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
+    pub socket: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -417,11 +420,63 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
             }),
         );
     }
+    // The revision in force (what the ConfigChange gate last accepted), which differs from the
+    // files on disk while a change is blocked or not yet seen.
+    let live = crate::live::lkg::load(&loc).map(|p| p.revision);
+    v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
+    if let Some(socket) = a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
+        use crate::daemon::{Reply, Request, client};
+        let req = Request::Status {
+            v: crate::daemon::PROTOCOL,
+            project_dir: loc.project_dir.clone(),
+            settings: loc.cli_file.clone(),
+        };
+        let d = match client::request(socket, &req, std::time::Duration::from_secs(5)) {
+            Ok(Reply::Status { revision, sources, errors, age_seconds, pid, projects, .. }) => json!({
+                "socket": socket, "revision": revision, "files": sources.len(), "errors": errors,
+                "revision_age_seconds": age_seconds, "pid": pid, "projects": projects,
+            }),
+            Ok(other) => json!({"socket": socket, "error": format!("unexpected reply: {other:?}")}),
+            Err(e) => json!({"socket": socket, "error": e.to_string()}),
+        };
+        v.insert("daemon".into(), d);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&Value::Object(v)).unwrap_or_default());
         return 0;
     }
-    let mut o = format!("managed source     {}\nsettings revision  {}\n", source.as_str(), loaded.settings.revision);
+    let mut o = format!(
+        "managed source     {}\nsettings revision  {} (files on disk)\n",
+        source.as_str(),
+        loaded.settings.revision
+    );
+    o.push_str(&format!(
+        "live revision      {}\n",
+        match &live {
+            Some(r) if *r == loaded.settings.revision => format!("{r} (the same)"),
+            Some(r) => format!(
+                "{r} (last accepted by the ConfigChange gate; a change on disk is blocked, invalid or not seen yet)"
+            ),
+            None => "- (no gated revision recorded yet)".into(),
+        }
+    ));
+    if let Some(Value::Object(d)) = v.get("daemon") {
+        let g = |k: &str| {
+            d.get(k).map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string())).unwrap_or_default()
+        };
+        match d.get("error") {
+            Some(e) => o.push_str(&format!("daemon             {}: {}\n", g("socket"), e.as_str().unwrap_or_default())),
+            None => o.push_str(&format!(
+                "daemon             {} (pid {}, {} project(s)): revision {}, {} file(s), errors {}\n",
+                g("socket"),
+                g("pid"),
+                g("projects"),
+                g("revision"),
+                g("files"),
+                g("errors")
+            )),
+        }
+    }
     if let Some(Value::Object(r)) = v.get("remote") {
         let s = |k: &str| match r.get(k) {
             None | Some(Value::Null) => "-".to_string(),

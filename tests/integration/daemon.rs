@@ -723,3 +723,30 @@ fn with_revert_blocked_config_changes_the_daemon_writes_a_blocked_file_back() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn status_shows_the_live_revision_next_to_the_disk_and_the_daemons() {
+    let env = Env::new();
+    blocking_config_hook(&env, "forbidden");
+    let project = env.write("project", &deny_rule("rm", "good"));
+    let socket = env.path().join("d.sock");
+    let d = Daemon::start(&env, &socket, &[]);
+    let status = || {
+        let mut c = env.bare_command(&["status", "--json"]);
+        c.env("HOOKHOST_SOCKET", &socket);
+        let out = run(c, b"");
+        assert_eq!(out.code, 0, "{out:?}");
+        out.json()
+    };
+    let s = status();
+    let (live, _, _) = d.status();
+    assert_eq!(s["live_revision"], live.as_str());
+    assert_eq!(s["settings_revision"], live.as_str(), "disk and live agree");
+    assert_eq!(s["daemon"]["revision"], live.as_str());
+    std::fs::write(&project, deny_rule("ls", "forbidden")).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let s = status();
+    assert_eq!(s["live_revision"], live.as_str(), "the blocked change is not live");
+    assert_eq!(s["daemon"]["revision"], live.as_str());
+    assert_ne!(s["settings_revision"], live.as_str(), "the disk has the blocked change");
+}
