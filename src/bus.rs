@@ -250,7 +250,7 @@ impl EventBus {
         let start = Instant::now();
         let rule_hit = self.check_rules(event, ctx);
         let route = self.route(event, ctx);
-        let run_ctx = RunContext { project_dir: ctx.project_dir.clone() };
+        let run_ctx = RunContext { project_dir: ctx.project_dir.clone(), sole: route.selected.len() == 1 };
         let reports = join_all(route.selected.iter().map(|s| self.runner.run(&s.hook, event, &run_ctx))).await;
         let runs: Vec<HookRun> = route
             .selected

@@ -861,8 +861,10 @@ fn check(g: &Global) -> u8 {
         }
     }
     // Loading every component now compiles it into the precompile cache: events never compile.
-    let components =
-        crate::exec::preload_wasm(&s.hooks, &crate::exec::RunContext { project_dir: loc.project_dir.clone() });
+    let components = crate::exec::preload_wasm(
+        &s.hooks,
+        &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false },
+    );
     if !components.is_empty() {
         o.push_str(&format!("\nwasm components ({}):\n", components.len()));
         for (path, r) in &components {

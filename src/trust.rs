@@ -215,7 +215,7 @@ pub fn hook_target(hook: &Hook, project_dir: Option<&Path>) -> Option<PinTarget>
     match &hook.handler {
         Handler::Command(c) => Some(command_target(c, project_dir)),
         Handler::Wasm(w) => {
-            let ctx = crate::exec::RunContext { project_dir: project_dir.map(Path::to_path_buf) };
+            let ctx = crate::exec::RunContext { project_dir: project_dir.map(Path::to_path_buf), sole: false };
             Some(PinTarget::File(crate::exec::wasm_component_path(hook, w, &ctx)))
         }
         Handler::Unsupported { .. } => None,

@@ -30,6 +30,11 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub struct RunContext {
     /// `CLAUDE_PROJECT_DIR` for the hook, and its working directory when it exists.
     pub project_dir: Option<PathBuf>,
+    /// The hook is the only one the event runs: on a multi-threaded runtime (the daemon) a
+    /// WebAssembly hook then runs on the current worker (`block_in_place`) instead of being
+    /// handed to the blocking pool, which saves a thread wake-up per event; with other hooks to
+    /// run concurrently it is always handed off.
+    pub sole: bool,
 }
 
 /// What happened when one hook ran.
@@ -109,6 +114,13 @@ impl Runner {
             fuel: w.fuel,
         };
         let guest_event = wasm::GuestEvent::new(event);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if ctx.sole && multi_thread {
+            let out = tokio::task::block_in_place(|| runtime.run(&run, &guest_event));
+            report.stderr_head = out.stderr_head;
+            return out.result;
+        }
         match tokio::task::spawn_blocking(move || runtime.run(&run, &guest_event)).await {
             Ok(out) => {
                 report.stderr_head = out.stderr_head;
