@@ -258,6 +258,7 @@ impl Daemon {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("hookhost serve");
         let d = Daemon { child, socket: socket.to_path_buf() };
