@@ -81,6 +81,12 @@ pub enum Command {
     ///
     /// Only clients whose uid is allowed (default: the daemon's own and root) are answered.
     /// SIGTERM or SIGINT: stop accepting, finish in-flight events, remove the socket, exit 0.
+    ///
+    /// Each project's settings start from the last known good revision
+    /// ($XDG_STATE_HOME/hookhost/settings/), so files changed while no daemon ran are gated too;
+    /// with --project-dir that project is loaded (and gated) at start. Server-managed settings
+    /// (remoteSettings) are fetched at start and polled; with forceRemoteSettingsRefresh a failed
+    /// fetch means the daemon refuses to start (exit 1).
     Serve(ServeArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
     /// Loads every wasm hook's component too, compiling it into the precompile cache.
