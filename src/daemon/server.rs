@@ -75,7 +75,9 @@ struct State {
     options: ServeOptions,
     allowed: Vec<u32>,
     wasm: Option<WasmRuntime>,
-    projects: tokio::sync::Mutex<HashMap<Key, LiveHandle>>,
+    /// One cell per project: the map's lock is held only to find or add the cell, so a
+    /// project's first load (which may run ConfigChange hooks) never holds up the others.
+    projects: std::sync::Mutex<HashMap<Key, Arc<tokio::sync::OnceCell<LiveHandle>>>>,
     stop: watch::Receiver<bool>,
     session_id: String,
     /// New server-managed payloads cached by the poller.
@@ -157,7 +159,7 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
         options,
         allowed,
         wasm,
-        projects: tokio::sync::Mutex::new(HashMap::new()),
+        projects: std::sync::Mutex::new(HashMap::new()),
         stop: stop_rx,
         session_id: format!("hookhost-serve-{}", std::process::id()),
         server_changes,
@@ -248,30 +250,40 @@ async fn live_for(
 ) -> Result<LiveHandle, String> {
     let loc = Locations::from_env(settings.clone(), project_dir, cwd);
     let key = (loc.project_dir.clone(), loc.cli_file.clone());
-    let mut projects = state.projects.lock().await;
-    if let Some(h) = projects.get(&key) {
-        return Ok(h.clone());
-    }
-    if projects.len() >= state.options.max_projects {
-        return Err(format!(
-            "this daemon already serves {} projects (its limit); run another daemon or dispatch in-process",
-            projects.len()
-        ));
-    }
-    let options = LiveOptions {
-        wasm: state.wasm.clone(),
-        session_id: Some(state.session_id.clone()),
-        no_persist: false,
-        server_changes: state.server_changes.clone(),
+    let cell = {
+        let mut projects = state.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = projects.get(&key) {
+            c.clone()
+        } else {
+            if projects.len() >= state.options.max_projects {
+                return Err(format!(
+                    "this daemon already serves {} projects (its limit); run another daemon or dispatch in-process",
+                    projects.len()
+                ));
+            }
+            let c = Arc::new(tokio::sync::OnceCell::new());
+            projects.insert(key, c.clone());
+            c
+        }
     };
-    let (live, reports) = Live::open(loc, options).await;
-    for r in &reports {
-        tracing::info!(file = %r.path.display(), result = r.result.label(), "settings changed while no daemon watched");
-    }
-    let handle = live.handle();
-    live.spawn_watch(state.stop.clone());
-    projects.insert(key, handle.clone());
-    Ok(handle)
+    let handle = cell
+        .get_or_init(|| async {
+            let options = LiveOptions {
+                wasm: state.wasm.clone(),
+                session_id: Some(state.session_id.clone()),
+                no_persist: false,
+                server_changes: state.server_changes.clone(),
+            };
+            let (live, reports) = Live::open(loc, options).await;
+            for r in &reports {
+                tracing::info!(file = %r.path.display(), result = r.result.label(), "settings changed while no daemon watched");
+            }
+            let handle = live.handle();
+            live.spawn_watch(state.stop.clone());
+            handle
+        })
+        .await;
+    Ok(handle.clone())
 }
 
 async fn handle(state: &State, req: Request) -> Reply {
@@ -314,7 +326,7 @@ async fn handle(state: &State, req: Request) -> Reply {
                     .collect(),
                 errors: rev.errors.iter().map(|e| e.to_string()).collect(),
                 age_seconds: rev.since.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0),
-                projects: state.projects.lock().await.len(),
+                projects: state.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
             }

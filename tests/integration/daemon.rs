@@ -750,3 +750,24 @@ fn status_shows_the_live_revision_next_to_the_disk_and_the_daemons() {
     assert_eq!(s["daemon"]["revision"], live.as_str());
     assert_ne!(s["settings_revision"], live.as_str(), "the disk has the blocked change");
 }
+
+#[test]
+fn a_broken_managed_file_keeps_its_last_good_version_and_without_one_fails_closed() {
+    let env = Env::new();
+    let managed = env.write("managed", &json!({"permissions": {"deny": ["Bash(rm:*)"]}}).to_string());
+    let out = env.dispatch(&bash_event("rm -rf x"));
+    assert_eq!(out.json()["hookSpecificOutput"]["permissionDecision"], "deny");
+    // Broken after it was accepted: the accepted version stays in force, and the user is told.
+    std::fs::write(&managed, "{\"permissions\": {\"deny\": [\"Bash(rm:*)\"]\n").unwrap();
+    let out = env.dispatch(&bash_event("rm -rf x"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "the last good managed rules hold: {v}");
+    let msg = v["systemMessage"].as_str().unwrap_or_default();
+    assert!(msg.contains("managed-settings.json:") && msg.contains("stays in force"), "{v}");
+    // A managed drop-in that was never valid: fail closed, as without any history.
+    env.write("managed.d/30-broken.json", "{ nope");
+    let out = env.dispatch(&bash_event("echo hi"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("30-broken.json:1:"), "{}", out.stderr);
+}
