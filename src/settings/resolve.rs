@@ -127,17 +127,7 @@ pub fn load(loc: &Locations) -> Loaded {
 /// bootstrap itself always comes from the endpoint files.
 pub fn load_with(loc: &Locations, mode: Mode) -> Loaded {
     let mut errors = Vec::new();
-    let candidates = match loc.candidates() {
-        Ok(c) => c,
-        Err(e) => {
-            errors.push(SettingsError {
-                location: Location { path: loc.managed_dropin_dir(), line: 1, column: 1 },
-                message: format!("cannot list managed drop-ins: {e}"),
-                managed: true,
-            });
-            loc.candidates_without_dropins()
-        }
-    };
+    let candidates = loc.candidates_or_fixed(&mut errors);
     let mut files = Vec::new();
     for (scope, path, required) in candidates {
         match file::read(&path, scope) {
@@ -244,19 +234,6 @@ fn hold_unapproved(settings: &mut Settings, r: &mut RemoteStatus, state_dir: Opt
     r.unapproved = !held.is_empty();
     settings.hooks = keep;
     settings.inactive.extend(held.into_iter().map(|h| (h, why.clone())));
-}
-
-impl Locations {
-    fn candidates_without_dropins(&self) -> Vec<(Scope, PathBuf, bool)> {
-        let mut v = vec![(Scope::Managed, self.managed_file(), false)];
-        if let Some(f) = &self.cli_file {
-            v.push((Scope::CommandLine, f.clone(), true));
-        }
-        v.extend(self.local_file().map(|f| (Scope::Local, f, false)));
-        v.extend(self.project_file().map(|f| (Scope::Project, f, false)));
-        v.extend(self.user_file.clone().map(|f| (Scope::User, f, false)));
-        v
-    }
 }
 
 /// Picks a scalar: inside managed scope the last file that sets it wins; otherwise the highest

@@ -100,6 +100,33 @@ impl Locations {
         self.project_dir.as_ref().map(|p| p.join(".hookhost").join("settings.local.json"))
     }
 
+    /// [`Locations::candidates`]; when the drop-in directory cannot be listed, the fixed files
+    /// only, with the reason added to `errors` (a managed error: callers fail closed on it).
+    pub fn candidates_or_fixed(&self, errors: &mut Vec<crate::error::SettingsError>) -> Vec<(Scope, PathBuf, bool)> {
+        match self.candidates() {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(crate::error::SettingsError {
+                    location: crate::error::Location { path: self.managed_dropin_dir(), line: 1, column: 1 },
+                    message: format!("cannot list managed drop-ins: {e}"),
+                    managed: true,
+                });
+                self.candidates_without_dropins()
+            }
+        }
+    }
+
+    fn candidates_without_dropins(&self) -> Vec<(Scope, PathBuf, bool)> {
+        let mut v = vec![(Scope::Managed, self.managed_file(), false)];
+        if let Some(f) = &self.cli_file {
+            v.push((Scope::CommandLine, f.clone(), true));
+        }
+        v.extend(self.local_file().map(|f| (Scope::Local, f, false)));
+        v.extend(self.project_file().map(|f| (Scope::Project, f, false)));
+        v.extend(self.user_file.clone().map(|f| (Scope::User, f, false)));
+        v
+    }
+
     /// Every settings file to consider, highest precedence first; managed drop-ins follow the
     /// base managed file in name order. Files that do not exist are included (the loader skips
     /// them), except drop-ins, which are listed from the directory.

@@ -129,7 +129,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 pub fn read_all(loc: &Locations) -> (Vec<FileVersion>, Vec<SettingsError>) {
     let mut errors = Vec::new();
     let mut files = Vec::new();
-    for (scope, path, required) in candidates(loc, &mut errors) {
+    for (scope, path, required) in loc.candidates_or_fixed(&mut errors) {
         match read(&path, scope) {
             Read::Missing if required => errors.push(SettingsError {
                 location: Location { path, line: 1, column: 1 },
@@ -147,32 +147,12 @@ pub fn read_all(loc: &Locations) -> (Vec<FileVersion>, Vec<SettingsError>) {
     (files, errors)
 }
 
-fn candidates(loc: &Locations, errors: &mut Vec<SettingsError>) -> Vec<(Scope, PathBuf, bool)> {
-    match loc.candidates() {
-        Ok(c) => c,
-        Err(e) => {
-            errors.push(SettingsError {
-                location: Location { path: loc.managed_dropin_dir(), line: 1, column: 1 },
-                message: format!("cannot list managed drop-ins: {e}"),
-                managed: true,
-            });
-            // Keep the fixed files; drop-ins cannot be listed.
-            let mut v = vec![(Scope::Managed, loc.managed_file(), false)];
-            v.extend(loc.cli_file.clone().map(|f| (Scope::CommandLine, f, true)));
-            v.extend(loc.local_file().map(|f| (Scope::Local, f, false)));
-            v.extend(loc.project_file().map(|f| (Scope::Project, f, false)));
-            v.extend(loc.user_file.clone().map(|f| (Scope::User, f, false)));
-            v
-        }
-    }
-}
-
 /// The changes between `accepted` and the files on disk, in precedence order (managed first).
 /// Unchanged files are not reported. A file whose hash equals the accepted one is unchanged even
 /// if it was rewritten.
 pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
     let mut errors = Vec::new();
-    let cands = candidates(loc, &mut errors);
+    let cands = loc.candidates_or_fixed(&mut errors);
     let mut out: Vec<Change> = errors
         .into_iter()
         .map(|error| Change::Invalid { scope: Scope::Managed, path: error.location.path.clone(), error, sha256: None })
@@ -222,7 +202,7 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
 /// in precedence order. Cheap: no parsing.
 pub fn disk_hashes(loc: &Locations) -> Vec<(Scope, PathBuf, Option<String>)> {
     let mut errors = Vec::new();
-    candidates(loc, &mut errors)
+    loc.candidates_or_fixed(&mut errors)
         .into_iter()
         .map(|(scope, path, _)| {
             let sha = match read(&path, scope) {
@@ -238,7 +218,7 @@ pub fn disk_hashes(loc: &Locations) -> Vec<(Scope, PathBuf, Option<String>)> {
 /// their current order).
 pub fn order(loc: &Locations, files: &mut [FileVersion]) {
     let mut errors = Vec::new();
-    let cands = candidates(loc, &mut errors);
+    let cands = loc.candidates_or_fixed(&mut errors);
     let rank = |p: &Path| cands.iter().position(|(_, c, _)| c == p).unwrap_or(usize::MAX);
     files.sort_by_key(|f| (rank(&f.path), std::cmp::Reverse(f.scope)));
 }
