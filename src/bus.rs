@@ -399,7 +399,11 @@ pub fn fails_closed(settings: &Settings, event_name: Option<&str>) -> bool {
 /// The current time as RFC 3339 UTC with microseconds.
 pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() as i64;
+    format_rfc3339(now.as_secs() as i64, Some(now.subsec_micros()))
+}
+
+/// `secs` since the Unix epoch as RFC 3339 UTC, with `micros` as a fraction when given.
+pub fn format_rfc3339(secs: i64, micros: Option<u32>) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil from days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -411,7 +415,8 @@ pub fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_micros())
+    let frac = micros.map(|u| format!(".{u:06}")).unwrap_or_default();
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// One audit record for a dispatched event.

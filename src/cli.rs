@@ -62,6 +62,15 @@ pub struct Global {
     pub project_dir: Option<PathBuf>,
 }
 
+impl Global {
+    /// The settings locations for a command without an event: the project is `--project-dir`,
+    /// else `$CLAUDE_PROJECT_DIR`, else the current directory.
+    pub fn locations(&self) -> Locations {
+        let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
+        Locations::from_env(self.settings.clone(), self.project_dir.clone(), cwd.as_deref())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read one Claude Code hook event (JSON) on stdin, run the matching hooks, and answer in
@@ -278,12 +287,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Pin(a) => pin_cmd(&cli.global, &a),
         Command::Audit(AuditCommand::Verify { file }) => {
             let file = file.or_else(|| {
-                let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
-                let loaded = load(&Locations::from_env(
-                    cli.global.settings.clone(),
-                    cli.global.project_dir.clone(),
-                    cwd.as_deref(),
-                ));
+                let loaded = load(&cli.global.locations());
                 audit_path(&loaded.settings.audit)
             });
             let Some(file) = file else {
@@ -321,9 +325,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Approve(a) => crate::remote_cli::decide_cmd(&cli.global, &a, true),
         Command::Reject(a) => crate::remote_cli::decide_cmd(&cli.global, &a, false),
         Command::Doctor => {
-            let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
-            let loaded =
-                load(&Locations::from_env(cli.global.settings.clone(), cli.global.project_dir.clone(), cwd.as_deref()));
+            let loaded = load(&cli.global.locations());
             let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
                 .unwrap_or_default();
             let mode = managed.resolve(None).map(|s| s.mode).unwrap_or_else(|_| crate::exec::sandbox::default_mode());
@@ -385,32 +387,14 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
     if let Some(reason) = fail_closed {
         return Err(fail(true, reason));
     }
-    if let Some(e) = loaded.managed_errors().next() {
-        let msg = format!("managed settings are invalid, failing closed: {e}");
-        audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
-        return Err(fail(true, msg));
-    }
-    let closed = fails_closed(&loaded.settings, Some(event.name()));
-    if closed && loaded.remote.as_ref().is_some_and(|r| r.unapproved) {
-        // Unapproved server hooks count as failed hooks: under a closed failure policy, a block.
-        let msg = format!(
-            "server-managed hooks are not approved (remoteSettings.requireApproval) and {} fails closed: \
-             review them with `hookhost approvals`",
-            event.name()
-        );
-        audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
-        return Err(fail(true, msg));
-    }
-    if !loaded.errors.is_empty() {
-        let list: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
-        if closed {
-            let msg = format!("invalid settings, failing closed for {}: {}", event.name(), list.join("; "));
+    let unapproved = loaded.remote.as_ref().is_some_and(|r| r.unapproved);
+    let mut skipped_files = match crate::live::admit(&loaded.settings, &loaded.errors, unapproved, event.name()) {
+        Ok(notes) => notes,
+        Err(msg) => {
             audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
             return Err(fail(true, msg));
         }
-    }
-    let mut skipped_files: Vec<String> =
-        loaded.errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect();
+    };
     skipped_files.extend(remote_messages);
     Ok(Prepared {
         event,
@@ -624,8 +608,7 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     }
     // Server-managed settings: fetched now when there is no cache (or forceRemoteSettingsRefresh
     // asks for a fresh copy, without which the daemon refuses to start), then polled.
-    let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
-    let base = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
+    let base = g.locations();
     let startup = crate::settings::load_with(&base, crate::settings::remote::Mode::Startup);
     if let Some(r) = &startup.remote {
         if let Some(reason) = &r.report.fail_closed {
@@ -820,8 +803,7 @@ fn explain_rollback(p: &Prepared) -> Option<String> {
 }
 
 fn check(g: &Global) -> u8 {
-    let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
-    let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
+    let loc = g.locations();
     let loaded = load(&loc);
     let s = &loaded.settings;
     let mut o = String::new();
@@ -960,13 +942,8 @@ fn check(g: &Global) -> u8 {
 }
 
 /// The current directory, as `Locations::from_env` takes it.
-fn cwd_string() -> Option<String> {
-    std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned())
-}
-
 fn trust_cmd(g: &Global, a: &TrustArgs) -> u8 {
-    let cwd = cwd_string();
-    let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
+    let loc = g.locations();
     let fail = |m: String| {
         eprintln!("hookhost trust: {m}");
         1
@@ -1028,8 +1005,7 @@ fn trust_cmd(g: &Global, a: &TrustArgs) -> u8 {
 }
 
 fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
-    let cwd = cwd_string();
-    let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref());
+    let loc = g.locations();
     let loaded = load(&loc);
     let project = loc.project_dir.as_deref();
     let mut code = 0u8;

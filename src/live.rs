@@ -265,22 +265,17 @@ impl Live {
             }
             let candidate = self.resolve(&candidate_files);
             let new_rev = candidate.revision.clone();
-            let event = self.config_change_event(&change, &prev_rev, &new_rev, &candidate, current.settings());
-            let outcome = current.bus.dispatch(&event, &current.ctx).await;
+            let outcome = match self.config_change_event(&change, &prev_rev, &new_rev, &candidate, current.settings()) {
+                Ok(event) => current.bus.dispatch(&event, &current.ctx).await,
+                Err(e) => {
+                    // Cannot happen (our own JSON); if it did, nothing could review the change.
+                    tracing::error!(error = %e, "cannot build the ConfigChange event; the change stays out");
+                    continue;
+                }
+            };
             let rejected = outcome.verdict.rejects();
             // On a policy change a hook's block decides nothing; still say who tried.
-            let tried: Vec<String> = outcome
-                .runs
-                .iter()
-                .filter_map(|r| match &r.report.result {
-                    crate::decision::HookResult::Decided(d) if d.block || d.notice.is_some() => Some(format!(
-                        "{}: {}",
-                        r.hook.label(),
-                        d.reason.as_deref().or(d.notice.as_deref()).unwrap_or("block").trim()
-                    )),
-                    _ => None,
-                })
-                .collect();
+            let tried = tried_to_block(&outcome);
             let reason = || {
                 outcome.verdict.reason.clone().unwrap_or_else(|| {
                     let by: Vec<String> = outcome.runs.iter().map(|r| r.hook.label()).collect();
@@ -387,25 +382,11 @@ impl Live {
             return None;
         }
         let new_rev = candidate.revision.clone();
-        let cwd = self.loc.project_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let session = self.options.session_id.clone().unwrap_or_else(|| format!("hookhost-{}", std::process::id()));
-        let v = json!({
-            "session_id": session,
-            "transcript_path": "",
-            "cwd": cwd.to_string_lossy(),
-            "hook_event_name": "ConfigChange",
-            "source": "policy_settings",
-            "file_path": payload_path.to_string_lossy(),
-            "hookhost": {"change": "server", "scope": "managed", "previous_revision": prev_rev, "new_revision": new_rev},
-        });
-        let event = HookEvent::parse(&serde_json::to_vec(&v).unwrap_or_default()).ok()?;
+        let ext =
+            json!({"change": "server", "scope": "managed", "previous_revision": prev_rev, "new_revision": new_rev});
+        let event = self.config_change(Scope::Managed, payload_path, ext).ok()?;
         let outcome = current.bus.dispatch(&event, &current.ctx).await;
-        let tried: Vec<String> = outcome
-            .runs
-            .iter()
-            .filter(|r| matches!(&r.report.result, crate::decision::HookResult::Decided(d) if d.block || d.notice.is_some()))
-            .map(|r| r.hook.label())
-            .collect();
+        let tried = tried_to_block(&outcome);
         let rev = self.revision_from(candidate, current.errors.clone());
         self.handle.swap(Arc::new(rev));
         self.persist();
@@ -485,12 +466,36 @@ impl Live {
         new_rev: &str,
         candidate: &Settings,
         current: &Settings,
-    ) -> HookEvent {
+    ) -> Result<HookEvent, crate::event::EventError> {
         let (old, new) = match change {
             Change::Updated { previous, new } => (previous.as_ref(), Some(new)),
             Change::Deleted { previous } => (Some(previous), None),
             Change::Invalid { .. } => (None, None),
         };
+        let mut ext = json!({
+            "change": change.kind(),
+            "scope": change.scope().as_str(),
+            "previous_revision": prev_rev,
+            "new_revision": new_rev,
+            "previous_sha256": old.map(|f| f.sha256.clone()),
+            "new_sha256": new.map(|f| f.sha256.clone()),
+            "summary": summary(old, new, current, candidate),
+        });
+        // The exact candidate content, so a hook judges what would apply (re-reading the file
+        // could see a later write).
+        if let (Some(new), Some(ext)) = (new, ext.as_object_mut()) {
+            if new.bytes.len() <= MAX_CONTENT_IN_EVENT {
+                ext.insert("new_content".into(), String::from_utf8_lossy(&new.bytes).into_owned().into());
+            } else {
+                ext.insert("new_content_omitted".into(), format!("larger than {MAX_CONTENT_IN_EVENT} bytes").into());
+            }
+        }
+        self.config_change(change.scope(), change.path(), ext)
+    }
+
+    /// Claude Code's ConfigChange payload for a change to `file_path` of `scope`, with the
+    /// `hookhost` extension object `ext`.
+    fn config_change(&self, scope: Scope, file_path: &Path, ext: Value) -> Result<HookEvent, crate::event::EventError> {
         let cwd = self.loc.project_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
         let session = self.options.session_id.clone().unwrap_or_else(|| format!("hookhost-{}", std::process::id()));
         let v = json!({
@@ -498,34 +503,11 @@ impl Live {
             "transcript_path": "",
             "cwd": cwd.to_string_lossy(),
             "hook_event_name": "ConfigChange",
-            "source": change.scope().config_source(),
-            "file_path": change.path().to_string_lossy(),
-            "hookhost": {
-                "change": change.kind(),
-                "scope": change.scope().as_str(),
-                "previous_revision": prev_rev,
-                "new_revision": new_rev,
-                "previous_sha256": old.map(|f| f.sha256.clone()),
-                "new_sha256": new.map(|f| f.sha256.clone()),
-                "summary": summary(old, new, current, candidate),
-            }
+            "source": scope.config_source(),
+            "file_path": file_path.to_string_lossy(),
+            "hookhost": ext,
         });
-        let mut v = v;
-        // The exact candidate content, so a hook judges what would apply (re-reading the file
-        // could see a later write).
-        if let (Some(new), Some(ext)) = (new, v.get_mut("hookhost").and_then(Value::as_object_mut)) {
-            if new.bytes.len() <= MAX_CONTENT_IN_EVENT {
-                ext.insert("new_content".into(), String::from_utf8_lossy(&new.bytes).into_owned().into());
-            } else {
-                ext.insert("new_content_omitted".into(), format!("larger than {MAX_CONTENT_IN_EVENT} bytes").into());
-            }
-        }
-        let bytes = serde_json::to_vec(&v).unwrap_or_default();
-        // Built from our own JSON: it always parses.
-        HookEvent::parse(&bytes).unwrap_or_else(|_| {
-            HookEvent::parse(br#"{"hook_event_name":"ConfigChange","source":"policy_settings"}"#)
-                .expect("static event parses")
-        })
+        HookEvent::parse(v.to_string().as_bytes())
     }
 
     fn audit_change(&self, r: &ChangeReport, live: &Revision) {
@@ -697,7 +679,7 @@ fn fast_path(loc: &Locations, mode: Mode) -> Option<(crate::settings::Loaded, Ve
         }
         match p.invalid.get(path) {
             Some((s, error)) if s == d && !d.is_empty() && accepted.is_some() => {
-                in_force_errors.push(format!("hookhost: {error} (the last good version of this file stays in force)"));
+                in_force_errors.push(in_force_note(error));
             }
             _ => return None,
         }
@@ -715,12 +697,62 @@ pub fn split_errors(settings: &Settings, errors: &[SettingsError]) -> (Vec<Setti
     let mut notes = Vec::new();
     for e in errors {
         if settings.sources.iter().any(|s| s.path == e.location.path) {
-            notes.push(format!("hookhost: {e} (the last good version of this file stays in force)"));
+            notes.push(in_force_note(e));
         } else {
             out.push(e.clone());
         }
     }
     (out, notes)
+}
+
+/// How settings files that cannot be used bear on one event (the same rule in one-shot
+/// `dispatch` and in the daemon). `errors` are the unusable files with no good version in force
+/// (see [`split_errors`]); `unapproved`: server-managed hooks wait for approval. `Err` is the
+/// reason to fail closed (an unusable managed file; otherwise only for an event in `failClosed`);
+/// `Ok` holds the notes for the user.
+pub fn admit(
+    settings: &Settings,
+    errors: &[SettingsError],
+    unapproved: bool,
+    event: &str,
+) -> Result<Vec<String>, String> {
+    if let Some(e) = errors.iter().find(|e| e.managed) {
+        return Err(format!("managed settings are invalid, failing closed: {e}"));
+    }
+    let closed = crate::bus::fails_closed(settings, Some(event));
+    if closed && unapproved {
+        // Unapproved server hooks count as failed hooks: under a closed failure policy, a block.
+        return Err(format!(
+            "server-managed hooks are not approved (remoteSettings.requireApproval) and {event} fails closed: \
+             review them with `hookhost approvals`"
+        ));
+    }
+    if closed && !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        return Err(format!("invalid settings, failing closed for {event}: {}", list.join("; ")));
+    }
+    Ok(errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect())
+}
+
+/// The hooks that answered "block" (or exit 2 on an unblockable event), with their reasons.
+fn tried_to_block(outcome: &crate::bus::Outcome) -> Vec<String> {
+    outcome
+        .runs
+        .iter()
+        .filter_map(|r| match &r.report.result {
+            crate::decision::HookResult::Decided(d) if d.block || d.notice.is_some() => Some(format!(
+                "{}: {}",
+                r.hook.label(),
+                d.reason.as_deref().or(d.notice.as_deref()).unwrap_or("block").trim()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the user is told about an unusable file whose last good version stays in force.
+fn in_force_note(error: &dyn std::fmt::Display) -> String {
+    format!("hookhost: {error} (the last good version of this file stays in force)")
 }
 
 fn errors_differ(a: &[SettingsError], b: &[SettingsError]) -> bool {

@@ -77,11 +77,6 @@ pub struct ApproveArgs {
     pub revision: String,
 }
 
-fn locations(g: &crate::cli::Global) -> Locations {
-    let cwd = std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned());
-    Locations::from_env(g.settings.clone(), g.project_dir.clone(), cwd.as_deref())
-}
-
 // ---------------------------------------------------------------------------------------------
 // dispatch startup
 
@@ -294,7 +289,7 @@ pub fn policy_change(
 }
 
 pub fn remote_cmd(g: &crate::cli::Global, c: &RemoteCommand) -> u8 {
-    let loc = locations(g);
+    let loc = g.locations();
     match c {
         RemoteCommand::Refresh(a) => match refresh(&loc) {
             Ok(None) => {
@@ -383,7 +378,7 @@ pub fn check_summary(r: &crate::settings::RemoteStatus) -> String {
 }
 
 pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
-    let loc = locations(g);
+    let loc = g.locations();
     let loaded = load(&loc);
     let endpoint_present = loc.managed_file().exists()
         || crate::settings::scope::list_dropins(&loc.managed_dropin_dir()).is_ok_and(|v| !v.is_empty());
@@ -516,18 +511,7 @@ fn now() -> f64 {
 }
 
 fn unix_rfc3339(t: f64) -> String {
-    let secs = t as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    crate::bus::format_rfc3339(t as i64, None)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,7 +591,7 @@ pub fn sign_cmd(a: &SignArgs) -> u8 {
 
 /// The hooks and env vars of the current server revision, for review.
 pub fn approvals_cmd(g: &crate::cli::Global) -> u8 {
-    let loc = locations(g);
+    let loc = g.locations();
     let loaded = load(&loc);
     let Some(r) = &loaded.remote else {
         println!("no server-managed settings (no remoteSettings in endpoint-managed settings)");
@@ -657,7 +641,7 @@ pub fn approvals_cmd(g: &crate::cli::Global) -> u8 {
 /// decision is never recorded for settings nobody reviewed) and audits it.
 pub fn decide_cmd(g: &crate::cli::Global, a: &ApproveArgs, approve: bool) -> u8 {
     let name = if approve { "approve" } else { "reject" };
-    let loc = locations(g);
+    let loc = g.locations();
     let loaded = load(&loc);
     let current = loaded.remote.as_ref().and_then(|r| r.report.payload.as_ref()).map(|p| p.revision.clone());
     let url = loaded.remote.as_ref().map(|r| r.config.url.clone()).unwrap_or_default();

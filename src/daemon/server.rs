@@ -338,19 +338,10 @@ async fn handle(state: &State, req: Request) -> Reply {
 /// `dispatch`: an unusable managed file with no good version in force fails closed; a skipped
 /// file fails closed where the event is in `failClosed`, else it is reported.
 pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
-    let settings = rev.settings();
-    let closed = crate::bus::fails_closed(settings, Some(event.name()));
-    let (errors, mut notes) = crate::live::split_errors(settings, &rev.errors);
-    for e in &errors {
-        if e.managed || closed {
-            let what = if e.managed { "managed settings are invalid" } else { "invalid settings" };
-            return Response {
-                stdout: String::new(),
-                stderr: format!("hookhost: {what}, failing closed for {}: {e}\n", event.name()),
-                exit_code: 2,
-            };
-        }
-        notes.push(format!("hookhost: skipped invalid settings file {e}"));
+    let (errors, mut notes) = crate::live::split_errors(rev.settings(), &rev.errors);
+    match crate::live::admit(rev.settings(), &errors, false, event.name()) {
+        Ok(skipped) => notes.extend(skipped),
+        Err(msg) => return Response { stdout: String::new(), stderr: format!("hookhost: {msg}\n"), exit_code: 2 },
     }
     let mut outcome = rev.bus.dispatch(event, &rev.ctx).await;
     outcome.verdict.system_messages.extend(notes);
