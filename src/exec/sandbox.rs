@@ -582,6 +582,15 @@ struct Leaves {
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A value fixed for the life of this process and, with the pid, distinct from every earlier
+/// process's: the time of the first sandboxed run, in nanoseconds.
+fn process_nonce() -> u64 {
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    *NONCE.get_or_init(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    })
+}
+
 /// Context of one hook run.
 pub struct RunInfo<'a> {
     pub timeout: Duration,
@@ -695,7 +704,9 @@ fn prepare_inner(
     // Cgroup leaves.
     let mut leaves = Leaves { v2: None, v1: Vec::new() };
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let leaf_name = format!("hookhost-{}-{n}", std::process::id());
+    // Unique across processes, not only within this one: a host killed mid-hook leaves its leaf
+    // behind, and a later process may get the same pid.
+    let leaf_name = format!("hookhost-{}-{:x}-{n}", std::process::id(), process_nonce());
     let mut procs = Vec::new();
     let cg = &caps.cgroups;
     let mut pids_done = false;
