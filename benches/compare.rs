@@ -11,17 +11,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const EVENT: &[u8] = include_bytes!("../tests/fixtures/claude-code-2.1.328/PreToolUse-Bash.json");
-const OPTIONAL: [&str; 9] = [
-    "landlock",
-    "landlock_net",
-    "landlock_scope",
-    "seccomp",
-    "netns",
-    "cgroup_pids",
-    "cgroup_memory",
-    "cgroup_kill",
-    "capdrop",
-];
 
 struct Variant {
     name: String,
@@ -61,6 +50,11 @@ fn which(name: &str) -> Option<PathBuf> {
 
 fn main() {
     let iterations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
+    // `-- N sandbox`: only the in-process sandbox rows.
+    if std::env::args().skip(1).any(|a| a == "sandbox") {
+        sandbox_in_process(iterations);
+        return;
+    }
     let hookhost = env!("CARGO_BIN_EXE_hookhost").to_string();
     let tmp = tempfile::tempdir().unwrap();
     let settings_dir = |name: &str, hook: Option<(&str, &str)>| {
@@ -74,7 +68,8 @@ fn main() {
         }
         d
     };
-    let all_off = format!(r#"{{"mode": "best_effort", "disable": {OPTIONAL:?}}}"#);
+    let optional: Vec<&str> = hookhost::exec::sandbox::Layer::optional().into_iter().map(|l| l.as_str()).collect();
+    let all_off = format!(r#"{{"mode": "best_effort", "disable": {optional:?}}}"#);
     let empty = settings_dir("empty", None);
     let true_off = settings_dir("true-off", Some(("true", r#"{"mode": "off"}"#)));
     let true_bare = settings_dir("true-bare", Some(("true", &all_off)));
@@ -109,8 +104,8 @@ fn main() {
         d("dispatch, sh hook, full sandbox", &sh_full),
     ];
     let mut only = Vec::new();
-    for l in OPTIONAL {
-        let others: Vec<&str> = OPTIONAL.iter().copied().filter(|x| *x != l).collect();
+    for l in optional.iter().copied() {
+        let others: Vec<&str> = optional.iter().copied().filter(|x| *x != l).collect();
         let dir = settings_dir(
             &format!("only-{l}"),
             Some(("true", &format!(r#"{{"mode": "best_effort", "disable": {others:?}}}"#))),
@@ -237,6 +232,144 @@ fn main() {
             "  dispatch, wasm hook - dispatch 0      = {:+.3} ms   (engine start, cached load, one call)",
             get("dispatch, wasm block-dangerous-bash") - d0
         );
+    }
+    sandbox_in_process(iterations);
+}
+
+/// The sandbox's cost per hook, in one process with the real runner (`sandbox::prepare` +
+/// `command::run`) spawning `sh -c true` with the event on stdin:
+/// 1. a warm host (`hookhost serve`: the warm pool prepares each run, and starts its process,
+///    ahead): unsandboxed vs the full sandbox, round-robin: the target;
+/// 2. the CPU each run costs in all (this process and its children, the pool's work included);
+/// 3. the same runs 20 ms apart, as an agent's events come: on a kernel whose cgroup2 is not
+///    mounted with `favordynmods`, joining a cgroup then waits for an RCU grace period;
+/// 4. without the pool (what one-shot `dispatch` does): unsandboxed, the always-on layers, the
+///    full sandbox and each optional layer alone, round-robin.
+fn sandbox_in_process(iterations: usize) {
+    use hookhost::exec::command::{self, ProcessSpec};
+    use hookhost::exec::sandbox::{self, Launch, Layer, Mode, Prepared, RunInfo, SandboxSpec};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let p = ProcessSpec {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), "true".into()],
+        env: vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())],
+        cwd: "/".into(),
+        stdin: std::sync::Arc::from(EVENT),
+        timeout: Duration::from_secs(10),
+        stdout_cap: command::STDOUT_CAP,
+        stderr_cap: command::STDERR_CAP,
+        grace: command::KILL_GRACE,
+    };
+    let once = |spec: &SandboxSpec| {
+        let launch = Launch { program: &p.program, args: &p.args, cwd: &p.cwd };
+        let info = RunInfo { timeout: p.timeout, project_dir: None, script_dirs: Vec::new(), launch: Some(launch) };
+        let start = Instant::now();
+        let mut prepared = match spec.mode {
+            Mode::Off => Prepared::unsandboxed(p.env.clone()),
+            _ => sandbox::prepare(spec, &info, &p.env).unwrap_or_else(|r| panic!("{}", r.message)),
+        };
+        let mut q = p.clone();
+        q.env = prepared.env.clone();
+        let out = rt.block_on(command::run(&q, &mut prepared)).expect("spawn");
+        assert_eq!(out.exit, hookhost::decision::ExitKind::Code(0));
+        drop(prepared);
+        start.elapsed()
+    };
+    let optional = Layer::optional();
+    let only = |keep: Option<Layer>| SandboxSpec {
+        disable: optional.iter().copied().filter(|l| Some(*l) != keep).collect(),
+        ..SandboxSpec::base(Mode::BestEffort)
+    };
+    let missing = sandbox::capabilities().missing();
+    let full_mode = if missing.is_empty() { Mode::Strict } else { Mode::BestEffort };
+    let off = ("no sandbox (own session only)".to_string(), SandboxSpec::base(Mode::Off));
+    let full = (format!("full sandbox ({})", full_mode.as_str()), SandboxSpec::base(full_mode));
+    type Variants = Vec<(String, SandboxSpec, Vec<Duration>)>;
+    let with_samples =
+        |v: Vec<(String, SandboxSpec)>| -> Variants { v.into_iter().map(|(n, s)| (n, s, Vec::new())).collect() };
+    let pass = |variants: &mut Variants, n: usize, gap: Duration| {
+        for (_, spec, _) in variants.iter() {
+            for _ in 0..10 {
+                once(spec);
+            }
+        }
+        for _ in 0..n {
+            for (_, spec, samples) in variants.iter_mut() {
+                std::thread::sleep(gap);
+                samples.push(once(spec));
+            }
+        }
+        let mut p50 = Vec::new();
+        for (name, _, samples) in variants.iter_mut() {
+            samples.sort();
+            let (a, b) = (pct(samples, 0.5), pct(samples, 0.99));
+            println!("  {:<38} {:>9} {:>9} {:>6}", name, ms(a), ms(b), samples.len());
+            p50.push(a.as_secs_f64() * 1000.0);
+        }
+        p50
+    };
+    let cpu_ms = || {
+        let u = |who| {
+            let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: getrusage fills the struct we own.
+            unsafe { libc::getrusage(who, &mut r) };
+            let t = |v: libc::timeval| v.tv_sec as f64 * 1000.0 + v.tv_usec as f64 / 1000.0;
+            t(r.ru_utime) + t(r.ru_stime)
+        };
+        u(libc::RUSAGE_SELF) + u(libc::RUSAGE_CHILDREN)
+    };
+    let header = || println!("  {:<38} {:>9} {:>9} {:>6}", "variant", "p50 ms", "p99 ms", "n");
+
+    let pool = {
+        let _runtime = rt.enter();
+        sandbox::pool::enable()
+    };
+    println!("\nin-process runner, sh -c true <event, warm pool on (as `hookhost serve`), round-robin:");
+    header();
+    let p50 = pass(&mut with_samples(vec![off.clone(), full.clone()]), iterations, Duration::ZERO);
+    println!("  full sandbox - no sandbox      = {:+.3} ms   (target: <= +0.5 ms)", p50[1] - p50[0]);
+    let n = iterations.max(100);
+    let mut cpu = Vec::new();
+    for (_, spec) in [&off, &full] {
+        std::thread::sleep(Duration::from_millis(100));
+        let before = cpu_ms();
+        for _ in 0..n {
+            once(spec);
+        }
+        std::thread::sleep(Duration::from_millis(100)); // the pool's last refill and teardown
+        cpu.push((cpu_ms() - before) / n as f64);
+    }
+    println!(
+        "  CPU per run, all threads and children: no sandbox {:.3} ms, full sandbox {:.3} ms ({:+.3} ms, most of it on the pool's worker)",
+        cpu[0],
+        cpu[1],
+        cpu[1] - cpu[0]
+    );
+    let spaced = (iterations / 4).max(25);
+    println!("\nthe same, runs 20 ms apart (as an agent's events come), warm pool on:");
+    header();
+    let p50 = pass(&mut with_samples(vec![off.clone(), full.clone()]), spaced, Duration::from_millis(20));
+    println!("  full sandbox - no sandbox      = {:+.3} ms", p50[1] - p50[0]);
+    drop(pool);
+    println!("runs 20 ms apart, without the pool (as one-shot `dispatch`):");
+    header();
+    let p50 = pass(&mut with_samples(vec![off.clone(), full.clone()]), spaced, Duration::from_millis(20));
+    println!("  full sandbox - no sandbox      = {:+.3} ms", p50[1] - p50[0]);
+
+    let mut inline = vec![off, ("always-on layers".to_string(), only(None)), full];
+    for l in &optional {
+        if missing.iter().all(|(m, _)| m != l) {
+            inline.push((format!("always-on + {}", l.as_str()), only(Some(*l))));
+        }
+    }
+    println!("\nwithout the pool (prepared, applied and torn down on the way, as one-shot `dispatch`), round-robin:");
+    header();
+    let p50 = pass(&mut with_samples(inline.clone()), iterations, Duration::ZERO);
+    println!("  full sandbox - no sandbox      = {:+.3} ms", p50[2] - p50[0]);
+    println!("  always-on layers - no sandbox  = {:+.3} ms", p50[1] - p50[0]);
+    println!("  each optional layer alone, over the always-on layers:");
+    for (i, (name, _)) in inline.iter().enumerate().skip(3) {
+        println!("    {:<16} {:+.3} ms", name.trim_start_matches("always-on + "), p50[i] - p50[1]);
     }
 }
 

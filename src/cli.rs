@@ -455,7 +455,13 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
         bus = bus.with_rollback(state);
     }
     let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
-    let mut outcome = if bus.route(&p.event, &ctx).selected.is_empty() {
+    let route = bus.route(&p.event, &ctx);
+    if route.selected.iter().any(|s| matches!(s.hook.handler, crate::hook::Handler::Command(_))) {
+        // What every sandboxed run shares is built on another core while this one starts the
+        // runtime and prepares the run.
+        crate::exec::sandbox::warm_up();
+    }
+    let mut outcome = if route.selected.is_empty() {
         // Nothing to run: no runtime needed.
         futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx)).ok_or_else(|| Response {
             stderr: "hookhost: internal error: empty dispatch did not complete\n".into(),

@@ -81,7 +81,7 @@ pub fn run(configured: Mode) -> u8 {
     // One real sandboxed run, best effort so that the report lists every layer.
     let spec = SandboxSpec { mode: Mode::BestEffort, ..SandboxSpec::base(Mode::BestEffort) };
     let host_env: Vec<(OsString, OsString)> = vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())];
-    let info = RunInfo { timeout: Duration::from_secs(10), project_dir: None, script_dirs: Vec::new() };
+    let info = RunInfo { timeout: Duration::from_secs(10), project_dir: None, script_dirs: Vec::new(), launch: None };
     let mut prepared = match sandbox::prepare_for_doctor(&spec, &info, &host_env) {
         Ok(p) => p,
         Err(r) => {

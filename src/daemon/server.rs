@@ -1,12 +1,13 @@
 //! `hookhost serve`: a tokio server on a Unix socket that keeps settings live (watched and gated,
-//! `crate::live`) and WebAssembly components warm (one pooled runtime for every revision).
+//! `crate::live`), WebAssembly components warm (one pooled runtime for every revision) and
+//! command hooks' sandboxes prepared ahead (`crate::exec::sandbox::pool`).
 //!
 //! Promises: only peers whose uid is allowed (default: the daemon's own uid and root, checked
 //! with `SO_PEERCRED`) get an answer; the socket is created with mode 0600 (or the configured
 //! mode) with no window where it is wider; a bad frame is answered with an error frame and never
 //! stops the daemon; SIGTERM/SIGINT stop accepting, let every in-flight event finish, remove
-//! the socket file and return. One live revision per project directory (at most
-//! `max_projects`), each with its own watcher.
+//! the socket file and return, leaving no pooled sandbox behind. One live revision per project
+//! directory (at most `max_projects`), each with its own watcher.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -120,6 +121,10 @@ pub fn bind(options: &ServeOptions) -> Result<UnixListener, ServeError> {
 /// Serves on `listener` until `shutdown` resolves, then finishes in-flight events and removes
 /// the socket file.
 pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl std::future::Future<Output = ()>) {
+    // Command hooks' sandboxes are prepared ahead and torn down after, off the decision path
+    // (exec::sandbox::pool); what every run shares is built now, not at the first event.
+    let sandbox_pool = crate::exec::sandbox::pool::enable();
+    crate::exec::sandbox::warm_up();
     let wasm = match WasmRuntime::new(WasmOptions {
         cache_dir: crate::exec::wasm::default_cache_dir(),
         allocator: Allocator::Pooling,
@@ -197,6 +202,8 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
+    // Pooled sandboxes and deferred teardowns: no cgroup leaf or temporary directory outlives us.
+    let _ = tokio::task::spawn_blocking(move || drop(sandbox_pool)).await;
     tracing::info!("hookhost daemon stopped");
 }
 

@@ -82,17 +82,23 @@ impl Group {
 /// Runs the process inside `sandbox` (which also gives it its own session and process group).
 /// `Err` only when it could not be started (including a sandbox layer failing in the child).
 pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<ProcessOutcome> {
-    let mut cmd = tokio::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    sandbox.install(&mut cmd);
-    let mut child = match cmd.spawn() {
+    // The warm pool may have started this very process ahead, inside its sandbox.
+    let started = match sandbox.start_ready(&spec.program, &spec.args, &spec.cwd) {
+        Some(started) => started,
+        None => {
+            let mut cmd = tokio::process::Command::new(&spec.program);
+            cmd.args(&spec.args)
+                .env_clear()
+                .envs(spec.env.iter().map(|(k, v)| (k, v)))
+                .current_dir(&spec.cwd)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true);
+            sandbox.install(&mut cmd).and_then(|()| cmd.spawn())
+        }
+    };
+    let mut child = match started {
         Ok(c) => c,
         Err(e) => {
             sandbox.teardown();

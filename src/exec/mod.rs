@@ -154,6 +154,7 @@ impl Runner {
             timeout: hook.timeout,
             project_dir: ctx.project_dir.as_deref(),
             script_dirs: script_dirs(c, ctx),
+            launch: Some(sandbox::Launch { program: &spec.program, args: &spec.args, cwd: &spec.cwd }),
         };
         let mut prepared = match sandbox::prepare(&sandbox_spec, &run, &spec.env) {
             Ok(p) => p,

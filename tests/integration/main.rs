@@ -20,6 +20,8 @@
 //!   settings files written back to their last accepted content.
 //! - `runner`: the command runner's process handling (timeouts, caps, process groups).
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
+//! - `sandbox_pool`: the daemon's warm pool: hook processes started ahead, inside every layer,
+//!   used for exactly their hook and cleaned up when the daemon stops.
 //! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
@@ -35,6 +37,7 @@ mod remote;
 mod rollback;
 mod runner;
 mod sandbox_abuse;
+mod sandbox_pool;
 mod scenarios;
 mod support;
 mod trust;

@@ -2257,10 +2257,25 @@ fn case_40() -> R {
         .collect();
     hooks.push(hook(&format!("echo $$ > {}; exec sleep 1.5", c.p("slow.pid")), 5.0, strict(json!({}))));
     c.set_hooks(hooks);
-    let mut sample: Option<(usize, Vec<(i32, char)>)> = None;
+    // (fds, O_PATH fds), children.
+    type Sample = ((usize, usize), Vec<(i32, char)>);
+    let mut sample: Option<Sample> = None;
     let mut during = |pid: i32, t: Duration| {
         if sample.is_none() && t >= Duration::from_millis(1100) {
-            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+            // The sandbox keeps the host paths every hook may read open (O_PATH, shared by all
+            // runs): counted apart, they must not grow with the number of hooks run.
+            let (mut fds, mut o_path) = (0usize, 0usize);
+            for e in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+                let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_string_lossy()));
+                let flags = info.ok().and_then(|i| {
+                    i.lines().find_map(|l| l.strip_prefix("flags:")).and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                });
+                match flags {
+                    Some(f) if f & libc::O_PATH as u32 != 0 => o_path += 1,
+                    _ => fds += 1,
+                }
+            }
+            let fds = (fds, o_path);
             let kids: Vec<(i32, char)> =
                 all_pids().into_iter().filter_map(|p| stat(p).filter(|s| s.1 == pid).map(|s| (p, s.0))).collect();
             sample = Some((fds, kids));
@@ -2272,8 +2287,11 @@ fn case_40() -> R {
     assert!(missing.is_empty(), "case 40: hooks did not finish: {missing:?} ({})", r.system_message());
     assert!(r.system_message().is_empty(), "case 40: failures: {}", r.system_message());
     assert!(r.elapsed < Duration::from_secs(4), "case 40: 50 concurrent hooks took {:?}", r.elapsed);
-    let (fds, kids) = sample.expect("case 40: no sample taken while the slow hook ran");
-    eprintln!("[abuse] case 40: at 1.1 s hookhost had {fds} fds and children {kids:?}; total {:?}", r.elapsed);
+    let ((fds, o_path), kids) = sample.expect("case 40: no sample taken while the slow hook ran");
+    eprintln!(
+        "[abuse] case 40: at 1.1 s hookhost had {fds} fds (+{o_path} shared O_PATH grants) and children {kids:?}; total {:?}",
+        r.elapsed
+    );
     let slow = read_pid(&c.out.join("slow.pid"), Duration::ZERO).unwrap();
     assert_eq!(
         kids.iter().map(|k| k.0).collect::<Vec<_>>(),
@@ -2281,6 +2299,12 @@ fn case_40() -> R {
         "case 40: zombies or leftover children: {kids:?}"
     );
     assert!(fds <= 24, "case 40: hookhost held {fds} fds with one hook running (leak)");
+    // One per granted /etc entry and system path, whatever the number of runs (51 here).
+    let grants = std::fs::read_dir("/etc").map(|d| d.count()).unwrap_or(0) + 16;
+    assert!(
+        o_path <= grants,
+        "case 40: hookhost held {o_path} O_PATH fds, more than the {grants} shared grants (leak)"
+    );
     c.assert_clean(&r);
     Ok(())
 }

@@ -1,0 +1,378 @@
+//! What this machine offers the sandbox, found once per process: the capability probe (Landlock
+//! ABI, seccomp, root, network namespaces, the cgroup layout), and the process-wide resources
+//! every run shares: one empty network namespace, and the open `O_PATH` descriptors of the
+//! host paths every hook may read (system directories, `/etc` minus its secrets, a few
+//! devices).
+//!
+//! Promises: nothing here changes the calling thread (the empty network namespace is made on a
+//! thread of its own, which then exits); the shared descriptors are close-on-exec and never
+//! reach a hook (the child closes everything above fd 2); the path grants follow `/etc`: they
+//! are reopened when `/etc` or `/etc/ssl` changes, and at least every `GRANTS_MAX_AGE`, so a
+//! replaced file (`ld.so.cache`, `passwd`, `resolv.conf`) is granted as it is now.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use landlock::PathFd;
+
+use super::Layer;
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities of this machine, probed once.
+
+/// How cgroups are laid out here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cgroups {
+    /// The host's own cgroup directory in the v2 hierarchy (for `cgroup.kill`, and controllers
+    /// when delegated).
+    pub v2_dir: Option<PathBuf>,
+    pub v2_kill: bool,
+    pub v2_pids: bool,
+    pub v2_memory: bool,
+    /// The host's own directory in the v1 `pids` / `memory` hierarchies.
+    pub v1_pids: Option<PathBuf>,
+    pub v1_memory: Option<PathBuf>,
+}
+
+/// What this machine offers.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    pub landlock_abi: i32,
+    pub seccomp: bool,
+    pub root: bool,
+    pub netns: bool,
+    pub cgroups: Cgroups,
+    pub cap_last_cap: u32,
+    /// Why each unavailable layer is unavailable.
+    pub reasons: BTreeMap<Layer, String>,
+}
+
+impl Capabilities {
+    /// Layers this machine cannot provide, with the reason.
+    pub fn missing(&self) -> Vec<(Layer, String)> {
+        self.reasons.iter().map(|(l, r)| (*l, r.clone())).collect()
+    }
+
+    fn probe() -> Capabilities {
+        // SAFETY: landlock_create_ruleset with a null attribute, size 0 and the VERSION flag
+        // only queries the ABI version; it touches no memory.
+        let abi =
+            unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<libc::c_void>(), 0usize, 1u32) }
+                as i32;
+        let landlock_abi = abi.max(0);
+        let seccomp = Path::new("/proc/sys/kernel/seccomp/actions_avail").exists();
+        let root = nix::unistd::geteuid().is_root();
+        let cgroups = probe_cgroups();
+        let cap_last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40);
+        let mut reasons = BTreeMap::new();
+        if landlock_abi < 1 {
+            reasons.insert(Layer::Landlock, "the kernel does not offer Landlock".to_string());
+        }
+        if landlock_abi < 4 {
+            reasons.insert(Layer::LandlockNet, format!("Landlock ABI {landlock_abi} < 4 has no TCP rules"));
+        }
+        if landlock_abi < 6 {
+            reasons.insert(Layer::LandlockScope, format!("Landlock ABI {landlock_abi} < 6 has no scopes"));
+        }
+        if !seccomp {
+            reasons.insert(Layer::Seccomp, "the kernel does not offer seccomp filters".to_string());
+        }
+        let netns = root && Path::new("/proc/self/ns/net").exists();
+        if !netns {
+            reasons.insert(Layer::Netns, "network namespaces need root (CAP_SYS_ADMIN) here".to_string());
+        }
+        if !root {
+            reasons.insert(Layer::Capdrop, "not running as root: nothing to drop".to_string());
+        }
+        if !(cgroups.v2_pids || cgroups.v1_pids.is_some()) {
+            reasons.insert(Layer::CgroupPids, "no writable pids cgroup controller".to_string());
+        }
+        if !(cgroups.v2_memory || cgroups.v1_memory.is_some()) {
+            reasons.insert(Layer::CgroupMemory, "no writable memory cgroup controller".to_string());
+        }
+        if !cgroups.v2_kill {
+            reasons.insert(
+                Layer::CgroupKill,
+                "no cgroup v2 `cgroup.kill` (kernel < 5.14 or no writable v2 cgroup)".to_string(),
+            );
+        }
+        Capabilities { landlock_abi, seccomp, root, netns, cgroups, cap_last_cap, reasons }
+    }
+}
+
+/// The machine's capabilities (probed on first use).
+pub fn capabilities() -> &'static Capabilities {
+    static CAPS: OnceLock<Capabilities> = OnceLock::new();
+    CAPS.get_or_init(Capabilities::probe)
+}
+
+fn probe_cgroups() -> Cgroups {
+    let mut c = Cgroups::default();
+    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else { return c };
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return c };
+    // mountinfo: id parent maj:min root mountpoint opts - fstype source superopts
+    let mut v2_mount = None;
+    let mut v1_mounts: Vec<(PathBuf, String)> = Vec::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
+        let (Some(mountpoint), Some(fstype), Some(superopts)) =
+            (fields.get(4), fields.get(dash + 1), fields.get(dash + 3))
+        else {
+            continue;
+        };
+        if fields.get(3) != Some(&"/") {
+            continue; // a bind mount of a sub-tree: paths would not line up
+        }
+        match *fstype {
+            "cgroup2" => v2_mount = Some(PathBuf::from(mountpoint)),
+            "cgroup" => v1_mounts.push((PathBuf::from(mountpoint), superopts.to_string())),
+            _ => {}
+        }
+    }
+    let writable = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let rel = path.trim_start_matches('/');
+        if ctrls.is_empty() {
+            if let Some(m) = &v2_mount {
+                let dir = m.join(rel);
+                if writable(&dir) {
+                    c.v2_kill = dir.join("cgroup.kill").exists()
+                        || std::fs::read_dir(&dir).is_ok() && kernel_has_cgroup_kill(m);
+                    let sub = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+                    c.v2_pids = sub.split_whitespace().any(|s| s == "pids");
+                    c.v2_memory = sub.split_whitespace().any(|s| s == "memory");
+                    c.v2_dir = Some(dir);
+                }
+            }
+            continue;
+        }
+        for ctrl in ctrls.split(',') {
+            if ctrl != "pids" && ctrl != "memory" {
+                continue;
+            }
+            let Some((m, _)) = v1_mounts.iter().find(|(_, o)| o.split(',').any(|x| x == ctrl)) else { continue };
+            let dir = m.join(rel);
+            if writable(&dir) {
+                if ctrl == "pids" {
+                    c.v1_pids = Some(dir);
+                } else {
+                    c.v1_memory = Some(dir);
+                }
+            }
+        }
+    }
+    c
+}
+
+/// `cgroup.kill` exists in non-root v2 cgroups from Linux 5.14 on (the root cgroup has none, so
+/// the kernel version is the cheap test).
+fn kernel_has_cgroup_kill(_v2_mount: &Path) -> bool {
+    let Ok(u) = nix::sys::utsname::uname() else { return false };
+    let release = u.release().to_string_lossy().into_owned();
+    let mut it = release.split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse::<u32>().ok());
+    let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (major, minor) >= (5, 14)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared empty network namespace.
+
+/// An empty network namespace (only a downed `lo`) for every `network: "none"` run of this
+/// process, made once: creating one per run (`unshare` in the child) costs about 0.4 ms, joining
+/// this one (`setns`) about 10 µs. Hooks joined to it cannot create sockets (seccomp) nor
+/// reconfigure it (no capabilities); runs without both of those layers get a namespace of their
+/// own (see `mod.rs`).
+pub(super) fn shared_netns() -> Result<RawFd, String> {
+    static NETNS: OnceLock<Result<OwnedFd, String>> = OnceLock::new();
+    NETNS
+        .get_or_init(|| {
+            // A thread of its own: unshare changes the calling thread's namespace, and no host
+            // thread may leave the host's network.
+            std::thread::Builder::new()
+                .name("hookhost-netns".into())
+                .spawn(|| {
+                    // SAFETY: unshare takes no pointers; it moves this thread (only) into a
+                    // new network namespace.
+                    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                        return Err(format!("unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error()));
+                    }
+                    std::fs::File::open("/proc/thread-self/ns/net")
+                        .map(OwnedFd::from)
+                        .map_err(|e| format!("/proc/thread-self/ns/net: {e}"))
+                })
+                .map_err(|e| format!("cannot start a thread: {e}"))?
+                .join()
+                .map_err(|_| "the network namespace thread panicked".to_string())?
+        })
+        .as_ref()
+        .map(|fd| fd.as_raw_fd())
+        .map_err(Clone::clone)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host paths every hook may read, opened once.
+
+/// Host paths a hook may read and execute by default.
+const READ_EXEC: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
+/// `/etc` entries never granted: secrets a capability-less uid 0 could still read.
+const ETC_DENY: &[&str] = &[
+    "shadow",
+    "shadow-",
+    "gshadow",
+    "gshadow-",
+    "sudoers",
+    "sudoers.d",
+    "ssh",
+    "ssl",
+    "security",
+    "hookhost",
+    "krb5.keytab",
+    ".pwd.lock",
+    "subuid",
+    "subgid",
+    "subuid-",
+    "subgid-",
+    "opasswd",
+    "libvirt",
+    "docker",
+    "containerd",
+    "credstore",
+    "credstore.encrypted",
+    "wireguard",
+    "NetworkManager",
+    "ipsec.secrets",
+    "ppp",
+    "openvpn",
+];
+/// Public CA certificates are fine; private keys next to them are not.
+const ETC_EXTRA: &[&str] = &["/etc/ssl/certs"];
+/// Device files granted read+write, and read only.
+const DEV_RW: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
+const DEV_R: &[&str] = &["/dev/urandom", "/dev/random"];
+/// The grants are reopened at least this often (a symlinked `/etc` entry's target may be
+/// replaced without `/etc` changing).
+const GRANTS_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// What a static grant allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grant {
+    /// Read and execute beneath (a directory) or the file.
+    Read,
+    /// Read the file.
+    ReadFile,
+    /// Read and write the file (device nodes).
+    ReadWriteFile,
+}
+
+/// The open host paths, with what each allows.
+pub(super) struct StaticGrants {
+    /// Everything but `/proc`.
+    pub paths: Vec<(PathFd, Grant)>,
+    /// `/proc`, granted only to runs whose capabilities are dropped (a uid 0 hook with
+    /// capabilities could read the host's `/proc/<pid>/environ`).
+    pub proc: Option<PathFd>,
+    /// Changes whenever the grants are reopened (a pooled run prepared with older grants is
+    /// discarded).
+    pub generation: u64,
+    key: EtcKey,
+    opened: Instant,
+}
+
+/// Identity and modification times of `/etc` and `/etc/ssl`: an entry renamed over, created or
+/// removed changes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EtcKey(Vec<(u64, u64, i64, i64, i64, i64)>);
+
+impl EtcKey {
+    fn now() -> EtcKey {
+        EtcKey(
+            ["/etc", "/etc/ssl"]
+                .iter()
+                .map(|p| {
+                    std::fs::metadata(p)
+                        .map(|m| (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The current static grants (reopened when `/etc` changed or they are older than
+/// `GRANTS_MAX_AGE`).
+pub(super) fn static_grants() -> Arc<StaticGrants> {
+    static GRANTS: Mutex<Option<Arc<StaticGrants>>> = Mutex::new(None);
+    static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let key = EtcKey::now();
+    let mut cached = GRANTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(g) = cached.as_ref()
+        && g.key == key
+        && g.opened.elapsed() < GRANTS_MAX_AGE
+    {
+        return g.clone();
+    }
+    let open = |p: &Path| PathFd::new(p).ok();
+    let mut paths = Vec::new();
+    for p in READ_EXEC {
+        paths.extend(open(Path::new(p)).map(|fd| (fd, Grant::Read)));
+    }
+    let mut etc: Vec<PathBuf> = std::fs::read_dir("/etc")
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| !ETC_DENY.contains(&e.file_name().to_string_lossy().as_ref()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    etc.extend(ETC_EXTRA.iter().map(PathBuf::from));
+    etc.sort();
+    for p in &etc {
+        paths.extend(open(p).map(|fd| (fd, Grant::Read)));
+    }
+    for p in DEV_R {
+        paths.extend(open(Path::new(p)).map(|fd| (fd, Grant::ReadFile)));
+    }
+    for p in DEV_RW {
+        paths.extend(open(Path::new(p)).map(|fd| (fd, Grant::ReadWriteFile)));
+    }
+    let g = Arc::new(StaticGrants {
+        paths,
+        proc: open(Path::new("/proc")),
+        generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+        key,
+        opened: Instant::now(),
+    });
+    *cached = Some(g.clone());
+    g
+}
+
+/// Builds, on a thread of its own, what every sandboxed run of this process shares (the probe,
+/// the static grants, the seccomp program, the empty network namespace), so that a one-shot
+/// `dispatch` overlaps that work with its own start-up instead of doing it on the way to the
+/// hook's spawn. A run that needs one of them first simply waits for it.
+pub fn warm_up() {
+    let _ = std::thread::Builder::new().name("hookhost-sandbox-warm-up".into()).spawn(|| {
+        // In the order a run needs them: the grants (its Landlock ruleset), the network
+        // namespace (the child joins it), the seccomp program.
+        let caps = capabilities();
+        if !caps.reasons.contains_key(&Layer::Landlock) {
+            let _ = static_grants();
+        }
+        if caps.netns {
+            let _ = shared_netns();
+        }
+        if !caps.reasons.contains_key(&Layer::Seccomp) {
+            let _ = super::seccomp::program(super::Network::None);
+        }
+    });
+}
