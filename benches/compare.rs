@@ -219,6 +219,23 @@ fn main() {
     println!("settings reload, file write -> new revision live (200 writes):");
     println!("  p50 {:.2} ms, p99 {:.2} ms   (target: p99 <= 50 ms)", rl50, rl99);
     drop(daemon);
+    // One shell hook through the warm daemon, sandbox off and full: the daemon prepares each
+    // run's sandbox, and starts its process, ahead (exec::sandbox::pool).
+    let sock = |n: &str| tmp.path().join(format!("{n}.sock"));
+    let d_off = Daemon::start(&hookhost, &dispatch_env(&sh_off), &tmp.path().join("d-off"), &sock("off"));
+    let d_full = Daemon::start(&hookhost, &dispatch_env(&sh_full), &tmp.path().join("d-full"), &sock("full"));
+    for (label, n, gap) in
+        [("back to back", iterations * 4, 0), ("20 ms apart, as an agent's events come", iterations, 20)]
+    {
+        let (off, full) = Daemon::round_trip_pair(&d_off, &d_full, tmp.path(), n, Duration::from_millis(gap));
+        println!(
+            "\nwarm daemon, sh hook 'cat >/dev/null; echo {{}}', round trip in the client, alternating, {label} ({n} each):"
+        );
+        println!("  sandbox off   p50 {:.3} ms, p99 {:.3} ms", off.0, off.1);
+        println!("  full sandbox  p50 {:.3} ms, p99 {:.3} ms", full.0, full.1);
+        println!("  full sandbox - sandbox off = {:+.3} ms   (target: <= +0.5 ms)", full.0 - off.0);
+    }
+    drop((d_off, d_full));
     if wasm_policy.is_file() {
         let w = wasm_in_process(&wasm_policy, &tmp.path().join("wasm-cache"));
         println!("\nthe same policy in-process: block-dangerous-bash, fresh instance per event (on-demand):");
@@ -383,11 +400,12 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(hookhost: &str, env: &[(String, String)], root: &Path, socket: &Path) -> Daemon {
+    /// Starts `hookhost serve` with its state under `state_root`.
+    fn start(hookhost: &str, env: &[(String, String)], state_root: &Path, socket: &Path) -> Daemon {
         let child = Command::new(hookhost)
             .args(["serve", "--socket", socket.to_str().unwrap()])
             .envs(env.iter().map(|(k, x)| (k, x)))
-            .env("XDG_STATE_HOME", root.join("state"))
+            .env("XDG_STATE_HOME", state_root.join("state"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -395,8 +413,9 @@ impl Daemon {
             .spawn()
             .expect("hookhost serve");
         let d = Daemon { child, socket: socket.to_path_buf() };
+        let project = env.iter().find(|(k, _)| k == "CLAUDE_PROJECT_DIR").map(|(_, v)| PathBuf::from(v));
         let start = Instant::now();
-        while d.status(root).is_none() {
+        while d.status(project.as_deref().unwrap_or(state_root)).is_none() {
             assert!(start.elapsed() < Duration::from_secs(30), "the daemon did not come up");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -433,6 +452,37 @@ impl Daemon {
         let mut samples: Vec<Duration> = (0..n).map(|_| once()).collect();
         samples.sort();
         (pct(&samples, 0.5).as_secs_f64() * 1000.0, pct(&samples, 0.99).as_secs_f64() * 1000.0)
+    }
+
+    /// p50 and p99 (ms) of round trips to `a` and `b`, alternating, `gap` before each.
+    fn round_trip_pair(a: &Daemon, b: &Daemon, project: &Path, n: usize, gap: Duration) -> ((f64, f64), (f64, f64)) {
+        use hookhost::daemon::{Reply, Request, client};
+        let req = Request::Event {
+            v: 1,
+            event: String::from_utf8(EVENT.to_vec()).unwrap(),
+            project_dir: Some(project.to_path_buf()),
+            settings: None,
+        };
+        let once = |d: &Daemon| {
+            std::thread::sleep(gap);
+            let start = Instant::now();
+            let r = client::request(&d.socket, &req, Duration::from_secs(5)).expect("daemon answer");
+            assert!(matches!(&r, Reply::Outcome { exit_code: 0, .. }), "{r:?}");
+            start.elapsed()
+        };
+        for _ in 0..20 {
+            once(a);
+            once(b);
+        }
+        let (mut sa, mut sb) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            sa.push(once(a));
+            sb.push(once(b));
+        }
+        sa.sort();
+        sb.sort();
+        let q = |s: &[Duration]| (pct(s, 0.5).as_secs_f64() * 1000.0, pct(s, 0.99).as_secs_f64() * 1000.0);
+        (q(&sa), q(&sb))
     }
 
     /// p50 and p99 (ms) from writing the project settings file to the daemon serving the new

@@ -676,17 +676,6 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
             }
         },
     };
-    // The shared empty network namespace serves runs that can neither open a socket nor
-    // reconfigure it; any other run gets one of its own.
-    let net = match (netns, drop_caps && seccomp.is_some()) {
-        (false, _) => NetPlan::Host,
-        (true, true) => probe::shared_netns().map(NetPlan::Join).unwrap_or_else(|e| {
-            tracing::debug!(error = %e, "sandbox: no shared network namespace; one per run");
-            NetPlan::Unshare
-        }),
-        (true, false) => NetPlan::Unshare,
-    };
-
     // Landlock.
     let mut landlock = None;
     let grants = probe::static_grants();
@@ -722,6 +711,18 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
             }
         }
     }
+
+    // The shared empty network namespace serves runs that can neither open a socket nor
+    // reconfigure it; any other run gets one of its own. Last: a one-shot host may still be
+    // creating it (`warm_up`).
+    let net = match (netns, drop_caps && seccomp.is_some()) {
+        (false, _) => NetPlan::Host,
+        (true, true) => probe::shared_netns().map(NetPlan::Join).unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "sandbox: no shared network namespace; one per run");
+            NetPlan::Unshare
+        }),
+        (true, false) => NetPlan::Unshare,
+    };
 
     report.layers.sort_by_key(|(l, _)| Layer::ALL.iter().position(|x| x == l));
     tracing::debug!(elapsed_us = start.elapsed().as_micros() as u64, "sandbox: staged");
