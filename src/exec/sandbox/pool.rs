@@ -193,16 +193,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps the pool on; dropping it turns the pool off and cleans up (see the module doc).
+/// Keeps the pool on; dropping the last one turns the pool off and cleans up (see the module
+/// doc).
 #[must_use = "the pool is shut down when the guard is dropped"]
 #[derive(Debug)]
 pub struct PoolGuard(());
 
-/// Turns the warm pool on for this process (idempotent while a guard lives) and removes the
+/// Guards alive.
+static GUARDS: Mutex<usize> = Mutex::new(0);
+
+/// Turns the warm pool on for this process (one pool, however many guards) and removes the
 /// cgroup leaves that hookhost processes no longer alive left behind. Called inside a tokio
-/// runtime, hook processes are started ahead too (in that runtime); outside one, only their
-/// sandboxes are.
+/// runtime, hook processes are started ahead too (in the runtime of the first call); outside
+/// one, only their sandboxes are.
 pub fn enable() -> PoolGuard {
+    *lock(&GUARDS) += 1;
     let mut worker = lock(&WORKER);
     if worker.is_none() {
         *lock(&RUNTIME) = tokio::runtime::Handle::try_current().ok();
@@ -224,7 +229,11 @@ pub fn enable() -> PoolGuard {
 
 impl Drop for PoolGuard {
     fn drop(&mut self) {
-        shutdown();
+        let mut guards = lock(&GUARDS);
+        *guards -= 1;
+        if *guards == 0 {
+            shutdown();
+        }
     }
 }
 
@@ -252,8 +261,9 @@ pub(super) fn take(key: &Key) -> Option<Staged> {
         let state = state.as_mut()?;
         let mut found = None;
         if let Some(list) = state.ready.get_mut(key) {
-            while let Some(s) = list.pop() {
-                if s.created.elapsed() < MAX_IDLE && s.grants_generation == generation {
+            while let Some(mut s) = list.pop() {
+                let alive = s.stub.as_mut().is_none_or(|st| matches!(st.child.try_wait(), Ok(None)));
+                if alive && s.created.elapsed() < MAX_IDLE && s.grants_generation == generation {
                     found = Some(s);
                     break;
                 }
