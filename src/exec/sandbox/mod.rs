@@ -389,8 +389,9 @@ struct Staged {
     /// The hook process itself, started ahead in this sandbox (warm pool only).
     stub: Option<pool::Stub>,
     leaves: Leaves,
-    /// `probe::StaticGrants::generation` its Landlock ruleset was built from.
-    grants_generation: u64,
+    /// `probe::StaticGrants::generation` its Landlock ruleset was built from (`None`: no
+    /// Landlock).
+    grants_generation: Option<u64>,
     created: Instant,
 }
 
@@ -678,7 +679,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     };
     // Landlock.
     let mut landlock = None;
-    let grants = probe::static_grants();
+    let mut grants_generation = None;
     match wanted(Layer::Landlock) {
         Err(s) => {
             set(Layer::Landlock, s);
@@ -689,6 +690,8 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
             let net = wanted(Layer::LandlockNet);
             let scope = wanted(Layer::LandlockScope);
             let access = LandlockAccess { net: net.is_ok(), scope: scope.is_ok(), proc: drop_caps };
+            let grants = probe::static_grants();
+            grants_generation = Some(grants.generation);
             match build_landlock(caps.landlock_abi, &grants, spec, run, temp.path(), access) {
                 Ok((fd, skipped)) => {
                     landlock = Some(fd);
@@ -742,7 +745,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
         }),
         stub: None,
         leaves,
-        grants_generation: grants.generation,
+        grants_generation,
         created: Instant::now(),
     })
 }

@@ -263,7 +263,8 @@ pub(super) fn take(key: &Key) -> Option<Staged> {
         if let Some(list) = state.ready.get_mut(key) {
             while let Some(mut s) = list.pop() {
                 let alive = s.stub.as_mut().is_none_or(|st| matches!(st.child.try_wait(), Ok(None)));
-                if alive && s.created.elapsed() < MAX_IDLE && s.grants_generation == generation {
+                let fresh = s.grants_generation.is_none_or(|g| g == generation);
+                if alive && fresh && s.created.elapsed() < MAX_IDLE {
                     found = Some(s);
                     break;
                 }
@@ -380,8 +381,10 @@ fn refill(key: Key) {
     state.ready.entry(key).or_default().push(s);
 }
 
-/// Tears down pooled runs idle for longer than `MAX_IDLE`.
+/// Tears down pooled runs idle for longer than `MAX_IDLE`, and keeps the host path grants
+/// fresh, so that the next event does not reopen them on its way.
 fn expire() {
+    let _ = super::probe::static_grants();
     let old: Vec<Staged> = {
         let mut state = lock(&STATE);
         let Some(state) = state.as_mut() else { return };

@@ -281,9 +281,11 @@ pub(super) struct StaticGrants {
     /// `/proc`, granted only to runs whose capabilities are dropped (a uid 0 hook with
     /// capabilities could read the host's `/proc/<pid>/environ`).
     pub proc: Option<PathFd>,
-    /// Changes whenever the grants are reopened (a pooled run prepared with older grants is
-    /// discarded).
+    /// Changes whenever a reopening finds different files (a pooled run prepared with older
+    /// grants is discarded); a reopening that finds the same files keeps it.
     pub generation: u64,
+    /// Device and inode of every open path, `/proc` last.
+    files: Vec<(u64, u64)>,
     key: EtcKey,
     opened: Instant,
 }
@@ -309,7 +311,7 @@ impl EtcKey {
 }
 
 /// The current static grants (reopened when `/etc` changed or they are older than
-/// `GRANTS_MAX_AGE`).
+/// `GRANTS_MAX_AGE`; the generation changes only when the files did).
 pub(super) fn static_grants() -> Arc<StaticGrants> {
     static GRANTS: Mutex<Option<Arc<StaticGrants>>> = Mutex::new(None);
     static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -345,13 +347,18 @@ pub(super) fn static_grants() -> Arc<StaticGrants> {
     for p in DEV_RW {
         paths.extend(open(Path::new(p)).map(|fd| (fd, Grant::ReadWriteFile)));
     }
-    let g = Arc::new(StaticGrants {
-        paths,
-        proc: open(Path::new("/proc")),
-        generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-        key,
-        opened: Instant::now(),
-    });
+    let proc = open(Path::new("/proc"));
+    let files: Vec<(u64, u64)> = paths
+        .iter()
+        .map(|(fd, _)| fd)
+        .chain(&proc)
+        .map(|fd| nix::sys::stat::fstat(fd).map(|st| (st.st_dev, st.st_ino)).unwrap_or_default())
+        .collect();
+    let generation = match cached.as_ref() {
+        Some(old) if old.files == files => old.generation,
+        _ => GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+    };
+    let g = Arc::new(StaticGrants { paths, proc, generation, files, key, opened: Instant::now() });
     *cached = Some(g.clone());
     g
 }
