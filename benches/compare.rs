@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/sandbox_run.rs"]
+mod sandbox_run;
+
 const EVENT: &[u8] = include_bytes!("../tests/fixtures/claude-code-2.1.328/PreToolUse-Bash.json");
 
 struct Variant {
@@ -263,40 +266,16 @@ fn main() {
 /// 4. without the pool (what one-shot `dispatch` does): unsandboxed, the always-on layers, the
 ///    full sandbox and each optional layer alone, round-robin.
 fn sandbox_in_process(iterations: usize) {
-    use hookhost::exec::command::{self, ProcessSpec};
-    use hookhost::exec::sandbox::{self, Launch, Layer, Mode, Prepared, RunInfo, SandboxSpec};
+    use hookhost::exec::sandbox::{self, Layer, Mode, SandboxSpec};
+    use sandbox_run::{only, process, run_once};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let p = ProcessSpec {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), "true".into()],
-        env: vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())],
-        cwd: "/".into(),
-        stdin: std::sync::Arc::from(EVENT),
-        timeout: Duration::from_secs(10),
-        stdout_cap: command::STDOUT_CAP,
-        stderr_cap: command::STDERR_CAP,
-        grace: command::KILL_GRACE,
-    };
+    let p = process();
     let once = |spec: &SandboxSpec| {
-        let launch = Launch { program: &p.program, args: &p.args, cwd: &p.cwd };
-        let info = RunInfo { timeout: p.timeout, project_dir: None, script_dirs: Vec::new(), launch: Some(launch) };
         let start = Instant::now();
-        let mut prepared = match spec.mode {
-            Mode::Off => Prepared::unsandboxed(p.env.clone()),
-            _ => sandbox::prepare(spec, &info, &p.env).unwrap_or_else(|r| panic!("{}", r.message)),
-        };
-        let mut q = p.clone();
-        q.env = prepared.env.clone();
-        let out = rt.block_on(command::run(&q, &mut prepared)).expect("spawn");
-        assert_eq!(out.exit, hookhost::decision::ExitKind::Code(0));
-        drop(prepared);
+        rt.block_on(run_once(spec, &p));
         start.elapsed()
     };
     let optional = Layer::optional();
-    let only = |keep: Option<Layer>| SandboxSpec {
-        disable: optional.iter().copied().filter(|l| Some(*l) != keep).collect(),
-        ..SandboxSpec::base(Mode::BestEffort)
-    };
     let missing = sandbox::capabilities().missing();
     let full_mode = if missing.is_empty() { Mode::Strict } else { Mode::BestEffort };
     let off = ("no sandbox (own session only)".to_string(), SandboxSpec::base(Mode::Off));

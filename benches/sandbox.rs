@@ -13,44 +13,17 @@
 //! Run with `cargo bench --bench sandbox` (as root, where every layer exists; a layer this
 //! machine lacks is reported and its row is skipped).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hookhost::exec::command::{self, ProcessSpec};
-use hookhost::exec::sandbox::{self, Launch, Layer, Mode, Prepared, RunInfo, SandboxSpec};
+use hookhost::exec::sandbox::{self, Layer, Mode, SandboxSpec};
+
+#[path = "support/sandbox_run.rs"]
+mod sandbox_run;
+use sandbox_run::{only, process, run_once};
 
 /// Time between runs in the warm-host group.
 const GAP: Duration = Duration::from_millis(10);
-const EVENT: &[u8] = include_bytes!("../tests/fixtures/claude-code-2.1.328/PreToolUse-Bash.json");
-
-fn process() -> ProcessSpec {
-    ProcessSpec {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), "true".into()],
-        env: vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())],
-        cwd: "/".into(),
-        stdin: Arc::from(EVENT),
-        timeout: Duration::from_secs(10),
-        stdout_cap: command::STDOUT_CAP,
-        stderr_cap: command::STDERR_CAP,
-        grace: command::KILL_GRACE,
-    }
-}
-
-/// One whole sandboxed run; panics if the sandbox refuses or the hook fails.
-async fn run_once(spec: &SandboxSpec, p: &ProcessSpec) {
-    let launch = Launch { program: &p.program, args: &p.args, cwd: &p.cwd };
-    let info = RunInfo { timeout: p.timeout, project_dir: None, script_dirs: Vec::new(), launch: Some(launch) };
-    let mut prepared: Prepared = match spec.mode {
-        Mode::Off => Prepared::unsandboxed(p.env.clone()),
-        _ => sandbox::prepare(spec, &info, &p.env).unwrap_or_else(|r| panic!("{}", r.message)),
-    };
-    let mut p = p.clone();
-    p.env = prepared.env.clone();
-    let out = command::run(&p, &mut prepared).await.expect("spawn");
-    assert_eq!(out.exit, hookhost::decision::ExitKind::Code(0), "{}", String::from_utf8_lossy(&out.stderr));
-}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -60,11 +33,6 @@ fn bench(c: &mut Criterion) {
     for (l, why) in &missing {
         println!("sandbox bench: layer {} unavailable here ({why}); rows that need it are skipped", l.as_str());
     }
-    let only = |keep: Option<Layer>| SandboxSpec {
-        mode: Mode::BestEffort,
-        disable: Layer::optional().into_iter().filter(|l| Some(*l) != keep).collect(),
-        ..SandboxSpec::base(Mode::BestEffort)
-    };
     let mut variants: Vec<(String, SandboxSpec)> = vec![
         ("sh -c true, no sandbox".into(), SandboxSpec::base(Mode::Off)),
         ("sh -c true, always-on layers".into(), only(None)),

@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 
 use super::support::{Env, bash_event, hook_settings, run};
 
-struct Daemon {
+/// A `hookhost serve` process (also used by `sandbox_pool`).
+pub(super) struct Daemon {
     child: Child,
     socket: PathBuf,
     log: PathBuf,
@@ -28,12 +29,17 @@ struct Daemon {
 impl Daemon {
     /// Starts `hookhost serve` for `env`'s project and waits until it answers.
     fn start(env: &Env, socket: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with(env, socket, extra, &[("RUST_LOG", "info")])
+    }
+
+    /// `start` with these environment variables set for the daemon.
+    pub(super) fn start_with(env: &Env, socket: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Daemon {
         let log =
             env.path().join(format!("serve-{}.log", std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos()));
         let mut args = vec!["serve", "--socket", socket.to_str().unwrap()];
         args.extend_from_slice(extra);
         let mut c = env.bare_command(&args);
-        c.env("RUST_LOG", "info")
+        c.envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -52,7 +58,7 @@ impl Daemon {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(super) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -62,7 +68,7 @@ impl Daemon {
     }
 
     /// The live revision and the sha256 of each source file, by path.
-    fn status(&self) -> (String, BTreeMap<PathBuf, String>, Vec<String>) {
+    pub(super) fn status(&self) -> (String, BTreeMap<PathBuf, String>, Vec<String>) {
         match self.try_status().expect("status") {
             Reply::Status { revision, sources, errors, .. } => {
                 (revision, sources.into_iter().map(|s| (s.path, s.sha256)).collect(), errors)
@@ -91,7 +97,7 @@ impl Daemon {
         }
     }
 
-    fn event(&self, event: &[u8]) -> Reply {
+    pub(super) fn event(&self, event: &[u8]) -> Reply {
         let req = Request::Event {
             v: 1,
             event: String::from_utf8(event.to_vec()).unwrap(),
@@ -101,11 +107,11 @@ impl Daemon {
         client::request(&self.socket, &req, Duration::from_secs(30)).expect("event")
     }
 
-    fn pid(&self) -> i32 {
+    pub(super) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
-    fn term(&mut self) -> std::process::ExitStatus {
+    pub(super) fn term(&mut self) -> std::process::ExitStatus {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
         self.child.wait().unwrap()
     }

@@ -255,7 +255,8 @@ fn cgroup_parents() -> Vec<PathBuf> {
     v
 }
 
-fn leftover_leaves(host_pid: i32) -> Vec<PathBuf> {
+/// Cgroup leaves named after hookhost process `host_pid` (also used by `sandbox_pool`).
+pub(super) fn leftover_leaves(host_pid: i32) -> Vec<PathBuf> {
     let prefix = format!("hookhost-{host_pid}-");
     cgroup_parents()
         .iter()

@@ -7,97 +7,47 @@
 //! leaves no process, cgroup leaf or temporary directory behind.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookhost::daemon::{Reply, Request, client};
+use hookhost::daemon::Reply;
 use serde_json::{Value, json};
 
+use super::daemon::Daemon;
+use super::sandbox_abuse::leftover_leaves;
 use super::support::{Env, alive, bash_event};
 
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    project: PathBuf,
-    log: PathBuf,
+/// `hookhost serve` with its hooks' temporary directories in `tmpdir` and a debug log.
+fn start(env: &Env, tmpdir: &Path) -> Daemon {
+    let socket = env.path().join("pool.sock");
+    Daemon::start_with(env, &socket, &[], &[("TMPDIR", tmpdir.to_str().unwrap()), ("RUST_LOG", "hookhost=debug")])
 }
 
-impl Daemon {
-    fn start(env: &Env, tmpdir: &Path) -> Daemon {
-        let socket = env.path().join("pool.sock");
-        let log = env.path().join("serve.log");
-        let child = env
-            .bare_command(&["serve", "--socket", socket.to_str().unwrap()])
-            .env("TMPDIR", tmpdir)
-            .env("RUST_LOG", "hookhost=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn hookhost serve");
-        let d = Daemon { child, socket, project: env.project(), log };
-        let start = Instant::now();
-        while d.request(Request::Status { v: 1, project_dir: Some(d.project.clone()), settings: None }).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the daemon did not come up: {}", d.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
+/// The decision JSON the daemon answered `event` with.
+fn decide(d: &Daemon, event: &[u8]) -> Value {
+    match d.event(event) {
+        Reply::Outcome { stdout, .. } => serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        other => panic!("not an outcome: {other:?}"),
     }
+}
 
-    fn request(&self, req: Request) -> Result<Reply, client::ClientError> {
-        client::request(&self.socket, &req, Duration::from_secs(30))
-    }
-
-    fn event(&self, event: &[u8]) -> Value {
-        let req = Request::Event {
-            v: 1,
-            event: String::from_utf8(event.to_vec()).unwrap(),
-            project_dir: Some(self.project.clone()),
-            settings: None,
-        };
-        match self.request(req).expect("event") {
-            Reply::Outcome { stdout, .. } => serde_json::from_str(&stdout).unwrap_or(Value::Null),
-            other => panic!("not an outcome: {other:?}"),
-        }
-    }
-
-    fn revision(&self) -> String {
-        match self.request(Request::Status { v: 1, project_dir: Some(self.project.clone()), settings: None }) {
-            Ok(Reply::Status { revision, .. }) => revision,
-            other => panic!("status: {other:?}"),
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// The daemon's log, without terminal colours.
-    fn log(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut out = String::with_capacity(raw.len());
-        let mut it = raw.chars();
-        while let Some(c) = it.next() {
-            if c == '\x1b' {
-                for c in it.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
+/// The daemon's log, without terminal colours.
+fn log(d: &Daemon) -> String {
+    let raw = d.log_text();
+    let mut out = String::with_capacity(raw.len());
+    let mut it = raw.chars();
+    while let Some(c) = it.next() {
+        if c == '\x1b' {
+            for c in it.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
                 }
-            } else {
-                out.push(c);
             }
+        } else {
+            out.push(c);
         }
-        out
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    out
 }
 
 fn proc_file(pid: i32, name: &str) -> String {
@@ -140,37 +90,6 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Cgroup leaves named after `pid` in every hierarchy the test process belongs to.
-fn leaves_of(pid: i32) -> Vec<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mut parents = Vec::new();
-    for m in mounts.lines() {
-        let f: Vec<&str> = m.split(' ').collect();
-        let Some(dash) = f.iter().position(|x| *x == "-") else { continue };
-        let (mp, fstype, opts) = (f[4], f[dash + 1], f.get(dash + 3).copied().unwrap_or(""));
-        for line in own.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let matches = match fstype {
-                "cgroup2" => ctrls.is_empty(),
-                "cgroup" => !ctrls.is_empty() && ctrls.split(',').all(|c| opts.split(',').any(|o| o == c)),
-                _ => false,
-            };
-            if matches {
-                parents.push(Path::new(mp).join(path.trim_start_matches('/')));
-            }
-        }
-    }
-    let prefix = format!("hookhost-{pid}-");
-    parents
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect()
-}
-
 fn settings(out: &Path, marker: &str) -> String {
     // Shell form: records what the hook process is, then decides on the event it read.
     let shell = format!(
@@ -194,10 +113,10 @@ fn warm_pool_hooks_start_ahead_inside_every_layer_and_leave_nothing_behind() {
     std::fs::create_dir_all(&out).unwrap();
     let tmpdir = tempfile::tempdir_in(env.path()).unwrap();
     let managed = env.write("managed", &settings(&out, "v1"));
-    let d = Daemon::start(&env, tmpdir.path());
+    let mut d = start(&env, tmpdir.path());
 
     // The first event runs its hooks as usual (nothing was started ahead yet)...
-    let v = d.event(&bash_event("ls"));
+    let v = decide(&d, &bash_event("ls"));
     assert!(v["hookSpecificOutput"]["permissionDecision"].is_null(), "{v}");
     assert_eq!(std::fs::read_to_string(out.join("marker")).unwrap(), "v1\n");
     // ...and then one process per hook waits for the next: already confined, before any event.
@@ -227,7 +146,7 @@ fn warm_pool_hooks_start_ahead_inside_every_layer_and_leave_nothing_behind() {
     let uptime_ticks = |s: &str| (s.split_whitespace().next().unwrap().parse::<f64>().unwrap() * 100.0) as u64;
     let sent_at = uptime_ticks(&std::fs::read_to_string("/proc/uptime").unwrap());
     let event = bash_event("rm -rf / # started ahead");
-    let v = d.event(&event);
+    let v = decide(&d, &event);
     assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "{v}");
     assert_eq!(std::fs::read_to_string(out.join("pid")).unwrap().trim(), shell_stub.to_string());
     let started: u64 = std::fs::read_to_string(out.join("start")).unwrap().trim().parse().unwrap();
@@ -239,16 +158,16 @@ fn warm_pool_hooks_start_ahead_inside_every_layer_and_leave_nothing_behind() {
     }
     assert_eq!(std::fs::read_to_string(out.join("args")).unwrap(), "a b|;|$(touch /tmp/hookhost-pool-pwn)|");
     assert!(!Path::new("/tmp/hookhost-pool-pwn").exists(), "an argument was run by a shell");
-    assert!(d.log().contains("started_ahead=true"), "the daemon never used a process started ahead:\n{}", d.log());
+    assert!(log(&d).contains("started_ahead=true"), "the daemon never used a process started ahead:\n{}", log(&d));
 
     // A changed hook never runs in a process started for the old one.
     let old = stubs(d.pid());
-    let rev = d.revision();
+    let rev = d.status().0;
     let tmp = managed.with_extension("tmp");
     std::fs::write(&tmp, settings(&out, "v2")).unwrap();
     std::fs::rename(&tmp, &managed).unwrap();
-    eventually("the new revision", || d.revision() != rev);
-    d.event(&bash_event("ls"));
+    eventually("the new revision", || d.status().0 != rev);
+    decide(&d, &bash_event("ls"));
     assert_eq!(std::fs::read_to_string(out.join("marker")).unwrap(), "v2\n");
     let pid: i32 = std::fs::read_to_string(out.join("pid")).unwrap().trim().parse().unwrap();
     assert!(old.iter().all(|(p, _)| *p != pid), "the v2 hook ran in a process started for v1");
@@ -257,12 +176,12 @@ fn warm_pool_hooks_start_ahead_inside_every_layer_and_leave_nothing_behind() {
     // time with the pool warm for that hook's settings).
     let missing = json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
         {"type": "command", "command": "/nonexistent/hook", "args": []}]}]}});
-    let rev = d.revision();
+    let rev = d.status().0;
     std::fs::write(&tmp, missing.to_string()).unwrap();
     std::fs::rename(&tmp, &managed).unwrap();
-    eventually("the revision with a missing program", || d.revision() != rev);
+    eventually("the revision with a missing program", || d.status().0 != rev);
     for _ in 0..2 {
-        let v = d.event(&bash_event("ls"));
+        let v = decide(&d, &bash_event("ls"));
         let msg = v["systemMessage"].as_str().unwrap_or_default().to_string();
         assert!(msg.contains("cannot start") && msg.contains("/nonexistent/hook"), "{v}");
         std::thread::sleep(Duration::from_millis(100));
@@ -272,14 +191,12 @@ fn warm_pool_hooks_start_ahead_inside_every_layer_and_leave_nothing_behind() {
     let mut all_stubs: Vec<i32> = old.iter().map(|(p, _)| *p).collect();
     all_stubs.extend(stubs(d.pid()).into_iter().map(|(p, _)| p));
     let daemon_pid = d.pid();
-    let mut d = d;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon_pid), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = d.child.wait().unwrap();
-    assert!(status.success(), "hookhost serve exited {status}: {}", d.log());
+    let status = d.term();
+    assert!(status.success(), "hookhost serve exited {status}: {}", log(&d));
     for p in &all_stubs {
         assert!(!alive(*p), "process {p} started ahead outlived the daemon");
     }
-    let leaves = leaves_of(daemon_pid);
+    let leaves = leftover_leaves(daemon_pid);
     assert!(leaves.is_empty(), "cgroup leaves left behind: {leaves:?}");
     let temps: Vec<_> = std::fs::read_dir(tmpdir.path()).unwrap().flatten().map(|e| e.path()).collect();
     assert!(temps.is_empty(), "temporary directories left behind: {temps:?}");

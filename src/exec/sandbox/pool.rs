@@ -116,19 +116,13 @@ fn start_stub(staged: &mut Staged, key: &Key, handle: &tokio::runtime::Handle) -
     let mut plan = staged.child.take().ok_or("the sandbox plan was already used")?;
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     plan.go = Some(go_read.as_raw_fd());
-    let mut cmd = tokio::process::Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(STUB)
-        .arg("hookhost-stub")
-        .arg(program)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    let stub_args: Vec<OsString> = ["-c", STUB, "hookhost-stub"].into_iter().map(OsString::from).collect();
+    let mut cmd = crate::exec::command::piped_command(
+        OsStr::new("/bin/sh"),
+        stub_args.iter().chain([program]).chain(args),
+        &env,
+        cwd,
+    );
     super::install_plan(&mut cmd, plan);
     let child = {
         let _runtime = handle.enter();
