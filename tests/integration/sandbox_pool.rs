@@ -201,3 +201,44 @@ fn warm_pool_hooks_start_ahead_inside_every_layer_and_leave_nothing_behind() {
     let temps: Vec<_> = std::fs::read_dir(tmpdir.path()).unwrap().flatten().map(|e| e.path()).collect();
     assert!(temps.is_empty(), "temporary directories left behind: {temps:?}");
 }
+
+/// The run directories (`hookhost-run-<pid>-…`) of hookhost process `pid` in `tmpdir`.
+fn run_dirs(tmpdir: &Path, pid: i32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("hookhost-run-{pid}-");
+    std::fs::read_dir(tmpdir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn a_daemon_killed_outright_takes_its_waiting_processes_along_and_the_next_one_sweeps_up() {
+    let env = Env::new();
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let tmpdir = tempfile::tempdir_in(env.path()).unwrap();
+    env.write("managed", &settings(&out, "v1"));
+    let first = start(&env, tmpdir.path());
+    decide(&first, &bash_event("ls"));
+    eventually("two processes started ahead", || stubs(first.pid()).len() == 2);
+    let waiting: Vec<i32> = stubs(first.pid()).into_iter().map(|(p, _)| p).collect();
+    let dead = first.pid();
+    assert!(!leftover_leaves(dead).is_empty(), "the pooled runs have no cgroup leaves");
+    assert!(!run_dirs(tmpdir.path(), dead).is_empty(), "the pooled runs have no run directories");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(dead), nix::sys::signal::Signal::SIGKILL).unwrap();
+    drop(first); // reaped
+    // The processes started ahead die with the daemon (PR_SET_PDEATHSIG, set by the pool's
+    // thread that forked them).
+    eventually("the processes started ahead to die with the daemon", || waiting.iter().all(|p| !alive(*p)));
+    // What they leave (leaves, run directories) is swept by the next daemon at its start.
+    let second = start(&env, tmpdir.path());
+    eventually("the next daemon to sweep the dead one's leaves and run directories", || {
+        leftover_leaves(dead).is_empty() && run_dirs(tmpdir.path(), dead).is_empty()
+    });
+    // It never touches its own.
+    decide(&second, &bash_event("ls"));
+    eventually("the new daemon's own runs started ahead", || stubs(second.pid()).len() == 2);
+    assert!(!run_dirs(tmpdir.path(), second.pid()).is_empty());
+}

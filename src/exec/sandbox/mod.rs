@@ -4,15 +4,20 @@
 //!
 //! Every sandboxed hook process gets, in this order, in its `pre_exec` (`child`: a forked copy
 //! of a multi-threaded process, so no allocation, no locks, no logging — everything is prepared
-//! by the parent): cgroup join → `setsid` → rlimits → `umask 077` → `close_range(3.., CLOEXEC)`
-//! → empty network namespace → `PDEATHSIG` → `no_new_privs` → capability drop (bounding,
-//! ambient, securebits locked, `capset` zero) → Landlock → seccomp. Around it, the parent
-//! provides a cleared environment with a per-run temporary `HOME`/`TMPDIR`, and tears the run's
-//! cgroup leaves down (`cgroup.kill`, or killing every member) when the hook is done.
+//! by the parent): cgroup join → `setsid` → `PDEATHSIG` (also without a sandbox) → rlimits →
+//! `umask 077` → `close_range(3.., CLOEXEC)` → empty network namespace → `no_new_privs` →
+//! capability drop (bounding, ambient, securebits locked, `capset` zero) → Landlock → seccomp.
+//! Around it, the parent provides a cleared environment with a per-run temporary
+//! `HOME`/`TMPDIR` (0700), and tears the run's cgroup leaves down (`cgroup.kill`, or killing
+//! every member) when the hook is done; what a host killed mid-hook left is swept by the next
+//! (`orphans`).
 //!
 //! Parts: `probe` (what the machine offers, and what every run of the process shares: the
-//! empty network namespace, the open host-path grants), `seccomp` (the filter), `child` (the
-//! steps in the child), `pool` (runs prepared ahead and torn down after, for long-lived hosts).
+//! empty network namespace, the open host-path grants), `grants` (the files a hook's own command
+//! line executes, the only per-hook path grants besides `allowRead`/`allowWrite`), `seccomp`
+//! (the filter), `child` (the steps in the child), `orphans` (names that carry their owner, and
+//! the sweep of what dead hosts left), `pool` (runs prepared ahead and torn down after, for
+//! long-lived hosts).
 //!
 //! Promises: a layer either holds or is reported (`LayerStatus`) per run; in `strict` mode (and
 //! for layers named in `HOOKHOST_SANDBOX_REQUIRE`) a missing layer is a `HookFailure` and the
@@ -20,6 +25,8 @@
 //! the host, and no host thread ever leaves the host's namespaces. Design: `design/sandbox.md`.
 
 mod child;
+mod grants;
+mod orphans;
 pub mod pool;
 mod probe;
 mod seccomp;
@@ -365,7 +372,7 @@ pub struct Prepared {
     torn_down: bool,
     pub report: SandboxReport,
     pub env: Vec<(OsString, OsString)>,
-    temp: Option<tempfile::TempDir>,
+    temp: Option<orphans::RunDir>,
     /// `None` once installed on a command (or used by a stub).
     child: Option<ChildPlan>,
     stub: Option<pool::Stub>,
@@ -384,7 +391,7 @@ impl std::fmt::Debug for Prepared {
 /// A run's sandbox without its environment: what `stage` builds and the warm pool keeps.
 struct Staged {
     report: SandboxReport,
-    temp: tempfile::TempDir,
+    temp: orphans::RunDir,
     child: Option<ChildPlan>,
     /// The hook process itself, started ahead in this sandbox (warm pool only).
     stub: Option<pool::Stub>,
@@ -392,6 +399,8 @@ struct Staged {
     /// `probe::StaticGrants::generation` its Landlock ruleset was built from (`None`: no
     /// Landlock).
     grants_generation: Option<u64>,
+    /// The hook's own files its Landlock ruleset grants, as they were (`grants::identities`).
+    exec_files: (Vec<grants::ExecFile>, Vec<grants::Identity>),
     created: Instant,
 }
 
@@ -408,26 +417,14 @@ struct Leaves {
 }
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
-/// Prefix of every cgroup leaf: `hookhost-<pid>-<process nonce>-<counter>`.
-const LEAF_PREFIX: &str = "hookhost-";
-
-/// A value fixed for the life of this process and, with the pid, distinct from every earlier
-/// process's: the time of the first sandboxed run, in nanoseconds.
-fn process_nonce() -> u64 {
-    static NONCE: OnceLock<u64> = OnceLock::new();
-    *NONCE.get_or_init(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-    })
-}
 
 /// Context of one hook run.
 pub struct RunInfo<'a> {
     pub timeout: Duration,
     pub project_dir: Option<&'a Path>,
-    /// Directories of the hook's script (granted read+exec).
-    pub script_dirs: Vec<PathBuf>,
-    /// The process the run will start, when the caller knows it: with the warm pool on, the
-    /// next run of the same hook is then started ahead, inside its sandbox.
+    /// The process the run will start, when the caller knows it: the program and the script
+    /// it names are granted (`grants`), and with the warm pool on, the next run of the same
+    /// hook is started ahead, inside its sandbox.
     pub launch: Option<Launch<'a>>,
 }
 
@@ -597,7 +594,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     };
 
     // Always-on layers.
-    let temp = tempfile::Builder::new().prefix("hookhost-run-").tempdir().map_err(|e| Refusal {
+    let temp = orphans::RunDir::create().map_err(|e| Refusal {
         message: format!("sandbox layer `temp_home` failed: cannot create a temporary directory: {e}"),
         report: SandboxReport::default(),
     })?;
@@ -680,6 +677,11 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     // Landlock.
     let mut landlock = None;
     let mut grants_generation = None;
+    let files = match &run.launch {
+        Some(l) => grants::exec_files(l.program, l.args, l.cwd, run.project_dir),
+        None => Vec::new(),
+    };
+    let exec_ids = grants::identities(&files);
     match wanted(Layer::Landlock) {
         Err(s) => {
             set(Layer::Landlock, s);
@@ -692,7 +694,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
             let access = LandlockAccess { net: net.is_ok(), scope: scope.is_ok(), proc: drop_caps };
             let grants = probe::static_grants();
             grants_generation = Some(grants.generation);
-            match build_landlock(caps.landlock_abi, &grants, spec, run, temp.path(), access) {
+            match build_landlock(caps.landlock_abi, &grants, spec, run, &files, temp.path(), access) {
                 Ok((fd, skipped)) => {
                     landlock = Some(fd);
                     set(
@@ -742,10 +744,12 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
             landlock,
             seccomp,
             go: None,
+            parent: std::process::id() as libc::pid_t,
         }),
         stub: None,
         leaves,
         grants_generation,
+        exec_files: (files, exec_ids),
         created: Instant::now(),
     })
 }
@@ -761,9 +765,9 @@ fn make_leaves(
 ) -> (Leaves, Vec<CString>, [(Layer, LayerStatus); 3]) {
     let mut leaves = Leaves { v2: None, v1: Vec::new() };
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    // Unique across processes, not only within this one: a host killed mid-hook leaves its leaf
-    // behind, and a later process may get the same pid.
-    let leaf_name = format!("{LEAF_PREFIX}{}-{:x}-{n}", std::process::id(), process_nonce());
+    // Unique across processes, not only within this one, and naming its owner: a host killed
+    // mid-hook leaves its leaf behind for the next one to sweep (`orphans`).
+    let leaf_name = orphans::leaf_name(n);
     let mut procs = Vec::new();
     let mut pids_done = false;
     let mut mem_done = false;
@@ -859,14 +863,16 @@ struct LandlockAccess {
     proc: bool,
 }
 
-/// The run's Landlock ruleset: the shared host grants (already open), the script directories,
-/// the temporary directory and the hook's `allowRead`/`allowWrite`. Returns the ruleset and the
-/// declared paths that do not exist (a `Partial` report).
+/// The run's Landlock ruleset: the shared host grants (already open), the hook's own program
+/// and script files (`grants`: those files only, never their directories), the temporary
+/// directory and the hook's `allowRead`/`allowWrite`. Returns the ruleset and the declared
+/// paths that do not exist (a `Partial` report).
 fn build_landlock(
     abi_num: i32,
     grants: &probe::StaticGrants,
     spec: &SandboxSpec,
     run: &RunInfo<'_>,
+    exec_files: &[grants::ExecFile],
     temp: &Path,
     access: LandlockAccess,
 ) -> Result<(OwnedFd, Vec<String>), String> {
@@ -888,6 +894,7 @@ fn build_landlock(
     for (fd, grant) in &grants.paths {
         let rights = match grant {
             probe::Grant::Read => read,
+            probe::Grant::ReadTree => AccessFs::ReadFile | AccessFs::ReadDir,
             probe::Grant::ReadFile => AccessFs::ReadFile.into(),
             probe::Grant::ReadWriteFile => AccessFs::ReadFile | AccessFs::WriteFile,
         };
@@ -899,30 +906,30 @@ fn build_landlock(
         created = created.add_rule(PathBeneath::new(fd, read)).map_err(e)?;
     }
     let mut skipped = Vec::new();
-    let mut grant = |created: landlock::RulesetCreated,
-                     p: &Path,
-                     access,
-                     required: bool|
-     -> Result<landlock::RulesetCreated, String> {
+    let mut grant = |created: landlock::RulesetCreated, p: &Path, access| -> Result<landlock::RulesetCreated, String> {
         match PathFd::new(p) {
             Ok(fd) => created.add_rule(PathBeneath::new(fd, access)).map_err(e),
             Err(_) => {
-                if required {
-                    skipped.push(p.display().to_string());
-                }
+                skipped.push(p.display().to_string());
                 Ok(created)
             }
         }
     };
-    for d in &run.script_dirs {
-        created = grant(created, d, read, false)?;
+    for f in exec_files {
+        if let Some((fd, rights)) = grants::open_grant(f) {
+            let rights = match rights {
+                grants::Rights::ReadExec => AccessFs::ReadFile | AccessFs::Execute,
+                grants::Rights::Read => AccessFs::ReadFile.into(),
+            };
+            created = created.add_rule(PathBeneath::new(fd, rights)).map_err(e)?;
+        }
     }
-    created = grant(created, temp, all, true)?;
+    created = grant(created, temp, all)?;
     for p in &spec.allow_read {
-        created = grant(created, &expand(p, run.project_dir), read, true)?;
+        created = grant(created, &expand(p, run.project_dir), read)?;
     }
     for p in &spec.allow_write {
-        created = grant(created, &expand(p, run.project_dir), all, true)?;
+        created = grant(created, &expand(p, run.project_dir), all)?;
     }
     let fd: Option<OwnedFd> = created.into();
     fd.map(|fd| (fd, skipped)).ok_or_else(|| "the kernel refused to create a Landlock ruleset".to_string())
@@ -936,7 +943,7 @@ impl Prepared {
             report: SandboxReport::default(),
             env,
             temp: None,
-            child: Some(ChildPlan::default()),
+            child: Some(ChildPlan { parent: std::process::id() as libc::pid_t, ..ChildPlan::default() }),
             stub: None,
             cgroup: None,
             pool_key: None,
@@ -1068,25 +1075,6 @@ fn members(dir: &Path) -> Vec<i32> {
     std::fs::read_to_string(dir.join("cgroup.procs"))
         .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
         .unwrap_or_default()
-}
-
-/// Removes the cgroup leaves of hookhost processes that are gone (killed mid-hook, or with runs
-/// still pooled). A leaf with processes in it cannot be removed, so a live run is never touched.
-fn sweep_stale_leaves() {
-    let cg = &capabilities().cgroups;
-    for parent in cg.v2_dir.iter().chain(&cg.v1_pids).chain(&cg.v1_memory) {
-        let Ok(rd) = std::fs::read_dir(parent) else { continue };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix(LEAF_PREFIX).and_then(|r| r.split('-').next()?.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir(e.path());
-            }
-        }
-    }
 }
 
 pub(crate) fn deserialize_component(
