@@ -4,8 +4,9 @@
 //!
 //! Promises: never blocks past `timeout + grace + drain`; never reads more than the caps (a
 //! process that writes more is killed and reported, its output never parsed); leaves no process
-//! of its group behind; never interpolates event data into a command line. Knows nothing of
-//! settings or decisions.
+//! of its group behind; forks from a thread that outlives the run (a hook dies with the thread
+//! that forked it, `sandbox::child`); never interpolates event data into a command line. Knows
+//! nothing of settings or decisions.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
