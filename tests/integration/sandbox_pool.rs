@@ -214,31 +214,52 @@ fn run_dirs(tmpdir: &Path, pid: i32) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn a_daemon_killed_outright_takes_its_waiting_processes_along_and_the_next_one_sweeps_up() {
+fn a_daemon_killed_outright_takes_its_hooks_along_and_the_next_one_sweeps_up() {
     let env = Env::new();
     let out = env.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let tmpdir = tempfile::tempdir_in(env.path()).unwrap();
-    env.write("managed", &settings(&out, "v1"));
+    // A hook that, for a "SLOW" event, keeps running (and leaves a setsid'ed grandchild).
+    let o = out.display();
+    let hook = format!(
+        "if grep -q SLOW; then echo $$ > {o}/hook.pid; \
+         (setsid sh -c 'echo $$ > {o}/gc.pid; exec sleep 600' </dev/null >/dev/null 2>&1 &); exec sleep 600; fi"
+    );
+    let settings = json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": hook, "timeout": 60}]}]}});
+    env.write("managed", &settings.to_string());
     let first = start(&env, tmpdir.path());
     decide(&first, &bash_event("ls"));
-    eventually("two processes started ahead", || stubs(first.pid()).len() == 2);
+    eventually("a process started ahead", || stubs(first.pid()).len() == 1);
     let waiting: Vec<i32> = stubs(first.pid()).into_iter().map(|(p, _)| p).collect();
     let dead = first.pid();
-    assert!(!leftover_leaves(dead).is_empty(), "the pooled runs have no cgroup leaves");
-    assert!(!run_dirs(tmpdir.path(), dead).is_empty(), "the pooled runs have no run directories");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(dead), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let pid_of = |name: &str| -> Option<i32> { std::fs::read_to_string(out.join(name)).ok()?.trim().parse().ok() };
+    std::thread::scope(|s| {
+        // The next event is answered by the process started ahead (forked by the pool's
+        // thread), which is still running when the daemon is killed.
+        s.spawn(|| {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| first.event(&bash_event("SLOW"))));
+        });
+        eventually("the hook and its grandchild running", || {
+            pid_of("hook.pid").is_some() && pid_of("gc.pid").is_some()
+        });
+        assert_eq!(pid_of("hook.pid"), waiting.first().copied(), "the hook did not run in the process started ahead");
+        assert!(!leftover_leaves(dead).is_empty(), "the running hook has no cgroup leaves");
+        assert!(!run_dirs(tmpdir.path(), dead).is_empty(), "the running hook has no run directory");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(dead), nix::sys::signal::Signal::SIGKILL).unwrap();
+    });
     drop(first); // reaped
-    // The processes started ahead die with the daemon (PR_SET_PDEATHSIG, set by the pool's
-    // thread that forked them).
-    eventually("the processes started ahead to die with the daemon", || waiting.iter().all(|p| !alive(*p)));
-    // What they leave (leaves, run directories) is swept by the next daemon at its start.
+    let (hook_pid, gc) = (pid_of("hook.pid").unwrap(), pid_of("gc.pid").unwrap());
+    // The hook dies with the daemon (PR_SET_PDEATHSIG, set when the pool's thread forked it).
+    eventually("the running hook to die with the daemon", || !alive(hook_pid));
+    // What it forked, its leaves and its run directory are swept by the next daemon at start.
     let second = start(&env, tmpdir.path());
-    eventually("the next daemon to sweep the dead one's leaves and run directories", || {
-        leftover_leaves(dead).is_empty() && run_dirs(tmpdir.path(), dead).is_empty()
+    eventually("the next daemon to kill the grandchild and remove the leaves and run directory", || {
+        !alive(gc) && leftover_leaves(dead).is_empty() && run_dirs(tmpdir.path(), dead).is_empty()
     });
     // It never touches its own.
     decide(&second, &bash_event("ls"));
-    eventually("the new daemon's own runs started ahead", || stubs(second.pid()).len() == 2);
+    eventually("the new daemon's own run started ahead", || stubs(second.pid()).len() == 1);
     assert!(!run_dirs(tmpdir.path(), second.pid()).is_empty());
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(gc), nix::sys::signal::Signal::SIGKILL);
 }
