@@ -2614,6 +2614,14 @@ fn spell(c: &Case, cwd: &Path, k: usize, secret: &Path, how: &str) -> String {
             std::os::unix::fs::symlink(secret, d.join("key")).unwrap();
             d.join("key").display().to_string()
         }
+        // A hard link named like a script (the name an interpreter's script would have).
+        "hard_sh" | "hard_py" | "hard_js" => {
+            let d = c.outside.path().join(format!("h{k}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let l = d.join(format!("x{k}.{}", &how[5..]));
+            std::fs::hard_link(secret, &l).unwrap();
+            l.display().to_string()
+        }
         "dir_link" => {
             let l = c.outside.path().join(format!("dl{k}"));
             std::os::unix::fs::symlink(parent, &l).unwrap();
@@ -2718,14 +2726,23 @@ fn case_43() -> R {
             continue;
         }
         // `git diff` shows a symlink's target, not the file behind it.
-        let spellings: &[&str] = if text.contains("git ") {
-            &few_spellings[..2]
+        let mut spellings: Vec<&str> = if text.contains("git ") {
+            few_spellings[..2].to_vec()
         } else if heavy_interpreter(&text) {
-            &few_spellings
+            few_spellings.to_vec()
         } else {
-            &all_spellings
+            all_spellings.to_vec()
         };
-        for how in spellings {
+        // The secret as an interpreter's "script", under a script's name.
+        let script_of = |w: &str| words.len() == 1 && text.starts_with(w) && text.ends_with("{S}");
+        if script_of("python3") {
+            spellings.push("hard_py");
+        } else if script_of("node") {
+            spellings.push("hard_js");
+        } else if script_of("sh") || script_of("bash") || script_of(".") || words == &["sh", "{S}"] {
+            spellings.push("hard_sh");
+        }
+        for how in &spellings {
             for hostile in [true, false] {
                 k += 1;
                 let token = format!("ARGSECRET{k}x{run_id}x");
@@ -2746,6 +2763,9 @@ fn case_43() -> R {
                 let mut sandbox = json!({"mode": "strict"});
                 if !hostile {
                     sandbox["allowRead"] = json!([dir]);
+                    if how.starts_with("hard_") {
+                        sandbox["allowRead"] = json!([dir, c.outside.path().join(format!("h{k}"))]);
+                    }
                 }
                 let label = format!("{} [{how}]", text);
                 let hook = if *shell_form {

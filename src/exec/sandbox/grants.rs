@@ -14,8 +14,9 @@
 //! Promises: a named file is granted only when the file actually opened (the inode the rule
 //! names, after symlinks) is a regular file that is a program (an execute bit: read and
 //! execute) or, for a script, looks like one (an execute bit, a `#!` first line, or the
-//! interpreter's extension on its real name: read only). So naming a private key as a
-//! "script" (`sh /x/id_rsa`, or a symlink `x.sh -> /x/id_rsa`) grants nothing. The words are
+//! interpreter's extension on its real name, when it has only that one: read only). So naming
+//! a private key as a "script" (`sh /x/id_rsa`, a symlink `x.sh -> /x/id_rsa`, or a hard link
+//! `x.sh` to it) grants nothing. The words are
 //! split with `shlex` (no expansion but `$CLAUDE_PROJECT_DIR`): a word the shell would expand
 //! differently names a path that does not exist, which grants nothing.
 
@@ -280,10 +281,13 @@ pub(super) fn open_grant(f: &ExecFile) -> Option<(OwnedFd, Rights)> {
         ExecFile::Program(_) => executable.then_some((fd, Rights::ReadExec)),
         ExecFile::Script(_, interpreter) => {
             let proc_path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            // By its name only when it has no other (a hard link `x.sh` to a key is not a
+            // script).
             let extension_fits = || {
-                std::fs::read_link(&proc_path).ok().is_some_and(|real| {
-                    real.extension().and_then(OsStr::to_str).is_some_and(|e| interpreter.extensions().contains(&e))
-                })
+                st.st_nlink == 1
+                    && std::fs::read_link(&proc_path).ok().is_some_and(|real| {
+                        real.extension().and_then(OsStr::to_str).is_some_and(|e| interpreter.extensions().contains(&e))
+                    })
             };
             let shebang = || {
                 use std::io::Read;
@@ -413,6 +417,9 @@ mod tests {
         assert_eq!(grant(ExecFile::Script(key.clone(), Shell)), None);
         assert_eq!(grant(ExecFile::Script(key.clone(), Python)), None);
         assert_eq!(grant(ExecFile::Script(link.clone(), Shell)), None, "a symlink's name does not count");
+        let hard = d.path().join("hard.sh");
+        std::fs::hard_link(&key, &hard).unwrap();
+        assert_eq!(grant(ExecFile::Script(hard, Shell)), None, "a hard link's name does not count");
         assert_eq!(grant(ExecFile::Program(tool.clone())), Some(Rights::ReadExec));
         assert_eq!(grant(ExecFile::Script(tool, Perl)), Some(Rights::Read));
         assert_eq!(grant(ExecFile::Program(plain.clone())), None);
