@@ -624,10 +624,10 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
         for p in &r.report.problems {
             eprintln!("hookhost serve: WARNING: server-managed settings: {p}");
         }
-        options.remote = Some(std::sync::Arc::new(crate::settings::remote::RemoteSource::new(
-            r.config.clone(),
-            base.state_dir.as_deref(),
-        )));
+        options.remote = Some(std::sync::Arc::new(
+            crate::settings::remote::RemoteSource::new(r.config.clone(), base.state_dir.as_deref())
+                .with_endpoint_force(r.endpoint_force),
+        ));
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
