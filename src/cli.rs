@@ -147,9 +147,10 @@ pub enum Command {
     #[command(subcommand)]
     Remote(crate::remote_cli::RemoteCommand),
     /// Sign a settings file for delivery from a server: prints the signed envelope
-    /// ({"hookhostSigned": 1, "payload": …, "signature": …}) that any static web server can
-    /// serve as it is, or with --signature-only the bare signature for the X-Hookhost-Signature
-    /// header.
+    /// ({"hookhostSigned": 2, "url" | "fleet", "version", "expires", "payload", "signature"})
+    /// that any static web server can serve as it is: valid only for that URL (or fleet), only
+    /// above the version clients verified before, only until it expires. `--legacy` writes the
+    /// old bare signature (clients accept it only with `remoteSettings.allowLegacySignatures`).
     Sign(crate::remote_cli::SignArgs),
     /// Generate an ed25519 signing key: writes the private key to OUT (mode 0600) and prints
     /// the base64 public key for `remoteSettings.publicKey`.

@@ -190,6 +190,22 @@ fn rollback_via_put_back_cache_and_304_is_undone_by_the_next_fetch() {
     assert!(audit_records(&env).iter().any(|r| r["what"] == "fail_closed"));
 }
 
+/// A server (or anyone on the path) answering 304 to a request that asked nothing to be
+/// confirmed: an error, never "not modified" for whatever the cache holds.
+#[test]
+fn a_304_to_an_unconditional_request_is_an_error() {
+    let env = Env::new();
+    let server = Server::start(Reply::default());
+    server.set(ok(&server_payload(&env, "server", json!({}))));
+    endpoint(&env, json!({"url": server.url(), "timeoutSeconds": 1, "retries": 0}));
+    assert!(denied_by(&env.dispatch(&bash_event("ls")), "server"));
+    server.set(Reply { status: 304, ..Default::default() });
+    let r = env.run(&["remote", "refresh"], b"");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("304 Not Modified to an unconditional request"), "{r:?}");
+    assert!(status(&env)["remote"]["last_result"].as_str().unwrap().contains("unconditional"));
+}
+
 /// Attack: tenant A's validly signed permissive envelope served at tenant B's URL (same key),
 /// and a fleet-bound envelope for fleet A at a client of fleet B.
 #[test]

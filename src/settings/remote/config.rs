@@ -449,8 +449,7 @@ mod tests {
                 Err(e) => {
                     // Where (the header) and why.
                     assert_eq!(e.path.first(), Some(&Seg::Key("headers".into())), "{e:?}");
-                    let stricter = RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-                        || !value.is_ascii();
+                    let stricter = RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) || !value.is_ascii();
                     if !stricter {
                         // The client cannot send it either.
                         let mut raw = RemoteConfig::from_value(&Value::Object(base(server.port))).unwrap();

@@ -732,6 +732,46 @@ mod tests {
     }
 
     #[test]
+    fn server_state_is_stale_after_a_decision_or_an_expiry() {
+        let d = tempfile::tempdir().unwrap();
+        let rev = "ab".repeat(32);
+        let s = ServerState {
+            state_dir: Some(d.path().to_path_buf()),
+            revision: Some(rev.clone()),
+            require_approval: true,
+            expires: Some(now_unix() as u64 + 3600),
+            ..Default::default()
+        };
+        assert!(!s.stale());
+        let rec = |decision: &str| ApprovalRecord {
+            revision: rev.clone(),
+            decision: decision.into(),
+            time: String::new(),
+            user: None,
+            url: String::new(),
+        };
+        record_approval(Some(d.path()), &rec("approved")).unwrap();
+        assert!(s.stale(), "approved since");
+        let approved = ServerState { decision: Some("approved".into()), ..s.clone() };
+        assert!(!approved.stale());
+        record_approval(Some(d.path()), &rec("rejected")).unwrap();
+        assert!(approved.stale(), "rejected since");
+        // A record copied under another revision's name decides nothing.
+        let other = "cd".repeat(32);
+        std::fs::copy(d.path().join(format!("approvals/{rev}.json")), d.path().join(format!("approvals/{other}.json")))
+            .unwrap();
+        assert!(approval(Some(d.path()), &other).is_none());
+        // Expired beyond the clock skew; without requireApproval decisions do not matter.
+        let expired = ServerState { expires: Some(now_unix() as u64 - 301), require_approval: false, ..s.clone() };
+        assert!(expired.stale());
+        let within_skew = ServerState { expires: Some(now_unix() as u64 - 200), require_approval: false, ..s };
+        assert!(!within_skew.stale());
+        assert!(ServerState::same(Some(&within_skew), Some(&within_skew.clone())));
+        assert!(!ServerState::same(Some(&within_skew), Some(&expired)));
+        assert!(!ServerState::same(Some(&within_skew), None));
+    }
+
+    #[test]
     fn cache_roundtrip_tamper_and_rollback() {
         let d = tempfile::tempdir().unwrap();
         let k = key();
