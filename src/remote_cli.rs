@@ -6,8 +6,10 @@
 //! Promises: a server change is applied whatever the ConfigChange hooks answer (a
 //! `policy_settings` change is never blockable), reported to them, and audited with the
 //! previous and new revisions; a fetch that fails at startup is audited (`kind:
-//! "remote_settings"`) and shown to the user; approvals and rejections are recorded in the state
-//! directory and audited.
+//! "remote_settings"`) and shown to the user, and so is an expired payload held back; approvals
+//! and rejections are recorded in the state directory and audited; `remote refresh` never sends
+//! validators read from the cache; `sign` writes version-2 envelopes bound to a URL or fleet,
+//! with a version it never lowers below the file it replaces and an expiry in the future.
 
 use std::path::{Path, PathBuf};
 
