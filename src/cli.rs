@@ -147,9 +147,10 @@ pub enum Command {
     #[command(subcommand)]
     Remote(crate::remote_cli::RemoteCommand),
     /// Sign a settings file for delivery from a server: prints the signed envelope
-    /// ({"hookhostSigned": 1, "payload": …, "signature": …}) that any static web server can
-    /// serve as it is, or with --signature-only the bare signature for the X-Hookhost-Signature
-    /// header.
+    /// ({"hookhostSigned": 2, "url" | "fleet", "version", "expires", "payload", "signature"})
+    /// that any static web server can serve as it is: valid only for that URL (or fleet), only
+    /// above the version clients verified before, only until it expires. `--legacy` writes the
+    /// old bare signature (clients accept it only with `remoteSettings.allowLegacySignatures`).
     Sign(crate::remote_cli::SignArgs),
     /// Generate an ed25519 signing key: writes the private key to OUT (mode 0600) and prints
     /// the base64 public key for `remoteSettings.publicKey`.
@@ -624,10 +625,10 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
         for p in &r.report.problems {
             eprintln!("hookhost serve: WARNING: server-managed settings: {p}");
         }
-        options.remote = Some(std::sync::Arc::new(crate::settings::remote::RemoteSource::new(
-            r.config.clone(),
-            base.state_dir.as_deref(),
-        )));
+        options.remote = Some(std::sync::Arc::new(
+            crate::settings::remote::RemoteSource::new(r.config.clone(), base.state_dir.as_deref())
+                .with_endpoint_force(r.endpoint_force),
+        ));
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -373,12 +373,21 @@ impl Live {
 
     /// Re-assembles the accepted files after the server-managed payload changed (its cache was
     /// replaced): a `policy_settings` change, applied whatever the ConfigChange hooks say, and
-    /// reported to them and to the audit log.
+    /// reported to them and to the audit log. Also called when only the server state changed
+    /// (an approval decision, an expiry: `ServerState::stale`): then the reassembled settings are
+    /// swapped in without a ConfigChange.
     pub async fn server_changed(&mut self, payload_path: &Path) -> Option<ChangeReport> {
         let current = self.handle.current();
         let prev_rev = current.settings().revision.clone();
         let candidate = self.resolve(&self.accepted.clone());
         if candidate.revision == prev_rev {
+            // Same files; an approval decision or an expiry may still change what applies
+            // (`hookhost reject`): swapped in, not a settings change.
+            let (a, b) = (candidate.server.as_ref(), current.settings().server.as_ref());
+            if !crate::settings::remote::ServerState::same(a, b) {
+                let rev = self.revision_from(candidate, current.errors.clone());
+                self.handle.swap(Arc::new(rev));
+            }
             return None;
         }
         let new_rev = candidate.revision.clone();

@@ -83,6 +83,9 @@ struct State {
     session_id: String,
     /// New server-managed payloads cached by the poller.
     server_changes: Option<watch::Receiver<Option<PathBuf>>>,
+    /// Wakes every project's live settings to reassemble the server-managed part (the poller's
+    /// sender, also used when an approval decision or an expiry changed: `reassembled`).
+    server_wake: watch::Sender<Option<PathBuf>>,
 }
 
 /// Binds the socket (see [`ServeOptions`]) without serving yet: a caller can report readiness
@@ -141,9 +144,10 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     allowed.dedup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = options.socket.clone();
+    let (server_wake, server_rx) = watch::channel(None);
     let (server_changes, poller) = match options.remote.clone() {
         Some(source) => {
-            let (tx, rx) = watch::channel(None);
+            let (tx, rx) = (server_wake.clone(), server_rx);
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let s2 = stop.clone();
             let thread = std::thread::Builder::new().name("hookhost-remote-poll".into()).spawn(move || {
@@ -158,7 +162,7 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
             });
             (Some(rx), thread.ok().map(|t| (stop, t)))
         }
-        None => (None, None),
+        None => (Some(server_rx), None),
     };
     let state = Arc::new(State {
         options,
@@ -168,6 +172,7 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
         stop: stop_rx,
         session_id: format!("hookhost-serve-{}", std::process::id()),
         server_changes,
+        server_wake,
     });
     for (project_dir, settings) in state.options.preload.clone() {
         if let Err(e) = live_for(&state, project_dir, settings, None).await {
@@ -304,7 +309,22 @@ async fn handle(state: &State, req: Request) -> Reply {
                 Ok(l) => l,
                 Err(message) => return Reply::Error { message },
             };
-            let rev = live.current();
+            let mut rev = live.current();
+            if rev.settings().server.as_ref().is_some_and(|s| s.stale()) {
+                rev = match reassembled(state, &live).await {
+                    Ok(r) => r,
+                    Err(message) => {
+                        tracing::error!(%message, "failing the event closed");
+                        let revision = rev.settings().revision.clone();
+                        return Reply::Outcome {
+                            exit_code: 2,
+                            stdout: String::new(),
+                            stderr: format!("hookhost: {message}\n"),
+                            revision,
+                        };
+                    }
+                };
+            }
             let r = respond(&rev, &event).await;
             Reply::Outcome {
                 exit_code: r.exit_code,
@@ -341,14 +361,45 @@ async fn handle(state: &State, req: Request) -> Reply {
     }
 }
 
+/// The server-managed part of the live settings no longer matches the approval records or the
+/// clock (`ServerState::stale`: `hookhost reject` ran, or the payload expired): wakes every
+/// project's live settings to reassemble it and waits, bounded, until this one did, so the event
+/// is decided as one-shot dispatch would decide it. `Err`: it did not happen in time.
+async fn reassembled(state: &State, live: &LiveHandle) -> Result<Arc<Revision>, String> {
+    const WAIT: Duration = Duration::from_secs(10);
+    let path = live.current().settings().server.as_ref().and_then(|s| s.payload_path.clone());
+    state.server_wake.send_replace(Some(path.unwrap_or_default()));
+    let start = std::time::Instant::now();
+    loop {
+        let rev = live.current();
+        if !rev.settings().server.as_ref().is_some_and(|s| s.stale()) {
+            return Ok(rev);
+        }
+        if start.elapsed() > WAIT {
+            return Err(format!(
+                "the server-managed settings changed (an approval decision or an expiry) and were not reassembled                  within {}s",
+                WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Dispatches `event` on a live revision, with the same host-failure rules as one-shot
 /// `dispatch`: an unusable managed file with no good version in force fails closed; a skipped
-/// file fails closed where the event is in `failClosed`, else it is reported.
+/// file (or an expired server payload held back) fails closed where the event is in
+/// `failClosed`, else it is reported; unapproved server hooks count as failed hooks.
 pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
-    let (errors, mut notes) = crate::live::split_errors(rev.settings(), &rev.errors);
-    match crate::live::admit(rev.settings(), &errors, false, event.name()) {
+    let (mut errors, mut notes) = crate::live::split_errors(rev.settings(), &rev.errors);
+    let server = rev.settings().server.as_ref();
+    errors.extend(server.and_then(|s| s.problem.clone()));
+    let unapproved = server.is_some_and(|s| s.unapproved);
+    match crate::live::admit(rev.settings(), &errors, unapproved, event.name()) {
         Ok(skipped) => notes.extend(skipped),
         Err(msg) => return Response { stdout: String::new(), stderr: format!("hookhost: {msg}\n"), exit_code: 2 },
+    }
+    if unapproved {
+        notes.push(crate::remote_cli::UNAPPROVED_NOTE.into());
     }
     let mut outcome = rev.bus.dispatch(event, &rev.ctx).await;
     outcome.verdict.system_messages.extend(notes);

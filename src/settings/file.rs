@@ -379,7 +379,9 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                 file.extensions.insert(k.to_string(), Value::Bool(b));
             }
             "remoteSettings" => {
-                super::remote::RemoteConfig::from_value(v).map_err(|m| cx.err(&at, false, m))?;
+                // Located at the field that cannot produce a request (remote::config).
+                super::remote::RemoteConfig::from_value(v)
+                    .map_err(|e| cx.err(&[at.as_slice(), &e.path].concat(), e.key, e.message))?;
                 file.extensions.insert(k.to_string(), v.clone());
             }
             k if EXTENSIONS.contains(&k) => {

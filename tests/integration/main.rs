@@ -14,7 +14,11 @@
 //!   and the fold (never a panic, garbage never an allow, round trips, order independence).
 //! - `remote`: server-managed settings against a real loopback HTTP server: fetch, cache, ETag,
 //!   failures, signatures, tampered caches, `forceRemoteSettingsRefresh`, polling, the policy
-//!   ConfigChange, approvals.
+//!   ConfigChange, approvals, legacy signatures.
+//! - `remote_attacks`: each attack on server policy, and the test that stops it (rollback via a
+//!   put-back cache and 304, replay across URLs and fleets, a replayed empty policy, expiry,
+//!   version regression, future-dated state, the daemon under force and after `reject`,
+//!   unsendable headers).
 //! - `rollback`: rejected edits restored from PreToolUse snapshots (byte for byte, mode, created
 //!   files removed, third-party writes kept, stale snapshots cleaned) and blocked ConfigChange
 //!   settings files written back to their last accepted content.
@@ -34,6 +38,7 @@ mod hostile;
 mod permissions;
 mod properties;
 mod remote;
+mod remote_attacks;
 mod rollback;
 mod runner;
 mod sandbox_abuse;
