@@ -88,7 +88,10 @@ pub enum Command {
     /// keep settings live (every settings file is watched; a change goes through the
     /// ConfigChange hooks before it applies) and WebAssembly hooks warm.
     ///
-    /// Only clients whose uid is allowed (default: the daemon's own and root) are answered.
+    /// Only clients whose uid is allowed (default: the daemon's own and root) are answered. A
+    /// client of another uid than the daemon's gets decisions of the managed policy only: its
+    /// settings file and project directory are refused, none of its files is read. The socket's
+    /// directory must be writable by the daemon's uid (or root) only.
     /// SIGTERM or SIGINT: stop accepting, finish in-flight events, remove the socket, exit 0.
     ///
     /// Each project's settings start from the last known good revision
@@ -241,6 +244,30 @@ pub struct ServeArgs {
     /// The most projects (distinct project directories) served at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_projects: usize,
+    /// The most connections open at once from one uid; more are answered with an error and
+    /// closed.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_uid: usize,
+    /// Close a connection that sends no request for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub idle_timeout: f64,
+    /// A frame (a request, from its first byte to its last, or a reply) must be through within
+    /// this many seconds; else the connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub frame_timeout: f64,
+    /// The most bytes of requests in flight across all connections (at least one largest
+    /// frame, 16 MiB + 64 KiB; one uid at most three quarters of it): a frame's declared length
+    /// is reserved when its header arrives, and a frame that finds no room is refused with an
+    /// error.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_buffered_bytes: usize,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err("a number of seconds, more than 0 and at most 86400".into()),
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -558,10 +585,14 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         .clone()
         .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
         .map(|p| absolute(&p));
-    let req = Request::Event {
+    // A daemon of another uid (root, serving several users) reads none of this user's files:
+    // it answers with the managed policy, so the project is not sent (the event's `cwd` selects
+    // none there either). An explicit `--settings` is sent, and refused: the failure policy
+    // then decides, as for any refusal.
+    let req = |server: &client::Server| Request::Event {
         v: crate::daemon::PROTOCOL,
         event: text.to_string(),
-        project_dir,
+        project_dir: project_dir.clone().filter(|_| server.same_user),
         settings: g.settings.as_deref().map(absolute),
     };
     let deadline = a
@@ -569,7 +600,7 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(Duration::from_secs_f64)
         .unwrap_or_else(|| crate::hook::default_timeout(event.name()));
-    let err = match client::request(socket, &req, deadline) {
+    let err = match client::request_with(socket, deadline, req) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
             return emit(&Response { stdout, stderr, exit_code });
         }
@@ -597,6 +628,10 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     let mut options = server::ServeOptions::new(a.socket.clone().unwrap_or_else(crate::daemon::default_socket));
     options.mode = a.socket_mode;
     options.max_projects = a.max_projects.max(1);
+    options.max_connections_per_uid = a.max_connections_per_uid.max(1);
+    options.idle_timeout = Duration::from_secs_f64(a.idle_timeout);
+    options.frame_timeout = Duration::from_secs_f64(a.frame_timeout);
+    options.max_buffered_bytes = a.max_buffered_bytes;
     // Warm the project named on the command line: its changes made while no daemon ran are
     // gated at start, not at the first event.
     if g.project_dir.is_some() || g.settings.is_some() {

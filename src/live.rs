@@ -127,6 +127,9 @@ pub struct LiveOptions {
     pub no_persist: bool,
     /// The daemon's server-managed settings poller: the path of each new payload it cached.
     pub server_changes: Option<tokio::sync::watch::Receiver<Option<PathBuf>>>,
+    /// Undo nothing (`crate::rollback` off): for revisions that serve another user's events,
+    /// whose files must not be read or written with this process's rights.
+    pub no_rollback: bool,
 }
 
 /// The live settings of one `Locations`.
@@ -417,7 +420,7 @@ impl Live {
         };
         // Rejected edits roll back, and a blocked ConfigChange (ours included) is written back to
         // the last accepted content when managed settings ask for it (crate::rollback).
-        if let Some(state) = &self.loc.state_dir {
+        if let Some(state) = self.loc.state_dir.as_ref().filter(|_| !self.options.no_rollback) {
             bus = bus.with_rollback(state);
         }
         match audit {
