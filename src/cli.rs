@@ -198,12 +198,19 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain of an audit log (with its rotated files): reports the first bad
-    /// record. Exits 0 when intact (a torn last line after a crash is reported, not an error),
-    /// 2 when a record was changed, removed or reordered, 1 when the log cannot be read.
+    /// Verify the hash chain of an audit log (with its rotated files) and compare it with its
+    /// anchor: reports the first bad record, a cut or re-hashed tail, and every anchor break
+    /// a writer recorded. Exits 0 when intact (a torn last line after a crash is reported, not
+    /// an error), 2 when a record was changed, removed or reordered, the set does not end at
+    /// the anchored record, or it holds an anchor break; 1 when the log or the anchor cannot be
+    /// read.
     Verify {
         /// The log file (default: the configured audit log).
         file: Option<PathBuf>,
+        /// The anchor file (default: managed `audit.anchor` for the configured log, else
+        /// `<FILE>.anchor`).
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
     },
 }
 
@@ -312,16 +319,19 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Trust(a) => trust_cmd(&cli.global, &a),
         Command::Pin(a) => pin_cmd(&cli.global, &a),
-        Command::Audit(AuditCommand::Verify { file }) => {
-            let file = file.or_else(|| {
-                let loaded = load(&cli.global.locations());
-                audit_path(&loaded.settings.audit)
-            });
-            let Some(file) = file else {
+        Command::Audit(AuditCommand::Verify { file, anchor }) => {
+            let configured = load(&cli.global.locations()).settings.audit;
+            let configured_log = audit_path(&configured);
+            let Some(file) = file.or_else(|| configured_log.clone()) else {
                 eprintln!("hookhost audit verify: no audit log configured; name the file");
                 return 1;
             };
-            match crate::audit::verify(&file) {
+            let same = |a: &Path, b: &Path| std::path::absolute(a).ok() == std::path::absolute(b).ok();
+            let anchor = anchor.unwrap_or_else(|| match (&configured_log, &configured.anchor) {
+                (Some(log), Some(a)) if same(log, &file) => a.clone(),
+                _ => crate::audit::default_anchor(&file),
+            });
+            match crate::audit::verify_anchored(&file, Some(&anchor)) {
                 Ok(report) => {
                     println!("{report}");
                     match report.integrity() {
@@ -465,17 +475,15 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Dispatches a prepared event. `record`: write the audit record (`explain` does not).
 fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response> {
-    let mut audit_problem = None;
-    let audit = match if record { open_audit(&p.loaded.settings.audit) } else { Ok(None) } {
-        Ok(a) => a,
-        Err(e) => {
-            audit_problem = Some(format!("hookhost: the audit log cannot be opened: {e}"));
-            None
-        }
-    };
+    let audit_settings = p.loaded.settings.audit.clone();
+    let audit = if record { open_audit(&audit_settings) } else { Ok(None) };
     let mut bus = EventBus::new(p.loaded.settings);
-    if let Some(log) = audit {
-        bus = bus.with_audit(log);
+    match audit {
+        Ok(Some(log)) => bus = bus.with_audit(log),
+        Ok(None) => {}
+        // The bus tries again when it records, and a failure is a host error under the event's
+        // failure policy.
+        Err(_) => bus = bus.with_unopened_audit(audit_settings),
     }
     // Rollback writes files: `explain` (record == false) only reports whether it is armed.
     if let Some(state) = p.state_dir.as_deref().filter(|_| record) {
@@ -521,7 +529,6 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
         })?
     };
     outcome.verdict.system_messages.extend(p.skipped_files);
-    outcome.verdict.system_messages.extend(audit_problem);
     Ok((outcome, p.event))
 }
 

@@ -414,6 +414,7 @@ impl Live {
 
     fn bus_for(&mut self, settings: Settings) -> EventBus {
         let audit = self.audit_for(&settings.audit);
+        let settings_audit = settings.audit.clone();
         let mut bus = match &self.options.wasm {
             Some(rt) => EventBus::with_wasm_runtime(settings, rt.clone()),
             None => EventBus::new(settings),
@@ -424,8 +425,10 @@ impl Live {
             bus = bus.with_rollback(state);
         }
         match audit {
-            Some(log) => bus.with_shared_audit(log),
-            None => bus,
+            Ok(Some(log)) => bus.with_shared_audit(log),
+            Ok(None) => bus,
+            // Every event tries again; until then none can be recorded (a host error).
+            Err(()) => bus.with_unopened_audit(settings_audit),
         }
     }
 
@@ -437,27 +440,28 @@ impl Live {
         Revision { bus: self.bus_for(settings), ctx, errors, since: std::time::SystemTime::now() }
     }
 
-    /// The audit log for `a`, reusing the open one when the settings did not change.
-    fn audit_for(&mut self, a: &AuditSettings) -> Option<Arc<AuditLog>> {
+    /// The audit log for `a`, reusing the open one when the settings did not change; `Err`
+    /// when it cannot be opened (logged).
+    fn audit_for(&mut self, a: &AuditSettings) -> Result<Option<Arc<AuditLog>>, ()> {
         if let Some((s, log)) = &self.audit
             && s == a
         {
-            return Some(log.clone());
+            return Ok(Some(log.clone()));
         }
         match crate::audit::open_configured(a) {
             Ok(Some(log)) => {
                 let log = Arc::new(log);
                 self.audit = Some((a.clone(), log.clone()));
-                Some(log)
+                Ok(Some(log))
             }
             Ok(None) => {
                 self.audit = None;
-                None
+                Ok(None)
             }
             Err(e) => {
                 tracing::error!(error = %e, "the audit log cannot be opened");
                 self.audit = None;
-                None
+                Err(())
             }
         }
     }

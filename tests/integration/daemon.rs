@@ -1452,3 +1452,35 @@ fn serve_accepts_a_socket_directory_only_when_no_other_uid_can_replace_the_socke
     let err = check_directory(&link.join("sock"), 0).unwrap_err().to_string();
     assert!(err.contains("owned by uid 65534"), "{err}");
 }
+
+#[test]
+fn a_daemon_that_cannot_record_fails_closed_events_closed_until_the_log_is_repaired() {
+    let env = Env::new();
+    let log = env.path().join("logs/audit.jsonl");
+    std::fs::create_dir_all(&log).unwrap(); // A directory where the log should be.
+    env.write(
+        "managed.d/10-audit.json",
+        &json!({"audit": {"path": log}, "failClosed": ["PreToolUse"], "permissions": {"allow": ["Bash(ls:*)"]}})
+            .to_string(),
+    );
+    let socket = env.path().join("d.sock");
+    let d = Daemon::start(&env, &socket, &[]);
+    let (out, _) = thin_dispatch(&env, &socket, &bash_event("ls"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("the audit log cannot be opened") && out.stderr.contains("failing closed"), "{out:?}");
+    assert!(!out.stdout.contains("allow"));
+    // An event that does not fail closed is answered, with the cause.
+    let post = json!({"session_id": "s", "cwd": "/tmp", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "ls"}, "tool_response": {}, "tool_use_id": "t"});
+    let (out, _) = thin_dispatch(&env, &socket, post.to_string().as_bytes());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json()["systemMessage"].as_str().unwrap_or_default().contains("audit log cannot be opened"), "{out:?}");
+    // Repaired while the daemon runs: the next event opens the log and is recorded.
+    std::fs::remove_dir(&log).unwrap();
+    let (out, _) = thin_dispatch(&env, &socket, &bash_event("ls"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["hookSpecificOutput"]["permissionDecision"], "allow");
+    let r = hookhost::audit::verify_anchored(&log, Some(hookhost::audit::default_anchor(&log))).unwrap();
+    assert_eq!((r.integrity(), r.records), (hookhost::audit::Integrity::Intact, 1), "{r}");
+    drop(d);
+}
