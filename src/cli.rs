@@ -80,7 +80,9 @@ pub enum Command {
     /// hookhost should see (matcher "*").
     ///
     /// With HOOKHOST_SOCKET (or --socket) it is a thin client of `hookhost serve`: the daemon
-    /// answers. If the daemon is unreachable, refuses or does not answer in time, the event fails
+    /// answers. Nothing is sent to a listener that is neither this user nor root (SO_PEERCRED);
+    /// a root daemon (not this user's) answers with the managed policy only. If the daemon is
+    /// unreachable, runs as another user, refuses or does not answer in time, the event fails
     /// closed (exit 2 with the reason) when managed `failClosed` lists it, else it is evaluated
     /// in-process with a note.
     Dispatch(DispatchCmd),
