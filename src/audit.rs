@@ -58,8 +58,14 @@
 //! # The anchor
 //!
 //! A log opened [`AuditLog::with_anchor`] keeps its chain's head, `{"v":1,"log":…,"seq":…,
-//! "hash":…}` of the last record, in a separate small file, replaced atomically (temporary
-//! file, rename) under the log's lock after every append, and fsynced whenever the record was.
+//! "hash":…}` of the last record, in a separate small file, rewritten in place (one `pwrite`
+//! of a space-padded, never shrinking text) under the log's lock, twice per append: before the record is written, naming
+//! it as pending (`"next":{"seq":…,"hash":…}`), and after, as the new head (fsynced whenever
+//! the record is; the first write too under [`Fsync::Always`]). A writer that dies in between
+//! leaves a set that ends at the head or at exactly the pending record; both count as
+//! anchored, and nothing else does. Under [`Fsync::Batched`] a power failure can still leave
+//! an anchor that does not match the set (records lost before their fsync, or an anchor write
+//! lost after the record's): it reads as a cut or a break.
 //! Placed where the writers of the log cannot write (the admin's or the daemon's directory),
 //! it makes cutting the tail or rewriting the chain visible to [`verify_anchored`]: the set must
 //! end exactly at the anchored record, with the anchored hash. Before appending, a writer that
@@ -67,8 +73,10 @@
 //! anchor; if not, it does not bless the log as it found it: it first appends an *anchor break*
 //! record (top-level field [`ANCHOR_BREAK_FIELD`], written by the log itself, reserved to it)
 //! naming the anchor and the tail it found, and `verify` reports every break record as
-//! tampering for as long as that set exists. An anchor that cannot be read or written (not a
-//! regular file, no permission, full disk) fails the append: the caller cannot record. An
+//! tampering for as long as that set exists. An anchor that is not an anchor (garbage) is such
+//! a break, then rewritten; one that cannot be opened, read or written (a directory, FIFO or
+//! symlink at its path, no permission, a full disk) fails the append: the caller cannot
+//! record. An
 //! anchor only protects against those who can write the log but not the anchor: whoever can
 //! write both can rewrite both.
 //!
@@ -346,11 +354,19 @@ impl AuditLog {
                 }
             }
         };
+        let anchor_err = |anchor: &Path, what: &str, e: io::Error| AuditError::Anchor {
+            path: anchor.to_path_buf(),
+            reason: format!("cannot {what}: {e}"),
+        };
+        let anchor = match &self.anchor {
+            Some(a) => Some((a.as_path(), open_anchor(a).map_err(|e| anchor_err(a, "open", e))?)),
+            None => None,
+        };
         // A tail this handle wrote itself continues from the anchor it wrote with it; any other
         // tail is checked against the anchor, and a break is recorded before anything else.
-        let anchor_break = match (&self.anchor, known) {
-            (Some(anchor), false) => self.check_anchor(anchor, &link)?,
-            _ => None,
+        let (anchor_break, base) = match (&anchor, known) {
+            (Some((path, file)), false) => self.check_anchor(path, file, &link)?,
+            _ => (None, ChainHead { seq: link.seq, hash: link.hash.clone() }),
         };
         let next = |seq: u64| {
             seq.checked_add(1).ok_or_else(|| AuditError::Chain {
@@ -370,6 +386,22 @@ impl AuditLog {
         let (line, hash) = build_line(seq, &prev, body);
         lines.extend_from_slice(&line);
         let line = lines;
+        // Phase one: the anchor names the record about to be written as pending, so a writer
+        // that dies between the record and the anchor leaves a state the next one recognises
+        // (the set ends at the head or at exactly this record), and nothing else passes.
+        let log_abs = std::path::absolute(path).map_err(io_err(path))?;
+        let write = |head: &ChainHead, next: Option<ChainHead>, sync: bool| -> Result<(), AuditError> {
+            let Some((path, file)) = &anchor else { return Ok(()) };
+            let a = Anchor { v: FORMAT_VERSION, log: log_abs.clone(), seq: head.seq, hash: head.hash.clone(), next };
+            write_anchor_to(file, &a, sync).map_err(|e| anchor_err(path, "write", e))
+        };
+        let sync = match self.options.fsync {
+            Fsync::Always => true,
+            Fsync::Batched { every } => durable || st.unsynced.saturating_add(1) >= every,
+        };
+        // Durable before the record only where every record is: a power failure between this
+        // and the record's fsync is otherwise one way to leave a false break.
+        write(&base, Some(ChainHead { seq, hash: hash.clone() }), self.options.fsync == Fsync::Always)?;
         let needed = line.len() as u64 + u64::from(!terminated);
         if self.options.max_bytes > 0 && size > 0 && size + needed > self.options.max_bytes {
             self.rotate(st)?;
@@ -387,29 +419,29 @@ impl AuditLog {
         (&cur.file).write_all(&out).map_err(io_err(path))?;
         cur.tail = Some(Tail { end: size + out.len() as u64, seq, hash: hash.clone() });
         st.unsynced = st.unsynced.saturating_add(1);
-        let sync = match self.options.fsync {
-            Fsync::Always => true,
-            Fsync::Batched { every } => durable || st.unsynced >= every,
-        };
         if sync {
             self.sync_locked(st)?;
         }
-        if let Some(anchor) = &self.anchor {
-            let log = std::path::absolute(path).map_err(io_err(path))?;
-            let head = Anchor { v: FORMAT_VERSION, log, seq, hash: hash.clone() };
-            write_anchor(anchor, &head, sync)
-                .map_err(|e| AuditError::Anchor { path: anchor.clone(), reason: format!("cannot write: {e}") })?;
-        }
+        // Phase two: the record is the head.
+        write(&ChainHead { seq, hash: hash.clone() }, None, sync)?;
         Ok((seq, hash, sync))
     }
 
-    /// Compares the anchor with the tail `link` the next record would follow: `None` when the
-    /// chain continues from it (or there is no anchor yet), else the fields of the break record
-    /// to write first. An anchor that cannot be read, or that belongs to another log, is an
-    /// error.
-    fn check_anchor(&self, anchor: &Path, link: &Link) -> Result<Option<Map<String, Value>>, AuditError> {
-        let found = match read_anchor(anchor) {
-            Ok(None) => return Ok(None),
+    /// Compares the anchor with the tail `link` the next record would follow. The chain
+    /// continues from it when the tail is its head, or the record it names as pending (a
+    /// writer died between its record and the anchor); there is no anchor yet; then: no break,
+    /// and the tail is the base of the next anchor. Otherwise: the fields of the break record
+    /// to write first, and the anchor's own head stays the base until the append completes.
+    /// An anchor that cannot be read, or that belongs to another log, is an error.
+    fn check_anchor(
+        &self,
+        anchor: &Path,
+        file: &File,
+        link: &Link,
+    ) -> Result<(Option<Map<String, Value>>, ChainHead), AuditError> {
+        let tail = ChainHead { seq: link.seq, hash: link.hash.clone() };
+        let (found, base) = match read_anchor_from(file) {
+            Ok(None) => return Ok((None, tail)),
             Ok(Some(a)) => {
                 let log = std::path::absolute(&self.path).map_err(io_err(&self.path))?;
                 if a.log != log {
@@ -418,12 +450,13 @@ impl AuditLog {
                         reason: format!("it anchors another log ({}), not {}", a.log.display(), log.display()),
                     });
                 }
-                if a.seq == link.seq && a.hash == link.hash {
-                    return Ok(None);
+                let head = ChainHead { seq: a.seq, hash: a.hash.clone() };
+                if head == tail || a.next.as_ref() == Some(&tail) {
+                    return Ok((None, tail));
                 }
-                serde_json::json!({"seq": a.seq, "hash": a.hash})
+                (serde_json::json!({"seq": a.seq, "hash": a.hash}), head)
             }
-            Err(AnchorReadError::Invalid(reason)) => serde_json::json!({ "unreadable": reason }),
+            Err(AnchorReadError::Invalid(reason)) => (serde_json::json!({ "unreadable": reason }), tail.clone()),
             Err(AnchorReadError::Io(e)) => {
                 return Err(AuditError::Anchor { path: anchor.to_path_buf(), reason: format!("cannot read: {e}") });
             }
@@ -444,7 +477,7 @@ impl AuditLog {
         m.insert("kind".into(), "audit_anchor_break".into());
         m.insert("anchor_path".into(), anchor.to_string_lossy().into_owned().into());
         m.insert("message".into(), message.into());
-        Ok(Some(m))
+        Ok((Some(m), base))
     }
 
     /// fsyncs what this handle appended (and the directory, if files were created or renamed).
@@ -556,6 +589,17 @@ pub struct Anchor {
     /// `seq` and `hash` of its last record.
     pub seq: u64,
     pub hash: String,
+    /// The record a writer is appending (set before it writes, cleared after): a set that ends
+    /// at exactly this record is anchored too (the writer died before it could say so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<ChainHead>,
+}
+
+/// A record's place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
 }
 
 /// Why an anchor file could not be used.
@@ -567,8 +611,8 @@ enum AnchorReadError {
     Invalid(String),
 }
 
-/// Reads the anchor at `path` (`None` when there is none): not following a symlink, not
-/// blocking on a FIFO, at most [`MAX_ANCHOR_BYTES`].
+/// Reads the anchor at `path` (`None` when there is none, or it is empty): not following a
+/// symlink, not blocking on a FIFO, at most [`MAX_ANCHOR_BYTES`].
 fn read_anchor(path: &Path) -> Result<Option<Anchor>, AnchorReadError> {
     let file = match OpenOptions::new()
         .read(true)
@@ -582,6 +626,11 @@ fn read_anchor(path: &Path) -> Result<Option<Anchor>, AnchorReadError> {
         }
         Err(e) => return Err(AnchorReadError::Io(e)),
     };
+    read_anchor_from(&file)
+}
+
+/// Reads the anchor in `file` (`None` when it is empty).
+fn read_anchor_from(file: &File) -> Result<Option<Anchor>, AnchorReadError> {
     let meta = file.metadata().map_err(AnchorReadError::Io)?;
     if !meta.file_type().is_file() {
         return Err(AnchorReadError::Invalid("not a regular file".into()));
@@ -589,44 +638,51 @@ fn read_anchor(path: &Path) -> Result<Option<Anchor>, AnchorReadError> {
     if meta.len() > MAX_ANCHOR_BYTES {
         return Err(AnchorReadError::Invalid(format!("larger than {MAX_ANCHOR_BYTES} bytes")));
     }
-    let mut text = Vec::new();
-    file.take(MAX_ANCHOR_BYTES + 1).read_to_end(&mut text).map_err(AnchorReadError::Io)?;
+    let mut text = vec![0u8; meta.len() as usize];
+    file.read_exact_at(&mut text, 0).map_err(AnchorReadError::Io)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
     let a: Anchor =
         serde_json::from_slice(&text).map_err(|e| AnchorReadError::Invalid(format!("not an anchor: {e}")))?;
-    if a.v != FORMAT_VERSION || !is_hash(a.hash.as_bytes()) {
+    if a.v != FORMAT_VERSION
+        || !is_hash(a.hash.as_bytes())
+        || a.next.as_ref().is_some_and(|n| !is_hash(n.hash.as_bytes()))
+    {
         return Err(AnchorReadError::Invalid("not an anchor of this format".into()));
     }
     Ok(Some(a))
 }
 
-/// Replaces the anchor at `path` atomically (a temporary file beside it, renamed over it);
-/// `sync`: fsync the file and the directory.
-fn write_anchor(path: &Path, anchor: &Anchor, sync: bool) -> io::Result<()> {
-    let dir = parent_dir(path);
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(".tmp");
-    let tmp = dir.join(name);
-    let mut text = serde_json::to_vec(anchor).map_err(io::Error::other)?;
-    text.push(b'\n');
-    let mut f = OpenOptions::new()
+/// Opens (creating it, mode 0600) the anchor at `path` for an append: a regular file, not
+/// through a symlink, never blocking.
+fn open_anchor(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&tmp)?;
-    if !f.metadata()?.file_type().is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", tmp.display())));
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    f.write_all(&text)?;
+    Ok(file)
+}
+
+/// Rewrites the anchor in place with one `pwrite` at offset 0 (under the log's lock, so no
+/// reader sees it half-written): the JSON, padded with spaces to a multiple of 512 bytes and at
+/// least the file's length (the file never shrinks, no old bytes remain), ending in `\n`.
+/// `sync`: fdatasync.
+fn write_anchor_to(file: &File, anchor: &Anchor, sync: bool) -> io::Result<()> {
+    let mut text = serde_json::to_vec(anchor).map_err(io::Error::other)?;
+    let len = (text.len() + 1).next_multiple_of(512).max(file.metadata()?.len() as usize);
+    text.resize(len - 1, b' ');
+    text.push(b'\n');
+    file.write_all_at(&text, 0)?;
     if sync {
-        f.sync_data()?;
-    }
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if sync {
-        File::open(&dir)?.sync_all()?;
+        file.sync_data()?;
     }
     Ok(())
 }
@@ -1363,6 +1419,13 @@ fn compare_anchor(path: &Path, a: &Anchor, report: &VerifyReport, anchored_hash:
     let last = report.last.as_ref().map_or(0, |(seq, _)| *seq);
     if report.problem.is_some() {
         return AnchorStatus::NotReached { anchored: a.seq };
+    }
+    // A writer that died between its record and the anchor's second write.
+    if let (Some(n), Some((seq, hash))) = (&a.next, &report.last)
+        && n.seq == *seq
+        && n.hash == *hash
+    {
+        return AnchorStatus::Matches { seq: n.seq };
     }
     if last < a.seq {
         return AnchorStatus::Cut { anchored: a.seq, last };

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hookhost::audit::{
-    self, AuditLog, AuditOptions, Fsync, Integrity, ProblemKind, RedactAction, Redaction, VerifyReport,
+    self, AnchorStatus, AuditLog, AuditOptions, Fsync, Integrity, ProblemKind, RedactAction, Redaction, VerifyReport,
 };
 use serde_json::{Map, Value, json};
 
@@ -449,7 +449,7 @@ fn redacted_and_oversized_records_are_logged_within_the_cap() {
 // Processes
 
 /// Not a test on its own: when `HOOKHOST_AUDIT_TEST_CHILD` names a log, this is a writer process
-/// (the test binary re-executed): it appends `HOOKHOST_AUDIT_TEST_COUNT` records (0: until
+/// (the test binary re-executed), keeping the anchor `<log>.anchor`: it appends `HOOKHOST_AUDIT_TEST_COUNT` records (0: until
 /// killed) and, with `HOOKHOST_AUDIT_TEST_ACK=1`, prints `ack <seq>` after each durable append.
 #[test]
 fn child_process_entry() {
@@ -461,7 +461,8 @@ fn child_process_entry() {
         var("HOOKHOST_AUDIT_TEST_MAX_BYTES"),
         var("HOOKHOST_AUDIT_TEST_ACK") == 1,
     );
-    let log = AuditLog::open(PathBuf::from(path), options(max_bytes)).unwrap();
+    let path = PathBuf::from(path);
+    let log = AuditLog::open(&path, options(max_bytes)).unwrap().with_anchor(audit::default_anchor(&path)).unwrap();
     let mut out = std::io::stdout();
     use std::io::Write;
     out.write_all(b"\n").unwrap();
@@ -536,15 +537,19 @@ fn sigkilled_writers_never_lose_an_acknowledged_record_or_break_the_chain() {
         acked_total += acked.len();
         acked_max = acked_max.max(*acked.iter().max().unwrap());
 
-        let r = audit::verify(&path).unwrap();
+        // A writer killed anywhere (before, inside or after its record, between the record
+        // and the anchor) leaves an anchored set: never a cut, a rewrite or a break.
+        let r = audit::verify_anchored(&path, Some(audit::default_anchor(&path))).unwrap();
         assert!(r.is_trustworthy(), "round {round}: {r}");
+        assert!(matches!(r.anchor.as_ref().unwrap().status, AnchorStatus::Matches { .. }), "round {round}: {r}");
         torn_seen = torn_seen.max(r.torn.len());
         // The chain runs 1..=last without a hole, so every acknowledged seq is in it.
         let last = r.last.as_ref().unwrap().0;
         assert_eq!(r.records, last);
         assert!(acked_max <= last, "round {round}: acknowledged seq {acked_max} is missing: {r}");
     }
-    let r = audit::verify(&path).unwrap();
+    let r = audit::verify_anchored(&path, Some(audit::default_anchor(&path))).unwrap();
+    assert!(r.breaks.is_empty(), "{r}");
     assert!(r.files.len() > 3, "{r}");
     eprintln!(
         "sigkill: 200 kills, {acked_total} acknowledged, {} records in {} files, {torn_seen} torn, {:?}",
@@ -587,6 +592,13 @@ fn check_writers(path: &Path, writers: u64, each: u64) {
     assert_eq!(seqs, (1..=writers * each).collect::<Vec<_>>());
     assert_eq!(next.len() as u64, writers);
     assert!(next.values().all(|n| *n == each), "{next:?}");
+    // Writer processes keep the anchor together: it ends where the set does, with no break.
+    let anchor = audit::default_anchor(path);
+    if anchor.exists() {
+        let r = audit::verify_anchored(path, Some(&anchor)).unwrap();
+        assert_eq!(r.integrity(), Integrity::Intact, "{r}");
+        assert_eq!(r.anchor.unwrap().status, AnchorStatus::Matches { seq: writers * each });
+    }
 }
 
 #[test]
@@ -650,8 +662,6 @@ fn threads_with_their_own_handles_take_turns_while_verify_runs() {
 
 // ---------------------------------------------------------------------------------------------
 // The anchor: cuts and re-hashed chains, and a log that cannot record.
-
-use hookhost::audit::AnchorStatus;
 
 /// A log of `n` records (every third a deny) anchored in a directory of its own; rotated when
 /// `max_bytes` > 0.
@@ -803,6 +813,48 @@ fn the_anchor_catches_every_rehashed_deletion_rewrite_cut_and_forged_tail() {
 }
 
 #[test]
+fn a_writer_interrupted_between_its_record_and_the_anchor_is_recognised_and_nothing_else_is() {
+    let dir = tempfile::tempdir().unwrap();
+    for what in ["after its record", "before its record"] {
+        let (path, anchor) = anchored_log(&dir.path().join(what.replace(' ', "-")), 6, 0);
+        let mut a: audit::Anchor = serde_json::from_slice(&std::fs::read(&anchor).unwrap()).unwrap();
+        assert_eq!((a.seq, a.next.is_none()), (6, true));
+        let recs = records(&path);
+        let hash_of = |seq: usize| recs[seq - 1].1["hash"].as_str().unwrap().to_string();
+        if what == "after its record" {
+            // Died after writing record 6, before saying so: the anchor says 5, 6 pending.
+            (a.seq, a.hash, a.next) = (5, hash_of(5), Some(audit::ChainHead { seq: 6, hash: hash_of(6) }));
+        } else {
+            // Died before writing record 7: the anchor says 6, 7 pending.
+            a.next = Some(audit::ChainHead { seq: 7, hash: "ab".repeat(32) });
+        }
+        std::fs::write(&anchor, serde_json::to_vec(&a).unwrap()).unwrap();
+        let r = anchored(&path, &anchor);
+        assert_eq!(r.integrity(), Integrity::Intact, "{what}: {r}");
+        let log = AuditLog::open(&path, options(0)).unwrap().with_anchor(&anchor).unwrap();
+        log.append(fields(3, 0), false).unwrap();
+        let r = anchored(&path, &anchor);
+        assert_eq!((r.integrity(), r.breaks.len()), (Integrity::Intact, 0), "{what}: no break: {r}");
+    }
+    // The pending slot admits exactly the record named, not a forged one in its place.
+    let (path, anchor) = anchored_log(&dir.path().join("b"), 6, 0);
+    let mut a: audit::Anchor = serde_json::from_slice(&std::fs::read(&anchor).unwrap()).unwrap();
+    let recs = records(&path);
+    let real6 = recs[5].1["hash"].as_str().unwrap().to_string();
+    (a.seq, a.hash, a.next) =
+        (5, recs[4].1["hash"].as_str().unwrap().to_string(), Some(audit::ChainHead { seq: 6, hash: real6 }));
+    std::fs::write(&anchor, serde_json::to_vec(&a).unwrap()).unwrap();
+    let mut forged = recs;
+    forged[5].1.insert("decision".into(), json!("allow"));
+    forged[5].1.insert("i".into(), json!(999));
+    rewrite(std::slice::from_ref(&path), forged);
+    let r = anchored(&path, &anchor);
+    assert_eq!(r.integrity(), Integrity::Tampered, "{r}");
+    AuditLog::open(&path, options(0)).unwrap().with_anchor(&anchor).unwrap().append(fields(3, 1), false).unwrap();
+    assert_eq!(anchored(&path, &anchor).breaks.len(), 1);
+}
+
+#[test]
 fn a_break_record_cannot_be_spoofed_or_silently_removed() {
     let dir = tempfile::tempdir().unwrap();
     let (path, anchor) = anchored_log(dir.path(), 10, 0);
@@ -846,30 +898,28 @@ fn an_unusable_anchor_fails_the_append_or_is_recorded_as_a_break() {
     let r = anchored(&path, &anchor);
     assert_eq!(r.breaks.len(), 1, "{r}");
     assert!(r.breaks[0].message.contains("unreadable"), "{r}");
-    // A FIFO or a symlink at the anchor path is not followed nor waited on: a break, then the
-    // anchor is replaced by a regular file.
-    for (i, make) in [
-        &(|a: &Path| nix::unistd::mkfifo(a, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap())
-            as &dyn Fn(&Path),
-        &|a: &Path| std::os::unix::fs::symlink("/etc/passwd", a).unwrap(),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // A directory, a FIFO or a symlink at the anchor path: never followed nor waited on, the
+    // append fails (cannot record).
+    type Make<'a> = &'a dyn Fn(&Path);
+    let makers: [(&str, Make); 3] = [
+        ("directory", &|a: &Path| std::fs::create_dir(a).unwrap()),
+        ("fifo", &|a: &Path| nix::unistd::mkfifo(a, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()),
+        ("symlink", &|a: &Path| std::os::unix::fs::symlink("/etc/passwd", a).unwrap()),
+    ];
+    for (what, make) in makers {
         std::fs::remove_file(&anchor).unwrap();
         make(&anchor);
-        reopen().append(fields(0, 20 + i as u64), false).unwrap();
-        let r = anchored(&path, &anchor);
-        assert_eq!(r.breaks.len(), 2 + i, "{r}");
-        assert!(std::fs::symlink_metadata(&anchor).unwrap().file_type().is_file());
+        let err = reopen().append(fields(0, 10), false).unwrap_err().to_string();
+        assert!(err.contains("audit anchor"), "{what}: {err}");
+        if what == "directory" {
+            std::fs::remove_dir(&anchor).unwrap();
+        } else {
+            std::fs::remove_file(&anchor).unwrap();
+        }
+        std::fs::write(&anchor, "").unwrap();
     }
-    // A directory at the anchor path: the append fails (cannot record).
-    std::fs::remove_file(&anchor).unwrap();
-    std::fs::create_dir(&anchor).unwrap();
-    let err = reopen().append(fields(0, 10), false).unwrap_err().to_string();
-    assert!(err.contains("audit anchor"), "{err}");
-    std::fs::remove_dir(&anchor).unwrap();
     assert!(std::fs::read_to_string("/etc/passwd").unwrap().starts_with("root:"), "never written through");
+    std::fs::remove_file(&anchor).unwrap();
     // Another log's anchor is not taken over.
     let other = dir.path().join("other.jsonl");
     AuditLog::open(&other, options(0)).unwrap().with_anchor(&anchor).unwrap().append(fields(0, 0), false).unwrap();
