@@ -8,7 +8,11 @@
 //! policy is closed (`onFailure: "block"`, or the managed `failClosed` floor for the event).
 //! An event that selects more hooks than `Settings::max_hooks_per_event` runs none of them and
 //! fails closed with a reason naming the limit (so piling on hooks can never switch a managed
-//! hook off).
+//! hook off). An event that cannot be recorded in the configured audit log (it cannot be
+//! opened, or the append fails: a directory at its path, a full disk, an unusable anchor) is a
+//! host error under the event's failure policy: where managed `failClosed` lists the event,
+//! the verdict becomes that host error (Claude Code sees exit 2 with the cause), else the
+//! cause is added as a `systemMessage`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +24,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::audit::AuditLog;
+use crate::settings::file::AuditSettings;
 
 use crate::decision::{Decision, HookResult};
 use crate::decision::{FailurePolicy, FoldItem, Response, Verdict, fold, render};
@@ -96,12 +101,24 @@ impl DispatchContext {
     }
 }
 
+/// Where a bus records its events.
+#[derive(Debug)]
+enum Recorder {
+    Log(Arc<AuditLog>),
+    /// The configured log could not be opened: each event tries again; until it opens, no
+    /// event can be recorded.
+    Unopened {
+        settings: AuditSettings,
+        opened: std::sync::Mutex<Option<Arc<AuditLog>>>,
+    },
+}
+
 /// The bus: one settings revision and a runner.
 #[derive(Debug)]
 pub struct EventBus {
     settings: Arc<Settings>,
     runner: Arc<Runner>,
-    audit: Option<Arc<AuditLog>>,
+    audit: Option<Recorder>,
     /// Undoing rejected edits and blocked settings changes (`crate::rollback`); `None`: off.
     rollback: Option<Arc<crate::rollback::Rollback>>,
 }
@@ -130,13 +147,43 @@ impl EventBus {
 
     /// Like [`EventBus::with_audit`], with a log shared with other buses (revisions).
     pub fn with_shared_audit(mut self, log: Arc<AuditLog>) -> Self {
-        self.audit = Some(log);
+        self.audit = Some(Recorder::Log(log));
         self
     }
 
-    /// The audit log events are recorded in, if any.
-    pub fn audit_log(&self) -> Option<&Arc<AuditLog>> {
-        self.audit.as_ref()
+    /// Records every event in the log `settings` configure, which could not be opened: each
+    /// event opens it again, and while it cannot, the event cannot be recorded (a host error
+    /// under its failure policy).
+    pub fn with_unopened_audit(mut self, settings: AuditSettings) -> Self {
+        self.audit = Some(Recorder::Unopened { settings, opened: std::sync::Mutex::new(None) });
+        self
+    }
+
+    /// The audit log events are recorded in, if any (opening it if it could not be opened
+    /// before).
+    pub fn audit_log(&self) -> Option<Arc<AuditLog>> {
+        self.recorder().ok().flatten()
+    }
+
+    /// The open audit log (`None`: not auditing), or why it cannot be opened.
+    fn recorder(&self) -> Result<Option<Arc<AuditLog>>, String> {
+        match &self.audit {
+            None => Ok(None),
+            Some(Recorder::Log(log)) => Ok(Some(log.clone())),
+            Some(Recorder::Unopened { settings, opened }) => {
+                let mut opened = opened.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(log) = opened.as_ref() {
+                    return Ok(Some(log.clone()));
+                }
+                match crate::audit::open_configured(settings) {
+                    Ok(log) => {
+                        *opened = log.map(Arc::new);
+                        Ok(opened.clone())
+                    }
+                    Err(e) => Err(format!("the audit log cannot be opened: {e}")),
+                }
+            }
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -325,21 +372,29 @@ impl EventBus {
             revision: self.settings.revision.clone(),
             duration: start.elapsed(),
         };
-        if let Some(log) = &self.audit {
+        let recorded = self.recorder().and_then(|log| {
+            let Some(log) = log else { return Ok(()) };
             let durable = event.kind() == EventKind::ConfigChange || outcome.verdict.rejects();
             let record = audit_record(event, &outcome, &self.settings);
             let appended = log.append(record, durable && rollback_records.is_empty());
             // Rollback and revert records follow their event's record.
             let appended = rollback_records.into_iter().fold(appended, |r, rec| r.and_then(|_| log.append(rec, true)));
-            if let Err(e) = appended {
-                tracing::warn!(error = %e, "audit: cannot record the event");
-                outcome
-                    .verdict
-                    .system_messages
-                    .push(format!("hookhost: the audit log could not record this event: {e}"));
-            }
+            appended.map(|_| ()).map_err(|e| format!("the audit log could not record this event: {e}"))
+        });
+        if let Err(e) = recorded {
+            self.cannot_record(event, &mut outcome.verdict, e);
         }
         outcome
+    }
+
+    /// An event that cannot be recorded: a host error under the event's failure policy.
+    fn cannot_record(&self, event: &HookEvent, verdict: &mut Verdict, cause: String) {
+        tracing::warn!(error = %cause, "audit: cannot record the event");
+        if self.fails_closed(Some(event.name())) {
+            verdict.host_error = Some(format!("{cause}; failing closed for {} (managed failClosed)", event.name()));
+        } else {
+            verdict.system_messages.push(format!("hookhost: {cause}"));
+        }
     }
 }
 

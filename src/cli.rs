@@ -80,7 +80,9 @@ pub enum Command {
     /// hookhost should see (matcher "*").
     ///
     /// With HOOKHOST_SOCKET (or --socket) it is a thin client of `hookhost serve`: the daemon
-    /// answers. If the daemon is unreachable, refuses or does not answer in time, the event fails
+    /// answers. Nothing is sent to a listener that is neither this user nor root (SO_PEERCRED);
+    /// a root daemon (not this user's) answers with the managed policy only. If the daemon is
+    /// unreachable, runs as another user, refuses or does not answer in time, the event fails
     /// closed (exit 2 with the reason) when managed `failClosed` lists it, else it is evaluated
     /// in-process with a note.
     Dispatch(DispatchCmd),
@@ -88,7 +90,10 @@ pub enum Command {
     /// keep settings live (every settings file is watched; a change goes through the
     /// ConfigChange hooks before it applies) and WebAssembly hooks warm.
     ///
-    /// Only clients whose uid is allowed (default: the daemon's own and root) are answered.
+    /// Only clients whose uid is allowed (default: the daemon's own and root) are answered. A
+    /// client of another uid than the daemon's gets decisions of the managed policy only: its
+    /// settings file and project directory are refused, none of its files is read. The socket's
+    /// directory must be writable by the daemon's uid (or root) only.
     /// SIGTERM or SIGINT: stop accepting, finish in-flight events, remove the socket, exit 0.
     ///
     /// Each project's settings start from the last known good revision
@@ -196,12 +201,19 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain of an audit log (with its rotated files): reports the first bad
-    /// record. Exits 0 when intact (a torn last line after a crash is reported, not an error),
-    /// 2 when a record was changed, removed or reordered, 1 when the log cannot be read.
+    /// Verify the hash chain of an audit log (with its rotated files) and compare it with its
+    /// anchor: reports the first bad record, a cut or re-hashed tail, and every anchor break
+    /// a writer recorded. Exits 0 when intact (a torn last line after a crash is reported, not
+    /// an error), 2 when a record was changed, removed or reordered, the set does not end at
+    /// the anchored record, or it holds an anchor break; 1 when the log or the anchor cannot be
+    /// read.
     Verify {
         /// The log file (default: the configured audit log).
         file: Option<PathBuf>,
+        /// The anchor file (default: managed `audit.anchor` for the configured log, else
+        /// `<FILE>.anchor`).
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
     },
 }
 
@@ -242,6 +254,30 @@ pub struct ServeArgs {
     /// The most projects (distinct project directories) served at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_projects: usize,
+    /// The most connections open at once from one uid; more are answered with an error and
+    /// closed.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_uid: usize,
+    /// Close a connection that sends no request for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub idle_timeout: f64,
+    /// A frame (a request, from its first byte to its last, or a reply) must be through within
+    /// this many seconds; else the connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub frame_timeout: f64,
+    /// The most bytes of requests in flight across all connections (at least one largest
+    /// frame, 16 MiB + 64 KiB; one uid at most three quarters of it): a frame's declared length
+    /// is reserved when its header arrives, and a frame that finds no room is refused with an
+    /// error.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_buffered_bytes: usize,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err("a number of seconds, more than 0 and at most 86400".into()),
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -286,16 +322,19 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Trust(a) => trust_cmd(&cli.global, &a),
         Command::Pin(a) => pin_cmd(&cli.global, &a),
-        Command::Audit(AuditCommand::Verify { file }) => {
-            let file = file.or_else(|| {
-                let loaded = load(&cli.global.locations());
-                audit_path(&loaded.settings.audit)
-            });
-            let Some(file) = file else {
+        Command::Audit(AuditCommand::Verify { file, anchor }) => {
+            let configured = load(&cli.global.locations()).settings.audit;
+            let configured_log = audit_path(&configured);
+            let Some(file) = file.or_else(|| configured_log.clone()) else {
                 eprintln!("hookhost audit verify: no audit log configured; name the file");
                 return 1;
             };
-            match crate::audit::verify(&file) {
+            let same = |a: &Path, b: &Path| std::path::absolute(a).ok() == std::path::absolute(b).ok();
+            let anchor = anchor.unwrap_or_else(|| match (&configured_log, &configured.anchor) {
+                (Some(log), Some(a)) if same(log, &file) => a.clone(),
+                _ => crate::audit::default_anchor(&file),
+            });
+            match crate::audit::verify_anchored(&file, Some(&anchor)) {
                 Ok(report) => {
                     println!("{report}");
                     match report.integrity() {
@@ -439,17 +478,15 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Dispatches a prepared event. `record`: write the audit record (`explain` does not).
 fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response> {
-    let mut audit_problem = None;
-    let audit = match if record { open_audit(&p.loaded.settings.audit) } else { Ok(None) } {
-        Ok(a) => a,
-        Err(e) => {
-            audit_problem = Some(format!("hookhost: the audit log cannot be opened: {e}"));
-            None
-        }
-    };
+    let audit_settings = p.loaded.settings.audit.clone();
+    let audit = if record { open_audit(&audit_settings) } else { Ok(None) };
     let mut bus = EventBus::new(p.loaded.settings);
-    if let Some(log) = audit {
-        bus = bus.with_audit(log);
+    match audit {
+        Ok(Some(log)) => bus = bus.with_audit(log),
+        Ok(None) => {}
+        // The bus tries again when it records, and a failure is a host error under the event's
+        // failure policy.
+        Err(_) => bus = bus.with_unopened_audit(audit_settings),
     }
     // Rollback writes files: `explain` (record == false) only reports whether it is armed.
     if let Some(state) = p.state_dir.as_deref().filter(|_| record) {
@@ -495,7 +532,6 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
         })?
     };
     outcome.verdict.system_messages.extend(p.skipped_files);
-    outcome.verdict.system_messages.extend(audit_problem);
     Ok((outcome, p.event))
 }
 
@@ -559,10 +595,14 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         .clone()
         .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
         .map(|p| absolute(&p));
-    let req = Request::Event {
+    // A daemon of another uid (root, serving several users) reads none of this user's files:
+    // it answers with the managed policy, so the project is not sent (the event's `cwd` selects
+    // none there either). An explicit `--settings` is sent, and refused: the failure policy
+    // then decides, as for any refusal.
+    let req = |server: &client::Server| Request::Event {
         v: crate::daemon::PROTOCOL,
         event: text.to_string(),
-        project_dir,
+        project_dir: project_dir.clone().filter(|_| server.same_user),
         settings: g.settings.as_deref().map(absolute),
     };
     let deadline = a
@@ -570,7 +610,7 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(Duration::from_secs_f64)
         .unwrap_or_else(|| crate::hook::default_timeout(event.name()));
-    let err = match client::request(socket, &req, deadline) {
+    let err = match client::request_with(socket, deadline, req) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
             return emit(&Response { stdout, stderr, exit_code });
         }
@@ -598,6 +638,10 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     let mut options = server::ServeOptions::new(a.socket.clone().unwrap_or_else(crate::daemon::default_socket));
     options.mode = a.socket_mode;
     options.max_projects = a.max_projects.max(1);
+    options.max_connections_per_uid = a.max_connections_per_uid.max(1);
+    options.idle_timeout = Duration::from_secs_f64(a.idle_timeout);
+    options.frame_timeout = Duration::from_secs_f64(a.frame_timeout);
+    options.max_buffered_bytes = a.max_buffered_bytes;
     // Warm the project named on the command line: its changes made while no daemon ran are
     // gated at start, not at the first event.
     if g.project_dir.is_some() || g.settings.is_some() {

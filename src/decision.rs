@@ -438,12 +438,18 @@ pub struct Verdict {
     pub extra: Map<String, Value>,
     /// Human-readable steps of how the verdict came about (for `explain` and the audit).
     pub why: Vec<String>,
+    /// The host failed for this event where its failure policy is closed (e.g. the event could
+    /// not be recorded in the audit log): rendered as a host error (exit 2, the cause on
+    /// stderr), whatever the hooks said.
+    pub host_error: Option<String>,
 }
 
 impl Verdict {
     /// The verdict in one word: deny, defer, ask, allow, block, stop or none.
     pub fn label(&self) -> &'static str {
-        if self.stop {
+        if self.host_error.is_some() {
+            "error"
+        } else if self.stop {
             "stop"
         } else if let Some(p) = self.permission {
             p.as_str()
@@ -456,7 +462,10 @@ impl Verdict {
 
     /// True when the action must not happen.
     pub fn rejects(&self) -> bool {
-        self.blocked || self.stop || matches!(self.permission, Some(Permission::Deny | Permission::Defer))
+        self.host_error.is_some()
+            || self.blocked
+            || self.stop
+            || matches!(self.permission, Some(Permission::Deny | Permission::Defer))
     }
 }
 
@@ -613,6 +622,9 @@ pub struct Response {
 /// without the command line in front of it). A block on any other event exits 2 with the reason
 /// on stderr and the same answer as JSON on stdout.
 pub fn render(event: &HookEvent, v: &Verdict) -> Response {
+    if let Some(e) = &v.host_error {
+        return Response { stdout: String::new(), stderr: format!("hookhost: {e}\n"), exit_code: 2 };
+    }
     let mut out = Map::new();
     let mut spec = Map::new();
     if event.kind() == EventKind::PreToolUse {

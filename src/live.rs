@@ -127,6 +127,9 @@ pub struct LiveOptions {
     pub no_persist: bool,
     /// The daemon's server-managed settings poller: the path of each new payload it cached.
     pub server_changes: Option<tokio::sync::watch::Receiver<Option<PathBuf>>>,
+    /// Undo nothing (`crate::rollback` off): for revisions that serve another user's events,
+    /// whose files must not be read or written with this process's rights.
+    pub no_rollback: bool,
 }
 
 /// The live settings of one `Locations`.
@@ -420,18 +423,21 @@ impl Live {
 
     fn bus_for(&mut self, settings: Settings) -> EventBus {
         let audit = self.audit_for(&settings.audit);
+        let settings_audit = settings.audit.clone();
         let mut bus = match &self.options.wasm {
             Some(rt) => EventBus::with_wasm_runtime(settings, rt.clone()),
             None => EventBus::new(settings),
         };
         // Rejected edits roll back, and a blocked ConfigChange (ours included) is written back to
         // the last accepted content when managed settings ask for it (crate::rollback).
-        if let Some(state) = &self.loc.state_dir {
+        if let Some(state) = self.loc.state_dir.as_ref().filter(|_| !self.options.no_rollback) {
             bus = bus.with_rollback(state);
         }
         match audit {
-            Some(log) => bus.with_shared_audit(log),
-            None => bus,
+            Ok(Some(log)) => bus.with_shared_audit(log),
+            Ok(None) => bus,
+            // Every event tries again; until then none can be recorded (a host error).
+            Err(()) => bus.with_unopened_audit(settings_audit),
         }
     }
 
@@ -443,27 +449,28 @@ impl Live {
         Revision { bus: self.bus_for(settings), ctx, errors, since: std::time::SystemTime::now() }
     }
 
-    /// The audit log for `a`, reusing the open one when the settings did not change.
-    fn audit_for(&mut self, a: &AuditSettings) -> Option<Arc<AuditLog>> {
+    /// The audit log for `a`, reusing the open one when the settings did not change; `Err`
+    /// when it cannot be opened (logged).
+    fn audit_for(&mut self, a: &AuditSettings) -> Result<Option<Arc<AuditLog>>, ()> {
         if let Some((s, log)) = &self.audit
             && s == a
         {
-            return Some(log.clone());
+            return Ok(Some(log.clone()));
         }
         match crate::audit::open_configured(a) {
             Ok(Some(log)) => {
                 let log = Arc::new(log);
                 self.audit = Some((a.clone(), log.clone()));
-                Some(log)
+                Ok(Some(log))
             }
             Ok(None) => {
                 self.audit = None;
-                None
+                Ok(None)
             }
             Err(e) => {
                 tracing::error!(error = %e, "the audit log cannot be opened");
                 self.audit = None;
-                None
+                Err(())
             }
         }
     }

@@ -464,12 +464,13 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
     if let Some(socket) = a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
         use crate::daemon::{Reply, Request, client};
-        let req = Request::Status {
+        // A daemon of another uid serves the managed policy only and refuses our files.
+        let req = |server: &client::Server| Request::Status {
             v: crate::daemon::PROTOCOL,
-            project_dir: loc.project_dir.clone(),
-            settings: loc.cli_file.clone(),
+            project_dir: loc.project_dir.clone().filter(|_| server.same_user),
+            settings: loc.cli_file.clone().filter(|_| server.same_user),
         };
-        let d = match client::request(socket, &req, std::time::Duration::from_secs(5)) {
+        let d = match client::request_with(socket, std::time::Duration::from_secs(5), req) {
             Ok(Reply::Status { revision, sources, errors, age_seconds, pid, projects, .. }) => json!({
                 "socket": socket, "revision": revision, "files": sources.len(), "errors": errors,
                 "revision_age_seconds": age_seconds, "pid": pid, "projects": projects,

@@ -419,6 +419,9 @@ pub struct AuditSettings {
     pub enabled: bool,
     /// The log file (default: `$XDG_STATE_HOME/hookhost/audit.jsonl`).
     pub path: Option<PathBuf>,
+    /// The anchor file keeping the chain's head (default: `<path>.anchor`), see
+    /// `crate::audit` ("The anchor").
+    pub anchor: Option<PathBuf>,
     /// fsync after every record (`"always"`), or in batches with denies and ConfigChange
     /// records made durable at once (`"batched"`, the default).
     pub fsync_always: bool,
@@ -434,6 +437,7 @@ impl Default for AuditSettings {
         AuditSettings {
             enabled: true,
             path: None,
+            anchor: None,
             fsync_always: false,
             max_bytes: None,
             max_record_bytes: None,
@@ -462,6 +466,13 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
                     .filter(|p| p.starts_with('/'))
                     .ok_or_else(|| cx.err(&kat, false, "`audit.path` must be an absolute path"))?;
                 a.path = Some(PathBuf::from(p));
+            }
+            "anchor" => {
+                let p = x
+                    .as_str()
+                    .filter(|p| p.starts_with('/'))
+                    .ok_or_else(|| cx.err(&kat, false, "`audit.anchor` must be an absolute path"))?;
+                a.anchor = Some(PathBuf::from(p));
             }
             "fsync" => {
                 a.fsync_always = match x.as_str() {
