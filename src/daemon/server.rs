@@ -721,7 +721,7 @@ async fn reassembled(state: &State, live: &LiveHandle) -> Result<Arc<Revision>, 
         }
         if start.elapsed() > WAIT {
             return Err(format!(
-                "the server-managed settings changed (an approval decision or an expiry) and were not reassembled                  within {}s",
+                "the server-managed settings changed (an approval decision or an expiry) and were not reassembled within {}s",
                 WAIT.as_secs()
             ));
         }
