@@ -20,6 +20,15 @@
 export { commands, hasFlag } from "./shell.js";
 export { relative, Rules, glob } from "./paths.js";
 
+// A hook has no network. Built with `-d http` (hookhost refuses wasi:http imports), the engine's
+// fetch would trap and end the hook as a failure; here it throws a TypeError the policy can catch
+// (and that hook() reports). Outside a component (node, for unit tests) nothing changes.
+if (typeof globalThis.fetch === "function" && typeof process === "undefined") {
+  globalThis.fetch = function fetch() {
+    throw new TypeError("fetch: a hookhost hook has no network access");
+  };
+}
+
 const str = (v) => (typeof v === "string" ? v : undefined);
 
 /**
