@@ -134,7 +134,6 @@ fn build(dir: &'static str) -> Option<PathBuf> {
     }
     let out = std::process::Command::new(repo().join(dir).join("build.sh"))
         .env_remove("CARGO_TARGET_DIR")
-        .env("HOOKHOST_TOOLCHAINS", tmpdir().join("toolchains"))
         .output()
         .expect("run build.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
