@@ -314,7 +314,10 @@ fn load_failure(message: impl Into<String>) -> HookFailure {
 impl EngineHost {
     fn new(options: &WasmOptions, fuel: bool) -> Result<Self, String> {
         let mut config = Config::new();
-        config.epoch_interruption(true).consume_fuel(fuel);
+        // Copy-on-write memory images (wasmtime's default, stated): an instance maps its initial
+        // memory from the artifact instead of copying it; this is what keeps Python and
+        // JavaScript components (tens of MiB of pre-initialised heap) cheap to instantiate.
+        config.epoch_interruption(true).consume_fuel(fuel).memory_init_cow(true);
         if options.allocator == Allocator::Pooling {
             let slots = 256;
             let mut pool = wasmtime::PoolingAllocationConfig::default();
@@ -420,7 +423,7 @@ impl EngineHost {
         let refused: Vec<&str> =
             ty.imports(&self.engine).map(|(name, _)| name).filter(|n| !world::granted(n)).collect();
         if !refused.is_empty() {
-            let hints: Vec<&str> = refused.iter().filter_map(|n| world::refusal_hint(n)).collect();
+            let hints: Vec<String> = refused.iter().filter_map(|n| world::refusal_hint(n)).collect();
             return Err(load_failure(format!(
                 "component {} imports {}, which hookhost does not grant (a hook may import only hookhost:hook/log and WASI 0.2's io, cli, clocks, random, filesystem and sockets, all granted nothing){}",
                 path.display(),

@@ -311,7 +311,11 @@ fn ungranted_imports_are_refused_at_load() {
         ("http", r#"(import "wasi:http/types@0.2.10" (instance))"#, "`wasi:http/types@0.2.10`"),
         ("wasi03", r#"(import "wasi:io/streams@0.3.0" (instance))"#, "`wasi:io/streams@0.3.0`"),
         ("unversioned", r#"(import "wasi:filesystem/preopens" (instance))"#, "`wasi:filesystem/preopens`"),
-        ("future-world", r#"(import "hookhost:hook/log@0.3.0" (instance))"#, "`hookhost:hook/log@0.3.0`"),
+        (
+            "future-world",
+            r#"(import "hookhost:hook/log@0.3.0" (instance))"#,
+            "built against hookhost:hook@0.2.0 or @0.1.0",
+        ),
         ("keyvalue", r#"(import "wasi:keyvalue/store@0.2.0" (instance))"#, "`wasi:keyvalue/store@0.2.0`"),
         (
             "other",

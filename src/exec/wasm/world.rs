@@ -98,11 +98,13 @@ pub fn granted(name: &str) -> bool {
 }
 
 /// A hint for a refused import, where there is a usual cause.
-pub fn refusal_hint(name: &str) -> Option<&'static str> {
+pub fn refusal_hint(name: &str) -> Option<String> {
     if name.starts_with("wasi:http/") {
-        Some("a JavaScript hook built with componentize-js imports wasi:http unless built with `--disable http`")
+        Some("a JavaScript hook built with componentize-js imports wasi:http unless built with `-d http`".into())
     } else if name.starts_with("wasi:") && name.contains("@0.3") {
-        Some("hookhost links WASI 0.2 (build for wasm32-wasip2)")
+        Some("hookhost links WASI 0.2 (build for wasm32-wasip2)".into())
+    } else if name.starts_with("hookhost:hook/") {
+        Some(format!("hookhost loads components built against hookhost:hook@{}", WORLD_VERSIONS.join(" or @")))
     } else {
         None
     }
