@@ -258,6 +258,25 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_comes_from_the_event() {
+        use crate::event::HookEvent;
+        let agent = |json: &str| super::super::GuestEvent::new(&HookEvent::parse(json.as_bytes()).unwrap()).agent;
+        assert_eq!(
+            agent(r#"{"hook_event_name": "Stop", "agent": {"name": "codex", "version": "1.2", "payload": {}}}"#),
+            Some(("codex".to_string(), Some("1.2".to_string())))
+        );
+        assert_eq!(agent(r#"{"hook_event_name": "Stop", "agent": {"name": "gemini"}}"#), Some(("gemini".into(), None)));
+        for none in [
+            r#"{"hook_event_name": "Stop"}"#,
+            r#"{"hook_event_name": "Stop", "agent": "codex"}"#,
+            r#"{"hook_event_name": "Stop", "agent": {"name": 1}}"#,
+            r#"{"hook_event_name": "Stop", "agent": {"version": "1"}}"#,
+        ] {
+            assert_eq!(agent(none), None, "{none}");
+        }
+    }
+
+    #[test]
     fn compat_keys() {
         assert_eq!(compat_key("0.2.9"), Some("0.2"));
         assert_eq!(compat_key("0.1.0"), Some("0.1"));
