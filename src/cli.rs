@@ -141,6 +141,12 @@ pub enum Command {
     /// case failed, 1 when a test file could not be used. The file format is in README.md
     /// ("Testing hooks").
     Test(TestArgs),
+    /// Create a WebAssembly hook project in NAME/ that builds with the language's stock tools
+    /// (cargo, componentize-py, componentize-js): the policy file with an example rule, the SDK
+    /// and WIT world vendored, an executable build.sh (installs the toolchain from the package
+    /// registries when missing; prints the component's path last), settings.json, tests.json
+    /// and a README. Then: NAME/build.sh && hookhost test NAME.
+    New(NewArgs),
     /// Run the bundled example policy (hooks-examples/shell, plus the WebAssembly hook
     /// hooks-examples/wasm/block-dangerous-bash when it is built) over the bundled sample events
     /// (hooks-examples/events) and print a table of decisions.
@@ -296,6 +302,22 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct NewArgs {
+    /// The hook's language.
+    #[arg(long, value_enum)]
+    pub lang: crate::scaffold::Lang,
+    /// The project's name (lowercase letters, digits, dashes): the directory created.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The event the hook is for.
+    #[arg(long, default_value = "PreToolUse")]
+    pub event: String,
+    /// The matcher (for events that have one), e.g. Bash or "Edit|Write".
+    #[arg(long)]
+    pub matcher: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// The examples directory (default: ./hooks-examples, else the one in hookhost's source tree).
     #[arg(long, value_name = "DIR")]
@@ -320,6 +342,22 @@ pub fn run(cli: Cli) -> u8 {
                 1
             }
         },
+        Command::New(a) => {
+            let hook = crate::scaffold::NewHook {
+                lang: a.lang,
+                name: a.name,
+                event: a.event,
+                matcher: a.matcher,
+                parent: PathBuf::from("."),
+            };
+            match crate::scaffold::run(&hook, &mut std::io::stdout().lock()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("hookhost new: {e}");
+                    1
+                }
+            }
+        }
         Command::Trust(a) => trust_cmd(&cli.global, &a),
         Command::Pin(a) => pin_cmd(&cli.global, &a),
         Command::Audit(AuditCommand::Verify { file, anchor }) => {

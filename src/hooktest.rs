@@ -27,7 +27,9 @@
 //! `hooksRun`; every key given must hold.
 //!
 //! Promises: exit 0 when every case passed, 2 when any failed, 1 when a test file could not be
-//! used (and nothing failed). Never writes anything but the precompile cache.
+//! used (and nothing failed). Never builds anything and never writes anything but the precompile
+//! cache: a wasm hook whose component does not exist makes its test file unusable, with an error
+//! that names the component and the `build.sh` beside the test file that builds it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,6 +40,7 @@ use serde_json::{Map, Value};
 use crate::bus::{DispatchContext, EventBus};
 use crate::decision::{HookResult, first_line, truncate_chars};
 use crate::event::HookEvent;
+use crate::hook::Handler;
 use crate::settings::{Scope, file, resolve};
 
 /// The file name `hookhost test DIR` looks for in DIR and its subdirectories.
@@ -176,7 +179,9 @@ fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Wr
         settings_text = settings_text.replace(from.as_str(), &abs(Path::new(to)).to_string_lossy());
     }
     let parsed = file::parse(&settings_text, &settings_path, Scope::Managed).map_err(|e| e.to_string())?;
-    let bus = EventBus::new(resolve(vec![parsed]));
+    let settings = resolve(vec![parsed]);
+    check_components(&settings, &base)?;
+    let bus = EventBus::new(settings);
     let (mut passed, mut failed) = (0, 0);
     for case in &t.cases {
         let started = Instant::now();
@@ -194,6 +199,28 @@ fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Wr
         }
     }
     Ok((passed, failed))
+}
+
+/// Every wasm hook's component exists (a placeholder such as `${CLAUDE_PROJECT_DIR}` is left to
+/// the run); else an error that says how to build it. Nothing is built here.
+fn check_components(settings: &crate::settings::Settings, base: &Path) -> Result<(), String> {
+    for hook in &settings.hooks {
+        let Handler::Wasm(w) = &hook.handler else { continue };
+        if w.component.exists() || w.component.to_string_lossy().contains("${") {
+            continue;
+        }
+        let build = base.join("build.sh");
+        let how = if build.is_file() {
+            format!("run {} first (it builds the component and prints its path)", build.display())
+        } else {
+            "build it first".to_string()
+        };
+        return Err(format!(
+            "wasm component {} does not exist: {how}; `hookhost test` builds nothing",
+            w.component.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Runs one case; `Ok` with a short description of what happened, `Err` with what differed.
@@ -306,5 +333,29 @@ mod tests {
         std::fs::write(&f, "{\"cases\": []}").unwrap();
         let s = run(&[f], &mut Vec::new()).unwrap();
         assert_eq!((s.errors, s.exit_code()), (1, 1));
+    }
+
+    #[test]
+    fn a_missing_component_says_to_run_build_sh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let test = serde_json::json!({
+            "settings": {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+                {"type": "wasm", "component": "/usr/local/lib/hookhost/hooks/x.wasm"}]}]}},
+            "rewritePaths": {"/usr/local/lib/hookhost/hooks": "build"},
+            "cases": [{"name": "denied", "event": {"hook_event_name": "PreToolUse", "tool_name": "Bash",
+                       "tool_input": {"command": "rm"}}, "expect": {"decision": "deny"}}]
+        });
+        std::fs::write(tmp.path().join("tests.json"), test.to_string()).unwrap();
+        let mut out = Vec::new();
+        let s = run(&[tmp.path().to_path_buf()], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!((s, s.exit_code()), (Summary { passed: 0, failed: 0, errors: 1 }, 1), "{text}");
+        assert!(text.contains("x.wasm does not exist: build it first"), "{text}");
+        std::fs::write(tmp.path().join("build.sh"), "#!/bin/sh\n").unwrap();
+        let mut out = Vec::new();
+        run(&[tmp.path().to_path_buf()], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(&format!("run {}/build.sh first", tmp.path().display())), "{text}");
+        assert!(!tmp.path().join("build").exists(), "hookhost test built something");
     }
 }

@@ -47,6 +47,7 @@ pub mod permissions;
 pub mod remote_cli;
 pub mod replay;
 pub mod rollback;
+pub mod scaffold;
 pub mod settings;
 pub mod trust;
 

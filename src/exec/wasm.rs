@@ -1,5 +1,6 @@
 //! WebAssembly component hooks (`"type": "wasm"`): the wasmtime engine, the precompile cache,
-//! and one call of a component's `handle` for one event (world `hook` in `wit/world.wit`).
+//! and one call of a component's `handle` for one event (world `hook` in `wit/world.wit`, and
+//! the older world versions `world` keeps loading).
 //!
 //! Owns: one `Engine` and one `Linker` per process (a second pair, with fuel metering, only when
 //! a hook sets `fuel`); the host-owned epoch ticker thread; one `InstancePre` per distinct
@@ -10,11 +11,11 @@
 //!   (`Untrusted`).
 //! - Every event gets a fresh `Store` and instance: nothing survives from one event to the next,
 //!   and a trap, a timeout or a limit hit leaves the host as it was.
-//! - A guest gets nothing: WASI p2 is linked (a `wasm32-wasip2` std guest needs it) with a
-//!   context that grants no files, environment, arguments or sockets and closes stdin; stdout and
-//!   stderr are captured (64 KiB each) into hookhost's log; `log.write` lines go to the log too.
-//!   A component importing anything but `hookhost:hook/*`, `wasi:io`, `wasi:cli`, `wasi:clocks`
-//!   and `wasi:random` is refused at load.
+//! - A guest gets nothing: WASI p2 is linked (a `wasm32-wasip2` std guest needs it, Python and
+//!   JavaScript runtimes import filesystem and sockets too) with a context that grants no files,
+//!   environment, arguments or sockets and closes stdin; stdout and stderr are captured (64 KiB
+//!   each) into hookhost's log; `log.write` lines go to the log too. A component importing
+//!   anything outside `world::granted` (e.g. `wasi:http`) is refused at load, by name.
 //! - Each call stops at its deadline (epoch interruption: `timeout`, checked every 10 ms), its
 //!   memory limit (`memoryMb`, default 64) and, if set, its fuel. Every way a call can go wrong
 //!   is a `HookFailure` with its own kind, never a panic or a host error.
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -41,11 +42,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::decision::{Decision, FailureKind, HookFailure, HookResult, Permission, can_block, cap, truncate_chars};
 use crate::event::{EventKind, HookEvent};
 
-mod bindings {
-    wasmtime::component::bindgen!({ world: "hook", path: "wit" });
-}
+mod world;
 
-use bindings::hookhost::hook::{log, types};
+pub use world::{GRANTED_WASI, WORLD_VERSIONS};
+use world::{log, types};
 
 /// How often the ticker advances the epoch: the resolution of every deadline.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -60,8 +60,6 @@ pub const OUTPUT_CAP: usize = 64 * 1024;
 /// `log.write` lines kept per event, and characters per line.
 const LOG_LINES: usize = 100;
 const LOG_LINE_CHARS: usize = 2000;
-/// What a component may import (interface name prefixes).
-const GRANTED_IMPORTS: &[&str] = &["hookhost:hook/", "wasi:io/", "wasi:cli/", "wasi:clocks/", "wasi:random/"];
 
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +116,8 @@ pub struct GuestEvent {
     name: String,
     tool_name: Option<String>,
     payload: String,
+    /// The payload's `agent` object (`name`, `version`), when it has one.
+    agent: Option<(String, Option<String>)>,
     pre_tool_use: bool,
     can_block: bool,
 }
@@ -128,6 +128,10 @@ impl GuestEvent {
             name: event.name().to_string(),
             tool_name: event.tool_name().map(str::to_string),
             payload: String::from_utf8_lossy(event.raw()).into_owned(),
+            agent: event.fields().get("agent").and_then(|a| {
+                let name = a.get("name")?.as_str()?.to_string();
+                Some((name, a.get("version").and_then(|v| v.as_str()).map(str::to_string)))
+            }),
             pre_tool_use: event.kind() == EventKind::PreToolUse,
             can_block: can_block(event),
         }
@@ -267,13 +271,13 @@ struct EngineHost {
     compat: String,
     fuel: bool,
     by_path: Mutex<HashMap<PathBuf, PathEntry>>,
-    by_hash: Mutex<HashMap<String, Arc<bindings::HookPre<GuestState>>>>,
+    by_hash: Mutex<HashMap<String, Arc<world::HookPre>>>,
 }
 
 struct PathEntry {
     stamp: Stamp,
     sha256: String,
-    pre: Arc<bindings::HookPre<GuestState>>,
+    pre: Arc<world::HookPre>,
 }
 
 /// A file's identity and version: any replacement or write changes it.
@@ -310,7 +314,10 @@ fn load_failure(message: impl Into<String>) -> HookFailure {
 impl EngineHost {
     fn new(options: &WasmOptions, fuel: bool) -> Result<Self, String> {
         let mut config = Config::new();
-        config.epoch_interruption(true).consume_fuel(fuel);
+        // Copy-on-write memory images (wasmtime's default, stated): an instance maps its initial
+        // memory from the artifact instead of copying it; this is what keeps Python and
+        // JavaScript components (tens of MiB of pre-initialised heap) cheap to instantiate.
+        config.epoch_interruption(true).consume_fuel(fuel).memory_init_cow(true);
         if options.allocator == Allocator::Pooling {
             let slots = 256;
             let mut pool = wasmtime::PoolingAllocationConfig::default();
@@ -331,8 +338,7 @@ impl EngineHost {
         let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
-        bindings::Hook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| format!("linking hookhost:hook/log: {e:#}"))?;
+        world::add_to_linker(&mut linker).map_err(|e| format!("linking hookhost:hook/log: {e:#}"))?;
         let compat = compat_key(&engine, fuel);
         Ok(EngineHost {
             engine,
@@ -384,11 +390,11 @@ impl EngineHost {
             }
         };
         lock(&self.by_path).insert(path.to_path_buf(), PathEntry { stamp, sha256: sha256.clone(), pre: pre.clone() });
-        tracing::debug!(component = %path.display(), sha256 = %sha256, source = ?source, "wasm component loaded");
+        tracing::debug!(component = %path.display(), sha256 = %sha256, source = ?source, world = pre.version(), "wasm component loaded");
         Ok((self.loaded(pre, &sha256), source))
     }
 
-    fn loaded(&self, pre: Arc<bindings::HookPre<GuestState>>, sha256: &str) -> LoadedComponent {
+    fn loaded(&self, pre: Arc<world::HookPre>, sha256: &str) -> LoadedComponent {
         LoadedComponent { pre, engine: self.engine.clone(), fuel: self.fuel, sha256: sha256.to_string() }
     }
 
@@ -412,29 +418,28 @@ impl EngineHost {
     }
 
     /// Checks the component's imports and exports against world `hook` and pre-links it.
-    fn prepare(&self, path: &Path, component: &Component) -> Result<bindings::HookPre<GuestState>, HookFailure> {
+    fn prepare(&self, path: &Path, component: &Component) -> Result<world::HookPre, HookFailure> {
         let ty = component.component_type();
-        let refused: Vec<String> = ty
-            .imports(&self.engine)
-            .map(|(name, _)| name)
-            .filter(|name| !GRANTED_IMPORTS.iter().any(|p| name.starts_with(p)))
-            .map(|name| format!("`{name}`"))
-            .collect();
+        let refused: Vec<&str> =
+            ty.imports(&self.engine).map(|(name, _)| name).filter(|n| !world::granted(n)).collect();
         if !refused.is_empty() {
+            let hints: Vec<String> = refused.iter().filter_map(|n| world::refusal_hint(n)).collect();
             return Err(load_failure(format!(
-                "component {} imports {}, which hookhost does not grant (a hook may import only hookhost:hook/log and the WASI a wasm32-wasip2 guest needs: wasi:io, wasi:cli, wasi:clocks, wasi:random)",
+                "component {} imports {}, which hookhost does not grant (a hook may import only hookhost:hook/log and WASI 0.2's io, cli, clocks, random, filesystem and sockets, all granted nothing){}",
                 path.display(),
-                refused.join(", ")
+                refused.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                if hints.is_empty() { String::new() } else { format!("; {}", hints.join("; ")) }
             )));
         }
         let pre = self
             .linker
             .instantiate_pre(component)
             .map_err(|e| load_failure(format!("component {} cannot be linked: {e:#}", path.display())))?;
-        bindings::HookPre::new(pre).map_err(|e| {
+        world::HookPre::new(pre).map_err(|e| {
             load_failure(format!(
-                "component {} is not a hookhost:hook@0.1.0 `hook` component (it must export `handle: func(event) -> result<response, string>`): {e:#}",
-                path.display()
+                "component {} is not a `hook` component of hookhost:hook@{} (it must export `handle: func(event) -> result<response, string>`): {e}",
+                path.display(),
+                WORLD_VERSIONS.join(" or @")
             ))
         })
     }
@@ -483,7 +488,7 @@ fn compile(_engine: &Engine, _bytes: &[u8]) -> Result<Component, HookFailure> {
 /// A component ready to instantiate.
 #[derive(Clone)]
 pub struct LoadedComponent {
-    pre: Arc<bindings::HookPre<GuestState>>,
+    pre: Arc<world::HookPre>,
     engine: Engine,
     fuel: bool,
     sha256: String,
@@ -499,6 +504,11 @@ impl LoadedComponent {
     /// The component's sha256 (hex).
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// The version of world `hook` the component was built against (one of [`WORLD_VERSIONS`]).
+    pub fn world_version(&self) -> &'static str {
+        self.pre.version()
     }
 
     /// A fresh `Store` (limits, deadline, fuel, an empty WASI context) and instance.
@@ -557,7 +567,7 @@ fn deadline_ticks(timeout: Duration) -> u64 {
 /// A live instance of a hook component.
 pub struct WasmInstance {
     store: Store<GuestState>,
-    hook: bindings::Hook,
+    hook: world::Hook,
     run: WasmRun,
 }
 
@@ -570,6 +580,10 @@ impl WasmInstance {
             hook_event_name: event.name.clone(),
             tool_name: event.tool_name.clone(),
             payload_json: event.payload.clone(),
+            agent: event
+                .agent
+                .as_ref()
+                .map(|(name, version)| types::AgentInfo { name: name.clone(), version: version.clone() }),
         };
         let called = self.hook.call_handle(&mut self.store, &wit_event);
         let state = self.store.data_mut();
@@ -712,10 +726,9 @@ impl WasiView for GuestState {
     }
 }
 
-impl types::Host for GuestState {}
-
-impl log::Host for GuestState {
-    fn write(&mut self, level: log::Level, message: String) {
+impl GuestState {
+    /// One `log.write` line (of any world version).
+    fn log_line(&mut self, level: log::Level, message: String) {
         self.logged += 1;
         if self.logged > LOG_LINES {
             if self.logged == LOG_LINES + 1 {
@@ -939,6 +952,7 @@ mod tests {
             name: name.into(),
             tool_name: tool.map(str::to_string),
             payload: "{}".into(),
+            agent: None,
             pre_tool_use: name == "PreToolUse",
             can_block: name != "SessionStart",
         }

@@ -8,6 +8,9 @@
 //!   stopped, 8 × 1,000 clients, SIGKILL/SIGTERM, peer uid check, garbage frames.
 //! - `conformance`: every Claude Code 2.1.328 payload is accepted, routed and passed through.
 //! - `cli`: the binary as Claude Code runs it (stdin JSON, stdout/stderr/exit code).
+//! - `guests`: guests in Rust, Python and JavaScript built by their own `build.sh`: capability
+//!   probes get errors and never the host's data, worlds 0.1.0 and 0.2.0 both load, one policy
+//!   decides the same in all three languages.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
@@ -34,6 +37,7 @@ mod audit;
 mod cli;
 mod conformance;
 mod daemon;
+mod guests;
 mod hostile;
 mod permissions;
 mod properties;

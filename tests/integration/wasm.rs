@@ -307,17 +307,42 @@ fn updated_input_json_must_be_a_json_object() {
 #[test]
 fn ungranted_imports_are_refused_at_load() {
     let lab = Lab::new();
-    for (name, import) in [
-        ("fs", r#"(import "wasi:filesystem/preopens@0.2.6" (instance))"#),
-        ("net", r#"(import "wasi:sockets/tcp@0.2.6" (instance))"#),
-        ("other", r#"(import "evil:exfil/send@1.0.0" (instance (export "send" (func (param "x" string)))))"#),
+    for (name, import, named) in [
+        ("http", r#"(import "wasi:http/types@0.2.10" (instance))"#, "`wasi:http/types@0.2.10`"),
+        ("wasi03", r#"(import "wasi:io/streams@0.3.0" (instance))"#, "`wasi:io/streams@0.3.0`"),
+        ("unversioned", r#"(import "wasi:filesystem/preopens" (instance))"#, "`wasi:filesystem/preopens`"),
+        (
+            "future-world",
+            r#"(import "hookhost:hook/log@0.3.0" (instance))"#,
+            "built against hookhost:hook@0.2.0 or @0.1.0",
+        ),
+        ("keyvalue", r#"(import "wasi:keyvalue/store@0.2.0" (instance))"#, "`wasi:keyvalue/store@0.2.0`"),
+        (
+            "other",
+            r#"(import "evil:exfil/send@1.0.0" (instance (export "send" (func (param "x" string)))))"#,
+            "`evil:exfil/send@1.0.0`",
+        ),
     ] {
         let c = lab.component(name, hook_wat("unreachable", "", import).as_bytes());
         let f = failed(lab.call(&lab.run(&c), &bash_event("ls")));
         assert_eq!(f.kind, FailureKind::Load, "{name}: {}", f.message);
-        assert!(f.message.contains("does not grant"), "{name}: {}", f.message);
+        assert!(f.message.contains("does not grant") && f.message.contains(named), "{name}: {}", f.message);
     }
     lab.still_healthy();
+}
+
+/// Python and JavaScript runtimes import `wasi:filesystem` and `wasi:sockets`: they are granted
+/// (with nothing behind them), at any WASI 0.2.x version.
+#[test]
+fn filesystem_and_sockets_imports_load() {
+    let lab = Lab::new();
+    let imports = r#"(import "wasi:filesystem/preopens@0.2.9" (instance))
+        (import "wasi:filesystem/types@0.2.12" (instance))
+        (import "wasi:sockets/tcp-create-socket@0.2.6" (instance))
+        (import "wasi:sockets/ip-name-lookup@0.2.0" (instance))"#;
+    let body = "(call $ok (i32.const 1) (i32.const 1024) (i32.const 11) (i32.const -1) (i32.const -1))";
+    let c = lab.component("fs-net", hook_wat(body, r#"(data (i32.const 1024) "wat says so")"#, imports).as_bytes());
+    assert_eq!(decided(lab.call(&lab.run(&c), &bash_event("ls"))).permission, Some(Permission::Deny));
 }
 
 #[test]
