@@ -258,6 +258,7 @@ impl EventBus {
             .zip(reports)
             .map(|(s, report)| HookRun { hook: s.hook, policy: s.policy, report })
             .collect();
+        crate::fault::test_point("bus");
         let labels: Vec<String> = runs.iter().map(|r| r.hook.label()).collect();
         // Hooks in `warn` or `audit` mode: their answers are recorded as they were, but applied
         // as a warning or not at all.

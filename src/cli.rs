@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bus::{DispatchContext, EventBus, Outcome, fails_closed};
 use crate::decision::{HookResult, Response, first_line};
+use crate::error::HostFault;
 use crate::event::{DEFAULT_MAX_EVENT_BYTES, HookEvent};
 use crate::settings::{Loaded, Locations, Scope, load};
 
@@ -206,8 +207,8 @@ pub enum AuditCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct DispatchArgs {
-    /// Largest accepted event, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
+    /// Largest accepted event, in bytes (1 to 1073741824).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES, value_parser = parse_max_event_bytes)]
     pub max_event_bytes: usize,
 }
 
@@ -218,10 +219,11 @@ pub struct DispatchCmd {
     /// Ask the `hookhost serve` daemon listening on this socket instead of evaluating in-process.
     #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Longest wait for the daemon's answer, in seconds (default: the event's hook timeout,
-    /// e.g. 600 s, 1.5 s for SessionEnd).
-    #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS")]
-    pub socket_timeout: Option<f64>,
+    /// Longest wait for the daemon's answer, in seconds, from 0.001 to 86400 (default: the
+    /// event's hook timeout, e.g. 600 s, 1.5 s for SessionEnd). Any other value is an error:
+    /// dispatch then blocks (exit 2).
+    #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS", value_parser = parse_socket_timeout)]
+    pub socket_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -238,9 +240,83 @@ pub struct ServeArgs {
     /// still applies).
     #[arg(long, value_name = "MODE", default_value = "0600", value_parser = parse_mode)]
     pub socket_mode: u32,
-    /// The most projects (distinct project directories) served at once.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    /// The most projects (distinct project directories) served at once (1 to 65536).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = parse_max_projects)]
     pub max_projects: usize,
+}
+
+/// The largest `--max-event-bytes`.
+pub const MAX_EVENT_BYTES_CEILING: usize = 1 << 30;
+/// The shortest `--socket-timeout` / `HOOKHOST_SOCKET_TIMEOUT`, in seconds.
+pub const MIN_SOCKET_TIMEOUT_SECONDS: f64 = 0.001;
+/// The longest `--socket-timeout` / `HOOKHOST_SOCKET_TIMEOUT`, in seconds.
+pub const MAX_SOCKET_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+fn parse_max_event_bytes(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_EVENT_BYTES_CEILING).contains(n))
+        .ok_or_else(|| format!("must be a whole number of bytes from 1 to {MAX_EVENT_BYTES_CEILING}"))
+}
+
+fn parse_max_projects(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=65_536).contains(n))
+        .ok_or_else(|| "must be a whole number from 1 to 65536".to_string())
+}
+
+/// Seconds as a `Duration`: a number from 0.001 to 86400 (so NaN, infinities, negative numbers,
+/// 0, 1e-300 and 1e300 are refused, never turned into a panic, a zero deadline or a default).
+fn parse_socket_timeout(s: &str) -> Result<Duration, String> {
+    let why = || {
+        format!(
+            "HOOKHOST_SOCKET_TIMEOUT / --socket-timeout must be a number of seconds from \
+             {MIN_SOCKET_TIMEOUT_SECONDS} to {MAX_SOCKET_TIMEOUT_SECONDS}"
+        )
+    };
+    let secs = s.trim().parse::<f64>().map_err(|_| why())?;
+    if !(MIN_SOCKET_TIMEOUT_SECONDS..=MAX_SOCKET_TIMEOUT_SECONDS).contains(&secs) {
+        return Err(why());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| why())
+}
+
+/// The exit code and report for arguments clap refused (or `--help`/`--version`, which exit 0).
+/// A `dispatch` whose arguments or environment are invalid cannot know its event's policy, so it
+/// blocks (the one exit-code map, `HostFault::Evaluation` with the policy unknown); every other
+/// subcommand exits 1.
+pub fn usage_error(e: &clap::Error) -> u8 {
+    if e.exit_code() == 0 {
+        let _ = e.print();
+        return crate::error::EXIT_OK;
+    }
+    if invoked_subcommand().as_deref() == Some("dispatch") {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid arguments");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let code = crate::error::dispatch_exit_code(crate::error::HostFault::Evaluation, None);
+        eprintln!("hookhost: invalid arguments or environment: {first}; failing closed (the event was not read)");
+        return code;
+    }
+    let _ = e.print();
+    crate::error::EXIT_ERROR
+}
+
+/// The subcommand named on the command line, skipping global options.
+fn invoked_subcommand() -> Option<String> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        let a = a.to_string_lossy();
+        if a == "--settings" || a == "--project-dir" {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a.into_owned());
+        }
+    }
+    None
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -336,7 +412,8 @@ pub fn run(cli: Cli) -> u8 {
 
 fn read_stdin(limit: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().lock().take(limit as u64 + 1).read_to_end(&mut buf)?;
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    std::io::stdin().lock().take(limit).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -352,32 +429,38 @@ struct Prepared {
     skipped_files: Vec<String>,
 }
 
-fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
-    let input = read_stdin(a.max_event_bytes).map_err(|e| Response {
+/// A host error of `dispatch` (hookhost itself could not answer), with its exit code from the
+/// one exit-code map ([`crate::error::dispatch_exit_code`]).
+fn host_error(fault: HostFault, fail_closed: Option<bool>, msg: impl std::fmt::Display) -> Response {
+    Response {
         stdout: String::new(),
-        stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
-        exit_code: 2,
-    })?;
+        stderr: format!("hookhost: {msg}\n"),
+        exit_code: crate::error::dispatch_exit_code(fault, fail_closed),
+    }
+}
+
+fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
+    crate::fault::test_point("read");
+    let input = read_stdin(a.max_event_bytes)
+        .map_err(|e| host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")))?;
     prepare_input(g, a, &input)
 }
 
 fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared, Response> {
-    let fail = |closed: bool, msg: String| Response {
-        stdout: String::new(),
-        stderr: format!("hookhost: {msg}\n"),
-        exit_code: if closed { 2 } else { 1 },
-    };
     let event = match HookEvent::parse_with_limit(input, a.max_event_bytes) {
         Ok(e) => e,
         Err(e) => {
             // Which policy applies without an event? Load what does not depend on it.
             let loaded = load(&Locations::from_env(g.settings.clone(), g.project_dir.clone(), None));
-            let closed = loaded.managed_errors().next().is_some() || fails_closed(&loaded.settings, None);
-            let r = fail(closed, format!("invalid event: {e}"));
+            let fault =
+                if loaded.managed_errors().next().is_some() { HostFault::Policy } else { HostFault::Evaluation };
+            let r = host_error(fault, Some(fails_closed(&loaded.settings, None)), format!("invalid event: {e}"));
             audit_host_error(&loaded.settings, None, &format!("invalid event: {e}"), r.exit_code);
             return Err(r);
         }
     };
+    crate::fault::note_event_name(event.name());
+    crate::fault::test_point("prepare");
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
     // Server-managed settings (cache at once, fetch when needed) and the live revision: settings
     // files changed since the last known good one pass the ConfigChange gate first
@@ -385,14 +468,21 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
     let crate::remote_cli::Startup { loaded, messages: remote_messages, fail_closed } =
         crate::remote_cli::startup_load(&loc);
     if let Some(reason) = fail_closed {
-        return Err(fail(true, reason));
+        return Err(host_error(HostFault::Policy, None, reason));
     }
+    crate::fault::note_event(
+        Some(event.name()),
+        fails_closed(&loaded.settings, Some(event.name())),
+        &loaded.settings.audit,
+        &loaded.settings.revision,
+    );
     let unapproved = loaded.remote.as_ref().is_some_and(|r| r.unapproved);
     let mut skipped_files = match crate::live::admit(&loaded.settings, &loaded.errors, unapproved, event.name()) {
         Ok(notes) => notes,
         Err(msg) => {
-            audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
-            return Err(fail(true, msg));
+            let r = host_error(HostFault::Policy, None, &msg);
+            audit_host_error(&loaded.settings, Some(event.name()), &msg, r.exit_code);
+            return Err(r);
         }
     };
     skipped_files.extend(remote_messages);
@@ -418,18 +508,7 @@ pub(crate) fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Opt
 
 /// Records a host error (an event that could not be dispatched) in the audit log.
 fn audit_host_error(settings: &crate::settings::Settings, event: Option<&str>, message: &str, exit_code: u8) {
-    let Ok(Some(log)) = open_audit(&settings.audit) else { return };
-    let mut r = serde_json::Map::new();
-    r.insert("time".into(), crate::bus::now_rfc3339().into());
-    r.insert("kind".into(), "host_error".into());
-    r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
-    r.insert("event".into(), event.map_or(serde_json::Value::Null, |e| e.into()));
-    r.insert("settings_revision".into(), settings.revision.clone().into());
-    r.insert("error".into(), message.into());
-    r.insert("exit_code".into(), exit_code.into());
-    if let Err(e) = log.append(r, true) {
-        tracing::warn!(error = %e, "audit: cannot record a host error");
-    }
+    crate::fault::audit_host_error(&settings.audit, &settings.revision, event, message, exit_code);
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -461,20 +540,13 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
         // runtime and prepares the run.
         crate::exec::sandbox::warm_up();
     }
+    let closed = Some(bus.fails_closed(Some(p.event.name())));
+    let host_error = |msg: String| host_error(HostFault::Evaluation, closed, msg);
     let mut outcome = if route.selected.is_empty() {
         // Nothing to run: no runtime needed.
-        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx)).ok_or_else(|| Response {
-            stderr: "hookhost: internal error: empty dispatch did not complete\n".into(),
-            exit_code: 1,
-            ..Default::default()
-        })?
+        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx))
+            .ok_or_else(|| host_error("internal error: empty dispatch did not complete".into()))?
     } else {
-        let closed = bus.fails_closed(Some(p.event.name()));
-        let host_error = |msg: String| Response {
-            stderr: format!("hookhost: {msg}\n"),
-            exit_code: if closed { 2 } else { 1 },
-            ..Default::default()
-        };
         let rt = runtime().map_err(|e| host_error(format!("cannot start the runtime: {e}")))?;
         // SIGTERM/SIGINT/SIGHUP (the agent gave up on us, or a shutdown) cancel the dispatch:
         // dropping it kills every hook's process group and cgroups before we exit.
@@ -537,11 +609,7 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     let input = match read_stdin(a.args.max_event_bytes) {
         Ok(i) => i,
         Err(e) => {
-            return emit(&Response {
-                stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
-                exit_code: 2,
-                ..Default::default()
-            });
+            return emit(&host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")));
         }
     };
     // An event that does not parse is handled in-process, exactly as without a daemon.
@@ -564,11 +632,8 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         project_dir,
         settings: g.settings.as_deref().map(absolute),
     };
-    let deadline = a
-        .socket_timeout
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or_else(|| crate::hook::default_timeout(event.name()));
+    crate::fault::note_event_name(event.name());
+    let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()));
     let err = match client::request(socket, &req, deadline) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
             return emit(&Response { stdout, stderr, exit_code });
@@ -586,8 +651,9 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     };
     if fails_closed(&p.loaded.settings, Some(event.name())) {
         let msg = format!("{err}; failing closed for {} (managed failClosed)", event.name());
-        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, 2);
-        return emit(&Response { stderr: format!("hookhost: {msg}\n"), exit_code: 2, ..Default::default() });
+        let r = host_error(HostFault::Evaluation, Some(true), &msg);
+        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, r.exit_code);
+        return emit(&r);
     }
     dispatch_prepared(p, Some(format!("hookhost: {err}; evaluated in-process")))
 }

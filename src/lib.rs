@@ -39,6 +39,7 @@ pub mod doctor;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub mod fault;
 pub mod hook;
 pub mod hooktest;
 pub mod live;

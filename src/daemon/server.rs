@@ -348,7 +348,13 @@ pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
     let (errors, mut notes) = crate::live::split_errors(rev.settings(), &rev.errors);
     match crate::live::admit(rev.settings(), &errors, false, event.name()) {
         Ok(skipped) => notes.extend(skipped),
-        Err(msg) => return Response { stdout: String::new(), stderr: format!("hookhost: {msg}\n"), exit_code: 2 },
+        Err(msg) => {
+            return Response {
+                stdout: String::new(),
+                stderr: format!("hookhost: {msg}\n"),
+                exit_code: crate::error::dispatch_exit_code(crate::error::HostFault::Policy, None),
+            };
+        }
     }
     let mut outcome = rev.bus.dispatch(event, &rev.ctx).await;
     outcome.verdict.system_messages.extend(notes);

@@ -39,6 +39,8 @@ use super::Scope;
 pub const SIGNATURE_HEADER: &str = "X-Hookhost-Signature";
 /// The key that marks a signed envelope body.
 pub const ENVELOPE_KEY: &str = "hookhostSigned";
+/// The longest `pollSeconds` (a week): the interval is added to clock readings.
+pub const MAX_POLL_SECONDS: u64 = 7 * 86_400;
 /// Default poll interval (Claude Code polls hourly).
 pub const DEFAULT_POLL_SECONDS: u64 = 3600;
 /// Default timeout of one fetch attempt.
@@ -109,14 +111,17 @@ impl RemoteConfig {
         check_url(&url)?;
         let poll = match obj.get("pollSeconds") {
             None => DEFAULT_POLL_SECONDS,
-            Some(x) => x.as_u64().filter(|n| *n >= 1).ok_or("`remoteSettings.pollSeconds` must be an integer >= 1")?,
+            Some(x) => x
+                .as_u64()
+                .filter(|n| (1..=MAX_POLL_SECONDS).contains(n))
+                .ok_or("`remoteSettings.pollSeconds` must be a whole number from 1 to 604800 (a week)")?,
         };
         let timeout = match obj.get("timeoutSeconds") {
             None => DEFAULT_TIMEOUT_SECONDS,
             Some(x) => x
                 .as_f64()
-                .filter(|n| *n > 0.0 && *n <= 300.0)
-                .ok_or("`remoteSettings.timeoutSeconds` must be a number above 0 and at most 300")?,
+                .filter(|n| (0.001..=300.0).contains(n))
+                .ok_or("`remoteSettings.timeoutSeconds` must be a number of seconds from 0.001 to 300")?,
         };
         let retries = match obj.get("retries") {
             None => DEFAULT_RETRIES,
