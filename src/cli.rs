@@ -163,6 +163,11 @@ pub enum Command {
     Approve(crate::remote_cli::ApproveArgs),
     /// Reject the current server-managed settings revision (its hooks do not run). Audited.
     Reject(crate::remote_cli::ApproveArgs),
+    /// Internal: the detached process of a one-shot `dispatch` that runs its `async: true`
+    /// hooks after the decision was answered (sandboxed, audited as `async_hook` records). Reads
+    /// its job from stdin; not for direct use.
+    #[command(name = "async-hooks", hide = true)]
+    AsyncHooks,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -400,6 +405,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Approvals => crate::remote_cli::approvals_cmd(&cli.global),
         Command::Approve(a) => crate::remote_cli::decide_cmd(&cli.global, &a, true),
         Command::Reject(a) => crate::remote_cli::decide_cmd(&cli.global, &a, false),
+        Command::AsyncHooks => async_hooks_cmd(&cli.global),
         Command::Doctor => {
             let loaded = load(&cli.global.locations());
             let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
@@ -525,7 +531,10 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
             None
         }
     };
-    let mut bus = EventBus::new(p.loaded.settings);
+    // One-shot dispatch detaches `async: true` hooks to a process that outlives it
+    // (`detach_async`); `explain` (record == false) runs them and reports what they answered.
+    let async_mode = if record { crate::bus::AsyncHooks::Detach } else { crate::bus::AsyncHooks::Await };
+    let mut bus = EventBus::new(p.loaded.settings).with_async_hooks(async_mode);
     if let Some(log) = audit {
         bus = bus.with_audit(log);
     }
@@ -582,10 +591,11 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
         Ok(p) => p,
         Err(r) => return emit(&r),
     };
-    dispatch_prepared(prepared, None)
+    dispatch_prepared(g, prepared, None)
 }
 
-fn dispatch_prepared(prepared: Prepared, note: Option<String>) -> u8 {
+fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> u8 {
+    let audit_settings = prepared.loaded.settings.audit.clone();
     match run_event(prepared, true) {
         Ok((outcome, event)) => {
             tracing::debug!(
@@ -596,10 +606,124 @@ fn dispatch_prepared(prepared: Prepared, note: Option<String>) -> u8 {
             );
             let mut outcome = outcome;
             outcome.verdict.system_messages.extend(note);
+            if !outcome.detached.is_empty()
+                && let Err(e) = detach_async(g, &event, &outcome)
+            {
+                let msg = format!("{} async hook(s) could not be started: {e}", outcome.detached.len());
+                crate::fault::audit_host_error(&audit_settings, &outcome.revision, Some(event.name()), &msg, 0);
+                outcome.verdict.system_messages.push(format!("hookhost: {msg}"));
+            }
             emit(&outcome.render(&event))
         }
         Err(r) => emit(&r),
     }
+}
+
+/// What a one-shot `dispatch` hands to its detached `async-hooks` process on stdin.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct AsyncJob {
+    v: u32,
+    /// The event, exactly as the agent sent it.
+    event: String,
+    /// The settings revision the hooks were routed under: the detached process runs them only
+    /// under the same revision.
+    revision: String,
+    hooks: Vec<crate::bus::HookRef>,
+}
+
+/// Starts the detached process that runs `outcome.detached` (the `async: true` hooks) after
+/// this dispatch has answered: `hookhost async-hooks` with the same settings arguments, in its
+/// own process group, stdout and stderr on /dev/null (Claude Code waits for neither), the job
+/// on its stdin. It is not waited for: it outlives this process, runs the hooks sandboxed and
+/// appends one `async_hook` audit record per hook when each finishes.
+fn detach_async(g: &Global, event: &HookEvent, outcome: &Outcome) -> Result<u32, String> {
+    use std::os::unix::process::CommandExt;
+    let job = AsyncJob {
+        v: 1,
+        event: String::from_utf8_lossy(event.raw()).into_owned(),
+        revision: outcome.revision.clone(),
+        hooks: outcome.detached.iter().map(|h| crate::bus::HookRef::of(h)).collect(),
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the hookhost binary: {e}"))?;
+    let mut c = std::process::Command::new(exe);
+    if let Some(s) = &g.settings {
+        c.arg("--settings").arg(s);
+    }
+    if let Some(p) = &g.project_dir {
+        c.arg("--project-dir").arg(p);
+    }
+    c.arg("async-hooks")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let mut child = c.spawn().map_err(|e| format!("cannot start `hookhost async-hooks`: {e}"))?;
+    let bytes = serde_json::to_vec(&job).map_err(|e| e.to_string())?;
+    let written = match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(&bytes).map_err(|e| format!("cannot hand over the job: {e}")),
+        None => Err("no pipe to the async-hooks process".to_string()),
+    };
+    if let Err(e) = written {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
+    // Not waited for: it outlives this process (re-parented when we exit).
+    Ok(child.id())
+}
+
+/// `hookhost async-hooks`: runs the job a one-shot dispatch detached (see `detach_async`).
+fn async_hooks_cmd(g: &Global) -> u8 {
+    let input = match read_stdin(crate::daemon::MAX_FRAME.saturating_mul(2)) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: cannot read the job");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let job: AsyncJob = match serde_json::from_slice(&input) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: invalid job");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let args = DispatchArgs { max_event_bytes: job.event.len().max(DEFAULT_MAX_EVENT_BYTES) };
+    let p = match prepare_input(g, &args, job.event.as_bytes()) {
+        Ok(p) => p,
+        Err(r) => {
+            tracing::error!(error = %r.stderr.trim(), "async-hooks: cannot load the event's settings");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let settings = p.loaded.settings;
+    if settings.revision != job.revision {
+        let msg = format!(
+            "{} async hook(s) not run: the settings changed between the dispatch (revision {}) and their detached \
+             run (revision {})",
+            job.hooks.len(),
+            job.revision,
+            settings.revision
+        );
+        crate::fault::audit_host_error(&settings.audit, &settings.revision, Some(p.event.name()), &msg, 0);
+        return crate::error::EXIT_ERROR;
+    }
+    let audit = open_audit(&settings.audit).ok().flatten();
+    let mut bus = EventBus::new(settings);
+    if let Some(log) = audit {
+        bus = bus.with_audit(log);
+    }
+    let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
+    crate::exec::sandbox::warm_up();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: cannot start the runtime");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    rt.block_on(bus.run_detached(&p.event, &ctx, &job.hooks));
+    crate::error::EXIT_OK
 }
 
 /// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the failure
@@ -616,7 +740,7 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     let parsed = HookEvent::parse_with_limit(&input, a.args.max_event_bytes).ok();
     let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(&input)) else {
         return match prepare_input(g, &a.args, &input) {
-            Ok(p) => dispatch_prepared(p, None),
+            Ok(p) => dispatch_prepared(g, p, None),
             Err(r) => emit(&r),
         };
     };
@@ -655,7 +779,7 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         audit_host_error(&p.loaded.settings, Some(event.name()), &msg, r.exit_code);
         return emit(&r);
     }
-    dispatch_prepared(p, Some(format!("hookhost: {err}; evaluated in-process")))
+    dispatch_prepared(g, p, Some(format!("hookhost: {err}; evaluated in-process")))
 }
 
 fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
@@ -803,6 +927,31 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
         }
         if let Some(h) = &r.report.stderr_head {
             o.push_str(&format!("      stderr: {h}\n"));
+        }
+    }
+    for c in &outcome.rewrites {
+        o.push_str(&format!(
+            "\nrewritten input checked again (pass {}): {}\n",
+            c.pass,
+            crate::decision::truncate_chars(&c.input.to_string(), 200)
+        ));
+        match &c.rule_hit {
+            Some(h) => o.push_str(&format!("  permission rules: {}: {}\n", h.permission.as_str(), h.reason)),
+            None => o.push_str("  permission rules: no rule applies\n"),
+        }
+        for r in &c.runs {
+            let answer = match &r.report.result {
+                HookResult::Decided(d) => d.summary(),
+                HookResult::Failed(f) => format!("FAILED ({}): {}", f.kind.as_str(), f.message),
+            };
+            o.push_str(&format!("  {} {} answered: {answer}\n", r.hook.kind(), r.hook.label()));
+        }
+        o.push_str(&format!("  this pass: {}\n", c.verdict.label()));
+    }
+    if !outcome.detached.is_empty() {
+        o.push_str(&format!("\nasync hooks ({}), not awaited by dispatch:\n", outcome.detached.len()));
+        for h in &outcome.detached {
+            o.push_str(&format!("  {}  {}\n      from {}\n", h.kind(), h.label(), h.origin));
         }
     }
     if !outcome.skipped.is_empty() {

@@ -26,6 +26,7 @@
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
+mod async_hooks;
 mod audit;
 mod cli;
 mod conformance;
@@ -36,6 +37,7 @@ mod parity;
 mod permissions;
 mod properties;
 mod remote;
+mod rewrite;
 mod rollback;
 mod runner;
 mod sandbox_abuse;
