@@ -39,6 +39,7 @@ mod properties;
 mod remote;
 mod rewrite;
 mod rollback;
+mod rollback_swap;
 mod runner;
 mod sandbox_abuse;
 mod sandbox_pool;
