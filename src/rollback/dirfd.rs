@@ -54,7 +54,7 @@ pub struct Entry {
 impl Entry {
     /// What [`Dir::replace`] and [`Dir::remove`] check the entry against.
     pub fn expected(&self) -> Expected {
-        Expected { id: self.id, sha256: sha256_hex(&self.bytes) }
+        Expected { id: self.id, len: self.bytes.len() as u64, sha256: sha256_hex(&self.bytes) }
     }
 }
 
@@ -62,6 +62,7 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     pub id: FileId,
+    pub len: u64,
     pub sha256: String,
 }
 
@@ -263,14 +264,14 @@ impl Dir {
     /// Whether the entry `name` is `expect` (same inode, same content), read without following
     /// a link.
     fn verify(&self, name: &Path, expect: &Expected) -> Result<(), String> {
-        let cap = u64::MAX;
-        match self.read(name.as_os_str(), cap) {
+        match self.read(name.as_os_str(), expect.len) {
             Ok(Some(e)) if e.id == expect.id && sha256_hex(&e.bytes) == expect.sha256 => Ok(()),
             Ok(Some(e)) if e.id != expect.id => Err(format!("another file was put in its place ({})", e.id)),
             Ok(Some(_)) => Err("its content was changed".into()),
             Ok(None) => Err("it disappeared".into()),
             Err(DirError::Symlink) => Err("a symbolic link was put in its place".into()),
             Err(DirError::NotRegular) => Err("something that is not a regular file was put in its place".into()),
+            Err(DirError::TooLarge(_)) => Err("its content was changed (it grew)".into()),
             Err(e) => Err(format!("it cannot be read back ({e})")),
         }
     }
