@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bus::{DispatchContext, EventBus, Outcome, fails_closed};
 use crate::decision::{HookResult, Response, first_line};
+use crate::error::HostFault;
 use crate::event::{DEFAULT_MAX_EVENT_BYTES, HookEvent};
 use crate::settings::{Loaded, Locations, Scope, load};
 
@@ -174,6 +175,11 @@ pub enum Command {
     Approve(crate::remote_cli::ApproveArgs),
     /// Reject the current server-managed settings revision (its hooks do not run). Audited.
     Reject(crate::remote_cli::ApproveArgs),
+    /// Internal: the detached process of a one-shot `dispatch` that runs its `async: true`
+    /// hooks after the decision was answered (sandboxed, audited as `async_hook` records). Reads
+    /// its job from stdin; not for direct use.
+    #[command(name = "async-hooks", hide = true)]
+    AsyncHooks,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -225,8 +231,8 @@ pub enum AuditCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct DispatchArgs {
-    /// Largest accepted event, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
+    /// Largest accepted event, in bytes (1 to 1073741824).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES, value_parser = parse_max_event_bytes)]
     pub max_event_bytes: usize,
 }
 
@@ -237,10 +243,11 @@ pub struct DispatchCmd {
     /// Ask the `hookhost serve` daemon listening on this socket instead of evaluating in-process.
     #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Longest wait for the daemon's answer, in seconds (default: the event's hook timeout,
-    /// e.g. 600 s, 1.5 s for SessionEnd).
-    #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS")]
-    pub socket_timeout: Option<f64>,
+    /// Longest wait for the daemon's answer, in seconds, from 0.001 to 86400 (default: the
+    /// event's hook timeout, e.g. 600 s, 1.5 s for SessionEnd). Any other value is an error:
+    /// dispatch then blocks (exit 2).
+    #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS", value_parser = parse_socket_timeout)]
+    pub socket_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -257,8 +264,8 @@ pub struct ServeArgs {
     /// still applies).
     #[arg(long, value_name = "MODE", default_value = "0600", value_parser = parse_mode)]
     pub socket_mode: u32,
-    /// The most projects (distinct project directories) served at once.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    /// The most projects (distinct project directories) served at once (1 to 65536).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = parse_max_projects)]
     pub max_projects: usize,
     /// The most connections open at once from one uid; more are answered with an error and
     /// closed.
@@ -284,6 +291,80 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
         _ => Err("a number of seconds, more than 0 and at most 86400".into()),
     }
+}
+
+/// The largest `--max-event-bytes`.
+pub const MAX_EVENT_BYTES_CEILING: usize = 1 << 30;
+/// The shortest `--socket-timeout` / `HOOKHOST_SOCKET_TIMEOUT`, in seconds.
+pub const MIN_SOCKET_TIMEOUT_SECONDS: f64 = 0.001;
+/// The longest `--socket-timeout` / `HOOKHOST_SOCKET_TIMEOUT`, in seconds.
+pub const MAX_SOCKET_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+fn parse_max_event_bytes(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_EVENT_BYTES_CEILING).contains(n))
+        .ok_or_else(|| format!("must be a whole number of bytes from 1 to {MAX_EVENT_BYTES_CEILING}"))
+}
+
+fn parse_max_projects(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=65_536).contains(n))
+        .ok_or_else(|| "must be a whole number from 1 to 65536".to_string())
+}
+
+/// Seconds as a `Duration`: a number from 0.001 to 86400 (so NaN, infinities, negative numbers,
+/// 0, 1e-300 and 1e300 are refused, never turned into a panic, a zero deadline or a default).
+fn parse_socket_timeout(s: &str) -> Result<Duration, String> {
+    let why = || {
+        format!(
+            "HOOKHOST_SOCKET_TIMEOUT / --socket-timeout must be a number of seconds from \
+             {MIN_SOCKET_TIMEOUT_SECONDS} to {MAX_SOCKET_TIMEOUT_SECONDS}"
+        )
+    };
+    let secs = s.trim().parse::<f64>().map_err(|_| why())?;
+    if !(MIN_SOCKET_TIMEOUT_SECONDS..=MAX_SOCKET_TIMEOUT_SECONDS).contains(&secs) {
+        return Err(why());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| why())
+}
+
+/// The exit code and report for arguments clap refused (or `--help`/`--version`, which exit 0).
+/// A `dispatch` whose arguments or environment are invalid cannot know its event's policy, so it
+/// blocks (the one exit-code map, `HostFault::Evaluation` with the policy unknown); every other
+/// subcommand exits 1.
+pub fn usage_error(e: &clap::Error) -> u8 {
+    if e.exit_code() == 0 {
+        let _ = e.print();
+        return crate::error::EXIT_OK;
+    }
+    if invoked_subcommand().as_deref() == Some("dispatch") {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid arguments");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let code = crate::error::dispatch_exit_code(crate::error::HostFault::Evaluation, None);
+        eprintln!("hookhost: invalid arguments or environment: {first}; failing closed (the event was not read)");
+        return code;
+    }
+    let _ = e.print();
+    crate::error::EXIT_ERROR
+}
+
+/// The subcommand named on the command line, skipping global options.
+fn invoked_subcommand() -> Option<String> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        let a = a.to_string_lossy();
+        if a == "--settings" || a == "--project-dir" {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a.into_owned());
+        }
+    }
+    None
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -402,6 +483,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Approvals => crate::remote_cli::approvals_cmd(&cli.global),
         Command::Approve(a) => crate::remote_cli::decide_cmd(&cli.global, &a, true),
         Command::Reject(a) => crate::remote_cli::decide_cmd(&cli.global, &a, false),
+        Command::AsyncHooks => async_hooks_cmd(&cli.global),
         Command::Doctor => {
             let loaded = load(&cli.global.locations());
             let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
@@ -414,7 +496,8 @@ pub fn run(cli: Cli) -> u8 {
 
 fn read_stdin(limit: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().lock().take(limit as u64 + 1).read_to_end(&mut buf)?;
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    std::io::stdin().lock().take(limit).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -430,32 +513,38 @@ struct Prepared {
     skipped_files: Vec<String>,
 }
 
-fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
-    let input = read_stdin(a.max_event_bytes).map_err(|e| Response {
+/// A host error of `dispatch` (hookhost itself could not answer), with its exit code from the
+/// one exit-code map ([`crate::error::dispatch_exit_code`]).
+fn host_error(fault: HostFault, fail_closed: Option<bool>, msg: impl std::fmt::Display) -> Response {
+    Response {
         stdout: String::new(),
-        stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
-        exit_code: 2,
-    })?;
+        stderr: format!("hookhost: {msg}\n"),
+        exit_code: crate::error::dispatch_exit_code(fault, fail_closed),
+    }
+}
+
+fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
+    crate::fault::test_point("read");
+    let input = read_stdin(a.max_event_bytes)
+        .map_err(|e| host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")))?;
     prepare_input(g, a, &input)
 }
 
 fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared, Response> {
-    let fail = |closed: bool, msg: String| Response {
-        stdout: String::new(),
-        stderr: format!("hookhost: {msg}\n"),
-        exit_code: if closed { 2 } else { 1 },
-    };
     let event = match HookEvent::parse_with_limit(input, a.max_event_bytes) {
         Ok(e) => e,
         Err(e) => {
             // Which policy applies without an event? Load what does not depend on it.
             let loaded = load(&Locations::from_env(g.settings.clone(), g.project_dir.clone(), None));
-            let closed = loaded.managed_errors().next().is_some() || fails_closed(&loaded.settings, None);
-            let r = fail(closed, format!("invalid event: {e}"));
+            let fault =
+                if loaded.managed_errors().next().is_some() { HostFault::Policy } else { HostFault::Evaluation };
+            let r = host_error(fault, Some(fails_closed(&loaded.settings, None)), format!("invalid event: {e}"));
             audit_host_error(&loaded.settings, None, &format!("invalid event: {e}"), r.exit_code);
             return Err(r);
         }
     };
+    crate::fault::note_event_name(event.name());
+    crate::fault::test_point("prepare");
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
     // Server-managed settings (cache at once, fetch when needed) and the live revision: settings
     // files changed since the last known good one pass the ConfigChange gate first
@@ -463,14 +552,21 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
     let crate::remote_cli::Startup { loaded, messages: remote_messages, fail_closed } =
         crate::remote_cli::startup_load(&loc);
     if let Some(reason) = fail_closed {
-        return Err(fail(true, reason));
+        return Err(host_error(HostFault::Policy, None, reason));
     }
+    crate::fault::note_event(
+        Some(event.name()),
+        fails_closed(&loaded.settings, Some(event.name())),
+        &loaded.settings.audit,
+        &loaded.settings.revision,
+    );
     let unapproved = loaded.remote.as_ref().is_some_and(|r| r.unapproved);
     let mut skipped_files = match crate::live::admit(&loaded.settings, &loaded.errors, unapproved, event.name()) {
         Ok(notes) => notes,
         Err(msg) => {
-            audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
-            return Err(fail(true, msg));
+            let r = host_error(HostFault::Policy, None, &msg);
+            audit_host_error(&loaded.settings, Some(event.name()), &msg, r.exit_code);
+            return Err(r);
         }
     };
     skipped_files.extend(remote_messages);
@@ -496,18 +592,7 @@ pub(crate) fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Opt
 
 /// Records a host error (an event that could not be dispatched) in the audit log.
 fn audit_host_error(settings: &crate::settings::Settings, event: Option<&str>, message: &str, exit_code: u8) {
-    let Ok(Some(log)) = open_audit(&settings.audit) else { return };
-    let mut r = serde_json::Map::new();
-    r.insert("time".into(), crate::bus::now_rfc3339().into());
-    r.insert("kind".into(), "host_error".into());
-    r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
-    r.insert("event".into(), event.map_or(serde_json::Value::Null, |e| e.into()));
-    r.insert("settings_revision".into(), settings.revision.clone().into());
-    r.insert("error".into(), message.into());
-    r.insert("exit_code".into(), exit_code.into());
-    if let Err(e) = log.append(r, true) {
-        tracing::warn!(error = %e, "audit: cannot record a host error");
-    }
+    crate::fault::audit_host_error(&settings.audit, &settings.revision, event, message, exit_code);
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -518,7 +603,10 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response> {
     let audit_settings = p.loaded.settings.audit.clone();
     let audit = if record { open_audit(&audit_settings) } else { Ok(None) };
-    let mut bus = EventBus::new(p.loaded.settings);
+    // One-shot dispatch detaches `async: true` hooks to a process that outlives it
+    // (`detach_async`); `explain` (record == false) runs them and reports what they answered.
+    let async_mode = if record { crate::bus::AsyncHooks::Detach } else { crate::bus::AsyncHooks::Await };
+    let mut bus = EventBus::new(p.loaded.settings).with_async_hooks(async_mode);
     match audit {
         Ok(Some(log)) => bus = bus.with_audit(log),
         Ok(None) => {}
@@ -537,20 +625,13 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
         // runtime and prepares the run.
         crate::exec::sandbox::warm_up();
     }
+    let closed = Some(bus.fails_closed(Some(p.event.name())));
+    let host_error = |msg: String| host_error(HostFault::Evaluation, closed, msg);
     let mut outcome = if route.selected.is_empty() {
         // Nothing to run: no runtime needed.
-        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx)).ok_or_else(|| Response {
-            stderr: "hookhost: internal error: empty dispatch did not complete\n".into(),
-            exit_code: 1,
-            ..Default::default()
-        })?
+        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx))
+            .ok_or_else(|| host_error("internal error: empty dispatch did not complete".into()))?
     } else {
-        let closed = bus.fails_closed(Some(p.event.name()));
-        let host_error = |msg: String| Response {
-            stderr: format!("hookhost: {msg}\n"),
-            exit_code: if closed { 2 } else { 1 },
-            ..Default::default()
-        };
         let rt = runtime().map_err(|e| host_error(format!("cannot start the runtime: {e}")))?;
         // SIGTERM/SIGINT/SIGHUP (the agent gave up on us, or a shutdown) cancel the dispatch:
         // dropping it kills every hook's process group and cgroups before we exit.
@@ -585,10 +666,11 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
         Ok(p) => p,
         Err(r) => return emit(&r),
     };
-    dispatch_prepared(prepared, None)
+    dispatch_prepared(g, prepared, None)
 }
 
-fn dispatch_prepared(prepared: Prepared, note: Option<String>) -> u8 {
+fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> u8 {
+    let audit_settings = prepared.loaded.settings.audit.clone();
     match run_event(prepared, true) {
         Ok((outcome, event)) => {
             tracing::debug!(
@@ -599,10 +681,124 @@ fn dispatch_prepared(prepared: Prepared, note: Option<String>) -> u8 {
             );
             let mut outcome = outcome;
             outcome.verdict.system_messages.extend(note);
+            if !outcome.detached.is_empty()
+                && let Err(e) = detach_async(g, &event, &outcome)
+            {
+                let msg = format!("{} async hook(s) could not be started: {e}", outcome.detached.len());
+                crate::fault::audit_host_error(&audit_settings, &outcome.revision, Some(event.name()), &msg, 0);
+                outcome.verdict.system_messages.push(format!("hookhost: {msg}"));
+            }
             emit(&outcome.render(&event))
         }
         Err(r) => emit(&r),
     }
+}
+
+/// What a one-shot `dispatch` hands to its detached `async-hooks` process on stdin.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct AsyncJob {
+    v: u32,
+    /// The event, exactly as the agent sent it.
+    event: String,
+    /// The settings revision the hooks were routed under: the detached process runs them only
+    /// under the same revision.
+    revision: String,
+    hooks: Vec<crate::bus::HookRef>,
+}
+
+/// Starts the detached process that runs `outcome.detached` (the `async: true` hooks) after
+/// this dispatch has answered: `hookhost async-hooks` with the same settings arguments, in its
+/// own process group, stdout and stderr on /dev/null (Claude Code waits for neither), the job
+/// on its stdin. It is not waited for: it outlives this process, runs the hooks sandboxed and
+/// appends one `async_hook` audit record per hook when each finishes.
+fn detach_async(g: &Global, event: &HookEvent, outcome: &Outcome) -> Result<u32, String> {
+    use std::os::unix::process::CommandExt;
+    let job = AsyncJob {
+        v: 1,
+        event: String::from_utf8_lossy(event.raw()).into_owned(),
+        revision: outcome.revision.clone(),
+        hooks: outcome.detached.iter().map(|h| crate::bus::HookRef::of(h)).collect(),
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the hookhost binary: {e}"))?;
+    let mut c = std::process::Command::new(exe);
+    if let Some(s) = &g.settings {
+        c.arg("--settings").arg(s);
+    }
+    if let Some(p) = &g.project_dir {
+        c.arg("--project-dir").arg(p);
+    }
+    c.arg("async-hooks")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let mut child = c.spawn().map_err(|e| format!("cannot start `hookhost async-hooks`: {e}"))?;
+    let bytes = serde_json::to_vec(&job).map_err(|e| e.to_string())?;
+    let written = match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(&bytes).map_err(|e| format!("cannot hand over the job: {e}")),
+        None => Err("no pipe to the async-hooks process".to_string()),
+    };
+    if let Err(e) = written {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
+    // Not waited for: it outlives this process (re-parented when we exit).
+    Ok(child.id())
+}
+
+/// `hookhost async-hooks`: runs the job a one-shot dispatch detached (see `detach_async`).
+fn async_hooks_cmd(g: &Global) -> u8 {
+    let input = match read_stdin(crate::daemon::MAX_FRAME.saturating_mul(2)) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: cannot read the job");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let job: AsyncJob = match serde_json::from_slice(&input) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: invalid job");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let args = DispatchArgs { max_event_bytes: job.event.len().max(DEFAULT_MAX_EVENT_BYTES) };
+    let p = match prepare_input(g, &args, job.event.as_bytes()) {
+        Ok(p) => p,
+        Err(r) => {
+            tracing::error!(error = %r.stderr.trim(), "async-hooks: cannot load the event's settings");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let settings = p.loaded.settings;
+    if settings.revision != job.revision {
+        let msg = format!(
+            "{} async hook(s) not run: the settings changed between the dispatch (revision {}) and their detached \
+             run (revision {})",
+            job.hooks.len(),
+            job.revision,
+            settings.revision
+        );
+        crate::fault::audit_host_error(&settings.audit, &settings.revision, Some(p.event.name()), &msg, 0);
+        return crate::error::EXIT_ERROR;
+    }
+    let audit = open_audit(&settings.audit).ok().flatten();
+    let mut bus = EventBus::new(settings);
+    if let Some(log) = audit {
+        bus = bus.with_audit(log);
+    }
+    let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
+    crate::exec::sandbox::warm_up();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: cannot start the runtime");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    rt.block_on(bus.run_detached(&p.event, &ctx, &job.hooks));
+    crate::error::EXIT_OK
 }
 
 /// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the failure
@@ -612,18 +808,14 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     let input = match read_stdin(a.args.max_event_bytes) {
         Ok(i) => i,
         Err(e) => {
-            return emit(&Response {
-                stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
-                exit_code: 2,
-                ..Default::default()
-            });
+            return emit(&host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")));
         }
     };
     // An event that does not parse is handled in-process, exactly as without a daemon.
     let parsed = HookEvent::parse_with_limit(&input, a.args.max_event_bytes).ok();
     let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(&input)) else {
         return match prepare_input(g, &a.args, &input) {
-            Ok(p) => dispatch_prepared(p, None),
+            Ok(p) => dispatch_prepared(g, p, None),
             Err(r) => emit(&r),
         };
     };
@@ -643,11 +835,8 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         project_dir: project_dir.clone().filter(|_| server.same_user),
         settings: g.settings.as_deref().map(absolute),
     };
-    let deadline = a
-        .socket_timeout
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or_else(|| crate::hook::default_timeout(event.name()));
+    crate::fault::note_event_name(event.name());
+    let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()));
     let err = match client::request_with(socket, deadline, req) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
             return emit(&Response { stdout, stderr, exit_code });
@@ -665,10 +854,11 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     };
     if fails_closed(&p.loaded.settings, Some(event.name())) {
         let msg = format!("{err}; failing closed for {} (managed failClosed)", event.name());
-        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, 2);
-        return emit(&Response { stderr: format!("hookhost: {msg}\n"), exit_code: 2, ..Default::default() });
+        let r = host_error(HostFault::Evaluation, Some(true), &msg);
+        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, r.exit_code);
+        return emit(&r);
     }
-    dispatch_prepared(p, Some(format!("hookhost: {err}; evaluated in-process")))
+    dispatch_prepared(g, p, Some(format!("hookhost: {err}; evaluated in-process")))
 }
 
 fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
@@ -820,6 +1010,31 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
         }
         if let Some(h) = &r.report.stderr_head {
             o.push_str(&format!("      stderr: {h}\n"));
+        }
+    }
+    for c in &outcome.rewrites {
+        o.push_str(&format!(
+            "\nrewritten input checked again (pass {}): {}\n",
+            c.pass,
+            crate::decision::truncate_chars(&c.input.to_string(), 200)
+        ));
+        match &c.rule_hit {
+            Some(h) => o.push_str(&format!("  permission rules: {}: {}\n", h.permission.as_str(), h.reason)),
+            None => o.push_str("  permission rules: no rule applies\n"),
+        }
+        for r in &c.runs {
+            let answer = match &r.report.result {
+                HookResult::Decided(d) => d.summary(),
+                HookResult::Failed(f) => format!("FAILED ({}): {}", f.kind.as_str(), f.message),
+            };
+            o.push_str(&format!("  {} {} answered: {answer}\n", r.hook.kind(), r.hook.label()));
+        }
+        o.push_str(&format!("  this pass: {}\n", c.verdict.label()));
+    }
+    if !outcome.detached.is_empty() {
+        o.push_str(&format!("\nasync hooks ({}), not awaited by dispatch:\n", outcome.detached.len()));
+        for h in &outcome.detached {
+            o.push_str(&format!("  {}  {}\n      from {}\n", h.kind(), h.label(), h.origin));
         }
     }
     if !outcome.skipped.is_empty() {

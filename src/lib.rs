@@ -28,7 +28,8 @@
 //! the last known good revision), [`daemon`] (`serve` and its thin client), [`rollback`]
 //! (undoing rejected edits and blocked settings changes), [`audit`] (the tamper-evident log),
 //! [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed settings commands),
-//! [`error`].
+//! [`error`] (host errors and the one map to exit codes), [`fault`] (a panic answered like a
+//! host error).
 
 pub mod audit;
 pub mod bus;
@@ -39,6 +40,7 @@ pub mod doctor;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub mod fault;
 pub mod hook;
 pub mod hooktest;
 pub mod live;

@@ -427,7 +427,9 @@ impl Live {
         let mut bus = match &self.options.wasm {
             Some(rt) => EventBus::with_wasm_runtime(settings, rt.clone()),
             None => EventBus::new(settings),
-        };
+        }
+        // `async: true` hooks run in the background, off the decision path (crate::bus).
+        .with_async_hooks(crate::bus::AsyncHooks::Background);
         // Rejected edits roll back, and a blocked ConfigChange (ours included) is written back to
         // the last accepted content when managed settings ask for it (crate::rollback).
         if let Some(state) = self.loc.state_dir.as_ref().filter(|_| !self.options.no_rollback) {

@@ -740,7 +740,13 @@ pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
     let unapproved = server.is_some_and(|s| s.unapproved);
     match crate::live::admit(rev.settings(), &errors, unapproved, event.name()) {
         Ok(skipped) => notes.extend(skipped),
-        Err(msg) => return Response { stdout: String::new(), stderr: format!("hookhost: {msg}\n"), exit_code: 2 },
+        Err(msg) => {
+            return Response {
+                stdout: String::new(),
+                stderr: format!("hookhost: {msg}\n"),
+                exit_code: crate::error::dispatch_exit_code(crate::error::HostFault::Policy, None),
+            };
+        }
     }
     if unapproved {
         notes.push(crate::remote_cli::UNAPPROVED_NOTE.into());

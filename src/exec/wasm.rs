@@ -678,12 +678,19 @@ fn to_decision(event: &GuestEvent, r: types::Response) -> Result<Decision, HookF
         }
     }
     if let Some(json) = r.updated_input_json {
-        let v: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| invalid(format!("updated-input-json is not valid JSON: {e}")))?;
-        if !v.is_object() {
-            return Err(invalid("updated-input-json must be a JSON object".into()));
+        // Read as `JSON.parse` reads it (a duplicated key takes its last value). A guest that
+        // rejects the call keeps its rejection whatever its updated input looks like.
+        let rejects = d.block || d.permission == Some(Permission::Deny);
+        match crate::decision::parse_js_json(crate::decision::js_trim(&json)) {
+            crate::decision::JsJson::Value(v) if v.is_object() => d.updated_input = Some(v),
+            _ if rejects => {}
+            crate::decision::JsJson::Value(_) => {
+                return Err(invalid("updated-input-json must be a JSON object".into()));
+            }
+            crate::decision::JsJson::Invalid(e) | crate::decision::JsJson::Unreadable(e) => {
+                return Err(invalid(format!("updated-input-json is not valid JSON: {e}")));
+            }
         }
-        d.updated_input = Some(v);
     }
     Ok(d)
 }

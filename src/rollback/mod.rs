@@ -19,6 +19,7 @@
 //! tools, MCP tools), or decide anything: the fold decides, this only applies its verdict to
 //! the disk.
 
+pub mod dirfd;
 pub mod edits;
 pub mod settings;
 
@@ -58,6 +59,9 @@ pub enum RollbackError {
     Corrupt { path: PathBuf, why: String },
     #[error("{}: {why}", path.display())]
     Unsupported { path: PathBuf, why: String },
+    /// The path no longer leads where it did when the snapshot was taken: nothing was written.
+    #[error("{}: refused: {why}", path.display())]
+    Refused { path: PathBuf, why: String },
 }
 
 impl RollbackError {
@@ -352,6 +356,13 @@ impl Rollback {
                 ("removed", format!("hookhost reverted this {}: {p}, which it created, was removed.", snap.meta.tool))
             }
             Restore::Unchanged => ("unchanged", format!("hookhost: {p} is unchanged; nothing to revert.")),
+            Restore::Refused { why, .. } => (
+                "refused",
+                format!(
+                    "hookhost did NOT revert {p}: {why}. It refuses to write through a path that changed since the \
+                     snapshot; the rejected change may still be on disk: review it."
+                ),
+            ),
             Restore::Conflict { why, .. } => (
                 "conflict",
                 format!(
@@ -437,7 +448,8 @@ impl Rollback {
                 }
             }
             Err(e) => {
-                r.insert("action".into(), "error".into());
+                let refused = matches!(e, RollbackError::Refused { .. });
+                r.insert("action".into(), if refused { "refused" } else { "error" }.into());
                 format!("hookhost could not revert {}: {e}; the blocked change stays on disk.", path.display())
             }
         };
@@ -518,7 +530,12 @@ pub(crate) fn write_atomic(
     let tmp_path = tmp.path().to_path_buf();
     tmp.as_file_mut().write_all(bytes).map_err(|e| RollbackError::io(&tmp_path, e))?;
     if let Some((uid, gid)) = owner {
-        let _ = std::os::unix::fs::chown(tmp.path(), Some(uid), Some(gid));
+        // On the descriptor: a path can be swapped, the open file cannot.
+        let _ = nix::unistd::fchown(
+            tmp.as_file(),
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        );
     }
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode & 0o7777))
         .map_err(|e| RollbackError::io(tmp.path(), e))?;

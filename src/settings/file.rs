@@ -81,6 +81,24 @@ const MANAGED_ONLY: &[&str] = &[
 pub const MAX_SETTINGS_BYTES: u64 = 16 * 1024 * 1024;
 /// The highest value managed `hookhost.maxHooksPerEvent` may take.
 pub const MAX_HOOKS_PER_EVENT_CEILING: usize = 4096;
+/// The longest managed `hookhost.rollbackSnapshotTtlSeconds` (30 days).
+pub const MAX_ROLLBACK_TTL_SECONDS: u64 = 30 * 86_400;
+/// The largest managed `hookhost.rollbackMaxFileBytes` (1 GiB).
+pub const MAX_ROLLBACK_FILE_BYTES: u64 = 1 << 30;
+/// The largest `audit.maxBytes` (1 TiB).
+pub const MAX_AUDIT_BYTES: u64 = 1 << 40;
+/// The largest `audit.maxRecordBytes` (64 MiB).
+pub const MAX_AUDIT_RECORD_BYTES: u64 = 64 << 20;
+/// The shortest hook `timeout`, in seconds.
+pub const MIN_TIMEOUT_SECONDS: f64 = 0.001;
+/// The longest hook `timeout`, in seconds (a day).
+pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// A whole number from `lo` to `hi` (JSON `1.0`, `-1`, `1e300`, `18446744073709551616` and
+/// strings are not).
+fn int_in(x: &Value, lo: u64, hi: u64) -> Option<u64> {
+    x.as_u64().filter(|n| (lo..=hi).contains(n))
+}
 const EXTENSIONS: &[&str] =
     &["hookhost", "sandbox", "remoteSettings", "requirePinnedHooks", "forceRemoteSettingsRefresh"];
 const COMMAND_KEYS: &[&str] = &[
@@ -326,8 +344,13 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                             file.rollback.revert_config_changes = Some(bool_at(&cx, &kat, x)?)
                         }
                         "rollbackSnapshotTtlSeconds" | "rollbackMaxFileBytes" => {
-                            let n = x.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                                cx.err(&kat, false, format!("`hookhost.{k}` must be a positive integer"))
+                            let hi = if k == "rollbackSnapshotTtlSeconds" {
+                                MAX_ROLLBACK_TTL_SECONDS
+                            } else {
+                                MAX_ROLLBACK_FILE_BYTES
+                            };
+                            let n = int_in(x, 1, hi).ok_or_else(|| {
+                                cx.err(&kat, false, format!("`hookhost.{k}` must be a whole number from 1 to {hi}"))
                             })?;
                             if k == "rollbackSnapshotTtlSeconds" {
                                 file.rollback.snapshot_ttl_seconds = Some(n);
@@ -452,10 +475,9 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
     let mut a = AuditSettings::default();
     for (k, x) in obj {
         let kat = key(at, k);
-        let positive = |x: &Value| {
-            x.as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| cx.err(&kat, false, format!("`audit.{k}` must be a positive integer")))
+        let ranged = |x: &Value, lo: u64, hi: u64| {
+            int_in(x, lo, hi)
+                .ok_or_else(|| cx.err(&kat, false, format!("`audit.{k}` must be a whole number from {lo} to {hi}")))
         };
         match k.as_str() {
             "enabled" => a.enabled = bool_at(cx, &kat, x)?,
@@ -481,17 +503,11 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
                     _ => return Err(cx.err(&kat, false, "`audit.fsync` must be \"always\" or \"batched\"")),
                 }
             }
-            "maxBytes" => a.max_bytes = Some(positive(x)?),
+            "maxBytes" => a.max_bytes = Some(ranged(x, 1, MAX_AUDIT_BYTES)?),
             "maxRecordBytes" => {
-                let n = positive(x)? as usize;
-                if n < crate::audit::MIN_RECORD_BYTES {
-                    return Err(cx.err(
-                        &kat,
-                        false,
-                        format!("`audit.maxRecordBytes` must be at least {}", crate::audit::MIN_RECORD_BYTES),
-                    ));
-                }
-                a.max_record_bytes = Some(n);
+                let n = ranged(x, crate::audit::MIN_RECORD_BYTES as u64, MAX_AUDIT_RECORD_BYTES)?;
+                // At most MAX_AUDIT_RECORD_BYTES (64 MiB): fits a usize.
+                a.max_record_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
             }
             "redact" => {
                 let list = x.as_array().ok_or_else(|| cx.err(&kat, false, "`audit.redact` must be an array"))?;
@@ -670,14 +686,12 @@ fn parse_handler(
             Some(v) => bool_at(cx, &key(at, k), v),
         }
     };
-    let uint = |cx: &Ctx, k: &str| -> Result<Option<u64>, SettingsError> {
+    let uint = |cx: &Ctx, k: &str, hi: u64| -> Result<Option<u64>, SettingsError> {
         match obj.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n > 0)
+            Some(v) => int_in(v, 1, hi)
                 .map(Some)
-                .ok_or_else(|| cx.err(&key(at, k), false, format!("`{k}` must be a positive integer"))),
+                .ok_or_else(|| cx.err(&key(at, k), false, format!("`{k}` must be a whole number from 1 to {hi}"))),
         }
     };
     let handler = match ty {
@@ -718,8 +732,8 @@ fn parse_handler(
                 string(cx, "component")?.ok_or_else(|| cx.err(at, false, "wasm hook has no `component`"))?;
             Handler::Wasm(WasmHook {
                 component: PathBuf::from(component),
-                memory_mb: uint(cx, "memoryMb")?,
-                fuel: uint(cx, "fuel")?,
+                memory_mb: uint(cx, "memoryMb", crate::exec::wasm::MAX_MEMORY_MB)?,
+                fuel: uint(cx, "fuel", u64::MAX)?,
             })
         }
         other => {
@@ -733,13 +747,19 @@ fn parse_handler(
     };
     let timeout = match obj.get("timeout") {
         None | Some(Value::Null) => default_timeout(event),
-        Some(v) => match v.as_f64() {
-            Some(s) if s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
+        Some(v) => match v
+            .as_f64()
+            .filter(|s| (MIN_TIMEOUT_SECONDS..=MAX_TIMEOUT_SECONDS).contains(s))
+            .map(Duration::try_from_secs_f64)
+        {
+            Some(Ok(d)) => d,
             _ => {
                 return Err(cx.err(
                     &key(at, "timeout"),
                     false,
-                    "`timeout` must be a number of seconds, above 0 and at most 86400",
+                    format!(
+                        "`timeout` must be a number of seconds from {MIN_TIMEOUT_SECONDS} to {MAX_TIMEOUT_SECONDS}"
+                    ),
                 ));
             }
         },
@@ -900,7 +920,7 @@ mod tests {
             }
         );
         let e = parse(r#"{"hookhost": {"rollbackMaxFileBytes": 0}}"#, Path::new("/m.json"), Scope::Managed);
-        assert!(e.unwrap_err().message.contains("positive integer"));
+        assert!(e.unwrap_err().message.contains("whole number from 1 to"));
         let f = p(r#"{"hooks": {"PostToolUse": [{"matcher": "Edit", "hooks": [
             {"type": "command", "command": "scan", "rollback": true}]}],
             "PreToolUse": [{"hooks": [{"type": "wasm", "component": "x.wasm", "rollback": true}]}]}}"#)

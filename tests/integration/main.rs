@@ -33,17 +33,22 @@
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
+mod async_hooks;
 mod audit;
 mod cli;
 mod conformance;
 mod daemon;
+mod faults;
 mod guests;
 mod hostile;
+mod parity;
 mod permissions;
 mod properties;
 mod remote;
 mod remote_attacks;
+mod rewrite;
 mod rollback;
+mod rollback_swap;
 mod runner;
 mod sandbox_abuse;
 mod sandbox_pool;

@@ -266,6 +266,13 @@ pub fn default_mode() -> Mode {
     }
 }
 
+/// The largest `sandbox.memoryMb` (1 TiB).
+pub const MAX_SANDBOX_MEMORY_MB: u64 = 1 << 20;
+/// The largest `sandbox.pids` (the kernel's `pid_max` ceiling).
+pub const MAX_SANDBOX_PIDS: u64 = 4_194_304;
+/// The largest `sandbox.cpuSeconds` (a day, the longest hook `timeout`).
+pub const MAX_SANDBOX_CPU_SECONDS: u64 = 86_400;
+
 impl SandboxSpec {
     /// Reads a `sandbox` settings object on top of `base` (managed defaults). Errors are
     /// settings errors (the caller locates them).
@@ -279,8 +286,12 @@ impl SandboxSpec {
                     .map(|s| s.as_str().map(str::to_string).ok_or(format!("`sandbox.{k}` must be an array of strings")))
                     .collect()
             };
-            let positive =
-                |x: &Value| x.as_u64().filter(|n| *n > 0).ok_or(format!("`sandbox.{k}` must be a positive integer"));
+            // Checked ranges: the limits are multiplied and written to cgroup files and rlimits.
+            let ranged = |x: &Value, hi: u64| {
+                x.as_u64()
+                    .filter(|n| (1..=hi).contains(n))
+                    .ok_or(format!("`sandbox.{k}` must be a whole number from 1 to {hi}"))
+            };
             match k.as_str() {
                 "mode" => {
                     self.mode = x
@@ -298,9 +309,9 @@ impl SandboxSpec {
                     }
                 }
                 "env" => self.env.extend(strings(x)?),
-                "memoryMb" => self.memory_mb = positive(x)?,
-                "pids" => self.pids = positive(x)?,
-                "cpuSeconds" => self.cpu_seconds = Some(positive(x)?),
+                "memoryMb" => self.memory_mb = ranged(x, MAX_SANDBOX_MEMORY_MB)?,
+                "pids" => self.pids = ranged(x, MAX_SANDBOX_PIDS)?,
+                "cpuSeconds" => self.cpu_seconds = Some(ranged(x, MAX_SANDBOX_CPU_SECONDS)?),
                 "disable" => {
                     for s in strings(x)? {
                         self.disable.push(Layer::parse(&s).ok_or(format!("unknown sandbox layer {s:?}"))?);
@@ -616,7 +627,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     }
 
     // rlimits.
-    let cpu = spec.cpu_seconds.unwrap_or(run.timeout.as_secs() + 1).max(1);
+    let cpu = spec.cpu_seconds.unwrap_or(run.timeout.as_secs().saturating_add(1)).max(1);
     let mut rlimits = vec![
         (libc::RLIMIT_CORE, 0, 0),
         (libc::RLIMIT_CPU, cpu, cpu + 1),
@@ -626,7 +637,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
         (libc::RLIMIT_MSGQUEUE, 0, 0),
     ];
     if !mem_done {
-        let asz = (spec.memory_mb * 1024 * 1024).max(4 << 30);
+        let asz = (spec.memory_mb.saturating_mul(1024 * 1024)).max(4 << 30);
         rlimits.push((libc::RLIMIT_AS, asz, asz));
     }
     if !caps.root {
@@ -782,8 +793,11 @@ fn make_leaves(
                     pids_done = std::fs::write(leaf.join("pids.max"), spec.pids.to_string()).is_ok();
                 }
                 if cg.v2_memory && want_mem.is_ok() {
-                    mem_done =
-                        std::fs::write(leaf.join("memory.max"), (spec.memory_mb * 1024 * 1024).to_string()).is_ok();
+                    mem_done = std::fs::write(
+                        leaf.join("memory.max"),
+                        (spec.memory_mb.saturating_mul(1024 * 1024)).to_string(),
+                    )
+                    .is_ok();
                     let _ = std::fs::write(leaf.join("memory.swap.max"), "0");
                 }
                 procs.push(path_cstring(&leaf.join("cgroup.procs")));
@@ -820,7 +834,7 @@ fn make_leaves(
         && want_mem.is_ok()
         && let Some(dir) = &cg.v1_memory
     {
-        let bytes = (spec.memory_mb * 1024 * 1024).to_string();
+        let bytes = (spec.memory_mb.saturating_mul(1024 * 1024)).to_string();
         mem_done = v1_leaf(dir, "memory.limit_in_bytes", &bytes, Some("memory.memsw.limit_in_bytes"), "memory");
     }
     let err = if errors.is_empty() { "not set up".to_string() } else { errors.join("; ") };
