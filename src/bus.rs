@@ -382,6 +382,9 @@ impl EventBus {
         if let Err(e) = recorded {
             self.cannot_record(event, &mut outcome.verdict, e);
         }
+        // Observability (issue 24): the daemon's metrics, one call per event (a no-op unless
+        // `hookhost serve --metrics`).
+        crate::metrics::dispatched(event, &outcome);
         if self.async_hooks == AsyncHooks::Background {
             self.spawn_background(event, ctx, &outcome.detached);
         }

@@ -227,6 +227,26 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
     },
+    /// Ship the audit log to the sinks of managed `audit.ship` (syslog, OpenTelemetry), for a
+    /// machine that runs no daemon (`hookhost serve` ships by itself). Each sink resumes from
+    /// its cursor and gets every record after it, in order. Without --follow: until every sink
+    /// has every record now in the log (exit 0), or --timeout passes (exit 1, with each sink's
+    /// lag and error). With --follow: until SIGTERM or SIGINT. Exits 1 when another shipper
+    /// (e.g. the daemon) holds a sink's cursor.
+    Ship(ShipArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShipArgs {
+    /// Keep following the log until SIGTERM or SIGINT.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only these sinks (by `name`; repeat for several).
+    #[arg(long = "sink", value_name = "NAME")]
+    pub sinks: Vec<String>,
+    /// Without --follow: give up after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = parse_seconds)]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -284,6 +304,11 @@ pub struct ServeArgs {
     /// error.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_buffered_bytes: usize,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9464. Off by default. The endpoint is unauthenticated: bind it to loopback or
+    /// a management network only (exactly the IP address and port given; no host names).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -467,6 +492,7 @@ pub fn run(cli: Cli) -> u8 {
                 }
             }
         }
+        Command::Audit(AuditCommand::Ship(a)) => crate::ship::cli::ship_cmd(&cli.global, &a),
         Command::Replay(a) => match &cli.global.settings {
             Some(candidate) => {
                 crate::replay::run(a.audit.as_deref(), a.events.as_deref(), candidate, cli.global.project_dir.clone())
@@ -870,6 +896,16 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     options.idle_timeout = Duration::from_secs_f64(a.idle_timeout);
     options.frame_timeout = Duration::from_secs_f64(a.frame_timeout);
     options.max_buffered_bytes = a.max_buffered_bytes;
+    // Observability (issue 24): bind the metrics endpoint now, so a bad address stops the start.
+    if let Some(addr) = a.metrics {
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => options.metrics = Some(std::sync::Arc::new(l)),
+            Err(e) => {
+                eprintln!("hookhost serve: --metrics {addr}: {e}");
+                return 1;
+            }
+        }
+    }
     // Warm the project named on the command line: its changes made while no daemon ran are
     // gated at start, not at the first event.
     if g.project_dir.is_some() || g.settings.is_some() {
@@ -902,6 +938,8 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
                 .with_endpoint_force(r.endpoint_force),
         ));
     }
+    // Observability (issue 24): the audit shipping of the managed settings at start.
+    options.ship = crate::ship::ShipOptions::from_settings(&startup.settings.audit);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -147,6 +147,9 @@ pub struct Hook {
     /// handler object, re-serialized compactly with keys in written order. Project trust
     /// (`crate::trust`) records it: any edit of the entry except whitespace changes it.
     pub definition_sha256: String,
+    /// `name`: what metrics call this hook (`[A-Za-z0-9_.-]`, 1–64 characters); see
+    /// [`Hook::metric_label`].
+    pub name: Option<String>,
     /// `rollback: true` on a PostToolUse hook: the file a matching edit tool changes is
     /// snapshotted at PreToolUse and restored when the PostToolUse fold blocks
     /// (`crate::rollback`).
@@ -167,6 +170,19 @@ impl Hook {
             },
             Handler::Wasm(w) => format!("[wasm {}]", w.component.display()),
             Handler::Unsupported { kind } => format!("[{kind} hook]"),
+        }
+    }
+
+    /// The hook's label in metrics: `<scope>:<name>`, else `<scope>:<first 8 hex digits of
+    /// definition_sha256>`; never its command line or path.
+    pub fn metric_label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{}:{n}", self.origin.scope.as_str()),
+            None => format!(
+                "{}:{}",
+                self.origin.scope.as_str(),
+                &self.definition_sha256[..8.min(self.definition_sha256.len())]
+            ),
         }
     }
 

@@ -28,7 +28,8 @@
 //! the last known good revision), [`daemon`] (`serve` and its thin client), [`rollback`]
 //! (undoing rejected edits and blocked settings changes), [`audit`] (the tamper-evident log),
 //! [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed settings commands),
-//! [`error`] (host errors and the one map to exit codes), [`fault`] (a panic answered like a
+//! [`ship`] (the audit log shipped to syslog and OpenTelemetry), [`metrics`] (the daemon's
+//! Prometheus metrics), [`error`] (host errors and the one map to exit codes), [`fault`] (a panic answered like a
 //! host error).
 
 pub mod audit;
@@ -45,12 +46,14 @@ pub mod hook;
 pub mod hooktest;
 pub mod live;
 pub mod matcher;
+pub mod metrics;
 pub mod permissions;
 pub mod remote_cli;
 pub mod replay;
 pub mod rollback;
 pub mod scaffold;
 pub mod settings;
+pub mod ship;
 pub mod trust;
 
 pub use bus::{DispatchContext, EventBus, Outcome};

@@ -529,6 +529,8 @@ impl Live {
     }
 
     fn audit_change(&self, r: &ChangeReport, live: &Revision) {
+        // Observability (issue 24): the daemon's metrics (a no-op unless `serve --metrics`).
+        crate::metrics::config_change(r.result.label());
         let Some(log) = live.bus.audit_log() else { return };
         let mut m = Map::new();
         m.insert("time".into(), crate::bus::now_rfc3339().into());

@@ -462,6 +462,8 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     // files on disk while a change is blocked or not yet seen.
     let live = crate::live::lkg::load(&loc).map(|p| p.revision);
     v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
+    // Observability (issue 24): the audit shipper's sinks, as the daemon reports them.
+    let mut daemon_ship: Option<Vec<crate::ship::SinkStatus>> = None;
     if let Some(socket) = a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
         use crate::daemon::{Reply, Request, client};
         // A daemon of another uid serves the managed policy only and refuses our files.
@@ -471,14 +473,20 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
             settings: loc.cli_file.clone().filter(|_| server.same_user),
         };
         let d = match client::request_with(socket, std::time::Duration::from_secs(5), req) {
-            Ok(Reply::Status { revision, sources, errors, age_seconds, pid, projects, .. }) => json!({
-                "socket": socket, "revision": revision, "files": sources.len(), "errors": errors,
-                "revision_age_seconds": age_seconds, "pid": pid, "projects": projects,
-            }),
+            Ok(Reply::Status { revision, sources, errors, age_seconds, pid, projects, ship, .. }) => {
+                daemon_ship = Some(ship);
+                json!({
+                    "socket": socket, "revision": revision, "files": sources.len(), "errors": errors,
+                    "revision_age_seconds": age_seconds, "pid": pid, "projects": projects,
+                })
+            }
             Ok(other) => json!({"socket": socket, "error": format!("unexpected reply: {other:?}")}),
             Err(e) => json!({"socket": socket, "error": e.to_string()}),
         };
         v.insert("daemon".into(), d);
+    }
+    if let Some(ship) = crate::ship::cli::status(&loaded.settings.audit, daemon_ship.as_deref()) {
+        v.insert("audit_ship".into(), ship);
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&Value::Object(v)).unwrap_or_default());
@@ -562,6 +570,9 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
         for p in r.get("problems").and_then(Value::as_array).into_iter().flatten() {
             o.push_str(&format!("PROBLEM            {}\n", p.as_str().unwrap_or_default()));
         }
+    }
+    if let Some(ship) = v.get("audit_ship") {
+        o.push_str(&crate::ship::cli::status_text(ship));
     }
     print!("{o}");
     0

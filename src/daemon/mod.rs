@@ -82,6 +82,9 @@ pub enum Reply {
         projects: usize,
         pid: u32,
         version: String,
+        /// Observability (issue 24): the audit shipper's sinks (lag, errors).
+        #[serde(default)]
+        ship: Vec<crate::ship::SinkStatus>,
     },
     /// The request could not be served.
     Error { message: String },

@@ -69,6 +69,11 @@ pub struct ServeOptions {
     pub preload: Vec<(Option<PathBuf>, Option<PathBuf>)>,
     /// Server-managed settings to poll (from endpoint-managed `remoteSettings`).
     pub remote: Option<Arc<crate::settings::remote::RemoteSource>>,
+    /// Observability (issue 24): the bound metrics endpoint (`--metrics`; off when `None`).
+    pub metrics: Option<Arc<std::net::TcpListener>>,
+    /// Observability (issue 24): the audit shipping managed `audit.ship` configures, read at
+    /// start.
+    pub ship: Option<crate::ship::ShipOptions>,
 }
 
 impl ServeOptions {
@@ -85,6 +90,8 @@ impl ServeOptions {
             max_buffered_bytes: 64 << 20,
             preload: Vec::new(),
             remote: None,
+            metrics: None,
+            ship: None,
         }
     }
 }
@@ -137,6 +144,8 @@ struct State {
     /// Wakes every project's live settings to reassemble the server-managed part (the poller's
     /// sender, also used when an approval decision or an expiry changed: `reassembled`).
     server_wake: watch::Sender<Option<PathBuf>>,
+    /// Observability (issue 24): the audit shipper's sinks, for `Status`.
+    ship: Option<crate::ship::Shared>,
 }
 
 /// What one peer uid holds.
@@ -267,13 +276,23 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let s2 = stop.clone();
             let thread = std::thread::Builder::new().name("hookhost-remote-poll".into()).spawn(move || {
-                source.poll(&s2, |r| match r {
-                    Ok(crate::settings::remote::Refresh::Changed { payload_path, new, .. }) => {
-                        tracing::info!(revision = %new, "server-managed settings changed");
-                        let _ = tx.send(Some(payload_path));
+                source.poll(&s2, |r| {
+                    // Observability (issue 24): the fetch's result in the metrics.
+                    crate::metrics::remote_fetch(match &r {
+                        Ok(crate::settings::remote::Refresh::Changed { .. }) => "changed",
+                        Ok(crate::settings::remote::Refresh::NotModified { .. }) => "not_modified",
+                        Err(_) => "error",
+                    });
+                    match r {
+                        Ok(crate::settings::remote::Refresh::Changed { payload_path, new, .. }) => {
+                            tracing::info!(revision = %new, "server-managed settings changed");
+                            let _ = tx.send(Some(payload_path));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "server-managed settings: refresh failed; keeping the cache")
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "server-managed settings: refresh failed; keeping the cache"),
                 })
             });
             (Some(rx), thread.ok().map(|t| (stop, t)))
@@ -283,7 +302,19 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     let budget_kib = (options.max_buffered_bytes / 1024).clamp(MIN_BUDGET_KIB, Semaphore::MAX_PERMITS);
     // One uid may take three quarters: the rest stays for the others (at least one frame).
     let per_uid_kib = (budget_kib / 4 * 3).max(MIN_BUDGET_KIB);
+    // Observability (issue 24): the metrics endpoint (bound by the caller) and the audit
+    // shipper, both off the decision path (their own task and threads).
+    let metrics_listener = options.metrics.as_ref().and_then(|l| {
+        crate::metrics::enable();
+        let l = l.try_clone().and_then(|l| {
+            l.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(l)
+        });
+        l.map_err(|e| tracing::error!(error = %e, "metrics endpoint unusable")).ok()
+    });
+    let shipper = options.ship.clone().map(crate::ship::Shipper::spawn);
     let state = Arc::new(State {
+        ship: shipper.as_ref().map(|s| s.status.clone()),
         options,
         allowed,
         me,
@@ -302,6 +333,11 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
             tracing::warn!(error = %e, "cannot preload a project");
         }
     }
+    let metrics_task = metrics_listener.map(|l| {
+        let weak = Arc::downgrade(&state);
+        crate::metrics::revisions_from(move || weak.upgrade().map(|st| live_revisions(&st)).unwrap_or_default());
+        tokio::spawn(crate::metrics::serve(l, state.stop.clone()))
+    });
     tracing::info!(socket = %socket.display(), uids = ?state.allowed, "hookhost daemon listening");
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -329,6 +365,12 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     if let Some((stop, thread)) = poller {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    if let Some(shipper) = shipper {
+        let _ = tokio::task::spawn_blocking(move || shipper.stop()).await;
     }
     // Pooled sandboxes and deferred teardowns: no cgroup leaf or temporary directory outlives us.
     let _ = tokio::task::spawn_blocking(move || drop(sandbox_pool)).await;
@@ -700,9 +742,20 @@ async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
                     .count(),
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
+                ship: state
+                    .ship
+                    .as_ref()
+                    .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+                    .unwrap_or_default(),
             }
         }
     }
+}
+
+/// The settings revisions in force, one per loaded project (for the metrics).
+fn live_revisions(state: &State) -> Vec<String> {
+    let projects = state.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    projects.values().filter_map(|c| c.get()).map(|h| h.current().settings().revision.clone()).collect()
 }
 
 /// The server-managed part of the live settings no longer matches the approval records or the

@@ -117,6 +117,7 @@ const COMMAND_KEYS: &[&str] = &[
     "sha256",
     "mode",
     "rollback",
+    "name",
 ];
 const WASM_KEYS: &[&str] = &[
     "type",
@@ -131,6 +132,7 @@ const WASM_KEYS: &[&str] = &[
     "once",
     "mode",
     "rollback",
+    "name",
 ];
 const TOOL_EVENTS: &[&str] =
     &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
@@ -453,6 +455,10 @@ pub struct AuditSettings {
     pub redact: Vec<crate::audit::Redaction>,
     /// Record the event itself (after redaction), not only its digest.
     pub include_input: bool,
+    /// `ship`: the sinks the log is shipped to (`crate::ship`).
+    pub ship: Vec<crate::ship::SinkConfig>,
+    /// `shipCursorDir`: where the shippers' cursors live (default: the anchor's directory).
+    pub ship_cursor_dir: Option<PathBuf>,
 }
 
 impl Default for AuditSettings {
@@ -466,6 +472,8 @@ impl Default for AuditSettings {
             max_record_bytes: None,
             redact: Vec::new(),
             include_input: true,
+            ship: Vec::new(),
+            ship_cursor_dir: None,
         }
     }
 }
@@ -523,10 +531,242 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
                     a.redact.push(red);
                 }
             }
+            "ship" => a.ship = parse_ship(cx, &kat, x)?,
+            "shipCursorDir" => {
+                let p = x
+                    .as_str()
+                    .filter(|p| p.starts_with('/'))
+                    .ok_or_else(|| cx.err(&kat, false, "`audit.shipCursorDir` must be an absolute path"))?;
+                a.ship_cursor_dir = Some(PathBuf::from(p));
+            }
             other => return Err(cx.err(&kat, true, format!("unknown field `{other}` in `audit`"))),
         }
     }
     Ok(a)
+}
+
+/// Managed `audit.ship`: a list of sinks (see `crate::ship` and README "Observability").
+fn parse_ship(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<crate::ship::SinkConfig>, SettingsError> {
+    use crate::ship::{SinkConfig, SinkKind, StartAt, otlp, syslog};
+    let list = v.as_array().ok_or_else(|| cx.err(at, false, "`audit.ship` must be an array of sinks"))?;
+    let mut sinks: Vec<SinkConfig> = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        let sat = with(at, Seg::Index(i));
+        let obj =
+            s.as_object().ok_or_else(|| cx.err(&sat, false, "a sink must be an object with `type` and `name`"))?;
+        let str_of = |k: &str| -> Result<Option<String>, SettingsError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(cx.err(&key(&sat, k), false, format!("`{k}` must be a string"))),
+            }
+        };
+        let num_of =
+            |k: &str, lo: f64, hi: f64| -> Result<Option<f64>, SettingsError> {
+                match obj.get(k) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(x) => x.as_f64().filter(|n| (lo..=hi).contains(n)).map(Some).ok_or_else(|| {
+                        cx.err(&key(&sat, k), false, format!("`{k}` must be a number from {lo} to {hi}"))
+                    }),
+                }
+            };
+        let path_of = |k: &str| -> Result<Option<PathBuf>, SettingsError> {
+            match str_of(k)? {
+                None => Ok(None),
+                Some(p) if p.starts_with('/') => Ok(Some(PathBuf::from(p))),
+                Some(_) => Err(cx.err(&key(&sat, k), false, format!("`{k}` must be an absolute path"))),
+            }
+        };
+        let map_of = |k: &str| -> Result<Vec<(String, String)>, SettingsError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(name, v)| match v {
+                        Value::String(s) => Ok((name.clone(), s.clone())),
+                        _ => Err(cx.err(&key(&key(&sat, k), name), false, format!("`{k}.{name}` must be a string"))),
+                    })
+                    .collect(),
+                Some(_) => Err(cx.err(&key(&sat, k), false, format!("`{k}` must be an object of strings"))),
+            }
+        };
+        let ty = str_of("type")?.ok_or_else(|| cx.err(&sat, false, "a sink needs `type`: \"syslog\" or \"otlp\""))?;
+        let allowed: &[&str] = match ty.as_str() {
+            "syslog" => &[
+                "type",
+                "name",
+                "batch",
+                "maxBackoffSeconds",
+                "start",
+                "transport",
+                "socket",
+                "address",
+                "caFile",
+                "serverName",
+                "facility",
+                "appName",
+                "sdId",
+                "maxMessageBytes",
+                "confirmSeconds",
+                "timeoutSeconds",
+            ],
+            "otlp" => &[
+                "type",
+                "name",
+                "batch",
+                "maxBackoffSeconds",
+                "start",
+                "endpoint",
+                "headers",
+                "timeoutSeconds",
+                "caFile",
+                "resource",
+            ],
+            other => {
+                return Err(cx.err(
+                    &key(&sat, "type"),
+                    false,
+                    format!("unknown sink type {other:?} (expected \"syslog\" or \"otlp\")"),
+                ));
+            }
+        };
+        for k in obj.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(cx.err(
+                    &key(&sat, k),
+                    true,
+                    format!("unknown field `{k}` in a {ty} sink (expected one of: {})", allowed.join(", ")),
+                ));
+            }
+        }
+        let name = str_of("name")?
+            .ok_or_else(|| cx.err(&sat, false, "a sink needs a `name` (it names its cursor and metrics)"))?;
+        if !crate::ship::valid_name(&name) {
+            return Err(cx.err(&key(&sat, "name"), false, "`name` must be 1 to 64 letters, digits, `_`, `.` or `-`"));
+        }
+        if sinks.iter().any(|s| s.name == name) {
+            return Err(cx.err(&key(&sat, "name"), false, format!("two sinks are named {name:?}")));
+        }
+        let batch =
+            num_of("batch", 1.0, crate::ship::MAX_BATCH as f64)?.map_or(crate::ship::DEFAULT_BATCH, |n| n as usize);
+        let max_backoff =
+            num_of("maxBackoffSeconds", 0.1, 3600.0)?.map_or(crate::ship::DEFAULT_MAX_BACKOFF, Duration::from_secs_f64);
+        let start = match str_of("start")?.as_deref() {
+            None | Some("oldest") => StartAt::Oldest,
+            Some("end") => StartAt::End,
+            Some(_) => return Err(cx.err(&key(&sat, "start"), false, "`start` must be \"oldest\" or \"end\"")),
+        };
+        let kind = if ty == "syslog" {
+            let transport = match str_of("transport")?.as_deref() {
+                None | Some("unix") => {
+                    if obj.contains_key("address") {
+                        return Err(cx.err(
+                            &key(&sat, "address"),
+                            false,
+                            "`address` is for the tcp and tls transports",
+                        ));
+                    }
+                    syslog::Transport::Unix { path: path_of("socket")?.unwrap_or_else(|| PathBuf::from("/dev/log")) }
+                }
+                Some(t @ ("tcp" | "tls")) => {
+                    if obj.contains_key("socket") {
+                        return Err(cx.err(&key(&sat, "socket"), false, "`socket` is for the unix transport"));
+                    }
+                    let address = str_of("address")?
+                        .filter(|a| a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
+                        .ok_or_else(|| {
+                            cx.err(&sat, false, format!("a {t} syslog sink needs `address`: \"host:port\""))
+                        })?;
+                    if t == "tcp" {
+                        if obj.contains_key("caFile") || obj.contains_key("serverName") {
+                            return Err(cx.err(&sat, false, "`caFile` and `serverName` are for the tls transport"));
+                        }
+                        syslog::Transport::Tcp { address }
+                    } else {
+                        syslog::Transport::Tls {
+                            address,
+                            ca_file: path_of("caFile")?,
+                            server_name: str_of("serverName")?,
+                        }
+                    }
+                }
+                Some(_) => {
+                    return Err(cx.err(
+                        &key(&sat, "transport"),
+                        false,
+                        "`transport` must be \"unix\", \"tcp\" or \"tls\"",
+                    ));
+                }
+            };
+            let facility = match obj.get("facility") {
+                None | Some(Value::Null) => 16,
+                Some(Value::String(f)) => {
+                    syslog::FACILITIES.iter().find(|(n, _)| n == f).map(|(_, c)| *c).ok_or_else(|| {
+                        cx.err(
+                            &key(&sat, "facility"),
+                            false,
+                            format!("unknown facility {f:?} (kern, user, … local0 … local7)"),
+                        )
+                    })?
+                }
+                Some(x) => int_in(x, 0, 23).map(|n| n as u8).ok_or_else(|| {
+                    cx.err(&key(&sat, "facility"), false, "`facility` must be a name (\"local0\") or 0 to 23")
+                })?,
+            };
+            let app_name = str_of("appName")?.unwrap_or_else(|| syslog::DEFAULT_APP_NAME.into());
+            if !syslog::valid_app_name(&app_name) {
+                return Err(cx.err(
+                    &key(&sat, "appName"),
+                    false,
+                    "`appName` must be 1 to 48 printable ASCII characters",
+                ));
+            }
+            let sd_id = str_of("sdId")?.unwrap_or_else(|| syslog::DEFAULT_SD_ID.into());
+            if !syslog::valid_sd_id(&sd_id) {
+                return Err(cx.err(
+                    &key(&sat, "sdId"),
+                    false,
+                    "`sdId` must be name@number (RFC 5424 SD-ID), at most 32 characters",
+                ));
+            }
+            SinkKind::Syslog(syslog::SyslogConfig {
+                transport,
+                facility,
+                app_name,
+                sd_id,
+                max_message_bytes: num_of("maxMessageBytes", 2048.0, (16u64 << 20) as f64)?
+                    .map_or(syslog::DEFAULT_MAX_MESSAGE_BYTES, |n| n as usize),
+                confirm: num_of("confirmSeconds", 0.0, 600.0)?.map_or(syslog::DEFAULT_CONFIRM, Duration::from_secs_f64),
+                timeout: num_of("timeoutSeconds", 0.1, 600.0)?.map_or(Duration::from_secs(10), Duration::from_secs_f64),
+            })
+        } else {
+            let endpoint = str_of("endpoint")?
+                .ok_or_else(|| cx.err(&sat, false, "an otlp sink needs `endpoint` (http(s)://host:4318/v1/logs)"))?;
+            match url::Url::parse(&endpoint) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => {
+                    return Err(cx.err(&key(&sat, "endpoint"), false, "`endpoint` must be an http:// or https:// URL"));
+                }
+            }
+            let headers = map_of("headers")?;
+            for (h, v) in &headers {
+                if ureq::http::HeaderName::try_from(h.as_str()).is_err()
+                    || ureq::http::HeaderValue::try_from(v.as_str()).is_err()
+                {
+                    return Err(cx.err(&key(&key(&sat, "headers"), h), true, format!("header {h:?} cannot be sent")));
+                }
+            }
+            SinkKind::Otlp(otlp::OtlpConfig {
+                endpoint,
+                headers,
+                timeout: num_of("timeoutSeconds", 0.1, 600.0)?.map_or(otlp::DEFAULT_TIMEOUT, Duration::from_secs_f64),
+                ca_file: path_of("caFile")?,
+                resource: map_of("resource")?,
+            })
+        };
+        sinks.push(SinkConfig { name, kind, batch, max_backoff, start });
+    }
+    Ok(sinks)
 }
 
 fn bool_at(cx: &Ctx, at: &[Seg], v: &Value) -> Result<bool, SettingsError> {
@@ -823,6 +1063,17 @@ fn parse_handler(
             format!("`rollback` applies only to PostToolUse hooks (it undoes a rejected edit); ignored on {event}"),
         );
     }
+    let name = match string(cx, "name")? {
+        None => None,
+        Some(n) if crate::ship::valid_name(&n) => Some(n),
+        Some(_) => {
+            return Err(cx.err(
+                &key(at, "name"),
+                false,
+                "`name` must be 1 to 64 letters, digits, `_`, `.` or `-` (it labels the hook's metrics)",
+            ));
+        }
+    };
     let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": h});
     let definition_sha256 = format!("{:x}", Sha256::digest(definition.to_string().as_bytes()));
     Ok(Hook {
@@ -840,6 +1091,7 @@ fn parse_handler(
         sandbox,
         origin: cx.origin(at),
         definition_sha256,
+        name,
         rollback: rollback && event == "PostToolUse",
     })
 }

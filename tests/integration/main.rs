@@ -12,6 +12,10 @@
 //!   probes get errors and never the host's data, worlds 0.1.0 and 0.2.0 both load, one policy
 //!   decides the same in all three languages.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `observe`: fleet observability: the audit log shipped to a real rsyslog (killed and
+//!   restarted during 10,000 decisions) and to an OTLP/HTTP receiver decoding with the official
+//!   protobuf definitions, `hookhost audit ship` and its cursor, the daemon's metrics scraped by
+//!   a real Prometheus.
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
 //!   and the fold (never a panic, garbage never an allow, round trips, order independence).
@@ -41,6 +45,7 @@ mod daemon;
 mod faults;
 mod guests;
 mod hostile;
+mod observe;
 mod parity;
 mod permissions;
 mod properties;
