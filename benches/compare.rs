@@ -58,6 +58,11 @@ fn main() {
         sandbox_in_process(iterations);
         return;
     }
+    // `-- N ship`: only the audit shipping rows.
+    if std::env::args().skip(1).any(|a| a == "ship") {
+        ship_overhead(iterations);
+        return;
+    }
     let hookhost = env!("CARGO_BIN_EXE_hookhost").to_string();
     let tmp = tempfile::tempdir().unwrap();
     let settings_dir = |name: &str, hook: Option<(&str, &str)>| {
@@ -265,6 +270,127 @@ fn main() {
     }
     languages(&hookhost, &guests, tmp.path(), &p50, &dispatch_env);
     sandbox_in_process(iterations);
+    ship_overhead(iterations);
+}
+
+/// Audit shipping's cost on the decision path: two warm daemons with the same policy (no
+/// hooks, a deny rule) and the same audit log settings, one without sinks and one shipping to
+/// two (syslog over TCP and OTLP/HTTP, each to a loopback receiver that takes everything),
+/// round trips alternating between them, back to back and 20 ms apart. The shipper runs on its
+/// own threads; the decision path only appends to the log in both.
+fn ship_overhead(iterations: usize) {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let hookhost = env!("CARGO_BIN_EXE_hookhost").to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    // The receivers: syslog bytes read and dropped; OTLP requests read and answered 200.
+    let syslog = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let otlp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (syslog_addr, otlp_addr) = (syslog.local_addr().unwrap(), otlp.local_addr().unwrap());
+    let (syslog_bytes, otlp_requests) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let counter = syslog_bytes.clone();
+    std::thread::spawn(move || {
+        for c in syslog.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut c = c;
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let counter = otlp_requests.clone();
+    std::thread::spawn(move || {
+        for c in otlp.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut c = c;
+                let mut buf: Vec<u8> = Vec::new();
+                let mut chunk = vec![0u8; 64 << 10];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
+                        match c.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .unwrap_or(0);
+                    while buf.len() < end + len {
+                        match c.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..end + len);
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    if c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let setup = |name: &str, ship: serde_json::Value| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let s = serde_json::json!({
+            "permissions": {"deny": ["Bash(rm:*)"]},
+            "audit": {"path": d.join("audit/audit.jsonl"), "ship": ship}
+        });
+        std::fs::write(d.join("managed-settings.json"), s.to_string()).unwrap();
+        d
+    };
+    let none = setup("ship-none", serde_json::json!([]));
+    let two = setup(
+        "ship-two",
+        serde_json::json!([
+            {"name": "syslog", "type": "syslog", "transport": "tcp", "address": syslog_addr.to_string()},
+            {"name": "otlp", "type": "otlp", "endpoint": format!("http://{otlp_addr}/v1/logs")}
+        ]),
+    );
+    let env = |dir: &Path| {
+        vec![
+            ("HOOKHOST_MANAGED_DIR".to_string(), dir.to_string_lossy().into_owned()),
+            ("XDG_CONFIG_HOME".to_string(), tmp.path().join("xdg").to_string_lossy().into_owned()),
+            ("CLAUDE_PROJECT_DIR".to_string(), tmp.path().to_string_lossy().into_owned()),
+        ]
+    };
+    let d_none = Daemon::start(&hookhost, &env(&none), &none, &tmp.path().join("none.sock"));
+    let d_two = Daemon::start(&hookhost, &env(&two), &two, &tmp.path().join("two.sock"));
+    println!(
+        "\naudit shipping on the decision path: warm daemon, deny rule, no hooks, audited; round trip in the client, alternating"
+    );
+    for (label, n, gap) in
+        [("back to back", iterations * 10, 0), ("20 ms apart, as an agent's events come", iterations, 20)]
+    {
+        let (a, b) = Daemon::round_trip_pair(&d_none, &d_two, tmp.path(), n, Duration::from_millis(gap));
+        println!("  {label} ({n} each):");
+        println!("    no sink                          p50 {:.3} ms, p99 {:.3} ms", a.0, a.1);
+        println!("    two sinks (syslog TCP + OTLP)    p50 {:.3} ms, p99 {:.3} ms", b.0, b.1);
+        println!(
+            "    two sinks - no sink = {:+.3} ms p50, {:+.3} ms p99   (target: within noise)",
+            b.0 - a.0,
+            b.1 - a.1
+        );
+    }
+    // The sinks really were fed while it ran.
+    std::thread::sleep(Duration::from_secs(3));
+    println!(
+        "  (the sinks received {} syslog bytes and {} OTLP requests)",
+        syslog_bytes.load(Ordering::Relaxed),
+        otlp_requests.load(Ordering::Relaxed)
+    );
 }
 
 /// The block-dangerous-bash example in each language that is built: (language, component).

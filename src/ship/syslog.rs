@@ -15,7 +15,8 @@
 //!   `settings_change`, …).
 //! - STRUCTURED-DATA: one element, `sdId` (default `hookhost@32473`, 32473 being the example
 //!   enterprise number of RFC 5612, as hookhost has none), with the chain fields and the
-//!   record's summary fields that are present (values escaped as RFC 5424 §6.3.3 says).
+//!   record's summary fields that are present (values escaped as RFC 5424 §6.3.3 says, control
+//!   characters replaced by `?`).
 //! - MSG: the record's line exactly as the audit log holds it (JSON, after redaction, no BOM).
 //!   When the whole message would exceed `maxMessageBytes`, MSG is a summary instead (the chain
 //!   and summary fields plus `"shipped_truncated":true` and `"original_bytes"`); the full record
@@ -172,9 +173,11 @@ fn printable(s: &str, max: usize) -> String {
     if t.is_empty() { "-".into() } else { t }
 }
 
-/// One SD-PARAM value, escaped (`"`, `\` and `]` get a backslash).
+/// One SD-PARAM value, escaped (`"`, `\` and `]` get a backslash); control characters (a
+/// newline would split the message for a receiver that writes lines) become `?`.
 fn sd_value(out: &mut Vec<u8>, s: &str) {
     for c in s.chars() {
+        let c = if c.is_control() { '?' } else { c };
         if matches!(c, '"' | '\\' | ']') {
             out.push(b'\\');
         }

@@ -749,3 +749,100 @@ fn bad_ship_settings_are_located() {
     let out = env.run(&["check"], b"");
     assert!(out.stderr.contains("two sinks are named") || out.stdout.contains("two sinks are named"), "{out:?}");
 }
+
+/// The STRUCTURED-DATA element of a line as rsyslog wrote it: (SD-ID, params unescaped); `None`
+/// unless it is exactly one well-formed element (RFC 5424 §6.3).
+fn parse_sd(sd: &str) -> Option<(String, Vec<(String, String)>)> {
+    let inner = sd.strip_prefix('[')?;
+    let (id, mut rest) = inner.split_once(' ')?;
+    let mut params = Vec::new();
+    loop {
+        if rest == "]" {
+            return Some((id.to_string(), params));
+        }
+        let (name, after) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '\\' => {
+                    let (_, e) = chars.next()?;
+                    if !matches!(e, '"' | '\\' | ']') {
+                        value.push('\\');
+                    }
+                    value.push(e);
+                }
+                '"' => break i,
+                ']' => return None, // An unescaped `]` inside a value.
+                c => value.push(c),
+            }
+        };
+        params.push((name.to_string(), value));
+        rest = after[end + 1..].strip_prefix(' ').unwrap_or(&after[end + 1..]);
+    }
+}
+
+/// Agent-chosen values (tool names, session ids) built to break out of STRUCTURED-DATA or to
+/// forge a second message: 324 variants through the daemon to a real rsyslog, the oracle of
+/// where SD ends and MSG begins. Every record arrives as exactly one line, its SD one element
+/// with the values as the log holds them (control characters as `?`), its MSG the log's line.
+#[test]
+fn hostile_tool_names_and_session_ids_never_break_the_syslog_framing() {
+    let env = Env::new();
+    let rs_dir = env.path().join("rsyslog");
+    let rsyslog = Rsyslog::start(&rs_dir);
+    let log = env.path().join("audit/audit.jsonl");
+    env.write(
+        "managed",
+        &json!({"audit": {"path": log, "ship": [
+            {"name": "rs", "type": "syslog", "transport": "tcp", "address": format!("127.0.0.1:{}", rsyslog.port), "confirmSeconds": 0.2}
+        ]}})
+        .to_string(),
+    );
+    let fragments = [
+        "\"", "]", "\\", "] [evil@1 seq=\"1\"]", "\n<13>1 - forged - - - - {\"v\":1}", "\r\n", "=", " ", "é😀",
+        "\u{202e}", "\u{0}", "\t", "[", "\\]", "\"]\\\"", "-", "x".repeat(300).leak(), "#012",
+    ];
+    let socket = env.path().join("d.sock");
+    let daemon = Daemon::start_with(&env, &socket, &[], &[("RUST_LOG", "warn")]);
+    let mut sent = 0;
+    for a in &fragments {
+        for b in &fragments {
+            let tool = format!("T{a}{b}");
+            let session = format!("{b}{a}S");
+            let event = json!({"session_id": session, "cwd": "/tmp", "hook_event_name": "PreToolUse",
+                "tool_name": tool, "tool_input": {"x": 1}, "tool_use_id": "t"});
+            assert!(matches!(daemon.event(event.to_string().as_bytes()), Reply::Outcome { .. }));
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 324);
+    let lines = log_lines(&log);
+    let n = *lines.keys().last().unwrap();
+    wait_until("every record in rsyslog", Duration::from_secs(60), || {
+        rsyslog.seqs("tcp.log").into_iter().collect::<HashSet<_>>().len() as u64 == n
+    });
+    let text = std::fs::read_to_string(rs_dir.join("tcp.log")).unwrap();
+    let got = rsyslog.lines("tcp.log");
+    assert_eq!(got.len(), text.lines().count(), "a line rsyslog wrote is not one record");
+    let mut checked = 0;
+    for (msgid, sd, msg) in got {
+        let v: Value = serde_json::from_str(&msg).unwrap_or_else(|e| panic!("{e}: {msg}"));
+        let seq = v["seq"].as_u64().unwrap();
+        assert_eq!(msg, lines[&seq]);
+        assert_eq!(msgid, v["kind"].as_str().unwrap());
+        let (id, params) = parse_sd(&sd).unwrap_or_else(|| panic!("not one SD element: {sd}"));
+        assert_eq!(id, "hookhost@32473");
+        let p: BTreeMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(params.len(), p.len(), "a parameter twice: {sd}");
+        assert_eq!(p["seq"], seq.to_string());
+        let clean = |s: &str| s.chars().take(256).map(|c| if c.is_control() { '?' } else { c }).collect::<String>();
+        if let Some(tool) = v["tool"].as_str() {
+            assert_eq!(p["tool"], clean(tool), "{sd}");
+            assert_eq!(p["session"], clean(v["session_id"].as_str().unwrap()), "{sd}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 324);
+}
