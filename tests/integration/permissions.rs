@@ -413,7 +413,18 @@ fn rows() -> Vec<Row> {
         row("vim .env", env_deny_allow_all(), bash("vim .env"), D),
         row("dd if=.env", env_deny_allow_all(), bash("dd if=.env of=/tmp/x"), D),
         row("grep -f patterns .env", env_deny_allow_all(), bash("grep -f patterns .env"), D),
-        row("cat \"$(echo .env)\": substitution asks", env_deny_allow_all(), bash("cat \"$(echo .env)\""), A),
+        row(
+            "cat \"$(echo .env)\": a run-time file name under a Read deny",
+            env_deny_allow_all(),
+            bash("cat \"$(echo .env)\""),
+            D,
+        ),
+        row(
+            "cat \"$(echo notes.txt)\": substitution asks",
+            rules(&["Bash(curl *)"], &[], &["Bash(*)"]),
+            bash("cat \"$(echo notes.txt)\""),
+            A,
+        ),
         row("cat .en* glob may name .env", env_deny_allow_all(), bash("cat .en*"), D),
         row("grep -r in secrets/ dir", secrets_deny_allow_all(), bash("grep -r KEY secrets/"), D),
         row("cat secrets/key.pem", secrets_deny_allow_all(), bash("cat secrets/key.pem"), D),
@@ -432,7 +443,8 @@ fn rows() -> Vec<Row> {
             bash("python3 -c 'open(\".env\").read()'"),
             L,
         ),
-        row("default: bash -c 'cat .env' passes", env_deny_allow_all(), bash("bash -c 'cat .env'"), L),
+        row("default: bash -c 'cat .env' is read too", env_deny_allow_all(), bash("bash -c 'cat .env'"), D),
+        row("default: bash -c 'cat notes.txt' allowed", env_deny_allow_all(), bash("bash -c 'cat notes.txt'"), L),
         row(
             "strict: python3 -c open(.env) denied",
             strict(env_deny_allow_all()),
@@ -475,8 +487,13 @@ fn rows() -> Vec<Row> {
             L,
         ),
         row("strict: harmless bash -c allowed", strict(curl_deny_allow_all()), bash("bash -c 'ls -la'"), L),
-        row("strictBashRules in project settings is ignored", deny(&["Read(./.env)"]), bash("bash -c 'cat .env'"), N)
-            .project(json!({"hookhost": {"strictBashRules": true}})),
+        row(
+            "strictBashRules in project settings is ignored",
+            deny(&["Read(./.env)"]),
+            bash("python3 -c 'open(\".env\")'"),
+            N,
+        )
+        .project(json!({"hookhost": {"strictBashRules": true}})),
         // --- Read/Edit/Write path rules on the file tools -----------------------------------
         row("Read safe/../.env", path_deny(), read("@ROOT/safe/../.env"), D),
         row("Read sub/../secrets/key.pem", path_deny(), read("@ROOT/sub/../secrets/key.pem"), D),
@@ -556,7 +573,8 @@ fn rows() -> Vec<Row> {
         row("/path is not filesystem-absolute", deny(&["Read(/notes.txt)"]), read("/notes.txt"), N),
         row("/path from a subdirectory cwd", deny(&["Read(/.env)"]), read("@ROOT/.env"), D).cwd("sub"),
         row("./path is cwd-relative: sub/.env", deny(&["Read(./.env)"]), read("@ROOT/sub/.env"), D).cwd("sub"),
-        row("./path is cwd-relative: not root/.env", deny(&["Read(./.env)"]), read("@ROOT/.env"), N).cwd("sub"),
+        row("./path also anchors at the project: root/.env from sub", deny(&["Read(./.env)"]), read("@ROOT/.env"), D)
+            .cwd("sub"),
         row("~/path under home", deny(&["Read(~/.ssh/**)"]), read("@HOME/.ssh/id_rsa"), D),
         row("~/path with ~ in the target", deny(&["Read(~/.ssh/**)"]), read("~/.ssh/id_rsa"), D),
         row("bare name at any depth", deny(&["Read(.env)"]), read("@ROOT/sub/.env"), D),
