@@ -456,7 +456,12 @@ impl<'a> Judge<'a> {
             Resolution::Path(r) => r.clone(),
         };
         if t.guess && !resolved.exists {
-            return None;
+            // A guess counts where it names an existing file, or (written) a new file in an
+            // existing directory.
+            let parent_exists = resolved.path.parent().is_some_and(Path::is_dir);
+            if !(t.access == Access::Write && parent_exists) {
+                return None;
+            }
         }
         let forms = [lexical(&t.abs), resolved.path.clone()];
         if let Some(f) = self.exact_hit(&forms, resolved.id, pats) {
@@ -652,9 +657,9 @@ impl<'a> Judge<'a> {
         };
         let filter = filter.filter(|f| !f.contains(['{', '[', '!']));
         for (e, kind) in entries.iter() {
+            // With a filter only the files it names are read (directories are only walked).
             if let Some(f) = filter
-                && *kind != Kind::Dir
-                && !name_filter(f, root, e)
+                && (*kind == Kind::Dir || !name_filter(f, root, e))
             {
                 continue;
             }
@@ -715,29 +720,41 @@ impl<'a> Judge<'a> {
                     .map(|e| e.display().to_string())
             }
             Some(pat) => {
-                // Names under root matching `pat` (relative, `**` across directories).
+                // The names under root matching `pat` (`**` across directories), as they exist.
                 let full = if pat.starts_with('/') { pat.to_string() } else { format!("{}/{pat}", root.display()) };
-                let rule_like = Pattern::rule(&full);
-                if !pats.iter().any(|p| {
-                    intersect::intersects(&rule_like, &self.pattern(p))
-                        || intersect::intersects(&rule_like, &self.pattern(p).below())
-                }) {
-                    // No name the listing can return is protected (symlinked names aside).
-                } else {
-                    return Some(format!("names matching `{full}`, which can include a protected path"));
+                if full.contains(['{', '[']) {
+                    // Globs we do not model: judged as listing everything below.
+                    return self.list_hit(root, Some("**"), pats);
                 }
                 let key = hash_of(&[full.as_str(), "list"]);
                 let walked = self.fs.borrow_mut().walk(root, key, &|_: &Path| true);
                 match walked {
-                    Err(e) => Some(format!("names below {} ({}; fail closed)", root.display(), e.0)),
+                    Err(e) => {
+                        let rd = root.to_string_lossy();
+                        pats.iter()
+                            .any(|p| could_match_below(p, &rd))
+                            .then(|| format!("names below {} ({}; fail closed)", root.display(), e.0))
+                    }
                     Ok(entries) => {
                         for (e, kind) in entries.iter() {
-                            if *kind == Kind::Symlink && paths::glob(full.as_bytes(), e.to_string_lossy().as_bytes()) {
+                            if !paths::glob(full.as_bytes(), e.to_string_lossy().as_bytes()) {
+                                continue;
+                            }
+                            if pats.iter().any(|p| paths::matches(p, e)) {
+                                return Some(e.display().to_string());
+                            }
+                            if *kind == Kind::Symlink {
                                 let res = self.fs.borrow_mut().resolve(e, root);
-                                if let Resolution::Path(r) = res
-                                    && let Some(h) = self.exact_hit(std::slice::from_ref(&r.path), r.id, pats)
-                                {
-                                    return Some(format!("{h} (through {})", e.display()));
+                                match res {
+                                    Resolution::Path(r) => {
+                                        if let Some(h) = self.exact_hit(std::slice::from_ref(&r.path), r.id, pats) {
+                                            return Some(format!("{h} (through {})", e.display()));
+                                        }
+                                    }
+                                    Resolution::Unknown(why) => {
+                                        return Some(format!("{} ({why}; fail closed)", e.display()));
+                                    }
+                                    Resolution::Fd => {}
                                 }
                             }
                         }

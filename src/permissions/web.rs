@@ -17,15 +17,24 @@ pub enum Mode {
 }
 
 /// The host of a URL, normalised (lower case, IDNA to ASCII, IPv4 canonical, no trailing dot);
-/// `None` when the URL does not parse or has no host.
+/// `None` when the URL does not parse or has no host. An IPv4-mapped IPv6 address also reads
+/// as its IPv4 address (the connection goes there).
 pub fn host(url: &str) -> Option<String> {
+    hosts(url).and_then(|h| h.into_iter().next())
+}
+
+fn hosts(url: &str) -> Option<Vec<String>> {
     let u = Url::parse(url.trim()).ok()?;
-    Some(match u.host()? {
-        Host::Domain(d) => d.trim_end_matches('.').to_ascii_lowercase(),
-        Host::Ipv4(a) => a.to_string(),
-        Host::Ipv6(a) => format!("[{a}]"),
-    })
-    .filter(|h| !h.is_empty())
+    let v = match u.host()? {
+        Host::Domain(d) => vec![d.trim_end_matches('.').to_ascii_lowercase()],
+        Host::Ipv4(a) => vec![a.to_string()],
+        Host::Ipv6(a) => {
+            let mut v = vec![format!("[{a}]")];
+            v.extend(a.to_ipv4_mapped().map(|x| x.to_string()));
+            v
+        }
+    };
+    (!v.iter().any(String::is_empty)).then_some(v)
 }
 
 /// A rule's domain normalised the same way (`*.` prefix kept apart).
@@ -42,13 +51,19 @@ fn rule_domain(d: &str) -> (bool, String) {
 pub fn matches(spec: &str, url: &str, mode: Mode) -> bool {
     match spec.strip_prefix("domain:") {
         Some(d) => {
-            let Some(h) = host(url) else { return mode == Mode::Any };
+            let Some(hs) = hosts(url) else { return mode == Mode::Any };
             if d == "*" {
                 return true;
             }
             let (wild, d) = rule_domain(d);
-            let sub = h.len() > d.len() && h.ends_with(&d) && h.as_bytes()[h.len() - d.len() - 1] == b'.';
-            if wild { sub } else { h == d || sub }
+            let hit = |h: &String| {
+                let sub = h.len() > d.len() && h.ends_with(&d) && h.as_bytes()[h.len() - d.len() - 1] == b'.';
+                if wild { sub } else { *h == d || sub }
+            };
+            match mode {
+                Mode::Any => hs.iter().any(hit),
+                Mode::All => hs.iter().all(hit),
+            }
         }
         None => {
             let serialized = Url::parse(url.trim()).map(|u| u.to_string()).ok();
@@ -91,6 +106,7 @@ mod tests {
         }
         assert!(deny("127.0.0.1", "http://0x7f.1/"));
         assert!(deny("127.0.0.1", "http://2130706433/"));
+        assert!(deny("127.0.0.1", "http://[::ffff:127.0.0.1]/"), "IPv4-mapped IPv6");
         assert!(deny("xn--bcher-kva.example", "https://bücher.example/"));
         assert!(deny("bücher.example", "https://xn--bcher-kva.example/"));
         assert!(!deny("example.com", "https://example.com.evil.io/"));

@@ -1,5 +1,8 @@
 //! hookhost's integration tests: one binary, real processes, real files.
 //!
+//! - `bypass`: the bypass corpus of issue 17: generated variants of every class of attack on an
+//!   admin's permission policy, decided by the engine and run under bash (strace) as the oracle;
+//!   URL spellings against Node's WHATWG URL.
 //! - `audit`: the tamper-evident audit log (chain, rotation, tampering, SIGKILL, concurrency).
 //! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
 //!   expected outcome) run through the real `hookhost dispatch` binary.
@@ -27,6 +30,7 @@
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
 mod audit;
+mod bypass;
 mod cli;
 mod conformance;
 mod daemon;

@@ -438,9 +438,15 @@ fn rows() -> Vec<Row> {
         ),
         // --- default mode lets interpreter code and bash -c through; strict closes them -----
         row(
-            "default: python3 -c open(.env) passes",
+            "default: python3 -c open(.env): a literal naming an existing protected file",
             env_deny_allow_all(),
             bash("python3 -c 'open(\".env\").read()'"),
+            D,
+        ),
+        row(
+            "default: python3 -c os.system(cat .env) passes (strict reads it)",
+            env_deny_allow_all(),
+            bash("python3 -c 'import os; os.system(\"cat .env\")'"),
             L,
         ),
         row("default: bash -c 'cat .env' is read too", env_deny_allow_all(), bash("bash -c 'cat .env'"), D),
@@ -490,7 +496,7 @@ fn rows() -> Vec<Row> {
         row(
             "strictBashRules in project settings is ignored",
             deny(&["Read(./.env)"]),
-            bash("python3 -c 'open(\".env\")'"),
+            bash("python3 -c 'import os; os.system(\"cat .env\")'"),
             N,
         )
         .project(json!({"hookhost": {"strictBashRules": true}})),

@@ -554,7 +554,7 @@ impl<'a> Walker<'a> {
             Ok(pieces) => {
                 let mut w = Word { source: body.to_string(), ..Default::default() };
                 for p in &pieces {
-                    self.piece(p, &mut w, true, false);
+                    self.piece(p, body, &mut w, true, false);
                 }
                 w.value()
             }
@@ -568,7 +568,7 @@ impl<'a> Walker<'a> {
                 Ok(pieces) => {
                     let mut w = Word::default();
                     for p in &pieces {
-                        self.piece(p, &mut w, true, false);
+                        self.piece(p, text, &mut w, true, false);
                     }
                 }
                 Err(why) => self.undecidable(why),
@@ -590,7 +590,7 @@ impl<'a> Walker<'a> {
         match syntax::word(&w.value) {
             Ok(pieces) => {
                 for (i, p) in pieces.iter().enumerate() {
-                    self.piece(p, &mut out, false, i == 0);
+                    self.piece(p, &w.value, &mut out, false, i == 0);
                 }
             }
             Err(why) => {
@@ -602,8 +602,9 @@ impl<'a> Walker<'a> {
         out
     }
 
-    fn piece(&mut self, p: &WordPieceWithSource, w: &mut Word, quoted: bool, first: bool) {
-        let src = w.source.get(p.start_index..p.end_index).unwrap_or("").to_string();
+    /// One piece of a word; `text` is the string the piece's indices point into.
+    fn piece(&mut self, p: &WordPieceWithSource, text: &str, w: &mut Word, quoted: bool, first: bool) {
+        let src = text.get(p.start_index..p.end_index).unwrap_or("").to_string();
         match &p.piece {
             WordPiece::Text(t) => push_piece(&mut w.pieces, t.clone(), quoted),
             WordPiece::SingleQuotedText(t) => push_piece(&mut w.pieces, t.clone(), true),
@@ -619,22 +620,17 @@ impl<'a> Walker<'a> {
                     // `""` is an empty (but present) argument.
                     w.pieces.push(Piece::Lit { text: String::new(), quoted: true });
                 }
-                let mut sub = Word {
-                    source: src.get(1..src.len().saturating_sub(1)).unwrap_or("").to_string(),
-                    ..Default::default()
-                };
+                // Inner pieces' indices point into the same word.
+                let mut sub = Word::default();
                 for q in inner {
-                    self.piece(q, &mut sub, true, false);
+                    self.piece(q, text, &mut sub, true, false);
                 }
                 w.pieces.extend(sub.pieces);
             }
             WordPiece::GettextDoubleQuotedSequence(inner) => {
-                let mut sub = Word {
-                    source: src.get(2..src.len().saturating_sub(1)).unwrap_or("").to_string(),
-                    ..Default::default()
-                };
+                let mut sub = Word::default();
                 for q in inner {
-                    self.piece(q, &mut sub, true, false);
+                    self.piece(q, text, &mut sub, true, false);
                 }
                 w.pieces.push(Piece::Dyn { source: src });
             }
@@ -734,7 +730,7 @@ impl<'a> Walker<'a> {
                     Ok(pieces) => {
                         let mut w = Word { source: t.to_string(), ..Default::default() };
                         for p in &pieces {
-                            self.piece(p, &mut w, true, false);
+                            self.piece(p, t, &mut w, true, false);
                         }
                     }
                     Err(why) => self.undecidable(why),
@@ -873,6 +869,8 @@ impl<'a> Walker<'a> {
                     None => Cwd::Unknown,
                     Some(t) => match t.value() {
                         Some(v) if v == "-" || t.has_glob() || t.has_brace() => Cwd::Unknown,
+                        // `/proc/self/cwd/x` is relative to the directory before the `cd`.
+                        Some(v) if v.starts_with("/proc/") || v.starts_with("/dev/fd") => Cwd::Unknown,
                         Some(v) if v.starts_with('/') => Cwd::Known(vec![v]),
                         Some(_) if self.cd_unknown => Cwd::Unknown,
                         Some(v) => match &inner_cwd {
@@ -982,17 +980,15 @@ impl<'a> Walker<'a> {
                 Stdin::Inherited | Stdin::Redirected(_) => {}
             }
         }
-        if self.opts.strict {
-            let mut code: Vec<String> = e.code.iter().filter_map(|&k| args.get(k).and_then(Word::value)).collect();
-            if programs::interpreter(&prog).is_some()
-                && e.code.is_empty()
-                && let Stdin::Here(Some(body)) = stdin
-            {
-                code.push(body.clone());
-            }
-            for c in code {
-                self.interpreter_code(&c, &inner_cwd);
-            }
+        let mut code: Vec<String> = e.code.iter().filter_map(|&k| args.get(k).and_then(Word::value)).collect();
+        if programs::interpreter(&prog).is_some()
+            && e.code.is_empty()
+            && let Stdin::Here(Some(body)) = stdin
+        {
+            code.push(body.clone());
+        }
+        for c in code {
+            self.interpreter_code(&c, &inner_cwd);
         }
         for ex in &e.execs {
             self.exec(ex, &args, &inner_cwd, stdin);
@@ -1111,17 +1107,21 @@ impl<'a> Walker<'a> {
         self.nested_program(text, cwd, "an inner command line");
     }
 
-    /// Strict mode: string literals of interpreter code count as file names and command lines.
+    /// The string literals of interpreter code (`python3 -c '…'`, `awk '…'`, a here-document
+    /// fed to an interpreter) name files it may open: in default mode they count where they
+    /// name an existing file (or a new one in an existing directory); in strict mode always,
+    /// and a literal that parses as a command line counts as commands too (`os.system("…")`).
     fn interpreter_code(&mut self, code: &str, cwd: &Cwd) {
+        let strict = self.opts.strict;
         for lit in string_literals(code) {
             let mut files = Vec::new();
             let w = Word::literal(&lit);
-            self.push_word_file(&w, Access::Read, false, cwd, &mut files);
-            self.push_word_file(&w, Access::Write, false, cwd, &mut files);
+            self.push_word_file(&w, Access::Read, !strict, cwd, &mut files);
+            self.push_word_file(&w, Access::Write, !strict, cwd, &mut files);
             self.out.commands.push(SimpleCommand { files, dir: single(cwd), ..Default::default() });
-            // A literal may itself be a command line (`os.system("curl …")`); only what parses
-            // counts (a literal is usually not shell code).
-            if self.nesting < MAX_NESTING
+            // A literal is usually not shell code: only what parses counts.
+            if strict
+                && self.nesting < MAX_NESTING
                 && let Ok(program) = syntax::parse(&lit)
             {
                 let mut sub = Parsed::default();

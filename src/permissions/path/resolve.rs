@@ -16,8 +16,10 @@ use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-/// The kernel's limit on symbolic links followed in one lookup.
+/// The kernel's limit on symbolic links followed in one lookup (`/proc/self/cwd` counts as one).
 pub const MAX_LINKS: usize = 40;
+/// Most path components looked at in one lookup (links add theirs).
+pub const MAX_COMPONENTS: usize = 4096;
 
 /// Identity of an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,7 +88,12 @@ pub fn resolve(path: &Path, view: View<'_>) -> Resolution {
     let mut cur = PathBuf::from("/");
     let mut missing: Option<PathBuf> = None;
     let mut links = 0usize;
+    let mut steps = 0usize;
     while let Some(c) = queue.pop_front() {
+        steps += 1;
+        if steps > MAX_COMPONENTS || queue.len() > MAX_COMPONENTS {
+            return Resolution::Unknown(format!("more than {MAX_COMPONENTS} path components to follow"));
+        }
         if c == ".." {
             if let Some(m) = &missing {
                 return Resolution::Unknown(format!(
@@ -110,6 +117,10 @@ pub fn resolve(path: &Path, view: View<'_>) -> Resolution {
                 Some(n) if n == "cwd" => {
                     if !own {
                         return Resolution::Unknown("another process's working directory (`/proc/PID/cwd`)".into());
+                    }
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Resolution::Unknown(format!("more than {MAX_LINKS} symbolic links (a loop?)"));
                     }
                     cur = PathBuf::from("/");
                     for (i, d) in comps(view.cwd).enumerate() {
@@ -235,6 +246,9 @@ mod tests {
         assert_eq!(path(r(Path::new(&via_root), Path::new("/"))), base.join(".env"));
         assert_eq!(path(r(Path::new("/proc/self/../self/cwd/.env"), &base)), base.join(".env"));
         assert!(matches!(r(Path::new("/proc/1/cwd/.env"), &base), Resolution::Unknown(_)));
+        // A working directory that names itself through /proc loops: bounded, unknown.
+        let selfref = Path::new("/proc/self/cwd/x");
+        assert!(matches!(r(Path::new("/proc/self/cwd/.env"), selfref), Resolution::Unknown(_)));
         assert!(matches!(r(Path::new("/proc/1/root/etc"), &base), Resolution::Unknown(_)));
         assert_eq!(r(Path::new("/dev/stdin"), &base), Resolution::Fd);
         assert_eq!(r(Path::new("/dev/fd/3"), &base), Resolution::Fd);
