@@ -26,6 +26,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -85,6 +86,7 @@ pub fn evaluate(policy: &Policy<'_>, event: &HookEvent, ctx: &RuleContext) -> Op
     let input = event.tool_input().unwrap_or(&null);
     let judge = Judge::new(tool, input, ctx, policy.strict_bash);
     let lists = policy.lists;
+    judge.set_scan_patterns(lists, ctx);
 
     for l in &lists.deny {
         if let Some(what) = judge.hits(l, PathMatch::Any) {
@@ -197,8 +199,23 @@ struct Judge<'a> {
     targets: Vec<Target>,
     fs: RefCell<Fs>,
     rule_patterns: RefCell<HashMap<String, Pattern>>,
-    ids: RefCell<HashMap<Vec<String>, ProtectedIds>>,
+    ids: RefCell<HashMap<(Vec<String>, bool), ProtectedIds>>,
+    /// Every deny/ask path pattern for reads and for writes (one tree walk answers them all).
+    scan_patterns: RefCell<Option<(Vec<String>, Vec<String>)>>,
+    scans: RefCell<HashMap<String, Scan>>,
+    /// Glob arguments judged so far (bounded: each costs an automaton product per rule).
+    globs: RefCell<usize>,
+    /// Path checks done so far, and their answers (the same target against the same rule
+    /// patterns is judged once).
+    checks: RefCell<usize>,
+    memo: RefCell<HashMap<(String, Vec<String>), Hit>>,
 }
+
+/// Most distinct path checks (target × rule) in one call; beyond, deny and ask rules bind.
+pub const MAX_CHECKS: usize = 100_000;
+
+/// Most glob checks (argument × rule) in one call; beyond, deny and ask rules bind.
+pub const MAX_GLOBS: usize = 5_000;
 
 /// One file or directory the call uses.
 #[derive(Debug, Clone)]
@@ -214,8 +231,8 @@ struct Target {
     guess: bool,
     unknown: Option<String>,
     display: String,
-    /// The command it belongs to (for reasons).
-    command: String,
+    /// The command it belongs to (for reasons; shortened).
+    command: Rc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -229,6 +246,9 @@ enum Shape {
 }
 
 const ANY_CHILD: &str = "__hookhost_any__";
+
+/// A path check's answer: the hit, for the reason.
+type Hit = Option<String>;
 
 /// Device and inode of protected files, and whether the list is complete.
 type ProtectedIds = (HashSet<(u64, u64)>, bool);
@@ -246,6 +266,11 @@ impl<'a> Judge<'a> {
             fs: RefCell::new(Fs::new()),
             rule_patterns: RefCell::new(HashMap::new()),
             ids: RefCell::new(HashMap::new()),
+            scan_patterns: RefCell::new(None),
+            scans: RefCell::new(HashMap::new()),
+            globs: RefCell::new(0),
+            checks: RefCell::new(0),
+            memo: RefCell::new(HashMap::new()),
         };
         if tool == "Bash" {
             let cmd = input.get("command").and_then(Value::as_str).unwrap_or("");
@@ -276,15 +301,20 @@ impl<'a> Judge<'a> {
             }
         }
         self.fs.get_mut().pending = pending;
+        let mut seen = HashSet::new();
         for c in &parsed.commands {
-            let command = if c.text.is_empty() { "(redirection)".to_string() } else { c.text.clone() };
+            let command: Rc<str> =
+                if c.text.is_empty() { Rc::from("(redirection)") } else { Rc::from(shorten(&c.text).as_ref()) };
             for f in &c.files {
-                self.targets.push(self.bash_target(f, &command));
+                // The same file used the same way is judged once.
+                if seen.insert((f.path.clone(), f.glob.clone(), f.dir.clone(), format!("{:?}", f.access), f.guess)) {
+                    self.targets.push(self.bash_target(f, command.clone()));
+                }
             }
         }
     }
 
-    fn bash_target(&self, f: &FileArg, command: &str) -> Target {
+    fn bash_target(&self, f: &FileArg, command: Rc<str>) -> Target {
         let shape = match f.access {
             Access::ReadTree { follow } | Access::WriteTree { follow } => Shape::Tree { follow, filter: None },
             _ => Shape::Exact,
@@ -297,8 +327,8 @@ impl<'a> Judge<'a> {
             shape,
             guess: f.guess,
             unknown: None,
-            display: f.display.clone(),
-            command: command.to_string(),
+            display: shorten(&f.display).into_owned(),
+            command,
         };
         match (&f.path, &f.dir) {
             (Some(p), Some(d)) => {
@@ -340,8 +370,8 @@ impl<'a> Judge<'a> {
             shape,
             guess: false,
             unknown: None,
-            display: path.clone(),
-            command: String::new(),
+            display: shorten(&path).into_owned(),
+            command: Rc::from(""),
         });
         // The agent's own process resolves `/proc/self/cwd` against its directory, which may be
         // the project directory rather than the event's cwd: check both.
@@ -365,7 +395,10 @@ impl<'a> Judge<'a> {
             if rule.tool == "Bash" {
                 let Some(spec) = spec else { return Some(String::new()) };
                 if let Some(c) = parsed.commands.iter().find(|c| bash_denies(spec, c)) {
-                    return Some(format!(": `{}`", if c.text.is_empty() { "(interpreter code)" } else { &c.text }));
+                    return Some(format!(
+                        ": `{}`",
+                        if c.text.is_empty() { "(interpreter code)".into() } else { shorten(&c.text) }
+                    ));
                 }
                 if !parsed.decidable() {
                     let raw = self.input.get("command").and_then(Value::as_str).unwrap_or("");
@@ -413,7 +446,7 @@ impl<'a> Judge<'a> {
         match how {
             PathMatch::Any => {
                 for t in relevant {
-                    if let Some(why) = self.target_hit(t, &pats) {
+                    if let Some(why) = self.checked_hit(t, &pats) {
                         let verb = if reads { "reads" } else { "writes" };
                         return Some(if t.command.is_empty() {
                             format!(": {why}")
@@ -435,6 +468,28 @@ impl<'a> Judge<'a> {
 
     fn pattern(&self, p: &str) -> Pattern {
         self.rule_patterns.borrow_mut().entry(p.to_string()).or_insert_with(|| Pattern::rule(p)).clone()
+    }
+
+    /// [`Self::target_hit`], once per target and patterns, within the call's budget.
+    fn checked_hit(&self, t: &Target, pats: &[String]) -> Option<String> {
+        let key = (
+            format!("{:?}|{:?}|{:?}|{:?}|{:?}|{}", t.abs, t.proc_cwd, t.glob, t.access, t.shape, t.guess),
+            pats.to_vec(),
+        );
+        if let Some(r) = self.memo.borrow().get(&key) {
+            return r.clone();
+        }
+        {
+            let mut n = self.checks.borrow_mut();
+            *n += 1;
+            if *n > MAX_CHECKS {
+                return (!t.guess)
+                    .then(|| format!("{} (more than {MAX_CHECKS} path checks in one call; fail closed)", t.display));
+            }
+        }
+        let r = self.target_hit(t, pats);
+        self.memo.borrow_mut().insert(key, r.clone());
+        r
     }
 
     /// Deny/ask: whether any reading of `t` matches one of `pats`; the hit, for the reason.
@@ -481,14 +536,14 @@ impl<'a> Judge<'a> {
                 if !resolved.exists {
                     return None;
                 }
-                let mut visited = HashSet::new();
-                self.tree_hit(&resolved.path, *follow, filter.as_deref(), pats, &mut visited, 0)
+                let mode = ScanMode::Tree { follow: *follow, filter: filter.clone() };
+                self.tree_hit(&resolved.path, &mode, t.access.reads(), pats)
             }
             Shape::List { pattern } => {
                 if !resolved.exists {
                     return None;
                 }
-                self.list_hit(&resolved.path, pattern.as_deref(), pats)
+                self.list_hit(&resolved.path, pattern.as_deref(), t.access.reads(), pats)
             }
         }
     }
@@ -504,7 +559,7 @@ impl<'a> Judge<'a> {
             }
         }
         if let Some(id) = id {
-            let (ids, complete) = self.protected_ids(pats);
+            let (ids, complete) = self.protected_ids(pats, id.nlink > 1 && !id.is_dir);
             if ids.contains(&(id.dev, id.ino)) {
                 return Some(format!("{} (the same file as a protected path)", forms[forms.len() - 1].display()));
             }
@@ -518,10 +573,12 @@ impl<'a> Judge<'a> {
         None
     }
 
-    /// Device and inode of the existing files the patterns name: literal paths, and the files
-    /// of `DIR/**`-style patterns (bounded). `false`: the list may be incomplete.
-    fn protected_ids(&self, pats: &[String]) -> (HashSet<(u64, u64)>, bool) {
-        if let Some(v) = self.ids.borrow().get(pats) {
+    /// Device and inode of the existing files the patterns name: literal paths, and (`deep`)
+    /// the files below `DIR/**`- or `DIR/*`-style patterns (a bounded walk of DIR). `false`:
+    /// the list may be incomplete.
+    fn protected_ids(&self, pats: &[String], deep: bool) -> (HashSet<(u64, u64)>, bool) {
+        let key = (pats.to_vec(), deep);
+        if let Some(v) = self.ids.borrow().get(&key) {
             return v.clone();
         }
         let mut ids = HashSet::new();
@@ -533,46 +590,52 @@ impl<'a> Judge<'a> {
                 }
                 continue;
             }
-            // `DIR/**`, `DIR/*`, `DIR/**/x`: walk DIR when it is a real directory below `/`.
+            if !deep {
+                continue;
+            }
+            // Only `DIR/**` and `DIR/*` with a real DIR two levels below `/` or deeper; names at
+            // any depth (`**/x`) are protected by name.
             let lit = literal_prefix(p);
-            let dir = match lit.rfind('/') {
-                Some(i) => &lit[..i],
-                None => continue,
-            };
-            if dir.matches('/').count() < 2 || p.starts_with("/**") {
-                continue; // any-depth names: protected by name only
+            let rest = &p[lit.len()..];
+            let Some(dir) = lit.strip_suffix('/') else { continue };
+            if !matches!(rest, "**" | "*" | "**/*") || dir.matches('/').count() < 2 {
+                continue;
             }
             let dirp = Path::new(dir);
             if !dirp.is_dir() {
                 continue;
             }
-            let pat = p.clone();
-            let walked = self
-                .fs
-                .borrow_mut()
-                .walk(dirp, hash_of(&[p.as_str(), "ids"]), &|d: &Path| could_match_below(&pat, &d.to_string_lossy()));
-            match walked {
-                Ok(entries) => {
-                    for (e, kind) in entries.iter() {
-                        if *kind != Kind::Dir
-                            && paths::matches(p, e)
-                            && let Some(id) = FileId::of(e)
-                        {
-                            ids.insert((id.dev, id.ino));
-                        }
-                    }
+            let mut found = Vec::new();
+            let res = self.fs.borrow_mut().visit(dirp, &|_: &Path| rest != "*", &mut |e: &Path, kind: Kind| {
+                if kind == Kind::File {
+                    found.push(e.to_path_buf());
                 }
-                Err(_) => complete = false,
+                false
+            });
+            if res.is_err() {
+                complete = false;
+            }
+            for e in found {
+                if let Some(id) = FileId::of(&e) {
+                    ids.insert((id.dev, id.ino));
+                }
             }
         }
         let v = (ids, complete);
-        self.ids.borrow_mut().insert(pats.to_vec(), v.clone());
+        self.ids.borrow_mut().insert(key, v.clone());
         v
     }
 
     /// A glob argument: every name it could expand to (statically, whatever exists), and the
     /// names it expands to now (through their symlinks).
     fn glob_hit(&self, t: &Target, glob: &str, pats: &[String]) -> Option<String> {
+        {
+            let mut n = self.globs.borrow_mut();
+            *n += 1;
+            if *n > MAX_GLOBS {
+                return Some(format!("{} (more than {MAX_GLOBS} glob checks in one call; fail closed)", t.display));
+            }
+        }
         // Resolve the literal directory part like the kernel; the glob segments stay.
         let (dir, rest) = split_glob(glob);
         if rest.split('/').any(|s| s == "..") {
@@ -612,7 +675,7 @@ impl<'a> Judge<'a> {
                     sub.abs = p.clone();
                     sub.glob = None;
                     sub.display = p.display().to_string();
-                    if let Some(h) = self.target_hit(&sub, pats) {
+                    if let Some(h) = self.checked_hit(&sub, pats) {
                         return Some(h);
                     }
                 }
@@ -621,148 +684,182 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// Everything below `root` (a resolved, existing path): pruned to directories where a
-    /// pattern could match unless symlinks are followed (then every link is resolved).
-    fn tree_hit(
-        &self,
-        root: &Path,
-        follow: bool,
-        filter: Option<&str>,
-        pats: &[String],
-        visited: &mut HashSet<PathBuf>,
-        links: usize,
-    ) -> Option<String> {
-        if !visited.insert(root.to_path_buf()) {
-            return None;
-        }
-        if !root.is_dir() {
-            return None;
-        }
-        let key =
-            hash_of(&pats.iter().map(String::as_str).chain([if follow { "follow" } else { "" }]).collect::<Vec<_>>());
-        let pats_owned: Vec<String> = pats.to_vec();
-        let walked = self.fs.borrow_mut().walk(root, key, &|d: &Path| {
-            follow || pats_owned.iter().any(|p| could_match_below(p, &d.to_string_lossy()) || paths::matches(p, d))
-        });
-        let entries = match walked {
-            Ok(e) => e,
-            Err(e) => {
-                let rd = root.to_string_lossy();
-                return pats
-                    .iter()
-                    .any(|p| could_match_below(p, &rd))
-                    .then(|| format!("files below {} ({}; fail closed)", root.display(), e.0))
-                    .or_else(|| follow.then(|| format!("files below {} ({}; fail closed)", root.display(), e.0)));
-            }
-        };
-        let filter = filter.filter(|f| !f.contains(['{', '[', '!']));
-        for (e, kind) in entries.iter() {
-            // With a filter only the files it names are read (directories are only walked).
-            if let Some(f) = filter
-                && (*kind == Kind::Dir || !name_filter(f, root, e))
-            {
-                continue;
-            }
-            if pats.iter().any(|p| paths::matches(p, e)) {
-                return Some(e.display().to_string());
-            }
-            if *kind == Kind::Symlink && follow {
-                if links > 8 {
-                    return Some(format!("{} (symbolic links nest too deep; fail closed)", e.display()));
+    fn set_scan_patterns(&self, lists: &PermissionLists, ctx: &RuleContext) {
+        let (mut reads, mut writes) = (Vec::new(), Vec::new());
+        for l in lists.deny.iter().chain(&lists.ask) {
+            let Some(spec) = &l.rule.specifier else { continue };
+            let out = match l.rule.tool.as_str() {
+                "Read" => &mut reads,
+                "Edit" | "Write" => &mut writes,
+                _ => continue,
+            };
+            for p in anchors(spec, ctx, &ctx.root_for(l.origin.scope), PathMatch::Any) {
+                if !out.contains(&p) {
+                    out.push(p);
                 }
-                let res = self.fs.borrow_mut().resolve(e, root);
-                match res {
-                    Resolution::Path(r) if r.exists => {
-                        if let Some(h) = self.exact_hit(std::slice::from_ref(&r.path), r.id, pats) {
-                            return Some(format!("{} (through {})", h, e.display()));
-                        }
-                        if r.id.is_some_and(|i| i.is_dir)
-                            && let Some(h) = self.tree_hit(&r.path, follow, filter, pats, visited, links + 1)
-                        {
-                            return Some(format!("{h} (through {})", e.display()));
-                        }
-                    }
-                    Resolution::Unknown(why) => return Some(format!("{} ({why}; fail closed)", e.display())),
-                    _ => {}
-                }
-            } else if *kind != Kind::Dir
-                && let Some(h) = self.inode_only(e, pats)
-            {
-                return Some(h);
             }
         }
-        None
+        *self.scan_patterns.borrow_mut() = Some((reads, writes));
     }
 
-    /// A file found in a walk that is a hard link of a protected file.
+    /// All deny and ask patterns of the kind `reads` (set by [`evaluate`]), so that one walk of
+    /// a tree answers every rule; `pats` when not set.
+    fn scan_set(&self, reads: bool, pats: &[String]) -> Vec<String> {
+        let mut v = match &*self.scan_patterns.borrow() {
+            Some((r, w)) => {
+                if reads {
+                    r.clone()
+                } else {
+                    w.clone()
+                }
+            }
+            None => Vec::new(),
+        };
+        for p in pats {
+            if !v.contains(p) {
+                v.push(p.clone());
+            }
+        }
+        v
+    }
+
+    /// Reading everything below `root` (a resolved directory) against `pats`.
+    fn tree_hit(&self, root: &Path, mode: &ScanMode, reads: bool, pats: &[String]) -> Option<String> {
+        let set = self.scan_set(reads, pats);
+        let key = format!("{root:?}|{mode:?}|{set:?}");
+        let cached = self.scans.borrow().get(&key).cloned();
+        let scan = match cached {
+            Some(s) => s,
+            None => {
+                let mut visited = HashSet::new();
+                let s = self.scan(root, mode, &set, &mut visited, 0);
+                self.scans.borrow_mut().insert(key, s.clone());
+                s
+            }
+        };
+        if let Some(h) = pats.iter().find_map(|p| scan.hits.get(p)) {
+            return Some(h.clone());
+        }
+        let stopped = scan.stopped?;
+        let rd = root.to_string_lossy();
+        let follows = matches!(mode, ScanMode::Tree { follow: true, .. });
+        (follows || pats.iter().any(|p| could_match_below(p, &rd) || paths::matches(p, root)))
+            .then(|| format!("files below {} ({stopped}; fail closed)", root.display()))
+    }
+
+    /// One walk below `root` recording, for each pattern, the first path it hits.
+    fn scan(&self, root: &Path, mode: &ScanMode, set: &[String], visited: &mut HashSet<PathBuf>, links: usize) -> Scan {
+        let mut out = Scan::default();
+        if !visited.insert(root.to_path_buf()) || !root.is_dir() {
+            return out;
+        }
+        let (follow, filter, select) = match mode {
+            ScanMode::Tree { follow, filter } => {
+                (*follow, filter.as_deref().filter(|f| !f.contains(['{', '[', '!'])), None)
+            }
+            ScanMode::List { select } => (true, None, Some(select.clone())),
+        };
+        let depth1 = matches!(mode, ScanMode::List { select } if select.is_none());
+        let descend = |d: &Path| {
+            !depth1
+                && (follow || set.iter().any(|p| could_match_below(p, &d.to_string_lossy()) || paths::matches(p, d)))
+        };
+        let mut nested: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let res = self.fs.borrow_mut().visit(root, &descend, &mut |e: &Path, kind: Kind| {
+            if let Some(f) = filter
+                && (kind == Kind::Dir || !name_filter(f, root, e))
+            {
+                return false; // with a filter only the files it names are read
+            }
+            if let Some(Some(sel)) = &select
+                && !paths::glob(sel.as_bytes(), e.to_string_lossy().as_bytes())
+            {
+                return false; // a listing returns only the names its pattern matches
+            }
+            for p in set {
+                if !out.hits.contains_key(p) && paths::matches(p, e) {
+                    out.hits.insert(p.clone(), e.display().to_string());
+                }
+            }
+            if kind == Kind::Symlink && follow {
+                nested.push((e.to_path_buf(), PathBuf::new()));
+            } else if kind == Kind::File && FileId::of(e).is_some_and(|id| id.nlink > 1) {
+                // A second name of some file: compared with the protected files after the walk.
+                nested.push((PathBuf::new(), e.to_path_buf()));
+            }
+            out.hits.len() == set.len()
+        });
+        if let Err(e) = res {
+            out.stopped = Some(e.0);
+        }
+        // Symbolic links (followed) and hard links, after the walk (no borrow of the walker).
+        for (link, file) in nested {
+            if out.hits.len() == set.len() {
+                break;
+            }
+            if !file.as_os_str().is_empty() {
+                for p in set {
+                    if !out.hits.contains_key(p)
+                        && let Some(h) = self.inode_only(&file, std::slice::from_ref(p))
+                    {
+                        out.hits.insert(p.clone(), h);
+                    }
+                }
+                continue;
+            }
+            if links > 8 {
+                out.stopped.get_or_insert_with(|| "symbolic links nest too deep".into());
+                break;
+            }
+            let res = self.fs.borrow_mut().resolve(&link, root);
+            match res {
+                Resolution::Path(r) if r.exists => {
+                    for p in set {
+                        if !out.hits.contains_key(p)
+                            && let Some(h) =
+                                self.exact_hit(std::slice::from_ref(&r.path), r.id, std::slice::from_ref(p))
+                        {
+                            out.hits.insert(p.clone(), format!("{h} (through {})", link.display()));
+                        }
+                    }
+                    if r.id.is_some_and(|i| i.is_dir) && !depth1 {
+                        let inner = self.scan(&r.path, mode, set, visited, links + 1);
+                        for (p, h) in inner.hits {
+                            out.hits.entry(p).or_insert_with(|| format!("{h} (through {})", link.display()));
+                        }
+                        if out.stopped.is_none() {
+                            out.stopped = inner.stopped;
+                        }
+                    }
+                }
+                Resolution::Unknown(why) => {
+                    out.stopped.get_or_insert_with(|| format!("{}: {why}", link.display()));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// A file that is a hard link (more than one name) of a protected file.
     fn inode_only(&self, e: &Path, pats: &[String]) -> Option<String> {
         let id = FileId::of(e)?;
-        if id.nlink < 2 {
+        if id.nlink < 2 || id.is_dir {
             return None;
         }
-        let (ids, complete) = self.protected_ids(pats);
+        let (ids, complete) = self.protected_ids(pats, true);
         (ids.contains(&(id.dev, id.ino)) || !complete)
             .then(|| format!("{} (a hard link of a protected file)", e.display()))
     }
 
     /// The names a listing returns (Glob and LS tools).
-    fn list_hit(&self, root: &Path, pattern: Option<&str>, pats: &[String]) -> Option<String> {
-        match pattern {
-            None => {
-                let entries = match self.fs.borrow_mut().read_dir(root) {
-                    Ok(e) => e,
-                    Err(e) => return Some(format!("entries of {} ({}; fail closed)", root.display(), e.0)),
-                };
-                entries
-                    .iter()
-                    .map(|e| root.join(&e.name))
-                    .find(|e| pats.iter().any(|p| paths::matches(p, e)))
-                    .map(|e| e.display().to_string())
-            }
-            Some(pat) => {
-                // The names under root matching `pat` (`**` across directories), as they exist.
-                let full = if pat.starts_with('/') { pat.to_string() } else { format!("{}/{pat}", root.display()) };
-                if full.contains(['{', '[']) {
-                    // Globs we do not model: judged as listing everything below.
-                    return self.list_hit(root, Some("**"), pats);
-                }
-                let key = hash_of(&[full.as_str(), "list"]);
-                let walked = self.fs.borrow_mut().walk(root, key, &|_: &Path| true);
-                match walked {
-                    Err(e) => {
-                        let rd = root.to_string_lossy();
-                        pats.iter()
-                            .any(|p| could_match_below(p, &rd))
-                            .then(|| format!("names below {} ({}; fail closed)", root.display(), e.0))
-                    }
-                    Ok(entries) => {
-                        for (e, kind) in entries.iter() {
-                            if !paths::glob(full.as_bytes(), e.to_string_lossy().as_bytes()) {
-                                continue;
-                            }
-                            if pats.iter().any(|p| paths::matches(p, e)) {
-                                return Some(e.display().to_string());
-                            }
-                            if *kind == Kind::Symlink {
-                                let res = self.fs.borrow_mut().resolve(e, root);
-                                match res {
-                                    Resolution::Path(r) => {
-                                        if let Some(h) = self.exact_hit(std::slice::from_ref(&r.path), r.id, pats) {
-                                            return Some(format!("{h} (through {})", e.display()));
-                                        }
-                                    }
-                                    Resolution::Unknown(why) => {
-                                        return Some(format!("{} ({why}; fail closed)", e.display()));
-                                    }
-                                    Resolution::Fd => {}
-                                }
-                            }
-                        }
-                        None
-                    }
-                }
-            }
-        }
+    fn list_hit(&self, root: &Path, pattern: Option<&str>, reads: bool, pats: &[String]) -> Option<String> {
+        let select = pattern.map(|pat| {
+            let full = if pat.starts_with('/') { pat.to_string() } else { format!("{}/{pat}", root.display()) };
+            // Globs we do not model (`{a,b}`, `[…]`): judged as listing everything below.
+            if full.contains(['{', '[']) { format!("{}/**", root.display()) } else { full }
+        });
+        self.tree_hit(root, &ScanMode::List { select }, reads, pats)
     }
 
     /// Allow: every reading of `t` is inside the patterns.
@@ -783,16 +880,47 @@ impl<'a> Judge<'a> {
                 if !r.exists || !r.path.is_dir() {
                     return true;
                 }
-                let walked = self.fs.borrow_mut().walk(&r.path, hash_of(&["inside"]), &|_: &Path| true);
-                match walked {
-                    Err(_) => false,
-                    Ok(entries) => entries.iter().filter(|(_, k)| *k == Kind::Symlink).all(|(e, _)| {
-                        let res = self.fs.borrow_mut().resolve(e, &r.path);
-                        matches!(res, Resolution::Path(x) if pats.iter().any(|p| paths::matches(p, &x.path)))
-                    }),
+                let mut links = Vec::new();
+                let res = self.fs.borrow_mut().visit(&r.path, &|_: &Path| true, &mut |e: &Path, k: Kind| {
+                    if k == Kind::Symlink {
+                        links.push(e.to_path_buf());
+                    }
+                    links.len() > 10_000
+                });
+                if !matches!(res, Ok(false)) {
+                    return false;
                 }
+                links.iter().all(|e| {
+                    let res = self.fs.borrow_mut().resolve(e, &r.path);
+                    matches!(res, Resolution::Path(x) if pats.iter().any(|p| paths::matches(p, &x.path)))
+                })
             }
         }
+    }
+}
+
+/// How a tree is read.
+#[derive(Debug, Clone, PartialEq)]
+enum ScanMode {
+    /// Every file below (`filter`: only names matching this glob; `follow`: through symlinks).
+    Tree { follow: bool, filter: Option<String> },
+    /// The names a listing returns: matching `select` (absolute glob), or depth 1 when `None`.
+    List { select: Option<String> },
+}
+
+/// One walk's answer: the first path each pattern hit, and why the walk stopped early.
+#[derive(Debug, Clone, Default)]
+struct Scan {
+    hits: HashMap<String, String>,
+    stopped: Option<String>,
+}
+
+/// Text for a reason: at most 200 characters.
+fn shorten(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]).into(),
+        None => s.into(),
     }
 }
 
@@ -809,13 +937,6 @@ fn literal_prefix(p: &str) -> &str {
         Some(i) => &p[..i],
         None => p,
     }
-}
-
-fn hash_of(parts: &[&str]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    parts.hash(&mut h);
-    h.finish()
 }
 
 /// Whether a file found below `root` passes a Grep `glob` filter (ripgrep semantics: a glob

@@ -1095,3 +1095,156 @@ fn e2e_bypass_permissions_mode_disabled() {
     let out = env.dispatch(&serde_json::to_vec(&v).unwrap());
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile sizes (issue 17 §9): every event ≤ 1 MiB is decided; times are printed, not asserted
+// (the criterion bench `permissions` measures them).
+// ---------------------------------------------------------------------------------------------
+
+#[path = "../../benches/support/permission_cases.rs"]
+mod permission_cases;
+
+fn worst_bus(strict_bash: bool) -> EventBus {
+    let mut v: Value = serde_json::from_str(permission_cases::POLICY).unwrap();
+    if strict_bash {
+        v["hookhost"] = json!({"strictBashRules": true});
+    }
+    let f = file::parse(&v.to_string(), Path::new("/etc/hookhost/managed-settings.json"), Scope::Managed).unwrap();
+    EventBus::new(settings::resolve(vec![f]))
+}
+
+fn worst_event(tool: &str, input: &Value, cwd: &Path) -> HookEvent {
+    let event = json!({
+        "session_id": "s", "cwd": cwd, "hook_event_name": "PreToolUse",
+        "tool_name": tool, "tool_input": input, "tool_use_id": "t"
+    });
+    HookEvent::parse(event.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn worst_cases_are_decided() {
+    let p = project();
+    let ctx = DispatchContext { project_dir: Some(p.root.clone()), user_dir: None };
+    for strict_bash in [false, true] {
+        let bus = worst_bus(strict_bash);
+        for (name, tool, input) in permission_cases::cases() {
+            let event = worst_event(tool, &input, &p.root);
+            let t = std::time::Instant::now();
+            let hit = bus.check_rules(&event, &ctx);
+            eprintln!(
+                "worst case {name} (strict {strict_bash}): {:?} in {:?}",
+                hit.as_ref().map(|h| h.permission),
+                t.elapsed()
+            );
+            // Whatever the size, a Bash line with deny rules in force is never allowed unless
+            // it is a plain allowed command.
+            if tool == "Bash" && !name.contains("echo") {
+                assert_ne!(hit.map(|h| h.permission), Some(Permission::Allow), "{name}");
+            }
+        }
+    }
+}
+
+/// Fragments that stress the reader: every kind of construct, and hostile spellings.
+const HOSTILE: &[&str] = &[
+    "a ",
+    "$(",
+    ")",
+    "`",
+    "'",
+    "\"",
+    "\\",
+    "\n",
+    "; ",
+    "&& ",
+    "| ",
+    "{ ",
+    "} ",
+    "( ",
+    ") ",
+    "<<EOF\n",
+    "EOF\n",
+    "$((1+",
+    "${x:-",
+    "}",
+    "[[ ",
+    "]] ",
+    "case x in ",
+    "esac ",
+    "if ",
+    "fi ",
+    "for i in ",
+    "do ",
+    "done ",
+    "cat .env ",
+    "curl x ",
+    "cd secrets ",
+    "/usr/bin/* ",
+    ".e[n]v ",
+    "{a,b} ",
+    "~/",
+    "$HOME/",
+    "L/../../",
+    "/proc/self/cwd/",
+    "2>&1 ",
+    ">&f ",
+    "<> ",
+    "<<< x ",
+    "# ' ",
+    "é ",
+    "\u{f24df} ",
+    "{\u{f24df}",
+    "$'\\x63'",
+    "eval ",
+    "bash -c ",
+    "find . -exec ",
+    "xargs ",
+    "grep -r x ",
+    "sort -o f ",
+    "tee ",
+    "dd of=",
+];
+
+fn hostile_text() -> impl Strategy<Value = String> {
+    // Up to 1 MiB: a few fragments, each repeated many times.
+    prop::collection::vec((0..HOSTILE.len(), 1usize..40_000), 1..6).prop_map(|parts| {
+        let mut s = String::new();
+        for (i, n) in parts {
+            let f = HOSTILE[i];
+            let n = n.min((1 << 20) / f.len().max(1));
+            s.push_str(&f.repeat(n));
+            if s.len() >= 1 << 20 {
+                s.truncate(s.floor_char_boundary(1 << 20));
+                break;
+            }
+        }
+        s
+    })
+}
+
+proptest! {
+    #![proptest_config(config(12))]
+
+    /// Hostile events up to 1 MiB, for every tool the rules read, are decided without a panic;
+    /// a Bash line is never allowed unless every command is an allowed `echo`/`ls`.
+    #[test]
+    fn hostile_events_up_to_1_mib_are_decided(s in hostile_text(), strict_bash in any::<bool>()) {
+        let p = project();
+        let ctx = DispatchContext { project_dir: Some(p.root.clone()), user_dir: None };
+        let bus = worst_bus(strict_bash);
+        for (tool, input) in [
+            ("Bash", json!({"command": s})),
+            ("Read", json!({"file_path": s})),
+            ("Write", json!({"file_path": s, "content": "x"})),
+            ("Grep", json!({"pattern": "x", "path": s, "glob": s})),
+            ("Glob", json!({"pattern": s})),
+            ("WebFetch", json!({"url": s})),
+        ] {
+            let event = worst_event(tool, &input, &p.root);
+            let hit = bus.check_rules(&event, &ctx);
+            if tool == "Bash" && hit.as_ref().is_some_and(|h| h.permission == Permission::Allow) {
+                prop_assert!(!s.contains("curl") && !s.contains(".env"), "allowed: {:?}", &s[..s.len().min(200)]);
+            }
+        }
+    }
+}

@@ -140,6 +140,7 @@ pub struct Parsed {
     /// it is allowed by a rule.
     pub env_tampered: bool,
     facts: walk::LineFacts,
+    files_seen: usize,
 }
 
 impl Parsed {

@@ -2,8 +2,9 @@
 //! that runs bash's own test scripts), bounded.
 //!
 //! A command line is parsed only when it is within [`MAX_COMMAND_BYTES`], has no NUL byte,
-//! and nests at most [`MAX_NESTING`] levels deep by a quick count (brackets, `if`/`case`/loops,
-//! backquote escape depth), which bounds the parser's recursion. Anything else is an error:
+//! nests at most [`MAX_NESTING`] levels deep by a quick count (brackets, `if`/`case`/loops,
+//! backquote escape depth), which bounds the parser's recursion, and has at most
+//! [`MAX_TOKENS`] tokens, which bounds the tree's memory. Anything else is an error:
 //! the caller answers "cannot decide". (tree-sitter-bash was tried first, as codex-rs uses it;
 //! it reads valid bash differently from bash without reporting an error — a newline swallowed
 //! inside `a && b | c | d⏎curl x && e`, trailing redirections attached to whole lists,
@@ -16,6 +17,9 @@ use brush_parser::{ParserImpl, ParserOptions, ast};
 pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
 /// Deepest nesting read (brackets, compound commands, substitutions).
 pub const MAX_NESTING: usize = 48;
+/// Most tokens (words and operators; a here-document body is one) in one command line: the
+/// syntax tree's memory grows with them (more: cannot decide).
+pub const MAX_TOKENS: usize = 30_000;
 
 /// How bash reads a command line run by `bash -c`: no extended globs, tilde expansion at the
 /// start of words.
@@ -42,8 +46,17 @@ pub fn parse(src: &str) -> Result<ast::Program, String> {
     if depth > MAX_NESTING {
         return Err(format!("the command line nests deeper than {MAX_NESTING} levels"));
     }
-    let mut parser = brush_parser::Parser::new(std::io::Cursor::new(src.as_bytes()), &options());
-    parser.parse_program().map_err(|e| format!("the shell grammar cannot read it ({e})"))
+    // A quick over-count first: the tokenizer's own memory grows with the tokens.
+    if rough_tokens(src) > 4 * MAX_TOKENS {
+        return Err(format!("the command line has more than {MAX_TOKENS} words and operators"));
+    }
+    let opts = options();
+    let tokens = brush_parser::tokenize_str_with_options(src, &opts.tokenizer_options())
+        .map_err(|e| format!("the shell grammar cannot read it ({e})"))?;
+    if tokens.len() > MAX_TOKENS {
+        return Err(format!("the command line has more than {MAX_TOKENS} words and operators"));
+    }
+    brush_parser::parse_tokens(&tokens, &opts).map_err(|e| format!("the shell grammar cannot read it ({e})"))
 }
 
 /// A word's pieces (quotes, expansions, substitutions).
@@ -55,6 +68,27 @@ pub fn word(s: &str) -> Result<Vec<WordPieceWithSource>, String> {
 pub fn heredoc(s: &str) -> Result<Vec<WordPieceWithSource>, String> {
     brush_parser::word::parse_heredoc(s, &options())
         .map_err(|e| format!("a here-document the shell grammar cannot read ({e})"))
+}
+
+/// Words and operator characters, counted without regard to quoting (an over-count).
+pub fn rough_tokens(src: &str) -> usize {
+    let mut n = 0;
+    let mut in_word = false;
+    for b in src.bytes() {
+        match b {
+            b';' | b'&' | b'|' | b'(' | b')' | b'<' | b'>' => {
+                n += 1;
+                in_word = false;
+            }
+            b' ' | b'\t' | b'\n' => in_word = false,
+            _ if !in_word => {
+                n += 1;
+                in_word = true;
+            }
+            _ => {}
+        }
+    }
+    n
 }
 
 /// An upper bound on how deep `src` nests: open brackets, open `if`/`case`/loop keywords, and

@@ -25,6 +25,10 @@ const MAX_CWDS: usize = 8;
 pub const MAX_DEPTH: usize = 400;
 /// Deepest nesting of command strings (`bash -c "bash -c '…'"`) and substitutions.
 pub const MAX_NESTING: usize = 16;
+/// Most simple commands read in one line (more: cannot decide; bounds time and memory).
+pub const MAX_COMMANDS: usize = 10_000;
+/// Most file names read in one line (more: cannot decide).
+pub const MAX_FILES: usize = 20_000;
 
 /// Where the shell is: one of a few directories ("" is the event's cwd), or unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +206,12 @@ impl<'a> Walker<'a> {
     }
 
     fn command(&mut self, c: &ast::Command, cwd: &Cwd, io: &Stdin) -> Flow {
+        if self.out.commands.len() >= MAX_COMMANDS || self.out.files_seen >= MAX_FILES {
+            self.undecidable(format!(
+                "the command line has more than {MAX_COMMANDS} commands or {MAX_FILES} file names"
+            ));
+            return Flow::same(&Cwd::Unknown);
+        }
         if !self.enter() {
             return Flow::same(&Cwd::Unknown);
         }
@@ -476,9 +486,21 @@ impl<'a> Walker<'a> {
         name
     }
 
+    /// Adds a command to the line's list (counting its files toward the bound).
+    fn record(&mut self, c: SimpleCommand) {
+        if self.out.commands.len() >= MAX_COMMANDS || self.out.files_seen >= MAX_FILES {
+            self.undecidable(format!(
+                "the command line has more than {MAX_COMMANDS} commands or {MAX_FILES} file names"
+            ));
+            return;
+        }
+        self.out.files_seen += c.files.len();
+        self.out.commands.push(c);
+    }
+
     fn push_files(&mut self, files: Vec<FileArg>, cwd: &Cwd) {
         if !files.is_empty() {
-            self.out.commands.push(SimpleCommand { files, dir: single(cwd), ..Default::default() });
+            self.record(SimpleCommand { files, dir: single(cwd), ..Default::default() });
         }
     }
 
@@ -1013,7 +1035,7 @@ impl<'a> Walker<'a> {
             runs_unknown: runs.1,
         };
         cmd.forms.dedup();
-        self.out.commands.push(cmd);
+        self.record(cmd);
         next_cwd
     }
 
@@ -1118,7 +1140,7 @@ impl<'a> Walker<'a> {
             let w = Word::literal(&lit);
             self.push_word_file(&w, Access::Read, !strict, cwd, &mut files);
             self.push_word_file(&w, Access::Write, !strict, cwd, &mut files);
-            self.out.commands.push(SimpleCommand { files, dir: single(cwd), ..Default::default() });
+            self.record(SimpleCommand { files, dir: single(cwd), ..Default::default() });
             // A literal is usually not shell code: only what parses counts.
             if strict
                 && self.nesting < MAX_NESTING
@@ -1247,7 +1269,7 @@ impl<'a> Walker<'a> {
         let text_words: Vec<String> = words.iter().map(Word::display).collect();
         let mut forms = forms;
         forms.dedup();
-        self.out.commands.push(SimpleCommand {
+        self.record(SimpleCommand {
             text: text_words.join(" "),
             words: text_words,
             files,

@@ -38,9 +38,6 @@ pub struct Entry {
     pub kind: Kind,
 }
 
-/// A walk's entries, or why it stopped.
-type Walked = Result<Rc<Vec<(PathBuf, Kind)>>, Exceeded>;
-
 /// One decision's file-system work.
 #[derive(Debug)]
 pub struct Fs {
@@ -49,7 +46,6 @@ pub struct Fs {
     dirs: HashMap<PathBuf, Rc<Vec<Entry>>>,
     resolved: HashMap<(PathBuf, PathBuf), Resolution>,
     expansions: HashMap<String, Result<Rc<Vec<PathBuf>>, Exceeded>>,
-    walks: HashMap<(PathBuf, u64), Walked>,
     /// Symbolic links the command line creates.
     pub pending: Vec<PathBuf>,
 }
@@ -68,7 +64,6 @@ impl Fs {
             dirs: HashMap::new(),
             resolved: HashMap::new(),
             expansions: HashMap::new(),
-            walks: HashMap::new(),
             pending: Vec::new(),
         }
     }
@@ -139,6 +134,11 @@ impl Fs {
             } else {
                 for c in &current {
                     let entries = self.read_dir(c)?;
+                    // Matching counts against the same budget as listing.
+                    if self.entries_left < entries.len() {
+                        return Err(Exceeded(format!("more than {MAX_ENTRIES} directory entries to look at")));
+                    }
+                    self.entries_left -= entries.len();
                     for e in entries.iter() {
                         let name = e.name.to_string_lossy();
                         if shell_match(&seg, &name) {
@@ -162,30 +162,16 @@ impl Fs {
         Ok(current)
     }
 
-    /// Every entry below `root` (a resolved directory), without following symbolic links,
-    /// descending only into directories `descend` accepts. `key` tells apart walks of the same
-    /// root with different `descend` predicates.
-    pub fn walk(
-        &mut self,
-        root: &Path,
-        key: u64,
-        descend: &dyn Fn(&Path) -> bool,
-    ) -> Result<Rc<Vec<(PathBuf, Kind)>>, Exceeded> {
-        let k = (root.to_path_buf(), key);
-        if let Some(r) = self.walks.get(&k) {
-            return r.clone();
-        }
-        let r = self.walk_uncached(root, descend).map(Rc::new);
-        self.walks.insert(k, r.clone());
-        r
-    }
-
-    fn walk_uncached(
+    /// Visits every entry below `root` (a resolved directory), without following symbolic
+    /// links, descending only into directories `descend` accepts, until `visit` returns true
+    /// (then `Ok(true)`). Nothing is kept: memory stays flat however large the tree; every
+    /// entry read counts against the decision's budget.
+    pub fn visit(
         &mut self,
         root: &Path,
         descend: &dyn Fn(&Path) -> bool,
-    ) -> Result<Vec<(PathBuf, Kind)>, Exceeded> {
-        let mut out = Vec::new();
+        visit: &mut dyn FnMut(&Path, Kind) -> bool,
+    ) -> Result<bool, Exceeded> {
         let mut stack = vec![(root.to_path_buf(), 0usize)];
         while let Some((dir, depth)) = stack.pop() {
             if depth > MAX_WALK_DEPTH {
@@ -194,16 +180,27 @@ impl Fs {
                     root.display()
                 )));
             }
-            let entries = self.read_dir(&dir)?;
-            for e in entries.iter() {
-                let p = dir.join(&e.name);
-                if e.kind == Kind::Dir && descend(&p) {
-                    stack.push((p.clone(), depth + 1));
+            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            for e in rd.flatten() {
+                if self.entries_left == 0 {
+                    return Err(Exceeded(format!("more than {MAX_ENTRIES} directory entries to look at")));
                 }
-                out.push((p, e.kind));
+                self.entries_left -= 1;
+                let kind = match e.file_type() {
+                    Ok(t) if t.is_symlink() => Kind::Symlink,
+                    Ok(t) if t.is_dir() => Kind::Dir,
+                    _ => Kind::File,
+                };
+                let p = dir.join(e.file_name());
+                if visit(&p, kind) {
+                    return Ok(true);
+                }
+                if kind == Kind::Dir && descend(&p) {
+                    stack.push((p, depth + 1));
+                }
             }
         }
-        Ok(out)
+        Ok(false)
     }
 }
 
