@@ -975,8 +975,76 @@ const NO_FILES: &[&str] = &[
     "dc", "units", "ping", "nslookup", "dig", "host",
 ];
 
+/// Options with which a program runs a command line it is given (`ssh -o ProxyCommand=…`,
+/// `git -c core.pager=…`, `vim -c '!…'`): what runs cannot be decided.
+fn runs_command_from_arguments(prog: &str, args: &[Word]) -> Option<String> {
+    let vals: Vec<String> = args.iter().map(|w| w.value().unwrap_or_else(|| w.source.clone())).collect();
+    let lower: Vec<String> = vals.iter().map(|v| v.to_ascii_lowercase()).collect();
+    let any = |f: &dyn Fn(&str) -> bool| lower.iter().any(|v| f(v));
+    let why = match prog {
+        "ssh" | "scp" | "sftp" | "autossh" => {
+            any(&|v| v.contains("proxycommand") || v.contains("localcommand") || v.contains("knownhostscommand"))
+                .then_some("an ssh option that runs a local command")
+        }
+        "git" => any(&|v| {
+            [
+                "core.pager",
+                "core.sshcommand",
+                "core.editor",
+                "core.fsmonitor",
+                "core.hookspath",
+                "core.askpass",
+                "diff.external",
+                "credential.helper",
+                "sequence.editor",
+                "gpg.program",
+                "pager.",
+                "alias.",
+                "filter.",
+                "uploadpack.",
+                "receivepack.",
+                "--upload-pack",
+                "--receive-pack",
+                "--exec=",
+                "ext::",
+                "--config-env",
+                "difftool.",
+                "mergetool.",
+                "remote.",
+                "url.",
+            ]
+            .iter()
+            .any(|k| v.contains(k))
+        })
+        .then_some("a git option or URL that runs a command"),
+        "vi" | "vim" | "nvim" | "ex" | "view" | "gvim" => {
+            any(&|v| v.contains('!') || v.contains("system(") || v.contains(":sh") || v.starts_with("+"))
+                .then_some("an editor command that runs a shell command")
+        }
+        "less" | "more" | "most" => {
+            any(&|v| v.starts_with('+') && v.contains('!')).then_some("a pager command that runs a shell command")
+        }
+        "man" => any(&|v| v == "-p" || v.starts_with("--pager") || v.starts_with("-h") || v == "--html")
+            .then_some("man runs a pager or browser named in its arguments"),
+        "npm" | "pnpm" | "yarn" | "npx" | "bunx" => any(&|v| {
+            v == "exec" || v == "x" || v == "dlx" || v.starts_with("--script-shell") || v.starts_with("--shell")
+        })
+        .then_some("runs a package's command"),
+        _ => None,
+    };
+    why.map(|w| format!("`{prog}`: {w}"))
+}
+
 /// What `prog` (a base name) does with `args` (the words after it).
 pub fn effects(prog: &str, args: &[Word]) -> Effects {
+    let mut e = effects_of(prog, args);
+    if e.undecidable.is_none() {
+        e.undecidable = runs_command_from_arguments(prog, args);
+    }
+    e
+}
+
+fn effects_of(prog: &str, args: &[Word]) -> Effects {
     let mut e = Effects::default();
     let operands_read = |e: &mut Effects, s: &Scan| {
         for &k in &s.operands {

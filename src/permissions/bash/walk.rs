@@ -991,7 +991,26 @@ impl<'a> Walker<'a> {
                 None => self.undecidable(format!("`{prog} -c` of a string built at run time")),
             }
         }
-        if e.script_from_stdin {
+        // A script that is a pipe or a descriptor: `source <(…)`, `bash /dev/stdin <<< '…'`.
+        let mut script_from_stdin = e.script_from_stdin;
+        for s in &e.scripts {
+            let Src::Arg(k) = s else { continue };
+            let Some(w) = args.get(*k) else { continue };
+            if w.process_substitution {
+                self.undecidable(format!("`{prog}` runs a script built at run time (`<(…)`)"));
+            } else if let Some(v) = w.value() {
+                let fd = v
+                    .strip_prefix("/dev/fd/")
+                    .or_else(|| v.strip_prefix("/proc/self/fd/"))
+                    .or_else(|| v.strip_prefix("/proc/thread-self/fd/"));
+                if v == "/dev/stdin" || fd == Some("0") {
+                    script_from_stdin = true;
+                } else if fd.is_some() || v.starts_with("/proc/") || v == "/dev/tty" {
+                    self.undecidable(format!("`{prog}` runs a script from a descriptor (`{v}`)"));
+                }
+            }
+        }
+        if script_from_stdin {
             match stdin {
                 Stdin::Here(Some(body)) => {
                     let body = body.clone();
