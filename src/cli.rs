@@ -1023,7 +1023,7 @@ fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
     let mut mismatches = 0usize;
     let mut wrote_project = false;
     for src in &loaded.settings.sources {
-        let file = match crate::settings::file::read(&src.path, src.scope) {
+        let file = match crate::settings::file::read(&src.path, src.scope, &loc.links(src.scope)) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {

@@ -28,7 +28,7 @@
 //! the last known good revision), [`daemon`] (`serve` and its thin client), [`rollback`]
 //! (undoing rejected edits and blocked settings changes), [`audit`] (the tamper-evident log),
 //! [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed settings commands),
-//! [`error`].
+//! [`readfile`] (the one bounded, non-blocking, deadline-guarded read of a regular file), [`error`].
 
 pub mod audit;
 pub mod bus;
@@ -44,6 +44,7 @@ pub mod hooktest;
 pub mod live;
 pub mod matcher;
 pub mod permissions;
+pub mod readfile;
 pub mod remote_cli;
 pub mod replay;
 pub mod rollback;
