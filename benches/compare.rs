@@ -501,9 +501,8 @@ impl Drop for Daemon {
 
 /// p50 and p99 (ms) of one in-process decision with a fresh instance.
 fn wasm_in_process(component: &Path, cache: &Path) -> (f64, f64) {
-    use hookhost::exec::wasm::{Allocator, GuestEvent, WasmOptions, WasmRun, WasmRuntime};
-    let rt =
-        WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator: Allocator::OnDemand }).unwrap();
+    use hookhost::exec::wasm::{GuestEvent, WasmOptions, WasmRun, WasmRuntime};
+    let rt = WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), ..WasmOptions::from_env() }).unwrap();
     let run = WasmRun {
         label: "[bench]".into(),
         component: component.to_path_buf(),

@@ -109,15 +109,21 @@ impl ReadError {
 
 /// Reads the whole file. A missing file is [`ReadError::NotFound`].
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<Vec<u8>, ReadError> {
+    read_with_metadata(path, opts).map(|(b, _)| b)
+}
+
+/// [`read`], with the metadata of the descriptor that was read (owner, mode, identity: of
+/// exactly the file whose bytes these are, not of whatever the path names later).
+pub fn read_with_metadata(path: &Path, opts: &ReadOptions) -> Result<(Vec<u8>, std::fs::Metadata), ReadError> {
     let (p, o) = (path.to_path_buf(), opts.clone());
     run_with_deadline(path, opts.deadline, move || {
-        let (mut f, len) = open_checked(&p, &o)?;
-        let mut buf = Vec::with_capacity(len as usize);
+        let (mut f, meta) = open_checked(&p, &o)?;
+        let mut buf = Vec::with_capacity(meta.len() as usize);
         (&mut f).take(o.max_bytes + 1).read_to_end(&mut buf).map_err(|e| io_err(&p, e))?;
         if buf.len() as u64 > o.max_bytes {
             return Err(ReadError::TooLarge { path: p, len: buf.len() as u64, limit: o.max_bytes });
         }
-        Ok(buf)
+        Ok((buf, meta))
     })
 }
 
@@ -184,8 +190,8 @@ fn kind_of(ft: std::fs::FileType) -> &'static str {
 }
 
 /// Opens `path` per `opts.links` without blocking, and checks the descriptor: a regular file no
-/// larger than the limit. Returns the file and its size.
-fn open_checked(path: &Path, opts: &ReadOptions) -> Result<(File, u64), ReadError> {
+/// larger than the limit. Returns the file and its metadata.
+fn open_checked(path: &Path, opts: &ReadOptions) -> Result<(File, std::fs::Metadata), ReadError> {
     let f = match &opts.links {
         Links::Follow => open_flags(path, 0)?,
         Links::NoFollow => open_flags(path, libc::O_NOFOLLOW)?,
@@ -198,7 +204,7 @@ fn open_checked(path: &Path, opts: &ReadOptions) -> Result<(File, u64), ReadErro
     if meta.len() > opts.max_bytes {
         return Err(ReadError::TooLarge { path: path.to_path_buf(), len: meta.len(), limit: opts.max_bytes });
     }
-    Ok((f, meta.len()))
+    Ok((f, meta))
 }
 
 fn open_flags(path: &Path, extra: libc::c_int) -> Result<File, ReadError> {
