@@ -251,6 +251,8 @@ impl EventBus {
         let rule_hit = self.check_rules(event, ctx);
         let route = self.route(event, ctx);
         let run_ctx = RunContext { project_dir: ctx.project_dir.clone(), sole: route.selected.len() == 1 };
+        // A settings change that may be written back: what the hooks judge, captured first.
+        let judged = self.rollback.as_ref().and_then(|rb| rb.judged(event));
         let reports = join_all(route.selected.iter().map(|s| self.runner.run(&s.hook, event, &run_ctx))).await;
         let runs: Vec<HookRun> = route
             .selected
@@ -313,7 +315,7 @@ impl EventBus {
             Some(rb) => {
                 let tool_event = matches!(event.kind(), EventKind::PreToolUse | EventKind::PostToolUse);
                 let armed = if tool_event { self.rollback_armed(event, ctx) } else { None };
-                rb.stage(event, armed.as_ref(), ctx.project_dir.as_deref(), &mut verdict)
+                rb.stage(event, armed.as_ref(), ctx.project_dir.as_deref(), judged, &mut verdict)
             }
             None => Vec::new(),
         };

@@ -168,8 +168,12 @@ impl Store {
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+            // Never waits on a FIFO planted in its place (ENXIO), never follows a link.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(self.dir.join(".lock"))?;
+        if !f.metadata()?.file_type().is_file() {
+            return Err(std::io::Error::other("the lock is not a regular file"));
+        }
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))
     }
 

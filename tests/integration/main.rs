@@ -8,7 +8,14 @@
 //!   stopped, 8 × 1,000 clients, SIGKILL/SIGTERM, peer uid check, garbage frames.
 //! - `conformance`: every Claude Code 2.1.328 payload is accepted, routed and passed through.
 //! - `cli`: the binary as Claude Code runs it (stdin JSON, stdout/stderr/exit code).
+//! - `files`: every file hookhost decides by (settings of every scope, pinned scripts,
+//!   components, state records) is a bounded regular file: symlinks to `/dev/stdout`, FIFOs,
+//!   directories, `/dev/zero`, 2 GB sparse files never hang `dispatch` and are located errors.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `live_state`: the live settings' state under attack: tampered records never touch managed
+//!   policy; a user change blocked once is blocked in every project and path spelling (the
+//!   shipped guard-config-change policy); a write during a slow ConfigChange hook is never what
+//!   gets accepted.
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
 //!   and the fold (never a panic, garbage never an allow, round trips, order independence).
@@ -30,7 +37,9 @@ mod audit;
 mod cli;
 mod conformance;
 mod daemon;
+mod files;
 mod hostile;
+mod live_state;
 mod permissions;
 mod properties;
 mod remote;
