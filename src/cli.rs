@@ -1201,7 +1201,11 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
         .collect();
     events.sort();
     let rt = runtime().map_err(|e| e.to_string())?;
-    let bus = EventBus::new(loaded.settings);
+    // The examples stand in for this machine's managed files, not for its sandbox floor.
+    let floor = crate::floor::machine_sandbox()?;
+    let mut settings = loaded.settings;
+    crate::floor::impose(&mut settings, &floor);
+    let bus = EventBus::new(settings);
     let ctx = DispatchContext { project_dir: Some(project.clone()), user_dir: None };
     println!("{:<26} {:<14} {:<34} {:<6} {:<5} reason", "sample", "event", "tool / source", "hooks", "exit");
     println!("{}", "-".repeat(120));

@@ -23,7 +23,8 @@
 //!
 //! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
 //! [`permissions`] (rules), [`settings`] (files, layering, server-managed settings), [`hook`] (resolved hooks),
-//! [`exec`] (running one hook: command processes, WebAssembly components), [`trust`] (pins and
+//! [`exec`] (running one hook: command processes, WebAssembly components), [`floor`] (the
+//! machine's managed sandbox floor, imposed by the tools that run hooks), [`trust`] (pins and
 //! project trust), [`bus`] (the pipeline), [`live`] (live settings: the ConfigChange gate and
 //! the last known good revision), [`daemon`] (`serve` and its thin client), [`rollback`]
 //! (undoing rejected edits and blocked settings changes), [`audit`] (the tamper-evident log),
@@ -39,6 +40,7 @@ pub mod doctor;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub mod floor;
 pub mod hook;
 pub mod hooktest;
 pub mod live;

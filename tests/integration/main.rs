@@ -29,6 +29,8 @@
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 //! - `sandbox_pool`: the daemon's warm pool: hook processes started ahead, inside every layer,
 //!   used for exactly their hook and cleaned up when the daemon stops.
+//! - `tool_floors`: `hookhost test`, `replay`, `explain` and `demo` run hooks under this
+//!   machine's managed sandbox floor, as `dispatch` does (a hook asking for `off` runs inside).
 //! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
@@ -49,5 +51,6 @@ mod sandbox_abuse;
 mod sandbox_pool;
 mod scenarios;
 mod support;
+mod tool_floors;
 mod trust;
 mod wasm;
