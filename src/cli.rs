@@ -98,7 +98,9 @@ pub enum Command {
     /// fetch means the daemon refuses to start (exit 1).
     Serve(ServeArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
-    /// Loads every wasm hook's component too, compiling it into the precompile cache.
+    /// Loads every wasm hook's component too, compiling it (up to 10 minutes and 8 GiB) into the
+    /// precompile cache when run as root (`XDG_CACHE_HOME=/var/cache` fills the system cache that
+    /// every user's dispatch reads).
     ///
     /// Exits 1 if any settings file is invalid.
     Check,
@@ -115,7 +117,8 @@ pub enum Command {
     /// What-if for a candidate policy: re-run recorded events with the candidate settings file
     /// (given with --settings, at command-line scope on top of the current scopes) and print every
     /// decision that would change, with counts. Exits 2 if any decision changes. Hooks run for
-    /// real (sandboxed), so hooks with side effects perform them again.
+    /// real, always sandboxed (the managed floor holds; `mode: "off"` is raised to best_effort),
+    /// so hooks with side effects perform them again.
     Replay(ReplayArgs),
     /// Trust this project's hooks: record, in the user state directory, the hash of every hook
     /// definition in <project>/.hookhost/settings.json and settings.local.json and of the script
@@ -134,11 +137,12 @@ pub enum Command {
     ///
     /// A directory stands for its tests.json and those of its subdirectories. Exits 2 when a
     /// case failed, 1 when a test file could not be used. The file format is in README.md
-    /// ("Testing hooks").
+    /// ("Testing hooks"). This machine's managed sandbox floor holds for the hooks under test.
     Test(TestArgs),
     /// Run the bundled example policy (hooks-examples/shell, plus the WebAssembly hook
     /// hooks-examples/wasm/block-dangerous-bash when it is built) over the bundled sample events
-    /// (hooks-examples/events) and print a table of decisions.
+    /// (hooks-examples/events) and print a table of decisions. This machine's managed sandbox
+    /// floor holds for the examples.
     Demo(DemoArgs),
     /// Show where managed settings come from (server, endpoint, none), the server revision,
     /// the last fetch and its result, and whether the cache verified.
