@@ -91,8 +91,10 @@ pub enum Command {
     /// Only clients whose uid is allowed (default: the daemon's own and root) are answered.
     /// SIGTERM or SIGINT: stop accepting, finish in-flight events, remove the socket, exit 0.
     ///
-    /// Each project's settings start from the last known good revision
-    /// ($XDG_STATE_HOME/hookhost/settings/), so files changed while no daemon ran are gated too;
+    /// Each project's settings files below managed scope start from their last known good
+    /// records ($XDG_STATE_HOME/hookhost/settings/files/, one per file, the user's file shared
+    /// by every project), so files changed while no daemon ran are gated too; managed files are
+    /// read from their own location;
     /// with --project-dir that project is loaded (and gated) at start. Server-managed settings
     /// (remoteSettings) are fetched at start and polled; with forceRemoteSettingsRefresh a failed
     /// fetch means the daemon refuses to start (exit 1).
@@ -858,7 +860,8 @@ fn check(g: &Global) -> u8 {
             o.push_str("      rollback: a matching edit it rejects is undone\n");
         }
     }
-    // Loading every component now compiles it into the precompile cache: events never compile.
+    // Loading every component now compiles it (with the precompile budget) into the precompile
+    // cache when this process may write one (root): events then never compile.
     let components = crate::exec::preload_wasm(
         &s.hooks,
         &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false },

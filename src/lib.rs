@@ -9,7 +9,7 @@
 //!              Unix socket, `dispatch` as its thin client) · `EventBus` (library API)
 //!    ▼
 //!  EventBus ── Settings (layered: managed > command line > local > project > user; in the
-//!    │          daemon live: watched, ConfigChange-gated, last known good persisted)
+//!    │          daemon live: watched, ConfigChange-gated, last known good per file)
 //!    │  1. matchers and `if` rules pick the hooks for this event (compiled at load)
 //!    │  2. run them concurrently, each with a deadline (exec: command processes)
 //!    │  3. fold: deny > defer > ask > allow; any block blocks; failures per failure policy
@@ -26,7 +26,7 @@
 //! [`exec`] (running one hook: command processes, WebAssembly components), [`floor`] (the
 //! machine's managed sandbox floor, imposed by the tools that run hooks), [`trust`] (pins and
 //! project trust), [`bus`] (the pipeline), [`live`] (live settings: the ConfigChange gate and
-//! the last known good revision), [`daemon`] (`serve` and its thin client), [`rollback`]
+//! the last known good record of each file), [`daemon`] (`serve` and its thin client), [`rollback`]
 //! (undoing rejected edits and blocked settings changes), [`audit`] (the tamper-evident log),
 //! [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed settings commands),
 //! [`readfile`] (the one bounded, non-blocking, deadline-guarded read of a regular file), [`error`].

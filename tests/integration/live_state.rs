@@ -258,6 +258,74 @@ fn a_user_change_blocked_in_one_project_is_blocked_in_every_project_and_spelling
     assert!(std::fs::read_to_string(&user).unwrap().contains("allow"));
 }
 
+/// Hundreds of generated spellings of one project (`.`, `..`, doubled and trailing slashes,
+/// links to the project and to the directory above it), each resolved by the kernel as the
+/// oracle (`cd -P` in bash, then `pwd -P`): hookhost names the same canonical project for every
+/// one, and the project's blocked local change stays blocked under a sample of them given as the
+/// event's `cwd`.
+#[test]
+fn every_spelling_of_a_project_is_the_same_project() {
+    let env = Env::new();
+    install_guard(&env);
+    let root = std::fs::canonicalize(env.path()).unwrap();
+    let project = root.join("project");
+    std::fs::create_dir_all(project.join("sub/deeper")).unwrap();
+    std::os::unix::fs::symlink(&project, root.join("plink")).unwrap();
+    std::os::unix::fs::symlink(&root, root.join("rlink")).unwrap();
+    std::os::unix::fs::symlink("sub/..", project.join("back")).unwrap();
+    let heads = [
+        root.display().to_string(),
+        format!("{}/", root.display()),
+        format!("{}//.", root.display()),
+        format!("{}/project/..", root.display()),
+        root.join("rlink").display().to_string(),
+        format!("{}/./", root.join("rlink").display()),
+    ];
+    let middles = [
+        "project",
+        "plink",
+        "project/sub/..",
+        "project/./sub/deeper/../..",
+        "plink/sub/..",
+        "project//",
+        "rlink/project",
+        "rlink/plink/.",
+        "project/back",
+    ];
+    let tails = ["", "/", "//", "/.", "/./", "/sub/.."];
+    let mut spellings = Vec::new();
+    for h in &heads {
+        for m in &middles {
+            for t in &tails {
+                spellings.push(format!("{h}/{m}{t}"));
+            }
+        }
+    }
+    assert!(spellings.len() >= 300, "{}", spellings.len());
+    for sp in &spellings {
+        let oracle =
+            std::process::Command::new("bash").args(["-c", "cd -P -- \"$1\" && pwd -P", "_", sp]).output().unwrap();
+        assert!(oracle.status.success(), "{sp}");
+        let real = PathBuf::from(String::from_utf8(oracle.stdout).unwrap().trim_end());
+        assert_eq!(real, project, "the oracle resolves {sp}");
+        let loc = hookhost::Locations::from_env(None, Some(PathBuf::from(sp)), None);
+        assert_eq!(loc.project_dir.as_deref(), Some(real.as_path()), "{sp}");
+    }
+    // A local change blocked under one spelling, then asked under others (as the event's cwd).
+    let local = env.write("local", &json!({"permissions": {"deny": ["Bash(rm:*)"]}}).to_string());
+    let rm = |cwd: &str| {
+        let out = run(command_in(&env, None, &["dispatch"]), &bash_in(cwd, "rm -rf x"));
+        assert_eq!(out.code, 0, "{out:?}");
+        decision(&out)
+    };
+    assert_eq!(rm(&spellings[0]).as_deref(), Some("deny"));
+    std::fs::write(&local, json!({"permissions": {"allow": ["Bash(rm:*)"]}}).to_string()).unwrap();
+    for sp in spellings.iter().step_by(13) {
+        assert_eq!(rm(sp).as_deref(), Some("deny"), "cwd {sp}");
+    }
+    assert_eq!(settings_changes(&env, "blocked").len(), 1, "judged once, whatever the spelling");
+}
+
 /// Content the guard blocked in one project's local settings is judged, not taken as it is,
 /// when it shows up in another project: a copy of the project, or a hard link to the file.
 #[test]
