@@ -171,13 +171,31 @@ impl Locations {
     }
 }
 
-/// The canonical spelling of directory `p`: symbolic links resolved when it exists; otherwise
-/// absolute and lexically normalised (`.`, `..`, trailing and doubled slashes removed).
+/// The canonical spelling of directory `p`: absolute, symbolic links resolved in the longest
+/// part of it that exists, and the rest normalised lexically (`.`, `..`, trailing and doubled
+/// slashes removed). A directory created later under the same name keeps the same spelling.
 pub fn canonical_dir(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| {
-        let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-        crate::permissions::path::lexical(&abs)
-    })
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    if let Ok(c) = std::fs::canonicalize(&abs) {
+        return c;
+    }
+    let lexical = crate::permissions::path::lexical(&abs);
+    let mut rest = Vec::new();
+    let mut head = lexical.as_path();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(head) {
+            let mut out = c;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                head = parent;
+            }
+            _ => return lexical,
+        }
+    }
 }
 
 /// The canonical spelling of file `p`: its directory canonical ([`canonical_dir`]), its own
@@ -245,6 +263,12 @@ mod tests {
             }
         }
         assert_eq!(canonical_dir(&t.path().join("missing/./x/")), canonical_dir(t.path()).join("missing/x"));
+        // Not there yet, below a link: the existing part is resolved, so the spelling does not
+        // change when the directory is created.
+        let before = canonical_dir(&t.path().join("alias/new/dir"));
+        assert_eq!(before, canon.join("new/dir"));
+        std::fs::create_dir_all(real.join("new/dir")).unwrap();
+        assert_eq!(canonical_dir(&t.path().join("alias/new/dir")), before);
     }
 
     #[test]

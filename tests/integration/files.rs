@@ -231,3 +231,42 @@ fn hostile_state_files_never_hang_and_never_drop_the_managed_policy() {
         }
     }
 }
+
+/// The last-accepted snapshot a blocked settings change is written back from, replaced by each
+/// hostile kind: the blocked ConfigChange is still answered (blocked), the revert is reported as
+/// impossible, nothing is waited on.
+#[test]
+fn a_hostile_settings_snapshot_never_hangs_a_blocked_config_change() {
+    for kind in ALL.into_iter().filter(|k| *k != Hostile::LinkToRegular) {
+        let env = env();
+        let guard = env.path().join("guard.sh");
+        std::fs::write(&guard, "#!/bin/sh\ncat >/dev/null\necho 'no changes' >&2\nexit 2\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&guard, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut managed: serde_json::Value =
+            serde_json::from_str(&hook_settings("ConfigChange", "", json!([{"type": "command", "command": guard}])))
+                .unwrap();
+        managed["hookhost"] = json!({"revertBlockedConfigChanges": true});
+        env.write("managed", &managed.to_string());
+        let local = env.project().join(".claude/settings.local.json");
+        std::fs::create_dir_all(local.parent().unwrap()).unwrap();
+        std::fs::write(&local, "{}").unwrap();
+        let session = String::from_utf8(super::support::fixture("SessionStart.json"))
+            .unwrap()
+            .replace("/home/dev/project", &env.project().to_string_lossy());
+        assert_eq!(run_bounded(env.bare_command(&["dispatch"]), session.as_bytes(), "session").code, 0);
+        let key = &hookhost::trust::sha256_hex(local.as_os_str().as_encoded_bytes())[..32];
+        let snapshot = env.state_home().join(format!("hookhost/rollback/settings/{key}.json"));
+        assert!(snapshot.exists(), "{}", snapshot.display());
+        plant(&snapshot, kind, Path::new("/"));
+        std::fs::write(&local, "{\"changed\": true}").unwrap();
+        let change = String::from_utf8(super::support::fixture("ConfigChange-local_settings.json"))
+            .unwrap()
+            .replace("/home/dev/project", &env.project().to_string_lossy())
+            .replace("/home/dev", &env.path().to_string_lossy());
+        let what = format!("snapshot as {kind:?}");
+        let out = run_bounded(env.bare_command(&["dispatch"]), change.as_bytes(), &what);
+        assert_eq!(out.code, 2, "{what}: still blocked: {out:?}");
+        assert!(out.stderr.contains("could not revert"), "{what}: {}", out.stderr);
+    }
+}
