@@ -150,6 +150,16 @@ fn main() {
     } else {
         println!("(hooks-examples/wasm is not built: the WebAssembly rows are left out)");
     }
+    // The same policy in Python and JavaScript, through one-shot `dispatch` (each language's
+    // rows only when its example is built: hooks-examples/wasm-*/block-dangerous-bash/build.sh).
+    let guests = language_guests(root);
+    for (lang, component) in guests.iter().filter(|(l, _)| *l != "Rust") {
+        let dir = settings_dir(&format!("wasm-{lang}"), None);
+        let s = serde_json::json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+            {"type": "wasm", "component": component, "timeout": 30, "memoryMb": 256}]}]}});
+        std::fs::write(dir.join("managed-settings.json"), s.to_string()).unwrap();
+        variants.push(d(&format!("dispatch, wasm block-dangerous-bash ({lang})"), &dir));
+    }
     // The warm daemon, serving the WebAssembly policy when built (else the 0-hook settings),
     // and `dispatch` as its thin client.
     let daemon_dir = if wasm_policy.is_file() { tmp.path().join("wasm-policy") } else { empty.clone() };
@@ -253,7 +263,173 @@ fn main() {
             get("dispatch, wasm block-dangerous-bash") - d0
         );
     }
+    languages(&hookhost, &guests, tmp.path(), &p50, &dispatch_env);
     sandbox_in_process(iterations);
+}
+
+/// The block-dangerous-bash example in each language that is built: (language, component).
+fn language_guests(root: &Path) -> Vec<(&'static str, PathBuf)> {
+    [
+        ("Rust", "hooks-examples/wasm/target/wasm32-wasip2/release/block_dangerous_bash.wasm"),
+        ("Python", "hooks-examples/wasm-python/block-dangerous-bash/build/block_dangerous_bash_py.wasm"),
+        ("JavaScript", "hooks-examples/wasm-js/block-dangerous-bash/build/block_dangerous_bash_js.wasm"),
+    ]
+    .into_iter()
+    .map(|(l, p)| (l, root.join(p)))
+    .filter(|(_, p)| p.is_file())
+    .collect()
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One policy (deny dangerous Bash commands) as a shell hook and as a WebAssembly hook in Rust,
+/// Python and JavaScript: component size and compile time, one-shot `dispatch` (from the round-
+/// robin table), the warm daemon's round trip and resident memory per loaded hook, and the
+/// in-process decision with both allocators.
+fn languages(
+    hookhost: &str,
+    guests: &[(&'static str, PathBuf)],
+    root: &Path,
+    p50: &std::collections::HashMap<String, Duration>,
+    dispatch_env: &dyn Fn(&Path) -> Vec<(String, String)>,
+) {
+    use hookhost::exec::wasm::Allocator;
+    if guests.is_empty() {
+        println!(
+            "
+(no block-dangerous-bash example is built: the per-language rows are left out)"
+        );
+        return;
+    }
+    println!(
+        "
+one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block-rm-rf)"
+    );
+    let ms_of = |name: &str| p50.get(name).map_or("-".to_string(), |d| ms(*d));
+    // The warm daemon: one per hook, plus one with no hooks for the memory baseline.
+    let dir_of = |name: &str, hook: Option<serde_json::Value>| {
+        let d = root.join(format!("lang-{name}"));
+        std::fs::create_dir_all(&d).unwrap();
+        if let Some(h) = hook {
+            let s = serde_json::json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [h]}]}});
+            std::fs::write(d.join("managed-settings.json"), s.to_string()).unwrap();
+        }
+        d
+    };
+    let start = |name: &str, dir: &Path| {
+        Daemon::start(
+            hookhost,
+            &dispatch_env(dir),
+            &root.join(format!("lang-state-{name}")),
+            &root.join(format!("{name}.sock")),
+        )
+    };
+    let base = start("none", &dir_of("none", None));
+    let base_rss = {
+        base.round_trips(root, 200);
+        rss_kib(base.child.id())
+    };
+    let shell = Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks-examples/shell/block-rm-rf/hook.sh");
+    let mut rows = vec![(
+        "shell (sh + jq)".to_string(),
+        "-".to_string(),
+        "-".to_string(),
+        ms_of(SHELL_POLICY) + " (spawned bare)",
+        dir_of(
+            "shell",
+            Some(
+                serde_json::json!({"type": "command", "command": format!("/bin/sh {}", shell.display()), "sandbox": {"mode": "off"}}),
+            ),
+        ),
+        None,
+    )];
+    for (lang, component) in guests {
+        let size = std::fs::metadata(component).map(|m| m.len()).unwrap_or(0);
+        let rt = hookhost::exec::wasm::WasmRuntime::new(hookhost::exec::wasm::WasmOptions {
+            cache_dir: None,
+            allocator: Allocator::OnDemand,
+            ..hookhost::exec::wasm::WasmOptions::from_env()
+        })
+        .unwrap();
+        let t = Instant::now();
+        rt.load(&bench_run(component)).unwrap();
+        let compile = t.elapsed();
+        let dispatch_row = if *lang == "Rust" {
+            "dispatch, wasm block-dangerous-bash".to_string()
+        } else {
+            format!("dispatch, wasm block-dangerous-bash ({lang})")
+        };
+        rows.push((
+            lang.to_string(),
+            format!("{:.1} MB", size as f64 / 1e6),
+            format!("{:.2} s", compile.as_secs_f64()),
+            ms_of(&dispatch_row),
+            dir_of(
+                lang,
+                Some(serde_json::json!({"type": "wasm", "component": component, "timeout": 30, "memoryMb": 256})),
+            ),
+            Some(component.clone()),
+        ));
+    }
+    println!(
+        "
+  {:<16} {:>9} {:>10} {:>16} {:>20} {:>11} {:>22} {:>22}",
+        "language",
+        "size",
+        "compile",
+        "dispatch p50 ms",
+        "daemon p50/p99 ms",
+        "daemon RSS",
+        "in-process pooling µs",
+        "in-process on-demand µs"
+    );
+    for (lang, size, compile, dispatch, dir, component) in rows {
+        let daemon = start(&lang.replace(' ', "_").replace(['(', ')', '+'], ""), &dir);
+        let (d50, d99) = daemon.round_trips(root, 2000);
+        let rss = rss_kib(daemon.child.id()).saturating_sub(base_rss);
+        drop(daemon);
+        let in_process = |allocator| {
+            component.as_ref().map_or("-".to_string(), |c| {
+                let n = if lang == "Rust" { 10_000 } else { 2_000 };
+                let (a, b) = wasm_in_process_with(c, &root.join("wasm-cache"), allocator, n);
+                format!("{:.1} / {:.1}", a * 1000.0, b * 1000.0)
+            })
+        };
+        println!(
+            "  {:<16} {:>9} {:>10} {:>16} {:>20} {:>8} MiB {:>22} {:>22}",
+            lang,
+            size,
+            compile,
+            dispatch,
+            format!("{d50:.3} / {d99:.3}"),
+            format!("{:+.1}", rss as f64 / 1024.0),
+            in_process(Allocator::Pooling),
+            in_process(Allocator::OnDemand),
+        );
+    }
+    drop(base);
+    println!(
+        "  (compile: Cranelift, once per component and engine, into the precompile cache; daemon RSS: over a daemon with no hooks, after 2000 events; in-process: p50 / p99 of a fresh instance and call)"
+    );
+}
+
+fn bench_run(component: &Path) -> hookhost::exec::wasm::WasmRun {
+    hookhost::exec::wasm::WasmRun {
+        label: "[bench]".into(),
+        component: component.to_path_buf(),
+        sha256: None,
+        timeout: Duration::from_secs(30),
+        memory_mb: Some(256),
+        fuel: None,
+    }
 }
 
 /// The sandbox's cost per hook, in one process with the real runner (`sandbox::prepare` +
@@ -501,9 +677,20 @@ impl Drop for Daemon {
 
 /// p50 and p99 (ms) of one in-process decision with a fresh instance.
 fn wasm_in_process(component: &Path, cache: &Path) -> (f64, f64) {
-    use hookhost::exec::wasm::{Allocator, GuestEvent, WasmOptions, WasmRun, WasmRuntime};
+    wasm_in_process_with(component, cache, hookhost::exec::wasm::Allocator::OnDemand, 10_000)
+}
+
+/// p50 and p99 (ms) of `n` in-process decisions with a fresh instance each.
+fn wasm_in_process_with(
+    component: &Path,
+    cache: &Path,
+    allocator: hookhost::exec::wasm::Allocator,
+    n: usize,
+) -> (f64, f64) {
+    use hookhost::exec::wasm::{GuestEvent, WasmOptions, WasmRun, WasmRuntime};
     let rt =
-        WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator: Allocator::OnDemand }).unwrap();
+        WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator, ..WasmOptions::from_env() })
+            .unwrap();
     let run = WasmRun {
         label: "[bench]".into(),
         component: component.to_path_buf(),
@@ -522,7 +709,7 @@ fn wasm_in_process(component: &Path, cache: &Path) -> (f64, f64) {
     for _ in 0..200 {
         once();
     }
-    let mut samples: Vec<Duration> = (0..10_000).map(|_| once()).collect();
+    let mut samples: Vec<Duration> = (0..n).map(|_| once()).collect();
     samples.sort();
     (pct(&samples, 0.5).as_secs_f64() * 1000.0, pct(&samples, 0.99).as_secs_f64() * 1000.0)
 }

@@ -19,7 +19,10 @@
 //! (`permissions::bash::parse`), `rules` (`permissions::engine::evaluate` on mutated commands and
 //! paths, and `Rule::parse` + `Rule::matches` on mutated rule text), `glob` (`path::glob`,
 //! `wildcard`, `bash_matches`), `matcher` (`Matcher::compile` + `matches`), `pin` (the
-//! `pin --write` text editor: its output must parse).
+//! `pin --write` text editor: its output must parse), `envelope` (a server response body through
+//! `settings::remote::accept`: an accepted payload must be bound to the client's URL, unexpired,
+//! and verify with its key), `remote_config` (`RemoteConfig::from_value`: what validates must
+//! build its HTTP request).
 //!
 //! **Mutations**: bit flips, random and "interesting" bytes, inserts, deletes, duplicated
 //! ranges, splices with other corpus entries, dictionary tokens (JSON syntax, protocol keys,
@@ -48,7 +51,8 @@ use hookhost::settings::{Scope, file};
 use hookhost::{EventKind, HookEvent};
 use serde_json::{Value, json};
 
-const TARGETS: &[&str] = &["event", "settings", "output", "fold", "bash", "rules", "glob", "matcher", "pin"];
+const TARGETS: &[&str] =
+    &["event", "settings", "output", "fold", "bash", "rules", "glob", "matcher", "pin", "envelope", "remote_config"];
 const HANG_AFTER: Duration = Duration::from_secs(20);
 const MAX_INPUT: usize = 64 * 1024;
 const CORPUS_CAP: usize = 4096;
@@ -288,10 +292,51 @@ fn corpus() -> Corpus {
         GLOBS.iter().map(|s| s.as_bytes().to_vec()).collect(),
         MATCHERS.iter().map(|s| s.as_bytes().to_vec()).collect(),
         settings,
+        envelope_seeds(),
+        REMOTE_CONFIGS.iter().map(|s| s.as_bytes().to_vec()).collect(),
     ];
     let seeds = by_target.iter().map(Vec::len).collect();
     Corpus { by_target, seeds }
 }
+
+/// The URL and key every `envelope` input is checked against.
+const FUZZ_URL: &str = "https://policy.example/s.json";
+
+fn fuzz_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[1u8; 32])
+}
+
+fn fuzz_remote_config() -> hookhost::settings::remote::RemoteConfig {
+    let key = hookhost::settings::remote::public_key_of(&fuzz_key());
+    let v = json!({"url": FUZZ_URL, "publicKey": key, "allowLegacySignatures": true});
+    hookhost::settings::remote::RemoteConfig::from_value(&v).unwrap_or_else(|e| panic!("fuzz config: {e}"))
+}
+
+/// Response bodies: version-2 envelopes (URL- and fleet-bound), a version-1 envelope, bare
+/// settings, an empty body.
+fn envelope_seeds() -> Vec<Vec<u8>> {
+    use hookhost::settings::remote::{Signed, Target, envelope};
+    let k = fuzz_key();
+    let payload = br#"{"failClosed": ["PreToolUse"], "permissions": {"deny": ["Bash(curl *)"]}}"#;
+    let url = Signed { target: Target::Url(FUZZ_URL.into()), version: 7, expires: u64::from(u32::MAX) * 4 };
+    let fleet = Signed { target: Target::Fleet("acme".into()), ..url.clone() };
+    vec![
+        envelope::sign(&k, &url, payload).into_bytes(),
+        envelope::sign(&k, &url, b"{}").into_bytes(),
+        envelope::sign(&k, &fleet, payload).into_bytes(),
+        envelope::sign_legacy(&k, payload).0.into_bytes(),
+        payload.to_vec(),
+        Vec::new(),
+    ]
+}
+
+const REMOTE_CONFIGS: &[&str] = &[
+    r#"{"url": "https://policy.example/s.json"}"#,
+    r#"{"url": "http://127.0.0.1:8765/settings.json", "pollSeconds": 60, "timeoutSeconds": 1.5, "retries": 3}"#,
+    r#"{"url": "https://p.example/s", "fleet": "acme", "headers": {"Authorization": "Bearer x", "X-A": "b	c"}}"#,
+    r#"{"url": "https://p.example/s", "publicKey": ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], "allowLegacySignatures": true}"#,
+    r#"{"url": "HTTP://LOCALHOST:1/a/../b?c#d", "requireApproval": true}"#,
+];
 
 // ---------------------------------------------------------------------------------------------
 // Mutation
@@ -656,6 +701,55 @@ fn run_target(t: usize, input: &[u8], fx: &Fixed) -> bool {
                     true
                 }
                 Err(_) => false,
+            }
+        }
+        "envelope" => {
+            // Whatever the body, an accepted payload is bound to this client and current, and
+            // a signed one verifies with the client's key.
+            let _ = hookhost::settings::remote::envelope::read_body(input, Some("AAAA"));
+            let cfg = fuzz_remote_config();
+            match hookhost::settings::remote::accept(&cfg, input, None) {
+                Ok(p) => {
+                    if let Some(s) = &p.signed {
+                        assert_eq!(s.target, cfg.target(), "accepted an envelope for another target");
+                        assert!(!p.is_expired(), "accepted an expired envelope");
+                        let sig = p.signature.as_deref().unwrap_or_default();
+                        assert!(
+                            hookhost::settings::remote::envelope::verify_signed(&cfg.keys, s, &p.bytes, sig),
+                            "accepted an envelope that does not verify"
+                        );
+                    } else {
+                        let sig = p.signature.as_deref().unwrap_or_default();
+                        assert!(
+                            hookhost::settings::remote::envelope::verify_legacy(&cfg.keys, &p.bytes, sig),
+                            "accepted a bare payload that does not verify"
+                        );
+                    }
+                    true
+                }
+                Err(e) => {
+                    let _ = e.to_string();
+                    false
+                }
+            }
+        }
+        "remote_config" => {
+            // What validates always builds the request the fetch sends.
+            let Ok(v) = serde_json::from_slice::<Value>(input) else { return false };
+            match hookhost::settings::remote::RemoteConfig::from_value(&v) {
+                Ok(cfg) => {
+                    let v = hookhost::settings::remote::Validators {
+                        etag: Some("\"e\"".into()),
+                        last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
+                    };
+                    cfg.request(&v)
+                        .unwrap_or_else(|e| panic!("a validated remoteSettings cannot build its request: {e}"));
+                    true
+                }
+                Err(e) => {
+                    assert!(!e.message.is_empty());
+                    false
+                }
             }
         }
         other => panic!("unknown target {other}"),

@@ -52,11 +52,33 @@
 //!   `"truncated":true`; if cutting strings is not enough, the largest nested values are replaced
 //!   by `"[omitted N bytes]"`.
 //!
-//! What the chain cannot show: records removed from the *end* of the newest file (a truncation).
-//! For the same reason, a last record mangled into a non-record line reads as tampering only
-//! until the next append, which chains around it as around a torn write (the report then says
-//! `truncated` and points at the line). Keep an [`AppendReceipt`]'s `seq` and `hash` elsewhere
-//! to anchor the tail.
+//! What the chain alone cannot show: records removed from the *end* of the newest file, or a
+//! whole set re-hashed after a record was removed or changed. That is what the anchor is for.
+//!
+//! # The anchor
+//!
+//! A log opened [`AuditLog::with_anchor`] keeps its chain's head, `{"v":1,"log":…,"seq":…,
+//! "hash":…}` of the last record, in a separate small file, rewritten in place (one `pwrite`
+//! of a space-padded, never shrinking text) under the log's lock, twice per append: before the record is written, naming
+//! it as pending (`"next":{"seq":…,"hash":…}`), and after, as the new head (fsynced whenever
+//! the record is; the first write too under [`Fsync::Always`]). A writer that dies in between
+//! leaves a set that ends at the head or at exactly the pending record; both count as
+//! anchored, and nothing else does. Under [`Fsync::Batched`] a power failure can still leave
+//! an anchor that does not match the set (records lost before their fsync, or an anchor write
+//! lost after the record's): it reads as a cut or a break.
+//! Placed where the writers of the log cannot write (the admin's or the daemon's directory),
+//! it makes cutting the tail or rewriting the chain visible to [`verify_anchored`]: the set must
+//! end exactly at the anchored record, with the anchored hash. Before appending, a writer that
+//! does not know the tail (another process wrote since) checks that the chain continues from the
+//! anchor; if not, it does not bless the log as it found it: it first appends an *anchor break*
+//! record (top-level field [`ANCHOR_BREAK_FIELD`], written by the log itself, reserved to it)
+//! naming the anchor and the tail it found, and `verify` reports every break record as
+//! tampering for as long as that set exists. An anchor that is not an anchor (garbage) is such
+//! a break, then rewritten; one that cannot be opened, read or written (a directory, FIFO or
+//! symlink at its path, no permission, a full disk) fails the append: the caller cannot
+//! record. An
+//! anchor only protects against those who can write the log but not the anchor: whoever can
+//! write both can rewrite both.
 //!
 //! [`redact`] masks or removes fields of an event before it is logged.
 
@@ -83,7 +105,13 @@ pub const GENESIS_PREV: &str = "000000000000000000000000000000000000000000000000
 pub const MIN_RECORD_BYTES: usize = 512;
 
 /// Top-level fields the log writes itself; a caller's map must not contain them.
-pub const RESERVED_FIELDS: [&str; 4] = ["v", "seq", "prev", "hash"];
+pub const RESERVED_FIELDS: [&str; 5] = ["v", "seq", "prev", "hash", ANCHOR_BREAK_FIELD];
+
+/// The first field of an anchor break record (see [the anchor](self#the-anchor)).
+pub const ANCHOR_BREAK_FIELD: &str = "anchor_break";
+
+/// The largest anchor file read.
+const MAX_ANCHOR_BYTES: u64 = 64 * 1024;
 
 /// Set on a record whose fields were cut to fit `max_record_bytes`.
 pub const TRUNCATED_FIELD: &str = "truncated";
@@ -143,6 +171,8 @@ pub enum AuditError {
     Chain { path: PathBuf, reason: String },
     #[error("audit record fields cannot be serialized: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("audit anchor {}: {reason}", path.display())]
+    Anchor { path: PathBuf, reason: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AuditError + '_ {
@@ -167,6 +197,8 @@ pub struct AppendReceipt {
 pub struct AuditLog {
     path: PathBuf,
     options: AuditOptions,
+    /// Where the chain's head is kept (see [the anchor](self#the-anchor)).
+    anchor: Option<PathBuf>,
     state: Mutex<State>,
 }
 
@@ -229,10 +261,16 @@ impl AuditLog {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
-        let log =
-            AuditLog { path, options, state: Mutex::new(State { lock, log: None, unsynced: 0, dir_dirty: false }) };
+        check_regular(&lock, &lock_path)?;
+        let log = AuditLog {
+            path,
+            options,
+            anchor: None,
+            state: Mutex::new(State { lock, log: None, unsynced: 0, dir_dirty: false }),
+        };
         {
             let mut st = log.state.lock().unwrap_or_else(PoisonError::into_inner);
             let _held = flock(&st.lock, FlockArg::LockExclusive).map_err(io_err(&lock_path))?;
@@ -241,8 +279,29 @@ impl AuditLog {
         Ok(log)
     }
 
+    /// Keeps the chain's head in `anchor` from now on (see [the anchor](self#the-anchor)),
+    /// creating its directory (mode 0700) if needed.
+    pub fn with_anchor(mut self, anchor: impl Into<PathBuf>) -> Result<AuditLog, AuditError> {
+        let anchor = std::path::absolute(anchor.into()).map_err(io_err(&self.path))?;
+        if anchor.file_name().is_none() {
+            return Err(AuditError::InvalidOptions(format!("{} does not name a file", anchor.display())));
+        }
+        let dir = parent_dir(&anchor);
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io_err(&dir))?;
+        }
+        self.anchor = Some(anchor);
+        Ok(self)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The anchor file, if the log keeps one.
+    pub fn anchor(&self) -> Option<&Path> {
+        self.anchor.as_deref()
     }
 
     pub fn options(&self) -> &AuditOptions {
@@ -278,7 +337,7 @@ impl AuditLog {
     fn append_locked(&self, st: &mut State, body: &[u8], durable: bool) -> Result<(u64, String, bool), AuditError> {
         let path = &self.path;
         self.current(st)?;
-        let (mut size, mut terminated, link) = {
+        let (mut size, mut terminated, link, known) = {
             let cur = current_mut(st, path)?;
             let size = cur.file.metadata().map_err(io_err(path))?.len();
             let cached = match &cur.tail {
@@ -288,18 +347,61 @@ impl AuditLog {
                 _ => None,
             };
             match cached {
-                Some(link) => (size, true, link),
+                Some(link) => (size, true, link, true),
                 None => {
                     let (link, terminated) = scan_tail(path, &cur.file, size)?;
-                    (size, terminated, link)
+                    (size, terminated, link, false)
                 }
             }
         };
-        let seq = link.seq.checked_add(1).ok_or_else(|| AuditError::Chain {
-            path: path.clone(),
-            reason: format!("seq {} cannot be followed", link.seq),
-        })?;
-        let (line, hash) = build_line(seq, &link.hash, body);
+        let anchor_err = |anchor: &Path, what: &str, e: io::Error| AuditError::Anchor {
+            path: anchor.to_path_buf(),
+            reason: format!("cannot {what}: {e}"),
+        };
+        let anchor = match &self.anchor {
+            Some(a) => Some((a.as_path(), open_anchor(a).map_err(|e| anchor_err(a, "open", e))?)),
+            None => None,
+        };
+        // A tail this handle wrote itself continues from the anchor it wrote with it; any other
+        // tail is checked against the anchor, and a break is recorded before anything else.
+        let (anchor_break, base) = match (&anchor, known) {
+            (Some((path, file)), false) => self.check_anchor(path, file, &link)?,
+            _ => (None, ChainHead { seq: link.seq, hash: link.hash.clone() }),
+        };
+        let next = |seq: u64| {
+            seq.checked_add(1).ok_or_else(|| AuditError::Chain {
+                path: path.clone(),
+                reason: format!("seq {seq} cannot be followed"),
+            })
+        };
+        let mut lines = Vec::new();
+        let (mut seq, mut prev) = (link.seq, link.hash.clone());
+        if let Some(fields) = anchor_break {
+            seq = next(seq)?;
+            let (l, h) = build_line(seq, &prev, &serde_json::to_vec(&fields)?);
+            lines.extend_from_slice(&l);
+            prev = h;
+        }
+        seq = next(seq)?;
+        let (line, hash) = build_line(seq, &prev, body);
+        lines.extend_from_slice(&line);
+        let line = lines;
+        // Phase one: the anchor names the record about to be written as pending, so a writer
+        // that dies between the record and the anchor leaves a state the next one recognises
+        // (the set ends at the head or at exactly this record), and nothing else passes.
+        let log_abs = std::path::absolute(path).map_err(io_err(path))?;
+        let write = |head: &ChainHead, next: Option<ChainHead>, sync: bool| -> Result<(), AuditError> {
+            let Some((path, file)) = &anchor else { return Ok(()) };
+            let a = Anchor { v: FORMAT_VERSION, log: log_abs.clone(), seq: head.seq, hash: head.hash.clone(), next };
+            write_anchor_to(file, &a, sync).map_err(|e| anchor_err(path, "write", e))
+        };
+        let sync = match self.options.fsync {
+            Fsync::Always => true,
+            Fsync::Batched { every } => durable || st.unsynced.saturating_add(1) >= every,
+        };
+        // Durable before the record only where every record is: a power failure between this
+        // and the record's fsync is otherwise one way to leave a false break.
+        write(&base, Some(ChainHead { seq, hash: hash.clone() }), self.options.fsync == Fsync::Always)?;
         let needed = line.len() as u64 + u64::from(!terminated);
         if self.options.max_bytes > 0 && size > 0 && size + needed > self.options.max_bytes {
             self.rotate(st)?;
@@ -317,14 +419,65 @@ impl AuditLog {
         (&cur.file).write_all(&out).map_err(io_err(path))?;
         cur.tail = Some(Tail { end: size + out.len() as u64, seq, hash: hash.clone() });
         st.unsynced = st.unsynced.saturating_add(1);
-        let sync = match self.options.fsync {
-            Fsync::Always => true,
-            Fsync::Batched { every } => durable || st.unsynced >= every,
-        };
         if sync {
             self.sync_locked(st)?;
         }
+        // Phase two: the record is the head.
+        write(&ChainHead { seq, hash: hash.clone() }, None, sync)?;
         Ok((seq, hash, sync))
+    }
+
+    /// Compares the anchor with the tail `link` the next record would follow. The chain
+    /// continues from it when the tail is its head, or the record it names as pending (a
+    /// writer died between its record and the anchor); there is no anchor yet; then: no break,
+    /// and the tail is the base of the next anchor. Otherwise: the fields of the break record
+    /// to write first, and the anchor's own head stays the base until the append completes.
+    /// An anchor that cannot be read, or that belongs to another log, is an error.
+    fn check_anchor(
+        &self,
+        anchor: &Path,
+        file: &File,
+        link: &Link,
+    ) -> Result<(Option<Map<String, Value>>, ChainHead), AuditError> {
+        let tail = ChainHead { seq: link.seq, hash: link.hash.clone() };
+        let (found, base) = match read_anchor_from(file) {
+            Ok(None) => return Ok((None, tail)),
+            Ok(Some(a)) => {
+                let log = std::path::absolute(&self.path).map_err(io_err(&self.path))?;
+                if a.log != log {
+                    return Err(AuditError::Anchor {
+                        path: anchor.to_path_buf(),
+                        reason: format!("it anchors another log ({}), not {}", a.log.display(), log.display()),
+                    });
+                }
+                let head = ChainHead { seq: a.seq, hash: a.hash.clone() };
+                if head == tail || a.next.as_ref() == Some(&tail) {
+                    return Ok((None, tail));
+                }
+                (serde_json::json!({"seq": a.seq, "hash": a.hash}), head)
+            }
+            Err(AnchorReadError::Invalid(reason)) => (serde_json::json!({ "unreadable": reason }), tail.clone()),
+            Err(AnchorReadError::Io(e)) => {
+                return Err(AuditError::Anchor { path: anchor.to_path_buf(), reason: format!("cannot read: {e}") });
+            }
+        };
+        let message = format!(
+            "the log did not continue from its anchor: it ended at seq {} (hash {}), the anchor {} said {}; \
+             records were removed or rewritten (or lost in a crash before they reached the disk)",
+            link.seq,
+            link.hash,
+            anchor.display(),
+            found
+        );
+        let mut m = Map::new();
+        m.insert(
+            ANCHOR_BREAK_FIELD.into(),
+            serde_json::json!({"anchor": found, "log": {"seq": link.seq, "hash": link.hash}}),
+        );
+        m.insert("kind".into(), "audit_anchor_break".into());
+        m.insert("anchor_path".into(), anchor.to_string_lossy().into_owned().into());
+        m.insert("message".into(), message.into());
+        Ok((Some(m), base))
     }
 
     /// fsyncs what this handle appended (and the directory, if files were created or renamed).
@@ -359,8 +512,15 @@ impl AuditLog {
         {
             return Ok(());
         }
-        let file =
-            OpenOptions::new().read(true).append(true).create(true).mode(0o600).open(path).map_err(io_err(path))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io_err(path))?;
+        check_regular(&file, path)?;
         let meta = file.metadata().map_err(io_err(path))?;
         if on_disk.is_none() {
             st.dir_dirty = true;
@@ -409,6 +569,124 @@ impl Drop for AuditLog {
     }
 }
 
+/// Refuses a descriptor that is not a regular file (a FIFO or device at the log path would
+/// block or swallow records).
+fn check_regular(file: &File, path: &Path) -> Result<(), AuditError> {
+    let meta = file.metadata().map_err(io_err(path))?;
+    if meta.file_type().is_file() {
+        Ok(())
+    } else {
+        Err(io_err(path)(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")))
+    }
+}
+
+/// The head of a chain, as kept in an anchor file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub v: u64,
+    /// The log (absolute path) whose head this is.
+    pub log: PathBuf,
+    /// `seq` and `hash` of its last record.
+    pub seq: u64,
+    pub hash: String,
+    /// The record a writer is appending (set before it writes, cleared after): a set that ends
+    /// at exactly this record is anchored too (the writer died before it could say so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<ChainHead>,
+}
+
+/// A record's place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Why an anchor file could not be used.
+#[derive(Debug)]
+enum AnchorReadError {
+    /// It could not be read (permission, I/O): nothing is known.
+    Io(io::Error),
+    /// It was read and is not an anchor (not a regular file, too large, not the format).
+    Invalid(String),
+}
+
+/// Reads the anchor at `path` (`None` when there is none, or it is empty): not following a
+/// symlink, not blocking on a FIFO, at most [`MAX_ANCHOR_BYTES`].
+fn read_anchor(path: &Path) -> Result<Option<Anchor>, AnchorReadError> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(AnchorReadError::Invalid("it is a symbolic link".into()));
+        }
+        Err(e) => return Err(AnchorReadError::Io(e)),
+    };
+    read_anchor_from(&file)
+}
+
+/// Reads the anchor in `file` (`None` when it is empty).
+fn read_anchor_from(file: &File) -> Result<Option<Anchor>, AnchorReadError> {
+    let meta = file.metadata().map_err(AnchorReadError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(AnchorReadError::Invalid("not a regular file".into()));
+    }
+    if meta.len() > MAX_ANCHOR_BYTES {
+        return Err(AnchorReadError::Invalid(format!("larger than {MAX_ANCHOR_BYTES} bytes")));
+    }
+    let mut text = vec![0u8; meta.len() as usize];
+    file.read_exact_at(&mut text, 0).map_err(AnchorReadError::Io)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let a: Anchor =
+        serde_json::from_slice(&text).map_err(|e| AnchorReadError::Invalid(format!("not an anchor: {e}")))?;
+    if a.v != FORMAT_VERSION
+        || !is_hash(a.hash.as_bytes())
+        || a.next.as_ref().is_some_and(|n| !is_hash(n.hash.as_bytes()))
+    {
+        return Err(AnchorReadError::Invalid("not an anchor of this format".into()));
+    }
+    Ok(Some(a))
+}
+
+/// Opens (creating it, mode 0600) the anchor at `path` for an append: a regular file, not
+/// through a symlink, never blocking.
+fn open_anchor(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Rewrites the anchor in place with one `pwrite` at offset 0 (under the log's lock, so no
+/// reader sees it half-written): the JSON, padded with spaces to a multiple of 512 bytes and at
+/// least the file's length (the file never shrinks, no old bytes remain), ending in `\n`.
+/// `sync`: fdatasync.
+fn write_anchor_to(file: &File, anchor: &Anchor, sync: bool) -> io::Result<()> {
+    let mut text = serde_json::to_vec(anchor).map_err(io::Error::other)?;
+    let len = (text.len() + 1).next_multiple_of(512).max(file.metadata()?.len() as usize);
+    text.resize(len - 1, b' ');
+    text.push(b'\n');
+    file.write_all_at(&text, 0)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
 fn current_mut<'a>(st: &'a mut State, path: &Path) -> Result<&'a mut Current, AuditError> {
     st.log.as_mut().ok_or_else(|| AuditError::Chain { path: path.to_path_buf(), reason: "log file is not open".into() })
 }
@@ -437,8 +715,21 @@ pub fn configured_path(a: &crate::settings::file::AuditSettings) -> Option<PathB
     Some(state.join("hookhost").join("audit.jsonl"))
 }
 
-/// Opens the audit log managed settings ask for (`None` when auditing is disabled or no path is
-/// known; the error is the reason, for the user). Creates the directory with mode 0700.
+/// The anchor of the configured log: managed `audit.anchor`, else `<log>.anchor`.
+pub fn configured_anchor(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+    a.anchor.clone().or_else(|| configured_path(a).map(|p| default_anchor(&p)))
+}
+
+/// The anchor of a log no setting names one for: `<log>.anchor`.
+pub fn default_anchor(log: &Path) -> PathBuf {
+    let mut s = log.as_os_str().to_os_string();
+    s.push(".anchor");
+    PathBuf::from(s)
+}
+
+/// Opens the audit log managed settings ask for, anchored (`None` when auditing is disabled or
+/// no path is known; the error is the reason, for the user). Creates the directory with mode
+/// 0700.
 pub fn open_configured(a: &crate::settings::file::AuditSettings) -> Result<Option<AuditLog>, String> {
     if !a.enabled {
         return Ok(None);
@@ -460,7 +751,8 @@ pub fn open_configured(a: &crate::settings::file::AuditSettings) -> Result<Optio
         max_bytes: a.max_bytes.unwrap_or(defaults.max_bytes),
         max_record_bytes: a.max_record_bytes.unwrap_or(defaults.max_record_bytes),
     };
-    AuditLog::open(&path, options).map(Some).map_err(|e| e.to_string())
+    let anchor = a.anchor.clone().unwrap_or_else(|| default_anchor(&path));
+    AuditLog::open(&path, options).and_then(|log| log.with_anchor(anchor)).map(Some).map_err(|e| e.to_string())
 }
 
 /// The sibling lock file of a log: `<path>.lock`.
@@ -594,6 +886,8 @@ struct Parsed {
     hash: String,
     /// SHA-256 of the line's canonical bytes.
     computed: String,
+    /// The record is an anchor break the log wrote (its first field is [`ANCHOR_BREAK_FIELD`]).
+    anchor_break: bool,
 }
 
 #[derive(Deserialize)]
@@ -620,12 +914,18 @@ fn parse_line(line: &[u8]) -> Result<Parsed, String> {
     if !is_hash(head.prev.as_bytes()) {
         return Err("\"prev\" is not a hex SHA-256".into());
     }
+    // The log writes a break record's reserved field first, right after `prev`, in its own
+    // spelling of the head.
+    let head_len = format!("{{\"v\":{},\"seq\":{},\"prev\":\"{}\"", head.v, head.seq, head.prev).len();
+    let break_key = format!(",\"{ANCHOR_BREAK_FIELD}\":");
+    let anchor_break = canonical.get(head_len..).is_some_and(|rest| rest.starts_with(break_key.as_bytes()));
     Ok(Parsed {
         v: head.v,
         seq: head.seq,
         prev: head.prev,
         hash: String::from_utf8_lossy(hash).into_owned(),
         computed: sha256_hex(&canonical),
+        anchor_break,
     })
 }
 
@@ -783,11 +1083,95 @@ pub struct VerifyReport {
     pub torn: Vec<TornLine>,
     /// The first break in the chain; verification stops there.
     pub problem: Option<Problem>,
+    /// Anchor break records in the chain (verified before the problem, if any).
+    pub breaks: Vec<AnchorBreak>,
+    /// The anchor the set was checked against, if one was asked for.
+    pub anchor: Option<AnchorCheck>,
+}
+
+/// An anchor break record: when it was written, the log did not continue from its anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorBreak {
+    pub file: PathBuf,
+    pub line: u64,
+    pub seq: u64,
+    /// The record's `message`.
+    pub message: String,
+}
+
+/// How the set compares with its anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorCheck {
+    pub path: PathBuf,
+    /// Owner uid and permission bits of the anchor file (who can rewrite it).
+    pub owner: Option<(u32, u32)>,
+    pub status: AnchorStatus,
+}
+
+/// The verdict of the anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorStatus {
+    /// The set ends exactly at the anchored record.
+    Matches { seq: u64 },
+    /// There is no anchor file: a cut at the end cannot be told from a log that ends there.
+    Missing,
+    /// The anchor file is not an anchor (or not of this log).
+    Invalid { reason: String },
+    /// The set ends before the anchored record: records were cut off the end (or lost in a
+    /// crash before they reached the disk).
+    Cut { anchored: u64, last: u64 },
+    /// The anchored record has another hash in the set: the chain was rewritten.
+    Rewritten { seq: u64, anchored: String, found: String },
+    /// Records follow the anchored one: written by someone who does not keep the anchor.
+    Unanchored { anchored: u64, last: u64 },
+    /// The chain breaks before the anchored record: see the problem.
+    NotReached { anchored: u64 },
+}
+
+impl AnchorStatus {
+    /// Whether this status is evidence of tampering.
+    pub fn is_problem(&self) -> bool {
+        !matches!(self, AnchorStatus::Matches { .. } | AnchorStatus::Missing | AnchorStatus::NotReached { .. })
+    }
+}
+
+impl fmt::Display for AnchorStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnchorStatus::Matches { seq } => write!(f, "the set ends at the anchored record (seq {seq})"),
+            AnchorStatus::Missing => {
+                write!(f, "no anchor file: a cut at the end of the log or a re-hashed chain cannot be detected")
+            }
+            AnchorStatus::Invalid { reason } => write!(f, "the anchor is unusable: {reason}"),
+            AnchorStatus::Cut { anchored, last } => write!(
+                f,
+                "cut short: the anchor says the log reaches seq {anchored}, the set ends at seq {last} \
+                 (records {}..={anchored} were removed, or lost in a crash before they reached the disk)",
+                last + 1
+            ),
+            AnchorStatus::Rewritten { seq, anchored, found } => write!(
+                f,
+                "rewritten: record {seq} has hash {found}, the anchor says {anchored} (the chain was re-hashed)"
+            ),
+            AnchorStatus::Unanchored { anchored, last } => write!(
+                f,
+                "records {}..={last} follow the anchored record (seq {anchored}): appended by a writer that does \
+                 not keep this anchor",
+                anchored + 1
+            ),
+            AnchorStatus::NotReached { anchored } => {
+                write!(f, "not checked: the chain breaks before the anchored record (seq {anchored})")
+            }
+        }
+    }
 }
 
 impl VerifyReport {
     pub fn integrity(&self) -> Integrity {
-        if self.problem.is_some() {
+        if self.problem.is_some()
+            || !self.breaks.is_empty()
+            || self.anchor.as_ref().is_some_and(|a| a.status.is_problem())
+        {
             Integrity::Tampered
         } else if self.torn.is_empty() {
             Integrity::Intact
@@ -798,7 +1182,7 @@ impl VerifyReport {
 
     /// No tampering (a torn tail is allowed).
     pub fn is_trustworthy(&self) -> bool {
-        self.problem.is_none()
+        self.integrity() != Integrity::Tampered
     }
 }
 
@@ -844,6 +1228,21 @@ impl fmt::Display for VerifyReport {
                 writeln!(f, "TAMPERED: {}:{}: seq {}: {}", file_label(&p.file), p.line, p.seq, p.kind)?;
                 write!(f, "verified before it: {span} in {files}")?;
             }
+            (None, Integrity::Tampered) => {
+                match (self.breaks.first(), &self.anchor) {
+                    (Some(b), _) => writeln!(
+                        f,
+                        "TAMPERED: {}:{}: seq {}: anchor break: {}",
+                        file_label(&b.file),
+                        b.line,
+                        b.seq,
+                        b.message
+                    )?,
+                    (None, Some(a)) => writeln!(f, "TAMPERED: anchor {}: {}", a.path.display(), a.status)?,
+                    (None, None) => writeln!(f, "TAMPERED")?,
+                }
+                write!(f, "chain verified: {span} in {files}")?;
+            }
             (None, Integrity::Truncated) => write!(f, "truncated: {span} in {files}, chain intact")?,
             (None, _) => write!(f, "intact: {span} in {files}")?,
         }
@@ -857,6 +1256,16 @@ impl fmt::Display for VerifyReport {
                 "an unterminated torn write at the end of the log"
             };
             write!(f, "\ntorn line: {}:{} at seq {} ({} bytes): {what}", file_label(&t.file), t.line, t.seq, t.bytes)?;
+        }
+        for b in &self.breaks {
+            write!(f, "\nanchor break: {}:{} at seq {}: {}", file_label(&b.file), b.line, b.seq, b.message)?;
+        }
+        if let Some(a) = &self.anchor {
+            write!(f, "\nanchor: {}", a.path.display())?;
+            if let Some((uid, mode)) = a.owner {
+                write!(f, " (owner uid {uid}, mode {:04o})", mode & 0o7777)?;
+            }
+            write!(f, ": {}", a.status)?;
         }
         Ok(())
     }
@@ -920,7 +1329,7 @@ impl SetLines {
 /// Opens every file of the set under a shared lock (when the lock file exists), so a rotation
 /// cannot happen between listing and opening; the newest file is read only up to its size at
 /// that moment. Writers wait only for the listing, not for the verification.
-fn snapshot(path: &Path) -> Result<(Vec<PathBuf>, Vec<Reader>), AuditError> {
+fn snapshot(path: &Path, anchor: Option<&Path>) -> Result<Snapshot, AuditError> {
     let lock_path = lock_path(path);
     let _held = match File::open(&lock_path) {
         Ok(lock) => Some(flock(&lock, FlockArg::LockShared).map_err(io_err(&lock_path))?),
@@ -937,17 +1346,123 @@ fn snapshot(path: &Path) -> Result<(Vec<PathBuf>, Vec<Reader>), AuditError> {
         let len = file.metadata().map_err(io_err(p))?.len();
         readers.push(BufReader::with_capacity(READ_CHUNK as usize, file.take(len)));
     }
-    Ok((files, readers))
+    // Read under the same lock: writers replace the anchor only while holding it.
+    let anchor = match anchor {
+        None => None,
+        Some(a) => {
+            use std::os::unix::fs::MetadataExt;
+            let owner = std::fs::symlink_metadata(a).ok().map(|m| (m.uid(), m.mode()));
+            let read = match read_anchor(a) {
+                Ok(found) => Ok(found),
+                Err(AnchorReadError::Invalid(reason)) => Err(reason),
+                Err(AnchorReadError::Io(e)) => {
+                    return Err(AuditError::Anchor { path: a.to_path_buf(), reason: format!("cannot read: {e}") });
+                }
+            };
+            Some((a.to_path_buf(), owner, read))
+        }
+    };
+    Ok(Snapshot { files, readers, anchor })
+}
+
+/// The files of a set opened together, and its anchor as it was then.
+struct Snapshot {
+    files: Vec<PathBuf>,
+    readers: Vec<Reader>,
+    /// The anchor asked for: its path, owner and mode, and its content (`Err`: unusable).
+    #[allow(clippy::type_complexity)]
+    anchor: Option<(PathBuf, Option<(u32, u32)>, Result<Option<Anchor>, String>)>,
 }
 
 /// Checks the chain of the whole set at `path` (its rotated files, oldest first, then `path`).
 /// `Err` only when the files cannot be read; a broken chain is a report with a
 /// [`Problem`].
 pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, AuditError> {
+    verify_anchored(path, None::<&Path>)
+}
+
+/// [`verify`], and compares the set with the anchor at `anchor` (see
+/// [the anchor](self#the-anchor)): the set must end exactly at the anchored record, with the
+/// anchored hash, and hold no anchor break record. An anchor that cannot be read (permission)
+/// is an `Err`; one that is not an anchor of this log, a cut, a rewrite, records after the
+/// anchored one and break records are tampering in the report.
+pub fn verify_anchored(path: impl AsRef<Path>, anchor: Option<impl AsRef<Path>>) -> Result<VerifyReport, AuditError> {
     let path = path.as_ref();
-    let (files, readers) = snapshot(path)?;
+    let Snapshot { files, readers, anchor } = snapshot(path, anchor.as_ref().map(|a| a.as_ref()))?;
+    let anchored_seq = match &anchor {
+        Some((_, _, Ok(Some(a)))) => Some(a.seq),
+        _ => None,
+    };
+    let (mut report, anchored_hash) = chain(files, readers, anchored_seq)?;
+    report.anchor = anchor.map(|(a, owner, read)| {
+        let status = match read {
+            Err(reason) => AnchorStatus::Invalid { reason },
+            Ok(None) => AnchorStatus::Missing,
+            Ok(Some(found)) => compare_anchor(path, &found, &report, anchored_hash.as_deref()),
+        };
+        AnchorCheck { path: a, owner, status }
+    });
+    Ok(report)
+}
+
+/// Where the verified chain stands against the anchor `a`.
+/// `anchored_hash`: the hash of the record at the anchored seq, if the chain reached it.
+fn compare_anchor(path: &Path, a: &Anchor, report: &VerifyReport, anchored_hash: Option<&str>) -> AnchorStatus {
+    match std::path::absolute(path) {
+        Ok(log) if log == a.log => {}
+        _ => {
+            return AnchorStatus::Invalid {
+                reason: format!("it anchors another log ({}), not {}", a.log.display(), path.display()),
+            };
+        }
+    }
+    let last = report.last.as_ref().map_or(0, |(seq, _)| *seq);
+    if report.problem.is_some() {
+        return AnchorStatus::NotReached { anchored: a.seq };
+    }
+    // A writer that died between its record and the anchor's second write.
+    if let (Some(n), Some((seq, hash))) = (&a.next, &report.last)
+        && n.seq == *seq
+        && n.hash == *hash
+    {
+        return AnchorStatus::Matches { seq: n.seq };
+    }
+    if last < a.seq {
+        return AnchorStatus::Cut { anchored: a.seq, last };
+    }
+    match anchored_hash {
+        Some(found) if found == a.hash => {}
+        Some(found) => {
+            return AnchorStatus::Rewritten { seq: a.seq, anchored: a.hash.clone(), found: found.to_string() };
+        }
+        // seq 0 (an empty set) has no record to compare.
+        None if a.seq == 0 => {}
+        None => return AnchorStatus::Cut { anchored: a.seq, last },
+    }
+    if last > a.seq {
+        return AnchorStatus::Unanchored { anchored: a.seq, last };
+    }
+    AnchorStatus::Matches { seq: a.seq }
+}
+
+/// Checks the chain of the lines of `files`; also returns the hash of record `want`, if the
+/// chain reaches it.
+fn chain(
+    files: Vec<PathBuf>,
+    readers: Vec<Reader>,
+    want: Option<u64>,
+) -> Result<(VerifyReport, Option<String>), AuditError> {
+    let mut wanted = None;
     let mut lines = SetLines { readers, paths: files.clone(), file: 0, line: 0, peeked: None };
-    let mut report = VerifyReport { files, records: 0, last: None, torn: Vec::new(), problem: None };
+    let mut report = VerifyReport {
+        files,
+        records: 0,
+        last: None,
+        torn: Vec::new(),
+        problem: None,
+        breaks: Vec::new(),
+        anchor: None,
+    };
     let mut expected: u64 = 1;
     let mut last_hash = GENESIS_PREV.to_string();
     // Lines that are not records, since the last record: torn if the chain continues past them.
@@ -976,7 +1491,7 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, AuditError> {
             } else {
                 let (junk, reason) = pending.swap_remove(0);
                 report.problem = Some(problem(&report, &junk, expected, ProblemKind::Unparsable { reason }));
-                return Ok(report);
+                return Ok((report, wanted));
             }
         }
         let kind = if rec.v != FORMAT_VERSION {
@@ -1000,10 +1515,21 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, AuditError> {
         };
         if let Some(kind) = kind {
             report.problem = Some(problem(&report, &item, expected, kind));
-            return Ok(report);
+            return Ok((report, wanted));
         }
         report.records += 1;
         expected += 1;
+        if want == Some(rec.seq) {
+            wanted = Some(rec.hash.clone());
+        }
+        if rec.anchor_break {
+            report.breaks.push(AnchorBreak {
+                file: report.files[item.file].clone(),
+                line: item.line,
+                seq: rec.seq,
+                message: break_message(&item.bytes),
+            });
+        }
         report.last = Some((rec.seq, rec.hash.clone()));
         last_hash = rec.hash;
     }
@@ -1021,7 +1547,15 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, AuditError> {
             }
         }
     }
-    Ok(report)
+    Ok((report, wanted))
+}
+
+/// The `message` of an anchor break record's line.
+fn break_message(line: &[u8]) -> String {
+    serde_json::from_slice::<Value>(line)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "the log did not continue from its anchor".into())
 }
 
 fn torn(report: &VerifyReport, item: &Item, seq: u64, recovered: bool) -> TornLine {

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bus::{DispatchContext, EventBus, Outcome, fails_closed};
 use crate::decision::{HookResult, Response, first_line};
+use crate::error::HostFault;
 use crate::event::{DEFAULT_MAX_EVENT_BYTES, HookEvent};
 use crate::settings::{Loaded, Locations, Scope, load};
 
@@ -80,7 +81,9 @@ pub enum Command {
     /// hookhost should see (matcher "*").
     ///
     /// With HOOKHOST_SOCKET (or --socket) it is a thin client of `hookhost serve`: the daemon
-    /// answers. If the daemon is unreachable, refuses or does not answer in time, the event fails
+    /// answers. Nothing is sent to a listener that is neither this user nor root (SO_PEERCRED);
+    /// a root daemon (not this user's) answers with the managed policy only. If the daemon is
+    /// unreachable, runs as another user, refuses or does not answer in time, the event fails
     /// closed (exit 2 with the reason) when managed `failClosed` lists it, else it is evaluated
     /// in-process with a note.
     Dispatch(DispatchCmd),
@@ -88,17 +91,24 @@ pub enum Command {
     /// keep settings live (every settings file is watched; a change goes through the
     /// ConfigChange hooks before it applies) and WebAssembly hooks warm.
     ///
-    /// Only clients whose uid is allowed (default: the daemon's own and root) are answered.
+    /// Only clients whose uid is allowed (default: the daemon's own and root) are answered. A
+    /// client of another uid than the daemon's gets decisions of the managed policy only: its
+    /// settings file and project directory are refused, none of its files is read. The socket's
+    /// directory must be writable by the daemon's uid (or root) only.
     /// SIGTERM or SIGINT: stop accepting, finish in-flight events, remove the socket, exit 0.
     ///
-    /// Each project's settings start from the last known good revision
-    /// ($XDG_STATE_HOME/hookhost/settings/), so files changed while no daemon ran are gated too;
+    /// Each project's settings files below managed scope start from their last known good
+    /// records ($XDG_STATE_HOME/hookhost/settings/files/, one per file, the user's file shared
+    /// by every project), so files changed while no daemon ran are gated too; managed files are
+    /// read from their own location;
     /// with --project-dir that project is loaded (and gated) at start. Server-managed settings
     /// (remoteSettings) are fetched at start and polled; with forceRemoteSettingsRefresh a failed
     /// fetch means the daemon refuses to start (exit 1).
     Serve(ServeArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
-    /// Loads every wasm hook's component too, compiling it into the precompile cache.
+    /// Loads every wasm hook's component too, compiling it (up to 10 minutes and 8 GiB) into the
+    /// precompile cache when run as root (`XDG_CACHE_HOME=/var/cache` fills the system cache that
+    /// every user's dispatch reads).
     ///
     /// Exits 1 if any settings file is invalid.
     Check,
@@ -115,7 +125,8 @@ pub enum Command {
     /// What-if for a candidate policy: re-run recorded events with the candidate settings file
     /// (given with --settings, at command-line scope on top of the current scopes) and print every
     /// decision that would change, with counts. Exits 2 if any decision changes. Hooks run for
-    /// real (sandboxed), so hooks with side effects perform them again.
+    /// real, always sandboxed (the managed floor holds; `mode: "off"` is raised to best_effort),
+    /// so hooks with side effects perform them again.
     Replay(ReplayArgs),
     /// Trust this project's hooks: record, in the user state directory, the hash of every hook
     /// definition in <project>/.hookhost/settings.json and settings.local.json and of the script
@@ -134,11 +145,18 @@ pub enum Command {
     ///
     /// A directory stands for its tests.json and those of its subdirectories. Exits 2 when a
     /// case failed, 1 when a test file could not be used. The file format is in README.md
-    /// ("Testing hooks").
+    /// ("Testing hooks"). This machine's managed sandbox floor holds for the hooks under test.
     Test(TestArgs),
+    /// Create a WebAssembly hook project in NAME/ that builds with the language's stock tools
+    /// (cargo, componentize-py, componentize-js): the policy file with an example rule, the SDK
+    /// and WIT world vendored, an executable build.sh (installs the toolchain from the package
+    /// registries when missing; prints the component's path last), settings.json, tests.json
+    /// and a README. Then: NAME/build.sh && hookhost test NAME.
+    New(NewArgs),
     /// Run the bundled example policy (hooks-examples/shell, plus the WebAssembly hook
     /// hooks-examples/wasm/block-dangerous-bash when it is built) over the bundled sample events
-    /// (hooks-examples/events) and print a table of decisions.
+    /// (hooks-examples/events) and print a table of decisions. This machine's managed sandbox
+    /// floor holds for the examples.
     Demo(DemoArgs),
     /// Show where managed settings come from (server, endpoint, none), the server revision,
     /// the last fetch and its result, and whether the cache verified.
@@ -147,9 +165,10 @@ pub enum Command {
     #[command(subcommand)]
     Remote(crate::remote_cli::RemoteCommand),
     /// Sign a settings file for delivery from a server: prints the signed envelope
-    /// ({"hookhostSigned": 1, "payload": …, "signature": …}) that any static web server can
-    /// serve as it is, or with --signature-only the bare signature for the X-Hookhost-Signature
-    /// header.
+    /// ({"hookhostSigned": 2, "url" | "fleet", "version", "expires", "payload", "signature"})
+    /// that any static web server can serve as it is: valid only for that URL (or fleet), only
+    /// above the version clients verified before, only until it expires. `--legacy` writes the
+    /// old bare signature (clients accept it only with `remoteSettings.allowLegacySignatures`).
     Sign(crate::remote_cli::SignArgs),
     /// Generate an ed25519 signing key: writes the private key to OUT (mode 0600) and prints
     /// the base64 public key for `remoteSettings.publicKey`.
@@ -162,6 +181,11 @@ pub enum Command {
     Approve(crate::remote_cli::ApproveArgs),
     /// Reject the current server-managed settings revision (its hooks do not run). Audited.
     Reject(crate::remote_cli::ApproveArgs),
+    /// Internal: the detached process of a one-shot `dispatch` that runs its `async: true`
+    /// hooks after the decision was answered (sandboxed, audited as `async_hook` records). Reads
+    /// its job from stdin; not for direct use.
+    #[command(name = "async-hooks", hide = true)]
+    AsyncHooks,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -195,19 +219,26 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain of an audit log (with its rotated files): reports the first bad
-    /// record. Exits 0 when intact (a torn last line after a crash is reported, not an error),
-    /// 2 when a record was changed, removed or reordered, 1 when the log cannot be read.
+    /// Verify the hash chain of an audit log (with its rotated files) and compare it with its
+    /// anchor: reports the first bad record, a cut or re-hashed tail, and every anchor break
+    /// a writer recorded. Exits 0 when intact (a torn last line after a crash is reported, not
+    /// an error), 2 when a record was changed, removed or reordered, the set does not end at
+    /// the anchored record, or it holds an anchor break; 1 when the log or the anchor cannot be
+    /// read.
     Verify {
         /// The log file (default: the configured audit log).
         file: Option<PathBuf>,
+        /// The anchor file (default: managed `audit.anchor` for the configured log, else
+        /// `<FILE>.anchor`).
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
     },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DispatchArgs {
-    /// Largest accepted event, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
+    /// Largest accepted event, in bytes (1 to 1073741824).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES, value_parser = parse_max_event_bytes)]
     pub max_event_bytes: usize,
 }
 
@@ -218,10 +249,11 @@ pub struct DispatchCmd {
     /// Ask the `hookhost serve` daemon listening on this socket instead of evaluating in-process.
     #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Longest wait for the daemon's answer, in seconds (default: the event's hook timeout,
-    /// e.g. 600 s, 1.5 s for SessionEnd).
-    #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS")]
-    pub socket_timeout: Option<f64>,
+    /// Longest wait for the daemon's answer, in seconds, from 0.001 to 86400 (default: the
+    /// event's hook timeout, e.g. 600 s, 1.5 s for SessionEnd). Any other value is an error:
+    /// dispatch then blocks (exit 2).
+    #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS", value_parser = parse_socket_timeout)]
+    pub socket_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -238,9 +270,107 @@ pub struct ServeArgs {
     /// still applies).
     #[arg(long, value_name = "MODE", default_value = "0600", value_parser = parse_mode)]
     pub socket_mode: u32,
-    /// The most projects (distinct project directories) served at once.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    /// The most projects (distinct project directories) served at once (1 to 65536).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = parse_max_projects)]
     pub max_projects: usize,
+    /// The most connections open at once from one uid; more are answered with an error and
+    /// closed.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_uid: usize,
+    /// Close a connection that sends no request for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub idle_timeout: f64,
+    /// A frame (a request, from its first byte to its last, or a reply) must be through within
+    /// this many seconds; else the connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub frame_timeout: f64,
+    /// The most bytes of requests in flight across all connections (at least one largest
+    /// frame, 16 MiB + 64 KiB; one uid at most three quarters of it): a frame's declared length
+    /// is reserved when its header arrives, and a frame that finds no room is refused with an
+    /// error.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_buffered_bytes: usize,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err("a number of seconds, more than 0 and at most 86400".into()),
+    }
+}
+
+/// The largest `--max-event-bytes`.
+pub const MAX_EVENT_BYTES_CEILING: usize = 1 << 30;
+/// The shortest `--socket-timeout` / `HOOKHOST_SOCKET_TIMEOUT`, in seconds.
+pub const MIN_SOCKET_TIMEOUT_SECONDS: f64 = 0.001;
+/// The longest `--socket-timeout` / `HOOKHOST_SOCKET_TIMEOUT`, in seconds.
+pub const MAX_SOCKET_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+fn parse_max_event_bytes(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_EVENT_BYTES_CEILING).contains(n))
+        .ok_or_else(|| format!("must be a whole number of bytes from 1 to {MAX_EVENT_BYTES_CEILING}"))
+}
+
+fn parse_max_projects(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=65_536).contains(n))
+        .ok_or_else(|| "must be a whole number from 1 to 65536".to_string())
+}
+
+/// Seconds as a `Duration`: a number from 0.001 to 86400 (so NaN, infinities, negative numbers,
+/// 0, 1e-300 and 1e300 are refused, never turned into a panic, a zero deadline or a default).
+fn parse_socket_timeout(s: &str) -> Result<Duration, String> {
+    let why = || {
+        format!(
+            "HOOKHOST_SOCKET_TIMEOUT / --socket-timeout must be a number of seconds from \
+             {MIN_SOCKET_TIMEOUT_SECONDS} to {MAX_SOCKET_TIMEOUT_SECONDS}"
+        )
+    };
+    let secs = s.trim().parse::<f64>().map_err(|_| why())?;
+    if !(MIN_SOCKET_TIMEOUT_SECONDS..=MAX_SOCKET_TIMEOUT_SECONDS).contains(&secs) {
+        return Err(why());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| why())
+}
+
+/// The exit code and report for arguments clap refused (or `--help`/`--version`, which exit 0).
+/// A `dispatch` whose arguments or environment are invalid cannot know its event's policy, so it
+/// blocks (the one exit-code map, `HostFault::Evaluation` with the policy unknown); every other
+/// subcommand exits 1.
+pub fn usage_error(e: &clap::Error) -> u8 {
+    if e.exit_code() == 0 {
+        let _ = e.print();
+        return crate::error::EXIT_OK;
+    }
+    if invoked_subcommand().as_deref() == Some("dispatch") {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid arguments");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let code = crate::error::dispatch_exit_code(crate::error::HostFault::Evaluation, None);
+        eprintln!("hookhost: invalid arguments or environment: {first}; failing closed (the event was not read)");
+        return code;
+    }
+    let _ = e.print();
+    crate::error::EXIT_ERROR
+}
+
+/// The subcommand named on the command line, skipping global options.
+fn invoked_subcommand() -> Option<String> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        let a = a.to_string_lossy();
+        if a == "--settings" || a == "--project-dir" {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a.into_owned());
+        }
+    }
+    None
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -256,6 +386,22 @@ pub struct TestArgs {
     /// Test files, or directories holding tests.json files.
     #[arg(value_name = "PATH", default_value = ".")]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NewArgs {
+    /// The hook's language.
+    #[arg(long, value_enum)]
+    pub lang: crate::scaffold::Lang,
+    /// The project's name (lowercase letters, digits, dashes): the directory created.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The event the hook is for.
+    #[arg(long, default_value = "PreToolUse")]
+    pub event: String,
+    /// The matcher (for events that have one), e.g. Bash or "Edit|Write".
+    #[arg(long)]
+    pub matcher: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -283,18 +429,37 @@ pub fn run(cli: Cli) -> u8 {
                 1
             }
         },
+        Command::New(a) => {
+            let hook = crate::scaffold::NewHook {
+                lang: a.lang,
+                name: a.name,
+                event: a.event,
+                matcher: a.matcher,
+                parent: PathBuf::from("."),
+            };
+            match crate::scaffold::run(&hook, &mut std::io::stdout().lock()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("hookhost new: {e}");
+                    1
+                }
+            }
+        }
         Command::Trust(a) => trust_cmd(&cli.global, &a),
         Command::Pin(a) => pin_cmd(&cli.global, &a),
-        Command::Audit(AuditCommand::Verify { file }) => {
-            let file = file.or_else(|| {
-                let loaded = load(&cli.global.locations());
-                audit_path(&loaded.settings.audit)
-            });
-            let Some(file) = file else {
+        Command::Audit(AuditCommand::Verify { file, anchor }) => {
+            let configured = load(&cli.global.locations()).settings.audit;
+            let configured_log = audit_path(&configured);
+            let Some(file) = file.or_else(|| configured_log.clone()) else {
                 eprintln!("hookhost audit verify: no audit log configured; name the file");
                 return 1;
             };
-            match crate::audit::verify(&file) {
+            let same = |a: &Path, b: &Path| std::path::absolute(a).ok() == std::path::absolute(b).ok();
+            let anchor = anchor.unwrap_or_else(|| match (&configured_log, &configured.anchor) {
+                (Some(log), Some(a)) if same(log, &file) => a.clone(),
+                _ => crate::audit::default_anchor(&file),
+            });
+            match crate::audit::verify_anchored(&file, Some(&anchor)) {
                 Ok(report) => {
                     println!("{report}");
                     match report.integrity() {
@@ -324,6 +489,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Approvals => crate::remote_cli::approvals_cmd(&cli.global),
         Command::Approve(a) => crate::remote_cli::decide_cmd(&cli.global, &a, true),
         Command::Reject(a) => crate::remote_cli::decide_cmd(&cli.global, &a, false),
+        Command::AsyncHooks => async_hooks_cmd(&cli.global),
         Command::Doctor => {
             let loaded = load(&cli.global.locations());
             let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
@@ -336,7 +502,8 @@ pub fn run(cli: Cli) -> u8 {
 
 fn read_stdin(limit: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().lock().take(limit as u64 + 1).read_to_end(&mut buf)?;
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    std::io::stdin().lock().take(limit).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -352,32 +519,38 @@ struct Prepared {
     skipped_files: Vec<String>,
 }
 
-fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
-    let input = read_stdin(a.max_event_bytes).map_err(|e| Response {
+/// A host error of `dispatch` (hookhost itself could not answer), with its exit code from the
+/// one exit-code map ([`crate::error::dispatch_exit_code`]).
+fn host_error(fault: HostFault, fail_closed: Option<bool>, msg: impl std::fmt::Display) -> Response {
+    Response {
         stdout: String::new(),
-        stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
-        exit_code: 2,
-    })?;
+        stderr: format!("hookhost: {msg}\n"),
+        exit_code: crate::error::dispatch_exit_code(fault, fail_closed),
+    }
+}
+
+fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
+    crate::fault::test_point("read");
+    let input = read_stdin(a.max_event_bytes)
+        .map_err(|e| host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")))?;
     prepare_input(g, a, &input)
 }
 
 fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared, Response> {
-    let fail = |closed: bool, msg: String| Response {
-        stdout: String::new(),
-        stderr: format!("hookhost: {msg}\n"),
-        exit_code: if closed { 2 } else { 1 },
-    };
     let event = match HookEvent::parse_with_limit(input, a.max_event_bytes) {
         Ok(e) => e,
         Err(e) => {
             // Which policy applies without an event? Load what does not depend on it.
             let loaded = load(&Locations::from_env(g.settings.clone(), g.project_dir.clone(), None));
-            let closed = loaded.managed_errors().next().is_some() || fails_closed(&loaded.settings, None);
-            let r = fail(closed, format!("invalid event: {e}"));
+            let fault =
+                if loaded.managed_errors().next().is_some() { HostFault::Policy } else { HostFault::Evaluation };
+            let r = host_error(fault, Some(fails_closed(&loaded.settings, None)), format!("invalid event: {e}"));
             audit_host_error(&loaded.settings, None, &format!("invalid event: {e}"), r.exit_code);
             return Err(r);
         }
     };
+    crate::fault::note_event_name(event.name());
+    crate::fault::test_point("prepare");
     let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
     // Server-managed settings (cache at once, fetch when needed) and the live revision: settings
     // files changed since the last known good one pass the ConfigChange gate first
@@ -385,14 +558,21 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
     let crate::remote_cli::Startup { loaded, messages: remote_messages, fail_closed } =
         crate::remote_cli::startup_load(&loc);
     if let Some(reason) = fail_closed {
-        return Err(fail(true, reason));
+        return Err(host_error(HostFault::Policy, None, reason));
     }
+    crate::fault::note_event(
+        Some(event.name()),
+        fails_closed(&loaded.settings, Some(event.name())),
+        &loaded.settings.audit,
+        &loaded.settings.revision,
+    );
     let unapproved = loaded.remote.as_ref().is_some_and(|r| r.unapproved);
     let mut skipped_files = match crate::live::admit(&loaded.settings, &loaded.errors, unapproved, event.name()) {
         Ok(notes) => notes,
         Err(msg) => {
-            audit_host_error(&loaded.settings, Some(event.name()), &msg, 2);
-            return Err(fail(true, msg));
+            let r = host_error(HostFault::Policy, None, &msg);
+            audit_host_error(&loaded.settings, Some(event.name()), &msg, r.exit_code);
+            return Err(r);
         }
     };
     skipped_files.extend(remote_messages);
@@ -418,18 +598,7 @@ pub(crate) fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Opt
 
 /// Records a host error (an event that could not be dispatched) in the audit log.
 fn audit_host_error(settings: &crate::settings::Settings, event: Option<&str>, message: &str, exit_code: u8) {
-    let Ok(Some(log)) = open_audit(&settings.audit) else { return };
-    let mut r = serde_json::Map::new();
-    r.insert("time".into(), crate::bus::now_rfc3339().into());
-    r.insert("kind".into(), "host_error".into());
-    r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
-    r.insert("event".into(), event.map_or(serde_json::Value::Null, |e| e.into()));
-    r.insert("settings_revision".into(), settings.revision.clone().into());
-    r.insert("error".into(), message.into());
-    r.insert("exit_code".into(), exit_code.into());
-    if let Err(e) = log.append(r, true) {
-        tracing::warn!(error = %e, "audit: cannot record a host error");
-    }
+    crate::fault::audit_host_error(&settings.audit, &settings.revision, event, message, exit_code);
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -438,17 +607,18 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Dispatches a prepared event. `record`: write the audit record (`explain` does not).
 fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response> {
-    let mut audit_problem = None;
-    let audit = match if record { open_audit(&p.loaded.settings.audit) } else { Ok(None) } {
-        Ok(a) => a,
-        Err(e) => {
-            audit_problem = Some(format!("hookhost: the audit log cannot be opened: {e}"));
-            None
-        }
-    };
-    let mut bus = EventBus::new(p.loaded.settings);
-    if let Some(log) = audit {
-        bus = bus.with_audit(log);
+    let audit_settings = p.loaded.settings.audit.clone();
+    let audit = if record { open_audit(&audit_settings) } else { Ok(None) };
+    // One-shot dispatch detaches `async: true` hooks to a process that outlives it
+    // (`detach_async`); `explain` (record == false) runs them and reports what they answered.
+    let async_mode = if record { crate::bus::AsyncHooks::Detach } else { crate::bus::AsyncHooks::Await };
+    let mut bus = EventBus::new(p.loaded.settings).with_async_hooks(async_mode);
+    match audit {
+        Ok(Some(log)) => bus = bus.with_audit(log),
+        Ok(None) => {}
+        // The bus tries again when it records, and a failure is a host error under the event's
+        // failure policy.
+        Err(_) => bus = bus.with_unopened_audit(audit_settings),
     }
     // Rollback writes files: `explain` (record == false) only reports whether it is armed.
     if let Some(state) = p.state_dir.as_deref().filter(|_| record) {
@@ -461,20 +631,13 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
         // runtime and prepares the run.
         crate::exec::sandbox::warm_up();
     }
+    let closed = Some(bus.fails_closed(Some(p.event.name())));
+    let host_error = |msg: String| host_error(HostFault::Evaluation, closed, msg);
     let mut outcome = if route.selected.is_empty() {
         // Nothing to run: no runtime needed.
-        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx)).ok_or_else(|| Response {
-            stderr: "hookhost: internal error: empty dispatch did not complete\n".into(),
-            exit_code: 1,
-            ..Default::default()
-        })?
+        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx))
+            .ok_or_else(|| host_error("internal error: empty dispatch did not complete".into()))?
     } else {
-        let closed = bus.fails_closed(Some(p.event.name()));
-        let host_error = |msg: String| Response {
-            stderr: format!("hookhost: {msg}\n"),
-            exit_code: if closed { 2 } else { 1 },
-            ..Default::default()
-        };
         let rt = runtime().map_err(|e| host_error(format!("cannot start the runtime: {e}")))?;
         // SIGTERM/SIGINT/SIGHUP (the agent gave up on us, or a shutdown) cancel the dispatch:
         // dropping it kills every hook's process group and cgroups before we exit.
@@ -494,7 +657,6 @@ fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response
         })?
     };
     outcome.verdict.system_messages.extend(p.skipped_files);
-    outcome.verdict.system_messages.extend(audit_problem);
     Ok((outcome, p.event))
 }
 
@@ -510,10 +672,11 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
         Ok(p) => p,
         Err(r) => return emit(&r),
     };
-    dispatch_prepared(prepared, None)
+    dispatch_prepared(g, prepared, None)
 }
 
-fn dispatch_prepared(prepared: Prepared, note: Option<String>) -> u8 {
+fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> u8 {
+    let audit_settings = prepared.loaded.settings.audit.clone();
     match run_event(prepared, true) {
         Ok((outcome, event)) => {
             tracing::debug!(
@@ -524,10 +687,124 @@ fn dispatch_prepared(prepared: Prepared, note: Option<String>) -> u8 {
             );
             let mut outcome = outcome;
             outcome.verdict.system_messages.extend(note);
+            if !outcome.detached.is_empty()
+                && let Err(e) = detach_async(g, &event, &outcome)
+            {
+                let msg = format!("{} async hook(s) could not be started: {e}", outcome.detached.len());
+                crate::fault::audit_host_error(&audit_settings, &outcome.revision, Some(event.name()), &msg, 0);
+                outcome.verdict.system_messages.push(format!("hookhost: {msg}"));
+            }
             emit(&outcome.render(&event))
         }
         Err(r) => emit(&r),
     }
+}
+
+/// What a one-shot `dispatch` hands to its detached `async-hooks` process on stdin.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct AsyncJob {
+    v: u32,
+    /// The event, exactly as the agent sent it.
+    event: String,
+    /// The settings revision the hooks were routed under: the detached process runs them only
+    /// under the same revision.
+    revision: String,
+    hooks: Vec<crate::bus::HookRef>,
+}
+
+/// Starts the detached process that runs `outcome.detached` (the `async: true` hooks) after
+/// this dispatch has answered: `hookhost async-hooks` with the same settings arguments, in its
+/// own process group, stdout and stderr on /dev/null (Claude Code waits for neither), the job
+/// on its stdin. It is not waited for: it outlives this process, runs the hooks sandboxed and
+/// appends one `async_hook` audit record per hook when each finishes.
+fn detach_async(g: &Global, event: &HookEvent, outcome: &Outcome) -> Result<u32, String> {
+    use std::os::unix::process::CommandExt;
+    let job = AsyncJob {
+        v: 1,
+        event: String::from_utf8_lossy(event.raw()).into_owned(),
+        revision: outcome.revision.clone(),
+        hooks: outcome.detached.iter().map(|h| crate::bus::HookRef::of(h)).collect(),
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the hookhost binary: {e}"))?;
+    let mut c = std::process::Command::new(exe);
+    if let Some(s) = &g.settings {
+        c.arg("--settings").arg(s);
+    }
+    if let Some(p) = &g.project_dir {
+        c.arg("--project-dir").arg(p);
+    }
+    c.arg("async-hooks")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let mut child = c.spawn().map_err(|e| format!("cannot start `hookhost async-hooks`: {e}"))?;
+    let bytes = serde_json::to_vec(&job).map_err(|e| e.to_string())?;
+    let written = match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(&bytes).map_err(|e| format!("cannot hand over the job: {e}")),
+        None => Err("no pipe to the async-hooks process".to_string()),
+    };
+    if let Err(e) = written {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
+    // Not waited for: it outlives this process (re-parented when we exit).
+    Ok(child.id())
+}
+
+/// `hookhost async-hooks`: runs the job a one-shot dispatch detached (see `detach_async`).
+fn async_hooks_cmd(g: &Global) -> u8 {
+    let input = match read_stdin(crate::daemon::MAX_FRAME.saturating_mul(2)) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: cannot read the job");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let job: AsyncJob = match serde_json::from_slice(&input) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: invalid job");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let args = DispatchArgs { max_event_bytes: job.event.len().max(DEFAULT_MAX_EVENT_BYTES) };
+    let p = match prepare_input(g, &args, job.event.as_bytes()) {
+        Ok(p) => p,
+        Err(r) => {
+            tracing::error!(error = %r.stderr.trim(), "async-hooks: cannot load the event's settings");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    let settings = p.loaded.settings;
+    if settings.revision != job.revision {
+        let msg = format!(
+            "{} async hook(s) not run: the settings changed between the dispatch (revision {}) and their detached \
+             run (revision {})",
+            job.hooks.len(),
+            job.revision,
+            settings.revision
+        );
+        crate::fault::audit_host_error(&settings.audit, &settings.revision, Some(p.event.name()), &msg, 0);
+        return crate::error::EXIT_ERROR;
+    }
+    let audit = open_audit(&settings.audit).ok().flatten();
+    let mut bus = EventBus::new(settings);
+    if let Some(log) = audit {
+        bus = bus.with_audit(log);
+    }
+    let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
+    crate::exec::sandbox::warm_up();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "async-hooks: cannot start the runtime");
+            return crate::error::EXIT_ERROR;
+        }
+    };
+    rt.block_on(bus.run_detached(&p.event, &ctx, &job.hooks));
+    crate::error::EXIT_OK
 }
 
 /// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the failure
@@ -537,18 +814,14 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     let input = match read_stdin(a.args.max_event_bytes) {
         Ok(i) => i,
         Err(e) => {
-            return emit(&Response {
-                stderr: format!("hookhost: cannot read the event from stdin: {e}\n"),
-                exit_code: 2,
-                ..Default::default()
-            });
+            return emit(&host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")));
         }
     };
     // An event that does not parse is handled in-process, exactly as without a daemon.
     let parsed = HookEvent::parse_with_limit(&input, a.args.max_event_bytes).ok();
     let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(&input)) else {
         return match prepare_input(g, &a.args, &input) {
-            Ok(p) => dispatch_prepared(p, None),
+            Ok(p) => dispatch_prepared(g, p, None),
             Err(r) => emit(&r),
         };
     };
@@ -558,18 +831,19 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         .clone()
         .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
         .map(|p| absolute(&p));
-    let req = Request::Event {
+    // A daemon of another uid (root, serving several users) reads none of this user's files:
+    // it answers with the managed policy, so the project is not sent (the event's `cwd` selects
+    // none there either). An explicit `--settings` is sent, and refused: the failure policy
+    // then decides, as for any refusal.
+    let req = |server: &client::Server| Request::Event {
         v: crate::daemon::PROTOCOL,
         event: text.to_string(),
-        project_dir,
+        project_dir: project_dir.clone().filter(|_| server.same_user),
         settings: g.settings.as_deref().map(absolute),
     };
-    let deadline = a
-        .socket_timeout
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or_else(|| crate::hook::default_timeout(event.name()));
-    let err = match client::request(socket, &req, deadline) {
+    crate::fault::note_event_name(event.name());
+    let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()));
+    let err = match client::request_with(socket, deadline, req) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
             return emit(&Response { stdout, stderr, exit_code });
         }
@@ -586,10 +860,11 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     };
     if fails_closed(&p.loaded.settings, Some(event.name())) {
         let msg = format!("{err}; failing closed for {} (managed failClosed)", event.name());
-        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, 2);
-        return emit(&Response { stderr: format!("hookhost: {msg}\n"), exit_code: 2, ..Default::default() });
+        let r = host_error(HostFault::Evaluation, Some(true), &msg);
+        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, r.exit_code);
+        return emit(&r);
     }
-    dispatch_prepared(p, Some(format!("hookhost: {err}; evaluated in-process")))
+    dispatch_prepared(g, p, Some(format!("hookhost: {err}; evaluated in-process")))
 }
 
 fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
@@ -597,6 +872,10 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     let mut options = server::ServeOptions::new(a.socket.clone().unwrap_or_else(crate::daemon::default_socket));
     options.mode = a.socket_mode;
     options.max_projects = a.max_projects.max(1);
+    options.max_connections_per_uid = a.max_connections_per_uid.max(1);
+    options.idle_timeout = Duration::from_secs_f64(a.idle_timeout);
+    options.frame_timeout = Duration::from_secs_f64(a.frame_timeout);
+    options.max_buffered_bytes = a.max_buffered_bytes;
     // Warm the project named on the command line: its changes made while no daemon ran are
     // gated at start, not at the first event.
     if g.project_dir.is_some() || g.settings.is_some() {
@@ -624,10 +903,10 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
         for p in &r.report.problems {
             eprintln!("hookhost serve: WARNING: server-managed settings: {p}");
         }
-        options.remote = Some(std::sync::Arc::new(crate::settings::remote::RemoteSource::new(
-            r.config.clone(),
-            base.state_dir.as_deref(),
-        )));
+        options.remote = Some(std::sync::Arc::new(
+            crate::settings::remote::RemoteSource::new(r.config.clone(), base.state_dir.as_deref())
+                .with_endpoint_force(r.endpoint_force),
+        ));
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -737,6 +1016,31 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
         }
         if let Some(h) = &r.report.stderr_head {
             o.push_str(&format!("      stderr: {h}\n"));
+        }
+    }
+    for c in &outcome.rewrites {
+        o.push_str(&format!(
+            "\nrewritten input checked again (pass {}): {}\n",
+            c.pass,
+            crate::decision::truncate_chars(&c.input.to_string(), 200)
+        ));
+        match &c.rule_hit {
+            Some(h) => o.push_str(&format!("  permission rules: {}: {}\n", h.permission.as_str(), h.reason)),
+            None => o.push_str("  permission rules: no rule applies\n"),
+        }
+        for r in &c.runs {
+            let answer = match &r.report.result {
+                HookResult::Decided(d) => d.summary(),
+                HookResult::Failed(f) => format!("FAILED ({}): {}", f.kind.as_str(), f.message),
+            };
+            o.push_str(&format!("  {} {} answered: {answer}\n", r.hook.kind(), r.hook.label()));
+        }
+        o.push_str(&format!("  this pass: {}\n", c.verdict.label()));
+    }
+    if !outcome.detached.is_empty() {
+        o.push_str(&format!("\nasync hooks ({}), not awaited by dispatch:\n", outcome.detached.len()));
+        for h in &outcome.detached {
+            o.push_str(&format!("  {}  {}\n      from {}\n", h.kind(), h.label(), h.origin));
         }
     }
     if !outcome.skipped.is_empty() {
@@ -854,7 +1158,8 @@ fn check(g: &Global) -> u8 {
             o.push_str("      rollback: a matching edit it rejects is undone\n");
         }
     }
-    // Loading every component now compiles it into the precompile cache: events never compile.
+    // Loading every component now compiles it (with the precompile budget) into the precompile
+    // cache when this process may write one (root): events then never compile.
     let components = crate::exec::preload_wasm(
         &s.hooks,
         &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false },
@@ -1023,7 +1328,7 @@ fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
     let mut mismatches = 0usize;
     let mut wrote_project = false;
     for src in &loaded.settings.sources {
-        let file = match crate::settings::file::read(&src.path, src.scope) {
+        let file = match crate::settings::file::read(&src.path, src.scope, &loc.links(src.scope)) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {
@@ -1201,7 +1506,11 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
         .collect();
     events.sort();
     let rt = runtime().map_err(|e| e.to_string())?;
-    let bus = EventBus::new(loaded.settings);
+    // The examples stand in for this machine's managed files, not for its sandbox floor.
+    let floor = crate::floor::machine_sandbox()?;
+    let mut settings = loaded.settings;
+    crate::floor::impose(&mut settings, &floor);
+    let bus = EventBus::new(settings);
     let ctx = DispatchContext { project_dir: Some(project.clone()), user_dir: None };
     println!("{:<26} {:<14} {:<34} {:<6} {:<5} reason", "sample", "event", "tool / source", "hooks", "exit");
     println!("{}", "-".repeat(120));

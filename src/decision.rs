@@ -263,10 +263,103 @@ struct HookSpecificWire {
     extra: Map<String, Value>,
 }
 
-/// Interprets what a hook process printed, per Claude Code's output contract.
+/// Whether `c` is white space for JavaScript's `String.prototype.trim()` (ECMAScript WhiteSpace
+/// and LineTerminator): what Claude Code strips around a hook's stdout before it looks for
+/// JSON. Unlike Rust's `trim`, it includes U+FEFF (a byte order mark) and excludes U+0085.
+pub fn is_js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\u{9}' | '\u{A}' | '\u{B}' | '\u{C}' | '\u{D}' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}' | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}' | '\u{FEFF}'
+    )
+}
+
+/// `s` as JavaScript's `trim()` leaves it.
+pub fn js_trim(s: &str) -> &str {
+    s.trim_matches(is_js_whitespace)
+}
+
+/// A hook's JSON text as JavaScript's `JSON.parse` reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsJson {
+    /// Parsed; a key given twice has its last value, as in `JSON.parse`.
+    Value(Value),
+    /// Not JSON for `JSON.parse` either: the same non-decision Claude Code makes of it.
+    Invalid(String),
+    /// Valid for `JSON.parse`, but not representable here (a number beyond f64, a lone UTF-16
+    /// surrogate in an escape, nesting deeper than [`crate::event::MAX_JSON_DEPTH`]), or a parse
+    /// error hookhost does not know to be one `JSON.parse` makes too. Its meaning cannot be
+    /// read exactly, so it counts as a rejection (fail closed), never as "no opinion".
+    Unreadable(String),
+}
+
+/// serde_json's syntax errors that `JSON.parse` makes too (ECMA-404 grammar, same whitespace,
+/// no comments, no trailing commas, no control characters in strings). Any other error is
+/// [`JsJson::Unreadable`].
+const JS_REJECTS_TOO: &[&str] = &[
+    "EOF while parsing",
+    "expected `:`",
+    "expected `,` or `]`",
+    "expected `,` or `}`",
+    "expected ident",
+    "expected value",
+    "expected `\"`",
+    "invalid escape",
+    "invalid number",
+    "control character (\\u0000-\\u001F) found while parsing a string",
+    "key must be a string",
+    "trailing comma",
+    "trailing characters",
+];
+
+/// Parses a hook's JSON text with `JSON.parse`'s meaning (see [`JsJson`]). The text is taken as
+/// it is: trim it with [`js_trim`] first, as Claude Code does.
+pub fn parse_js_json(text: &str) -> JsJson {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => JsJson::Value(v),
+        Err(e) => {
+            let msg = e.to_string();
+            let what = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
+            if JS_REJECTS_TOO.iter().any(|p| what.starts_with(p)) {
+                JsJson::Invalid(msg)
+            } else if what == "recursion limit exceeded" {
+                JsJson::Unreadable(format!(
+                    "JSON nested deeper than the limit of {} levels ({msg})",
+                    crate::event::MAX_JSON_DEPTH
+                ))
+            } else {
+                JsJson::Unreadable(msg)
+            }
+        }
+    }
+}
+
+/// The answer a hook gets when its output cannot be read exactly: a rejection of the event
+/// (deny on PreToolUse, a block where the event can be blocked, else a notice).
+pub fn unreadable_rejection(event: &HookEvent, why: &str) -> Decision {
+    let reason = cap(&format!(
+        "hookhost cannot read this hook's JSON output the way Claude Code would ({why}); it counts as a rejection"
+    ));
+    let mut d = Decision::default();
+    if event.kind() == EventKind::PreToolUse {
+        d.permission = Some(Permission::Deny);
+        d.reason = Some(reason);
+    } else if can_block(event) && event.name() != "PermissionRequest" {
+        d.block = true;
+        d.reason = Some(reason);
+    } else {
+        d.notice = Some(reason);
+    }
+    d
+}
+
+/// Interprets what a hook process printed, per Claude Code's output contract: stdout is
+/// decoded as UTF-8 (invalid bytes become U+FFFD, as Node's decoder does), trimmed as
+/// JavaScript's `trim()` does (so a byte order mark is skipped) and read as JSON when it then
+/// starts with `{`, with `JSON.parse`'s meaning (a duplicated key takes its last value).
 pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]) -> HookResult {
     let stdout_text = String::from_utf8_lossy(stdout);
-    let trimmed = stdout_text.trim_start();
+    let trimmed = js_trim(&stdout_text);
     let json = if trimmed.starts_with('{') { Some(parse_json_output(event, trimmed)) } else { None };
     let stderr_text = String::from_utf8_lossy(stderr).trim().to_string();
     match exit {
@@ -274,7 +367,7 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
             Some(Ok(d)) => HookResult::Decided(d),
             Some(Err(f)) => HookResult::Failed(f),
             None => {
-                let text = stdout_text.trim();
+                let text = js_trim(&stdout_text);
                 let mut d = Decision::default();
                 if !text.is_empty() && text_is_context(event.name()) {
                     d.additional_context = Some(cap(text));
@@ -328,16 +421,15 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
 
 fn parse_json_output(event: &HookEvent, text: &str) -> Result<Decision, HookFailure> {
     let invalid = |m: String| HookFailure::new(FailureKind::InvalidOutput, m);
-    let wire: HookOutputWire = serde_json::from_str(text.trim_end()).map_err(|e| {
-        if e.to_string().starts_with("recursion limit exceeded") {
-            invalid(format!(
-                "stdout nests JSON deeper than the limit of {} levels (recursion limit exceeded)",
-                crate::event::MAX_JSON_DEPTH
-            ))
-        } else {
-            invalid(format!("stdout is not valid hook JSON: {e}"))
-        }
-    })?;
+    let value = match parse_js_json(text) {
+        JsJson::Value(v) => v,
+        JsJson::Invalid(e) => return Err(invalid(format!("stdout is not valid hook JSON: {e}"))),
+        JsJson::Unreadable(why) => return Ok(unreadable_rejection(event, &why)),
+    };
+    // From a `Value`, so a duplicated field has already taken its last value (serde's derive
+    // would reject it, and a hook's deny would be lost to that difference).
+    let wire: HookOutputWire =
+        serde_json::from_value(value).map_err(|e| invalid(format!("stdout is not valid hook JSON: {e}")))?;
     let mut d = Decision {
         stop: wire.continue_ == Some(false),
         stop_reason: wire.stop_reason.as_deref().map(cap),
@@ -438,12 +530,18 @@ pub struct Verdict {
     pub extra: Map<String, Value>,
     /// Human-readable steps of how the verdict came about (for `explain` and the audit).
     pub why: Vec<String>,
+    /// The host failed for this event where its failure policy is closed (e.g. the event could
+    /// not be recorded in the audit log): rendered as a host error (exit 2, the cause on
+    /// stderr), whatever the hooks said.
+    pub host_error: Option<String>,
 }
 
 impl Verdict {
     /// The verdict in one word: deny, defer, ask, allow, block, stop or none.
     pub fn label(&self) -> &'static str {
-        if self.stop {
+        if self.host_error.is_some() {
+            "error"
+        } else if self.stop {
             "stop"
         } else if let Some(p) = self.permission {
             p.as_str()
@@ -456,7 +554,10 @@ impl Verdict {
 
     /// True when the action must not happen.
     pub fn rejects(&self) -> bool {
-        self.blocked || self.stop || matches!(self.permission, Some(Permission::Deny | Permission::Defer))
+        self.host_error.is_some()
+            || self.blocked
+            || self.stop
+            || matches!(self.permission, Some(Permission::Deny | Permission::Defer))
     }
 }
 
@@ -613,6 +714,9 @@ pub struct Response {
 /// without the command line in front of it). A block on any other event exits 2 with the reason
 /// on stderr and the same answer as JSON on stdout.
 pub fn render(event: &HookEvent, v: &Verdict) -> Response {
+    if let Some(e) = &v.host_error {
+        return Response { stdout: String::new(), stderr: format!("hookhost: {e}\n"), exit_code: 2 };
+    }
     let mut out = Map::new();
     let mut spec = Map::new();
     if event.kind() == EventKind::PreToolUse {
@@ -809,6 +913,52 @@ mod tests {
         let r = render(&e, &closed);
         assert_eq!(r.exit_code, 2);
         assert!(r.stderr.contains("[x]: timed out"), "{}", r.stderr);
+    }
+
+    #[test]
+    fn parity_bom_and_duplicate_keys_take_the_last_value() {
+        let e = ev("PreToolUse");
+        let perm = |out: &str| match interpret(&e, ExitKind::Code(0), out.as_bytes(), b"") {
+            HookResult::Decided(d) => d.permission,
+            HookResult::Failed(f) => panic!("{out}: {f:?}"),
+        };
+        assert_eq!(perm("\u{feff}{\"decision\":\"block\"}"), Some(Permission::Deny));
+        assert_eq!(perm("\u{feff}\u{feff} \u{2028}{\"decision\":\"block\"}\u{feff}"), Some(Permission::Deny));
+        assert_eq!(perm(r#"{"decision":"approve","decision":"block"}"#), Some(Permission::Deny));
+        assert_eq!(
+            perm(r#"{"hookSpecificOutput":{"permissionDecision":"allow","permissionDecision":"deny"}}"#),
+            Some(Permission::Deny)
+        );
+        assert_eq!(
+            perm(
+                r#"{"hookSpecificOutput":{"permissionDecision":"deny"},"hookSpecificOutput":{"permissionDecision":"ask"}}"#
+            ),
+            Some(Permission::Ask)
+        );
+        // The last value wins both ways, as in JSON.parse.
+        assert_eq!(perm(r#"{"decision":"block","decision":"approve"}"#), Some(Permission::Allow));
+        // U+0085 is white space for Rust, not for JavaScript: the output is text, no opinion.
+        assert_eq!(perm("\u{85}{\"decision\":\"block\"}"), None);
+        // JSON.parse reads these; hookhost cannot represent them: a rejection, never no opinion.
+        for out in [
+            r#"{"decision":"approve","n":1e400}"#,
+            r#"{"decision":"approve","s":"\ud800"}"#,
+            r#"{"decision":"approve","s":"\udc00"}"#,
+        ] {
+            assert_eq!(perm(out), Some(Permission::Deny), "{out}");
+        }
+        let deep = format!(r#"{{"decision":"approve","x":{}{}}}"#, "[".repeat(300), "]".repeat(300));
+        assert_eq!(perm(&deep), Some(Permission::Deny));
+        // On another event the same is a block.
+        let d = decided(interpret(&ev("PostToolUse"), ExitKind::Code(0), br#"{"n":1e999}"#, b""));
+        assert!(d.block);
+        // JSON.parse rejects these too: an invalid output, as before.
+        for out in [r#"{"decision":"block",}"#, r#"{'decision':'block'}"#, r#"{"decision":"block"} x"#] {
+            assert!(matches!(
+                interpret(&e, ExitKind::Code(0), out.as_bytes(), b""),
+                HookResult::Failed(HookFailure { kind: FailureKind::InvalidOutput, .. })
+            ));
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ echo "sid=$(awk '{print $6}' /proc/self/stat) pid=$$"
 echo "core=$(ulimit -c)"
 echo "fds=$(ls /proc/self/fd | wc -l)"
 echo "home=$HOME"
+echo "home_mode=$(stat -c %a "$HOME")"
 grep -E '^[0-9]+:(pids|memory|[^:]*,pids|[^:]*,memory)?:|^0::' /proc/self/cgroup | sed 's/^/cgroup=/'
 if cat /etc/shadow >/dev/null 2>&1; then echo "shadow=readable"; else echo "shadow=denied"; fi
 if ( : > /var/tmp/.hookhost-doctor-probe ) 2>/dev/null; then rm -f /var/tmp/.hookhost-doctor-probe; echo "write_outside=allowed"; else echo "write_outside=denied"; fi
@@ -81,7 +82,7 @@ pub fn run(configured: Mode) -> u8 {
     // One real sandboxed run, best effort so that the report lists every layer.
     let spec = SandboxSpec { mode: Mode::BestEffort, ..SandboxSpec::base(Mode::BestEffort) };
     let host_env: Vec<(OsString, OsString)> = vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())];
-    let info = RunInfo { timeout: Duration::from_secs(10), project_dir: None, script_dirs: Vec::new(), launch: None };
+    let info = RunInfo { timeout: Duration::from_secs(10), project_dir: None, launch: None };
     let mut prepared = match sandbox::prepare_for_doctor(&spec, &info, &host_env) {
         Ok(p) => p,
         Err(r) => {
@@ -143,7 +144,10 @@ pub fn run(configured: Mode) -> u8 {
             Layer::Session => (sid_ok, "session leader".into()),
             Layer::Rlimits => (get("core") == "0", format!("core limit {}", get("core"))),
             Layer::Fds => (get("fds").trim().parse::<u32>().is_ok_and(|n| n <= 5), format!("{} open fds", get("fds"))),
-            Layer::TempHome => (get("write_home") == "allowed", format!("HOME {} writable", get("home"))),
+            Layer::TempHome => (
+                get("write_home") == "allowed" && get("home_mode") == "700",
+                format!("HOME {} writable, mode {}", get("home"), get("home_mode")),
+            ),
             Layer::Landlock => (
                 get("write_outside") == "denied"
                     && (get("shadow") == "denied" || !std::path::Path::new("/etc/shadow").exists()),

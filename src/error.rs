@@ -57,17 +57,85 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
-    /// The exit code of `hookhost dispatch` for this error: `2` (block) when the failure policy
-    /// of the event is closed, `1` (Claude Code's "non-blocking hook error") otherwise.
-    /// An invalid managed settings file always blocks: an admin's policy is never skipped.
-    pub fn dispatch_exit_code(&self, fail_closed: bool) -> u8 {
+    /// Which kind of host fault this is: an invalid managed settings file means the admin's
+    /// policy cannot be applied; anything else means this event could not be evaluated.
+    pub fn fault(&self) -> HostFault {
         let managed = match self {
             Error::Settings(e) => e.managed,
             Error::SettingsMany(v) => v.iter().any(|e| e.managed),
             _ => false,
         };
-        if fail_closed || managed { 2 } else { 1 }
+        if managed { HostFault::Policy } else { HostFault::Evaluation }
+    }
+
+    /// The exit code of `hookhost dispatch` for this error (see [`dispatch_exit_code`]).
+    pub fn dispatch_exit_code(&self, fail_closed: Option<bool>) -> u8 {
+        dispatch_exit_code(self.fault(), fail_closed)
+    }
+}
+
+/// `dispatch`: proceed (allow, or no opinion; JSON on stdout when there is something to say).
+pub const DISPATCH_PROCEED: u8 = 0;
+/// `dispatch`: Claude Code's "non-blocking hook error": reported, the action proceeds.
+pub const DISPATCH_NONBLOCKING: u8 = 1;
+/// `dispatch`: block, with the reason on stderr.
+pub const DISPATCH_BLOCK: u8 = 2;
+/// Every other subcommand: fine.
+pub const EXIT_OK: u8 = 0;
+/// Every other subcommand: an error (unusable input, settings, files; a host fault).
+pub const EXIT_ERROR: u8 = 1;
+/// Every other subcommand: a policy violation was found (`check`, `test`, `pin`, `audit verify`,
+/// `replay`, `doctor`).
+pub const EXIT_VIOLATION: u8 = 2;
+
+/// What kind of failure of hookhost itself a front end is answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostFault {
+    /// hookhost could not evaluate this event: unreadable event or stdin, an I/O or runtime
+    /// error, the daemon unavailable, a signal, a panic. The event's failure policy decides.
+    Evaluation,
+    /// The admin's policy cannot be applied as written: an invalid managed settings file with no
+    /// good version in force, a forced server refresh that failed, an unapproved server revision.
+    /// Always blocks.
+    Policy,
+}
+
+/// **The** map from a host fault to the exit code of `hookhost dispatch`, used by every front
+/// end (one-shot dispatch, its thin-client fallback, the daemon's answers, the panic handler).
+///
+/// `fail_closed` is whether managed `failClosed` lists the event: `Some(false)` gives `1`
+/// (Claude Code's non-blocking error, the action proceeds), `Some(true)` gives `2` (block).
+/// `None` means the host broke before it could know (no settings, no event yet): that blocks,
+/// so a fault can never fail open where the policy might have been closed. A `Policy` fault
+/// always blocks.
+pub fn dispatch_exit_code(fault: HostFault, fail_closed: Option<bool>) -> u8 {
+    match (fault, fail_closed) {
+        (HostFault::Evaluation, Some(false)) => DISPATCH_NONBLOCKING,
+        (HostFault::Policy, _) | (HostFault::Evaluation, Some(true) | None) => DISPATCH_BLOCK,
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_map() {
+        use HostFault::*;
+        assert_eq!(dispatch_exit_code(Evaluation, Some(false)), 1);
+        assert_eq!(dispatch_exit_code(Evaluation, Some(true)), 2);
+        assert_eq!(dispatch_exit_code(Evaluation, None), 2);
+        for f in [Some(false), Some(true), None] {
+            assert_eq!(dispatch_exit_code(Policy, f), 2);
+        }
+        let managed = Error::Settings(SettingsError {
+            location: Location { path: "/m.json".into(), line: 1, column: 1 },
+            message: "bad".into(),
+            managed: true,
+        });
+        assert_eq!(managed.dispatch_exit_code(Some(false)), 2);
+        assert_eq!(Error::Usage("x".into()).dispatch_exit_code(Some(false)), 1);
+    }
+}

@@ -19,7 +19,10 @@
 //! }
 //! ```
 //!
-//! `settings` is a file or an inline object, loaded at managed scope; `rewritePaths` replaces a
+//! `settings` is a file or an inline object, loaded at managed scope (in place of this machine's
+//! managed files, except for their sandbox floor: `sandbox.floor` and `sandbox.forbidOff` of
+//! this machine's managed settings hold for the hooks under test as in `dispatch`, see
+//! `crate::floor`); `rewritePaths` replaces a
 //! path prefix written in the settings by a directory (so installed paths can point at a build);
 //! `projectDir` (optional) is the project directory (default: the event's `cwd`). `expect` may
 //! hold `decision` (`deny`, `defer`, `ask`, `allow`, `block`, `stop` or `none`), `reasonContains`,
@@ -27,7 +30,10 @@
 //! `hooksRun`; every key given must hold.
 //!
 //! Promises: exit 0 when every case passed, 2 when any failed, 1 when a test file could not be
-//! used (and nothing failed). Never writes anything but the precompile cache.
+//! used (and nothing failed), or when this machine's managed settings cannot be read (no hook is
+//! run without their sandbox floor). Never builds anything and never writes anything but the
+//! precompile cache: a wasm hook whose component does not exist makes its test file unusable,
+//! with an error that names the component and the `build.sh` beside the test file that builds it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,6 +44,7 @@ use serde_json::{Map, Value};
 use crate::bus::{DispatchContext, EventBus};
 use crate::decision::{HookResult, first_line, truncate_chars};
 use crate::event::HookEvent;
+use crate::hook::Handler;
 use crate::settings::{Scope, file, resolve};
 
 /// The file name `hookhost test DIR` looks for in DIR and its subdirectories.
@@ -125,13 +132,14 @@ pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Runs every test file and prints the report to `out`.
 pub fn run(paths: &[PathBuf], out: &mut dyn std::io::Write) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
+    let floor = crate::floor::machine_sandbox().map_err(std::io::Error::other)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| std::io::Error::other(format!("cannot start the runtime: {e}")))?;
     for path in collect(paths) {
         writeln!(out, "{}", path.display())?;
-        match run_file(&path, &rt, out) {
+        match run_file(&path, &rt, &floor, out) {
             Ok((passed, failed)) => {
                 summary.passed += passed;
                 summary.failed += failed;
@@ -154,8 +162,13 @@ pub fn run(paths: &[PathBuf], out: &mut dyn std::io::Write) -> std::io::Result<S
     Ok(summary)
 }
 
-fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Write) -> Result<(usize, usize), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn run_file(
+    path: &Path,
+    rt: &tokio::runtime::Runtime,
+    floor: &crate::exec::sandbox::ManagedSandbox,
+    out: &mut dyn std::io::Write,
+) -> Result<(usize, usize), String> {
+    let text = read_text(path)?;
     let t: TestFile =
         serde_json::from_str(&text).map_err(|e| format!("{}: not a hookhost test file: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -166,7 +179,7 @@ fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Wr
     let (mut settings_text, settings_path) = match &t.settings {
         Value::String(f) => {
             let p = abs(Path::new(f));
-            (std::fs::read_to_string(&p).map_err(|e| format!("settings {}: {e}", p.display()))?, p)
+            (read_text(&p).map_err(|e| format!("settings {e}"))?, p)
         }
         v @ Value::Object(_) => (v.to_string(), path.to_path_buf()),
         _ => return Err("`settings` must be a file name or an object".into()),
@@ -176,7 +189,15 @@ fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Wr
         settings_text = settings_text.replace(from.as_str(), &abs(Path::new(to)).to_string_lossy());
     }
     let parsed = file::parse(&settings_text, &settings_path, Scope::Managed).map_err(|e| e.to_string())?;
-    let bus = EventBus::new(resolve(vec![parsed]));
+    let mut settings = resolve(vec![parsed]);
+    crate::floor::impose(&mut settings, floor);
+    check_components(&settings, &base)?;
+    // `hookhost test` is not the event path: every component is compiled first with the
+    // precompile budget (as `check` does), so a case's deadline measures the hook and not a first
+    // compile (a Python or JavaScript guest takes seconds). A component that cannot be loaded
+    // is left to the cases, which report the failure.
+    let _ = crate::exec::preload_wasm(&settings.hooks, &crate::exec::RunContext::default());
+    let bus = EventBus::new(settings);
     let (mut passed, mut failed) = (0, 0);
     for case in &t.cases {
         let started = Instant::now();
@@ -196,6 +217,35 @@ fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Wr
     Ok((passed, failed))
 }
 
+/// Every wasm hook's component exists (a placeholder such as `${CLAUDE_PROJECT_DIR}` is left to
+/// the run); else an error that says how to build it. Nothing is built here.
+fn check_components(settings: &crate::settings::Settings, base: &Path) -> Result<(), String> {
+    for hook in &settings.hooks {
+        let Handler::Wasm(w) = &hook.handler else { continue };
+        if w.component.exists() || w.component.to_string_lossy().contains("${") {
+            continue;
+        }
+        let build = base.join("build.sh");
+        let how = if build.is_file() {
+            format!("run {} first (it builds the component and prints its path)", build.display())
+        } else {
+            "build it first".to_string()
+        };
+        return Err(format!(
+            "wasm component {} does not exist: {how}; `hookhost test` builds nothing",
+            w.component.display()
+        ));
+    }
+    Ok(())
+}
+
+/// A test, settings or event file: a bounded regular file (`crate::readfile`), UTF-8.
+fn read_text(path: &Path) -> Result<String, String> {
+    let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, file::MAX_SETTINGS_BYTES);
+    let bytes = crate::readfile::read(path, &opts).map_err(|e| format!("cannot read {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8", path.display()))
+}
+
 /// Runs one case; `Ok` with a short description of what happened, `Err` with what differed.
 fn run_case(
     case: &Case,
@@ -207,7 +257,7 @@ fn run_case(
     let bytes = match &case.event {
         Value::String(f) => {
             let p = abs(Path::new(f));
-            std::fs::read(&p).map_err(|e| format!("event {}: {e}", p.display()))?
+            read_text(&p).map_err(|e| format!("event {e}"))?.into_bytes()
         }
         v @ Value::Object(_) => v.to_string().into_bytes(),
         _ => return Err("`event` must be a file name or an object".into()),
@@ -306,5 +356,29 @@ mod tests {
         std::fs::write(&f, "{\"cases\": []}").unwrap();
         let s = run(&[f], &mut Vec::new()).unwrap();
         assert_eq!((s.errors, s.exit_code()), (1, 1));
+    }
+
+    #[test]
+    fn a_missing_component_says_to_run_build_sh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let test = serde_json::json!({
+            "settings": {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+                {"type": "wasm", "component": "/usr/local/lib/hookhost/hooks/x.wasm"}]}]}},
+            "rewritePaths": {"/usr/local/lib/hookhost/hooks": "build"},
+            "cases": [{"name": "denied", "event": {"hook_event_name": "PreToolUse", "tool_name": "Bash",
+                       "tool_input": {"command": "rm"}}, "expect": {"decision": "deny"}}]
+        });
+        std::fs::write(tmp.path().join("tests.json"), test.to_string()).unwrap();
+        let mut out = Vec::new();
+        let s = run(&[tmp.path().to_path_buf()], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!((s, s.exit_code()), (Summary { passed: 0, failed: 0, errors: 1 }, 1), "{text}");
+        assert!(text.contains("x.wasm does not exist: build it first"), "{text}");
+        std::fs::write(tmp.path().join("build.sh"), "#!/bin/sh\n").unwrap();
+        let mut out = Vec::new();
+        run(&[tmp.path().to_path_buf()], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(&format!("run {}/build.sh first", tmp.path().display())), "{text}");
+        assert!(!tmp.path().join("build").exists(), "hookhost test built something");
     }
 }

@@ -1,4 +1,8 @@
 //! The `hookhost` binary: parse arguments, set up logging, run, exit with the code `cli` chose.
+//!
+//! A panic anywhere is caught here and answered like any host error (`hookhost::fault`): for
+//! `dispatch`, exit 2 (block) when the event fails closed or its policy was not known yet, never
+//! Rust's 101.
 
 use std::process::ExitCode;
 
@@ -6,7 +10,20 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = hookhost::cli::Cli::parse();
+    // hookhost's own compile child (exec::wasm::Compiler::Child): not a command for people.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__compile-wasm") {
+        let args: Vec<String> = std::env::args_os().skip(2).map(|a| a.to_string_lossy().into_owned()).collect();
+        return ExitCode::from(hookhost::exec::wasm::compile_child_main(&args));
+    }
+    hookhost::fault::install();
+    let cli = match hookhost::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(hookhost::cli::usage_error(&e)),
+    };
+    let dispatch = matches!(cli.command, hookhost::cli::Command::Dispatch(_));
+    if dispatch {
+        hookhost::fault::note_front_end(hookhost::fault::FrontEnd::Dispatch);
+    }
     // `dispatch` is silent unless RUST_LOG asks: Claude Code reads its stderr as a block reason.
     let default = match cli.command {
         hookhost::cli::Command::Dispatch(_) => "off",
@@ -16,5 +33,9 @@ fn main() -> ExitCode {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    ExitCode::from(hookhost::cli::run(cli))
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hookhost::cli::run(cli))) {
+        Ok(code) => code,
+        Err(payload) => hookhost::fault::answer(payload.as_ref()),
+    };
+    ExitCode::from(code)
 }

@@ -6,8 +6,10 @@
 //! Promises: a server change is applied whatever the ConfigChange hooks answer (a
 //! `policy_settings` change is never blockable), reported to them, and audited with the
 //! previous and new revisions; a fetch that fails at startup is audited (`kind:
-//! "remote_settings"`) and shown to the user; approvals and rejections are recorded in the state
-//! directory and audited.
+//! "remote_settings"`) and shown to the user, and so is an expired payload held back; approvals
+//! and rejections are recorded in the state directory and audited; `remote refresh` never sends
+//! validators read from the cache; `sign` writes version-2 envelopes bound to a URL or fleet,
+//! with a version it never lowers below the file it replaces and an expiry in the future.
 
 use std::path::{Path, PathBuf};
 
@@ -21,14 +23,17 @@ use crate::settings::{Loaded, Locations, load};
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
-    /// Fetch the server-managed settings once (conditional on the cached ETag / Last-Modified),
-    /// update the
-    /// cache, and when the server revision changed, report it as a `policy_settings`
-    /// ConfigChange to the ConfigChange hooks (applied whatever they answer) and audit it.
-    /// Exits 0 when fetched or not modified, 1 on failure (the cache is kept).
+    /// Fetch the server-managed settings once (unconditionally: the cache's ETag /
+    /// Last-Modified are not sent, they could vouch for a payload put back in the cache),
+    /// verify and cache them, and when the server revision changed, report it as a
+    /// `policy_settings` ConfigChange to the ConfigChange hooks (applied whatever they answer)
+    /// and audit it. Exits 0 when fetched ("changed" or "not modified": the same payload), 1 on
+    /// failure (the cache is kept).
     Refresh(RefreshArgs),
     /// Poll the server at `remoteSettings.pollSeconds` (jittered) and handle every change like
-    /// `remote refresh`, until killed. One line per change on stdout.
+    /// `remote refresh`, until killed. One line per change on stdout. Polls after the first
+    /// are conditional on the validators of the payload this process fetched itself (never under
+    /// forceRemoteSettingsRefresh).
     Watch,
 }
 
@@ -54,14 +59,35 @@ pub struct SignArgs {
     /// The private key file (written by `hookhost keygen`).
     #[arg(long, value_name = "KEYFILE")]
     pub key: PathBuf,
-    /// The settings file to sign (its exact bytes are signed).
+    /// The settings file to sign (its exact bytes are signed; an empty file or `{}` is the
+    /// signed "no server settings" policy).
     pub file: PathBuf,
+    /// The URL clients fetch the envelope from (their `remoteSettings.url`, compared in its
+    /// WHATWG serialisation): anywhere else it is refused.
+    #[arg(long, value_name = "URL", conflicts_with = "fleet", required_unless_present_any = ["fleet", "legacy"])]
+    pub url: Option<String>,
+    /// The fleet id clients are configured with (`remoteSettings.fleet`), instead of `--url`.
+    #[arg(long, value_name = "ID")]
+    pub fleet: Option<String>,
+    /// The envelope's version (at least 1): clients refuse a version lower than the highest they
+    /// verified, and the same version with other content. Default: now, in milliseconds since
+    /// 1970, and above the version of the `--output` file it replaces.
+    #[arg(long, value_name = "N")]
+    pub version: Option<u64>,
+    /// When the envelope stops being the current policy: a duration from now (`30d`, `12h`) or an
+    /// RFC 3339 time (`2026-03-01T00:00:00Z`). Sign again before then.
+    #[arg(long, value_name = "WHEN", default_value = "30d")]
+    pub expires: String,
     /// Write the signed envelope here (default: stdout).
     #[arg(long, short, value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Print only the base64 signature (for a server that sends it in the X-Hookhost-Signature
-    /// header with the unchanged file as the body).
-    #[arg(long)]
+    /// Legacy: a version-1 envelope, a signature over the bytes alone, bound to no URL, version
+    /// or expiry. Clients accept it only with `remoteSettings.allowLegacySignatures` (migration).
+    #[arg(long, conflicts_with_all = ["url", "fleet", "version"])]
+    pub legacy: bool,
+    /// With `--legacy`: print only the base64 signature (for a server that sends it in the
+    /// X-Hookhost-Signature header with the unchanged file as the body).
+    #[arg(long, requires = "legacy")]
     pub signature_only: bool,
 }
 
@@ -79,6 +105,10 @@ pub struct ApproveArgs {
 
 // ---------------------------------------------------------------------------------------------
 // dispatch startup
+
+/// What the user is told while server hooks wait for `hookhost approve`.
+pub const UNAPPROVED_NOTE: &str =
+    "hookhost: server-managed hooks are waiting for approval and do not run: see `hookhost approvals`";
 
 /// The settings of one dispatch, loaded under the startup rules.
 pub struct Startup {
@@ -118,13 +148,15 @@ pub fn startup_load(loc: &Locations) -> Startup {
             policy_change(loc, None, Some(old), new, path);
         }
     }
+    if let Some((e, _)) = &r.held_back {
+        // Shown (and failed closed where the event's policy says so) with the settings errors.
+        audit_remote(&loaded, "expired", Some(&e.message));
+    }
     if r.report.stale {
         spawn_background_refresh(loc);
     }
     if r.unapproved {
-        messages.push(
-            "hookhost: server-managed hooks are waiting for approval and do not run: see `hookhost approvals`".into(),
-        );
+        messages.push(UNAPPROVED_NOTE.into());
     }
     Startup { loaded, messages, fail_closed: None }
 }
@@ -186,7 +218,8 @@ fn append(settings: &crate::settings::Settings, rec: Map<String, Value>) {
 // ---------------------------------------------------------------------------------------------
 // refresh, watch, and the policy ConfigChange
 
-/// Runs one refresh for the settings at `loc` and handles a change. `Ok(None)`: not configured.
+/// Runs one refresh for the settings at `loc` (unconditional: this process fetched nothing the
+/// cache's validators could vouch for) and handles a change. `Ok(None)`: not configured.
 pub fn refresh(loc: &Locations) -> Result<Option<Refresh>, String> {
     let before = load(loc);
     let Some(r) = &before.remote else { return Ok(None) };
@@ -333,7 +366,8 @@ fn watch(loc: &Locations) -> u8 {
         eprintln!("hookhost remote watch: no remoteSettings in endpoint-managed settings");
         return 1;
     };
-    let source = remote::RemoteSource::new(r.config.clone(), loc.state_dir.as_deref());
+    let source =
+        remote::RemoteSource::new(r.config.clone(), loc.state_dir.as_deref()).with_endpoint_force(r.endpoint_force);
     let mut handle = |res: Result<Refresh, remote::RemoteError>| match res {
         Ok(r) => {
             if let Refresh::Changed { old, new, payload_path } = &r {
@@ -393,19 +427,28 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     if let Some(r) = &loaded.remote {
         let cache = remote::Cache::new(loc.state_dir.as_deref(), &r.config.url);
         let meta = cache.load(&r.config).ok().flatten().map(|c| c.meta);
-        let attempt = cache.last_attempt();
+        let attempt = cache.last_attempt().ok().flatten();
         let p = r.report.payload.as_ref();
+        let shown = p.or(r.report.expired.as_ref().map(|(p, _)| p));
         v.insert(
             "remote".into(),
             json!({
                 "url": r.config.url,
+                "fleet": r.config.fleet,
                 "revision": p.map(|p| p.revision.clone()),
                 "empty": p.map(|p| p.is_empty()),
                 "signed": !r.config.keys.is_empty(),
+                "authenticated_by": shown.map(|p| p.kind()),
+                "version": shown.map(|p| p.version()),
+                "expires": shown.and_then(|p| p.expires()),
+                "expired": r.report.expired.as_ref().map(|(p, _)| p.revision.clone()),
+                "highest_version": cache.highest(&r.config).map(|h| h.version),
+                "allow_legacy_signatures": r.config.allow_legacy,
                 "cache_dir": cache.dir,
                 "cache_verified": r.report.cache_verified,
                 "cache_problem": r.report.problems.first(),
-                "last_fetch": meta.as_ref().map(|m| m.fetched_at),
+                "problems": r.report.problems,
+                "last_fetch": meta.as_ref().map(|m| m.fetched_at).filter(|t| remote::checked_time(*t, "").is_ok()),
                 "last_attempt": attempt.as_ref().map(|a| a.at),
                 "last_result": attempt.as_ref().map(|a| a.result.clone()),
                 "poll_seconds": r.config.poll.as_secs(),
@@ -417,16 +460,17 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     }
     // The revision in force (what the ConfigChange gate last accepted), which differs from the
     // files on disk while a change is blocked or not yet seen.
-    let live = crate::live::lkg::load(&loc).map(|p| p.revision);
+    let live = crate::live::in_force(&loc).map(|s| s.revision);
     v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
     if let Some(socket) = a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
         use crate::daemon::{Reply, Request, client};
-        let req = Request::Status {
+        // A daemon of another uid serves the managed policy only and refuses our files.
+        let req = |server: &client::Server| Request::Status {
             v: crate::daemon::PROTOCOL,
-            project_dir: loc.project_dir.clone(),
-            settings: loc.cli_file.clone(),
+            project_dir: loc.project_dir.clone().filter(|_| server.same_user),
+            settings: loc.cli_file.clone().filter(|_| server.same_user),
         };
-        let d = match client::request(socket, &req, std::time::Duration::from_secs(5)) {
+        let d = match client::request_with(socket, std::time::Duration::from_secs(5), req) {
             Ok(Reply::Status { revision, sources, errors, age_seconds, pid, projects, .. }) => json!({
                 "socket": socket, "revision": revision, "files": sources.len(), "errors": errors,
                 "revision_age_seconds": age_seconds, "pid": pid, "projects": projects,
@@ -482,11 +526,25 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
             Some(t) => format!("{} ({}s ago)", unix_rfc3339(t), (now() - t).max(0.0) as u64),
             None => "never".into(),
         };
+        let expires = match r.get("expires").and_then(Value::as_u64) {
+            Some(t) => remote::rfc3339(t),
+            None => "-".into(),
+        };
         o.push_str(&format!(
-            "server url         {}\nserver revision    {}{}\ncache verified     {}\nlast fetch         {}\nlast attempt       {}: {}\npoll               every {}s\nsigned payloads    {}\nforce refresh      {}\nrequire approval   {} (this revision: {})\n",
+            "server url         {}\nserver revision    {}{}\nsigned envelope    {} (version {}, expires {}; highest version verified {})\ncache verified     {}\nlast fetch         {}\nlast attempt       {}: {}\npoll               every {}s\nsigned payloads    {}\nforce refresh      {}\nrequire approval   {} (this revision: {})\n",
             s("url"),
             s("revision"),
-            if r.get("empty") == Some(&Value::Bool(true)) { " (empty: endpoint-managed applies)" } else { "" },
+            if r.get("empty") == Some(&Value::Bool(true)) {
+                " (empty: endpoint-managed applies)"
+            } else if !matches!(r.get("expired"), None | Some(Value::Null)) {
+                " (EXPIRED: not applied)"
+            } else {
+                ""
+            },
+            s("authenticated_by"),
+            s("version"),
+            expires,
+            s("highest_version"),
             match r.get("cache_verified") {
                 Some(Value::Bool(true)) => "yes".to_string(),
                 Some(Value::Bool(false)) => format!("NO: {}", s("cache_problem")),
@@ -501,6 +559,9 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
             s("require_approval"),
             s("approval"),
         ));
+        for p in r.get("problems").and_then(Value::as_array).into_iter().flatten() {
+            o.push_str(&format!("PROBLEM            {}\n", p.as_str().unwrap_or_default()));
+        }
     }
     print!("{o}");
     0
@@ -543,46 +604,102 @@ pub fn keygen_cmd(a: &KeygenArgs) -> u8 {
 }
 
 pub fn sign_cmd(a: &SignArgs) -> u8 {
-    let fail = |m: String| {
-        eprintln!("hookhost sign: {m}");
-        1
-    };
-    let key = match std::fs::read_to_string(&a.key) {
-        Ok(t) => match remote::read_signing_key(&t) {
-            Ok(k) => k,
-            Err(e) => return fail(format!("{}: {e}", a.key.display())),
-        },
-        Err(e) => return fail(format!("{}: {e}", a.key.display())),
-    };
-    let payload = match std::fs::read(&a.file) {
-        Ok(b) => b,
-        Err(e) => return fail(format!("{}: {e}", a.file.display())),
-    };
-    // Refuse to sign what clients would reject anyway.
-    let is_empty = remote::Payload { bytes: payload.clone(), signature: None, revision: String::new() }.is_empty();
-    if !is_empty && let Err(e) = crate::settings::file::parse_bytes(&payload, &a.file, crate::settings::Scope::Managed)
-    {
-        return fail(format!("not valid managed settings: {e}"));
-    }
-    let (envelope, sig) = remote::sign(&key, &payload);
-    let out = if a.signature_only { format!("{sig}\n") } else { envelope };
-    match &a.output {
-        Some(p) => match std::fs::write(p, out) {
-            Ok(()) => {
-                eprintln!(
-                    "signed {} (revision {}) with key {}",
-                    a.file.display(),
-                    remote::sha256_hex(&payload),
-                    remote::public_key_of(&key)
-                );
-                0
-            }
-            Err(e) => fail(format!("{}: {e}", p.display())),
-        },
-        None => {
-            print!("{out}");
-            0
+    match sign(a) {
+        Ok(()) => 0,
+        Err(m) => {
+            eprintln!("hookhost sign: {m}");
+            1
         }
+    }
+}
+
+fn sign(a: &SignArgs) -> Result<(), String> {
+    use remote::envelope;
+    let text = std::fs::read_to_string(&a.key).map_err(|e| format!("{}: {e}", a.key.display()))?;
+    let key = remote::read_signing_key(&text).map_err(|e| format!("{}: {e}", a.key.display()))?;
+    let payload = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    // Refuse to sign what clients would reject anyway.
+    let probe = remote::Payload { bytes: payload.clone(), signature: None, revision: String::new(), signed: None };
+    if !probe.is_empty() {
+        crate::settings::file::parse_bytes(&payload, &a.file, crate::settings::Scope::Managed)
+            .map_err(|e| format!("not valid managed settings: {e}"))?;
+    }
+    let revision = remote::sha256_hex(&payload);
+    let (out, summary) = if a.legacy {
+        let (env, sig) = envelope::sign_legacy(&key, &payload);
+        eprintln!(
+            "hookhost sign: WARNING: a legacy signature binds no URL, version or expiry; clients accept it only \
+             with remoteSettings.allowLegacySignatures"
+        );
+        let out = if a.signature_only { format!("{sig}\n") } else { env };
+        (out, format!("signed {} (revision {revision}, legacy)", a.file.display()))
+    } else {
+        let target = match (&a.url, &a.fleet) {
+            (Some(u), _) => remote::Target::Url(remote::normalize_url(u).map_err(|m| format!("--url: {m}"))?),
+            (None, Some(f)) => remote::Target::Fleet(
+                remote::config::check_fleet(f)
+                    .map_err(|m| format!("--fleet: {}", m.replace("`remoteSettings.fleet`", "the fleet id")))?,
+            ),
+            (None, None) => return Err("name the target: --url URL or --fleet ID (or --legacy)".into()),
+        };
+        let now = now() as u64;
+        let expires = parse_expires(&a.expires, now)?;
+        // Milliseconds: two policies signed within a second still get two versions.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let previous = a.output.as_ref().and_then(|p| previous_envelope(p));
+        let version = match (a.version, &previous) {
+            (Some(v), Some((pv, pp))) if v < *pv || (v == *pv && *pp != payload) => {
+                return Err(format!(
+                    "--version {v} is not above version {pv} of {} (clients that verified it refuse a lower version, \
+                     and a version never names two payloads)",
+                    a.output.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                ));
+            }
+            (Some(0), _) => return Err("--version must be at least 1 (0 means \"unversioned\")".into()),
+            (Some(v), _) => v,
+            (None, Some((pv, _))) => now_ms.max(pv.saturating_add(1)),
+            (None, None) => now_ms,
+        };
+        let meta = remote::Signed { target, version, expires };
+        let summary = format!(
+            "signed {} (revision {revision}) for {}, version {version}, expires {}",
+            a.file.display(),
+            meta.target,
+            remote::rfc3339(expires)
+        );
+        (envelope::sign(&key, &meta, &payload), summary)
+    };
+    match &a.output {
+        Some(p) => std::fs::write(p, out).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => print!("{out}"),
+    }
+    eprintln!("{summary} with key {}", remote::public_key_of(&key));
+    Ok(())
+}
+
+/// `--expires`: a duration from `now` (`30d`, `12h`) or an RFC 3339 time; in the future.
+fn parse_expires(s: &str, now: u64) -> Result<u64, String> {
+    let at = match humantime::parse_duration(s) {
+        Ok(d) => now.checked_add(d.as_secs()).ok_or_else(|| format!("--expires {s:?} is too far away"))?,
+        Err(_) => humantime::parse_rfc3339_weak(s)
+            .map_err(|e| format!("--expires {s:?} is neither a duration (30d, 12h) nor an RFC 3339 time: {e}"))?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| format!("--expires {s:?} is before 1970"))?
+            .as_secs(),
+    };
+    if at <= now {
+        return Err(format!("--expires {s:?} is not in the future"));
+    }
+    Ok(at)
+}
+
+/// The version and payload of the version-2 envelope at `path`, if that is what it holds.
+fn previous_envelope(path: &Path) -> Option<(u64, Vec<u8>)> {
+    match remote::envelope::read_body(&std::fs::read(path).ok()?, None).ok()? {
+        remote::envelope::Body::Signed { meta, payload, .. } => Some((meta.version, payload)),
+        remote::envelope::Body::Bare { .. } => None,
     }
 }
 

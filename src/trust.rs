@@ -56,8 +56,7 @@
 //! root-owned directories.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -112,20 +111,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
-/// Lowercase hex SHA-256 of a file's bytes (streamed; follows symlinks).
+/// The largest file a pin covers (a script, a program or a component).
+pub const MAX_PINNED_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Lowercase hex SHA-256 of a file's bytes, read the way hookhost reads every file it decides
+/// by (`crate::readfile`): streamed, follows symlinks to a regular file only (a FIFO, a device
+/// or `/dev/stdout` is refused, never waited on), at most [`MAX_PINNED_FILE_BYTES`], under a
+/// deadline. The error names the path.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(format!("{:x}", h.finalize()))
+    let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, MAX_PINNED_FILE_BYTES);
+    crate::readfile::sha256(path, &opts).map_err(|e| match e {
+        crate::readfile::ReadError::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
+        crate::readfile::ReadError::Io { source, .. } => source,
+        e => io::Error::other(e.reason()),
+    })
 }
 
 /// What a pin covers.
@@ -334,22 +333,22 @@ impl TrustStore {
         state_dir.join(TRUST_FILE)
     }
 
-    /// Reads the store; a missing file is an empty store.
+    /// Reads the store; a missing file is an empty store. It is read as a bounded regular
+    /// file, not through a link (`crate::readfile`).
     pub fn load(state_dir: &Path) -> Result<TrustStore, TrustError> {
         let path = Self::file_path(state_dir);
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(f) => {
-                f.take(MAX_TRUST_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io_err(&path))?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, MAX_TRUST_FILE_BYTES);
+        let bytes = match crate::readfile::read_optional(&path, &opts) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
                 return Ok(TrustStore { path, file: StoreFile { version: STORE_VERSION, ..Default::default() } });
             }
-            Err(e) => return Err(io_err(&path)(e)),
-        }
-        if bytes.len() as u64 > MAX_TRUST_FILE_BYTES {
-            return Err(TrustError::TooLarge { path, limit: MAX_TRUST_FILE_BYTES });
-        }
+            Err(crate::readfile::ReadError::TooLarge { .. }) => {
+                return Err(TrustError::TooLarge { path, limit: MAX_TRUST_FILE_BYTES });
+            }
+            Err(crate::readfile::ReadError::Io { source, .. }) => return Err(io_err(&path)(source)),
+            Err(e) => return Err(io_err(&path)(io::Error::other(e.reason()))),
+        };
         let file: StoreFile = serde_json::from_slice(&bytes)
             .map_err(|e| TrustError::Corrupt { path: path.clone(), message: e.to_string() })?;
         if file.version != STORE_VERSION {

@@ -36,7 +36,7 @@ pub fn only(keep: Option<Layer>) -> SandboxSpec {
 /// hook fails.
 pub async fn run_once(spec: &SandboxSpec, p: &ProcessSpec) {
     let launch = Launch { program: &p.program, args: &p.args, cwd: &p.cwd };
-    let info = RunInfo { timeout: p.timeout, project_dir: None, script_dirs: Vec::new(), launch: Some(launch) };
+    let info = RunInfo { timeout: p.timeout, project_dir: None, launch: Some(launch) };
     let mut prepared: Prepared = match spec.mode {
         Mode::Off => Prepared::unsandboxed(p.env.clone()),
         _ => sandbox::prepare(spec, &info, &p.env).unwrap_or_else(|r| panic!("{}", r.message)),

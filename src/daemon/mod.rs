@@ -8,11 +8,13 @@
 //! `{"type":"status",…}` or `{"type":"error","message":…}`. The event travels as a string so the
 //! hooks receive exactly the bytes the agent sent.
 //!
-//! Owns: the frame codec and message types (here), the server (`server`: socket, peer-credential
-//! check, one live settings revision per project with a watcher, graceful shutdown) and the
-//! client (`client`: blocking, no runtime, deadline-bounded). Promises: a malformed or oversized
-//! frame gets an error frame and never takes the daemon down; the client never waits past its
-//! deadline.
+//! Owns: the frame codec and message types (here), the server (`server`: socket and its
+//! directory, peer-credential check, managed-only answers for other uids, per-connection limits,
+//! one live settings revision per project with a watcher, graceful shutdown) and the client
+//! (`client`: blocking, no runtime, deadline-bounded, checks the listener's uid). Promises: a
+//! malformed or oversized frame gets an error frame and never takes the daemon down; nothing a
+//! peer of another uid can write runs with the daemon's rights; the client never waits past its
+//! deadline and never sends an event to a listener that is neither its user nor root.
 
 pub mod client;
 pub mod server;
@@ -34,10 +36,12 @@ pub enum Request {
         v: u32,
         /// The event JSON exactly as the agent sent it.
         event: String,
-        /// `--project-dir` or `CLAUDE_PROJECT_DIR` of the client (else the event's `cwd`).
+        /// `--project-dir` or `CLAUDE_PROJECT_DIR` of the client (else the event's `cwd`);
+        /// refused from a peer whose uid is not the daemon's.
         #[serde(default)]
         project_dir: Option<std::path::PathBuf>,
-        /// `--settings FILE` of the client (absolute).
+        /// `--settings FILE` of the client (absolute); refused from a peer whose uid is not the
+        /// daemon's.
         #[serde(default)]
         settings: Option<std::path::PathBuf>,
     },

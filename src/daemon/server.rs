@@ -2,21 +2,41 @@
 //! `crate::live`), WebAssembly components warm (one pooled runtime for every revision) and
 //! command hooks' sandboxes prepared ahead (`crate::exec::sandbox::pool`).
 //!
-//! Promises: only peers whose uid is allowed (default: the daemon's own uid and root, checked
-//! with `SO_PEERCRED`) get an answer; the socket is created with mode 0600 (or the configured
-//! mode) with no window where it is wider; a bad frame is answered with an error frame and never
-//! stops the daemon; SIGTERM/SIGINT stop accepting, let every in-flight event finish, remove
-//! the socket file and return, leaving no pooled sandbox behind. One live revision per project
-//! directory (at most `max_projects`), each with its own watcher.
+//! Promises:
+//! - **Who.** Only peers whose uid is allowed (default: the daemon's own uid and root, checked
+//!   with `SO_PEERCRED`) get an answer. A peer whose uid is not the daemon's own (a *foreign*
+//!   peer: another user of a shared daemon, root included when the daemon is not root) gets
+//!   decisions of the managed policy only (server-managed and endpoint-managed scopes): its
+//!   request's `settings` and `project_dir` are refused with an error frame, the event's `cwd`
+//!   selects no project, no user, project, local or command-line file is read for it, and
+//!   nothing is rolled back for it. So nothing a foreign peer can write runs with the daemon's
+//!   rights.
+//! - **Where.** The socket is created with mode 0600 (or the configured mode) with no window
+//!   where it is wider, in a directory no one else can write: the socket's directory must be
+//!   owned by the daemon's uid or root and not group- or world-writable, and every directory
+//!   above it owned by the daemon's uid or root and not writable by others unless sticky.
+//! - **How much.** At most `max_connections_per_uid` connections per peer uid; a connection
+//!   with no request for `idle_timeout` is closed, and a frame (request read or reply written)
+//!   must complete within `frame_timeout` of its first byte. Frames in flight, on all
+//!   connections together, reserve at most `max_buffered_bytes` (one uid at most three quarters
+//!   of it): a frame's declared length is reserved when its header arrives, without waiting (a
+//!   frame that finds no room gets an error frame), and its buffer then grows only with the
+//!   bytes that arrive, never preallocated from the declared length.
+//! - A bad frame is answered with an error frame and never stops the daemon; SIGTERM/SIGINT stop
+//!   accepting, let every in-flight event finish, remove the socket file and return, leaving no
+//!   pooled sandbox behind. One live revision per project directory of the daemon's own uid (at
+//!   most `max_projects`), plus one managed-only revision for foreign peers, each with its own
+//!   watcher.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
 
 use super::{MAX_FRAME, Reply, Request, SourceInfo, encode};
 use crate::decision::Response;
@@ -37,6 +57,14 @@ pub struct ServeOptions {
     pub max_projects: usize,
     /// The largest event accepted.
     pub max_event_bytes: usize,
+    /// The most connections open at once from one peer uid.
+    pub max_connections_per_uid: usize,
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// The longest a frame may take, from its first byte to its last (requests and replies).
+    pub frame_timeout: Duration,
+    /// The most bytes buffered for frames across all connections.
+    pub max_buffered_bytes: usize,
     /// Projects (project dir, `--settings` file) whose live settings are loaded at start.
     pub preload: Vec<(Option<PathBuf>, Option<PathBuf>)>,
     /// Server-managed settings to poll (from endpoint-managed `remoteSettings`).
@@ -51,6 +79,10 @@ impl ServeOptions {
             mode: 0o600,
             max_projects: 64,
             max_event_bytes: 16 << 20,
+            max_connections_per_uid: 64,
+            idle_timeout: Duration::from_secs(60),
+            frame_timeout: Duration::from_secs(10),
+            max_buffered_bytes: 64 << 20,
             preload: Vec::new(),
             remote: None,
         }
@@ -68,21 +100,58 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{socket}: refusing a socket in {dir}: {why}; other users could replace the socket there \
+         (use a private directory such as $XDG_RUNTIME_DIR or /run/hookhost)"
+    )]
+    UnsafeDirectory { socket: PathBuf, dir: PathBuf, why: String },
 }
 
-type Key = (Option<PathBuf>, Option<PathBuf>);
+/// A live revision's key: a project of the daemon's own uid (project dir, `--settings` file),
+/// or the managed-only revision every foreign peer gets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Project(Option<PathBuf>, Option<PathBuf>),
+    ManagedOnly,
+}
 
 struct State {
     options: ServeOptions,
     allowed: Vec<u32>,
+    /// The daemon's own uid: peers with another uid are foreign.
+    me: u32,
     wasm: Option<WasmRuntime>,
     /// One cell per project: the map's lock is held only to find or add the cell, so a
     /// project's first load (which may run ConfigChange hooks) never holds up the others.
     projects: std::sync::Mutex<HashMap<Key, Arc<tokio::sync::OnceCell<LiveHandle>>>>,
+    /// Open connections and reserved frame budget per peer uid.
+    connections: std::sync::Mutex<HashMap<u32, PerUid>>,
+    /// Frame buffer budget, in KiB.
+    budget: Arc<Semaphore>,
+    /// The most of the budget one uid may reserve, in KiB.
+    per_uid_kib: usize,
     stop: watch::Receiver<bool>,
     session_id: String,
     /// New server-managed payloads cached by the poller.
     server_changes: Option<watch::Receiver<Option<PathBuf>>>,
+    /// Wakes every project's live settings to reassemble the server-managed part (the poller's
+    /// sender, also used when an approval decision or an expiry changed: `reassembled`).
+    server_wake: watch::Sender<Option<PathBuf>>,
+}
+
+/// What one peer uid holds.
+#[derive(Debug, Default)]
+struct PerUid {
+    connections: usize,
+    reserved_kib: usize,
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    uid: u32,
+    /// Not the daemon's own uid: decisions of the managed policy only.
+    foreign: bool,
 }
 
 /// Binds the socket (see [`ServeOptions`]) without serving yet: a caller can report readiness
@@ -90,6 +159,7 @@ struct State {
 pub fn bind(options: &ServeOptions) -> Result<UnixListener, ServeError> {
     let socket = &options.socket;
     let err = |source| ServeError::Socket { socket: socket.clone(), source };
+    check_directory(socket, nix::unistd::getuid().as_raw())?;
     if let Ok(meta) = std::fs::symlink_metadata(socket) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
@@ -118,6 +188,55 @@ pub fn bind(options: &ServeOptions) -> Result<UnixListener, ServeError> {
     UnixListener::from_std(std_listener).map_err(err)
 }
 
+/// Refuses a socket path that another user could take over: its directory must be owned by
+/// `me` or root and writable by no one else (no group or world write bit, sticky or not), and
+/// every directory above it owned by `me` or root and, when group- or world-writable, sticky
+/// (so no one else can rename the directories below it). Checked along the path as written
+/// (a symlink on it must be owned by `me` or root) and along the directory it resolves to.
+pub fn check_directory(socket: &Path, me: u32) -> Result<(), ServeError> {
+    let io = |e| ServeError::Socket { socket: socket.to_path_buf(), source: e };
+    let absolute = std::path::absolute(socket).map_err(io)?;
+    let Some(dir) = absolute.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let real = std::fs::canonicalize(dir).map_err(io)?;
+    check_chain(socket, dir, me, false)?;
+    check_chain(socket, &real, me, true)
+}
+
+/// [`check_directory`]'s rules for `dir` and every directory above it (`follow`: stat, else
+/// lstat each entry).
+fn check_chain(socket: &Path, dir: &Path, me: u32, follow: bool) -> Result<(), ServeError> {
+    use std::os::unix::fs::MetadataExt;
+    let unsafe_dir =
+        |d: &Path, why: String| ServeError::UnsafeDirectory { socket: socket.to_path_buf(), dir: d.to_path_buf(), why };
+    for (i, d) in dir.ancestors().enumerate() {
+        let meta = if follow { std::fs::metadata(d) } else { std::fs::symlink_metadata(d) }
+            .map_err(|e| ServeError::Socket { socket: socket.to_path_buf(), source: e })?;
+        let (uid, mode) = (meta.uid(), meta.mode());
+        if uid != me && uid != 0 {
+            return Err(unsafe_dir(d, format!("it is owned by uid {uid}, neither this daemon's uid ({me}) nor root")));
+        }
+        if meta.file_type().is_symlink() {
+            continue; // Who may replace it is a matter of its directory, checked next.
+        }
+        let writable = mode & 0o022 != 0;
+        if i == 0 && writable {
+            return Err(unsafe_dir(
+                d,
+                format!("it is writable by its group or by everyone (mode {:04o})", mode & 0o7777),
+            ));
+        }
+        if writable && mode & 0o1000 == 0 {
+            return Err(unsafe_dir(
+                d,
+                format!("it is writable by its group or by everyone and not sticky (mode {:04o})", mode & 0o7777),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Serves on `listener` until `shutdown` resolves, then finishes in-flight events and removes
 /// the socket file.
 pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl std::future::Future<Output = ()>) {
@@ -125,10 +244,7 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     // (exec::sandbox::pool); what every run shares is built now, not at the first event.
     let sandbox_pool = crate::exec::sandbox::pool::enable();
     crate::exec::sandbox::warm_up();
-    let wasm = match WasmRuntime::new(WasmOptions {
-        cache_dir: crate::exec::wasm::default_cache_dir(),
-        allocator: Allocator::Pooling,
-    }) {
+    let wasm = match WasmRuntime::new(WasmOptions { allocator: Allocator::Pooling, ..WasmOptions::from_env() }) {
         Ok(rt) => Some(rt),
         Err(e) => {
             tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; using the default one");
@@ -141,9 +257,10 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     allowed.dedup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = options.socket.clone();
+    let (server_wake, server_rx) = watch::channel(None);
     let (server_changes, poller) = match options.remote.clone() {
         Some(source) => {
-            let (tx, rx) = watch::channel(None);
+            let (tx, rx) = (server_wake.clone(), server_rx);
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let s2 = stop.clone();
             let thread = std::thread::Builder::new().name("hookhost-remote-poll".into()).spawn(move || {
@@ -158,16 +275,24 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
             });
             (Some(rx), thread.ok().map(|t| (stop, t)))
         }
-        None => (None, None),
+        None => (Some(server_rx), None),
     };
+    let budget_kib = (options.max_buffered_bytes / 1024).clamp(MIN_BUDGET_KIB, Semaphore::MAX_PERMITS);
+    // One uid may take three quarters: the rest stays for the others (at least one frame).
+    let per_uid_kib = (budget_kib / 4 * 3).max(MIN_BUDGET_KIB);
     let state = Arc::new(State {
         options,
         allowed,
+        me,
         wasm,
         projects: std::sync::Mutex::new(HashMap::new()),
+        connections: std::sync::Mutex::new(HashMap::new()),
+        budget: Arc::new(Semaphore::new(budget_kib)),
+        per_uid_kib,
         stop: stop_rx,
         session_id: format!("hookhost-serve-{}", std::process::id()),
         server_changes,
+        server_wake,
     });
     for (project_dir, settings) in state.options.preload.clone() {
         if let Err(e) = live_for(&state, project_dir, settings, None).await {
@@ -207,6 +332,57 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     tracing::info!("hookhost daemon stopped");
 }
 
+/// The smallest frame budget: one largest frame.
+const MIN_BUDGET_KIB: usize = MAX_FRAME.div_ceil(1024);
+/// Bytes read from a socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+/// The first growth of a frame's buffer.
+const FIRST_CAPACITY: usize = 64 * 1024;
+
+/// A peer uid's share of the connection cap, given back on drop.
+struct Slot<'a> {
+    state: &'a State,
+    uid: u32,
+}
+
+impl<'a> Slot<'a> {
+    fn take(state: &'a State, uid: u32) -> Option<Slot<'a>> {
+        let mut conns = state.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = conns.entry(uid).or_default();
+        if e.connections >= state.options.max_connections_per_uid {
+            return None;
+        }
+        e.connections += 1;
+        Some(Slot { state, uid })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut conns = self.state.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = conns.get_mut(&self.uid) {
+            e.connections = e.connections.saturating_sub(1);
+            if e.connections == 0 && e.reserved_kib == 0 {
+                conns.remove(&self.uid);
+            }
+        }
+    }
+}
+
+/// Why a connection stops reading.
+enum Stop {
+    /// The peer hung up, or the socket failed: nothing to answer.
+    Closed,
+    /// Answer this, then close (the stream cannot be resynchronised).
+    Refuse(String),
+}
+
+/// Writes `msg` within the frame timeout; false when it could not.
+async fn send(state: &State, stream: &mut UnixStream, msg: &Reply) -> bool {
+    let bytes = encode(msg);
+    matches!(tokio::time::timeout(state.options.frame_timeout, stream.write_all(&bytes)).await, Ok(Ok(())))
+}
+
 async fn connection(state: Arc<State>, mut stream: UnixStream) {
     let uid = match stream.peer_cred() {
         Ok(c) => c.uid(),
@@ -218,35 +394,162 @@ async fn connection(state: Arc<State>, mut stream: UnixStream) {
     if !state.allowed.contains(&uid) {
         tracing::warn!(uid, "refused a client: uid not allowed");
         let msg = Reply::Error { message: format!("peer uid {uid} is not allowed by this hookhost daemon") };
-        let _ = stream.write_all(&encode(&msg)).await;
+        send(&state, &mut stream, &msg).await;
         return;
     }
+    let Some(_slot) = Slot::take(&state, uid) else {
+        let limit = state.options.max_connections_per_uid;
+        tracing::warn!(uid, limit, "refused a client: too many connections from its uid");
+        let msg = Reply::Error {
+            message: format!("too many connections from uid {uid} (this hookhost daemon's limit is {limit})"),
+        };
+        send(&state, &mut stream, &msg).await;
+        return;
+    };
+    let peer = Peer { uid, foreign: uid != state.me };
     let mut stop = state.stop.clone();
     loop {
         // Idle: a shutdown closes the connection; a request in progress is finished first.
-        let mut len = [0u8; 4];
+        let mut first = [0u8; 1];
         tokio::select! {
-            r = stream.read_exact(&mut len) => if r.is_err() { return },
+            r = tokio::time::timeout(state.options.idle_timeout, stream.read(&mut first)) => match r {
+                Ok(Ok(1)) => {}
+                Ok(_) => return,
+                Err(_) => {
+                    tracing::debug!(uid, "closing an idle connection");
+                    return;
+                }
+            },
             _ = stop.changed() => return,
         }
-        let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_FRAME {
-            let msg = Reply::Error { message: format!("frame of {n} bytes is over the limit of {MAX_FRAME}") };
-            let _ = stream.write_all(&encode(&msg)).await;
-            return; // The stream cannot be resynchronised.
-        }
-        let mut body = vec![0u8; n];
-        if stream.read_exact(&mut body).await.is_err() {
-            return;
-        }
+        let deadline = Instant::now() + state.options.frame_timeout;
+        let (body, reservation) = match read_frame(&state, uid, &mut stream, first[0], deadline).await {
+            Ok(frame) => frame,
+            Err(Stop::Closed) => return,
+            Err(Stop::Refuse(message)) => {
+                tracing::warn!(uid, %message, "closing a connection");
+                send(&state, &mut stream, &Reply::Error { message }).await;
+                return;
+            }
+        };
         let reply = match serde_json::from_slice::<Request>(&body) {
-            Ok(req) => handle(&state, req).await,
+            Ok(req) => {
+                drop(body);
+                handle(&state, req, peer).await
+            }
             Err(e) => Reply::Error { message: format!("malformed request: {e}") },
         };
-        if stream.write_all(&encode(&reply)).await.is_err() {
+        let sent = send(&state, &mut stream, &reply).await;
+        drop(reservation);
+        if !sent {
             return;
         }
     }
+}
+
+/// Room reserved in the frame budget for one frame, given back on drop (to the budget and to
+/// the uid's share).
+struct Reservation<'a> {
+    state: &'a State,
+    uid: u32,
+    kib: usize,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<'a> Reservation<'a> {
+    /// Reserves `kib` for a frame of `uid`, without waiting: `None` when the budget, or this
+    /// uid's share of it, has no room now.
+    fn take(state: &'a State, uid: u32, kib: usize) -> Option<Reservation<'a>> {
+        let mut conns = state.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = conns.entry(uid).or_default();
+        if entry.reserved_kib + kib > state.per_uid_kib {
+            return None;
+        }
+        let permit = state.budget.clone().try_acquire_many_owned(u32::try_from(kib).ok()?).ok()?;
+        entry.reserved_kib += kib;
+        Some(Reservation { state, uid, kib, _permit: permit })
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut conns = self.state.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = conns.get_mut(&self.uid) {
+            e.reserved_kib = e.reserved_kib.saturating_sub(self.kib);
+        }
+    }
+}
+
+/// Reads the rest of a frame whose first byte is `first`, by `deadline`. Room for the declared
+/// length is reserved in the daemon's frame budget first, without waiting (a frame that finds
+/// no room is refused: nothing ever holds part of the budget while waiting for more, so no
+/// set of frames can lock it), but memory is only taken as bytes arrive. The reservation is
+/// returned with the frame and released when it is answered.
+async fn read_frame<'a>(
+    state: &'a State,
+    uid: u32,
+    stream: &mut UnixStream,
+    first: u8,
+    deadline: Instant,
+) -> Result<(Vec<u8>, Reservation<'a>), Stop> {
+    let timeout = |what: &str| {
+        Stop::Refuse(format!(
+            "{what} not completed within {} s; closing the connection",
+            state.options.frame_timeout.as_secs_f64()
+        ))
+    };
+    let mut len = [first, 0, 0, 0];
+    match tokio::time::timeout_at(deadline, stream.read_exact(&mut len[1..])).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => return Err(Stop::Closed),
+        Err(_) => return Err(timeout("the frame header was")),
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(Stop::Refuse(format!("frame of {n} bytes is over the limit of {MAX_FRAME}")));
+    }
+    let Some(reservation) = Reservation::take(state, uid, n.div_ceil(1024).max(1)) else {
+        return Err(Stop::Refuse(format!(
+            "this hookhost daemon cannot buffer a frame of {n} bytes now (frames in flight use its \
+             budget of {} bytes, at most {} bytes per uid); try again",
+            state.options.max_buffered_bytes,
+            state.per_uid_kib * 1024
+        )));
+    };
+    let mut body: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK.min(n)];
+    while body.len() < n {
+        let want = chunk.len().min(n - body.len());
+        let got = match tokio::time::timeout_at(deadline, stream.read(&mut chunk[..want])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(Stop::Closed),
+            Ok(Ok(got)) => got,
+            Err(_) => return Err(timeout("the frame")),
+        };
+        let needed = body.len() + got;
+        if needed > body.capacity() {
+            // Grow geometrically, never past the declared (reserved) length.
+            let capacity = needed.max(body.capacity() * 2).max(FIRST_CAPACITY).min(n);
+            body.reserve_exact(capacity - body.len());
+        }
+        body.extend_from_slice(&chunk[..got]);
+    }
+    Ok((body, reservation))
+}
+
+/// Why a foreign peer's request is refused, if it asks for more than decisions: its own
+/// `settings` file or project would run with the daemon's rights.
+fn foreign_refusal(state: &State, peer: Peer, project_dir: Option<&Path>, settings: Option<&Path>) -> Option<String> {
+    let what = match (settings, project_dir) {
+        (Some(s), _) => format!("its settings file {}", s.display()),
+        (None, Some(p)) => format!("its project directory {}", p.display()),
+        (None, None) => return None,
+    };
+    tracing::warn!(uid = peer.uid, %what, "refused a foreign peer's settings");
+    Some(format!(
+        "peer uid {} is not this hookhost daemon's uid ({}): the daemon answers it with the managed \
+         policy only and refuses {what} (another user's settings never run with the daemon's rights)",
+        peer.uid, state.me
+    ))
 }
 
 async fn live_for(
@@ -256,16 +559,31 @@ async fn live_for(
     cwd: Option<&str>,
 ) -> Result<LiveHandle, String> {
     let loc = Locations::from_env(settings.clone(), project_dir, cwd);
-    let key = (loc.project_dir.clone(), loc.cli_file.clone());
+    let key = Key::Project(loc.project_dir.clone(), loc.cli_file.clone());
+    live(state, key, loc).await
+}
+
+/// The managed-only revision foreign peers get: server-managed and endpoint-managed scopes, no
+/// user, project, local or command-line file, no rollback.
+async fn live_managed(state: &State) -> Result<LiveHandle, String> {
+    let mut loc = Locations::from_env(None, None, None);
+    loc.user_file = None;
+    loc.project_dir = None;
+    loc.cli_file = None;
+    live(state, Key::ManagedOnly, loc).await
+}
+
+async fn live(state: &State, key: Key, loc: Locations) -> Result<LiveHandle, String> {
+    let managed_only = key == Key::ManagedOnly;
     let cell = {
         let mut projects = state.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(c) = projects.get(&key) {
             c.clone()
         } else {
-            if projects.len() >= state.options.max_projects {
+            let served = projects.keys().filter(|k| **k != Key::ManagedOnly).count();
+            if !managed_only && served >= state.options.max_projects {
                 return Err(format!(
-                    "this daemon already serves {} projects (its limit); run another daemon or dispatch in-process",
-                    projects.len()
+                    "this daemon already serves {served} projects (its limit); run another daemon or dispatch in-process"
                 ));
             }
             let c = Arc::new(tokio::sync::OnceCell::new());
@@ -280,6 +598,8 @@ async fn live_for(
                 session_id: Some(state.session_id.clone()),
                 no_persist: false,
                 server_changes: state.server_changes.clone(),
+                // Rollback reads and writes the files an event names, with the daemon's rights.
+                no_rollback: managed_only,
             };
             let (live, reports) = Live::open(loc, options).await;
             for r in &reports {
@@ -293,18 +613,43 @@ async fn live_for(
     Ok(handle.clone())
 }
 
-async fn handle(state: &State, req: Request) -> Reply {
+async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
     match req {
         Request::Event { event, project_dir, settings, .. } => {
+            if peer.foreign
+                && let Some(message) = foreign_refusal(state, peer, project_dir.as_deref(), settings.as_deref())
+            {
+                return Reply::Error { message };
+            }
             let event = match HookEvent::parse_with_limit(event.as_bytes(), state.options.max_event_bytes) {
                 Ok(e) => e,
                 Err(e) => return Reply::Error { message: format!("invalid event: {e}") },
             };
-            let live = match live_for(state, project_dir, settings, event.cwd()).await {
+            let live = if peer.foreign {
+                live_managed(state).await
+            } else {
+                live_for(state, project_dir, settings, event.cwd()).await
+            };
+            let live = match live {
                 Ok(l) => l,
                 Err(message) => return Reply::Error { message },
             };
-            let rev = live.current();
+            let mut rev = live.current();
+            if rev.settings().server.as_ref().is_some_and(|s| s.stale()) {
+                rev = match reassembled(state, &live).await {
+                    Ok(r) => r,
+                    Err(message) => {
+                        tracing::error!(%message, "failing the event closed");
+                        let revision = rev.settings().revision.clone();
+                        return Reply::Outcome {
+                            exit_code: 2,
+                            stdout: String::new(),
+                            stderr: format!("hookhost: {message}\n"),
+                            revision,
+                        };
+                    }
+                };
+            }
             let r = respond(&rev, &event).await;
             Reply::Outcome {
                 exit_code: r.exit_code,
@@ -314,7 +659,17 @@ async fn handle(state: &State, req: Request) -> Reply {
             }
         }
         Request::Status { project_dir, settings, .. } => {
-            let live = match live_for(state, project_dir, settings, None).await {
+            if peer.foreign
+                && let Some(message) = foreign_refusal(state, peer, project_dir.as_deref(), settings.as_deref())
+            {
+                return Reply::Error { message };
+            }
+            let live = if peer.foreign {
+                live_managed(state).await
+            } else {
+                live_for(state, project_dir, settings, None).await
+            };
+            let live = match live {
                 Ok(l) => l,
                 Err(message) => return Reply::Error { message },
             };
@@ -333,7 +688,13 @@ async fn handle(state: &State, req: Request) -> Reply {
                     .collect(),
                 errors: rev.errors.iter().map(|e| e.to_string()).collect(),
                 age_seconds: rev.since.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0),
-                projects: state.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
+                projects: state
+                    .projects
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .keys()
+                    .filter(|k| **k != Key::ManagedOnly)
+                    .count(),
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
             }
@@ -341,14 +702,51 @@ async fn handle(state: &State, req: Request) -> Reply {
     }
 }
 
+/// The server-managed part of the live settings no longer matches the approval records or the
+/// clock (`ServerState::stale`: `hookhost reject` ran, or the payload expired): wakes every
+/// project's live settings to reassemble it and waits, bounded, until this one did, so the event
+/// is decided as one-shot dispatch would decide it. `Err`: it did not happen in time.
+async fn reassembled(state: &State, live: &LiveHandle) -> Result<Arc<Revision>, String> {
+    const WAIT: Duration = Duration::from_secs(10);
+    let path = live.current().settings().server.as_ref().and_then(|s| s.payload_path.clone());
+    state.server_wake.send_replace(Some(path.unwrap_or_default()));
+    let start = std::time::Instant::now();
+    loop {
+        let rev = live.current();
+        if !rev.settings().server.as_ref().is_some_and(|s| s.stale()) {
+            return Ok(rev);
+        }
+        if start.elapsed() > WAIT {
+            return Err(format!(
+                "the server-managed settings changed (an approval decision or an expiry) and were not reassembled within {}s",
+                WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Dispatches `event` on a live revision, with the same host-failure rules as one-shot
 /// `dispatch`: an unusable managed file with no good version in force fails closed; a skipped
-/// file fails closed where the event is in `failClosed`, else it is reported.
+/// file (or an expired server payload held back) fails closed where the event is in
+/// `failClosed`, else it is reported; unapproved server hooks count as failed hooks.
 pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
-    let (errors, mut notes) = crate::live::split_errors(rev.settings(), &rev.errors);
-    match crate::live::admit(rev.settings(), &errors, false, event.name()) {
+    let (mut errors, mut notes) = crate::live::split_errors(rev.settings(), &rev.errors);
+    let server = rev.settings().server.as_ref();
+    errors.extend(server.and_then(|s| s.problem.clone()));
+    let unapproved = server.is_some_and(|s| s.unapproved);
+    match crate::live::admit(rev.settings(), &errors, unapproved, event.name()) {
         Ok(skipped) => notes.extend(skipped),
-        Err(msg) => return Response { stdout: String::new(), stderr: format!("hookhost: {msg}\n"), exit_code: 2 },
+        Err(msg) => {
+            return Response {
+                stdout: String::new(),
+                stderr: format!("hookhost: {msg}\n"),
+                exit_code: crate::error::dispatch_exit_code(crate::error::HostFault::Policy, None),
+            };
+        }
+    }
+    if unapproved {
+        notes.push(crate::remote_cli::UNAPPROVED_NOTE.into());
     }
     let mut outcome = rev.bus.dispatch(event, &rev.ctx).await;
     outcome.verdict.system_messages.extend(notes);

@@ -4,8 +4,9 @@
 //!
 //! Promises: never blocks past `timeout + grace + drain`; never reads more than the caps (a
 //! process that writes more is killed and reported, its output never parsed); leaves no process
-//! of its group behind; never interpolates event data into a command line. Knows nothing of
-//! settings or decisions.
+//! of its group behind; forks from a thread that outlives the run (a hook dies with the thread
+//! that forked it, `sandbox::child`); never interpolates event data into a command line. Knows
+//! nothing of settings or decisions.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -87,7 +88,10 @@ pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<
         Some(started) => started,
         None => {
             let mut cmd = piped_command(&spec.program, spec.args.iter(), &spec.env, &spec.cwd);
-            sandbox.install(&mut cmd).and_then(|()| cmd.spawn())
+            match sandbox.install(&mut cmd) {
+                Ok(()) => spawn(cmd).await,
+                Err(e) => Err(e),
+            }
         }
     };
     let mut child = match started {
@@ -162,6 +166,51 @@ pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<
         None
     };
     Ok(ProcessOutcome { exit, stdout, stderr, timed_out, overflow, drain_timed_out, pid })
+}
+
+/// Starts `cmd` from a thread that outlives the run. A hook dies with the thread that forked it
+/// (`PR_SET_PDEATHSIG`, see `sandbox::child`), and a multi-threaded runtime's worker can end
+/// while the runtime lives (after `block_in_place` it may be handed to the blocking pool, which
+/// lets idle threads go), which would kill a hook mid-run: there the fork happens on one
+/// process-wide spawner thread, which never ends. On a current-thread runtime (one-shot
+/// `dispatch`) the thread driving the run forks, and it outlives the run.
+async fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::Sender;
+    type Job = (
+        tokio::process::Command,
+        tokio::runtime::Handle,
+        tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>,
+    );
+    static SPAWNER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+    let handle = match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread => h,
+        _ => return cmd.spawn(),
+    };
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("hookhost-spawner".into())
+            .spawn(move || {
+                for (mut cmd, handle, reply) in rx {
+                    let _runtime = handle.enter();
+                    // A dropped reply (the run was cancelled) drops the child: killed on drop.
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .map_err(
+                |e| tracing::warn!(error = %e, "cannot start the spawner thread; hooks are forked by runtime workers"),
+            )
+            .ok()
+            .map(|_| tx)
+    });
+    let Some(tx) = spawner else { return cmd.spawn() };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if let Err(job) = tx.send((cmd, handle, reply)) {
+        let (mut cmd, _, _) = job.0;
+        return cmd.spawn();
+    }
+    answer.await.unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread is gone")))
 }
 
 /// A hook's process as every one is started (the warm pool's stubs too): `program args…` with

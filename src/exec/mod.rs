@@ -153,7 +153,6 @@ impl Runner {
         let run = RunInfo {
             timeout: hook.timeout,
             project_dir: ctx.project_dir.as_deref(),
-            script_dirs: script_dirs(c, ctx),
             launch: Some(sandbox::Launch { program: &spec.program, args: &spec.args, cwd: &spec.cwd }),
         };
         let mut prepared = match sandbox::prepare(&sandbox_spec, &run, &spec.env) {
@@ -233,13 +232,14 @@ pub fn preload_wasm(hooks: &[std::sync::Arc<Hook>], ctx: &RunContext) -> Vec<(Pa
             fuel: w.fuel,
         };
         let result = wasm::WasmRuntime::shared().map_err(|e| HookFailure::new(FailureKind::Load, e)).and_then(|rt| {
-            let (loaded, source) = rt.load(&run)?;
+            // Off the event path: a compile gets the precompile budget, not the hook's deadline.
+            let (loaded, source) = rt.precompile(&run)?;
             let from = match source {
                 wasm::LoadSource::Memory => "already loaded".to_string(),
                 wasm::LoadSource::Cache => "from the precompile cache".to_string(),
                 wasm::LoadSource::Compiled => match rt.cache_dir() {
                     Some(d) => format!("compiled into the precompile cache {}", d.display()),
-                    None => "compiled (no usable precompile cache)".to_string(),
+                    None => "compiled (no precompile cache this process may write: only root writes one)".to_string(),
                 },
             };
             Ok(format!("sha256 {}, {from}", loaded.sha256()))
@@ -261,22 +261,6 @@ pub fn wasm_component_path(hook: &Hook, w: &WasmHook, ctx: &RunContext) -> PathB
         Some(dir) if path.is_relative() => dir.join(path),
         _ => path,
     }
-}
-
-/// Directories of the program and script a command hook runs (granted read and execute).
-fn script_dirs(c: &CommandHook, ctx: &RunContext) -> Vec<PathBuf> {
-    let expand = |s: &str| expand_project_dir(s, ctx.project_dir.as_deref());
-    let words: Vec<String> = match &c.args {
-        Some(a) => std::iter::once(c.command.clone()).chain(a.iter().cloned()).collect(),
-        None => shlex::split(&c.command).unwrap_or_default(),
-    };
-    words
-        .iter()
-        .take(2)
-        .map(|w| PathBuf::from(expand(w)))
-        .filter(|p| p.is_absolute() && p.is_file())
-        .filter_map(|p| p.parent().map(Path::to_path_buf))
-        .collect()
 }
 
 fn secs(d: Duration) -> String {

@@ -10,18 +10,28 @@
 //! its `tool_use_id` is the one asked for, it was taken in this boot and it is younger than the
 //! TTL; [`EditSnapshot::restore`] writes nothing when the file on disk is not what the tool
 //! produced (see [`Expect`]), so a third party's change is kept.
+//!
+//! A swapped path is never written through (`super::dirfd`): the snapshot reads the file with
+//! `O_NOFOLLOW` from its directory, opened with no symbolic link anywhere on its path, and
+//! records that directory's device and inode; the restore opens the directory the same way,
+//! refuses ([`Restore::Refused`]) when it is not the same directory any more, when the file has
+//! become a symbolic link or something other than a regular file, or when it changes between the
+//! check and the atomic swap (`renameat2(RENAME_EXCHANGE)`, verified, swapped back on a
+//! mismatch). Owner and mode are set on the new file's descriptor, never by path.
 
 use std::io::{BufRead, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{RollbackError, private_dir, sha256_hex, sync_dir, write_atomic};
+use super::dirfd::{Dir, DirError, FileId};
+use super::{RollbackError, private_dir, sha256_hex, sync_dir};
 
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 records the directory's identity (`dir_id`); older snapshots are discarded.
+const FORMAT_VERSION: u32 = 2;
 /// A `.tmp` older than this is removed even if a process with its pid exists (pid reuse).
 const TMP_GRACE: Duration = Duration::from_secs(60);
 
@@ -36,6 +46,10 @@ pub struct SnapshotMeta {
     pub path: PathBuf,
     /// The file a restore writes: `path` with symlinks resolved at snapshot time.
     pub real_path: PathBuf,
+    /// The device and inode of `real_path`'s directory at snapshot time (`None`: it did not
+    /// exist yet). A restore writes only into that same directory.
+    #[serde(default)]
+    pub dir_id: Option<FileId>,
     /// Whether the file existed before the tool ran (if not, a restore removes it).
     pub existed: bool,
     /// Permission bits (with setuid/setgid/sticky), when it existed.
@@ -92,6 +106,9 @@ pub enum Restore {
     Unchanged,
     /// Not what the tool wrote: left alone.
     Conflict { why: String, current: Option<String> },
+    /// The path no longer leads where it led at snapshot time (a directory or the file was
+    /// replaced, e.g. by a symbolic link), or it changed during the swap: nothing was written.
+    Refused { why: String, current: Option<String> },
     /// The restore itself failed (the file is as it was before the attempt).
     Failed { error: String, current: Option<String> },
 }
@@ -103,7 +120,9 @@ impl Restore {
             Restore::Restored { before } => (Some(before.clone()), snap.meta.sha256.clone()),
             Restore::Removed { before } => (Some(before.clone()), None),
             Restore::Unchanged => (snap.meta.sha256.clone(), snap.meta.sha256.clone()),
-            Restore::Conflict { current, .. } | Restore::Failed { current, .. } => (current.clone(), current.clone()),
+            Restore::Conflict { current, .. } | Restore::Failed { current, .. } | Restore::Refused { current, .. } => {
+                (current.clone(), current.clone())
+            }
         }
     }
 }
@@ -129,12 +148,24 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 /// Reads `path` if it exists (`None` when it does not).
+/// Reads one of the store's own files, never through a symbolic link put in its place and never
+/// blocking on a FIFO.
 fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, RollbackError> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(RollbackError::io(path, e)),
+    let mut f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(RollbackError::io(path, e)),
+    };
+    if !f.metadata().map_err(|e| RollbackError::io(path, e))?.is_file() {
+        return Err(RollbackError::Corrupt { path: path.to_path_buf(), why: "not a regular file".into() });
     }
+    let mut b = Vec::new();
+    f.read_to_end(&mut b).map_err(|e| RollbackError::io(path, e))?;
+    Ok(Some(b))
 }
 
 impl EditStore {
@@ -169,26 +200,46 @@ impl EditStore {
             }
             Err(e) => return Err(RollbackError::io(path, e)),
         };
-        let (existed, mode_owner, content) = match std::fs::metadata(&real_path) {
-            Ok(m) if !m.is_file() => {
-                return Err(RollbackError::Unsupported {
-                    path: real_path,
-                    why: "not a regular file (hookhost restores only regular files)".into(),
-                });
+        // The file is read with O_NOFOLLOW from its directory, opened with no symbolic link on
+        // its path: a link swapped in after `canonicalize` is refused, never followed.
+        let (dir_path, name) = super::dirfd::split(&real_path).ok_or_else(|| RollbackError::Unsupported {
+            path: real_path.clone(),
+            why: "not an absolute path to a file".into(),
+        })?;
+        let unsupported = |why: String| RollbackError::Unsupported { path: real_path.clone(), why };
+        let dir = match Dir::open(dir_path) {
+            Ok(d) => Some(d),
+            // The directory does not exist yet: the tool creates it, and the file.
+            Err(DirError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(DirError::Symlink) => {
+                return Err(unsupported(format!(
+                    "{} changed into a symbolic link while being snapshotted",
+                    dir_path.display()
+                )));
             }
-            Ok(m) if m.len() > self.max_file_bytes => return Ok(Snapshotted::TooLarge { len: m.len() }),
-            Ok(m) => {
-                let mut buf = Vec::with_capacity(m.len() as usize);
-                std::fs::File::open(&real_path)
-                    .and_then(|f| f.take(self.max_file_bytes.saturating_add(1)).read_to_end(&mut buf))
-                    .map_err(|e| RollbackError::io(&real_path, e))?;
-                if buf.len() as u64 > self.max_file_bytes {
-                    return Ok(Snapshotted::TooLarge { len: buf.len() as u64 });
+            Err(e) => return Err(unsupported(format!("cannot open {}: {e}", dir_path.display()))),
+        };
+        let dir_id = match &dir {
+            Some(d) => Some(d.id().map_err(|e| unsupported(e.to_string()))?),
+            None => None,
+        };
+        let entry = match &dir {
+            Some(d) => match d.read(name, self.max_file_bytes) {
+                Ok(e) => e,
+                Err(DirError::TooLarge(len)) => return Ok(Snapshotted::TooLarge { len }),
+                Err(DirError::NotRegular) => {
+                    return Err(unsupported("not a regular file (hookhost restores only regular files)".into()));
                 }
-                (true, Some((m.permissions().mode() & 0o7777, (m.uid(), m.gid()))), buf)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (false, None, Vec::new()),
-            Err(e) => return Err(RollbackError::io(&real_path, e)),
+                Err(DirError::Symlink) => {
+                    return Err(unsupported("it changed into a symbolic link while being snapshotted".into()));
+                }
+                Err(e) => return Err(unsupported(e.to_string())),
+            },
+            None => None,
+        };
+        let (existed, mode_owner, content) = match entry {
+            Some(e) => (true, Some((e.mode, e.owner)), e.bytes),
+            None => (false, None, Vec::new()),
         };
         let sha256 = existed.then(|| sha256_hex(&content));
         let meta = SnapshotMeta {
@@ -197,7 +248,8 @@ impl EditStore {
             session_id: session_id.map(str::to_string),
             tool: tool.to_string(),
             path: path.to_path_buf(),
-            real_path,
+            real_path: real_path.clone(),
+            dir_id,
             existed,
             mode: mode_owner.map(|(m, _)| m),
             owner: mode_owner.map(|(_, o)| o),
@@ -210,8 +262,14 @@ impl EditStore {
         private_dir(&self.dir)?;
         let dest = self.file(tool_use_id);
         let tmp = dest.with_extension(format!("{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)?;
             let mut header = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
             header.push(b'\n');
             f.write_all(&header)?;
@@ -394,11 +452,62 @@ impl EditSnapshot {
     /// (`expect`); otherwise leaves it and reports the conflict.
     pub fn restore(&self, expect: &Expect) -> Restore {
         let m = &self.meta;
-        let current = match read_opt(&m.real_path) {
+        let Some((dir_path, name)) = super::dirfd::split(&m.real_path) else {
+            return Restore::Failed {
+                error: format!("{}: not an absolute path", m.real_path.display()),
+                current: None,
+            };
+        };
+        let refused = |why: String, current: Option<String>| Restore::Refused { why, current };
+        // The directory, by a path with no symbolic link in it, and the same directory as at
+        // snapshot time: a parent swapped for a link (or for another directory) is refused.
+        let dir = match Dir::open(dir_path) {
+            Ok(d) => d,
+            Err(DirError::Symlink) => {
+                return refused(
+                    format!("a directory on the path {} was replaced by a symbolic link", dir_path.display()),
+                    None,
+                );
+            }
+            Err(DirError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && m.existed => {
+                return Restore::Conflict {
+                    why: format!("its directory {} no longer exists", dir_path.display()),
+                    current: None,
+                };
+            }
+            Err(DirError::Io(e)) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return refused(format!("{} is no longer a directory", dir_path.display()), None);
+            }
+            Err(e) => return Restore::Failed { error: format!("{}: {e}", dir_path.display()), current: None },
+        };
+        if let Some(want) = m.dir_id {
+            match dir.id() {
+                Ok(id) if id == want => {}
+                Ok(id) => {
+                    return refused(
+                        format!(
+                            "{} is not the directory that was snapshotted any more ({want} then, {id} now): it was \
+                             replaced",
+                            dir_path.display()
+                        ),
+                        None,
+                    );
+                }
+                Err(e) => return Restore::Failed { error: e.to_string(), current: None },
+            }
+        }
+        let cap = (self.content.len() as u64).max(m.len).saturating_mul(4).saturating_add(64 << 20);
+        let current = match dir.read(name, cap) {
             Ok(c) => c,
+            Err(DirError::Symlink) => {
+                return refused(format!("{} was replaced by a symbolic link", m.real_path.display()), None);
+            }
+            Err(DirError::NotRegular) => {
+                return refused(format!("{} is no longer a regular file", m.real_path.display()), None);
+            }
             Err(e) => return Restore::Failed { error: e.to_string(), current: None },
         };
-        let current_sha = current.as_deref().map(sha256_hex);
+        let current_sha = current.as_ref().map(|c| sha256_hex(&c.bytes));
         let Some(cur) = current else {
             return if m.existed {
                 Restore::Conflict { why: "it no longer exists (deleted after the tool ran)".into(), current: None }
@@ -407,15 +516,12 @@ impl EditSnapshot {
             };
         };
         let cur_sha = current_sha.clone().unwrap_or_default();
-        if m.existed && cur == self.content {
-            let mode_now = std::fs::metadata(&m.real_path).map(|md| md.permissions().mode() & 0o7777).ok();
-            if mode_now == m.mode {
-                return Restore::Unchanged;
-            }
+        if m.existed && cur.bytes == self.content && Some(cur.mode) == m.mode {
+            return Restore::Unchanged;
         }
         let what_tool_wrote = match expect {
             Expect::Exact(e) => {
-                if cur == *e {
+                if cur.bytes == *e {
                     Ok(())
                 } else {
                     Err(format!(
@@ -426,7 +532,7 @@ impl EditSnapshot {
                     ))
                 }
             }
-            Expect::Contains(parts) => match parts.iter().find(|p| !contains(&cur, p)) {
+            Expect::Contains(parts) => match parts.iter().find(|p| !contains(&cur.bytes, p)) {
                 None => Ok(()),
                 Some(_) => Err(format!(
                     "its content (sha256 {cur_sha}) does not contain what the {} wrote: it was changed by someone \
@@ -439,21 +545,17 @@ impl EditSnapshot {
         if let Err(why) = what_tool_wrote {
             return Restore::Conflict { why, current: current_sha };
         }
-        if m.existed {
-            match write_atomic(&m.real_path, &self.content, m.mode.unwrap_or(0o644), m.owner) {
-                Ok(()) => Restore::Restored { before: cur_sha },
-                Err(e) => Restore::Failed { error: e.to_string(), current: current_sha },
-            }
+        let checked = cur.expected();
+        let done = if m.existed {
+            dir.replace(name, &self.content, m.mode.unwrap_or(0o644), m.owner, Some(&checked))
         } else {
-            match std::fs::remove_file(&m.real_path) {
-                Ok(()) => {
-                    if let Some(d) = m.real_path.parent() {
-                        sync_dir(d);
-                    }
-                    Restore::Removed { before: cur_sha }
-                }
-                Err(e) => Restore::Failed { error: format!("{}: {e}", m.real_path.display()), current: current_sha },
-            }
+            dir.remove(name, &checked)
+        };
+        match done {
+            Ok(()) if m.existed => Restore::Restored { before: cur_sha },
+            Ok(()) => Restore::Removed { before: cur_sha },
+            Err(DirError::Changed(why)) => refused(format!("{} {why}", m.real_path.display()), current_sha),
+            Err(e) => Restore::Failed { error: format!("{}: {e}", m.real_path.display()), current: current_sha },
         }
     }
 }
@@ -466,6 +568,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
 
     fn store(dir: &Path) -> EditStore {
         EditStore::new(dir, Duration::from_secs(3600), 1024)
@@ -524,6 +627,7 @@ mod tests {
                 tool: tool.into(),
                 path: "/x".into(),
                 real_path: "/x".into(),
+                dir_id: None,
                 existed,
                 mode: None,
                 owner: None,

@@ -9,15 +9,22 @@
 //! object per file: the path, whether it existed, its mode, its sha256 and its content (UTF-8
 //! text, or base16 when it is not UTF-8). Writes are atomic.
 //!
+//! A revert never writes through a swapped path (`super::dirfd`): the accepted record keeps the
+//! file's real path and its directory's device and inode; a revert opens that directory with no
+//! symbolic link on its path, refuses ([`RollbackError::Refused`], audited as `refused`) when it
+//! is not the same directory or the file has become a link, and swaps the content in atomically.
+//!
 //! Does not: decide whether a change is blocked, or know which files are managed (callers never
 //! pass `policy_settings` / managed files: those are applied, never reverted).
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DEFAULT_MAX_FILE_BYTES, RollbackError, private_dir, sha256_hex, sync_dir, write_atomic};
+use super::dirfd::{Dir, DirError, FileId};
+use super::{DEFAULT_MAX_FILE_BYTES, RollbackError, private_dir, sha256_hex, write_atomic};
+use crate::readfile::Links;
 
 /// Claude Code's settings files for a project: `~/.claude/settings.json`,
 /// `<project>/.claude/settings.json`, `<project>/.claude/settings.local.json` (managed settings
@@ -53,6 +60,12 @@ pub struct Accepted {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_hex: Option<String>,
     pub accepted_at: String,
+    /// `path` with symbolic links resolved when it was accepted: what a revert writes.
+    #[serde(default)]
+    pub real_path: Option<PathBuf>,
+    /// The device and inode of `real_path`'s directory when it was accepted.
+    #[serde(default)]
+    pub dir_id: Option<FileId>,
 }
 
 impl Accepted {
@@ -135,22 +148,17 @@ impl SettingsSnapshots {
     }
 
     /// Records the current state of `path` on disk as accepted.
+    /// The file is read as a bounded regular file (`crate::readfile`): a FIFO or a device is
+    /// refused, never waited on.
     pub fn accept_current(&self, path: &Path) -> Result<(), RollbackError> {
-        match std::fs::metadata(path) {
-            Ok(m) if m.len() > DEFAULT_MAX_FILE_BYTES => Err(RollbackError::Unsupported {
-                path: path.to_path_buf(),
-                why: format!("larger than {DEFAULT_MAX_FILE_BYTES} bytes: not snapshotted"),
-            }),
-            Ok(_) => {
-                let bytes = std::fs::read(path).map_err(|e| RollbackError::io(path, e))?;
-                self.accept(path, &bytes)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.accept_absent(path),
-            Err(e) => Err(RollbackError::io(path, e)),
+        match read_regular(path, Links::Follow, DEFAULT_MAX_FILE_BYTES)? {
+            Some(bytes) => self.accept(path, &bytes),
+            None => self.accept_absent(path),
         }
     }
 
     fn store(&self, path: &Path, bytes: Option<&[u8]>, mode: Option<u32>) -> Result<(), RollbackError> {
+        let (real_path, dir_id) = locate(path);
         let (content, content_hex) = match bytes.map(std::str::from_utf8) {
             None => (None, None),
             Some(Ok(t)) => (Some(t.to_string()), None),
@@ -167,6 +175,8 @@ impl SettingsSnapshots {
             content,
             content_hex,
             accepted_at: crate::bus::now_rfc3339(),
+            real_path,
+            dir_id,
         };
         private_dir(&self.dir)?;
         let file = self.file(path);
@@ -178,10 +188,9 @@ impl SettingsSnapshots {
     /// The last accepted state of `path`, if any.
     pub fn last_accepted(&self, path: &Path) -> Result<Option<Accepted>, RollbackError> {
         let file = self.file(path);
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(RollbackError::io(&file, e)),
+        // The snapshot (hex-encoded content, at most twice the cap, plus its JSON): never a link.
+        let Some(bytes) = read_regular(&file, Links::NoFollow, 4 * DEFAULT_MAX_FILE_BYTES + 65536)? else {
+            return Ok(None);
         };
         let rec: Accepted = serde_json::from_slice(&bytes)
             .map_err(|e| RollbackError::Corrupt { path: file.clone(), why: e.to_string() })?;
@@ -196,39 +205,88 @@ impl SettingsSnapshots {
 
     /// Writes the last accepted content of `path` back (atomically, with its mode), or removes
     /// the file if it did not exist then. The snapshot itself is kept: it is still the last
-    /// accepted state.
+    /// accepted state. Refused when the path no longer leads to the directory it was accepted in.
     pub fn revert(&self, path: &Path) -> Result<RevertReport, RollbackError> {
-        let before = match std::fs::read(path) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(RollbackError::io(path, e)),
+        let rec = self.last_accepted(path)?;
+        let target = rec.as_ref().and_then(|r| r.real_path.clone()).unwrap_or_else(|| path.to_path_buf());
+        let refused = |why: String| RollbackError::Refused { path: target.clone(), why };
+        let (dir_path, name) = super::dirfd::split(&target)
+            .ok_or_else(|| RollbackError::Unsupported { path: target.clone(), why: "not an absolute path".into() })?;
+        let dir = match Dir::open(dir_path) {
+            Ok(d) => d,
+            Err(DirError::Symlink) => {
+                return Err(refused(format!("a directory on the path {} is a symbolic link now", dir_path.display())));
+            }
+            Err(DirError::Io(e)) => return Err(RollbackError::io(dir_path, e)),
+            Err(e) => return Err(refused(e.to_string())),
         };
-        let before_sha256 = before.as_deref().map(sha256_hex);
+        if let Some(want) = rec.as_ref().and_then(|r| r.dir_id) {
+            let now = dir.id().map_err(|e| refused(e.to_string()))?;
+            if now != want {
+                return Err(refused(format!(
+                    "{} is not the directory it was when accepted ({want} then, {now} now)",
+                    dir_path.display()
+                )));
+            }
+        }
+        let before = match dir.read(name, DEFAULT_MAX_FILE_BYTES) {
+            Ok(b) => b,
+            Err(DirError::Symlink) => return Err(refused("the file was replaced by a symbolic link".into())),
+            Err(DirError::Io(e)) => return Err(RollbackError::io(&target, e)),
+            Err(e) => return Err(refused(e.to_string())),
+        };
+        let before_sha256 = before.as_ref().map(|b| sha256_hex(&b.bytes));
         let report = |action, after_sha256| RevertReport {
             path: path.to_path_buf(),
             action,
             before_sha256: before_sha256.clone(),
             after_sha256,
         };
-        let Some(rec) = self.last_accepted(path)? else {
+        let Some(rec) = rec else {
             return Ok(report(RevertAction::NoSnapshot, before_sha256.clone()));
         };
         if before_sha256 == rec.sha256 {
             return Ok(report(RevertAction::Unchanged, before_sha256.clone()));
         }
+        let swapped = |e: DirError| match e {
+            DirError::Changed(why) => refused(why),
+            DirError::Io(e) => RollbackError::io(&target, e),
+            e => RollbackError::Unsupported { path: target.clone(), why: e.to_string() },
+        };
         if !rec.existed {
-            std::fs::remove_file(path).map_err(|e| RollbackError::io(path, e))?;
-            if let Some(d) = path.parent() {
-                sync_dir(d);
+            if let Some(b) = &before {
+                dir.remove(name, &b.expected()).map_err(swapped)?;
             }
             return Ok(report(RevertAction::Removed, None));
         }
-        let current = std::fs::metadata(path).ok();
-        let mode = rec.mode.or_else(|| current.as_ref().map(|m| m.permissions().mode() & 0o7777)).unwrap_or(0o644);
-        let owner = current.as_ref().map(|m| (m.uid(), m.gid()));
-        write_atomic(path, &rec.bytes(), mode, owner)?;
+        let mode = rec.mode.or(before.as_ref().map(|b| b.mode)).unwrap_or(0o644);
+        let owner = before.as_ref().map(|b| b.owner);
+        let expected = before.as_ref().map(|b| b.expected());
+        dir.replace(name, &rec.bytes(), mode, owner, expected.as_ref()).map_err(swapped)?;
         Ok(report(RevertAction::Restored, rec.sha256.clone()))
     }
+}
+
+/// Where `path` really is (symbolic links resolved, the file itself need not exist) and the
+/// identity of its directory; `(None, None)` when its directory cannot be found.
+fn locate(path: &Path) -> (Option<PathBuf>, Option<FileId>) {
+    let real = match std::fs::canonicalize(path) {
+        Ok(p) => Some(p),
+        Err(_) => match (path.parent().and_then(|d| std::fs::canonicalize(d).ok()), path.file_name()) {
+            (Some(d), Some(n)) => Some(d.join(n)),
+            _ => None,
+        },
+    };
+    let id = real.as_deref().and_then(super::dirfd::split).and_then(|(d, _)| Dir::open(d).ok()?.id().ok());
+    (real, id)
+}
+
+/// `crate::readfile::read_optional`, with its refusal as a rollback error naming the path.
+fn read_regular(path: &Path, links: Links, max: u64) -> Result<Option<Vec<u8>>, RollbackError> {
+    crate::readfile::read_optional(path, &crate::readfile::ReadOptions::new(links, max)).map_err(|e| match e {
+        crate::readfile::ReadError::Io { path, source } => RollbackError::Io { path, source },
+        e => RollbackError::Unsupported { path: e.path().to_path_buf(), why: e.reason() },
+    })
 }
 
 #[cfg(test)]

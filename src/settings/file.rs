@@ -81,6 +81,24 @@ const MANAGED_ONLY: &[&str] = &[
 pub const MAX_SETTINGS_BYTES: u64 = 16 * 1024 * 1024;
 /// The highest value managed `hookhost.maxHooksPerEvent` may take.
 pub const MAX_HOOKS_PER_EVENT_CEILING: usize = 4096;
+/// The longest managed `hookhost.rollbackSnapshotTtlSeconds` (30 days).
+pub const MAX_ROLLBACK_TTL_SECONDS: u64 = 30 * 86_400;
+/// The largest managed `hookhost.rollbackMaxFileBytes` (1 GiB).
+pub const MAX_ROLLBACK_FILE_BYTES: u64 = 1 << 30;
+/// The largest `audit.maxBytes` (1 TiB).
+pub const MAX_AUDIT_BYTES: u64 = 1 << 40;
+/// The largest `audit.maxRecordBytes` (64 MiB).
+pub const MAX_AUDIT_RECORD_BYTES: u64 = 64 << 20;
+/// The shortest hook `timeout`, in seconds.
+pub const MIN_TIMEOUT_SECONDS: f64 = 0.001;
+/// The longest hook `timeout`, in seconds (a day).
+pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// A whole number from `lo` to `hi` (JSON `1.0`, `-1`, `1e300`, `18446744073709551616` and
+/// strings are not).
+fn int_in(x: &Value, lo: u64, hi: u64) -> Option<u64> {
+    x.as_u64().filter(|n| (lo..=hi).contains(n))
+}
 const EXTENSIONS: &[&str] =
     &["hookhost", "sandbox", "remoteSettings", "requirePinnedHooks", "forceRemoteSettingsRefresh"];
 const COMMAND_KEYS: &[&str] = &[
@@ -118,34 +136,30 @@ const TOOL_EVENTS: &[&str] =
     &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
 
 /// Reads and parses `path`. `Ok(None)` when the file does not exist.
-pub fn read(path: &Path, scope: Scope) -> Result<Option<SettingsFile>, SettingsError> {
-    let bytes = match read_capped(path, MAX_SETTINGS_BYTES) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return Err(SettingsError {
-                location: Location { path: path.to_path_buf(), line: 1, column: 1 },
-                message: format!("file is larger than the limit of {MAX_SETTINGS_BYTES} bytes"),
-                managed: scope == Scope::Managed,
-            });
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(SettingsError {
-                location: Location { path: path.to_path_buf(), line: 1, column: 1 },
-                message: format!("cannot read: {e}"),
-                managed: scope == Scope::Managed,
-            });
-        }
-    };
-    parse_bytes(&bytes, path, scope).map(Some)
+pub fn read(path: &Path, scope: Scope, links: &crate::readfile::Links) -> Result<Option<SettingsFile>, SettingsError> {
+    match read_bytes(path, scope, links)? {
+        Some(bytes) => parse_bytes(&bytes, path, scope).map(Some),
+        None => Ok(None),
+    }
 }
 
-/// Reads at most `limit` bytes of `path`; `Ok(None)` when the file is larger.
-fn read_capped(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?.take(limit + 1).read_to_end(&mut buf)?;
-    Ok((buf.len() as u64 <= limit).then_some(buf))
+/// The bytes of the settings file at `path` (`Ok(None)`: it does not exist), read the one way
+/// hookhost reads a file it decides by (`crate::readfile`): a regular file, at most
+/// [`MAX_SETTINGS_BYTES`], opened without blocking, through the links `links` allows, under a
+/// deadline. Anything else (a FIFO, `/dev/stdout`, a directory, a device, a link where none
+/// may be, a huge file) is an error located at the file.
+pub fn read_bytes(path: &Path, scope: Scope, links: &crate::readfile::Links) -> Result<Option<Vec<u8>>, SettingsError> {
+    let opts = crate::readfile::ReadOptions::new(links.clone(), MAX_SETTINGS_BYTES);
+    crate::readfile::read_optional(path, &opts).map_err(|e| SettingsError {
+        location: Location { path: path.to_path_buf(), line: 1, column: 1 },
+        message: match e {
+            crate::readfile::ReadError::TooLarge { len, limit, .. } => {
+                format!("file is larger than the limit of {limit} bytes ({len} bytes)")
+            }
+            e => format!("cannot read: {}", e.reason()),
+        },
+        managed: scope == Scope::Managed,
+    })
 }
 
 /// Parses settings from bytes (as read from `path`).
@@ -326,8 +340,13 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                             file.rollback.revert_config_changes = Some(bool_at(&cx, &kat, x)?)
                         }
                         "rollbackSnapshotTtlSeconds" | "rollbackMaxFileBytes" => {
-                            let n = x.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                                cx.err(&kat, false, format!("`hookhost.{k}` must be a positive integer"))
+                            let hi = if k == "rollbackSnapshotTtlSeconds" {
+                                MAX_ROLLBACK_TTL_SECONDS
+                            } else {
+                                MAX_ROLLBACK_FILE_BYTES
+                            };
+                            let n = int_in(x, 1, hi).ok_or_else(|| {
+                                cx.err(&kat, false, format!("`hookhost.{k}` must be a whole number from 1 to {hi}"))
                             })?;
                             if k == "rollbackSnapshotTtlSeconds" {
                                 file.rollback.snapshot_ttl_seconds = Some(n);
@@ -379,7 +398,9 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                 file.extensions.insert(k.to_string(), Value::Bool(b));
             }
             "remoteSettings" => {
-                super::remote::RemoteConfig::from_value(v).map_err(|m| cx.err(&at, false, m))?;
+                // Located at the field that cannot produce a request (remote::config).
+                super::remote::RemoteConfig::from_value(v)
+                    .map_err(|e| cx.err(&[at.as_slice(), &e.path].concat(), e.key, e.message))?;
                 file.extensions.insert(k.to_string(), v.clone());
             }
             k if EXTENSIONS.contains(&k) => {
@@ -417,6 +438,9 @@ pub struct AuditSettings {
     pub enabled: bool,
     /// The log file (default: `$XDG_STATE_HOME/hookhost/audit.jsonl`).
     pub path: Option<PathBuf>,
+    /// The anchor file keeping the chain's head (default: `<path>.anchor`), see
+    /// `crate::audit` ("The anchor").
+    pub anchor: Option<PathBuf>,
     /// fsync after every record (`"always"`), or in batches with denies and ConfigChange
     /// records made durable at once (`"batched"`, the default).
     pub fsync_always: bool,
@@ -432,6 +456,7 @@ impl Default for AuditSettings {
         AuditSettings {
             enabled: true,
             path: None,
+            anchor: None,
             fsync_always: false,
             max_bytes: None,
             max_record_bytes: None,
@@ -446,10 +471,9 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
     let mut a = AuditSettings::default();
     for (k, x) in obj {
         let kat = key(at, k);
-        let positive = |x: &Value| {
-            x.as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| cx.err(&kat, false, format!("`audit.{k}` must be a positive integer")))
+        let ranged = |x: &Value, lo: u64, hi: u64| {
+            int_in(x, lo, hi)
+                .ok_or_else(|| cx.err(&kat, false, format!("`audit.{k}` must be a whole number from {lo} to {hi}")))
         };
         match k.as_str() {
             "enabled" => a.enabled = bool_at(cx, &kat, x)?,
@@ -461,6 +485,13 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
                     .ok_or_else(|| cx.err(&kat, false, "`audit.path` must be an absolute path"))?;
                 a.path = Some(PathBuf::from(p));
             }
+            "anchor" => {
+                let p = x
+                    .as_str()
+                    .filter(|p| p.starts_with('/'))
+                    .ok_or_else(|| cx.err(&kat, false, "`audit.anchor` must be an absolute path"))?;
+                a.anchor = Some(PathBuf::from(p));
+            }
             "fsync" => {
                 a.fsync_always = match x.as_str() {
                     Some("always") => true,
@@ -468,17 +499,11 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
                     _ => return Err(cx.err(&kat, false, "`audit.fsync` must be \"always\" or \"batched\"")),
                 }
             }
-            "maxBytes" => a.max_bytes = Some(positive(x)?),
+            "maxBytes" => a.max_bytes = Some(ranged(x, 1, MAX_AUDIT_BYTES)?),
             "maxRecordBytes" => {
-                let n = positive(x)? as usize;
-                if n < crate::audit::MIN_RECORD_BYTES {
-                    return Err(cx.err(
-                        &kat,
-                        false,
-                        format!("`audit.maxRecordBytes` must be at least {}", crate::audit::MIN_RECORD_BYTES),
-                    ));
-                }
-                a.max_record_bytes = Some(n);
+                let n = ranged(x, crate::audit::MIN_RECORD_BYTES as u64, MAX_AUDIT_RECORD_BYTES)?;
+                // At most MAX_AUDIT_RECORD_BYTES (64 MiB): fits a usize.
+                a.max_record_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
             }
             "redact" => {
                 let list = x.as_array().ok_or_else(|| cx.err(&kat, false, "`audit.redact` must be an array"))?;
@@ -657,14 +682,12 @@ fn parse_handler(
             Some(v) => bool_at(cx, &key(at, k), v),
         }
     };
-    let uint = |cx: &Ctx, k: &str| -> Result<Option<u64>, SettingsError> {
+    let uint = |cx: &Ctx, k: &str, hi: u64| -> Result<Option<u64>, SettingsError> {
         match obj.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n > 0)
+            Some(v) => int_in(v, 1, hi)
                 .map(Some)
-                .ok_or_else(|| cx.err(&key(at, k), false, format!("`{k}` must be a positive integer"))),
+                .ok_or_else(|| cx.err(&key(at, k), false, format!("`{k}` must be a whole number from 1 to {hi}"))),
         }
     };
     let handler = match ty {
@@ -705,8 +728,8 @@ fn parse_handler(
                 string(cx, "component")?.ok_or_else(|| cx.err(at, false, "wasm hook has no `component`"))?;
             Handler::Wasm(WasmHook {
                 component: PathBuf::from(component),
-                memory_mb: uint(cx, "memoryMb")?,
-                fuel: uint(cx, "fuel")?,
+                memory_mb: uint(cx, "memoryMb", crate::exec::wasm::MAX_MEMORY_MB)?,
+                fuel: uint(cx, "fuel", u64::MAX)?,
             })
         }
         other => {
@@ -720,13 +743,19 @@ fn parse_handler(
     };
     let timeout = match obj.get("timeout") {
         None | Some(Value::Null) => default_timeout(event),
-        Some(v) => match v.as_f64() {
-            Some(s) if s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
+        Some(v) => match v
+            .as_f64()
+            .filter(|s| (MIN_TIMEOUT_SECONDS..=MAX_TIMEOUT_SECONDS).contains(s))
+            .map(Duration::try_from_secs_f64)
+        {
+            Some(Ok(d)) => d,
             _ => {
                 return Err(cx.err(
                     &key(at, "timeout"),
                     false,
-                    "`timeout` must be a number of seconds, above 0 and at most 86400",
+                    format!(
+                        "`timeout` must be a number of seconds from {MIN_TIMEOUT_SECONDS} to {MAX_TIMEOUT_SECONDS}"
+                    ),
                 ));
             }
         },
@@ -887,7 +916,7 @@ mod tests {
             }
         );
         let e = parse(r#"{"hookhost": {"rollbackMaxFileBytes": 0}}"#, Path::new("/m.json"), Scope::Managed);
-        assert!(e.unwrap_err().message.contains("positive integer"));
+        assert!(e.unwrap_err().message.contains("whole number from 1 to"));
         let f = p(r#"{"hooks": {"PostToolUse": [{"matcher": "Edit", "hooks": [
             {"type": "command", "command": "scan", "rollback": true}]}],
             "PreToolUse": [{"hooks": [{"type": "wasm", "component": "x.wasm", "rollback": true}]}]}}"#)

@@ -12,7 +12,10 @@
 //! Server-managed settings (`remote`): when endpoint-managed files name `remoteSettings`, a
 //! non-empty server payload replaces all of them (never merged; the bootstrap stays the
 //! endpoint's), and under `requireApproval` its hooks stay inactive until the revision is
-//! approved. `load` reads only the verified cache; `load_with(Mode::Startup)` may fetch.
+//! approved. `load` reads only the verified cache; `load_with(Mode::Startup)` may fetch. An
+//! expired payload is held back: it is an error in `Loaded::errors` (not a managed one: the
+//! event's failure policy decides) and the `failClosed` events it named still fail closed.
+//! `Settings::server` carries what can change without a file changing (approval, expiry).
 //!
 //! Promises: an invalid file never disappears silently: it is returned in `Loaded::errors`
 //! (callers decide whether to fail closed); every resolved hook keeps its origin; inactive hooks
@@ -73,6 +76,10 @@ pub struct Settings {
     /// hookhost extension objects, highest scope's value per key.
     pub extensions: Map<String, Value>,
     pub warnings: Vec<Diagnostic>,
+    /// Server-managed settings as this revision was assembled (approval decision, expiry, a
+    /// payload held back), for every front end to apply and a long-running host to recheck at
+    /// each event (`remote::ServerState::stale`). None without `remoteSettings`.
+    pub server: Option<remote::ServerState>,
 }
 
 /// How many hooks may run for one event unless managed `hookhost.maxHooksPerEvent` says
@@ -107,6 +114,13 @@ pub struct RemoteStatus {
     pub source: ManagedSource,
     /// Server hooks held back because their revision is not approved (`requireApproval`).
     pub unapproved: bool,
+    /// The approval decision recorded for the server revision in force, when it was read.
+    pub decision: Option<String>,
+    /// Endpoint-managed settings set `forceRemoteSettingsRefresh`.
+    pub endpoint_force: bool,
+    /// An expired payload held back: the error its events' failure policy applies to, and the
+    /// `failClosed` events it named (they still fail closed).
+    pub held_back: Option<(SettingsError, BTreeSet<String>)>,
 }
 
 impl Loaded {
@@ -130,7 +144,7 @@ pub fn load_with(loc: &Locations, mode: Mode) -> Loaded {
     let candidates = loc.candidates_or_fixed(&mut errors);
     let mut files = Vec::new();
     for (scope, path, required) in candidates {
-        match file::read(&path, scope) {
+        match file::read(&path, scope, &loc.links(scope)) {
             Ok(Some(f)) => files.push(f),
             Ok(None) if required => errors.push(SettingsError {
                 location: Location { path, line: 1, column: 1 },
@@ -153,9 +167,30 @@ pub fn assemble(loc: &Locations, mode: Mode, mut files: Vec<SettingsFile>, mut e
     let mut settings = resolve(files);
     if let Some(r) = &mut remote {
         hold_unapproved(&mut settings, r, loc.state_dir.as_deref());
+        if let Some((e, floor)) = &r.held_back {
+            // The admin's last verified word on which events fail closed still holds.
+            settings.fail_closed.extend(floor.iter().cloned());
+            errors.push(e.clone());
+        }
+        settings.server = Some(server_state(r, loc.state_dir.as_deref()));
     }
     crate::trust::apply(&mut settings, loc.project_dir.as_deref(), loc.state_dir.as_deref());
     Loaded { settings, errors, remote }
+}
+
+/// What every front end rechecks about the server payload of this revision.
+fn server_state(r: &RemoteStatus, state_dir: Option<&std::path::Path>) -> remote::ServerState {
+    let applied = if r.source == ManagedSource::Server { r.report.payload.as_ref() } else { None };
+    remote::ServerState {
+        state_dir: state_dir.map(std::path::Path::to_path_buf),
+        revision: applied.map(|p| p.revision.clone()),
+        payload_path: applied.and(r.report.payload_path.clone()),
+        require_approval: r.config.require_approval,
+        decision: r.decision.clone(),
+        unapproved: r.unapproved,
+        expires: r.report.payload.as_ref().and_then(remote::Payload::expires),
+        problem: r.held_back.as_ref().map(|(e, _)| e.clone()),
+    }
 }
 
 /// Obtains the server payload when endpoint-managed settings ask for one and, when it is
@@ -179,10 +214,10 @@ fn apply_remote(
     // Validated when the file was parsed; an error here cannot happen, but fail loudly.
     let config = match RemoteConfig::from_value(&bootstrap.0) {
         Ok(c) => c,
-        Err(m) => {
+        Err(e) => {
             errors.push(SettingsError {
                 location: Location { path: bootstrap.1, line: 1, column: 1 },
-                message: m,
+                message: e.message,
                 managed: true,
             });
             return None;
@@ -190,7 +225,25 @@ fn apply_remote(
     };
     let cache = remote::Cache::new(loc.state_dir.as_deref(), &config.url);
     let report = remote::startup(&config, &cache, mode, endpoint_force);
-    let mut status = RemoteStatus { config, report, source: endpoint_source, unapproved: false };
+    let held_back = report.expired.as_ref().map(|(p, path)| {
+        // Verified (signed by the admin) before it expired: its failClosed list is trusted.
+        let floor = file::parse_bytes(&p.bytes, path, Scope::Managed)
+            .ok()
+            .and_then(|f| f.fail_closed)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        (remote::expired_error(p, path), floor)
+    });
+    let mut status = RemoteStatus {
+        config,
+        report,
+        source: endpoint_source,
+        unapproved: false,
+        decision: None,
+        endpoint_force,
+        held_back,
+    };
     let (Some(payload), Some(path)) = (&status.report.payload, &status.report.payload_path) else {
         return Some(status);
     };
@@ -219,6 +272,7 @@ fn hold_unapproved(settings: &mut Settings, r: &mut RemoteStatus, state_dir: Opt
         return;
     };
     let decision = remote::approval(state_dir, &p.revision).map(|a| a.decision);
+    r.decision = decision.clone();
     if decision.as_deref() == Some("approved") {
         return;
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hookhost::audit::{
-    self, AuditLog, AuditOptions, Fsync, Integrity, ProblemKind, RedactAction, Redaction, VerifyReport,
+    self, AnchorStatus, AuditLog, AuditOptions, Fsync, Integrity, ProblemKind, RedactAction, Redaction, VerifyReport,
 };
 use serde_json::{Map, Value, json};
 
@@ -449,7 +449,7 @@ fn redacted_and_oversized_records_are_logged_within_the_cap() {
 // Processes
 
 /// Not a test on its own: when `HOOKHOST_AUDIT_TEST_CHILD` names a log, this is a writer process
-/// (the test binary re-executed): it appends `HOOKHOST_AUDIT_TEST_COUNT` records (0: until
+/// (the test binary re-executed), keeping the anchor `<log>.anchor`: it appends `HOOKHOST_AUDIT_TEST_COUNT` records (0: until
 /// killed) and, with `HOOKHOST_AUDIT_TEST_ACK=1`, prints `ack <seq>` after each durable append.
 #[test]
 fn child_process_entry() {
@@ -461,7 +461,8 @@ fn child_process_entry() {
         var("HOOKHOST_AUDIT_TEST_MAX_BYTES"),
         var("HOOKHOST_AUDIT_TEST_ACK") == 1,
     );
-    let log = AuditLog::open(PathBuf::from(path), options(max_bytes)).unwrap();
+    let path = PathBuf::from(path);
+    let log = AuditLog::open(&path, options(max_bytes)).unwrap().with_anchor(audit::default_anchor(&path)).unwrap();
     let mut out = std::io::stdout();
     use std::io::Write;
     out.write_all(b"\n").unwrap();
@@ -536,15 +537,19 @@ fn sigkilled_writers_never_lose_an_acknowledged_record_or_break_the_chain() {
         acked_total += acked.len();
         acked_max = acked_max.max(*acked.iter().max().unwrap());
 
-        let r = audit::verify(&path).unwrap();
+        // A writer killed anywhere (before, inside or after its record, between the record
+        // and the anchor) leaves an anchored set: never a cut, a rewrite or a break.
+        let r = audit::verify_anchored(&path, Some(audit::default_anchor(&path))).unwrap();
         assert!(r.is_trustworthy(), "round {round}: {r}");
+        assert!(matches!(r.anchor.as_ref().unwrap().status, AnchorStatus::Matches { .. }), "round {round}: {r}");
         torn_seen = torn_seen.max(r.torn.len());
         // The chain runs 1..=last without a hole, so every acknowledged seq is in it.
         let last = r.last.as_ref().unwrap().0;
         assert_eq!(r.records, last);
         assert!(acked_max <= last, "round {round}: acknowledged seq {acked_max} is missing: {r}");
     }
-    let r = audit::verify(&path).unwrap();
+    let r = audit::verify_anchored(&path, Some(audit::default_anchor(&path))).unwrap();
+    assert!(r.breaks.is_empty(), "{r}");
     assert!(r.files.len() > 3, "{r}");
     eprintln!(
         "sigkill: 200 kills, {acked_total} acknowledged, {} records in {} files, {torn_seen} torn, {:?}",
@@ -587,6 +592,13 @@ fn check_writers(path: &Path, writers: u64, each: u64) {
     assert_eq!(seqs, (1..=writers * each).collect::<Vec<_>>());
     assert_eq!(next.len() as u64, writers);
     assert!(next.values().all(|n| *n == each), "{next:?}");
+    // Writer processes keep the anchor together: it ends where the set does, with no break.
+    let anchor = audit::default_anchor(path);
+    if anchor.exists() {
+        let r = audit::verify_anchored(path, Some(&anchor)).unwrap();
+        assert_eq!(r.integrity(), Integrity::Intact, "{r}");
+        assert_eq!(r.anchor.unwrap().status, AnchorStatus::Matches { seq: writers * each });
+    }
 }
 
 #[test]
@@ -646,4 +658,428 @@ fn threads_with_their_own_handles_take_turns_while_verify_runs() {
     seqs.sort_unstable();
     assert_eq!(seqs, (2_001..=2_400).collect::<Vec<_>>());
     assert_intact(&path, 2_400);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The anchor: cuts and re-hashed chains, and a log that cannot record.
+
+/// A log of `n` records (every third a deny) anchored in a directory of its own; rotated when
+/// `max_bytes` > 0.
+fn anchored_log(dir: &Path, n: u64, max_bytes: u64) -> (PathBuf, PathBuf) {
+    let path = dir.join("log/audit.jsonl");
+    let anchor = dir.join("admin/audit.anchor");
+    let log = AuditLog::open(&path, options(max_bytes)).unwrap().with_anchor(&anchor).unwrap();
+    for i in 0..n {
+        let mut f = fields(0, i);
+        f.insert("decision".into(), json!(if i % 3 == 0 { "deny" } else { "allow" }));
+        assert_eq!(log.append(f, false).unwrap().seq, i + 1);
+    }
+    (path, anchor)
+}
+
+/// The records of a set (every file, oldest first) as objects, with the file each came from.
+fn records(path: &Path) -> Vec<(PathBuf, Map<String, Value>)> {
+    lines_of(path)
+        .into_iter()
+        .map(|(f, _, l)| match serde_json::from_slice(&l).unwrap() {
+            Value::Object(m) => (f, m),
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+/// What an attacker who knows the format does: renumbers and re-hashes `records` into a valid
+/// chain, and writes each back to its file (the files listed in `files` are truncated first).
+fn rewrite(files: &[PathBuf], records: Vec<(PathBuf, Map<String, Value>)>) {
+    for f in files {
+        std::fs::write(f, b"").unwrap();
+    }
+    let mut prev = audit::GENESIS_PREV.to_string();
+    for (i, (file, mut rec)) in records.into_iter().enumerate() {
+        rec.shift_remove("hash");
+        rec.insert("seq".into(), json!(i as u64 + 1));
+        rec.insert("prev".into(), json!(prev));
+        let canonical = serde_json::to_vec(&rec).unwrap();
+        let hash = sha256_hex(&canonical);
+        rec.insert("hash".into(), json!(hash));
+        let mut line = serde_json::to_vec(&rec).unwrap();
+        line.push(b'\n');
+        use std::io::Write;
+        std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(&line).unwrap();
+        prev = hash;
+    }
+}
+
+fn anchored(path: &Path, anchor: &Path) -> VerifyReport {
+    audit::verify_anchored(path, Some(anchor)).unwrap()
+}
+
+#[test]
+fn the_anchor_catches_every_rehashed_deletion_rewrite_cut_and_forged_tail() {
+    let mut rng = Rng::new("anchor");
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for round in 0..240u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 12 + rng.below(30);
+        let max_bytes = if round % 2 == 0 { 0 } else { 2048 };
+        let (path, anchor) = anchored_log(dir.path(), n, max_bytes);
+        let r = anchored(&path, &anchor);
+        assert_eq!(r.integrity(), Integrity::Intact, "{r}");
+        assert_eq!(r.anchor.as_ref().unwrap().status, AnchorStatus::Matches { seq: n }, "{r}");
+        let files = audit::log_files(&path).unwrap();
+        let mut recs = records(&path);
+        let kind = ["delete", "delete-and-pad", "flip-deny", "cut", "forge-tail"][round as usize % 5];
+        *counts.entry(kind).or_default() += 1;
+        let expected = match kind {
+            // Drop a deny and re-hash the rest: the chain alone is fooled, the anchor is not.
+            "delete" => {
+                let denies: Vec<usize> = (0..recs.len()).filter(|i| recs[*i].1["decision"] == "deny").collect();
+                recs.remove(denies[rng.below(denies.len() as u64) as usize]);
+                rewrite(&files, recs);
+                AnchorStatus::Cut { anchored: n, last: n - 1 }
+            }
+            // The same, padded with a forged record so the count matches.
+            "delete-and-pad" => {
+                let k = rng.below(n) as usize;
+                recs.remove(k);
+                let (file, mut last) = recs.last().cloned().unwrap();
+                last.insert("decision".into(), json!("allow"));
+                recs.push((file, last));
+                rewrite(&files, recs);
+                AnchorStatus::Rewritten { seq: n, anchored: String::new(), found: String::new() }
+            }
+            // A deny turned into an allow, re-hashed from there.
+            "flip-deny" => {
+                let k = (rng.below(n / 3) * 3) as usize;
+                recs[k].1.insert("decision".into(), json!("allow"));
+                rewrite(&files, recs);
+                AnchorStatus::Rewritten { seq: n, anchored: String::new(), found: String::new() }
+            }
+            // The newest records cut off (whole lines, whole files).
+            "cut" => {
+                let keep = rng.below(n) as usize;
+                let kept_files: Vec<PathBuf> = files.clone();
+                recs.truncate(keep);
+                rewrite(&kept_files, recs);
+                // Whole files emptied by the cut are removed, as a careful attacker would.
+                for f in &files {
+                    if std::fs::metadata(f).unwrap().len() == 0 && f != &path {
+                        std::fs::remove_file(f).unwrap();
+                    }
+                }
+                AnchorStatus::Cut { anchored: n, last: keep as u64 }
+            }
+            // A forged record appended to a valid chain.
+            "forge-tail" => {
+                let (file, mut last) = recs.last().cloned().unwrap();
+                last.insert("decision".into(), json!("allow"));
+                recs.push((file, last));
+                rewrite(&files, recs);
+                AnchorStatus::Unanchored { anchored: n, last: n + 1 }
+            }
+            _ => unreachable!(),
+        };
+        // The chain alone verifies (that is the attack); against the anchor it is tampering.
+        assert!(audit::verify(&path).unwrap().is_trustworthy(), "{kind}: the forged chain is valid");
+        let r = anchored(&path, &anchor);
+        assert_eq!(r.integrity(), Integrity::Tampered, "{kind}: {r}");
+        let status = r.anchor.as_ref().unwrap().status.clone();
+        match (&expected, &status) {
+            (AnchorStatus::Rewritten { seq: a, .. }, AnchorStatus::Rewritten { seq: b, .. }) => assert_eq!(a, b, "{r}"),
+            _ => assert_eq!(status, expected, "{kind}: {r}"),
+        }
+        assert!(r.to_string().starts_with("TAMPERED: anchor "), "{r}");
+
+        // The next writer does not bless what it finds: it records a break first, and the set
+        // stays tampered even though the anchor now matches its new tail.
+        if round % 3 == 0 {
+            let log = AuditLog::open(&path, options(max_bytes)).unwrap().with_anchor(&anchor).unwrap();
+            log.append(fields(1, 0), false).unwrap();
+            let r = anchored(&path, &anchor);
+            assert_eq!(r.integrity(), Integrity::Tampered, "{kind} then an append: {r}");
+            assert!(matches!(r.anchor.as_ref().unwrap().status, AnchorStatus::Matches { .. }), "{r}");
+            assert_eq!(r.breaks.len(), 1, "{r}");
+            assert!(r.breaks[0].message.contains("did not continue from its anchor"), "{r}");
+            assert!(r.to_string().contains("anchor break"), "{r}");
+            // Appends after it continue normally (no second break).
+            log.append(fields(1, 1), false).unwrap();
+            drop(log);
+            let log = AuditLog::open(&path, options(max_bytes)).unwrap().with_anchor(&anchor).unwrap();
+            log.append(fields(1, 2), false).unwrap();
+            assert_eq!(anchored(&path, &anchor).breaks.len(), 1);
+        }
+    }
+    eprintln!("anchor variants: {counts:?}");
+}
+
+#[test]
+fn a_writer_interrupted_between_its_record_and_the_anchor_is_recognised_and_nothing_else_is() {
+    let dir = tempfile::tempdir().unwrap();
+    for what in ["after its record", "before its record"] {
+        let (path, anchor) = anchored_log(&dir.path().join(what.replace(' ', "-")), 6, 0);
+        let mut a: audit::Anchor = serde_json::from_slice(&std::fs::read(&anchor).unwrap()).unwrap();
+        assert_eq!((a.seq, a.next.is_none()), (6, true));
+        let recs = records(&path);
+        let hash_of = |seq: usize| recs[seq - 1].1["hash"].as_str().unwrap().to_string();
+        if what == "after its record" {
+            // Died after writing record 6, before saying so: the anchor says 5, 6 pending.
+            (a.seq, a.hash, a.next) = (5, hash_of(5), Some(audit::ChainHead { seq: 6, hash: hash_of(6) }));
+        } else {
+            // Died before writing record 7: the anchor says 6, 7 pending.
+            a.next = Some(audit::ChainHead { seq: 7, hash: "ab".repeat(32) });
+        }
+        std::fs::write(&anchor, serde_json::to_vec(&a).unwrap()).unwrap();
+        let r = anchored(&path, &anchor);
+        assert_eq!(r.integrity(), Integrity::Intact, "{what}: {r}");
+        let log = AuditLog::open(&path, options(0)).unwrap().with_anchor(&anchor).unwrap();
+        log.append(fields(3, 0), false).unwrap();
+        let r = anchored(&path, &anchor);
+        assert_eq!((r.integrity(), r.breaks.len()), (Integrity::Intact, 0), "{what}: no break: {r}");
+    }
+    // The pending slot admits exactly the record named, not a forged one in its place.
+    let (path, anchor) = anchored_log(&dir.path().join("b"), 6, 0);
+    let mut a: audit::Anchor = serde_json::from_slice(&std::fs::read(&anchor).unwrap()).unwrap();
+    let recs = records(&path);
+    let real6 = recs[5].1["hash"].as_str().unwrap().to_string();
+    (a.seq, a.hash, a.next) =
+        (5, recs[4].1["hash"].as_str().unwrap().to_string(), Some(audit::ChainHead { seq: 6, hash: real6 }));
+    std::fs::write(&anchor, serde_json::to_vec(&a).unwrap()).unwrap();
+    let mut forged = recs;
+    forged[5].1.insert("decision".into(), json!("allow"));
+    forged[5].1.insert("i".into(), json!(999));
+    rewrite(std::slice::from_ref(&path), forged);
+    let r = anchored(&path, &anchor);
+    assert_eq!(r.integrity(), Integrity::Tampered, "{r}");
+    AuditLog::open(&path, options(0)).unwrap().with_anchor(&anchor).unwrap().append(fields(3, 1), false).unwrap();
+    assert_eq!(anchored(&path, &anchor).breaks.len(), 1);
+}
+
+#[test]
+fn a_break_record_cannot_be_spoofed_or_silently_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, anchor) = anchored_log(dir.path(), 10, 0);
+    // A caller cannot write the reserved field, and the same bytes nested in a caller's value
+    // are not a break.
+    let log = AuditLog::open(&path, options(0)).unwrap().with_anchor(&anchor).unwrap();
+    let mut f = Map::new();
+    f.insert("anchor_break".into(), json!(1));
+    assert!(matches!(log.append(f, false), Err(audit::AuditError::ReservedField(_))));
+    let mut f = Map::new();
+    f.insert("x".into(), json!({"anchor_break": {"anchor": 1}}));
+    f.insert("y".into(), json!(",\"anchor_break\":"));
+    log.append(f, false).unwrap();
+    let r = anchored(&path, &anchor);
+    assert_eq!((r.integrity(), r.breaks.len()), (Integrity::Intact, 0), "{r}");
+    // A cut, then an append: a break. Removing the break needs a re-hash, which the anchor
+    // (written after the break) catches.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cut: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, cut).unwrap();
+    drop(log);
+    let log = AuditLog::open(&path, options(0)).unwrap().with_anchor(&anchor).unwrap();
+    log.append(fields(2, 0), false).unwrap();
+    assert_eq!(anchored(&path, &anchor).breaks.len(), 1);
+    let recs: Vec<_> = records(&path).into_iter().filter(|(_, r)| !r.contains_key("anchor_break")).collect();
+    rewrite(std::slice::from_ref(&path), recs);
+    let r = anchored(&path, &anchor);
+    assert_eq!(r.integrity(), Integrity::Tampered, "{r}");
+    assert!(r.breaks.is_empty());
+    assert!(matches!(r.anchor.as_ref().unwrap().status, AnchorStatus::Cut { .. }), "{r}");
+}
+
+#[test]
+fn an_unusable_anchor_fails_the_append_or_is_recorded_as_a_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, anchor) = anchored_log(dir.path(), 3, 0);
+    let reopen = || AuditLog::open(&path, options(0)).unwrap().with_anchor(&anchor).unwrap();
+    // Garbage in the anchor: recorded as a break, then re-anchored.
+    std::fs::write(&anchor, "garbage").unwrap();
+    reopen().append(fields(0, 9), false).unwrap();
+    let r = anchored(&path, &anchor);
+    assert_eq!(r.breaks.len(), 1, "{r}");
+    assert!(r.breaks[0].message.contains("unreadable"), "{r}");
+    // A directory, a FIFO or a symlink at the anchor path: never followed nor waited on, the
+    // append fails (cannot record).
+    type Make<'a> = &'a dyn Fn(&Path);
+    let makers: [(&str, Make); 3] = [
+        ("directory", &|a: &Path| std::fs::create_dir(a).unwrap()),
+        ("fifo", &|a: &Path| nix::unistd::mkfifo(a, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()),
+        ("symlink", &|a: &Path| std::os::unix::fs::symlink("/etc/passwd", a).unwrap()),
+    ];
+    for (what, make) in makers {
+        std::fs::remove_file(&anchor).unwrap();
+        make(&anchor);
+        let err = reopen().append(fields(0, 10), false).unwrap_err().to_string();
+        assert!(err.contains("audit anchor"), "{what}: {err}");
+        if what == "directory" {
+            std::fs::remove_dir(&anchor).unwrap();
+        } else {
+            std::fs::remove_file(&anchor).unwrap();
+        }
+        std::fs::write(&anchor, "").unwrap();
+    }
+    assert!(std::fs::read_to_string("/etc/passwd").unwrap().starts_with("root:"), "never written through");
+    std::fs::remove_file(&anchor).unwrap();
+    // Another log's anchor is not taken over.
+    let other = dir.path().join("other.jsonl");
+    AuditLog::open(&other, options(0)).unwrap().with_anchor(&anchor).unwrap().append(fields(0, 0), false).unwrap();
+    let err = reopen().append(fields(0, 13), false).unwrap_err().to_string();
+    assert!(err.contains("anchors another log"), "{err}");
+    // A FIFO at the log path: an error, not a hang.
+    let fifo = dir.path().join("fifo.jsonl");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let err = AuditLog::open(&fifo, options(0)).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+// Through `hookhost dispatch` and `hookhost audit verify`.
+
+use super::support::{Env, bash_event, run};
+
+fn post_tool_use() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "session_id": "s1", "cwd": "/tmp", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "ls"}, "tool_response": {"stdout": ""}, "tool_use_id": "t1"
+    }))
+    .unwrap()
+}
+
+/// Managed settings: the audit log at `log` (and the anchor at `anchor`), PreToolUse fails
+/// closed, `ls` is allowed by a rule.
+fn audited_env(log: &Path, anchor: Option<&Path>) -> Env {
+    let env = Env::new();
+    let mut audit = json!({"path": log});
+    if let Some(a) = anchor {
+        audit["anchor"] = json!(a);
+    }
+    env.write(
+        "managed.d/10-audit.json",
+        &json!({"audit": audit, "failClosed": ["PreToolUse"], "permissions": {"allow": ["Bash(ls:*)"]}}).to_string(),
+    );
+    env
+}
+
+fn assert_cannot_record(env: &Env, cause: &str) {
+    // PreToolUse fails closed: exit 2 with the cause, although the rules allow it.
+    let out = env.dispatch(&bash_event("ls"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("audit") && out.stderr.contains(cause) && out.stderr.contains("failing closed"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("allow"), "{out:?}");
+    // PostToolUse does not: allowed, with the cause in a systemMessage.
+    let out = env.dispatch(&post_tool_use());
+    assert_eq!(out.code, 0, "{out:?}");
+    let msg = out.json()["systemMessage"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("audit") && msg.contains(cause), "{out:?}");
+}
+
+#[test]
+fn a_log_that_cannot_record_fails_closed_events_closed_and_tells_the_others() {
+    // A directory at the log path, at the lock path, at the anchor path; a FIFO at the log path.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs/audit.jsonl");
+    let env = audited_env(&log, None);
+    assert_eq!(env.dispatch(&bash_event("ls")).code, 0, "a working log first");
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    assert_cannot_record(&env, "Is a directory");
+    std::fs::remove_dir(&log).unwrap();
+
+    let lock = dir.path().join("logs/audit.jsonl.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    assert_cannot_record(&env, "audit.jsonl.lock");
+    std::fs::remove_dir(&lock).unwrap();
+
+    let anchor = dir.path().join("logs/audit.jsonl.anchor");
+    std::fs::remove_file(&anchor).unwrap();
+    std::fs::create_dir(&anchor).unwrap();
+    assert_cannot_record(&env, "audit anchor");
+    std::fs::remove_dir(&anchor).unwrap();
+
+    std::fs::remove_file(&log).unwrap();
+    nix::unistd::mkfifo(&log, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    assert_cannot_record(&env, "not a regular file");
+    std::fs::remove_file(&log).unwrap();
+
+    // Repaired (the anchor was removed with the directory in its place, so a new one starts):
+    // recorded again.
+    let out = env.dispatch(&bash_event("ls"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let r = audit::verify_anchored(&log, Some(&anchor)).unwrap();
+    assert_eq!(r.integrity(), Integrity::Intact, "{r}");
+    assert_eq!(r.anchor.unwrap().status, AnchorStatus::Matches { seq: 1 });
+}
+
+#[test]
+fn a_full_disk_fails_closed_events_closed_and_tells_the_others() {
+    if !nix::unistd::getuid().is_root() || Command::new("unshare").arg("--version").output().is_err() {
+        eprintln!("SKIP: needs root and unshare");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small-disk");
+    std::fs::create_dir(&mount).unwrap();
+    let log = mount.join("audit.jsonl");
+    let env = audited_env(&log, None);
+    // In a mount namespace of its own: a 256 KiB tmpfs at `mount`, filled, then dispatch.
+    let dispatch_on_full_disk = |event: &[u8]| {
+        let bare = env.bare_command(&["dispatch"]);
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs -o size=256k,mode=0700 hookhost-full \"$1\" || exit 97; \
+                 dd if=/dev/zero of=\"$1/fill\" bs=4k >/dev/null 2>&1; shift; exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(&mount)
+            .arg(super::support::bin())
+            .args(bare.get_args())
+            .env_clear()
+            .envs(bare.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+        run(c, event)
+    };
+    let out = dispatch_on_full_disk(&bash_event("ls"));
+    assert_ne!(out.code, 97, "tmpfs: {out:?}");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("No space left on device") && out.stderr.contains("failing closed"), "{out:?}");
+    assert!(!out.stdout.contains("allow"), "{out:?}");
+    let out = dispatch_on_full_disk(&post_tool_use());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json()["systemMessage"].as_str().unwrap_or_default().contains("No space left on device"), "{out:?}");
+    assert!(!log.exists(), "the tmpfs lived in its own mount namespace only");
+}
+
+#[test]
+fn audit_verify_reports_a_cut_or_rehashed_log_against_an_anchor_kept_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs/audit.jsonl");
+    let anchor = dir.path().join("admin-only/audit.anchor");
+    let env = audited_env(&log, Some(&anchor));
+    for cmd in ["ls", "rm -rf x", "ls -la", "ls /"] {
+        env.dispatch(&bash_event(cmd));
+    }
+    let verify = || env.run(&["audit", "verify"], b"");
+    let out = verify();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("intact: ") && out.stdout.contains("the set ends at the anchored record"), "{out:?}");
+    assert!(out.stdout.contains(&format!("anchor: {}", anchor.display())), "{out:?}");
+    // The last record cut off.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, lines[..lines.len() - 1].iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let out = verify();
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stdout.starts_with("TAMPERED: anchor ") && out.stdout.contains("cut short"), "{out:?}");
+    // Explicit files.
+    let out = env.run(&["audit", "verify", log.to_str().unwrap(), "--anchor", anchor.to_str().unwrap()], b"");
+    assert_eq!(out.code, 2, "{out:?}");
+    // Without the anchor it kept, the same log looks intact: the default `<log>.anchor` does not
+    // exist, and verify says what that means.
+    let out = env
+        .run(&["audit", "verify", log.to_str().unwrap(), "--anchor", dir.path().join("none").to_str().unwrap()], b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("no anchor file"), "{out:?}");
 }

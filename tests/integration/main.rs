@@ -11,13 +11,27 @@
 //!   stopped, 8 × 1,000 clients, SIGKILL/SIGTERM, peer uid check, garbage frames.
 //! - `conformance`: every Claude Code 2.1.328 payload is accepted, routed and passed through.
 //! - `cli`: the binary as Claude Code runs it (stdin JSON, stdout/stderr/exit code).
+//! - `guests`: guests in Rust, Python and JavaScript built by their own `build.sh`: capability
+//!   probes get errors and never the host's data, worlds 0.1.0 and 0.2.0 both load, one policy
+//!   decides the same in all three languages.
+//! - `files`: every file hookhost decides by (settings of every scope, pinned scripts,
+//!   components, state records) is a bounded regular file: symlinks to `/dev/stdout`, FIFOs,
+//!   directories, `/dev/zero`, 2 GB sparse files never hang `dispatch` and are located errors.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `live_state`: the live settings' state under attack: tampered records never touch managed
+//!   policy; a user change blocked once is blocked in every project and path spelling (the
+//!   shipped guard-config-change policy); a write during a slow ConfigChange hook is never what
+//!   gets accepted.
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
 //!   and the fold (never a panic, garbage never an allow, round trips, order independence).
 //! - `remote`: server-managed settings against a real loopback HTTP server: fetch, cache, ETag,
 //!   failures, signatures, tampered caches, `forceRemoteSettingsRefresh`, polling, the policy
-//!   ConfigChange, approvals.
+//!   ConfigChange, approvals, legacy signatures.
+//! - `remote_attacks`: each attack on server policy, and the test that stops it (rollback via a
+//!   put-back cache and 304, replay across URLs and fleets, a replayed empty policy, expiry,
+//!   version regression, future-dated state, the daemon under force and after `reject`,
+//!   unsendable headers).
 //! - `rollback`: rejected edits restored from PreToolUse snapshots (byte for byte, mode, created
 //!   files removed, third-party writes kept, stale snapshots cleaned) and blocked ConfigChange
 //!   settings files written back to their last accepted content.
@@ -25,24 +39,36 @@
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 //! - `sandbox_pool`: the daemon's warm pool: hook processes started ahead, inside every layer,
 //!   used for exactly their hook and cleaned up when the daemon stops.
+//! - `tool_floors`: `hookhost test`, `replay`, `explain` and `demo` run hooks under this
+//!   machine's managed sandbox floor, as `dispatch` does (a hook asking for `off` runs inside).
 //! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
+mod async_hooks;
 mod audit;
 mod bypass;
 mod cli;
 mod conformance;
 mod daemon;
+mod faults;
+mod files;
+mod guests;
 mod hostile;
+mod live_state;
+mod parity;
 mod permissions;
 mod properties;
 mod remote;
+mod remote_attacks;
+mod rewrite;
 mod rollback;
+mod rollback_swap;
 mod runner;
 mod sandbox_abuse;
 mod sandbox_pool;
 mod scenarios;
 mod support;
+mod tool_floors;
 mod trust;
 mod wasm;

@@ -14,30 +14,33 @@ use super::support::{Env, bash_event};
 
 /// What the test server answers, changeable while it runs.
 #[derive(Clone, Default)]
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-    etag: Option<String>,
-    last_modified: Option<String>,
-    signature: Option<String>,
-    delay: Duration,
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) body: Vec<u8>,
+    pub(super) etag: Option<String>,
+    pub(super) last_modified: Option<String>,
+    pub(super) signature: Option<String>,
+    pub(super) delay: Duration,
 }
 
 #[derive(Default)]
-struct Shared {
-    reply: Reply,
-    requests: usize,
-    if_none_match: Vec<Option<String>>,
+pub(super) struct Shared {
+    pub(super) reply: Reply,
+    pub(super) requests: usize,
+    pub(super) if_none_match: Vec<Option<String>>,
+    pub(super) if_modified_since: Vec<Option<String>>,
+    /// The request target of each request.
+    pub(super) paths: Vec<String>,
 }
 
 /// A real HTTP/1.1 server on 127.0.0.1 (one thread per connection, `Connection: close`).
-struct Server {
-    port: u16,
-    shared: Arc<Mutex<Shared>>,
+pub(super) struct Server {
+    pub(super) port: u16,
+    pub(super) shared: Arc<Mutex<Shared>>,
 }
 
 impl Server {
-    fn start(reply: Reply) -> Server {
+    pub(super) fn start(reply: Reply) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Mutex::new(Shared { reply, ..Default::default() }));
@@ -51,15 +54,15 @@ impl Server {
         Server { port, shared }
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/settings.json", self.port)
     }
 
-    fn set(&self, reply: Reply) {
+    pub(super) fn set(&self, reply: Reply) {
         self.shared.lock().unwrap().reply = reply;
     }
 
-    fn requests(&self) -> usize {
+    pub(super) fn requests(&self) -> usize {
         self.shared.lock().unwrap().requests
     }
 }
@@ -68,6 +71,7 @@ fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut inm = None;
     let mut ims = None;
+    let mut path = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -76,6 +80,9 @@ fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
         let l = line.trim_end();
         if l.is_empty() {
             break;
+        }
+        if path.is_empty() {
+            path = l.split(' ').nth(1).unwrap_or_default().to_string();
         }
         if let Some((k, v)) = l.split_once(':')
             && k.eq_ignore_ascii_case("if-none-match")
@@ -92,6 +99,8 @@ fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
         let mut s = shared.lock().unwrap();
         s.requests += 1;
         s.if_none_match.push(inm.clone());
+        s.if_modified_since.push(ims.clone());
+        s.paths.push(path);
         s.reply.clone()
     };
     std::thread::sleep(reply.delay);
@@ -124,23 +133,23 @@ fn handle(mut conn: TcpStream, shared: &Mutex<Shared>) {
 }
 
 /// Everything the dispatch said (a PreToolUse deny is JSON on stdout).
-fn text(out: &super::support::Output) -> String {
+pub(super) fn text(out: &super::support::Output) -> String {
     format!("{}\n{}", out.stdout, out.stderr)
 }
 
-fn ok(body: &str) -> Reply {
+pub(super) fn ok(body: &str) -> Reply {
     Reply { status: 200, body: body.as_bytes().to_vec(), ..Default::default() }
 }
 
 /// A managed PreToolUse hook that blocks with `who` as the reason.
-fn blocking_hook(who: &str) -> Value {
+pub(super) fn blocking_hook(who: &str) -> Value {
     json!({"PreToolUse": [{"matcher": "Bash", "hooks": [
         {"type": "command", "command": format!("echo {who}-policy >&2; exit 2")}]}]})
 }
 
 /// A server payload: a blocking hook plus the test sandbox grants (the payload replaces the
 /// endpoint files, test drop-in included).
-fn server_payload(env: &Env, who: &str, extra: Value) -> String {
+pub(super) fn server_payload(env: &Env, who: &str, extra: Value) -> String {
     let mut v = json!({"hooks": blocking_hook(who), "sandbox": {"allowWrite": [env.path()]}});
     if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
         m.extend(x);
@@ -149,45 +158,45 @@ fn server_payload(env: &Env, who: &str, extra: Value) -> String {
 }
 
 /// Endpoint-managed settings: the bootstrap, plus a blocking hook of its own.
-fn endpoint(env: &Env, remote: Value) {
+pub(super) fn endpoint(env: &Env, remote: Value) {
     env.write("managed", &json!({"remoteSettings": remote, "hooks": blocking_hook("endpoint")}).to_string());
 }
 
-fn remote_cfg(server: &Server) -> Value {
+pub(super) fn remote_cfg(server: &Server) -> Value {
     json!({"url": server.url(), "timeoutSeconds": 1, "retries": 0})
 }
 
-fn status(env: &Env) -> Value {
+pub(super) fn status(env: &Env) -> Value {
     let out = env.run(&["status", "--json"], b"");
     assert_eq!(out.code, 0, "{out:?}");
     out.json()
 }
 
-fn audit_records(env: &Env) -> Vec<Value> {
+pub(super) fn audit_records(env: &Env) -> Vec<Value> {
     let p = env.state_home().join("hookhost/audit.jsonl");
     std::fs::read_to_string(p).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-fn keygen(env: &Env, name: &str) -> (std::path::PathBuf, String) {
+pub(super) fn keygen(env: &Env, name: &str) -> (std::path::PathBuf, String) {
     let key = env.path().join(name);
     let out = env.run(&["keygen", key.to_str().unwrap()], b"");
     assert_eq!(out.code, 0, "{out:?}");
     (key, out.stdout.trim().to_string())
 }
 
-fn sign(env: &Env, key: &std::path::Path, payload: &str, signature_only: bool) -> String {
+/// `hookhost sign --key KEY <payload> ARGS…`: what it prints (the envelope, or with
+/// `--legacy --signature-only` the bare signature, trimmed).
+pub(super) fn sign(env: &Env, key: &std::path::Path, payload: &str, args: &[&str]) -> String {
     let f = env.path().join("to-sign.json");
     std::fs::write(&f, payload).unwrap();
-    let mut args = vec!["sign", "--key", key.to_str().unwrap(), f.to_str().unwrap()];
-    if signature_only {
-        args.push("--signature-only");
-    }
-    let out = env.run(&args, b"");
+    let mut all = vec!["sign", "--key", key.to_str().unwrap(), f.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = env.run(&all, b"");
     assert_eq!(out.code, 0, "{out:?}");
-    if signature_only { out.stdout.trim().to_string() } else { out.stdout }
+    if args.contains(&"--signature-only") { out.stdout.trim().to_string() } else { out.stdout }
 }
 
-fn cache_dir(env: &Env) -> std::path::PathBuf {
+pub(super) fn cache_dir(env: &Env) -> std::path::PathBuf {
     let base = env.state_home().join("hookhost/remote");
     std::fs::read_dir(&base).unwrap().flatten().next().unwrap().path()
 }
@@ -302,64 +311,137 @@ fn empty_payload_or_204_lets_endpoint_managed_apply() {
 }
 
 #[test]
-fn etag_304_keeps_the_cache_and_changed_content_replaces_it() {
+fn one_shot_refreshes_are_unconditional_and_watch_sends_only_its_own_validators() {
     let env = Env::new();
     let server = Server::start(Reply::default());
     server.set(Reply { etag: Some("\"v1\"".into()), ..ok(&server_payload(&env, "server1", json!({}))) });
     endpoint(&env, remote_cfg(&server));
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server1-policy"));
+    // A one-shot refresh sends no validator read from the cache (the user can edit it): the
+    // server sends the payload again, and the same bytes are "not modified".
     let r = env.run(&["remote", "refresh"], b"");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.starts_with("not modified"), "{r:?}");
-    assert_eq!(server.shared.lock().unwrap().if_none_match.last().unwrap().as_deref(), Some("\"v1\""));
+    {
+        let sh = server.shared.lock().unwrap();
+        assert!(sh.if_none_match.iter().all(Option::is_none), "{:?}", sh.if_none_match);
+        assert!(sh.if_modified_since.iter().all(Option::is_none), "{:?}", sh.if_modified_since);
+    }
     assert_eq!(status(&env)["remote"]["last_result"], "not modified");
     server.set(Reply { etag: Some("\"v2\"".into()), ..ok(&server_payload(&env, "server2", json!({}))) });
     let r = env.run(&["remote", "refresh"], b"");
     assert!(r.stdout.starts_with("changed"), "{r:?}");
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server2-policy"));
-    // A static server with only Last-Modified (python's http.server): If-Modified-Since.
+    // `remote watch` polls: its first fetch is unconditional, later ones send the validators
+    // of the payload it fetched itself (a static server's Last-Modified included), and a 304
+    // keeps that payload.
     let lm = "Wed, 25 Nov 2026 10:00:00 GMT".to_string();
-    server.set(Reply { last_modified: Some(lm.clone()), ..ok(&server_payload(&env, "server3", json!({}))) });
-    assert!(env.run(&["remote", "refresh"], b"").stdout.starts_with("changed"));
-    let r = env.run(&["remote", "refresh"], b"");
-    assert!(r.stdout.starts_with("not modified"), "{r:?}");
+    server.set(Reply {
+        etag: Some("\"v3\"".into()),
+        last_modified: Some(lm.clone()),
+        ..ok(&server_payload(&env, "server3", json!({})))
+    });
+    endpoint(&env, json!({"url": server.url(), "timeoutSeconds": 1, "retries": 0, "pollSeconds": 1}));
+    let n = server.requests();
+    let mut watch = env.command(&["remote", "watch"]);
+    let mut child = watch.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t = Instant::now();
+    while server.requests() < n + 3 {
+        assert!(t.elapsed() < Duration::from_secs(10), "watch did not poll");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sh = server.shared.lock().unwrap();
+    assert_eq!(sh.if_none_match[n], None, "the first fetch of a process is unconditional");
+    assert_eq!(sh.if_none_match[n + 1].as_deref(), Some("\"v3\""));
+    assert_eq!(sh.if_modified_since[n + 1].as_deref(), Some(lm.as_str()));
+    drop(sh);
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server3-policy"));
 }
 
 #[test]
-fn signatures_header_and_envelope_bad_and_missing() {
+fn signatures_envelope_legacy_bad_and_missing() {
     let env = Env::new();
     let (key, public) = keygen(&env, "k1");
     let (other_key, _) = keygen(&env, "k2");
     let server = Server::start(Reply::default());
+    let url = server.url();
     let payload = server_payload(&env, "signed", json!({}));
-    endpoint(&env, json!({"url": server.url(), "timeoutSeconds": 1, "retries": 0, "publicKey": public}));
+    endpoint(&env, json!({"url": url, "timeoutSeconds": 1, "retries": 0, "publicKey": public}));
+    let errors = |env: &Env| -> Vec<String> {
+        audit_records(env).iter().filter_map(|r| r["error"].as_str().map(str::to_string)).collect()
+    };
 
     // Missing signature: rejected, never cached, endpoint applies.
     server.set(ok(&payload));
     let out = env.dispatch(&bash_event("ls"));
     assert!(text(&out).contains("endpoint-policy"), "{out:?}");
-    assert!(audit_records(&env).iter().any(|r| r["error"].as_str().is_some_and(|e| e.contains("unsigned"))));
+    assert!(errors(&env).iter().any(|e| e.contains("unsigned")));
     // Wrong key.
-    server.set(Reply { signature: Some(sign(&env, &other_key, &payload, true)), ..ok(&payload) });
+    server.set(ok(&sign(&env, &other_key, &payload, &["--url", &url])));
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("endpoint-policy"));
-    assert!(audit_records(&env).iter().any(|r| r["error"].as_str().is_some_and(|e| e.contains("does not verify"))));
-    // Signed over other bytes.
-    server.set(Reply { signature: Some(sign(&env, &key, "{}", true)), ..ok(&payload) });
+    assert!(errors(&env).iter().any(|e| e.contains("does not verify")));
+    // A bare (legacy) signature, valid, without allowLegacySignatures: refused.
+    let bare = sign(&env, &key, &payload, &["--legacy", "--signature-only"]);
+    server.set(Reply { signature: Some(bare.clone()), ..ok(&payload) });
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("endpoint-policy"));
+    assert!(errors(&env).iter().any(|e| e.contains("allowLegacySignatures")), "{:?}", errors(&env));
+    server.set(ok(&sign(&env, &key, &payload, &["--legacy"])));
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("endpoint-policy"));
     assert!(!cache_dir(&env).join("meta.json").exists(), "rejected payloads are never cached");
-    // Header signature: accepted.
-    server.set(Reply { signature: Some(sign(&env, &key, &payload, true)), ..ok(&payload) });
+    // The signed envelope (a static server serves it as it is): accepted.
+    server.set(ok(&sign(&env, &key, &payload, &["--url", &url])));
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("signed-policy"));
-    // Envelope (a static server): accepted too.
+    let st = status(&env);
+    assert_eq!(st["remote"]["authenticated_by"], "envelope", "{st}");
+    // A newer envelope replaces it (the default version is now, above the previous one).
     let payload2 = server_payload(&env, "enveloped", json!({}));
-    server.set(ok(&sign(&env, &key, &payload2, false)));
+    server.set(ok(&sign(&env, &key, &payload2, &["--url", &url])));
     assert_eq!(env.run(&["remote", "refresh"], b"").code, 0);
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("enveloped-policy"));
     // Key rotation: a list of accepted keys.
     let (_, public2) = keygen(&env, "k3");
-    endpoint(&env, json!({"url": server.url(), "timeoutSeconds": 1, "retries": 0, "publicKey": [public2, public]}));
+    endpoint(&env, json!({"url": url, "timeoutSeconds": 1, "retries": 0, "publicKey": [public2, public]}));
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("enveloped-policy"));
+}
+
+/// Migration: with `allowLegacySignatures`, bare signatures (header, version-1 envelope, a
+/// signed 204) keep working until the first version-2 envelope; after that none is accepted.
+#[test]
+fn legacy_signatures_work_only_behind_allow_legacy_signatures_until_an_envelope_is_seen() {
+    let env = Env::new();
+    let (key, public) = keygen(&env, "k");
+    let server = Server::start(Reply::default());
+    let url = server.url();
+    endpoint(
+        &env,
+        json!({"url": url, "timeoutSeconds": 1, "retries": 0, "publicKey": public, "allowLegacySignatures": true}),
+    );
+    let p1 = server_payload(&env, "legacy1", json!({}));
+    server.set(Reply { signature: Some(sign(&env, &key, &p1, &["--legacy", "--signature-only"])), ..ok(&p1) });
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("legacy1-policy"));
+    assert_eq!(status(&env)["remote"]["authenticated_by"], "legacy");
+    let p2 = server_payload(&env, "legacy2", json!({}));
+    server.set(ok(&sign(&env, &key, &p2, &["--legacy"])));
+    assert!(env.run(&["remote", "refresh"], b"").stdout.starts_with("changed"));
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("legacy2-policy"));
+    // The legacy signed 204 (one constant per key) withdraws the server settings.
+    let empty = sign(&env, &key, "", &["--legacy", "--signature-only"]);
+    server.set(Reply { status: 204, signature: Some(empty.clone()), ..Default::default() });
+    assert!(env.run(&["remote", "refresh"], b"").stdout.starts_with("changed"));
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("endpoint-policy"));
+    // The server moves to envelopes.
+    let p3 = server_payload(&env, "v2", json!({}));
+    server.set(ok(&sign(&env, &key, &p3, &["--url", &url])));
+    assert!(env.run(&["remote", "refresh"], b"").stdout.starts_with("changed"));
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("v2-policy"));
+    // From now on a legacy payload is older than any envelope: the replayed signed 204 too.
+    server.set(Reply { status: 204, signature: Some(empty), ..Default::default() });
+    let r = env.run(&["remote", "refresh"], b"");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("older than"), "{r:?}");
+    assert!(text(&env.dispatch(&bash_event("ls"))).contains("v2-policy"));
 }
 
 #[test]
@@ -368,7 +450,7 @@ fn tampered_cache_is_rejected_and_deleted_cache_is_refetched() {
     let (key, public) = keygen(&env, "k");
     let server = Server::start(Reply::default());
     let payload = server_payload(&env, "server", json!({}));
-    server.set(ok(&sign(&env, &key, &payload, false)));
+    server.set(ok(&sign(&env, &key, &payload, &["--url", &server.url()])));
     endpoint(&env, json!({"url": server.url(), "timeoutSeconds": 1, "retries": 0, "publicKey": public}));
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server-policy"));
     // Tamper: a local user rewrites the cached payload and fixes up its hash in the record.
@@ -393,7 +475,7 @@ fn tampered_cache_is_rejected_and_deleted_cache_is_refetched() {
     assert!(text(&out).contains("endpoint-policy"), "{out:?}");
     assert!(audit_records(&env).iter().any(|r| r["error"].as_str().is_some_and(|e| e.contains("cache rejected"))));
     // Server up: the next fetch replaces it.
-    server.set(ok(&sign(&env, &key, &payload, false)));
+    server.set(ok(&sign(&env, &key, &payload, &["--url", &server.url()])));
     assert!(text(&env.dispatch(&bash_event("ls"))).contains("server-policy"));
     assert_eq!(status(&env)["remote"]["cache_verified"], true);
     // Deleted cache: fetched again at the next start.
@@ -568,7 +650,7 @@ fn bad_remote_settings_bootstrap_is_a_located_managed_error() {
     env.write("managed", "{\n  \"remoteSettings\": {\"url\": \"http://example.com/s\"}\n}");
     let out = env.dispatch(&bash_event("ls"));
     assert_eq!(out.code, 2, "invalid managed settings fail closed: {out:?}");
-    assert!(out.stderr.contains("managed-settings.json:2:21"), "{out:?}");
+    assert!(out.stderr.contains("managed-settings.json:2:29"), "the url value: {out:?}");
     assert!(out.stderr.contains("https://"), "{out:?}");
 }
 

@@ -12,11 +12,11 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{Env, Output, fixture, repo};
 
-const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+pub(super) const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 
 /// A machine with the scan-secrets-rollback example installed as a managed drop-in, plus
 /// `extra` managed settings (e.g. the `hookhost` object).
-fn scanner_env(extra: Value) -> Env {
+pub(super) fn scanner_env(extra: Value) -> Env {
     let env = Env::new();
     let example = repo().join("hooks-examples/shell/scan-secrets-rollback");
     let text = std::fs::read_to_string(example.join("settings.json")).unwrap();
@@ -26,11 +26,11 @@ fn scanner_env(extra: Value) -> Env {
     env
 }
 
-fn sha(b: &[u8]) -> String {
+pub(super) fn sha(b: &[u8]) -> String {
     format!("{:x}", Sha256::digest(b))
 }
 
-fn tool_event(env: &Env, name: &str, tool: &str, input: Value, id: &str) -> Vec<u8> {
+pub(super) fn tool_event(env: &Env, name: &str, tool: &str, input: Value, id: &str) -> Vec<u8> {
     let mut e = json!({
         "session_id": "s1",
         "cwd": env.project(),
@@ -45,13 +45,13 @@ fn tool_event(env: &Env, name: &str, tool: &str, input: Value, id: &str) -> Vec<
     serde_json::to_vec(&e).unwrap()
 }
 
-fn pre(env: &Env, tool: &str, input: &Value, id: &str) -> Output {
+pub(super) fn pre(env: &Env, tool: &str, input: &Value, id: &str) -> Output {
     let out = env.dispatch(&tool_event(env, "PreToolUse", tool, input.clone(), id));
     assert_eq!(out.code, 0, "PreToolUse: {out:?}");
     out
 }
 
-fn post(env: &Env, tool: &str, input: &Value, id: &str) -> Output {
+pub(super) fn post(env: &Env, tool: &str, input: &Value, id: &str) -> Output {
     env.dispatch(&tool_event(env, "PostToolUse", tool, input.clone(), id))
 }
 
@@ -63,7 +63,7 @@ fn snapshots(env: &Env) -> Vec<PathBuf> {
 }
 
 /// The audit records of `kind`.
-fn audit(env: &Env, kind: &str) -> Vec<Value> {
+pub(super) fn audit(env: &Env, kind: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(env.state_home().join("hookhost/audit.jsonl")).unwrap_or_default();
     text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|r| r["kind"] == kind).collect()
 }
@@ -72,7 +72,7 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
-fn edit_input(path: &Path, old: &str, new: &str) -> Value {
+pub(super) fn edit_input(path: &Path, old: &str, new: &str) -> Value {
     json!({"file_path": path, "old_string": old, "new_string": new, "replace_all": false})
 }
 
@@ -366,7 +366,7 @@ fn rollback_explain_says_whether_armed() {
 // ---- settings revert ----
 
 /// A ConfigChange hook that blocks any settings file mentioning `bypassPermissions`.
-fn guard_env(revert: bool) -> Env {
+pub(super) fn guard_env(revert: bool) -> Env {
     let env = Env::new();
     let guard = env.path().join("guard.sh");
     std::fs::write(
@@ -390,7 +390,7 @@ fn guard_env(revert: bool) -> Env {
 }
 
 /// The fixture-shaped ConfigChange event, for this machine's project (or home).
-fn config_change(env: &Env, source: &str) -> Vec<u8> {
+pub(super) fn config_change(env: &Env, source: &str) -> Vec<u8> {
     let name =
         if source == "user_settings" { "ConfigChange-user_settings.json" } else { "ConfigChange-local_settings.json" };
     let text = String::from_utf8(fixture(name)).unwrap();
@@ -402,18 +402,18 @@ fn config_change(env: &Env, source: &str) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
-fn session_start(env: &Env) -> Output {
+pub(super) fn session_start(env: &Env) -> Output {
     let text = String::from_utf8(fixture("SessionStart.json")).unwrap();
     let out = env.dispatch(text.replace("/home/dev/project", &env.project().to_string_lossy()).as_bytes());
     assert_eq!(out.code, 0, "{out:?}");
     out
 }
 
-const GOOD: &str = "{\n  \"permissions\": {\"allow\": [\"Bash(ls)\"]}\n}\n";
+pub(super) const GOOD: &str = "{\n  \"permissions\": {\"allow\": [\"Bash(ls)\"]}\n}\n";
 const GOOD2: &str = "{\n  \"permissions\": {\"allow\": [\"Bash(ls)\", \"Bash(pwd)\"]}\n}\n";
-const BAD: &str = "{\n  \"permissions\": {\"defaultMode\": \"bypassPermissions\"}\n}\n";
+pub(super) const BAD: &str = "{\n  \"permissions\": {\"defaultMode\": \"bypassPermissions\"}\n}\n";
 
-fn local_settings(env: &Env) -> PathBuf {
+pub(super) fn local_settings(env: &Env) -> PathBuf {
     env.project().join(".claude/settings.local.json")
 }
 

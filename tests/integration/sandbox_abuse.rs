@@ -1404,11 +1404,12 @@ fn case_16() -> R {
 fn case_17() -> R {
     let c = Case::new(17);
     let body = format!(
-        "echo ok > {a}\necho home > \"$HOME/h\" && cat \"$HOME/h\" > {b}\necho tmp > \"$TMPDIR/t\" && cat \"$TMPDIR/t\" > {t}\necho \"$HOME\" > {hp}\n",
+        "echo ok > {a}\necho home > \"$HOME/h\" && cat \"$HOME/h\" > {b}\necho tmp > \"$TMPDIR/t\" && cat \"$TMPDIR/t\" > {t}\necho \"$HOME\" > {hp}\nstat -c %a \"$HOME\" > {mode}\n",
         a = c.p("allowed"),
         b = c.p("home"),
         t = c.p("tmp"),
-        hp = c.p("homepath")
+        hp = c.p("homepath"),
+        mode = c.p("homemode")
     );
     c.set_hooks(vec![c.sh_hook("h.sh", &body, 3.0, strict(json!({})))]);
     let r = c.dispatch();
@@ -1419,6 +1420,7 @@ fn case_17() -> R {
     let home = c.read("homepath").trim().to_string();
     assert!(home.starts_with(&*c.tmpdir.path().to_string_lossy()), "case 17: HOME {home:?} is not a per-run temp dir");
     assert!(!Path::new(&home).exists(), "case 17: the temp HOME {home} outlived the run");
+    assert_eq!(c.read("homemode"), "700\n", "case 17: the temp HOME is not private (0700), seen from the hook");
     c.assert_clean(&r);
     Ok(())
 }
@@ -2549,4 +2551,664 @@ fn abuse_each_optional_layer_disabled() {
             case(42, "capdrop disabled", capdrop),
         ],
     );
+}
+
+// =============================================================================================
+// 43–45, beyond the design's table: least-privilege grants (issue 17 item 6) and a host killed
+// outright. Each secret has its own token; a breach is the token anywhere the hook can leave it
+// (hookhost's output, any file in the allowed dir). Every hostile variant has a twin that is
+// granted the secret (`allowRead`) and must reveal its token the same way: the variant really
+// reads what it names, so its failure to leak is the grant's doing, not a broken command.
+
+/// A `UserPromptSubmit` event: a hook's plain stdout is context, so it shows in the output.
+fn prompt_event() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "session_id": "s1",
+        "transcript_path": "/tmp/t.jsonl",
+        "cwd": "/tmp",
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": "hi"
+    }))
+    .unwrap()
+}
+
+/// A secret file `<dir>/id_rsa` (mode 0600) whose every line starts with `token`.
+fn plant_secret(dir: &Path, token: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let f = dir.join("id_rsa");
+    std::fs::write(&f, format!("{token}\n{token} {token}\n")).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    f
+}
+
+/// Says whether a hook's output shows that a read was refused.
+/// hookhost answered a prompt whose hooks may fail or block (exit 2): no crash, no hang.
+fn assert_answered(n: u32, r: &Run) {
+    assert!(r.code == 0 || r.code == 2, "case {n}: hookhost exited {}: {r:?}", r.code);
+    assert!(!r.stderr.contains("panicked"), "case {n}: hookhost panicked: {}", r.stderr);
+}
+
+fn denied(out: &str) -> bool {
+    ["ermission denied", "EACCES", "Errno 13", "Operation not permitted"].iter().any(|m| out.contains(m))
+}
+
+/// The spelling `how` of `secret` for a hook whose working directory is `cwd`, with what it
+/// needs made (symlinks named after `k`).
+fn spell(c: &Case, cwd: &Path, k: usize, secret: &Path, how: &str) -> String {
+    let parent = secret.parent().unwrap();
+    let name = secret.file_name().unwrap().to_string_lossy().into_owned();
+    match how {
+        "abs" => secret.display().to_string(),
+        "rel" => {
+            let up = "../".repeat(cwd.components().count() - 1);
+            format!("{up}{}", secret.strip_prefix("/").unwrap().display())
+        }
+        "link_in_cwd" => {
+            let l = cwd.join(format!("link{k}"));
+            std::os::unix::fs::symlink(secret, &l).unwrap();
+            format!("./link{k}")
+        }
+        "link_outside" => {
+            let d = c.outside.path().join(format!("l{k}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::os::unix::fs::symlink(secret, d.join("key")).unwrap();
+            d.join("key").display().to_string()
+        }
+        // A hard link named like a script (the name an interpreter's script would have).
+        "hard_sh" | "hard_py" | "hard_js" => {
+            let d = c.outside.path().join(format!("h{k}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let l = d.join(format!("x{k}.{}", &how[5..]));
+            std::fs::hard_link(secret, &l).unwrap();
+            l.display().to_string()
+        }
+        "dir_link" => {
+            let l = c.outside.path().join(format!("dl{k}"));
+            std::os::unix::fs::symlink(parent, &l).unwrap();
+            l.join(&name).display().to_string()
+        }
+        other => panic!("unknown spelling {other}"),
+    }
+}
+
+/// Hostile command lines naming a secret `{S}` as a data argument (or as the "script" of an
+/// interpreter, which it is not): shell form (`sh -c`), output redirected into the allowed dir.
+/// `{READ}` is a Python script that prints the file named by its argument; `{PEEK}` a Python
+/// script that names the secret in its own text.
+const ARG_SHELL: &[&str] = &[
+    "cat {S}",
+    "head -c 200 {S}",
+    "/bin/cat {S}",
+    "/usr/bin/tail -n 5 {S}",
+    "exec cat {S}",
+    "env cat {S}",
+    "env -i A=1 /bin/cat {S}",
+    "X=1 cat {S}",
+    "sh -c 'cat {S}'",
+    "bash -c \"head -n 3 {S}\"",
+    "sh -c 'cat \"$1\"' sh {S}",
+    "sh -c \"sh -c 'cat {S}'\"",
+    "cat < {S}",
+    "< {S} cat",
+    "sort {S}",
+    "grep -h . {S}",
+    "dd if={S} status=none",
+    "awk 1 {S}",
+    "sed -n p {S}",
+    "xargs -a {S} echo",
+    "while read l; do echo \"$l\"; done < {S}",
+    "cp {S} {OUT}/copy{K}",
+    "tee < {S}",
+    "sh {S}",
+    "bash {S}",
+    ". {S}",
+    "sh -e {S}",
+    "python3 {READ} {S}",
+    "python3 -c 'import sys;print(open(sys.argv[1]).read())' {S}",
+    "python3 {S}",
+    "python3 {PEEK}",
+    "node {S}",
+    "node -e 'console.log(require(\"fs\").readFileSync(process.argv[1], \"utf8\"))' {S}",
+    "git --no-pager diff --no-index /dev/null {S}",
+];
+
+/// The same, exec form (`command` + `args`, no shell); stdout reaches the event's context.
+const ARG_EXEC: &[&[&str]] = &[
+    &["cat", "{S}"],
+    &["/bin/cat", "{S}"],
+    &["head", "-c", "200", "{S}"],
+    &["env", "cat", "{S}"],
+    &["/bin/sh", "-c", "cat {S}"],
+    &["sh", "-c", "cat \"$1\"", "sh", "{S}"],
+    &["sh", "{S}"],
+    &["python3", "{READ}", "{S}"],
+    &["/usr/bin/python3", "-c", "import sys;print(open(sys.argv[1]).read())", "{S}"],
+];
+
+/// Interpreters are slow to start: their variants use fewer spellings.
+fn heavy_interpreter(template: &str) -> bool {
+    template.contains("python3") || template.contains("node") || template.contains("git ")
+}
+
+fn case_43() -> R {
+    let c = Case::new(43);
+    let cwd = c.env.project();
+    let python = tool("python3");
+    let node = tool("node");
+    let git = tool("git");
+    for (what, t) in [("python3", &python), ("node", &node), ("git", &git)] {
+        if t.is_none() {
+            skip_note(43, &format!("no {what} on the hooks' PATH: its variants"));
+        }
+    }
+    let scripts = c.outside.path().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let read = scripts.join("read.py");
+    std::fs::write(&read, "import sys\nsys.stdout.write(open(sys.argv[1]).read())\n").unwrap();
+    std::fs::set_permissions(&read, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let all_spellings = ["abs", "rel", "link_in_cwd", "link_outside", "dir_link"];
+    let few_spellings = ["abs", "rel", "link_in_cwd"];
+    let run_id = random_hex(4);
+    // (k, hostile?, token, shell form?, hook, label, the path as spelled)
+    let mut variants: Vec<(usize, bool, String, bool, Value, String, String)> = Vec::new();
+    let mut k = 0;
+    let forms: Vec<(bool, Vec<String>)> = ARG_SHELL
+        .iter()
+        .map(|t| (true, vec![t.to_string()]))
+        .chain(ARG_EXEC.iter().map(|w| (false, w.iter().map(|s| s.to_string()).collect())))
+        .collect();
+    for (shell_form, words) in &forms {
+        let text = words.join(" ");
+        if (text.contains("python3") && python.is_none())
+            || (text.contains("node") && node.is_none())
+            || (text.contains("git ") && git.is_none())
+        {
+            continue;
+        }
+        // `git diff` shows a symlink's target, not the file behind it.
+        let mut spellings: Vec<&str> = if text.contains("git ") {
+            few_spellings[..2].to_vec()
+        } else if heavy_interpreter(&text) {
+            few_spellings.to_vec()
+        } else {
+            all_spellings.to_vec()
+        };
+        // The secret as an interpreter's "script", under a script's name.
+        let script_of = |w: &str| words.len() == 1 && text.starts_with(w) && text.ends_with("{S}");
+        if script_of("python3") {
+            spellings.push("hard_py");
+        } else if script_of("node") {
+            spellings.push("hard_js");
+        } else if script_of("sh") || script_of("bash") || script_of(".") || words == &["sh", "{S}"] {
+            spellings.push("hard_sh");
+        }
+        for how in &spellings {
+            for hostile in [true, false] {
+                k += 1;
+                let token = format!("ARGSECRET{k}x{run_id}x");
+                let dir = c.outside.path().join(format!("{}{k}", if hostile { "n" } else { "p" }));
+                let secret = plant_secret(&dir, &token);
+                let s = spell(&c, &cwd, k, &secret, how);
+                let peek = scripts.join(format!("peek{k}.py"));
+                if text.contains("{PEEK}") {
+                    std::fs::write(&peek, format!("print(open({s:?}).read())\n")).unwrap();
+                }
+                let fill = |w: &str| {
+                    w.replace("{S}", &s)
+                        .replace("{READ}", &read.display().to_string())
+                        .replace("{PEEK}", &peek.display().to_string())
+                        .replace("{OUT}", &c.out.display().to_string())
+                        .replace("{K}", &k.to_string())
+                };
+                let mut sandbox = json!({"mode": "strict"});
+                if !hostile {
+                    sandbox["allowRead"] = json!([dir]);
+                    if how.starts_with("hard_") {
+                        sandbox["allowRead"] = json!([dir, c.outside.path().join(format!("h{k}"))]);
+                    }
+                }
+                let label = format!("{} [{how}]", text);
+                let hook = if *shell_form {
+                    json!({"type": "command", "command": format!("{} > {} 2>&1", fill(&words[0]), c.p(&format!("r{k}.txt"))),
+                           "timeout": 30, "sandbox": sandbox})
+                } else {
+                    json!({"type": "command", "command": fill(&words[0]),
+                           "args": words[1..].iter().map(|w| fill(w)).collect::<Vec<_>>(),
+                           "timeout": 30, "sandbox": sandbox})
+                };
+                variants.push((k, hostile, token, *shell_form, hook, label, s));
+            }
+        }
+    }
+    let hostile_count = variants.iter().filter(|v| v.1).count();
+    eprintln!("[abuse] case 43: {hostile_count} hostile argument-path variants, each with a granted twin");
+    let mut errs = Vec::new();
+    for batch in variants.chunks(40) {
+        c.env.write(
+            "managed",
+            &hook_settings("UserPromptSubmit", "*", Value::Array(batch.iter().map(|v| v.4.clone()).collect())),
+        );
+        let r = c.run_with(&["dispatch"], &prompt_event(), Duration::from_secs(240), None);
+        assert_answered(c.n, &r);
+        let files: Vec<(PathBuf, String)> = walk(&c.out)
+            .into_iter()
+            .map(|f| (f.clone(), String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned()))
+            .collect();
+        for (k, hostile, token, shell_form, _, label, spelled) in batch {
+            let own = c.read(&format!("r{k}.txt"));
+            let mut seen: Vec<String> = files
+                .iter()
+                .filter(|(_, t)| t.contains(token.as_str()))
+                .map(|(f, _)| f.display().to_string())
+                .collect();
+            if r.stdout.contains(token.as_str()) || r.stderr.contains(token.as_str()) {
+                seen.push("hookhost's output".into());
+            }
+            match (*hostile, seen.is_empty()) {
+                (true, false) => errs.push(format!("LEAK `{label}`: the secret reached {seen:?}")),
+                // An input redirection fails before the output one: the shell's complaint goes
+                // to the hook's stderr, which hookhost reports.
+                (true, true)
+                    if *shell_form
+                        && !denied(&own)
+                        && !(r.stdout.contains(&format!("{spelled}: Permission denied"))
+                            || r.stderr.contains(&format!("{spelled}: Permission denied"))) =>
+                {
+                    errs.push(format!("`{label}` did not fail by a denied read: {own:?}"))
+                }
+                (false, true) => errs.push(format!(
+                    "`{label}` granted its file, yet did not reveal it (not a valid oracle): {own:?} {}",
+                    r.system_message()
+                )),
+                _ => {}
+            }
+        }
+        c.assert_clean(&r);
+        for f in walk(&c.out) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    assert!(errs.is_empty(), "case 43: {} of {} variants wrong:\n{}", errs.len(), variants.len(), errs.join("\n"));
+    Ok(())
+}
+
+#[test]
+fn abuse_43_argument_paths_are_not_granted() {
+    run_cases("argument paths", 1, vec![case(43, "a secret named on the command line", case_43)]);
+}
+
+/// Files and directories created under `/etc` for a test, with unique names; removed (files,
+/// then the directories it made, deepest first) when dropped, so the machine is left as it was.
+struct EtcFixtures {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl EtcFixtures {
+    fn new() -> EtcFixtures {
+        EtcFixtures { files: Vec::new(), dirs: Vec::new() }
+    }
+
+    /// Creates `path` (which must not exist) and any missing parent, with `mode`.
+    fn file(&mut self, path: &Path, content: &str, mode: u32) -> PathBuf {
+        assert!(path.starts_with("/etc/") && path.symlink_metadata().is_err(), "{} exists", path.display());
+        let mut missing = Vec::new();
+        let mut d = path.parent().unwrap();
+        while d.symlink_metadata().is_err() {
+            missing.push(d.to_path_buf());
+            d = d.parent().unwrap();
+        }
+        for m in missing.iter().rev() {
+            std::fs::create_dir(m).unwrap();
+            std::fs::set_permissions(m, std::fs::Permissions::from_mode(0o755)).unwrap();
+            self.dirs.push(m.clone());
+        }
+        std::fs::write(path, content).unwrap();
+        self.files.push(path.to_path_buf());
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.to_path_buf()
+    }
+}
+
+impl Drop for EtcFixtures {
+    fn drop(&mut self) {
+        for f in self.files.drain(..) {
+            let _ = std::fs::remove_file(&f);
+        }
+        for d in self.dirs.drain(..).rev() {
+            let _ = std::fs::remove_dir(&d);
+        }
+    }
+}
+
+/// Lines of a real secret file worth looking for in a hook's output.
+fn secret_lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() > 12)
+        .map(str::to_string)
+        .collect()
+}
+
+fn case_44() -> R {
+    let c = Case::new(44);
+    let u = random_hex(6);
+    let mut fx = EtcFixtures::new();
+    // (label, path, needles): a breach is any needle in the hook's output.
+    let mut secrets: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
+    let mut plant = |fx: &mut EtcFixtures, label: &str, path: PathBuf, mode: u32| {
+        let token = format!("ETCSECRET{}x{u}x", secrets.len());
+        let p = fx.file(&path, &format!("{token}\n{token} {token}\n"), mode);
+        secrets.push((label.to_string(), p, vec![token]));
+    };
+    let kube = if Path::new("/etc/kubernetes/admin.conf").exists() {
+        PathBuf::from(format!("/etc/kubernetes/hookhost-abuse-{u}.conf"))
+    } else {
+        PathBuf::from("/etc/kubernetes/admin.conf")
+    };
+    plant(&mut fx, "kubernetes admin.conf", kube, 0o600);
+    plant(
+        &mut fx,
+        "letsencrypt privkey",
+        PathBuf::from(format!("/etc/letsencrypt/live/hookhost-abuse-{u}/privkey.pem")),
+        0o600,
+    );
+    plant(&mut fx, "ssl/private key", PathBuf::from(format!("/etc/ssl/private/hookhost-abuse-{u}.key")), 0o600);
+    plant(&mut fx, "pki private key", PathBuf::from(format!("/etc/pki/tls/private/hookhost-abuse-{u}.key")), 0o600);
+    plant(&mut fx, "unlisted world-readable file", PathBuf::from(format!("/etc/hookhost-abuse-{u}.secret")), 0o644);
+    plant(&mut fx, "unlisted directory", PathBuf::from(format!("/etc/hookhost-abuse-{u}.d/secret")), 0o644);
+    if Path::new("/etc/hookhost").is_dir() {
+        plant(&mut fx, "/etc/hookhost", PathBuf::from(format!("/etc/hookhost/hookhost-abuse-{u}.json")), 0o644);
+    } else {
+        skip_note(44, "no /etc/hookhost here (not created: hookhost reads it); the unlisted directory stands in");
+    }
+    for real in ["/etc/shadow", "/etc/gshadow"] {
+        let lines = secret_lines(Path::new(real));
+        if lines.is_empty() {
+            skip_note(44, &format!("{real}: absent or empty"));
+        } else {
+            secrets.push((real.to_string(), PathBuf::from(real), lines));
+        }
+    }
+    let mut host_keys = 0;
+    for e in std::fs::read_dir("/etc/ssh").into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with("ssh_host_") && n.ends_with("_key") {
+            host_keys += 1;
+            secrets.push((n.clone(), e.path(), secret_lines(&e.path())));
+        }
+    }
+    if host_keys == 0 {
+        skip_note(44, "no /etc/ssh/ssh_host_*_key on this machine");
+    }
+    let python = tool("python3").is_some();
+    let templates: Vec<&str> = [
+        "cat {S}",
+        "head -c 300 {S}",
+        "sh -c 'cat {S}'",
+        "sh {S}",
+        "cp {S} {OUT}/copy{K}",
+        "grep -rh . {D}",
+        "find {D} -type f -exec cat {} +",
+        "python3 -c 'print(open(\"{S}\").read())'",
+        "python3 {S}",
+    ]
+    .into_iter()
+    .filter(|t| python || !t.contains("python3"))
+    .collect();
+    let mut hooks = Vec::new();
+    let mut checks: Vec<(usize, bool, String, usize)> = Vec::new(); // (k, hostile, label, secret index)
+    let mut k = 0;
+    for (i, (label, path, _)) in secrets.iter().enumerate() {
+        let d = path.parent().unwrap().display().to_string();
+        for t in &templates {
+            for hostile in [true, false] {
+                if !hostile && (t.contains("{D}") || *t == "python3 {S}" || *t == "sh {S}") {
+                    continue; // twins only for reads of the file itself
+                }
+                k += 1;
+                let cmd = t
+                    .replace("{S}", &path.display().to_string())
+                    .replace("{D}", &d)
+                    .replace("{OUT}", &c.out.display().to_string())
+                    .replace("{K}", &k.to_string());
+                let mut sandbox = json!({"mode": "strict"});
+                if !hostile {
+                    sandbox["allowRead"] = json!([path]);
+                }
+                hooks.push(json!({"type": "command", "command": format!("{cmd} > {} 2>&1", c.p(&format!("e{k}.txt"))),
+                                  "timeout": 30, "sandbox": sandbox}));
+                checks.push((k, hostile, format!("{t} on {label}"), i));
+            }
+        }
+    }
+    // Whole-tree sweeps of /etc, each looking for every planted token.
+    for sweep in [
+        "grep -rsh ETCSECRET /etc".to_string(),
+        "cat /etc/*/* /etc/*/*/* /etc/*/*/*/* /etc/.* 2>/dev/null".to_string(),
+        format!("tar cf {} /etc", c.p("etc.tar")),
+        "ls -laR /etc".to_string(),
+    ] {
+        k += 1;
+        hooks.push(json!({"type": "command", "command": format!("{sweep} > {} 2>&1", c.p(&format!("e{k}.txt"))),
+                          "timeout": 60, "sandbox": {"mode": "strict"}}));
+        checks.push((k, true, sweep, usize::MAX));
+    }
+    eprintln!(
+        "[abuse] case 44: {} /etc secrets, {} hostile reads and whole-/etc sweeps, {} granted twins",
+        secrets.len(),
+        checks.iter().filter(|x| x.1).count(),
+        checks.iter().filter(|x| !x.1).count()
+    );
+    // Hostile hooks run apart from the twins (which reveal the same secrets): any token in any
+    // file or in hookhost's output is then a hostile hook's doing.
+    let (hostile_first, twins): (Vec<_>, Vec<_>) = hooks.into_iter().zip(checks).partition(|(_, c)| c.1);
+    let mut errs = Vec::new();
+    for batch in hostile_first.chunks(30).chain(twins.chunks(30)) {
+        c.env.write(
+            "managed",
+            &hook_settings("UserPromptSubmit", "*", Value::Array(batch.iter().map(|(h, _)| h.clone()).collect())),
+        );
+        let r = c.run_with(&["dispatch"], &prompt_event(), Duration::from_secs(240), None);
+        assert_answered(c.n, &r);
+        let files: Vec<(PathBuf, String)> = walk(&c.out)
+            .into_iter()
+            .map(|f| (f.clone(), String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned()))
+            .collect();
+        for (_, (k, hostile, label, i)) in batch {
+            let own = c.read(&format!("e{k}.txt"));
+            let needles: Vec<&String> = match *i {
+                usize::MAX => secrets.iter().flat_map(|s| &s.2).collect(),
+                i => secrets[i].2.iter().collect(),
+            };
+            let found: Vec<String> = needles
+                .iter()
+                .filter_map(|n| {
+                    files.iter().find(|(_, t)| t.contains(n.as_str())).map(|(f, _)| f.display().to_string()).or_else(
+                        || {
+                            (r.stdout.contains(n.as_str()) || r.stderr.contains(n.as_str()))
+                                .then(|| "hookhost's output".into())
+                        },
+                    )
+                })
+                .collect();
+            if *hostile && !found.is_empty() {
+                errs.push(format!("LEAK `{label}`: reached {found:?}"));
+            }
+            if *hostile
+                && *i != usize::MAX
+                && !own.is_empty()
+                && !denied(&own)
+                && !label.starts_with("grep")
+                && !label.starts_with("find")
+            {
+                errs.push(format!("`{label}` did not fail by a denied read: {own:?}"));
+            }
+            if !hostile && found.is_empty() {
+                errs.push(format!("`{label}` granted its file, yet did not reveal it (not a valid oracle): {own:?}"));
+            }
+        }
+        // Names in directories that are not granted are not listed either.
+        for (_, (k, _, label, i)) in batch {
+            if *i == usize::MAX
+                && label.starts_with("ls ")
+                && c.read(&format!("e{k}.txt")).contains(&format!("hookhost-abuse-{u}"))
+            {
+                errs.push(format!("`{label}` listed a planted name"));
+            }
+        }
+        c.assert_clean(&r);
+        for f in walk(&c.out) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    let made: Vec<PathBuf> = fx.files.iter().chain(&fx.dirs).cloned().collect();
+    drop(fx);
+    let left: Vec<&PathBuf> = made.iter().filter(|p| p.symlink_metadata().is_ok()).collect();
+    assert!(left.is_empty(), "case 44: /etc fixtures left behind: {left:?}");
+    assert!(errs.is_empty(), "case 44: {} wrong:\n{}", errs.len(), errs.join("\n"));
+    Ok(())
+}
+
+/// Common tools work with the `/etc` allow-list (what they need there is granted).
+fn case_44_tools() -> R {
+    let c = Case::new(44);
+    let mut probes: Vec<(&str, String, &str)> = vec![
+        ("sh", "sh -c 'echo ok'".into(), "ok"),
+        (
+            "coreutils",
+            "ls -l /usr/bin/env >/dev/null && date >/dev/null && id -un && whoami && stat -c %U / && sort /etc/passwd >/dev/null && echo ok".into(),
+            "ok",
+        ),
+        ("getent", "getent passwd root && getent hosts localhost".into(), "root:"),
+    ];
+    let mut want = |name: &'static str, cmd: &str, expect: &'static str| {
+        if tool(name).is_some() {
+            probes.push((name, cmd.to_string(), expect));
+        } else {
+            skip_note(44, &format!("no {name} here"));
+        }
+    };
+    want(
+        "python3",
+        "python3 -c 'import ssl,json,locale,subprocess,urllib.request,mimetypes,time; ctx=ssl.create_default_context(); assert ctx.cert_store_stats()[\"x509_ca\"]>0; mimetypes.init(); time.localtime(); print(\"ok\")'",
+        "ok",
+    );
+    want("jq", "echo '{\"a\":41}' | jq -c '.a+1'", "42");
+    want("git", "git --version && git hash-object /etc/hostname && echo ok", "ok");
+    want(
+        "node",
+        "node -e 'if(!require(\"tls\").rootCertificates.length)process.exit(3); new Intl.DateTimeFormat().format(); require(\"os\").userInfo(); console.log(\"ok\")'",
+        "ok",
+    );
+    want("perl", "perl -MPOSIX -MFile::Temp -e 'print \"ok\\n\"'", "ok");
+    want("file", "file -L /bin/sh", "ELF");
+    let hooks: Vec<Value> = probes
+        .iter()
+        .enumerate()
+        .map(|(i, (_, cmd, _))| {
+            json!({"type": "command", "command": format!("{{ {cmd} ; }} > {} 2>&1; echo \"rc=$?\" >> {}", c.p(&format!("t{i}")), c.p(&format!("t{i}"))),
+                   "timeout": 30, "sandbox": {"mode": "strict"}})
+        })
+        .collect();
+    c.env.write("managed", &hook_settings("UserPromptSubmit", "*", Value::Array(hooks)));
+    let r = c.run_with(&["dispatch"], &prompt_event(), Duration::from_secs(120), None);
+    c.assert_host_ok(&r);
+    let mut errs = Vec::new();
+    for (i, (name, _, expect)) in probes.iter().enumerate() {
+        let out = c.read(&format!("t{i}"));
+        eprintln!("[abuse] case 44: {name} under the sandbox: {:?}", out.trim());
+        if !out.contains("rc=0") || !out.contains(expect) {
+            errs.push(format!("{name} does not work under the sandbox: {out:?}"));
+        }
+        for bad in ["ermission denied", "unable to access", "Error in sitecustomize", "cannot open"] {
+            if out.contains(bad) {
+                errs.push(format!("{name} was refused something it reads: {out:?}"));
+            }
+        }
+    }
+    c.assert_clean(&r);
+    assert!(errs.is_empty(), "case 44 (tools): {}", errs.join("\n"));
+    Ok(())
+}
+
+#[test]
+fn abuse_44_etc_secrets_and_the_allow_list() {
+    run_cases(
+        "/etc",
+        2,
+        vec![case(44, "secrets under /etc", case_44), case(44, "common tools with the /etc allow-list", case_44_tools)],
+    );
+}
+
+fn case_45() -> R {
+    let c = Case::new(45);
+    let (pid, gc, home) = (c.p("hook.pid"), c.p("gc.pid"), c.p("home"));
+    let body = format!(
+        "echo \"$HOME\" > {home}\necho $$ > {pid}\n(setsid sh -c 'echo $$ > {gc}; exec sleep 600' </dev/null >/dev/null 2>&1 &)\nexec sleep 600\n"
+    );
+    c.set_hooks(vec![c.sh_hook("h.sh", &body, 60.0, strict(json!({})))]);
+    let mut cmd = c.command(&["dispatch"]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&bash_event("ls")).unwrap();
+    let host = child.id() as i32;
+    let g = read_pid(Path::new(&gc), Duration::from_secs(10));
+    let h = read_pid(Path::new(&pid), Duration::from_secs(1));
+    let (Some(g), Some(h)) = (g, h) else {
+        let _ = child.kill();
+        panic!("case 45: the hook did not start")
+    };
+    let run_home = c.read("home").trim().to_string();
+    assert!(Path::new(&run_home).is_dir(), "case 45: the run's HOME {run_home:?} does not exist while it runs");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(host), nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait();
+    let mut errs = Vec::new();
+    // The hook itself dies with the host (PR_SET_PDEATHSIG): at once.
+    let left = wait_gone(&[h], Duration::from_millis(500));
+    if !left.is_empty() {
+        errs.push(format!("the hook outlived the killed host: {}", describe(h)));
+    }
+    // What the hook forked does not inherit that; the next host sweeps it.
+    eprintln!(
+        "[abuse] case 45: after kill -9: grandchild alive {}, leaves {:?}, run dir exists {}",
+        alive(g),
+        leftover_leaves(host),
+        Path::new(&run_home).exists()
+    );
+    // The next dispatch (a hook that takes a moment, as real ones do) sweeps it all.
+    c.set_hooks(vec![hook("sleep 0.3", 10.0, strict(json!({})))]);
+    let r = c.dispatch();
+    c.assert_host_ok(&r);
+    let left = wait_gone(&[g, h], Duration::from_secs(2));
+    if !left.is_empty() {
+        errs.push(format!(
+            "processes of the killed host's hook survive the next dispatch: {:?}",
+            left.iter().map(|p| describe(*p)).collect::<Vec<_>>()
+        ));
+    }
+    let end = Instant::now() + Duration::from_secs(2);
+    while (Path::new(&run_home).exists() || !leftover_leaves(host).is_empty()) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if Path::new(&run_home).exists() {
+        errs.push(format!("the killed host's run dir {run_home} is still there after the next dispatch"));
+    }
+    let leaves = leftover_leaves(host);
+    if !leaves.is_empty() {
+        errs.push(format!("the killed host's cgroup leaves remain: {leaves:?}"));
+    }
+    c.assert_clean(&r);
+    for p in [g, h] {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+    }
+    assert!(errs.is_empty(), "case 45: {}", errs.join("; "));
+    Ok(())
+}
+
+#[test]
+fn abuse_45_host_killed_outright() {
+    run_cases("host SIGKILL", 1, vec![case(45, "kill -9 of a one-shot dispatch mid-hook", case_45)]);
 }

@@ -201,3 +201,65 @@ fn warm_pool_hooks_start_ahead_inside_every_layer_and_leave_nothing_behind() {
     let temps: Vec<_> = std::fs::read_dir(tmpdir.path()).unwrap().flatten().map(|e| e.path()).collect();
     assert!(temps.is_empty(), "temporary directories left behind: {temps:?}");
 }
+
+/// The run directories (`hookhost-run-<pid>-…`) of hookhost process `pid` in `tmpdir`.
+fn run_dirs(tmpdir: &Path, pid: i32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("hookhost-run-{pid}-");
+    std::fs::read_dir(tmpdir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn a_daemon_killed_outright_takes_its_hooks_along_and_the_next_one_sweeps_up() {
+    let env = Env::new();
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let tmpdir = tempfile::tempdir_in(env.path()).unwrap();
+    // A hook that, for a "SLOW" event, keeps running (and leaves a setsid'ed grandchild).
+    let o = out.display();
+    let hook = format!(
+        "if grep -q SLOW; then echo $$ > {o}/hook.pid; \
+         (setsid sh -c 'echo $$ > {o}/gc.pid; exec sleep 600' </dev/null >/dev/null 2>&1 &); exec sleep 600; fi"
+    );
+    let settings = json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": hook, "timeout": 60}]}]}});
+    env.write("managed", &settings.to_string());
+    let first = start(&env, tmpdir.path());
+    decide(&first, &bash_event("ls"));
+    eventually("a process started ahead", || stubs(first.pid()).len() == 1);
+    let waiting: Vec<i32> = stubs(first.pid()).into_iter().map(|(p, _)| p).collect();
+    let dead = first.pid();
+    let pid_of = |name: &str| -> Option<i32> { std::fs::read_to_string(out.join(name)).ok()?.trim().parse().ok() };
+    std::thread::scope(|s| {
+        // The next event is answered by the process started ahead (forked by the pool's
+        // thread), which is still running when the daemon is killed.
+        s.spawn(|| {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| first.event(&bash_event("SLOW"))));
+        });
+        eventually("the hook and its grandchild running", || {
+            pid_of("hook.pid").is_some() && pid_of("gc.pid").is_some()
+        });
+        assert_eq!(pid_of("hook.pid"), waiting.first().copied(), "the hook did not run in the process started ahead");
+        assert!(!leftover_leaves(dead).is_empty(), "the running hook has no cgroup leaves");
+        assert!(!run_dirs(tmpdir.path(), dead).is_empty(), "the running hook has no run directory");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(dead), nix::sys::signal::Signal::SIGKILL).unwrap();
+    });
+    drop(first); // reaped
+    let (hook_pid, gc) = (pid_of("hook.pid").unwrap(), pid_of("gc.pid").unwrap());
+    // The hook dies with the daemon (PR_SET_PDEATHSIG, set when the pool's thread forked it).
+    eventually("the running hook to die with the daemon", || !alive(hook_pid));
+    // What it forked, its leaves and its run directory are swept by the next daemon at start.
+    let second = start(&env, tmpdir.path());
+    eventually("the next daemon to kill the grandchild and remove the leaves and run directory", || {
+        !alive(gc) && leftover_leaves(dead).is_empty() && run_dirs(tmpdir.path(), dead).is_empty()
+    });
+    // It never touches its own.
+    decide(&second, &bash_event("ls"));
+    eventually("the new daemon's own run started ahead", || stubs(second.pid()).len() == 1);
+    assert!(!run_dirs(tmpdir.path(), second.pid()).is_empty());
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(gc), nix::sys::signal::Signal::SIGKILL);
+}

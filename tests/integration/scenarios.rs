@@ -9,6 +9,8 @@
 //!   string `"<absent>"` means the key must not exist), `stdout_empty`, `stdout_contains`,
 //!   `stderr_contains`, `stderr_empty`, `files_exist`, `files_absent`, `file_equals_event`,
 //!   `file_lines` (path → line count), `absent_after` (`{"ms": N, "paths": [...]}`),
+//!   `files_exist_within` (`{"ms": N, "paths": [...]}`: written by something that outlives
+//!   dispatch, at the latest after N ms),
 //!   `trust_project` (default true: the project is trusted with `hookhost trust` before the
 //!   command runs; false leaves it untrusted);
 //! - `{{SCENARIO}}` (this folder), `{{TMP}}` (a fresh temp dir per run) and `{{PROJECT}}` (the
@@ -133,6 +135,20 @@ fn run_one(dir: &Path) -> Result<(), String> {
             let got = std::fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0);
             if Some(got as u64) != n.as_u64() {
                 errs.push(format!("{p}: expected {n} lines, found {got}"));
+            }
+        }
+    }
+    if let Some(a) = expect.get("files_exist_within") {
+        // Files written by something that outlives dispatch (a detached async hook): they
+        // must appear, at the latest after `ms`.
+        let deadline =
+            std::time::Instant::now() + Duration::from_millis(a.get("ms").and_then(Value::as_u64).unwrap_or(0));
+        for p in a.get("paths").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            while !Path::new(p).exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !Path::new(p).exists() {
+                errs.push(format!("{p} did not appear"));
             }
         }
     }

@@ -37,6 +37,9 @@ pub(super) struct ChildPlan {
     /// A process started ahead (the warm pool's stub): this pipe end becomes its fd 3, where it
     /// waits for the word to exec the hook.
     pub go: Option<RawFd>,
+    /// The host's pid: a child whose parent is already gone when it asks to die with it does
+    /// not run (0: not checked).
+    pub parent: libc::pid_t,
 }
 
 /// The fd a stub reads its go-ahead from.
@@ -112,22 +115,33 @@ impl ChildPlan {
             if libc::setsid() < 0 {
                 return Err(errno());
             }
+            // 3. Die with the host: SIGKILL when the thread that forked this process ends (a
+            //    host killed outright ends them all; the runner forks from threads that outlive
+            //    the run, see `command::spawn`). What the hook forks does not inherit it: the
+            //    next host sweeps those (`orphans`). A host that died before this point is
+            //    caught by the parent check.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(errno());
+            }
+            if self.parent != 0 && libc::getppid() != self.parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
             if !self.sandboxed {
                 return Ok(());
             }
-            // 3. rlimits.
+            // 4. rlimits.
             for &(res, soft, hard) in &self.rlimits {
                 let l = libc::rlimit { rlim_cur: soft, rlim_max: hard };
                 if libc::setrlimit(res, &l) != 0 {
                     return Err(errno());
                 }
             }
-            // 4. umask, and no inherited descriptors beyond 0–2.
+            // 5. umask, and no inherited descriptors beyond 0–2.
             libc::umask(0o077);
             if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
                 return Err(errno());
             }
-            // 4b. A stub's go-ahead pipe, the one descriptor kept across exec.
+            // 5b. A stub's go-ahead pipe, the one descriptor kept across exec.
             if let Some(fd) = self.go {
                 let ok = if fd == GO_FD {
                     libc::fcntl(GO_FD, libc::F_SETFD, 0) == 0
@@ -138,7 +152,7 @@ impl ChildPlan {
                     return Err(errno());
                 }
             }
-            // 5. Empty network namespace (needs CAP_SYS_ADMIN: before the capability drop).
+            // 6. Empty network namespace (needs CAP_SYS_ADMIN: before the capability drop).
             match self.net {
                 NetPlan::Host => {}
                 NetPlan::Join(fd) => {
@@ -151,10 +165,6 @@ impl ChildPlan {
                         return Err(errno());
                     }
                 }
-            }
-            // 6. Die with the parent (a backstop: it tracks the forking thread).
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-                return Err(errno());
             }
             // 7. no_new_privs.
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) != 0 {

@@ -4,15 +4,20 @@
 //!
 //! Every sandboxed hook process gets, in this order, in its `pre_exec` (`child`: a forked copy
 //! of a multi-threaded process, so no allocation, no locks, no logging — everything is prepared
-//! by the parent): cgroup join → `setsid` → rlimits → `umask 077` → `close_range(3.., CLOEXEC)`
-//! → empty network namespace → `PDEATHSIG` → `no_new_privs` → capability drop (bounding,
-//! ambient, securebits locked, `capset` zero) → Landlock → seccomp. Around it, the parent
-//! provides a cleared environment with a per-run temporary `HOME`/`TMPDIR`, and tears the run's
-//! cgroup leaves down (`cgroup.kill`, or killing every member) when the hook is done.
+//! by the parent): cgroup join → `setsid` → `PDEATHSIG` (also without a sandbox) → rlimits →
+//! `umask 077` → `close_range(3.., CLOEXEC)` → empty network namespace → `no_new_privs` →
+//! capability drop (bounding, ambient, securebits locked, `capset` zero) → Landlock → seccomp.
+//! Around it, the parent provides a cleared environment with a per-run temporary
+//! `HOME`/`TMPDIR` (0700), and tears the run's cgroup leaves down (`cgroup.kill`, or killing
+//! every member) when the hook is done; what a host killed mid-hook left is swept by the next
+//! (`orphans`).
 //!
 //! Parts: `probe` (what the machine offers, and what every run of the process shares: the
-//! empty network namespace, the open host-path grants), `seccomp` (the filter), `child` (the
-//! steps in the child), `pool` (runs prepared ahead and torn down after, for long-lived hosts).
+//! empty network namespace, the open host-path grants), `grants` (the files a hook's own command
+//! line executes, the only per-hook path grants besides `allowRead`/`allowWrite`), `seccomp`
+//! (the filter), `child` (the steps in the child), `orphans` (names that carry their owner, and
+//! the sweep of what dead hosts left), `pool` (runs prepared ahead and torn down after, for
+//! long-lived hosts).
 //!
 //! Promises: a layer either holds or is reported (`LayerStatus`) per run; in `strict` mode (and
 //! for layers named in `HOOKHOST_SANDBOX_REQUIRE`) a missing layer is a `HookFailure` and the
@@ -20,6 +25,8 @@
 //! the host, and no host thread ever leaves the host's namespaces. Design: `design/sandbox.md`.
 
 mod child;
+mod grants;
+mod orphans;
 pub mod pool;
 mod probe;
 mod seccomp;
@@ -259,6 +266,13 @@ pub fn default_mode() -> Mode {
     }
 }
 
+/// The largest `sandbox.memoryMb` (1 TiB).
+pub const MAX_SANDBOX_MEMORY_MB: u64 = 1 << 20;
+/// The largest `sandbox.pids` (the kernel's `pid_max` ceiling).
+pub const MAX_SANDBOX_PIDS: u64 = 4_194_304;
+/// The largest `sandbox.cpuSeconds` (a day, the longest hook `timeout`).
+pub const MAX_SANDBOX_CPU_SECONDS: u64 = 86_400;
+
 impl SandboxSpec {
     /// Reads a `sandbox` settings object on top of `base` (managed defaults). Errors are
     /// settings errors (the caller locates them).
@@ -272,8 +286,12 @@ impl SandboxSpec {
                     .map(|s| s.as_str().map(str::to_string).ok_or(format!("`sandbox.{k}` must be an array of strings")))
                     .collect()
             };
-            let positive =
-                |x: &Value| x.as_u64().filter(|n| *n > 0).ok_or(format!("`sandbox.{k}` must be a positive integer"));
+            // Checked ranges: the limits are multiplied and written to cgroup files and rlimits.
+            let ranged = |x: &Value, hi: u64| {
+                x.as_u64()
+                    .filter(|n| (1..=hi).contains(n))
+                    .ok_or(format!("`sandbox.{k}` must be a whole number from 1 to {hi}"))
+            };
             match k.as_str() {
                 "mode" => {
                     self.mode = x
@@ -291,9 +309,9 @@ impl SandboxSpec {
                     }
                 }
                 "env" => self.env.extend(strings(x)?),
-                "memoryMb" => self.memory_mb = positive(x)?,
-                "pids" => self.pids = positive(x)?,
-                "cpuSeconds" => self.cpu_seconds = Some(positive(x)?),
+                "memoryMb" => self.memory_mb = ranged(x, MAX_SANDBOX_MEMORY_MB)?,
+                "pids" => self.pids = ranged(x, MAX_SANDBOX_PIDS)?,
+                "cpuSeconds" => self.cpu_seconds = Some(ranged(x, MAX_SANDBOX_CPU_SECONDS)?),
                 "disable" => {
                     for s in strings(x)? {
                         self.disable.push(Layer::parse(&s).ok_or(format!("unknown sandbox layer {s:?}"))?);
@@ -365,7 +383,7 @@ pub struct Prepared {
     torn_down: bool,
     pub report: SandboxReport,
     pub env: Vec<(OsString, OsString)>,
-    temp: Option<tempfile::TempDir>,
+    temp: Option<orphans::RunDir>,
     /// `None` once installed on a command (or used by a stub).
     child: Option<ChildPlan>,
     stub: Option<pool::Stub>,
@@ -384,7 +402,7 @@ impl std::fmt::Debug for Prepared {
 /// A run's sandbox without its environment: what `stage` builds and the warm pool keeps.
 struct Staged {
     report: SandboxReport,
-    temp: tempfile::TempDir,
+    temp: orphans::RunDir,
     child: Option<ChildPlan>,
     /// The hook process itself, started ahead in this sandbox (warm pool only).
     stub: Option<pool::Stub>,
@@ -392,6 +410,8 @@ struct Staged {
     /// `probe::StaticGrants::generation` its Landlock ruleset was built from (`None`: no
     /// Landlock).
     grants_generation: Option<u64>,
+    /// The hook's own files its Landlock ruleset grants, as they were (`grants::identities`).
+    exec_files: (Vec<grants::ExecFile>, Vec<grants::Identity>),
     created: Instant,
 }
 
@@ -408,26 +428,14 @@ struct Leaves {
 }
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
-/// Prefix of every cgroup leaf: `hookhost-<pid>-<process nonce>-<counter>`.
-const LEAF_PREFIX: &str = "hookhost-";
-
-/// A value fixed for the life of this process and, with the pid, distinct from every earlier
-/// process's: the time of the first sandboxed run, in nanoseconds.
-fn process_nonce() -> u64 {
-    static NONCE: OnceLock<u64> = OnceLock::new();
-    *NONCE.get_or_init(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-    })
-}
 
 /// Context of one hook run.
 pub struct RunInfo<'a> {
     pub timeout: Duration,
     pub project_dir: Option<&'a Path>,
-    /// Directories of the hook's script (granted read+exec).
-    pub script_dirs: Vec<PathBuf>,
-    /// The process the run will start, when the caller knows it: with the warm pool on, the
-    /// next run of the same hook is then started ahead, inside its sandbox.
+    /// The process the run will start, when the caller knows it: the program and the script
+    /// it names are granted (`grants`), and with the warm pool on, the next run of the same
+    /// hook is started ahead, inside its sandbox.
     pub launch: Option<Launch<'a>>,
 }
 
@@ -597,7 +605,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     };
 
     // Always-on layers.
-    let temp = tempfile::Builder::new().prefix("hookhost-run-").tempdir().map_err(|e| Refusal {
+    let temp = orphans::RunDir::create().map_err(|e| Refusal {
         message: format!("sandbox layer `temp_home` failed: cannot create a temporary directory: {e}"),
         report: SandboxReport::default(),
     })?;
@@ -619,7 +627,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     }
 
     // rlimits.
-    let cpu = spec.cpu_seconds.unwrap_or(run.timeout.as_secs() + 1).max(1);
+    let cpu = spec.cpu_seconds.unwrap_or(run.timeout.as_secs().saturating_add(1)).max(1);
     let mut rlimits = vec![
         (libc::RLIMIT_CORE, 0, 0),
         (libc::RLIMIT_CPU, cpu, cpu + 1),
@@ -629,7 +637,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
         (libc::RLIMIT_MSGQUEUE, 0, 0),
     ];
     if !mem_done {
-        let asz = (spec.memory_mb * 1024 * 1024).max(4 << 30);
+        let asz = (spec.memory_mb.saturating_mul(1024 * 1024)).max(4 << 30);
         rlimits.push((libc::RLIMIT_AS, asz, asz));
     }
     if !caps.root {
@@ -680,6 +688,11 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     // Landlock.
     let mut landlock = None;
     let mut grants_generation = None;
+    let files = match &run.launch {
+        Some(l) => grants::exec_files(l.program, l.args, l.cwd, run.project_dir),
+        None => Vec::new(),
+    };
+    let exec_ids = grants::identities(&files);
     match wanted(Layer::Landlock) {
         Err(s) => {
             set(Layer::Landlock, s);
@@ -692,7 +705,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
             let access = LandlockAccess { net: net.is_ok(), scope: scope.is_ok(), proc: drop_caps };
             let grants = probe::static_grants();
             grants_generation = Some(grants.generation);
-            match build_landlock(caps.landlock_abi, &grants, spec, run, temp.path(), access) {
+            match build_landlock(caps.landlock_abi, &grants, spec, run, &files, temp.path(), access) {
                 Ok((fd, skipped)) => {
                     landlock = Some(fd);
                     set(
@@ -742,10 +755,12 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
             landlock,
             seccomp,
             go: None,
+            parent: std::process::id() as libc::pid_t,
         }),
         stub: None,
         leaves,
         grants_generation,
+        exec_files: (files, exec_ids),
         created: Instant::now(),
     })
 }
@@ -761,9 +776,9 @@ fn make_leaves(
 ) -> (Leaves, Vec<CString>, [(Layer, LayerStatus); 3]) {
     let mut leaves = Leaves { v2: None, v1: Vec::new() };
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    // Unique across processes, not only within this one: a host killed mid-hook leaves its leaf
-    // behind, and a later process may get the same pid.
-    let leaf_name = format!("{LEAF_PREFIX}{}-{:x}-{n}", std::process::id(), process_nonce());
+    // Unique across processes, not only within this one, and naming its owner: a host killed
+    // mid-hook leaves its leaf behind for the next one to sweep (`orphans`).
+    let leaf_name = orphans::leaf_name(n);
     let mut procs = Vec::new();
     let mut pids_done = false;
     let mut mem_done = false;
@@ -778,8 +793,11 @@ fn make_leaves(
                     pids_done = std::fs::write(leaf.join("pids.max"), spec.pids.to_string()).is_ok();
                 }
                 if cg.v2_memory && want_mem.is_ok() {
-                    mem_done =
-                        std::fs::write(leaf.join("memory.max"), (spec.memory_mb * 1024 * 1024).to_string()).is_ok();
+                    mem_done = std::fs::write(
+                        leaf.join("memory.max"),
+                        (spec.memory_mb.saturating_mul(1024 * 1024)).to_string(),
+                    )
+                    .is_ok();
                     let _ = std::fs::write(leaf.join("memory.swap.max"), "0");
                 }
                 procs.push(path_cstring(&leaf.join("cgroup.procs")));
@@ -816,7 +834,7 @@ fn make_leaves(
         && want_mem.is_ok()
         && let Some(dir) = &cg.v1_memory
     {
-        let bytes = (spec.memory_mb * 1024 * 1024).to_string();
+        let bytes = (spec.memory_mb.saturating_mul(1024 * 1024)).to_string();
         mem_done = v1_leaf(dir, "memory.limit_in_bytes", &bytes, Some("memory.memsw.limit_in_bytes"), "memory");
     }
     let err = if errors.is_empty() { "not set up".to_string() } else { errors.join("; ") };
@@ -859,14 +877,16 @@ struct LandlockAccess {
     proc: bool,
 }
 
-/// The run's Landlock ruleset: the shared host grants (already open), the script directories,
-/// the temporary directory and the hook's `allowRead`/`allowWrite`. Returns the ruleset and the
-/// declared paths that do not exist (a `Partial` report).
+/// The run's Landlock ruleset: the shared host grants (already open), the hook's own program
+/// and script files (`grants`: those files only, never their directories), the temporary
+/// directory and the hook's `allowRead`/`allowWrite`. Returns the ruleset and the declared
+/// paths that do not exist (a `Partial` report).
 fn build_landlock(
     abi_num: i32,
     grants: &probe::StaticGrants,
     spec: &SandboxSpec,
     run: &RunInfo<'_>,
+    exec_files: &[grants::ExecFile],
     temp: &Path,
     access: LandlockAccess,
 ) -> Result<(OwnedFd, Vec<String>), String> {
@@ -888,6 +908,7 @@ fn build_landlock(
     for (fd, grant) in &grants.paths {
         let rights = match grant {
             probe::Grant::Read => read,
+            probe::Grant::ReadTree => AccessFs::ReadFile | AccessFs::ReadDir,
             probe::Grant::ReadFile => AccessFs::ReadFile.into(),
             probe::Grant::ReadWriteFile => AccessFs::ReadFile | AccessFs::WriteFile,
         };
@@ -899,30 +920,30 @@ fn build_landlock(
         created = created.add_rule(PathBeneath::new(fd, read)).map_err(e)?;
     }
     let mut skipped = Vec::new();
-    let mut grant = |created: landlock::RulesetCreated,
-                     p: &Path,
-                     access,
-                     required: bool|
-     -> Result<landlock::RulesetCreated, String> {
+    let mut grant = |created: landlock::RulesetCreated, p: &Path, access| -> Result<landlock::RulesetCreated, String> {
         match PathFd::new(p) {
             Ok(fd) => created.add_rule(PathBeneath::new(fd, access)).map_err(e),
             Err(_) => {
-                if required {
-                    skipped.push(p.display().to_string());
-                }
+                skipped.push(p.display().to_string());
                 Ok(created)
             }
         }
     };
-    for d in &run.script_dirs {
-        created = grant(created, d, read, false)?;
+    for f in exec_files {
+        if let Some((fd, rights)) = grants::open_grant(f) {
+            let rights = match rights {
+                grants::Rights::ReadExec => AccessFs::ReadFile | AccessFs::Execute,
+                grants::Rights::Read => AccessFs::ReadFile.into(),
+            };
+            created = created.add_rule(PathBeneath::new(fd, rights)).map_err(e)?;
+        }
     }
-    created = grant(created, temp, all, true)?;
+    created = grant(created, temp, all)?;
     for p in &spec.allow_read {
-        created = grant(created, &expand(p, run.project_dir), read, true)?;
+        created = grant(created, &expand(p, run.project_dir), read)?;
     }
     for p in &spec.allow_write {
-        created = grant(created, &expand(p, run.project_dir), all, true)?;
+        created = grant(created, &expand(p, run.project_dir), all)?;
     }
     let fd: Option<OwnedFd> = created.into();
     fd.map(|fd| (fd, skipped)).ok_or_else(|| "the kernel refused to create a Landlock ruleset".to_string())
@@ -936,7 +957,7 @@ impl Prepared {
             report: SandboxReport::default(),
             env,
             temp: None,
-            child: Some(ChildPlan::default()),
+            child: Some(ChildPlan { parent: std::process::id() as libc::pid_t, ..ChildPlan::default() }),
             stub: None,
             cgroup: None,
             pool_key: None,
@@ -1070,35 +1091,19 @@ fn members(dir: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// Removes the cgroup leaves of hookhost processes that are gone (killed mid-hook, or with runs
-/// still pooled). A leaf with processes in it cannot be removed, so a live run is never touched.
-fn sweep_stale_leaves() {
-    let cg = &capabilities().cgroups;
-    for parent in cg.v2_dir.iter().chain(&cg.v1_pids).chain(&cg.v1_memory) {
-        let Ok(rd) = std::fs::read_dir(parent) else { continue };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix(LEAF_PREFIX).and_then(|r| r.split('-').next()?.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir(e.path());
-            }
-        }
-    }
-}
-
 pub(crate) fn deserialize_component(
     engine: &wasmtime::Engine,
-    path: &Path,
+    artifact: &[u8],
 ) -> wasmtime::Result<wasmtime::component::Component> {
-    // SAFETY: `deserialize_file` maps the file as executable code and trusts it to be what this
-    // engine produced. The caller's ownership, permission and digest checks above mean only
-    // this user's own hookhost can have written these bytes, and did so with
-    // `Component::serialize` from an engine with the same compatibility hash (part of the file
-    // name); wasmtime itself still rejects artifacts from another version or configuration.
-    unsafe { wasmtime::component::Component::deserialize_file(engine, path) }
+    // SAFETY: `Component::deserialize` copies `artifact` into executable memory and trusts it to
+    // be what an engine with this configuration produced. Callers pass only bytes that are
+    // out of the agent's reach: the output of hookhost's own `__compile-wasm` child (same uid as
+    // this process, so no weaker than this process itself), or a precompile cache entry read once
+    // from a root-owned directory no one else can write (`exec::wasm::DiskCache::get`), whose
+    // header binds it to this engine's compatibility hash and to the component's sha256 and whose
+    // artifact matched its digest; these exact bytes are deserialised, never a file reopened by
+    // path. wasmtime itself still rejects artifacts of another version or configuration.
+    unsafe { wasmtime::component::Component::deserialize(engine, artifact) }
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@
 //! function, same report, same child-side steps); a stub is used only for the very process it
 //! was started for (program, arguments, working directory and environment are the pool key);
 //! a run is never older than `MAX_IDLE` nor built on host path grants that have since been
-//! reopened (`probe::static_grants`); each is used once. Nothing is pooled unless the host
+//! reopened (`probe::static_grants`) or on another file than the hook's program or script is
+//! now (replaced, or its mode changed); each is used once. Nothing is pooled unless the host
 //! asked for it (`enable`), and dropping the returned guard tears every pooled run down (stubs
 //! killed) and waits for every deferred teardown, so a host that stops cleanly leaves no
 //! process, cgroup leaf or temporary directory behind.
@@ -41,6 +42,10 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 const SETTLE: Duration = Duration::from_millis(2);
 /// Hook settings a pool keeps runs for at once.
 const MAX_KEYS: usize = 64;
+/// How often an idle pool sweeps what hookhost processes that are gone left behind, and how
+/// long one sweep may take (`orphans`).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+const SWEEP_BUDGET: Duration = Duration::from_millis(200);
 
 /// What a pooled run was prepared for: everything `stage` reads, and the process to start.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,7 +53,6 @@ pub(super) struct Key {
     spec: SandboxSpec,
     timeout: Duration,
     project_dir: Option<PathBuf>,
-    script_dirs: Vec<PathBuf>,
     host_env: Vec<(OsString, OsString)>,
     launch: Option<(OsString, Vec<OsString>, PathBuf)>,
 }
@@ -59,7 +63,6 @@ impl Key {
             spec: spec.clone(),
             timeout: run.timeout,
             project_dir: run.project_dir.map(PathBuf::from),
-            script_dirs: run.script_dirs.clone(),
             host_env: host_env.to_vec(),
             launch: run.launch.map(|l| (l.program.to_os_string(), l.args.to_vec(), l.cwd.to_path_buf())),
         }
@@ -69,7 +72,6 @@ impl Key {
         RunInfo {
             timeout: self.timeout,
             project_dir: self.project_dir.as_deref(),
-            script_dirs: self.script_dirs.clone(),
             launch: self.launch.as_ref().map(|(program, args, cwd)| Launch { program, args, cwd }),
         }
     }
@@ -149,7 +151,7 @@ fn resolvable(program: &OsStr, env: &[(OsString, OsString)]) -> bool {
 pub(super) struct Remains {
     pub stub: Option<Stub>,
     pub leaves: Option<Leaves>,
-    pub temp: Option<tempfile::TempDir>,
+    pub temp: Option<super::orphans::RunDir>,
     pub refill: Option<Key>,
 }
 
@@ -196,8 +198,9 @@ pub struct PoolGuard(());
 /// Guards alive.
 static GUARDS: Mutex<usize> = Mutex::new(0);
 
-/// Turns the warm pool on for this process (one pool, however many guards) and removes the
-/// cgroup leaves that hookhost processes no longer alive left behind. Called inside a tokio
+/// Turns the warm pool on for this process (one pool, however many guards) and kills and
+/// removes what hookhost processes no longer alive left behind (`orphans`; again every minute
+/// while the pool is idle). Called inside a tokio
 /// runtime, hook processes are started ahead too (in the runtime of the first call); outside
 /// one, only their sandboxes are.
 pub fn enable() -> PoolGuard {
@@ -205,7 +208,7 @@ pub fn enable() -> PoolGuard {
     let mut worker = lock(&WORKER);
     if worker.is_none() {
         *lock(&RUNTIME) = tokio::runtime::Handle::try_current().ok();
-        super::sweep_stale_leaves();
+        super::orphans::sweep_if_due(SWEEP_INTERVAL, SWEEP_BUDGET);
         let (tx, rx) = std::sync::mpsc::channel();
         match std::thread::Builder::new().name("hookhost-sandbox-pool".into()).spawn(move || work(rx)) {
             Ok(handle) => {
@@ -257,7 +260,9 @@ pub(super) fn take(key: &Key) -> Option<Staged> {
         if let Some(list) = state.ready.get_mut(key) {
             while let Some(mut s) = list.pop() {
                 let alive = s.stub.as_mut().is_none_or(|st| matches!(st.child.try_wait(), Ok(None)));
-                let fresh = s.grants_generation.is_none_or(|g| g == generation);
+                // Built on the host grants and the hook's own files as they are now.
+                let fresh = s.grants_generation.is_none_or(|g| g == generation)
+                    && super::grants::identities(&s.exec_files.0) == s.exec_files.1;
                 if alive && fresh && s.created.elapsed() < MAX_IDLE {
                     found = Some(s);
                     break;
@@ -379,6 +384,7 @@ fn refill(key: Key) {
 /// fresh, so that the next event does not reopen them on its way.
 fn expire() {
     let _ = super::probe::static_grants();
+    super::orphans::sweep_if_due(SWEEP_INTERVAL, SWEEP_BUDGET);
     let old: Vec<Staged> = {
         let mut state = lock(&STATE);
         let Some(state) = state.as_mut() else { return };

@@ -1,7 +1,7 @@
 //! What this machine offers the sandbox, found once per process: the capability probe (Landlock
 //! ABI, seccomp, root, network namespaces, the cgroup layout), and the process-wide resources
 //! every run shares: one empty network namespace, and the open `O_PATH` descriptors of the
-//! host paths every hook may read (system directories, `/etc` minus its secrets, a few
+//! host paths every hook may read (system directories, an allow-list of `/etc` entries, a few
 //! devices).
 //!
 //! Promises: nothing here changes the calling thread (the empty network namespace is made on a
@@ -224,38 +224,71 @@ pub(super) fn shared_netns() -> Result<RawFd, String> {
 
 /// Host paths a hook may read and execute by default.
 const READ_EXEC: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
-/// `/etc` entries never granted: secrets a capability-less uid 0 could still read.
-const ETC_DENY: &[&str] = &[
-    "shadow",
-    "shadow-",
-    "gshadow",
-    "gshadow-",
-    "sudoers",
-    "sudoers.d",
-    "ssh",
-    "ssl",
-    "security",
-    "hookhost",
-    "krb5.keytab",
-    ".pwd.lock",
-    "subuid",
-    "subgid",
-    "subuid-",
-    "subgid-",
-    "opasswd",
-    "libvirt",
-    "docker",
-    "containerd",
-    "credstore",
-    "credstore.encrypted",
-    "wireguard",
-    "NetworkManager",
-    "ipsec.secrets",
-    "ppp",
-    "openvpn",
+/// The `/etc` entries a hook may read (an allow-list: what the dynamic linker, libc's name
+/// service, `sh`, coreutils, Python, Node.js, Perl, jq and git read there; measured under the
+/// sandbox, see `tests/integration/sandbox_abuse.rs` case 44). Each is granted only if it
+/// exists and is world-readable (a file an admin made `0600` is a secret, whatever its name):
+/// files read-only, directories read-only with everything beneath. A trailing `*` matches
+/// every top-level name with that prefix. Never: `shadow`, `gshadow`, `sudoers`, `ssh/`,
+/// `ssl/private`, `pki/*/private`, `kubernetes/`, `letsencrypt/`, `hookhost/` (policy and its
+/// state are no hook's business), `machine-id`, `npmrc`, `pip.conf`, … — everything not listed.
+pub(super) const ETC_ALLOW: &[&str] = &[
+    // The dynamic linker.
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "ld.so.preload",
+    // Users and groups, name service, networking names.
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "hosts",
+    "host.conf",
+    "resolv.conf",
+    "gai.conf",
+    "services",
+    "protocols",
+    "networks",
+    "rpc",
+    "hostname",
+    // Time, locale, terminals, file types.
+    "localtime",
+    "timezone",
+    "locale.alias",
+    "locale.conf",
+    "terminfo",
+    "mime.types",
+    "magic",
+    "magic.mime",
+    "xattr.conf",
+    "selinux/config",
+    // What system this is.
+    "os-release",
+    "lsb-release",
+    "debian_version",
+    "redhat-release",
+    "system-release",
+    "alpine-release",
+    // The public trust store and TLS configuration (never the private keys beside them).
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates.conf",
+    "pki/tls/certs/ca-bundle.crt",
+    "pki/tls/certs/ca-bundle.trust.crt",
+    "pki/tls/cert.pem",
+    "pki/tls/openssl.cnf",
+    "pki/ca-trust/extracted",
+    "crypto-policies/back-ends",
+    "crypto-policies/config",
+    "gnutls/config",
+    // Program selection and the language runtimes' system configuration.
+    "alternatives",
+    "python3",
+    "python3.*",
+    "perl",
+    "gitconfig",
+    "gitattributes",
 ];
-/// Public CA certificates are fine; private keys next to them are not.
-const ETC_EXTRA: &[&str] = &["/etc/ssl/certs"];
 /// Device files granted read+write, and read only.
 const DEV_RW: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
 const DEV_R: &[&str] = &["/dev/urandom", "/dev/random"];
@@ -266,8 +299,10 @@ const GRANTS_MAX_AGE: Duration = Duration::from_secs(10);
 /// What a static grant allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Grant {
-    /// Read and execute beneath (a directory) or the file.
+    /// Read and execute beneath (a system directory).
     Read,
+    /// Read beneath (an `/etc` directory), without execute.
+    ReadTree,
     /// Read the file.
     ReadFile,
     /// Read and write the file (device nodes).
@@ -328,19 +363,7 @@ pub(super) fn static_grants() -> Arc<StaticGrants> {
     for p in READ_EXEC {
         paths.extend(open(Path::new(p)).map(|fd| (fd, Grant::Read)));
     }
-    let mut etc: Vec<PathBuf> = std::fs::read_dir("/etc")
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| !ETC_DENY.contains(&e.file_name().to_string_lossy().as_ref()))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    etc.extend(ETC_EXTRA.iter().map(PathBuf::from));
-    etc.sort();
-    for p in &etc {
-        paths.extend(open(p).map(|fd| (fd, Grant::Read)));
-    }
+    paths.extend(etc_grants(Path::new("/etc")).into_iter().map(|(_, fd, grant)| (fd, grant)));
     for p in DEV_R {
         paths.extend(open(Path::new(p)).map(|fd| (fd, Grant::ReadFile)));
     }
@@ -363,8 +386,44 @@ pub(super) fn static_grants() -> Arc<StaticGrants> {
     g
 }
 
+/// The `/etc` allow-list entries (below `etc`) that exist and are world-readable, opened
+/// (after symlinks), each with its grant.
+fn etc_grants(etc: &Path) -> Vec<(PathBuf, PathFd, Grant)> {
+    let mut names: Option<Vec<String>> = None;
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in ETC_ALLOW {
+        match entry.strip_suffix('*') {
+            Some(prefix) => {
+                let names = names.get_or_insert_with(|| {
+                    std::fs::read_dir(etc)
+                        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                        .unwrap_or_default()
+                });
+                paths.extend(names.iter().filter(|n| n.starts_with(prefix)).map(|n| etc.join(n)));
+            }
+            None => paths.push(etc.join(entry)),
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    let mut out = Vec::new();
+    for p in paths {
+        let Ok(fd) = PathFd::new(&p) else { continue };
+        let Ok(st) = nix::sys::stat::fstat(&fd) else { continue };
+        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let world = if dir { 0o005 } else { 0o004 };
+        if st.st_mode & world != world {
+            tracing::debug!(path = %p.display(), mode = format!("{:o}", st.st_mode & 0o7777), "sandbox: /etc entry not world-readable; not granted");
+            continue;
+        }
+        out.push((p, fd, if dir { Grant::ReadTree } else { Grant::ReadFile }));
+    }
+    out
+}
+
 /// Builds, on threads of their own, what every sandboxed run of this process shares (the
-/// empty network namespace, the static grants, the seccomp program), so that a one-shot
+/// empty network namespace, the static grants, the seccomp program), then sweeps what dead
+/// hookhost processes left behind (`orphans`), so that a one-shot
 /// `dispatch` overlaps that work with its own start-up and the run's preparation instead of
 /// doing it on the way to the hook's spawn. A run that needs one of them first simply waits
 /// for it.
@@ -383,5 +442,57 @@ pub fn warm_up() {
         if seccomp {
             let _ = super::seccomp::program(super::Network::None);
         }
+        // Last, beside the run: what hookhost processes killed mid-hook left (their hooks'
+        // processes, cgroup leaves and temporary directories).
+        super::orphans::sweep_if_due(Duration::from_secs(60), Duration::from_millis(200));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etc_is_an_allow_list_of_world_readable_entries() {
+        use std::os::unix::fs::PermissionsExt;
+        let etc = tempfile::tempdir().unwrap();
+        let file = |name: &str, mode: u32| {
+            let p = etc.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "x").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        let dir = |name: &str, mode: u32| {
+            let p = etc.path().join(name);
+            std::fs::create_dir_all(&p).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        file("passwd", 0o644);
+        file("shadow", 0o644); // not listed, whatever its mode
+        file("gitconfig", 0o600); // listed, but an admin made it private
+        file("hosts", 0o640);
+        dir("python3.11", 0o755);
+        dir("python3.12", 0o700);
+        dir("ssl/certs", 0o755);
+        file("ssl/private/k.pem", 0o600);
+        file("ssl/openssl.cnf", 0o644);
+        dir("kubernetes", 0o755);
+        file("kubernetes/admin.conf", 0o644);
+        dir("hookhost", 0o755);
+        std::os::unix::fs::symlink("/dev/null", etc.path().join("localtime")).unwrap();
+        let got: Vec<(String, Grant)> = etc_grants(etc.path())
+            .into_iter()
+            .map(|(p, _, g)| (p.strip_prefix(etc.path()).unwrap().display().to_string(), g))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("localtime".to_string(), Grant::ReadFile),
+                ("passwd".to_string(), Grant::ReadFile),
+                ("python3.11".to_string(), Grant::ReadTree),
+                ("ssl/certs".to_string(), Grant::ReadTree),
+                ("ssl/openssl.cnf".to_string(), Grant::ReadFile),
+            ]
+        );
+    }
 }

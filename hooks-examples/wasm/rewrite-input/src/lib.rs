@@ -3,63 +3,32 @@
 //! `rsync --dry-run`, `kubectl apply|delete` → `… --dry-run=client`) and allows the rewritten
 //! call. `updatedInput` replaces the whole `tool_input`, so every other field is kept as it was.
 
-wit_bindgen::generate!({ world: "hook", path: "../../../wit" });
+use hookhost_guest::{Answer, Event, hook, rewrite};
 
-struct RewriteInput;
-
-impl Guest for RewriteInput {
-    fn handle(event: Event) -> Result<Response, String> {
-        let none = Response {
-            decision: None,
-            reason: None,
-            additional_context: None,
-            updated_input_json: None,
-            system_message: None,
-        };
-        if event.hook_event_name != "PreToolUse" || event.tool_name.as_deref() != Some("Bash") {
-            return Ok(none);
-        }
-        let payload: serde_json::Value =
-            serde_json::from_str(&event.payload_json).map_err(|e| format!("event is not JSON: {e}"))?;
-        let mut input = payload["tool_input"].clone();
-        let Some(command) = input["command"].as_str() else { return Ok(none) };
-        let Some(rewritten) = dry_run(command) else { return Ok(none) };
-        input["command"] = serde_json::Value::String(rewritten.clone());
-        Ok(Response {
-            decision: Some(Decision::Allow),
-            reason: Some(format!("rewrite-input: runs `{rewritten}` instead (dry run)")),
-            additional_context: Some(format!(
-                "The command was rewritten to a dry run by policy: `{rewritten}`. Nothing was changed remotely."
-            )),
-            updated_input_json: Some(input.to_string()),
-            system_message: None,
-        })
-    }
+fn policy(event: &Event) -> Answer {
+    let Some(dry) = event.bash_command().and_then(dry_run) else { return Answer::none() };
+    let mut input = event.tool_input().clone();
+    input["command"] = dry.clone().into();
+    rewrite(input).with_reason(format!("rewrite-input: runs `{dry}` instead (dry run)")).with_context(format!(
+        "The command was rewritten to a dry run by policy: `{dry}`. Nothing was changed remotely."
+    ))
 }
-
-export!(RewriteInput);
 
 /// The dry-run form of a single simple command, if it needs one (compound commands are left
 /// alone: rewriting one part of them could change what the rest does).
 fn dry_run(command: &str) -> Option<String> {
-    let trimmed = command.trim();
-    if trimmed.contains(['|', ';', '&', '\n', '`', '$', '>', '<']) || trimmed.contains("--dry-run") {
-        return None;
-    }
-    let words: Vec<&str> = trimmed.split_whitespace().collect();
-    match words.as_slice() {
-        ["git", "push", ..] => Some(format!("git push --dry-run{}", rest(&words[2..]))),
-        ["rsync", ..] => Some(format!("rsync --dry-run{}", rest(&words[1..]))),
-        ["kubectl", verb @ ("apply" | "delete"), ..] => {
-            Some(format!("kubectl {verb} --dry-run=client{}", rest(&words[2..])))
-        }
-        _ => None,
-    }
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let (n, flag) = match words.as_slice() {
+        _ if command.contains(['|', ';', '&', '\n', '`', '$', '>', '<']) || command.contains("--dry-run") => None?,
+        ["git", "push", ..] => (2, "--dry-run"),
+        ["kubectl", "apply" | "delete", ..] => (2, "--dry-run=client"),
+        ["rsync", ..] => (1, "--dry-run"),
+        _ => None?,
+    };
+    Some([&words[..n], &[flag], &words[n..]].concat().join(" "))
 }
 
-fn rest(words: &[&str]) -> String {
-    words.iter().map(|w| format!(" {w}")).collect()
-}
+hook!(policy);
 
 #[cfg(test)]
 mod tests {
