@@ -90,6 +90,11 @@ mod tests {
         assert_eq!(files("echo hi; ls -la"), Vec::<String>::new());
         assert_eq!(files("bash <<'EOF'\nsh here.sh\nEOF"), ["here.sh"]);
         assert_eq!(files("perl s.pl && ruby r.rb && php p.php"), ["s.pl", "r.rb", "p.php"]);
+        // Nothing runs: `exec` with only redirections; `printf` with a literal format.
+        assert_eq!(files("cat >/dev/null; (exec >/dev/null 2>&1 </dev/null; sleep 1) & exit 2"), Vec::<String>::new());
+        assert_eq!(files("printf '%s|' \"$@\" > \"$0\""), Vec::<String>::new());
+        assert_eq!(files("[ -e x ] && sh a.sh; [ ! -f \"$F\" ] || . ./b.sh"), ["a.sh", "./b.sh"]);
+        assert_eq!(files("i=0; while [ $i -lt 5 ]; do i=$((i+1)); done; sh a.sh"), ["a.sh"]);
     }
 
     #[test]
@@ -104,5 +109,9 @@ mod tests {
         assert!(cannot("bash").contains("standard input"));
         assert!(cannot("sh 'a").contains("grammar"));
         assert!(cannot("find . -name '*.sh' -exec {} \\;").contains("find"));
+        assert!(cannot("printf \"$@\"").contains("evaluate"));
+        assert!(cannot("read i; x=$((i+1))").contains("evaluate"));
+        assert!(cannot("i=$X; y=$((i+1))").contains("evaluate"));
+        assert!(cannot("printf -v \"a[$X]\" %s x; sh a.sh").contains("evaluate"));
     }
 }

@@ -391,8 +391,14 @@ impl<'a> Walker<'a> {
             self.item(i, false, cwd, &mut words, &mut files, &mut stdin, &mut env_danger, &mut assignments);
         }
         if words.is_empty() {
-            // Only assignments and redirections: the assignments stay in the shell.
-            self.out.facts.assigns |= !assignments.is_empty();
+            // Only assignments and redirections: the assignments stay in the shell. A value that
+            // is a number (`i=0`, `i=$((i+1))`) cannot carry a command into a later arithmetic
+            // evaluation, so it does not count.
+            let numeric = sc.prefix.iter().flat_map(|p| &p.0).all(|i| match i {
+                Item::AssignmentWord(a, _) => numeric_assignment(a),
+                _ => true,
+            });
+            self.out.facts.assigns |= !assignments.is_empty() && !numeric;
             if assignments.iter().any(|n: &String| programs::dangerous_variable(n)) {
                 self.out.env_tampered = true;
             }
@@ -836,7 +842,16 @@ impl<'a> Walker<'a> {
             if forms.is_empty() {
                 forms = forms_all;
             }
+            // `exec` alone (`exec >/dev/null 2>&1`) only applies its redirections: nothing runs.
+            let bare_exec = words.len() == 1 && words[0].value().as_deref() == Some("exec");
+            let before = self.out.commands.len();
             self.push(words, forms, None, files, cwd, stdin);
+            if bare_exec
+                && self.out.commands.len() > before
+                && let Some(c) = self.out.commands.last_mut()
+            {
+                c.runs_unknown = None;
+            }
             return Flow::same(cwd);
         };
         let prog_word = &words[p];
@@ -942,7 +957,9 @@ impl<'a> Walker<'a> {
                 self.out.facts.assigns = true;
                 self.out.facts.evaluates = true;
             }
-            "printf" if args.iter().any(|a| a.value().is_none_or(|v| v.starts_with("-v"))) => {
+            // `printf -v NAME` (an option: only before the format, the first argument) assigns
+            // and evaluates a subscript; a first argument known only at run time might be it.
+            "printf" if args.first().is_some_and(|a| a.value().is_none_or(|v| v.starts_with('-') && v != "--")) => {
                 self.out.facts.assigns = true;
                 self.out.facts.evaluates = true;
             }
@@ -1303,6 +1320,15 @@ impl<'a> Walker<'a> {
             runs_unknown: Some("the program is known only at run time".into()),
         });
     }
+}
+
+/// `NAME=digits` or `NAME=$((…))` (one arithmetic expansion): the value is a number.
+fn numeric_assignment(a: &ast::Assignment) -> bool {
+    let ast::AssignmentName::VariableName(_) = &a.name else { return false };
+    let ast::AssignmentValue::Scalar(w) = &a.value else { return false };
+    let v = w.value.as_str();
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        || (v.starts_with("$((") && v.ends_with("))") && !v[3..].contains("$((") && !v.contains('`'))
 }
 
 /// Deny/ask form of `words[start..]`: the program reduced to its base name.

@@ -59,7 +59,24 @@ impl Word {
 
     /// Unquoted `*`, `?` or `[`: the shell expands the word against the file system.
     pub fn has_glob(&self) -> bool {
-        self.pieces.iter().any(|p| matches!(p, Piece::Lit { text, quoted: false } if text.contains(['*', '?', '['])))
+        // `*` and `?` always; `[` only when a `]` can follow it in the word (bash leaves a lone
+        // `[`, the `test` builtin, as it is). Anything expanded after a `[` might be that `]`.
+        let mut bracket = false;
+        for p in &self.pieces {
+            match p {
+                Piece::Lit { text, quoted } => {
+                    for c in text.chars() {
+                        if (!quoted && (c == '*' || c == '?')) || (bracket && c == ']') {
+                            return true;
+                        }
+                        bracket |= !quoted && c == '[';
+                    }
+                }
+                _ if bracket => return true,
+                _ => {}
+            }
+        }
+        false
     }
 
     /// Unquoted `{…}` with something inside: brace expansion may turn it into several words.
