@@ -482,6 +482,7 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
         let rt = hookhost::exec::wasm::WasmRuntime::new(hookhost::exec::wasm::WasmOptions {
             cache_dir: None,
             allocator: Allocator::OnDemand,
+            ..hookhost::exec::wasm::WasmOptions::from_env()
         })
         .unwrap();
         let t = Instant::now();
@@ -813,7 +814,9 @@ fn wasm_in_process_with(
     n: usize,
 ) -> (f64, f64) {
     use hookhost::exec::wasm::{GuestEvent, WasmOptions, WasmRun, WasmRuntime};
-    let rt = WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator }).unwrap();
+    let rt =
+        WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator, ..WasmOptions::from_env() })
+            .unwrap();
     let run = WasmRun {
         label: "[bench]".into(),
         component: component.to_path_buf(),

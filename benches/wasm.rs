@@ -50,7 +50,8 @@ fn event() -> GuestEvent {
 }
 
 fn runtime(allocator: Allocator, cache: &std::path::Path) -> WasmRuntime {
-    WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator }).unwrap()
+    WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator, ..WasmOptions::from_env() })
+        .unwrap()
 }
 
 fn percentiles(name: &str, mut f: impl FnMut()) {

@@ -345,6 +345,8 @@ impl EventBus {
     /// the bus's [`AsyncHooks`] mode says.
     pub async fn dispatch(&self, event: &HookEvent, ctx: &DispatchContext) -> Outcome {
         let start = Instant::now();
+        // A settings change that may be written back: what the hooks judge, captured first.
+        let judged = self.rollback.as_ref().and_then(|rb| rb.judged(event));
         let Pass { rule_hit, runs, skipped, mut verdict, detached, author } = self.evaluate(event, ctx, 1, None).await;
         let mut rewrites = Vec::new();
         if event.kind() == EventKind::PreToolUse {
@@ -356,7 +358,7 @@ impl EventBus {
             Some(rb) => {
                 let tool_event = matches!(event.kind(), EventKind::PreToolUse | EventKind::PostToolUse);
                 let armed = if tool_event { self.rollback_armed(event, ctx) } else { None };
-                rb.stage(event, armed.as_ref(), ctx.project_dir.as_deref(), &mut verdict)
+                rb.stage(event, armed.as_ref(), ctx.project_dir.as_deref(), judged, &mut verdict)
             }
             None => Vec::new(),
         };

@@ -97,14 +97,18 @@ pub enum Command {
     /// directory must be writable by the daemon's uid (or root) only.
     /// SIGTERM or SIGINT: stop accepting, finish in-flight events, remove the socket, exit 0.
     ///
-    /// Each project's settings start from the last known good revision
-    /// ($XDG_STATE_HOME/hookhost/settings/), so files changed while no daemon ran are gated too;
+    /// Each project's settings files below managed scope start from their last known good
+    /// records ($XDG_STATE_HOME/hookhost/settings/files/, one per file, the user's file shared
+    /// by every project), so files changed while no daemon ran are gated too; managed files are
+    /// read from their own location;
     /// with --project-dir that project is loaded (and gated) at start. Server-managed settings
     /// (remoteSettings) are fetched at start and polled; with forceRemoteSettingsRefresh a failed
     /// fetch means the daemon refuses to start (exit 1).
     Serve(ServeArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
-    /// Loads every wasm hook's component too, compiling it into the precompile cache.
+    /// Loads every wasm hook's component too, compiling it (up to 10 minutes and 8 GiB) into the
+    /// precompile cache when run as root (`XDG_CACHE_HOME=/var/cache` fills the system cache that
+    /// every user's dispatch reads).
     ///
     /// Exits 1 if any settings file is invalid.
     Check,
@@ -121,7 +125,8 @@ pub enum Command {
     /// What-if for a candidate policy: re-run recorded events with the candidate settings file
     /// (given with --settings, at command-line scope on top of the current scopes) and print every
     /// decision that would change, with counts. Exits 2 if any decision changes. Hooks run for
-    /// real (sandboxed), so hooks with side effects perform them again.
+    /// real, always sandboxed (the managed floor holds; `mode: "off"` is raised to best_effort),
+    /// so hooks with side effects perform them again.
     Replay(ReplayArgs),
     /// Trust this project's hooks: record, in the user state directory, the hash of every hook
     /// definition in <project>/.hookhost/settings.json and settings.local.json and of the script
@@ -140,7 +145,7 @@ pub enum Command {
     ///
     /// A directory stands for its tests.json and those of its subdirectories. Exits 2 when a
     /// case failed, 1 when a test file could not be used. The file format is in README.md
-    /// ("Testing hooks").
+    /// ("Testing hooks"). This machine's managed sandbox floor holds for the hooks under test.
     Test(TestArgs),
     /// Create a WebAssembly hook project in NAME/ that builds with the language's stock tools
     /// (cargo, componentize-py, componentize-js): the policy file with an example rule, the SDK
@@ -150,7 +155,8 @@ pub enum Command {
     New(NewArgs),
     /// Run the bundled example policy (hooks-examples/shell, plus the WebAssembly hook
     /// hooks-examples/wasm/block-dangerous-bash when it is built) over the bundled sample events
-    /// (hooks-examples/events) and print a table of decisions.
+    /// (hooks-examples/events) and print a table of decisions. This machine's managed sandbox
+    /// floor holds for the examples.
     Demo(DemoArgs),
     /// Show where managed settings come from (server, endpoint, none), the server revision,
     /// the last fetch and its result, and whether the cache verified.
@@ -1190,7 +1196,8 @@ fn check(g: &Global) -> u8 {
             o.push_str("      rollback: a matching edit it rejects is undone\n");
         }
     }
-    // Loading every component now compiles it into the precompile cache: events never compile.
+    // Loading every component now compiles it (with the precompile budget) into the precompile
+    // cache when this process may write one (root): events then never compile.
     let components = crate::exec::preload_wasm(
         &s.hooks,
         &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false },
@@ -1359,7 +1366,7 @@ fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
     let mut mismatches = 0usize;
     let mut wrote_project = false;
     for src in &loaded.settings.sources {
-        let file = match crate::settings::file::read(&src.path, src.scope) {
+        let file = match crate::settings::file::read(&src.path, src.scope, &loc.links(src.scope)) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {
@@ -1537,7 +1544,11 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
         .collect();
     events.sort();
     let rt = runtime().map_err(|e| e.to_string())?;
-    let bus = EventBus::new(loaded.settings);
+    // The examples stand in for this machine's managed files, not for its sandbox floor.
+    let floor = crate::floor::machine_sandbox()?;
+    let mut settings = loaded.settings;
+    crate::floor::impose(&mut settings, &floor);
+    let bus = EventBus::new(settings);
     let ctx = DispatchContext { project_dir: Some(project.clone()), user_dir: None };
     println!("{:<26} {:<14} {:<34} {:<6} {:<5} reason", "sample", "event", "tool / source", "hooks", "exit");
     println!("{}", "-".repeat(120));

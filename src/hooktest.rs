@@ -19,7 +19,10 @@
 //! }
 //! ```
 //!
-//! `settings` is a file or an inline object, loaded at managed scope; `rewritePaths` replaces a
+//! `settings` is a file or an inline object, loaded at managed scope (in place of this machine's
+//! managed files, except for their sandbox floor: `sandbox.floor` and `sandbox.forbidOff` of
+//! this machine's managed settings hold for the hooks under test as in `dispatch`, see
+//! `crate::floor`); `rewritePaths` replaces a
 //! path prefix written in the settings by a directory (so installed paths can point at a build);
 //! `projectDir` (optional) is the project directory (default: the event's `cwd`). `expect` may
 //! hold `decision` (`deny`, `defer`, `ask`, `allow`, `block`, `stop` or `none`), `reasonContains`,
@@ -27,9 +30,10 @@
 //! `hooksRun`; every key given must hold.
 //!
 //! Promises: exit 0 when every case passed, 2 when any failed, 1 when a test file could not be
-//! used (and nothing failed). Never builds anything and never writes anything but the precompile
-//! cache: a wasm hook whose component does not exist makes its test file unusable, with an error
-//! that names the component and the `build.sh` beside the test file that builds it.
+//! used (and nothing failed), or when this machine's managed settings cannot be read (no hook is
+//! run without their sandbox floor). Never builds anything and never writes anything but the
+//! precompile cache: a wasm hook whose component does not exist makes its test file unusable,
+//! with an error that names the component and the `build.sh` beside the test file that builds it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -128,13 +132,14 @@ pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Runs every test file and prints the report to `out`.
 pub fn run(paths: &[PathBuf], out: &mut dyn std::io::Write) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
+    let floor = crate::floor::machine_sandbox().map_err(std::io::Error::other)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| std::io::Error::other(format!("cannot start the runtime: {e}")))?;
     for path in collect(paths) {
         writeln!(out, "{}", path.display())?;
-        match run_file(&path, &rt, out) {
+        match run_file(&path, &rt, &floor, out) {
             Ok((passed, failed)) => {
                 summary.passed += passed;
                 summary.failed += failed;
@@ -157,8 +162,13 @@ pub fn run(paths: &[PathBuf], out: &mut dyn std::io::Write) -> std::io::Result<S
     Ok(summary)
 }
 
-fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Write) -> Result<(usize, usize), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn run_file(
+    path: &Path,
+    rt: &tokio::runtime::Runtime,
+    floor: &crate::exec::sandbox::ManagedSandbox,
+    out: &mut dyn std::io::Write,
+) -> Result<(usize, usize), String> {
+    let text = read_text(path)?;
     let t: TestFile =
         serde_json::from_str(&text).map_err(|e| format!("{}: not a hookhost test file: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -169,7 +179,7 @@ fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Wr
     let (mut settings_text, settings_path) = match &t.settings {
         Value::String(f) => {
             let p = abs(Path::new(f));
-            (std::fs::read_to_string(&p).map_err(|e| format!("settings {}: {e}", p.display()))?, p)
+            (read_text(&p).map_err(|e| format!("settings {e}"))?, p)
         }
         v @ Value::Object(_) => (v.to_string(), path.to_path_buf()),
         _ => return Err("`settings` must be a file name or an object".into()),
@@ -179,8 +189,14 @@ fn run_file(path: &Path, rt: &tokio::runtime::Runtime, out: &mut dyn std::io::Wr
         settings_text = settings_text.replace(from.as_str(), &abs(Path::new(to)).to_string_lossy());
     }
     let parsed = file::parse(&settings_text, &settings_path, Scope::Managed).map_err(|e| e.to_string())?;
-    let settings = resolve(vec![parsed]);
+    let mut settings = resolve(vec![parsed]);
+    crate::floor::impose(&mut settings, floor);
     check_components(&settings, &base)?;
+    // `hookhost test` is not the event path: every component is compiled first with the
+    // precompile budget (as `check` does), so a case's deadline measures the hook and not a first
+    // compile (a Python or JavaScript guest takes seconds). A component that cannot be loaded
+    // is left to the cases, which report the failure.
+    let _ = crate::exec::preload_wasm(&settings.hooks, &crate::exec::RunContext::default());
     let bus = EventBus::new(settings);
     let (mut passed, mut failed) = (0, 0);
     for case in &t.cases {
@@ -223,6 +239,13 @@ fn check_components(settings: &crate::settings::Settings, base: &Path) -> Result
     Ok(())
 }
 
+/// A test, settings or event file: a bounded regular file (`crate::readfile`), UTF-8.
+fn read_text(path: &Path) -> Result<String, String> {
+    let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, file::MAX_SETTINGS_BYTES);
+    let bytes = crate::readfile::read(path, &opts).map_err(|e| format!("cannot read {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8", path.display()))
+}
+
 /// Runs one case; `Ok` with a short description of what happened, `Err` with what differed.
 fn run_case(
     case: &Case,
@@ -234,7 +257,7 @@ fn run_case(
     let bytes = match &case.event {
         Value::String(f) => {
             let p = abs(Path::new(f));
-            std::fs::read(&p).map_err(|e| format!("event {}: {e}", p.display()))?
+            read_text(&p).map_err(|e| format!("event {e}"))?.into_bytes()
         }
         v @ Value::Object(_) => v.to_string().into_bytes(),
         _ => return Err("`event` must be a file name or an object".into()),

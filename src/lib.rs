@@ -9,7 +9,7 @@
 //!              Unix socket, `dispatch` as its thin client) · `EventBus` (library API)
 //!    ▼
 //!  EventBus ── Settings (layered: managed > command line > local > project > user; in the
-//!    │          daemon live: watched, ConfigChange-gated, last known good persisted)
+//!    │          daemon live: watched, ConfigChange-gated, last known good per file)
 //!    │  1. matchers and `if` rules pick the hooks for this event (compiled at load)
 //!    │  2. run them concurrently, each with a deadline (exec: command processes)
 //!    │  3. fold: deny > defer > ask > allow; any block blocks; failures per failure policy
@@ -23,11 +23,13 @@
 //!
 //! Module map: [`event`] (input), [`decision`] (answers, fold, output), [`matcher`],
 //! [`permissions`] (rules), [`settings`] (files, layering, server-managed settings), [`hook`] (resolved hooks),
-//! [`exec`] (running one hook: command processes, WebAssembly components), [`trust`] (pins and
+//! [`exec`] (running one hook: command processes, WebAssembly components), [`floor`] (the
+//! machine's managed sandbox floor, imposed by the tools that run hooks), [`trust`] (pins and
 //! project trust), [`bus`] (the pipeline), [`live`] (live settings: the ConfigChange gate and
-//! the last known good revision), [`daemon`] (`serve` and its thin client), [`rollback`]
+//! the last known good record of each file), [`daemon`] (`serve` and its thin client), [`rollback`]
 //! (undoing rejected edits and blocked settings changes), [`audit`] (the tamper-evident log),
 //! [`hooktest`] (`hookhost test`), [`cli`], [`remote_cli`] (server-managed settings commands),
+//! [`readfile`] (the one bounded, non-blocking, deadline-guarded read of a regular file),
 //! [`ship`] (the audit log shipped to syslog and OpenTelemetry), [`metrics`] (the daemon's
 //! Prometheus metrics), [`error`] (host errors and the one map to exit codes), [`fault`] (a panic answered like a
 //! host error).
@@ -42,12 +44,14 @@ pub mod error;
 pub mod event;
 pub mod exec;
 pub mod fault;
+pub mod floor;
 pub mod hook;
 pub mod hooktest;
 pub mod live;
 pub mod matcher;
 pub mod metrics;
 pub mod permissions;
+pub mod readfile;
 pub mod remote_cli;
 pub mod replay;
 pub mod rollback;

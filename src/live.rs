@@ -1,27 +1,55 @@
 //! Live settings: the accepted revision of one set of settings locations, changed only through
-//! the ConfigChange gate, and persisted as the last known good revision.
+//! the ConfigChange gate, and the last known good record of each file.
 //!
 //! Owns: `Live` (the accepted file versions, the `EventBus` built from them, the gate that
-//! decides whether a changed file becomes live) and `LiveHandle` (what request handlers read).
+//! decides whether a changed file becomes live), `LiveHandle` (what request handlers read), and
+//! the one-shot form of the same gate ([`load_gated`]); the per-file records live in [`lkg`].
 //!
 //! The gate, for each changed file (`crate::settings::watch::scan`):
 //! - invalid or half-written content is an error, not a change: the accepted version stays and
 //!   the error is logged and audited (`settings_change`, result `invalid`);
 //! - a valid change builds a candidate revision and emits Claude Code's `ConfigChange` event
-//!   (`source`, `file_path`, plus a `hookhost` object: the change kind, both revisions and a
-//!   summary) to the ConfigChange hooks of the **current** revision; the candidate is swapped in
-//!   atomically only if none blocks (result `applied`), else the current revision stays
-//!   (`blocked`; the file on disk is not touched, unless `hookhost.revertBlockedConfigChanges`
-//!   asks for it);
+//!   (`source`, `file_path`, plus a `hookhost` object: the change kind, both revisions, a
+//!   summary and the exact candidate content) to the ConfigChange hooks of the **current**
+//!   revision; the candidate is swapped in atomically only if none blocks (result `applied`),
+//!   else the current revision stays (`blocked`; the file on disk is not touched, unless
+//!   `hookhost.revertBlockedConfigChanges` asks for it). What is accepted is exactly the content
+//!   the hooks were shown: a write that lands while they decide is a new change, judged next;
 //! - a managed (`policy_settings`) change is applied even if a hook blocks, and reported (`policy`).
 //!
-//! Promises: readers only ever see a complete revision that passed the gate; every accepted
-//! revision is persisted (atomically) under the state directory, so that a process started later
-//! gates the files that changed while no hookhost was watching against the last known good
-//! revision instead of loading them unreviewed. On the very first start (nothing persisted) the
-//! files on disk are accepted as they are.
+//! Where each file's state comes from:
+//! - **Managed files are always read from their own location**, never from state: a one-shot
+//!   process reads them from disk every time; a daemon keeps its last good version in memory
+//!   only (a managed file that becomes unusable keeps it there; in one-shot `dispatch` an
+//!   unusable managed file fails closed). No record of the state directory can change, drop or
+//!   replace managed policy, and the revision reported is always computed, never read.
+//! - **Every file below managed scope** (command line, local, project, user) has one record,
+//!   keyed by its canonical path ([`lkg`]): the user's settings file is gated against one
+//!   user-wide accepted version whatever project is open, a project's files against one record
+//!   whatever spelling (`…/proj/`, a symlink, the event's `cwd`) reached them. Before a change is
+//!   judged the record is read again, under the store's lock, so that a verdict reached by
+//!   another process or another project's live settings holds here too: content blocked
+//!   anywhere is blocked everywhere (until the file changes again or the managed policy does),
+//!   content accepted anywhere is adopted.
+//! - A file seen for the first time (no record) is taken as it is, as Claude Code takes
+//!   settings at session start, unless another record blocked that very content, or is the same
+//!   file (a hard link) with different accepted content: then it is gated as a new file.
+//!
+//! What the records can and cannot do (the state directory is the user's, so the agent can
+//! write it; see the README's threat model): a `blocked` or `invalid` memo only keeps a file at
+//! its accepted version (never looser than what the gate accepted); the `accepted` content of a
+//! lower-scope file is what is in force while a change is blocked, so whoever can write the
+//! records can choose the content of the user's own lower-scope files, exactly as they could by
+//! deleting the records and writing the files (a first sight). Neither reaches managed
+//! settings: managed hooks, rules, `failClosed`, the sandbox floor and every managed-only key
+//! stay in force, and the gate's verdicts hold against the agent only where the records are out
+//! of its reach (a daemon running as another user, whose state directory is its own).
+//! Memo revisions are recomputed from the files, never trusted from the record, and records
+//! carry no timestamps.
 
-use std::collections::BTreeMap;
+pub mod lkg;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -31,12 +59,13 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::AuditLog;
 use crate::bus::{DispatchContext, EventBus};
-use crate::error::SettingsError;
+use crate::error::{Location, SettingsError};
 use crate::event::HookEvent;
 use crate::exec::wasm::WasmRuntime;
 use crate::settings::file::AuditSettings;
 use crate::settings::remote::Mode;
-use crate::settings::watch::{self, Change, FileVersion};
+use crate::settings::scope::canonical_file;
+use crate::settings::watch::{self, Change, Disk, FileVersion};
 use crate::settings::{Locations, Scope, Settings, assemble};
 
 /// How long the watcher waits for a burst of writes to end before it looks.
@@ -89,6 +118,9 @@ pub enum GateResult {
     Blocked { reason: String },
     /// The new content cannot be used: the previous version stays.
     Invalid { error: String },
+    /// Another gate (another process, or another project's live settings for the user's file)
+    /// accepted this version: it is in force here too, without being judged again.
+    Adopted,
 }
 
 impl GateResult {
@@ -98,6 +130,7 @@ impl GateResult {
             GateResult::Policy { .. } => "policy",
             GateResult::Blocked { .. } => "blocked",
             GateResult::Invalid { .. } => "invalid",
+            GateResult::Adopted => "adopted",
         }
     }
 }
@@ -123,7 +156,8 @@ pub struct LiveOptions {
     pub wasm: Option<WasmRuntime>,
     /// `session_id` of the ConfigChange events hookhost emits itself.
     pub session_id: Option<String>,
-    /// Persist and consult the last known good revision (default on when a state dir is known).
+    /// Keep the records of accepted versions in memory only (default: in the state directory,
+    /// when one is known).
     pub no_persist: bool,
     /// The daemon's server-managed settings poller: the path of each new payload it cached.
     pub server_changes: Option<tokio::sync::watch::Receiver<Option<PathBuf>>>,
@@ -137,29 +171,43 @@ pub struct LiveOptions {
 pub struct Live {
     loc: Locations,
     options: LiveOptions,
+    /// The versions in force: managed as last read from disk, the others as the gate accepted.
     accepted: Vec<FileVersion>,
     handle: LiveHandle,
     audit: Option<(AuditSettings, Arc<AuditLog>)>,
-    /// Content already blocked (path → sha256, or "" for a deletion, and the revision that
-    /// blocked it): not gated again until the disk or the revision changes. Persisted.
-    blocked: BTreeMap<PathBuf, (String, String)>,
-    /// Invalid content already reported (path → sha256 of the content, error text). Persisted.
-    invalid: BTreeMap<PathBuf, (String, String)>,
+    /// Where the records of files below managed scope are kept (`None`: in memory only).
+    store: Option<lkg::Store>,
+    /// The record of each file below managed scope, by the path the locations list it under (a
+    /// mirror of the store; without a store, the only copy).
+    records: BTreeMap<PathBuf, lkg::Record>,
+    /// Unusable managed content already reported (path → sha256, error); in memory only.
+    managed_invalid: BTreeMap<PathBuf, (String, String)>,
+}
+
+/// The managed policy revision: a digest of the managed files in force (paths and contents).
+/// Blocked memos are valid under the policy that judged them.
+pub fn policy_revision(files: &[FileVersion]) -> String {
+    pairs_digest(files.iter().filter(|f| f.scope == Scope::Managed).map(|f| (f.path.as_path(), f.sha256.as_str())))
+}
+
+fn pairs_digest<'a>(pairs: impl Iterator<Item = (&'a Path, &'a str)>) -> String {
+    let mut h = Sha256::new();
+    for (p, sha) in pairs {
+        h.update(format!("{}\t{sha}\n", p.display()));
+    }
+    format!("{:x}", h.finalize())
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(b))
 }
 
 impl Live {
-    /// Loads the live settings of `loc`: the last known good revision with every file that
-    /// changed since gated against it, or (first start) the files as they are.
+    /// Loads the live settings of `loc`: managed files from disk, every other file at its
+    /// accepted version (its record; a file seen for the first time as it is), then gates every
+    /// file that differs from its accepted version.
     pub async fn open(loc: Locations, options: LiveOptions) -> (Live, Vec<ChangeReport>) {
-        let persisted = if options.no_persist { None } else { lkg::load(&loc) };
-        let first_start = persisted.is_none();
-        let (accepted, initial_errors, blocked, invalid) = match persisted {
-            Some(p) => (p.files, Vec::new(), p.blocked, p.invalid),
-            None => {
-                let (files, errors) = watch::read_all(&loc);
-                (files, errors, BTreeMap::new(), BTreeMap::new())
-            }
-        };
+        let store = if options.no_persist { None } else { loc.state_dir.as_deref().map(lkg::Store::new) };
         let placeholder = Arc::new(Revision {
             bus: EventBus::new(Settings::default()),
             ctx: DispatchContext::default(),
@@ -169,31 +217,220 @@ impl Live {
         let mut live = Live {
             loc,
             options,
-            accepted,
+            accepted: Vec::new(),
             handle: LiveHandle(Arc::new(RwLock::new(placeholder))),
             audit: None,
-            blocked,
-            invalid,
+            store,
+            records: BTreeMap::new(),
+            managed_invalid: BTreeMap::new(),
         };
-        let first = live.build(&live.accepted.clone(), initial_errors.clone());
+        let initial_errors = live.load_initial().await;
+        let first = live.build(&live.accepted.clone(), initial_errors);
         live.handle.swap(Arc::new(first));
         live.snapshot_accepted();
-        if first_start {
-            // Remember what was unusable on the first start, so it is reported, not re-audited.
-            let hashes = watch::disk_hashes(&live.loc);
-            for e in &initial_errors {
-                tracing::warn!(error = %e, "settings file skipped");
-                let sha = hashes.iter().find(|(_, p, _)| *p == e.location.path).and_then(|(_, _, h)| h.clone());
-                live.invalid.insert(e.location.path.clone(), (sha.unwrap_or_default(), e.to_string()));
+        let mut reports = live.report_managed_since_seen().await;
+        // Whatever differs from its accepted version goes through the gate now.
+        reports.extend(live.rescan().await);
+        (live, reports)
+    }
+
+    /// The managed files in force, as `lkg::ManagedSeen`.
+    fn managed_seen_now(&self) -> lkg::ManagedSeen {
+        lkg::ManagedSeen {
+            files: self
+                .accepted
+                .iter()
+                .filter(|f| f.scope == Scope::Managed)
+                .map(|f| (f.path.clone(), f.sha256.clone()))
+                .collect(),
+        }
+    }
+
+    fn save_managed_seen(&self) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.store_managed_seen(&self.managed_seen_now())
+        {
+            tracing::warn!(error = %e, "cannot record the managed settings seen");
+        }
+    }
+
+    /// Reports the managed files that changed since a process last saw them (they are in force
+    /// already: managed files are read from disk): one `policy_settings` ConfigChange each, to
+    /// the hooks of the revision in force, audited with result `policy`. The revisions in the
+    /// report are policy revisions (managed files only).
+    async fn report_managed_since_seen(&mut self) -> Vec<ChangeReport> {
+        let Some(store) = &self.store else { return Vec::new() };
+        let now = self.managed_seen_now();
+        let Some(seen) = store.managed_seen() else {
+            self.save_managed_seen();
+            return Vec::new();
+        };
+        if seen == now {
+            return Vec::new();
+        }
+        let digest = |s: &lkg::ManagedSeen| pairs_digest(s.files.iter().map(|(p, h)| (p.as_path(), h.as_str())));
+        let (old_policy, new_policy) = (digest(&seen), digest(&now));
+        let mut paths: Vec<&PathBuf> = seen.files.iter().chain(&now.files).map(|(p, _)| p).collect();
+        paths.sort();
+        paths.dedup();
+        let sha_in = |s: &lkg::ManagedSeen, p: &Path| s.files.iter().find(|(q, _)| q == p).map(|(_, h)| h.clone());
+        let current = self.handle.current();
+        let mut reports = Vec::new();
+        for path in paths {
+            let (old, new) = (sha_in(&seen, path), sha_in(&now, path));
+            if old == new {
+                continue;
+            }
+            let kind = match (&old, &new) {
+                (None, _) => "created",
+                (_, None) => "deleted",
+                _ => "modified",
+            };
+            let mut ext = json!({
+                "change": kind,
+                "scope": "managed",
+                "previous_revision": old_policy,
+                "new_revision": new_policy,
+                "previous_sha256": old,
+                "new_sha256": new,
+            });
+            if let (Some(f), Some(o)) = (self.accepted.iter().find(|f| &f.path == path), ext.as_object_mut())
+                && f.bytes.len() <= MAX_CONTENT_IN_EVENT
+            {
+                o.insert("new_content".into(), String::from_utf8_lossy(&f.bytes).into_owned().into());
+            }
+            let Ok(event) = self.config_change(Scope::Managed, path, ext) else { continue };
+            let outcome = current.bus.dispatch(&event, &current.ctx).await;
+            let tried = tried_to_block(&outcome);
+            let report = ChangeReport {
+                path: path.clone(),
+                source: "policy_settings",
+                change: kind,
+                result: GateResult::Policy { blocked_by: (!tried.is_empty()).then(|| tried.join("; ")) },
+                previous_revision: old_policy.clone(),
+                new_revision: new_policy.clone(),
+                file_sha256: new,
+            };
+            self.audit_change(&report, &current);
+            reports.push(report);
+        }
+        self.save_managed_seen();
+        reports
+    }
+
+    /// The store's lock, when there is a store (a failure to take it is logged: gating goes on).
+    async fn lock(&self) -> Option<lkg::Lock> {
+        let store = self.store.as_ref()?;
+        match store.lock().await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot lock the last known good settings records; gating without the lock");
+                None
             }
         }
-        // Whatever changed while nobody was watching goes through the gate now (`apply`
-        // persists what it changes).
-        let reports = live.rescan().await;
-        if first_start {
-            live.persist();
+    }
+
+    fn save(&self, rec: &lkg::Record) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.store(rec)
+        {
+            tracing::warn!(file = %rec.path.display(), error = %e, "cannot record the last known good version of a settings file");
         }
-        (live, reports)
+    }
+
+    /// Fills `accepted` and `records` from the disk (managed) and the records (the others).
+    /// Returns the files that cannot be used and have no version in force.
+    async fn load_initial(&mut self) -> Vec<SettingsError> {
+        let _lock = self.lock().await;
+        let mut errors = Vec::new();
+        let cands = self.loc.candidates_or_fixed(&mut errors);
+        for (scope, path, required) in cands {
+            let disk = watch::read_disk(&self.loc, &path, scope);
+            if scope == Scope::Managed {
+                match disk {
+                    Disk::Bytes(b) => {
+                        let sha = sha256_hex(&b);
+                        match FileVersion::parse(scope, &path, b) {
+                            Ok(v) => self.accepted.push(v),
+                            Err(e) => {
+                                self.managed_invalid.insert(path.clone(), (sha, e.to_string()));
+                                errors.push(e);
+                            }
+                        }
+                    }
+                    Disk::Missing => {}
+                    Disk::Error(e) => {
+                        self.managed_invalid.insert(path.clone(), (String::new(), e.to_string()));
+                        errors.push(e);
+                    }
+                }
+                continue;
+            }
+            let key = canonical_file(&path);
+            let rec = match self.store.as_ref().and_then(|s| s.load(&key)) {
+                Some(r) => r,
+                None => self.first_sight(scope, &path, &key, &disk, &mut errors),
+            };
+            if let lkg::Accepted::Content { bytes, .. } = &rec.accepted {
+                match FileVersion::parse(scope, &path, bytes.clone()) {
+                    Ok(v) => self.accepted.push(v),
+                    // Accepted by an older hookhost whose schema was looser: not in force.
+                    Err(e) => tracing::warn!(error = %e, "the accepted version of a settings file no longer parses"),
+                }
+            }
+            if required && matches!(disk, Disk::Missing) && rec.accepted == lkg::Accepted::Absent {
+                errors.push(SettingsError {
+                    location: Location { path: path.clone(), line: 1, column: 1 },
+                    message: "file not found".into(),
+                    managed: false,
+                });
+            }
+            self.records.insert(path, rec);
+        }
+        watch::order(&self.loc, &mut self.accepted);
+        errors
+    }
+
+    /// The record of a file below managed scope that has none: its content as it is, unless
+    /// the store objects (content blocked elsewhere, a hard link to a file with another accepted
+    /// content); then it is recorded as absent, so the rescan gates it as a new file.
+    fn first_sight(
+        &mut self,
+        scope: Scope,
+        path: &Path,
+        key: &Path,
+        disk: &Disk,
+        errors: &mut Vec<SettingsError>,
+    ) -> lkg::Record {
+        let identity = lkg::identity(path);
+        let mut rec = lkg::Record::new(key, lkg::Accepted::Absent);
+        rec.identity = identity;
+        match disk {
+            Disk::Missing => {}
+            Disk::Error(e) => {
+                rec.invalid = Some((String::new(), e.to_string()));
+                errors.push(e.clone());
+            }
+            Disk::Bytes(b) => {
+                let sha = sha256_hex(b);
+                match FileVersion::parse(scope, path, b.clone()) {
+                    Err(e) => {
+                        rec.invalid = Some((sha, e.to_string()));
+                        errors.push(e);
+                    }
+                    Ok(_) => match self.store.as_ref().and_then(|s| s.first_sight_objection(key, &sha, identity)) {
+                        None => rec.accepted = lkg::Accepted::Content { sha256: sha, bytes: b.clone() },
+                        Some(why) => tracing::warn!(
+                            file = %path.display(),
+                            %why,
+                            "a settings file seen for the first time is gated as a new file"
+                        ),
+                    },
+                }
+            }
+        }
+        self.save(&rec);
+        rec
     }
 
     pub fn handle(&self) -> LiveHandle {
@@ -210,32 +447,108 @@ impl Live {
         self.apply(changes).await
     }
 
+    /// Takes the accepted version another gate recorded for `path` (another process, or
+    /// another project's live settings for the user's file), if it differs from the one in
+    /// force here. Returns the report when the revision changed.
+    fn refresh(&mut self, path: &Path, scope: Scope, errors: &[SettingsError]) -> Option<ChangeReport> {
+        let rec = self.store.as_ref()?.load(&canonical_file(path))?;
+        if self.records.get(path) == Some(&rec) {
+            return None;
+        }
+        self.records.insert(path.to_path_buf(), rec.clone());
+        let in_force = self.accepted.iter().find(|f| f.path == path).map(|f| f.sha256.clone());
+        if in_force.as_deref() == rec.accepted.sha256() {
+            return None;
+        }
+        let version = match &rec.accepted {
+            lkg::Accepted::Absent => None,
+            lkg::Accepted::Content { bytes, .. } => Some(FileVersion::parse(scope, path, bytes.clone()).ok()?),
+        };
+        let prev_rev = self.handle.current().settings().revision.clone();
+        let kind = match (&in_force, &version) {
+            (None, _) => "created",
+            (Some(_), None) => "deleted",
+            _ => "modified",
+        };
+        let mut files: Vec<FileVersion> = self.accepted.iter().filter(|f| f.path != path).cloned().collect();
+        files.extend(version);
+        watch::order(&self.loc, &mut files);
+        self.accepted = files;
+        let rev = self.build(&self.accepted.clone(), errors.to_vec());
+        let new_rev = rev.settings().revision.clone();
+        self.handle.swap(Arc::new(rev));
+        tracing::info!(file = %path.display(), revision = %new_rev, "settings: adopted the version another gate accepted");
+        let report = ChangeReport {
+            path: path.to_path_buf(),
+            source: scope.config_source(),
+            change: kind,
+            result: GateResult::Adopted,
+            previous_revision: prev_rev,
+            new_revision: new_rev,
+            file_sha256: rec.accepted.sha256().map(str::to_string),
+        };
+        self.audit_change(&report, &self.handle.current());
+        Some(report)
+    }
+
+    /// The invalid-content memo of `path`.
+    fn invalid_memo(&self, path: &Path, scope: Scope) -> Option<&(String, String)> {
+        if scope == Scope::Managed {
+            self.managed_invalid.get(path)
+        } else {
+            self.records.get(path).and_then(|r| r.invalid.as_ref())
+        }
+    }
+
+    fn set_invalid_memo(&mut self, path: &Path, scope: Scope, memo: Option<(String, String)>) -> bool {
+        if scope == Scope::Managed {
+            return match memo {
+                Some(m) => self.managed_invalid.insert(path.to_path_buf(), m.clone()).as_ref() != Some(&m),
+                None => self.managed_invalid.remove(path).is_some(),
+            };
+        }
+        let Some(rec) = self.records.get_mut(path) else { return false };
+        if rec.invalid == memo {
+            return false;
+        }
+        rec.invalid = memo;
+        let rec = rec.clone();
+        self.save(&rec);
+        true
+    }
+
     /// Gates `changes`, in order; each is judged by the revision live at that moment.
     pub async fn apply(&mut self, changes: Vec<Change>) -> Vec<ChangeReport> {
+        let _lock = if changes.iter().any(|c| c.scope() != Scope::Managed) { self.lock().await } else { None };
         let mut reports = Vec::new();
         let mut errors: Vec<SettingsError> = Vec::new();
-        let mut seen_invalid = std::collections::BTreeSet::new();
+        let mut seen_invalid = BTreeSet::new();
         let mut swapped = false;
-        let mut memo_changed = false;
+        let mut policy_applied = false;
         for change in changes {
+            let (path, scope) = (change.path().to_path_buf(), change.scope());
+            let source = scope.config_source();
+            if scope != Scope::Managed
+                && let Some(r) = self.refresh(&path, scope, &errors)
+            {
+                swapped = true;
+                reports.push(r);
+            }
             let current = self.handle.current();
             let prev_rev = current.settings().revision.clone();
-            let (path, scope, kind) = (change.path().to_path_buf(), change.scope(), change.kind());
-            let source = scope.config_source();
-            let candidate_files = match &change {
+            let new = match &change {
                 Change::Invalid { error, sha256, .. } => {
                     errors.push(error.clone());
                     seen_invalid.insert(path.clone());
                     let text = error.to_string();
                     let memo = (sha256.clone().unwrap_or_default(), text.clone());
-                    if self.invalid.get(&path) != Some(&memo) {
-                        self.invalid.insert(path.clone(), memo);
-                        memo_changed = true;
+                    if self.invalid_memo(&path, scope) != Some(&memo) {
+                        self.set_invalid_memo(&path, scope, Some(memo));
                         tracing::warn!(file = %path.display(), error = %text, "settings change rejected: invalid content; the previous version stays live");
                         let report = ChangeReport {
                             path,
                             source,
-                            change: kind,
+                            change: change.kind(),
                             result: GateResult::Invalid { error: text },
                             previous_revision: prev_rev.clone(),
                             new_revision: prev_rev,
@@ -246,6 +559,28 @@ impl Live {
                     }
                     continue;
                 }
+                Change::Updated { new, .. } => Some(new.clone()),
+                Change::Deleted { .. } => None,
+            };
+            self.set_invalid_memo(&path, scope, None);
+            // Judged against the version in force now (a refresh may have changed it).
+            let previous = self.accepted.iter().find(|f| f.path == path).cloned();
+            let file_sha = new.as_ref().map(|n| n.sha256.clone());
+            if previous.as_ref().map(|p| &p.sha256) == file_sha.as_ref() {
+                continue; // Already in force (adopted, or written back).
+            }
+            let change = match (new, previous) {
+                (Some(new), previous) => Change::Updated { previous, new },
+                (None, Some(previous)) => Change::Deleted { previous },
+                (None, None) => continue,
+            };
+            let kind = change.kind();
+            let policy = policy_revision(&self.accepted);
+            let memo_sha = file_sha.clone().unwrap_or_default();
+            if scope != Scope::Managed && self.records.get(&path).is_some_and(|r| r.is_blocked(&memo_sha, &policy)) {
+                continue; // Judged before, under this policy: still blocked.
+            }
+            let candidate_files: Vec<FileVersion> = match &change {
                 Change::Updated { new, .. } => {
                     let mut files: Vec<FileVersion> =
                         self.accepted.iter().filter(|f| f.path != new.path).cloned().collect();
@@ -253,19 +588,8 @@ impl Live {
                     watch::order(&self.loc, &mut files);
                     files
                 }
-                Change::Deleted { previous } => {
-                    self.accepted.iter().filter(|f| f.path != previous.path).cloned().collect()
-                }
+                _ => self.accepted.iter().filter(|f| f.path != path).cloned().collect(),
             };
-            memo_changed |= self.invalid.remove(&path).is_some();
-            let file_sha = match &change {
-                Change::Updated { new, .. } => Some(new.sha256.clone()),
-                _ => None,
-            };
-            let memo = (file_sha.clone().unwrap_or_default(), prev_rev.clone());
-            if scope != Scope::Managed && self.blocked.get(&path) == Some(&memo) {
-                continue; // Already judged: still blocked.
-            }
             let candidate = self.resolve(&candidate_files);
             let new_rev = candidate.revision.clone();
             let outcome = match self.config_change_event(&change, &prev_rev, &new_rev, &candidate, current.settings()) {
@@ -297,16 +621,40 @@ impl Live {
             match &result {
                 GateResult::Blocked { reason } => {
                     tracing::warn!(file = %path.display(), %reason, "settings change blocked: the previous revision stays live; the file on disk is not touched");
-                    self.blocked.insert(path.clone(), memo);
-                    memo_changed = true;
+                    let key = canonical_file(&path);
+                    let rec = self
+                        .records
+                        .entry(path.clone())
+                        .or_insert_with(|| lkg::Record::new(&key, lkg::Accepted::Absent));
+                    rec.block(&memo_sha, &policy);
+                    let rec = rec.clone();
+                    self.save(&rec);
                 }
                 _ => {
                     tracing::info!(file = %path.display(), revision = %new_rev, result = result.label(), "settings change applied");
-                    memo_changed |= self.blocked.remove(&path).is_some();
+                    if scope != Scope::Managed {
+                        // Exactly the content the hooks were shown.
+                        let accepted = match &change {
+                            Change::Updated { new, .. } => {
+                                lkg::Accepted::Content { sha256: new.sha256.clone(), bytes: new.bytes.to_vec() }
+                            }
+                            _ => lkg::Accepted::Absent,
+                        };
+                        let key = canonical_file(&path);
+                        let rec = self
+                            .records
+                            .entry(path.clone())
+                            .or_insert_with(|| lkg::Record::new(&key, lkg::Accepted::Absent));
+                        rec.accepted = accepted;
+                        rec.identity = lkg::identity(&path);
+                        let rec = rec.clone();
+                        self.save(&rec);
+                    }
                     self.accepted = candidate_files;
                     let rev = self.revision_from(candidate, errors.clone());
                     self.handle.swap(Arc::new(rev));
                     swapped = true;
+                    policy_applied |= scope == Scope::Managed;
                 }
             }
             let report = ChangeReport {
@@ -322,10 +670,20 @@ impl Live {
             self.audit_change(&report, &now);
             reports.push(report);
         }
+        if policy_applied {
+            self.save_managed_seen();
+        }
         // Files that were invalid and are no longer (fixed back to the accepted content).
-        let before = self.invalid.len();
-        self.invalid.retain(|p, _| seen_invalid.contains(p));
-        memo_changed |= self.invalid.len() != before;
+        let stale: Vec<(PathBuf, Scope)> = self
+            .managed_invalid
+            .keys()
+            .map(|p| (p.clone(), Scope::Managed))
+            .chain(self.records.iter().filter(|(_, r)| r.invalid.is_some()).map(|(p, _)| (p.clone(), Scope::User)))
+            .filter(|(p, _)| !seen_invalid.contains(p))
+            .collect();
+        for (p, scope) in stale {
+            self.set_invalid_memo(&p, scope, None);
+        }
         let current = self.handle.current();
         if !swapped && errors_differ(&current.errors, &errors) {
             // Same revision, new list of unusable files.
@@ -336,9 +694,15 @@ impl Live {
                 since: current.since,
             };
             self.handle.swap(Arc::new(rev));
-        }
-        if swapped || memo_changed {
-            self.persist();
+        } else if swapped && errors_differ(&self.handle.current().errors, &errors) {
+            let current = self.handle.current();
+            let rev = Revision {
+                bus: self.bus_for(current.settings().clone()),
+                ctx: current.ctx.clone(),
+                errors,
+                since: current.since,
+            };
+            self.handle.swap(Arc::new(rev));
         }
         reports
     }
@@ -401,7 +765,6 @@ impl Live {
         let tried = tried_to_block(&outcome);
         let rev = self.revision_from(candidate, current.errors.clone());
         self.handle.swap(Arc::new(rev));
-        self.persist();
         let report = ChangeReport {
             path: payload_path.to_path_buf(),
             source: "policy_settings",
@@ -561,16 +924,6 @@ impl Live {
         }
     }
 
-    fn persist(&self) {
-        if self.options.no_persist {
-            return;
-        }
-        let revision = self.handle.current().settings().revision.clone();
-        if let Err(e) = lkg::store(&self.loc, &self.accepted, &revision, &self.blocked, &self.invalid) {
-            tracing::warn!(error = %e, "cannot persist the last known good settings revision");
-        }
-    }
-
     /// Arms a watcher on every settings directory (before returning, so no later write is
     /// missed), then runs the reload loop on the runtime: waits for changes (debounced) and gates
     /// them. The loop ends when `stop` changes (or its sender is gone). Without a working
@@ -630,9 +983,9 @@ impl Live {
 }
 
 /// Settings for a one-shot process (`dispatch`, `explain`), as the daemon would have them live:
-/// the last known good revision, with every settings file that changed since gated first (its
-/// ConfigChange hooks run now, in this process). Without a state directory, or on the very first
-/// run, the files are taken as they are (and the revision persisted).
+/// managed files from disk; every other file at its accepted version, with every file that
+/// differs from it gated first (its ConfigChange hooks run now, in this process). Without a
+/// state directory the files are taken as they are.
 ///
 /// Returns the settings with the files that could not be used and are not in force (for the
 /// caller's failure policy), and notes for the user (a blocked change, a file whose last good
@@ -640,20 +993,14 @@ impl Live {
 ///
 /// `mode` is how server-managed settings are obtained for the result (`Mode::Startup` may fetch).
 pub fn load_gated(loc: &Locations, mode: Mode) -> (crate::settings::Loaded, Vec<String>) {
-    if loc.state_dir.is_none() {
+    let Some(state) = loc.state_dir.as_deref() else {
         return (crate::settings::load_with(loc, mode), Vec::new());
+    };
+    let store = lkg::Store::new(state);
+    if let Some(View { files, errors, notes }) = view(loc, &store, true) {
+        return (assemble(loc, mode, files, errors), notes);
     }
-    if let Some(fast) = fast_path(loc, mode) {
-        return fast;
-    }
-    // Something changed: gate it. One process at a time per locations.
-    let _lock = lkg::path(loc).and_then(|p| {
-        let dir = p.parent()?.to_path_buf();
-        std::fs::create_dir_all(&dir).ok()?;
-        let f =
-            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(p.with_extension("lock")).ok()?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok()
-    });
+    // Something needs the gate (or a first record).
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -678,36 +1025,116 @@ pub fn load_gated(loc: &Locations, mode: Mode) -> (crate::settings::Loaded, Vec<
     (assemble(loc, mode, parsed(live.accepted()), errors), notes)
 }
 
+/// The settings in force for `loc` as the gate left them, without gating anything: managed
+/// files from disk, every other file at its accepted version (a file not seen yet as it is on
+/// disk). `None` without a state directory. For `hookhost status`.
+pub fn in_force(loc: &Locations) -> Option<Settings> {
+    let store = lkg::Store::new(loc.state_dir.as_deref()?);
+    let v = view(loc, &store, false)?;
+    Some(assemble(loc, Mode::CacheOnly, v.files, v.errors).settings)
+}
+
 fn parsed(files: &[FileVersion]) -> Vec<crate::settings::SettingsFile> {
     files.iter().map(|f| f.parsed.as_ref().clone()).collect()
 }
 
-/// The persisted revision when nothing on disk needs gating.
-fn fast_path(loc: &Locations, mode: Mode) -> Option<(crate::settings::Loaded, Vec<String>)> {
-    let p = lkg::load(loc)?;
-    let hashes = watch::disk_hashes(loc);
-    let mut in_force_errors = Vec::new();
-    for (_, path, disk) in &hashes {
-        let accepted = p.files.iter().find(|f| &f.path == path).map(|f| f.sha256.as_str());
-        let disk = disk.as_deref();
-        if disk == accepted {
+/// The files in force, the unusable files with no version in force, and notes.
+struct View {
+    files: Vec<crate::settings::SettingsFile>,
+    errors: Vec<SettingsError>,
+    notes: Vec<String>,
+}
+
+/// What is in force for `loc`. With `exact` (the one-shot fast path), `None` as soon as a file
+/// needs the gate or a first record; without, a change not judged yet leaves the accepted
+/// version in force and a file never seen counts as it is.
+fn view(loc: &Locations, store: &lkg::Store, exact: bool) -> Option<View> {
+    let mut errors = Vec::new();
+    let mut notes = Vec::new();
+    let cands = loc.candidates_or_fixed(&mut errors);
+    let disk: Vec<(Scope, PathBuf, bool, Disk)> =
+        cands.into_iter().map(|(s, p, r)| (s, p.clone(), r, watch::read_disk(loc, &p, s))).collect();
+    // Managed: the disk, always.
+    let mut files: Vec<FileVersion> = Vec::new();
+    for (scope, path, _, d) in disk.iter().filter(|x| x.0 == Scope::Managed) {
+        match d {
+            Disk::Bytes(b) => match FileVersion::parse(*scope, path, b.clone()) {
+                Ok(v) => files.push(v),
+                Err(e) => errors.push(e),
+            },
+            Disk::Missing => {}
+            Disk::Error(e) => errors.push(e.clone()),
+        }
+    }
+    let policy = policy_revision(&files);
+    if exact {
+        // A managed change not reported yet goes the slow way, to be reported once.
+        let now: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect();
+        if store.managed_seen().map(|s| s.files) != Some(now) {
+            return None;
+        }
+    }
+    for (scope, path, required, d) in disk.iter().filter(|x| x.0 != Scope::Managed) {
+        let Some(rec) = store.load(&canonical_file(path)) else {
+            if exact {
+                return None;
+            }
+            if let Disk::Bytes(b) = d
+                && let Ok(v) = FileVersion::parse(*scope, path, b.clone())
+            {
+                files.push(v);
+            }
+            continue;
+        };
+        let disk_sha = match d {
+            Disk::Bytes(b) => Some(sha256_hex(b)),
+            _ => None,
+        };
+        let unreadable = matches!(d, Disk::Error(_));
+        if !unreadable && disk_sha.as_deref() == rec.accepted.sha256() {
+            // The disk is the accepted content: the disk's bytes are parsed.
+            match d {
+                Disk::Bytes(b) => match FileVersion::parse(*scope, path, b.clone()) {
+                    Ok(v) => files.push(v),
+                    Err(e) if exact => {
+                        tracing::debug!(error = %e, "an accepted settings file no longer parses");
+                        return None;
+                    }
+                    Err(e) => errors.push(e),
+                },
+                _ if *required => errors.push(SettingsError {
+                    location: Location { path: path.clone(), line: 1, column: 1 },
+                    message: "file not found".into(),
+                    managed: false,
+                }),
+                _ => {}
+            }
             continue;
         }
-        let d = disk.unwrap_or_default();
-        if p.blocked.get(path).is_some_and(|(s, rev)| s == d && *rev == p.revision) {
-            continue; // Judged before: blocked; the accepted version stays.
-        }
-        match p.invalid.get(path) {
-            Some((s, error)) if s == d && !d.is_empty() && accepted.is_some() => {
-                in_force_errors.push(in_force_note(error));
+        let memo_sha = disk_sha.unwrap_or_default();
+        let invalid_in_force = rec.invalid.as_ref().is_some_and(|(s, _)| *s == memo_sha)
+            && matches!(rec.accepted, lkg::Accepted::Content { .. });
+        if invalid_in_force {
+            if let Some((_, error)) = &rec.invalid {
+                notes.push(in_force_note(error));
             }
-            _ => return None,
+        } else {
+            let blocked = !unreadable && rec.is_blocked(&memo_sha, &policy);
+            if exact && !blocked {
+                return None;
+            }
+        }
+        // Blocked, invalid, or (status) not judged yet: the accepted version stays in force.
+        if let lkg::Accepted::Content { bytes, .. } = &rec.accepted {
+            match FileVersion::parse(*scope, path, bytes.clone()) {
+                Ok(v) => files.push(v),
+                Err(_) if exact => return None,
+                Err(_) => {}
+            }
         }
     }
-    if p.files.iter().any(|f| !hashes.iter().any(|(_, path, _)| *path == f.path)) {
-        return None; // An accepted file is no longer a candidate (a removed drop-in).
-    }
-    Some((assemble(loc, mode, parsed(&p.files), Vec::new()), in_force_errors))
+    watch::order(loc, &mut files);
+    Some(View { files: parsed(&files), errors, notes })
 }
 
 /// Splits unusable files into those with no version in force (errors for the failure policy)
@@ -797,162 +1224,4 @@ fn summary(old: Option<&FileVersion>, new: Option<&FileVersion>, current: &Setti
         "active_hooks": {"before": current.hooks.len(), "after": candidate.hooks.len()},
         "permission_rules": {"before": rules(current), "after": rules(candidate)},
     })
-}
-
-/// The last known good revision on disk: `<state_dir>/settings/<key>.json`, where the key is a
-/// hash of the locations. Holds the content of every accepted file.
-pub mod lkg {
-    use super::*;
-
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct Stored {
-        version: u32,
-        revision: String,
-        files: Vec<StoredFile>,
-        /// Content on disk that is not in force: blocked by a hook, or invalid.
-        #[serde(default)]
-        rejected: Vec<Rejected>,
-    }
-
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct StoredFile {
-        scope: String,
-        path: PathBuf,
-        sha256: String,
-        text: String,
-    }
-
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct Rejected {
-        path: PathBuf,
-        /// sha256 of the rejected content ("" for a blocked deletion).
-        sha256: String,
-        /// `blocked` (with the revision that blocked it) or `invalid` (with the error).
-        result: String,
-        #[serde(default)]
-        revision: String,
-        #[serde(default)]
-        error: String,
-    }
-
-    /// What was persisted.
-    pub struct Persisted {
-        pub revision: String,
-        pub files: Vec<FileVersion>,
-        pub blocked: BTreeMap<PathBuf, (String, String)>,
-        pub invalid: BTreeMap<PathBuf, (String, String)>,
-    }
-
-    /// Where the last known good revision of `loc` is kept.
-    pub fn path(loc: &Locations) -> Option<PathBuf> {
-        let dir = loc.state_dir.as_ref()?;
-        let mut h = Sha256::new();
-        for p in [Some(&loc.managed_dir), loc.user_file.as_ref(), loc.project_dir.as_ref(), loc.cli_file.as_ref()] {
-            h.update(p.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default());
-            h.update([0]);
-        }
-        Some(dir.join("settings").join(format!("{:x}.json", h.finalize())))
-    }
-
-    fn scope_of(s: &str) -> Option<Scope> {
-        [Scope::Managed, Scope::CommandLine, Scope::Local, Scope::Project, Scope::User]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-    }
-
-    /// The persisted revision (`None`: nothing persisted, or unreadable: then the disk is taken
-    /// as it is, as on a first start, and the reason is logged).
-    pub fn load(loc: &Locations) -> Option<Persisted> {
-        let p = path(loc)?;
-        let bytes = match std::fs::read(&p) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                tracing::warn!(file = %p.display(), error = %e, "cannot read the last known good settings");
-                return None;
-            }
-        };
-        let stored: Stored = match serde_json::from_slice(&bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(file = %p.display(), error = %e, "the last known good settings are unreadable");
-                return None;
-            }
-        };
-        let mut files = Vec::new();
-        for f in stored.files {
-            let Some(scope) = scope_of(&f.scope) else { continue };
-            match FileVersion::parse(scope, &f.path, f.text.into_bytes()) {
-                Ok(v) => files.push(v),
-                Err(e) => tracing::warn!(error = %e, "a last known good settings file no longer parses; dropped"),
-            }
-        }
-        watch::order(loc, &mut files);
-        let mut blocked = BTreeMap::new();
-        let mut invalid = BTreeMap::new();
-        for r in stored.rejected {
-            match r.result.as_str() {
-                "blocked" => {
-                    blocked.insert(r.path, (r.sha256, r.revision));
-                }
-                _ => {
-                    invalid.insert(r.path, (r.sha256, r.error));
-                }
-            }
-        }
-        Some(Persisted { revision: stored.revision, files, blocked, invalid })
-    }
-
-    /// Persists the revision atomically (temp file, fsync, rename, directory fsync), mode 0600.
-    pub fn store(
-        loc: &Locations,
-        files: &[FileVersion],
-        revision: &str,
-        blocked: &BTreeMap<PathBuf, (String, String)>,
-        invalid: &BTreeMap<PathBuf, (String, String)>,
-    ) -> std::io::Result<()> {
-        use std::io::Write;
-        let Some(p) = path(loc) else { return Ok(()) };
-        let dir = p.parent().unwrap_or(Path::new("/"));
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        }
-        let rejected = blocked
-            .iter()
-            .map(|(path, (sha256, revision))| Rejected {
-                path: path.clone(),
-                sha256: sha256.clone(),
-                result: "blocked".into(),
-                revision: revision.clone(),
-                error: String::new(),
-            })
-            .chain(invalid.iter().map(|(path, (sha256, error))| Rejected {
-                path: path.clone(),
-                sha256: sha256.clone(),
-                result: "invalid".into(),
-                revision: String::new(),
-                error: error.clone(),
-            }))
-            .collect();
-        let stored = Stored {
-            version: 1,
-            revision: revision.to_string(),
-            files: files
-                .iter()
-                .map(|f| StoredFile {
-                    scope: f.scope.as_str().to_string(),
-                    path: f.path.clone(),
-                    sha256: f.sha256.clone(),
-                    text: String::from_utf8_lossy(&f.bytes).into_owned(),
-                })
-                .collect(),
-            rejected,
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(&serde_json::to_vec(&stored).map_err(std::io::Error::other)?)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&p).map_err(|e| e.error)?;
-        std::fs::File::open(dir)?.sync_all()
-    }
 }

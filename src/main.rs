@@ -10,6 +10,11 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // hookhost's own compile child (exec::wasm::Compiler::Child): not a command for people.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__compile-wasm") {
+        let args: Vec<String> = std::env::args_os().skip(2).map(|a| a.to_string_lossy().into_owned()).collect();
+        return ExitCode::from(hookhost::exec::wasm::compile_child_main(&args));
+    }
     hookhost::fault::install();
     let cli = match hookhost::cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -460,7 +460,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     }
     // The revision in force (what the ConfigChange gate last accepted), which differs from the
     // files on disk while a change is blocked or not yet seen.
-    let live = crate::live::lkg::load(&loc).map(|p| p.revision);
+    let live = crate::live::in_force(&loc).map(|s| s.revision);
     v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
     // Observability (issue 24): the audit shipper's sinks, as the daemon reports them.
     let mut daemon_ship: Option<Vec<crate::ship::SinkStatus>> = None;

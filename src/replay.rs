@@ -4,8 +4,10 @@
 //!
 //! Promises: the comparison is per event, by the one-word decision (`deny`, `ask`, `allow`,
 //! `block`, `stop`, `none`, …); events whose input was not recorded (redacted logs, oversized
-//! events) are counted as not replayable, never guessed. Replaying runs the hooks for real
-//! (sandboxed as always): hooks with side effects will perform them again.
+//! events) are counted as not replayable, never guessed. Replaying runs the hooks for real,
+//! always sandboxed: this machine's managed sandbox floor holds, and `mode: "off"` is raised to
+//! at least `best_effort` for every hook, the candidate's included (`crate::floor`). Hooks with
+//! side effects will perform them again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +95,13 @@ pub fn run(audit: Option<&Path>, events: Option<&Path>, candidate: &Path, projec
             return 1;
         }
     };
+    let floor = match crate::floor::machine_sandbox_never_off() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("hookhost replay: {e}; no hook is run without it");
+            return 1;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -110,7 +119,9 @@ pub fn run(audit: Option<&Path>, events: Option<&Path>, candidate: &Path, projec
             if let Some(e) = loaded.errors.first() {
                 return Err(e.to_string());
             }
-            let bus = EventBus::new(loaded.settings);
+            let mut settings = loaded.settings;
+            crate::floor::impose(&mut settings, &floor);
+            let bus = EventBus::new(settings);
             let ctx = DispatchContext { project_dir: loc.project_dir.clone(), user_dir: None };
             let outcome = rt.block_on(bus.dispatch(&r.event, &ctx));
             Ok((outcome.verdict.label().to_string(), outcome.verdict.reason.clone()))

@@ -4,22 +4,24 @@
 //!
 //! 1. **Pins.** `sha256` on a hook pins its content. For a `wasm` hook, the component file's
 //!    bytes (checked by the WebAssembly runner, `crate::exec::wasm`; the component is found by
-//!    `crate::exec::wasm_component_path`, and [`sha256_file`] is the shared hash helper). For a `command` hook, the file [`command_target`] names, else the command
-//!    line itself:
-//!    - the *program* is `command` (exec form, with `args`) or the first word of `command` (shell
-//!      form, split like a shell would split words); the *first argument* is `args[0]` or the
-//!      second word. `${CLAUDE_PROJECT_DIR}` / `$CLAUDE_PROJECT_DIR` are expanded first;
-//!    - if the program's base name is a known interpreter ([`INTERPRETERS`], version suffixes
-//!      allowed: `python3.12`, `node22`) and the first argument names a regular file (relative
-//!      names resolve against the hook's working directory, the project directory), the pin
-//!      covers that **script file** (`bash ./guard.sh`, `/usr/bin/python3 check.py`);
-//!    - otherwise, if the program contains a `/` and names a regular file, the pin covers the
-//!      **program file** (`${CLAUDE_PROJECT_DIR}/.hookhost/guard.sh`, `/opt/bin/policy`);
-//!    - otherwise (a program found on `PATH`, an interpreter with `-c`, options before the
-//!      script, `VAR=x cmd`, shell syntax the word splitter cannot read) the pin covers the
-//!      **command line**: the bytes of `command` as written (shell form), or of `command` and
-//!      each argument, each followed by a NUL byte (exec form). By hand:
-//!      `printf '%s' "$command" | sha256sum` or `printf '%s\0' "$command" "${args[@]}" | sha256sum`.
+//!    `crate::exec::wasm_component_path`, and [`sha256_file`] is the shared hash helper). For a `command` hook, what [`command_target`] names:
+//!    every file the command line executes or sources, found by the permission engine's shell
+//!    parser (`crate::permissions::bash::exec::executed_files`, after `${CLAUDE_PROJECT_DIR}` /
+//!    `$CLAUDE_PROJECT_DIR` are expanded; exec form is read as its shell-quoted words):
+//!    scripts given to interpreters (`sh -e x.sh`, `/usr/bin/env sh x.sh`, `python3 -u x.py`),
+//!    programs named by a path, `source`/`.` files, and the same inside `bash -c '…'`, lists,
+//!    pipelines and `cd DIR && ./x` (relative names resolve against the hook's working
+//!    directory, the project directory). System interpreters and runners (`/usr/bin/python3`,
+//!    `/usr/bin/env`: root's files in root's directories) are left out.
+//!    - one regular file: the pin is that file's SHA-256;
+//!    - several files (or one that does not exist): the SHA-256 of the lines
+//!      `"<sha256>  <path>\n"` (`absent` for a missing file), i.e. `sha256sum F1 F2 | sha256sum`;
+//!    - no file (programs on `PATH`): the **command line**: the bytes of `command` as written
+//!      (shell form), or of `command` and each argument, each followed by a NUL byte (exec
+//!      form). By hand: `printf '%s' "$command" | sha256sum` or
+//!      `printf '%s\0' "$command" "${args[@]}" | sha256sum`;
+//!    - a line whose executed files cannot be named before it runs (`sh "$X"`, `eval`, a
+//!      script from a pipe, …): **cannot pin**; a pinned or project hook with it never runs.
 //!
 //!    The runner checks a command hook's pin immediately before it spawns the process (after
 //!    the sandbox is prepared) and again after the process exits; a mismatch, or a file that
@@ -56,8 +58,7 @@
 //! root-owned directories.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -112,29 +113,38 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
-/// Lowercase hex SHA-256 of a file's bytes (streamed; follows symlinks).
+/// The largest file a pin covers (a script, a program or a component).
+pub const MAX_PINNED_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Lowercase hex SHA-256 of a file's bytes, read the way hookhost reads every file it decides
+/// by (`crate::readfile`): streamed, follows symlinks to a regular file only (a FIFO, a device
+/// or `/dev/stdout` is refused, never waited on), at most [`MAX_PINNED_FILE_BYTES`], under a
+/// deadline. The error names the path.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(format!("{:x}", h.finalize()))
+    let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, MAX_PINNED_FILE_BYTES);
+    crate::readfile::sha256(path, &opts).map_err(|e| match e {
+        crate::readfile::ReadError::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
+        crate::readfile::ReadError::Io { source, .. } => source,
+        e => io::Error::other(e.reason()),
+    })
 }
 
 /// What a pin covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PinTarget {
-    /// The script, program or component file the hook runs.
+    /// The one script, program or component file the hook runs.
     File(PathBuf),
+    /// Several files the command line executes or sources, in order (absolute paths). The
+    /// pin is the SHA-256 of one line per file, `"<sha256 of the file>  <path>\n"` (what
+    /// `sha256sum FILE…` prints for ordinary names), with `absent` in place of the hash of a
+    /// file that does not exist (so creating it later changes the pin).
+    Files(Vec<PathBuf>),
     /// No file: the command line as written (see the module documentation for the bytes).
     CommandLine(Vec<u8>),
+    /// The command line runs something the shell parser cannot name before it runs (a
+    /// program or script built at run time, `eval`, a script read from a pipe, …): no pin
+    /// can cover it, so a pinned or project hook with such a command does not run.
+    CannotPin(String),
 }
 
 impl PinTarget {
@@ -142,15 +152,33 @@ impl PinTarget {
     pub fn sha256(&self) -> io::Result<String> {
         match self {
             PinTarget::File(p) => sha256_file(p),
+            PinTarget::Files(files) => {
+                let mut listing = String::new();
+                for f in files {
+                    let h = match sha256_file(f) {
+                        Ok(h) => h,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => "absent".to_string(),
+                        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", f.display()))),
+                    };
+                    listing.push_str(&format!("{h}  {}\n", f.display()));
+                }
+                Ok(sha256_hex(listing.as_bytes()))
+            }
             PinTarget::CommandLine(b) => Ok(sha256_hex(b)),
+            PinTarget::CannotPin(why) => Err(io::Error::other(format!("cannot pin: {why}"))),
         }
     }
 
-    /// How reports name the target: `file /x/guard.sh` or `the command line`.
+    /// How reports name the target: `file /x/guard.sh`, `files /x/a.sh, /x/b.sh`, `the
+    /// command line` or `nothing (cannot pin: …)`.
     pub fn describe(&self) -> String {
         match self {
             PinTarget::File(p) => format!("file {}", p.display()),
+            PinTarget::Files(fs) => {
+                format!("files {}", fs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
+            }
             PinTarget::CommandLine(_) => "the command line".to_string(),
+            PinTarget::CannotPin(why) => format!("nothing (cannot pin: {why})"),
         }
     }
 }
@@ -169,44 +197,72 @@ pub fn is_interpreter(program: &str) -> bool {
     INTERPRETERS.contains(&base) || (!stem.is_empty() && INTERPRETERS.contains(&stem))
 }
 
-fn regular_file(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file())
+/// Wrappers that only run the file after them; like interpreters, their program file is not
+/// what a pin is about when it is system software.
+const RUNNERS: &[&str] = &["env", "timeout", "nice", "nohup", "stdbuf", "setsid", "ionice", "chrt", "taskset"];
+
+/// An interpreter's or runner's own program file that only root can change (`/usr/bin/python3`,
+/// `/usr/bin/env`): system software, updated by the package manager, not covered by pins.
+fn system_runner(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let base = p.file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+    if !(is_interpreter(&base) || RUNNERS.contains(&base.as_str())) {
+        return false;
+    }
+    // Every component from / down must be root's and not writable by others, or the file is
+    // not out of the user's reach (a file that does not exist yet is judged by its directory:
+    // only root can create it there).
+    let real = match std::fs::canonicalize(p) {
+        Ok(r) => r,
+        Err(_) => match (p.parent().map(std::fs::canonicalize), p.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => return false,
+        },
+    };
+    real.ancestors().all(|a| match std::fs::metadata(a) {
+        Ok(m) => m.uid() == 0 && m.mode() & 0o022 == 0,
+        Err(e) => e.kind() == io::ErrorKind::NotFound && a == real,
+    })
 }
 
-/// The file or command line a command hook's pin covers (module documentation, rule 1).
+/// The file(s) or command line a command hook's pin covers (module documentation, rule 1):
+/// every file the command line executes or sources, as the permission engine's shell parser
+/// reads it ([`crate::permissions::bash::exec::executed_files`]), apart from system
+/// interpreters and runners.
 pub fn command_target(c: &CommandHook, project_dir: Option<&Path>) -> PinTarget {
-    let (words, line): (Vec<String>, Vec<u8>) = match &c.args {
+    let (line, shell_line): (Vec<u8>, String) = match &c.args {
         Some(args) => {
             let mut line = Vec::new();
             for w in std::iter::once(&c.command).chain(args) {
                 line.extend_from_slice(w.as_bytes());
                 line.push(0);
             }
-            (std::iter::once(c.command.clone()).chain(args.iter().cloned()).collect(), line)
-        }
-        None => (shlex::split(&c.command).unwrap_or_default(), c.command.as_bytes().to_vec()),
-    };
-    let cwd = hook_cwd(project_dir);
-    let program = words.first().map(|w| expand_project(w, project_dir)).unwrap_or_default();
-    if is_interpreter(&program) {
-        if let Some(arg) = words.get(1).map(|w| expand_project(w, project_dir))
-            && !arg.is_empty()
-            && !arg.starts_with('-')
-        {
-            let path = cwd.join(&arg);
-            if regular_file(&path) {
-                return PinTarget::File(path);
+            let words: Vec<String> =
+                std::iter::once(&c.command).chain(args).map(|w| expand_project(w, project_dir)).collect();
+            match shlex::try_join(words.iter().map(String::as_str)) {
+                Ok(j) => (line, j),
+                Err(e) => return PinTarget::CannotPin(format!("an argument cannot be quoted for the shell ({e})")),
             }
         }
-        return PinTarget::CommandLine(line);
+        None => (c.command.as_bytes().to_vec(), expand_project(&c.command, project_dir)),
+    };
+    let cwd = hook_cwd(project_dir);
+    let listed = match crate::permissions::bash::exec::executed_files(&shell_line) {
+        Ok(v) => v,
+        Err(why) => return PinTarget::CannotPin(why.to_string()),
+    };
+    // (`components` drops the `.` segments: `/p/./x.sh` is reported as `/p/x.sh`.)
+    let files: Vec<PathBuf> =
+        listed.iter().map(|f| cwd.join(f).components().collect::<PathBuf>()).filter(|p| !system_runner(p)).collect();
+    match files.len() {
+        0 => PinTarget::CommandLine(line),
+        1 if regular_file(&files[0]) => PinTarget::File(files[0].clone()),
+        _ => PinTarget::Files(files),
     }
-    if program.contains('/') {
-        let path = cwd.join(&program);
-        if regular_file(&path) {
-            return PinTarget::File(path);
-        }
-    }
-    PinTarget::CommandLine(line)
+}
+
+fn regular_file(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file())
 }
 
 /// What a hook's pin (and its project-trust content hash) covers; `None` for hook types
@@ -225,6 +281,9 @@ pub fn hook_target(hook: &Hook, project_dir: Option<&Path>) -> Option<PinTarget>
 /// The pin a hook would have now: its target and that target's SHA-256.
 pub fn current_pin(hook: &Hook, project_dir: Option<&Path>) -> Result<(PinTarget, String), String> {
     let target = hook_target(hook, project_dir).ok_or_else(|| format!("`{}` hooks cannot be pinned", hook.kind()))?;
+    if let PinTarget::CannotPin(why) = &target {
+        return Err(why.clone());
+    }
     let sum = target.sha256().map_err(|e| format!("cannot read {}: {e}", target.describe()))?;
     Ok((target, sum))
 }
@@ -243,6 +302,12 @@ fn short(h: &str) -> &str {
 /// Checks `target` against the pin `expected` (lowercase hex). `Err` is the `Untrusted` failure
 /// to report: the hook must not run.
 pub fn verify(target: PinTarget, expected: &str) -> Result<Verified, HookFailure> {
+    if let PinTarget::CannotPin(why) = &target {
+        return Err(HookFailure::new(
+            FailureKind::Untrusted,
+            format!("its pin cannot cover what it runs ({why}); the hook was not run"),
+        ));
+    }
     match target.sha256() {
         Ok(actual) if actual.eq_ignore_ascii_case(expected) => Ok(Verified { target, sha256: actual }),
         Ok(actual) => Err(HookFailure::new(
@@ -334,22 +399,22 @@ impl TrustStore {
         state_dir.join(TRUST_FILE)
     }
 
-    /// Reads the store; a missing file is an empty store.
+    /// Reads the store; a missing file is an empty store. It is read as a bounded regular
+    /// file, not through a link (`crate::readfile`).
     pub fn load(state_dir: &Path) -> Result<TrustStore, TrustError> {
         let path = Self::file_path(state_dir);
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(f) => {
-                f.take(MAX_TRUST_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io_err(&path))?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, MAX_TRUST_FILE_BYTES);
+        let bytes = match crate::readfile::read_optional(&path, &opts) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
                 return Ok(TrustStore { path, file: StoreFile { version: STORE_VERSION, ..Default::default() } });
             }
-            Err(e) => return Err(io_err(&path)(e)),
-        }
-        if bytes.len() as u64 > MAX_TRUST_FILE_BYTES {
-            return Err(TrustError::TooLarge { path, limit: MAX_TRUST_FILE_BYTES });
-        }
+            Err(crate::readfile::ReadError::TooLarge { .. }) => {
+                return Err(TrustError::TooLarge { path, limit: MAX_TRUST_FILE_BYTES });
+            }
+            Err(crate::readfile::ReadError::Io { source, .. }) => return Err(io_err(&path)(source)),
+            Err(e) => return Err(io_err(&path)(io::Error::other(e.reason()))),
+        };
         let file: StoreFile = serde_json::from_slice(&bytes)
             .map_err(|e| TrustError::Corrupt { path: path.clone(), message: e.to_string() })?;
         if file.version != STORE_VERSION {
@@ -483,6 +548,13 @@ pub fn check_project_hook(
     let mut same_definition = record.hooks.iter().filter(|t| t.definition == hook.definition_sha256).peekable();
     if same_definition.peek().is_none() {
         return Err(format!("this hook is new or was edited since the project was trusted: review it, then run {cmd}"));
+    }
+    if let Handler::Command(c) = &hook.handler
+        && let PinTarget::CannotPin(why) = command_target(c, project_dir)
+    {
+        return Err(format!(
+            "cannot pin: {why}; project hooks run only when every file they execute can be named before they run"
+        ));
     }
     let (content, target) = trust_content(hook, project_dir);
     if same_definition.any(|t| t.content == content) {
@@ -661,11 +733,29 @@ mod tests {
         // No file: the command line.
         assert_eq!(f(cmd("echo hi", None)), PinTarget::CommandLine(b"echo hi".to_vec()));
         assert_eq!(f(cmd("/bin/sh", Some(&["-c", "x"]))), PinTarget::CommandLine(b"/bin/sh\0-c\0x\0".to_vec()));
-        assert_eq!(f(cmd("python3 -u check.py", None)), PinTarget::CommandLine(b"python3 -u check.py".to_vec()));
+        assert_eq!(f(cmd("python3 -u check.py", None)), PinTarget::File(p.join("check.py")));
         assert_eq!(f(cmd("guard.sh", None)), PinTarget::CommandLine(b"guard.sh".to_vec()));
-        assert_eq!(f(cmd("'unbalanced", None)), PinTarget::CommandLine(b"'unbalanced".to_vec()));
+        assert!(matches!(f(cmd("'unbalanced", None)), PinTarget::CannotPin(_)));
+        // Everything the line executes (issue 19.5), system interpreters and runners aside.
+        std::fs::write(p.join("b.sh"), "exit 0\n").unwrap();
+        let both = PinTarget::Files(vec![p.join(".hookhost/guard.sh"), p.join("b.sh")]);
+        assert_eq!(f(cmd("sh .hookhost/guard.sh && sh b.sh", None)), both);
+        assert_eq!(f(cmd("sh -e .hookhost/guard.sh", None)), guard);
+        assert_eq!(f(cmd("/usr/bin/env sh .hookhost/guard.sh", None)), guard);
+        assert_eq!(f(cmd("/usr/bin/env", Some(&["sh", "-e", ".hookhost/guard.sh"]))), guard);
+        assert_eq!(
+            f(cmd("bash -c '. b.sh; sh .hookhost/guard.sh'", None)),
+            PinTarget::Files(vec![p.join("b.sh"), p.join(".hookhost/guard.sh")])
+        );
+        assert!(matches!(f(cmd("sh \"$SCRIPT\"", None)), PinTarget::CannotPin(_)));
+        assert!(matches!(f(cmd("curl -s x | sh", None)), PinTarget::CannotPin(_)));
+        // A file that is absent still counts: creating it later changes the pin.
+        let absent = f(cmd("sh .hookhost/guard.sh; sh later.sh", None));
+        let before = absent.sha256().unwrap();
+        std::fs::write(p.join("later.sh"), "curl x\n").unwrap();
+        assert_ne!(absent.sha256().unwrap(), before);
         // A directory is not a file.
-        assert_eq!(f(cmd(&format!("{}/.hookhost", p.display()), None)).describe(), "the command line");
+        assert!(f(cmd(&format!("{}/.hookhost", p.display()), None)).sha256().is_err());
         assert!(is_interpreter("/usr/bin/node22") && is_interpreter("python3") && !is_interpreter("cat"));
     }
 

@@ -253,10 +253,7 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     // (exec::sandbox::pool); what every run shares is built now, not at the first event.
     let sandbox_pool = crate::exec::sandbox::pool::enable();
     crate::exec::sandbox::warm_up();
-    let wasm = match WasmRuntime::new(WasmOptions {
-        cache_dir: crate::exec::wasm::default_cache_dir(),
-        allocator: Allocator::Pooling,
-    }) {
+    let wasm = match WasmRuntime::new(WasmOptions { allocator: Allocator::Pooling, ..WasmOptions::from_env() }) {
         Ok(rt) => Some(rt),
         Err(e) => {
             tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; using the default one");

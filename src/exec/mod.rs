@@ -232,13 +232,14 @@ pub fn preload_wasm(hooks: &[std::sync::Arc<Hook>], ctx: &RunContext) -> Vec<(Pa
             fuel: w.fuel,
         };
         let result = wasm::WasmRuntime::shared().map_err(|e| HookFailure::new(FailureKind::Load, e)).and_then(|rt| {
-            let (loaded, source) = rt.load(&run)?;
+            // Off the event path: a compile gets the precompile budget, not the hook's deadline.
+            let (loaded, source) = rt.precompile(&run)?;
             let from = match source {
                 wasm::LoadSource::Memory => "already loaded".to_string(),
                 wasm::LoadSource::Cache => "from the precompile cache".to_string(),
                 wasm::LoadSource::Compiled => match rt.cache_dir() {
                     Some(d) => format!("compiled into the precompile cache {}", d.display()),
-                    None => "compiled (no usable precompile cache)".to_string(),
+                    None => "compiled (no precompile cache this process may write: only root writes one)".to_string(),
                 },
             };
             Ok(format!("sha256 {}, {from}", loaded.sha256()))

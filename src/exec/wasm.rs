@@ -19,10 +19,18 @@
 //! - Each call stops at its deadline (epoch interruption: `timeout`, checked every 10 ms), its
 //!   memory limit (`memoryMb`, default 64) and, if set, its fuel. Every way a call can go wrong
 //!   is a `HookFailure` with its own kind, never a panic or a host error.
-//! - Nothing is compiled when the precompile cache has the component: the cache is keyed by the
-//!   engine's compatibility hash and the component's sha256, lives in a directory only this user
-//!   can write (else it is not used), and an entry that fails its digest or wasmtime's own
-//!   checks is deleted and rebuilt, never trusted.
+//! - Compiled code comes only from where the agent cannot write: a precompile cache is read
+//!   only when root owns it and no one else can write it or any directory above it (a process
+//!   running as root writes its own; a non-root process reads the system cache
+//!   [`SYSTEM_CACHE_DIR`] and never touches a cache of its own user, whom the agent runs as).
+//!   An entry is bound to its component (a header naming the engine's compatibility hash, the
+//!   component's sha256 and the artifact's sha256) and deserialised from the very bytes that
+//!   were checked, never from a file reopened by path. Anything else is compiled for this
+//!   process only.
+//! - Compiling is bounded: it runs in a child process (this program, `__compile-wasm`) with a
+//!   data-memory cap (`RLIMIT_DATA`) and is killed at the hook's deadline; the call then gets
+//!   what is left of that deadline. Over either bound the load is a `HookFailure` (`load`) and
+//!   the hook's failure policy applies. Concurrent loads of one component share one compile.
 //!
 //! Does not: know about settings files or the bus, or fold answers (it maps one response to one
 //! `Decision` exactly like a command hook's JSON would map).
@@ -73,15 +81,64 @@ pub enum Allocator {
 /// How a `WasmRuntime` is set up.
 #[derive(Debug, Clone)]
 pub struct WasmOptions {
-    /// The precompile cache directory; `None` compiles in memory on every first load.
+    /// The precompile cache directory this process writes (used only when root owns it: see the
+    /// module documentation); `None`: none.
     pub cache_dir: Option<PathBuf>,
     pub allocator: Allocator,
+    /// How a component is compiled.
+    pub compiler: Compiler,
+    /// The memory cap of one compile on the event path, in MiB.
+    pub compile_memory_mb: u64,
 }
 
+/// Where compiling happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compiler {
+    /// In a child process running this hookhost executable with `__compile-wasm`: killed at the
+    /// deadline, its data memory capped.
+    Child(PathBuf),
+    /// On a thread of this process, abandoned at the deadline (memory is not capped): for
+    /// programs that embed hookhost without its executable.
+    Thread,
+}
+
+impl Compiler {
+    /// `Child` when this process is the hookhost executable, else `Thread`.
+    pub fn detect() -> Compiler {
+        let hookhost = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .is_some_and(|n| n == "hookhost");
+        if hookhost { Compiler::Child(PathBuf::from("/proc/self/exe")) } else { Compiler::Thread }
+    }
+}
+
+/// The memory cap of a compile on the event path (`__compile-wasm`'s `RLIMIT_DATA`).
+pub const COMPILE_MEMORY_MB: u64 = 1024;
+/// The budget of a compile off the event path (`hookhost check`, `hookhost pin`).
+pub const PRECOMPILE_DEADLINE: Duration = Duration::from_secs(600);
+pub const PRECOMPILE_MEMORY_MB: u64 = 8192;
+/// The largest compiled artifact accepted from a compile or a cache entry.
+const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+/// Core instances, tables and memories one component instance may create (a `wasm32-wasip2`
+/// guest needs a handful of each).
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+/// The root-owned cache every process reads (an admin fills it: `sudo XDG_CACHE_HOME=/var/cache
+/// hookhost check`).
+pub const SYSTEM_CACHE_DIR: &str = "/var/cache/hookhost/wasm";
+
 impl WasmOptions {
-    /// The defaults: cache in [`default_cache_dir`], on-demand allocation.
+    /// The defaults: cache in [`default_cache_dir`], on-demand allocation, compiled in a child
+    /// when this is the hookhost executable.
     pub fn from_env() -> Self {
-        WasmOptions { cache_dir: default_cache_dir(), allocator: Allocator::OnDemand }
+        WasmOptions {
+            cache_dir: default_cache_dir(),
+            allocator: Allocator::OnDemand,
+            compiler: Compiler::detect(),
+            compile_memory_mb: COMPILE_MEMORY_MB,
+        }
     }
 }
 
@@ -165,7 +222,8 @@ pub struct WasmRuntime {
 
 struct Inner {
     options: WasmOptions,
-    cache: Option<DiskCache>,
+    /// Trusted caches, in the order they are read; at most one is written.
+    caches: Vec<DiskCache>,
     plain: EngineHost,
     fueled: OnceLock<Result<EngineHost, String>>,
 }
@@ -174,7 +232,7 @@ impl std::fmt::Debug for WasmRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmRuntime")
             .field("options", &self.inner.options)
-            .field("cache", &self.inner.cache.as_ref().map(|c| &c.dir))
+            .field("caches", &self.inner.caches.iter().map(|c| &c.dir).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -182,19 +240,32 @@ impl std::fmt::Debug for WasmRuntime {
 static SHARED: OnceLock<Result<WasmRuntime, String>> = OnceLock::new();
 
 impl WasmRuntime {
-    /// Builds the engine and linker and starts the epoch ticker. A cache directory that cannot
-    /// be created or is not safe is reported in the log and not used.
+    /// Builds the engine and linker and starts the epoch ticker. The caches it trusts: its own
+    /// (`options.cache_dir`) when this process runs as root and the directory is root's alone,
+    /// and [`SYSTEM_CACHE_DIR`] read-only when root's alone; any other is reported in the log and
+    /// not used.
     pub fn new(options: WasmOptions) -> Result<Self, WasmError> {
         let start = std::time::Instant::now();
         let plain = EngineHost::new(&options, false).map_err(WasmError)?;
-        let cache = options.cache_dir.as_deref().and_then(|d| match DiskCache::open(d) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(dir = %d.display(), "wasm precompile cache not used: {e}");
-                None
+        let mut caches = Vec::new();
+        if let Some(d) = options.cache_dir.as_deref() {
+            if euid() != 0 {
+                tracing::debug!(dir = %d.display(), "wasm precompile cache not used: this user (whom the agent runs as) can write it; compiling in memory");
+            } else {
+                match DiskCache::open(d) {
+                    Ok(c) => caches.push(c),
+                    Err(e) => tracing::warn!(dir = %d.display(), "wasm precompile cache not used: {e}"),
+                }
             }
-        });
-        let inner = Arc::new(Inner { options, cache, plain, fueled: OnceLock::new() });
+        }
+        let system = Path::new(SYSTEM_CACHE_DIR);
+        if !caches.iter().any(|c| c.dir == system) && system.is_dir() {
+            match check_dir_chain(system) {
+                Ok(()) => caches.push(DiskCache { dir: system.to_path_buf(), writable: false }),
+                Err(e) => tracing::warn!(dir = SYSTEM_CACHE_DIR, "wasm system cache not used: {e}"),
+            }
+        }
+        let inner = Arc::new(Inner { options, caches, plain, fueled: OnceLock::new() });
         spawn_ticker(Arc::downgrade(&inner)).map_err(|e| WasmError(format!("cannot start the epoch ticker: {e}")))?;
         tracing::debug!(took_us = start.elapsed().as_micros() as u64, "wasm runtime started");
         Ok(WasmRuntime { inner })
@@ -205,9 +276,9 @@ impl WasmRuntime {
         SHARED.get_or_init(|| WasmRuntime::new(WasmOptions::from_env()).map_err(|e| e.to_string())).clone()
     }
 
-    /// The precompile cache directory in use, if any.
+    /// The precompile cache directory this process writes, if any.
     pub fn cache_dir(&self) -> Option<&Path> {
-        self.inner.cache.as_ref().map(|c| c.dir.as_path())
+        self.inner.caches.iter().find(|c| c.writable).map(|c| c.dir.as_path())
     }
 
     fn host(&self, fuel: bool) -> Result<&EngineHost, HookFailure> {
@@ -224,8 +295,26 @@ impl WasmRuntime {
     /// Loads (verifies, then deserializes or compiles, checks and pre-links) the component of
     /// `run`. Cheap when it is already loaded and its file did not change.
     pub fn load(&self, run: &WasmRun) -> Result<(LoadedComponent, LoadSource), HookFailure> {
+        self.load_within(run, self.budget(run.timeout, self.inner.options.compile_memory_mb))
+    }
+
+    /// [`load`](Self::load) off the event path (`hookhost check`): a compile may take up to
+    /// [`PRECOMPILE_DEADLINE`] and [`PRECOMPILE_MEMORY_MB`].
+    pub fn precompile(&self, run: &WasmRun) -> Result<(LoadedComponent, LoadSource), HookFailure> {
+        self.load_within(run, self.budget(PRECOMPILE_DEADLINE, PRECOMPILE_MEMORY_MB))
+    }
+
+    fn budget(&self, deadline: Duration, memory_mb: u64) -> Budget {
+        Budget {
+            deadline: std::time::Instant::now() + deadline,
+            memory_mb,
+            compiler: self.inner.options.compiler.clone(),
+        }
+    }
+
+    fn load_within(&self, run: &WasmRun, budget: Budget) -> Result<(LoadedComponent, LoadSource), HookFailure> {
         let host = self.host(run.fuel.is_some())?;
-        host.load(&run.component, run.sha256.as_deref(), self.inner.cache.as_ref())
+        host.load(&run.component, run.sha256.as_deref(), &self.inner.caches, &budget)
     }
 
     /// Forgets every loaded component: the next load reads the precompile cache again.
@@ -245,6 +334,17 @@ impl WasmRuntime {
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
         };
         let loaded_at = start.elapsed();
+        // A compile spent part of the hook's deadline: the call gets the rest.
+        let Some(left) = run.timeout.checked_sub(loaded_at).filter(|d| !d.is_zero()) else {
+            return WasmOutcome {
+                result: HookResult::Failed(HookFailure::new(
+                    FailureKind::Timeout,
+                    format!("loading the component used up its {:.3}s deadline", run.timeout.as_secs_f64()),
+                )),
+                stderr_head: None,
+            };
+        };
+        let run = &WasmRun { timeout: left, ..run.clone() };
         let mut instance = match loaded.instantiate(run) {
             Ok(i) => i,
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
@@ -272,6 +372,57 @@ struct EngineHost {
     fuel: bool,
     by_path: Mutex<HashMap<PathBuf, PathEntry>>,
     by_hash: Mutex<HashMap<String, Arc<world::HookPre>>>,
+    /// Compiles in progress, by component sha256: later loads wait for the first.
+    inflight: Mutex<HashMap<String, Arc<Inflight>>>,
+}
+
+/// One compile in progress, and its result for those who wait.
+#[derive(Default)]
+struct Inflight {
+    result: Mutex<Option<Result<Component, HookFailure>>>,
+    done: std::sync::Condvar,
+}
+
+/// What one load may spend on compiling.
+#[derive(Debug, Clone)]
+struct Budget {
+    deadline: std::time::Instant,
+    memory_mb: u64,
+    compiler: Compiler,
+}
+
+impl Budget {
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(std::time::Instant::now())
+    }
+}
+
+/// The engine configuration: epoch interruption, fuel when asked, and the allocator. The
+/// `__compile-wasm` child builds the same, so its artifacts load here.
+fn engine_config(allocator: Allocator, fuel: bool) -> Config {
+    let mut config = Config::new();
+    // Copy-on-write memory images (wasmtime's default, stated): an instance maps its initial
+    // memory from the artifact instead of copying it; this is what keeps Python and
+    // JavaScript components (tens of MiB of pre-initialised heap) cheap to instantiate.
+    config.epoch_interruption(true).consume_fuel(fuel).memory_init_cow(true);
+    if allocator == Allocator::Pooling {
+        let slots = 256;
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            // A wasip2 component holds several core instances (design/performance.md §4.7).
+            .total_core_instances(slots * 5)
+            .total_memories(slots * 2)
+            .total_tables(slots * 5)
+            .max_memories_per_component(4)
+            .max_memory_size((MAX_MEMORY_MB * 1024 * 1024) as usize)
+            .linear_memory_keep_resident(8 * 1024 * 1024)
+            .table_keep_resident(64 * 1024)
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .decommit_batch_size(32)
+            .max_unused_warm_slots(64);
+        config.allocation_strategy(pool);
+    }
+    config
 }
 
 struct PathEntry {
@@ -313,28 +464,7 @@ fn load_failure(message: impl Into<String>) -> HookFailure {
 
 impl EngineHost {
     fn new(options: &WasmOptions, fuel: bool) -> Result<Self, String> {
-        let mut config = Config::new();
-        // Copy-on-write memory images (wasmtime's default, stated): an instance maps its initial
-        // memory from the artifact instead of copying it; this is what keeps Python and
-        // JavaScript components (tens of MiB of pre-initialised heap) cheap to instantiate.
-        config.epoch_interruption(true).consume_fuel(fuel).memory_init_cow(true);
-        if options.allocator == Allocator::Pooling {
-            let slots = 256;
-            let mut pool = wasmtime::PoolingAllocationConfig::default();
-            pool.total_component_instances(slots)
-                // A wasip2 component holds several core instances (design/performance.md §4.7).
-                .total_core_instances(slots * 5)
-                .total_memories(slots * 2)
-                .total_tables(slots * 5)
-                .max_memories_per_component(4)
-                .max_memory_size((MAX_MEMORY_MB * 1024 * 1024) as usize)
-                .linear_memory_keep_resident(8 * 1024 * 1024)
-                .table_keep_resident(64 * 1024)
-                .pagemap_scan(wasmtime::Enabled::Auto)
-                .decommit_batch_size(32)
-                .max_unused_warm_slots(64);
-            config.allocation_strategy(pool);
-        }
+        let config = engine_config(options.allocator, fuel);
         let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
@@ -347,6 +477,7 @@ impl EngineHost {
             fuel,
             by_path: Mutex::new(HashMap::new()),
             by_hash: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -354,7 +485,8 @@ impl EngineHost {
         &self,
         path: &Path,
         pin: Option<&str>,
-        cache: Option<&DiskCache>,
+        caches: &[DiskCache],
+        budget: &Budget,
     ) -> Result<(LoadedComponent, LoadSource), HookFailure> {
         let meta = std::fs::metadata(path)
             .map_err(|e| load_failure(format!("cannot read component {}: {e}", path.display())))?;
@@ -374,8 +506,11 @@ impl EngineHost {
                 MAX_COMPONENT_BYTES >> 20
             )));
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| load_failure(format!("cannot read component {}: {e}", path.display())))?;
+        // Read as a bounded regular file (a FIFO or a device swapped in after the stat above is
+        // refused, never waited on); the pin is checked on exactly these bytes.
+        let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, MAX_COMPONENT_BYTES);
+        let bytes = crate::readfile::read(path, &opts)
+            .map_err(|e| load_failure(format!("cannot read component {}: {}", path.display(), e.reason())))?;
         let sha256 = hex(&Sha256::digest(&bytes));
         // The pin is checked before a single byte is compiled or loaded.
         check_pin(path, &sha256, pin)?;
@@ -383,7 +518,7 @@ impl EngineHost {
         let (pre, source) = match known {
             Some(pre) => (pre, LoadSource::Memory),
             None => {
-                let (component, source) = self.component(&sha256, &bytes, cache)?;
+                let (component, source) = self.component(&sha256, &bytes, caches, budget)?;
                 let pre = Arc::new(self.prepare(path, &component)?);
                 lock(&self.by_hash).insert(sha256.clone(), pre.clone());
                 (pre, source)
@@ -398,23 +533,70 @@ impl EngineHost {
         LoadedComponent { pre, engine: self.engine.clone(), fuel: self.fuel, sha256: sha256.to_string() }
     }
 
-    /// The compiled component: from the cache, else compiled (and cached).
+    /// The compiled component: from a trusted cache, else compiled within `budget` (and cached
+    /// where this process may write). One compile per component at a time: a concurrent load
+    /// waits for it (until its own deadline).
     fn component(
         &self,
         sha256: &str,
         bytes: &[u8],
-        cache: Option<&DiskCache>,
+        caches: &[DiskCache],
+        budget: &Budget,
     ) -> Result<(Component, LoadSource), HookFailure> {
-        if let Some(c) = cache.and_then(|c| c.get(&self.engine, &self.compat, sha256)) {
+        if let Some(c) = caches.iter().find_map(|c| c.get(&self.engine, &self.compat, sha256)) {
             return Ok((c, LoadSource::Cache));
         }
-        let component = compile(&self.engine, bytes)?;
-        if let Some(cache) = cache
-            && let Err(e) = cache.put(&self.compat, sha256, &component)
+        let (flight, leader) = {
+            let mut map = lock(&self.inflight);
+            match map.get(sha256) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = Arc::new(Inflight::default());
+                    map.insert(sha256.to_string(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        if !leader {
+            let mut r = lock(&flight.result);
+            while r.is_none() {
+                let left = budget.left();
+                if left.is_zero() {
+                    return Err(load_failure(
+                        "the component is still being compiled for another event; deadline reached",
+                    ));
+                }
+                r = flight.done.wait_timeout(r, left).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            return r
+                .clone()
+                .unwrap_or_else(|| Err(load_failure("no compile result")))
+                .map(|c| (c, LoadSource::Compiled));
+        }
+        let result = self.compile_and_store(sha256, bytes, caches, budget);
+        *lock(&flight.result) = Some(result.clone());
+        flight.done.notify_all();
+        lock(&self.inflight).remove(sha256);
+        result.map(|c| (c, LoadSource::Compiled))
+    }
+
+    fn compile_and_store(
+        &self,
+        sha256: &str,
+        bytes: &[u8],
+        caches: &[DiskCache],
+        budget: &Budget,
+    ) -> Result<Component, HookFailure> {
+        let artifact = compile_bounded(&self.engine, bytes, self.fuel, budget)?;
+        // SAFETY is argued at `deserialize_component`: these bytes come from our own compile.
+        let component = super::sandbox::deserialize_component(&self.engine, &artifact)
+            .map_err(|e| load_failure(format!("the compiled component does not load: {e:#}")))?;
+        if let Some(cache) = caches.iter().find(|c| c.writable)
+            && let Err(e) = cache.put(&self.compat, sha256, &artifact)
         {
             tracing::warn!(dir = %cache.dir.display(), "cannot write the wasm precompile cache: {e}");
         }
-        Ok((component, LoadSource::Compiled))
+        Ok(component)
     }
 
     /// Checks the component's imports and exports against world `hook` and pre-links it.
@@ -473,16 +655,185 @@ fn compat_key(_engine: &Engine, fuel: bool) -> String {
     hex(&Sha256::digest(config.as_bytes()))[..32].to_string()
 }
 
+/// Compiles `bytes` into a serialized artifact within `budget` (module documentation).
+fn compile_bounded(engine: &Engine, bytes: &[u8], fuel: bool, budget: &Budget) -> Result<Vec<u8>, HookFailure> {
+    let started = std::time::Instant::now();
+    let out = match &budget.compiler {
+        Compiler::Child(exe) => compile_in_child(exe, bytes, fuel, budget),
+        Compiler::Thread => compile_on_thread(engine, bytes, budget),
+    };
+    tracing::debug!(took_ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "wasm component compiled");
+    out
+}
+
+fn over_deadline(took: Duration) -> HookFailure {
+    load_failure(format!(
+        "compiling the component did not finish within the hook's deadline (stopped after {:.3}s): it is \
+         too expensive to compile on the event path; precompile it with `hookhost check` as root",
+        took.as_secs_f64()
+    ))
+}
+
 #[cfg(feature = "compile")]
-fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, HookFailure> {
-    Component::from_binary(engine, bytes).map_err(|e| load_failure(format!("not a valid WebAssembly component: {e:#}")))
+fn compile_on_thread(engine: &Engine, bytes: &[u8], budget: &Budget) -> Result<Vec<u8>, HookFailure> {
+    let (engine, bytes) = (engine.clone(), bytes.to_vec());
+    let started = std::time::Instant::now();
+    match crate::readfile::with_deadline(budget.left(), move || engine.precompile_component(&bytes)) {
+        Some(Ok(a)) => Ok(a),
+        Some(Err(e)) => Err(load_failure(format!("not a valid WebAssembly component: {e:#}"))),
+        None => Err(over_deadline(started.elapsed())),
+    }
 }
 
 #[cfg(not(feature = "compile"))]
-fn compile(_engine: &Engine, _bytes: &[u8]) -> Result<Component, HookFailure> {
+fn compile_on_thread(_engine: &Engine, _bytes: &[u8], _budget: &Budget) -> Result<Vec<u8>, HookFailure> {
     Err(load_failure(
-        "the component is not in the precompile cache and this build of hookhost cannot compile (built without the `compile` feature); precompile it with a full build",
+        "the component is not in a trusted precompile cache and this build of hookhost cannot compile (built without the `compile` feature); precompile it with a full build",
     ))
+}
+
+/// Runs `exe __compile-wasm` with the component on stdin; its stdout is the artifact. Killed at
+/// the deadline; its data memory is capped by the child itself before it reads a byte.
+fn compile_in_child(exe: &Path, bytes: &[u8], fuel: bool, budget: &Budget) -> Result<Vec<u8>, HookFailure> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let started = std::time::Instant::now();
+    let mut cmd = Command::new(exe);
+    cmd.arg("__compile-wasm").arg("--memory-mb").arg(budget.memory_mb.to_string());
+    if fuel {
+        cmd.arg("--fuel");
+    }
+    cmd.env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child =
+        cmd.spawn().map_err(|e| load_failure(format!("cannot start the compiler ({}): {e}", exe.display())))?;
+    let (Some(mut stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(load_failure("cannot talk to the compiler"));
+    };
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let r = stdout.take(MAX_ARTIFACT_BYTES + 1).read_to_end(&mut buf);
+        r.map(|_| buf)
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.take(64 * 1024).read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if budget.left().is_zero() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(over_deadline(started.elapsed()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => return Err(load_failure(format!("waiting for the compiler: {e}"))),
+        }
+    };
+    let _ = writer.join();
+    let artifact = out_reader.join().map_err(|_| load_failure("reading the compiler's output"))?;
+    let stderr = err_reader.join().unwrap_or_default();
+    let artifact = artifact.map_err(|e| load_failure(format!("reading the compiler's output: {e}")))?;
+    use std::os::unix::process::ExitStatusExt;
+    if !status.success() {
+        let why = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+        let why = if status.signal().is_some() || why.contains("memory allocation") {
+            format!(
+                "compiling the component ran out of its {} MiB memory cap ({}); precompile it with `hookhost check` as root",
+                budget.memory_mb,
+                if why.is_empty() { status.to_string() } else { why }
+            )
+        } else {
+            why
+        };
+        return Err(load_failure(truncate_chars(&why, 1000)));
+    }
+    if artifact.len() as u64 > MAX_ARTIFACT_BYTES {
+        return Err(load_failure(format!("the compiled component is over {} MiB", MAX_ARTIFACT_BYTES >> 20)));
+    }
+    Ok(artifact)
+}
+
+/// `hookhost __compile-wasm [--memory-mb N] [--fuel]`: caps its own data memory,
+/// reads a component on stdin, writes the serialized artifact to stdout. Exit 0, or 1 with the
+/// reason on stderr. Only hookhost itself runs it ([`Compiler::Child`]).
+pub fn compile_child_main(args: &[String]) -> u8 {
+    use std::io::{Read, Write};
+    let mut memory_mb = COMPILE_MEMORY_MB;
+    let mut fuel = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--fuel" => fuel = true,
+            "--memory-mb" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(n) => memory_mb = n,
+                None => {
+                    eprintln!("__compile-wasm: --memory-mb needs a number");
+                    return 1;
+                }
+            },
+            other => {
+                eprintln!("__compile-wasm: unknown argument {other}");
+                return 1;
+            }
+        }
+    }
+    let cap = memory_mb.saturating_mul(1024 * 1024);
+    use nix::sys::resource::{Resource, setrlimit};
+    if let Err(e) = setrlimit(Resource::RLIMIT_DATA, cap, cap) {
+        eprintln!("__compile-wasm: cannot cap memory: {e}");
+        return 1;
+    }
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+    let mut bytes = Vec::new();
+    if let Err(e) = std::io::stdin().lock().take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes) {
+        eprintln!("__compile-wasm: cannot read the component: {e}");
+        return 1;
+    }
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        eprintln!("__compile-wasm: the component is over {} MiB", MAX_COMPONENT_BYTES >> 20);
+        return 1;
+    }
+    // Code does not depend on the allocator: an on-demand engine's artifact loads in a pooling
+    // one (whose up-front reservations would not fit the memory cap).
+    let engine = match Engine::new(&engine_config(Allocator::OnDemand, fuel)) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("__compile-wasm: cannot start the engine: {e:#}");
+            return 1;
+        }
+    };
+    match precompile(&engine, &bytes) {
+        Ok(artifact) => match std::io::stdout().lock().write_all(&artifact) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("__compile-wasm: cannot write the artifact: {e}");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("not a valid WebAssembly component: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(feature = "compile")]
+fn precompile(engine: &Engine, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    engine.precompile_component(bytes).map_err(|e| format!("{e:#}"))
+}
+
+#[cfg(not(feature = "compile"))]
+fn precompile(_engine: &Engine, _bytes: &[u8]) -> Result<Vec<u8>, String> {
+    Err("this build of hookhost cannot compile (built without the `compile` feature)".into())
 }
 
 /// A component ready to instantiate.
@@ -541,7 +892,14 @@ impl LoadedComponent {
             wasi,
             table: ResourceTable::new(),
             limits: Limits {
-                inner: StoreLimitsBuilder::new().memory_size((memory_mb * 1024 * 1024) as usize).build(),
+                inner: StoreLimitsBuilder::new()
+                    .memory_size((memory_mb * 1024 * 1024) as usize)
+                    // A table element is at least a pointer: tables share the memory budget.
+                    .table_elements((memory_mb * 1024 * 1024 / 8) as usize)
+                    .instances(MAX_INSTANCES)
+                    .tables(MAX_TABLES)
+                    .memories(MAX_MEMORIES)
+                    .build(),
                 hit: None,
             },
             label: run.label.clone(),
@@ -829,73 +1187,111 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The precompile cache: `<compat>-<sha256>.cwasm` (native code) and `<compat>-<sha256>.sha256`
-/// (the artifact's digest, written by us after it).
+/// A precompile cache directory that only root can write: `<compat>-<sha256>.entry`, each a
+/// one-line JSON header (`compat`, `component_sha256`, `artifact_sha256`, `len`) followed by the
+/// artifact (native code).
 #[derive(Debug)]
 struct DiskCache {
     dir: PathBuf,
+    /// This process writes it (it runs as root); otherwise it is only read.
+    writable: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryHeader {
+    v: u32,
+    compat: String,
+    component_sha256: String,
+    artifact_sha256: String,
+    len: u64,
 }
 
 impl DiskCache {
-    /// Creates the directory (0700) if needed and checks that only this user can write it.
+    /// Creates the directory if needed (0700; 0755 for [`SYSTEM_CACHE_DIR`], which every user
+    /// reads) and checks that only root can write it or any directory above it.
     fn open(dir: &Path) -> Result<Self, String> {
+        let mode = if dir == Path::new(SYSTEM_CACHE_DIR) { 0o755 } else { 0o700 };
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(mode)
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         check_dir_chain(dir)?;
-        Ok(DiskCache { dir: dir.to_path_buf() })
+        Ok(DiskCache { dir: dir.to_path_buf(), writable: true })
     }
 
-    fn paths(&self, compat: &str, sha256: &str) -> (PathBuf, PathBuf) {
-        let stem = format!("{compat}-{sha256}");
-        (self.dir.join(format!("{stem}.cwasm")), self.dir.join(format!("{stem}.sha256")))
+    fn entry_path(&self, compat: &str, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{compat}-{sha256}.entry"))
     }
 
-    /// The cached component, or `None` (missing, unsafe, corrupt or incompatible: such an entry
-    /// is deleted so the caller rebuilds it).
+    /// The cached component for `sha256`, or `None` (missing, or rejected: logged, and removed
+    /// when this process writes the cache). The entry is read once, as a bounded regular file
+    /// that is not a link, owned by root and writable by no one else; its header must name this
+    /// engine and this component, its artifact must hash to the header's digest, and exactly
+    /// those bytes are deserialised.
     fn get(&self, engine: &Engine, compat: &str, sha256: &str) -> Option<Component> {
-        let (artifact, digest) = self.paths(compat, sha256);
-        let expected = std::fs::read_to_string(&digest).ok()?;
-        let verdict = (|| -> Result<Component, String> {
-            check_file(&artifact)?;
-            check_file(&digest)?;
-            let bytes = std::fs::read(&artifact).map_err(|e| e.to_string())?;
-            if hex(&Sha256::digest(&bytes)) != expected.trim() {
-                return Err("digest mismatch (corrupt entry)".into());
+        let path = self.entry_path(compat, sha256);
+        let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, MAX_ARTIFACT_BYTES + 4096);
+        let (bytes, meta) = match crate::readfile::read_with_metadata(&path, &opts) {
+            Ok(x) => x,
+            Err(e) if e.is_not_found() => return None,
+            Err(e) => {
+                tracing::warn!(entry = %path.display(), "wasm precompile cache entry not used: {}", e.reason());
+                return None;
             }
-            drop(bytes);
-            super::sandbox::deserialize_component(engine, &artifact).map_err(|e| format!("{e:#}"))
+        };
+        let verdict = (|| -> Result<Component, String> {
+            if meta.uid() != 0 {
+                return Err(format!("owned by uid {}, not root", meta.uid()));
+            }
+            if meta.permissions().mode() & 0o022 != 0 {
+                return Err(format!("writable by others (mode {:o})", meta.permissions().mode() & 0o7777));
+            }
+            let nl = bytes.iter().position(|b| *b == b'\n').ok_or("no header")?;
+            let h: EntryHeader = serde_json::from_slice(&bytes[..nl]).map_err(|e| format!("bad header: {e}"))?;
+            let artifact = &bytes[nl + 1..];
+            if h.v != 1 || h.compat != compat || h.component_sha256 != sha256 {
+                return Err(format!("it is the entry of component {} (engine {})", h.component_sha256, h.compat));
+            }
+            if h.len != artifact.len() as u64 || hex(&Sha256::digest(artifact)) != h.artifact_sha256 {
+                return Err("its artifact does not match its digest (corrupt or patched)".into());
+            }
+            super::sandbox::deserialize_component(engine, artifact).map_err(|e| format!("{e:#}"))
         })();
         match verdict {
             Ok(c) => Some(c),
             Err(e) => {
-                tracing::warn!(entry = %artifact.display(), "wasm precompile cache entry rejected, rebuilding: {e}");
-                let _ = std::fs::remove_file(&artifact);
-                let _ = std::fs::remove_file(&digest);
+                tracing::warn!(entry = %path.display(), "wasm precompile cache entry rejected: {e}");
+                if self.writable {
+                    let _ = std::fs::remove_file(&path);
+                }
                 None
             }
         }
     }
 
-    fn put(&self, compat: &str, sha256: &str, component: &Component) -> Result<(), String> {
-        let (artifact, digest) = self.paths(compat, sha256);
-        let bytes = component.serialize().map_err(|e| format!("{e:#}"))?;
-        let sum = hex(&Sha256::digest(&bytes));
-        let write = |path: &Path, data: &[u8]| -> Result<(), String> {
-            use std::io::Write;
-            // NamedTempFile is created 0600 in the cache directory, then renamed into place.
-            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| e.to_string())?;
-            tmp.write_all(data).map_err(|e| e.to_string())?;
-            tmp.as_file().sync_all().map_err(|e| e.to_string())?;
-            tmp.persist(path).map_err(|e| e.to_string())?;
-            Ok(())
+    fn put(&self, compat: &str, sha256: &str, artifact: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        let header = EntryHeader {
+            v: 1,
+            compat: compat.to_string(),
+            component_sha256: sha256.to_string(),
+            artifact_sha256: hex(&Sha256::digest(artifact)),
+            len: artifact.len() as u64,
         };
-        // Digest last: an entry without it is a miss.
-        let _ = std::fs::remove_file(&digest);
-        write(&artifact, &bytes)?;
-        write(&digest, sum.as_bytes())
+        let mut data = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+        data.push(b'\n');
+        data.extend_from_slice(artifact);
+        // NamedTempFile is created 0600 in the cache directory, then renamed into place.
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| e.to_string())?;
+        if self.dir == Path::new(SYSTEM_CACHE_DIR) {
+            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+        }
+        tmp.write_all(&data).map_err(|e| e.to_string())?;
+        tmp.as_file().sync_all().map_err(|e| e.to_string())?;
+        tmp.persist(self.entry_path(compat, sha256)).map_err(|e| e.to_string())?;
+        Ok(())
     }
 }
 
@@ -903,20 +1299,24 @@ fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
-/// The cache directory is ours with no group/other access; each ancestor is ours or root's
-/// and writable by no one else unless sticky (like `/tmp`).
+/// Only root can write the cache directory: it is root's, writable by no group or other, and
+/// so is every directory above it (a sticky one, like `/tmp`, may be writable by others: they
+/// cannot rename or remove root's entries in it).
 fn check_dir_chain(dir: &Path) -> Result<(), String> {
-    let me = euid();
     let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if !m.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    if m.uid() != me {
-        return Err(format!("{} is owned by uid {}, not by this user (uid {me})", dir.display(), m.uid()));
-    }
-    if m.permissions().mode() & 0o077 != 0 {
+    if m.uid() != 0 {
         return Err(format!(
-            "{} has mode {:o}; only its owner may access it (chmod 700)",
+            "{} is owned by uid {}, not root: compiled code is only run from where only root writes",
+            dir.display(),
+            m.uid()
+        ));
+    }
+    if m.permissions().mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} has mode {:o}; only root may write it (chmod go-w)",
             dir.display(),
             m.permissions().mode() & 0o7777
         ));
@@ -925,27 +1325,12 @@ fn check_dir_chain(dir: &Path) -> Result<(), String> {
     for a in canonical.ancestors().skip(1) {
         let m = std::fs::metadata(a).map_err(|e| format!("{}: {e}", a.display()))?;
         let mode = m.permissions().mode();
-        if m.uid() != me && m.uid() != 0 {
-            return Err(format!("{} is owned by uid {}, neither this user nor root", a.display(), m.uid()));
+        if m.uid() != 0 {
+            return Err(format!("{} is owned by uid {}, not root", a.display(), m.uid()));
         }
         if mode & 0o022 != 0 && mode & 0o1000 == 0 {
             return Err(format!("{} is writable by other users (mode {:o})", a.display(), mode & 0o7777));
         }
-    }
-    Ok(())
-}
-
-/// A cache file is a regular file (not a symlink) of ours that no one else can write.
-fn check_file(path: &Path) -> Result<(), String> {
-    let m = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
-    if !m.file_type().is_file() {
-        return Err("not a regular file".into());
-    }
-    if m.uid() != euid() {
-        return Err(format!("owned by uid {}, not this user", m.uid()));
-    }
-    if m.permissions().mode() & 0o022 != 0 {
-        return Err(format!("writable by others (mode {:o})", m.permissions().mode() & 0o7777));
     }
     Ok(())
 }
@@ -1032,6 +1417,6 @@ mod tests {
         let dir = tmp.path().join("c");
         assert!(DiskCache::open(&dir).is_ok());
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(DiskCache::open(&dir).unwrap_err().contains("chmod 700"));
+        assert!(DiskCache::open(&dir).unwrap_err().contains("chmod go-w"));
     }
 }

@@ -4,13 +4,15 @@
 //! - `Rule`: one parsed rule; `Rule::matches` is what a hook's `if` field uses.
 //! - `engine::evaluate`: the built-in first stage of every `PreToolUse`: deny → ask → allow
 //!   over the merged rule lists, with Claude Code's compound-command and path semantics.
-//! - `bash`: splitting and normalising command lines; `path`: gitignore-style path patterns.
+//! - `bash`: reading command lines with a real shell grammar; `path`: path patterns, resolution
+//!   like the kernel, bounded file-system work; `web`: URLs by the WHATWG standard.
 
 pub mod bash;
 pub mod engine;
 pub mod path;
+pub mod web;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -142,8 +144,8 @@ impl Rule {
         }
     }
 
-    /// Whether a call matches this rule, as a hook's `if` uses it: for Bash, any subcommand
-    /// matching is enough, and a command that cannot be split matches (the hook runs).
+    /// Whether a call matches this rule, as a hook's `if` uses it: for Bash, any command of the
+    /// line matching is enough, and a line that cannot be decided matches (the hook runs).
     pub fn matches(&self, tool_name: &str, input: &Value, ctx: &RuleContext) -> bool {
         if !(self.names_tool(tool_name) || (self.specifier.is_some() && self.binds_path_tool(tool_name))) {
             return false;
@@ -152,14 +154,14 @@ impl Rule {
         match tool_name {
             "Bash" => {
                 let cmd = input.get("command").and_then(Value::as_str).unwrap_or("");
-                match bash::parse(cmd, false) {
-                    Some(p) => p.commands.iter().any(|c| bash_matches(spec, &c.text)),
-                    None => true,
-                }
+                let home = ctx.home.as_ref().map(|h| h.to_string_lossy().into_owned());
+                let p = bash::analyze(cmd, &bash::Options { strict: false, home });
+                !p.decidable() || p.commands.iter().any(|c| bash_denies(spec, c))
             }
             "WebFetch" => webfetch_matches(spec, input),
-            t if READ_TOOLS.contains(&t) || EDIT_TOOLS.contains(&t) => target_path(input)
-                .is_some_and(|p| path_matches(spec, &p, ctx, &ctx.root_for(Scope::Project), false, PathMatch::Any)),
+            t if READ_TOOLS.contains(&t) || EDIT_TOOLS.contains(&t) => {
+                engine::path_rule_matches(spec, &self.tool, tool_name, input, ctx)
+            }
             _ => false,
         }
     }
@@ -173,59 +175,174 @@ pub fn target_path(input: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A Bash specifier against one simple command: `*` matches anything; a trailing ` *` also
-/// matches the bare command (`Bash(ls *)` matches `ls` and `ls -la`, not `lsof`).
+/// A Bash specifier against one simple command's text: `*` matches anything; a trailing ` *`
+/// also matches the bare command (`Bash(ls *)` matches `ls` and `ls -la`, not `lsof`).
 pub fn bash_matches(spec: &str, command: &str) -> bool {
     wildcard(spec, command) || spec.strip_suffix(" *").is_some_and(|head| wildcard(head, command))
 }
 
-pub fn webfetch_matches(spec: &str, input: &Value) -> bool {
-    let url = input.get("url").and_then(Value::as_str).unwrap_or("");
-    match spec.strip_prefix("domain:") {
-        Some(d) => host_of(url).is_some_and(|h| {
-            let h = h.to_ascii_lowercase();
-            let d = d.to_ascii_lowercase();
-            h == d || h.ends_with(&format!(".{d}")) || (d.starts_with("*.") && h.ends_with(&d[1..]))
-        }),
-        None => wildcard(spec, url),
-    }
+/// Deny and ask: whether some run-time reading of the command can match `spec` (run-time
+/// words and globs may be any text), in any of its forms (each wrapper layer, the program as
+/// run); a `prog -xy *` specifier also matches the same short flags spelled apart or in
+/// another order (`rm -r -f`, `rm -fr`, `rm --recursive --force`).
+pub fn bash_denies(spec: &str, c: &bash::SimpleCommand) -> bool {
+    c.forms
+        .iter()
+        .any(|f| !f.is_empty() && (tokens_meet(spec, f) || spec.strip_suffix(" *").is_some_and(|h| tokens_meet(h, f))))
+        || flags_match(spec, c)
 }
 
-/// How a path rule must match a target's forms (lexical and through symlinks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathMatch {
-    /// deny/ask: any form matching, or anything below the target (reading a directory reads
-    /// what it holds).
-    Any,
-    /// allow: every form must match, so a symlink cannot carry an allow out of its tree.
-    All,
+/// Allow: whether every run-time reading of `form` matches `spec` (a run-time piece only
+/// inside a `*` of the specifier).
+pub fn bash_allows(spec: &str, form: &[bash::Tok]) -> bool {
+    tokens_within(spec, form) || spec.strip_suffix(" *").is_some_and(|h| tokens_within(h, form))
 }
 
-/// A path specifier against a target path. `bash_arg`: the target is a file argument of a Bash
-/// command, where (as in Claude Code 2.1.328) a `./name` rule also binds `name` in
-/// subdirectories (`Read(./.env)` denies `cat sub/.env`). A target longer than
-/// [`MAX_PATH_BYTES`] matches every deny and ask rule and no allow rule (fail closed).
-pub fn path_matches(spec: &str, target: &str, ctx: &RuleContext, root: &Path, bash_arg: bool, how: PathMatch) -> bool {
-    if target.len() > MAX_PATH_BYTES {
-        return how == PathMatch::Any;
+/// Largest specifier × command product compared exactly; beyond it, deny and ask bind.
+const MAX_MEET: usize = 1 << 26;
+
+/// Some text is matched both by the wildcard `spec` and by the token pattern `toks` (where a
+/// run-time token is any text). Column by column over the tokens: O(|spec| · |toks|) time,
+/// O(|spec|) memory.
+fn tokens_meet(spec: &str, toks: &[bash::Tok]) -> bool {
+    use bash::Tok;
+    let p: Vec<char> = spec.chars().collect();
+    // The common literal prefix first: most rules differ from most commands at once.
+    let mut k = 0;
+    while k < p.len() && k < toks.len() && p[k] != '*' {
+        match toks[k] {
+            Tok::Lit(c) if c == p[k] => k += 1,
+            Tok::Lit(_) => return false,
+            Tok::Any => break,
+        }
     }
-    let forms = path::target_forms(target, ctx);
-    let pattern = path::anchor(spec, ctx, root);
-    let hit = |p: &Path| match how {
-        PathMatch::All => forms.iter().all(|f| path::matches(p, f)),
-        PathMatch::Any => forms.iter().any(|f| path::matches(p, f) || path::matches(p, &f.join("__hookhost_any__"))),
-    };
-    if hit(&pattern) {
+    let (p, t) = (&p[k..], &toks[k..]);
+    let (m, n) = (p.len(), t.len());
+    if m.saturating_mul(n) > MAX_MEET {
         return true;
     }
-    if bash_arg
-        && let Some(name) = spec.strip_prefix("./")
-        && !name.contains('/')
-    {
-        let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-        return hit(&path::lexical(&cwd.join("**").join(name)));
+    let close_stars = |s: &mut Vec<bool>| {
+        for i in 0..m {
+            if s[i] && p[i] == '*' {
+                s[i + 1] = true;
+            }
+        }
+    };
+    let mut s = vec![false; m + 1];
+    s[0] = true;
+    for &tok in t {
+        close_stars(&mut s);
+        if tok == Tok::Any {
+            // A run-time token can produce any run of the specifier's characters.
+            let mut on = false;
+            for x in s.iter_mut() {
+                on |= *x;
+                *x = on;
+            }
+        }
+        let mut next = vec![false; m + 1];
+        for i in 0..=m {
+            if !s[i] {
+                continue;
+            }
+            match tok {
+                Tok::Any => next[i] = true,
+                Tok::Lit(c) => {
+                    if i < m && p[i] == '*' {
+                        next[i] = true;
+                    }
+                    if i < m && p[i] == c {
+                        next[i + 1] = true;
+                    }
+                }
+            }
+        }
+        s = next;
+        if !s.iter().any(|x| *x) {
+            return false;
+        }
     }
-    false
+    close_stars(&mut s);
+    s[m]
+}
+
+/// Every text `toks` can produce is matched by `spec`: a run-time token only inside a star.
+fn tokens_within(spec: &str, toks: &[bash::Tok]) -> bool {
+    use bash::Tok;
+    let p: Vec<char> = spec.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < toks.len() {
+        let lit_eq = pi < p.len() && p[pi] != '*' && matches!(toks[ti], Tok::Lit(c) if c == p[pi]);
+        if lit_eq {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// `Bash(rm -rf *)` against `rm -r -f x`, `rm -fr x`, `rm --recursive --force x`: every short
+/// flag of the rule is set, however spelled (a run-time word may set any of them).
+fn flags_match(spec: &str, c: &bash::SimpleCommand) -> bool {
+    let parts: Vec<&str> = spec.split(' ').collect();
+    let Some((&prog, rest)) = parts.split_first() else { return false };
+    let Some((&last, flags)) = rest.split_last() else { return false };
+    let short = |f: &&str| f.len() > 1 && f.starts_with('-') && f[1..].chars().all(|c| c.is_ascii_alphabetic());
+    if last != "*" || flags.is_empty() || !flags.iter().all(short) {
+        return false;
+    }
+    let Some(program) = c.program.as_deref() else { return false };
+    if bash::words::base_name(program) != prog {
+        return false;
+    }
+    let want: Vec<char> = flags.iter().flat_map(|f| f[1..].chars()).collect();
+    let mut have: Vec<char> = Vec::new();
+    for w in c.argv.iter().skip(1) {
+        let Some(v) = w.value() else { return true };
+        if v == "--" {
+            break;
+        }
+        if let Some(long) = v.strip_prefix("--") {
+            let mapped = match (prog, long) {
+                ("rm", "recursive") => Some('r'),
+                ("rm", "force") => Some('f'),
+                ("rm", "dir") => Some('d'),
+                _ => None,
+            };
+            have.extend(mapped);
+        } else if let Some(short) = v.strip_prefix('-') {
+            have.extend(short.chars().map(|c| if prog == "rm" && c == 'R' { 'r' } else { c }));
+        }
+    }
+    want.iter().all(|f| have.contains(f))
+}
+
+/// A `WebFetch` specifier against a call's `url` (deny semantics: an unparsable URL matches).
+pub fn webfetch_matches(spec: &str, input: &Value) -> bool {
+    let url = input.get("url").and_then(Value::as_str).unwrap_or("");
+    web::matches(spec, url, web::Mode::Any)
+}
+
+/// How a path rule must match a target's readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathMatch {
+    /// deny/ask: any reading matching, or anything below the target; `./` anchored at the
+    /// project directory and at the cwd.
+    Any,
+    /// allow: every reading must match, so a symlink cannot carry an allow out of its tree;
+    /// `./` anchored at the project directory only.
+    All,
 }
 
 /// Wildcard match where `*` matches any run of characters (including none).
@@ -250,13 +367,6 @@ pub fn wildcard(pattern: &str, text: &str) -> bool {
         }
     }
     p[pi..].iter().all(|c| *c == '*')
-}
-
-fn host_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let host = rest.split(['/', '?', '#']).next()?;
-    let host = host.rsplit('@').next()?;
-    Some(host.split(':').next().unwrap_or(host))
 }
 
 #[cfg(test)]
@@ -299,6 +409,12 @@ mod tests {
         }
         assert!(!bash("Bash(curl *)", "echo 'curl x'"));
         assert!(bash("Bash(curl *)", "echo 'unbalanced"), "unparsable: the hook runs");
+        assert!(bash("Bash(rm -rf *)", "rm -r -f x"));
+        assert!(bash("Bash(rm -rf *)", "rm --force --recursive x"));
+        assert!(bash("Bash(rm -rf *)", "rm -Rf x"));
+        assert!(!bash("Bash(rm -rf *)", "rm -r x"));
+        assert!(bash("Bash(rm -rf *)", "rm $FLAGS x"), "a run-time word may be -rf");
+        assert!(!bash("Bash(curl *)", "echo \"$(date)\" curl"));
     }
 
     #[test]
@@ -314,7 +430,8 @@ mod tests {
         assert!(m("Read(.env.*)", "/p/.env.local"));
         assert!(!m("Read(.env)", "/p/.envrc"));
         assert!(m("Read(./secrets/**)", "/p/sub/secrets/a/b.txt"));
-        assert!(!m("Read(./secrets/**)", "/p/secrets/a"));
+        assert!(m("Read(./secrets/**)", "/p/secrets/a"), "./ also anchors at the project directory");
+        assert!(m("Read(./.env)", "/p/sub/deeper/.env"), "./name binds name at any depth");
         assert!(m("Read(/secrets/**)", "/p/secrets/a"));
         assert!(m("Read(//etc/passwd)", "/etc/passwd"));
         assert!(m("Read(~/.ssh/*)", "/home/u/.ssh/id_rsa"));

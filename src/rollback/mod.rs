@@ -3,8 +3,9 @@
 //!
 //! Owns: the edit snapshot store (`edits`: one snapshot per `tool_use_id`, taken at PreToolUse,
 //! restored or dropped at PostToolUse), the last-accepted settings snapshots (`settings`: taken
-//! at SessionStart and after every accepted ConfigChange, written back when a change is
-//! blocked), and the bus stage that drives both ([`Rollback::stage`]), which also produces the
+//! at SessionStart and after every accepted ConfigChange — exactly the content its hooks judged,
+//! captured before they ran, and nothing if the file changed while they decided — written back
+//! when a change is blocked), and the bus stage that drives both ([`Rollback::stage`]), which also produces the
 //! audit records (`kind: "rollback"` / `"settings_revert"`, with before/after sha256).
 //!
 //! Promises: a restore is atomic (temp file in the same directory + fsync + rename + directory
@@ -131,6 +132,20 @@ pub fn edit_target_of(tool: &str, input: &Value, cwd: Option<&str>) -> Option<(S
     Some((tool.to_string(), p))
 }
 
+/// What a ConfigChange's hooks judged, captured before they run (see [`Rollback::judged`]): the
+/// content that becomes "last accepted" if they pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    /// The exact candidate content the event carried (hookhost's own settings gate puts it in
+    /// `hookhost.new_content`, checked against `hookhost.new_sha256`); `None`: a deletion.
+    Exact(Option<Vec<u8>>),
+    /// The file as it was when the hooks started (`None`: absent); accepted only if it is still
+    /// exactly that after they decided, else the write that landed meanwhile is a new change.
+    Before(Option<Vec<u8>>),
+    /// Could not be captured (unreadable, too large): nothing is accepted.
+    Unknown(String),
+}
+
 /// The rollback component of an `EventBus`: snapshots and restores for one state directory.
 #[derive(Debug)]
 pub struct Rollback {
@@ -177,6 +192,40 @@ impl Rollback {
         }
     }
 
+    /// For a ConfigChange whose blocked change would be written back: what its hooks are about
+    /// to judge, captured before they run. `None` for every other event.
+    pub fn judged(&self, event: &HookEvent) -> Option<Judged> {
+        if !self.options.revert_config_changes {
+            return None;
+        }
+        let cc = event.config_change()?;
+        if cc.source == crate::event::ConfigSource::PolicySettings {
+            return None;
+        }
+        let path = PathBuf::from(cc.file_path.as_deref().filter(|p| p.starts_with('/'))?);
+        // hookhost's own gate shows its hooks the exact candidate.
+        if let Some(ext) = event.fields().get("hookhost").and_then(Value::as_object) {
+            if ext.get("change").and_then(Value::as_str) == Some("deleted") {
+                return Some(Judged::Exact(None));
+            }
+            let sha = ext.get("new_sha256").and_then(Value::as_str);
+            let content = ext.get("new_content").and_then(Value::as_str).map(|c| c.as_bytes().to_vec());
+            return Some(match (sha, content) {
+                (Some(sha), Some(c)) if sha256_hex(&c) == sha => Judged::Exact(Some(c)),
+                // Too large to carry: the file, if it still is exactly the judged content.
+                (Some(sha), None) => match read_settings(&path, self.options.max_file_bytes) {
+                    Ok(Some(b)) if sha256_hex(&b) == sha => Judged::Exact(Some(b)),
+                    _ => Judged::Unknown("the judged content is no longer on disk".into()),
+                },
+                _ => Judged::Unknown("the event does not carry the judged content".into()),
+            });
+        }
+        Some(match read_settings(&path, self.options.max_file_bytes) {
+            Ok(b) => Judged::Before(b),
+            Err(e) => Judged::Unknown(e),
+        })
+    }
+
     /// Applies rollback to one dispatched event whose fold gave `verdict`: snapshot at
     /// PreToolUse (when `armed` and the call is not rejected), restore or drop at PostToolUse
     /// (`armed` there only decides whether a missing snapshot is reported),
@@ -187,6 +236,7 @@ impl Rollback {
         event: &HookEvent,
         armed: Option<&Armed>,
         project_dir: Option<&Path>,
+        judged: Option<Judged>,
         verdict: &mut Verdict,
     ) -> Vec<Map<String, Value>> {
         let mut records: Vec<Map<String, Value>> =
@@ -211,7 +261,7 @@ impl Rollback {
                 }
             }
             EventKind::ConfigChange if self.options.revert_config_changes => {
-                records.extend(self.config_change(event, verdict))
+                records.extend(self.config_change(event, judged, verdict))
             }
             _ if event.name() == "SessionStart" && self.options.revert_config_changes => {
                 records.extend(self.session_start(event, project_dir, verdict))
@@ -405,7 +455,12 @@ impl Rollback {
         records
     }
 
-    fn config_change(&self, event: &HookEvent, verdict: &mut Verdict) -> Vec<Map<String, Value>> {
+    fn config_change(
+        &self,
+        event: &HookEvent,
+        judged: Option<Judged>,
+        verdict: &mut Verdict,
+    ) -> Vec<Map<String, Value>> {
         let Some(cc) = event.config_change() else { return Vec::new() };
         let Some(path) = cc.file_path.as_deref().filter(|p| p.starts_with('/')).map(PathBuf::from) else {
             return Vec::new();
@@ -417,11 +472,35 @@ impl Rollback {
         r.insert("source".into(), cc.source.as_str().into());
         r.insert("path".into(), path.display().to_string().into());
         if !verdict.blocked {
-            return match self.settings.accept_current(&path) {
+            // What the hooks judged becomes the last accepted content, never what the file holds
+            // now: a write that landed while they decided is a change of its own.
+            let accepted = match judged {
+                Some(Judged::Exact(b)) => Ok(b),
+                Some(Judged::Before(b)) => match read_settings(&path, self.options.max_file_bytes) {
+                    Ok(now) if now == b => Ok(b),
+                    Ok(_) => Err((
+                        "changed_while_judged",
+                        format!(
+                            "{} changed while its ConfigChange hooks decided: what they passed is not recorded as \
+                             accepted; the newer content is a change of its own",
+                            path.display()
+                        ),
+                    )),
+                    Err(e) => Err(("snapshot_failed", e)),
+                },
+                Some(Judged::Unknown(e)) => Err(("snapshot_failed", e)),
+                None => Err(("snapshot_failed", "nothing was captured before the hooks ran".into())),
+            };
+            let stored = match accepted {
+                Ok(Some(bytes)) => self.settings.accept(&path, &bytes).map_err(|e| ("snapshot_failed", e.to_string())),
+                Ok(None) => self.settings.accept_absent(&path).map_err(|e| ("snapshot_failed", e.to_string())),
+                Err(x) => Err(x),
+            };
+            return match stored {
                 Ok(()) => Vec::new(),
-                Err(e) => {
-                    r.insert("action".into(), "snapshot_failed".into());
-                    r.insert("detail".into(), e.to_string().into());
+                Err((action, detail)) => {
+                    r.insert("action".into(), action.into());
+                    r.insert("detail".into(), detail.into());
                     vec![r]
                 }
             };
@@ -458,6 +537,12 @@ impl Rollback {
         r.insert("detail".into(), msg.into());
         vec![r]
     }
+}
+
+/// A settings file's bytes (`None`: absent), read as a bounded regular file (`crate::readfile`).
+fn read_settings(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, max);
+    crate::readfile::read_optional(path, &opts).map_err(|e| e.to_string())
 }
 
 fn tool_use_id(event: &HookEvent) -> Option<String> {

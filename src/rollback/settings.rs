@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dirfd::{Dir, DirError, FileId};
 use super::{DEFAULT_MAX_FILE_BYTES, RollbackError, private_dir, sha256_hex, write_atomic};
+use crate::readfile::Links;
 
 /// Claude Code's settings files for a project: `~/.claude/settings.json`,
 /// `<project>/.claude/settings.json`, `<project>/.claude/settings.local.json` (managed settings
@@ -147,18 +148,12 @@ impl SettingsSnapshots {
     }
 
     /// Records the current state of `path` on disk as accepted.
+    /// The file is read as a bounded regular file (`crate::readfile`): a FIFO or a device is
+    /// refused, never waited on.
     pub fn accept_current(&self, path: &Path) -> Result<(), RollbackError> {
-        match std::fs::metadata(path) {
-            Ok(m) if m.len() > DEFAULT_MAX_FILE_BYTES => Err(RollbackError::Unsupported {
-                path: path.to_path_buf(),
-                why: format!("larger than {DEFAULT_MAX_FILE_BYTES} bytes: not snapshotted"),
-            }),
-            Ok(_) => {
-                let bytes = std::fs::read(path).map_err(|e| RollbackError::io(path, e))?;
-                self.accept(path, &bytes)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.accept_absent(path),
-            Err(e) => Err(RollbackError::io(path, e)),
+        match read_regular(path, Links::Follow, DEFAULT_MAX_FILE_BYTES)? {
+            Some(bytes) => self.accept(path, &bytes),
+            None => self.accept_absent(path),
         }
     }
 
@@ -193,10 +188,9 @@ impl SettingsSnapshots {
     /// The last accepted state of `path`, if any.
     pub fn last_accepted(&self, path: &Path) -> Result<Option<Accepted>, RollbackError> {
         let file = self.file(path);
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(RollbackError::io(&file, e)),
+        // The snapshot (hex-encoded content, at most twice the cap, plus its JSON): never a link.
+        let Some(bytes) = read_regular(&file, Links::NoFollow, 4 * DEFAULT_MAX_FILE_BYTES + 65536)? else {
+            return Ok(None);
         };
         let rec: Accepted = serde_json::from_slice(&bytes)
             .map_err(|e| RollbackError::Corrupt { path: file.clone(), why: e.to_string() })?;
@@ -285,6 +279,14 @@ fn locate(path: &Path) -> (Option<PathBuf>, Option<FileId>) {
     };
     let id = real.as_deref().and_then(super::dirfd::split).and_then(|(d, _)| Dir::open(d).ok()?.id().ok());
     (real, id)
+}
+
+/// `crate::readfile::read_optional`, with its refusal as a rollback error naming the path.
+fn read_regular(path: &Path, links: Links, max: u64) -> Result<Option<Vec<u8>>, RollbackError> {
+    crate::readfile::read_optional(path, &crate::readfile::ReadOptions::new(links, max)).map_err(|e| match e {
+        crate::readfile::ReadError::Io { path, source } => RollbackError::Io { path, source },
+        e => RollbackError::Unsupported { path: e.path().to_path_buf(), why: e.reason() },
+    })
 }
 
 #[cfg(test)]

@@ -138,34 +138,30 @@ const TOOL_EVENTS: &[&str] =
     &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
 
 /// Reads and parses `path`. `Ok(None)` when the file does not exist.
-pub fn read(path: &Path, scope: Scope) -> Result<Option<SettingsFile>, SettingsError> {
-    let bytes = match read_capped(path, MAX_SETTINGS_BYTES) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return Err(SettingsError {
-                location: Location { path: path.to_path_buf(), line: 1, column: 1 },
-                message: format!("file is larger than the limit of {MAX_SETTINGS_BYTES} bytes"),
-                managed: scope == Scope::Managed,
-            });
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(SettingsError {
-                location: Location { path: path.to_path_buf(), line: 1, column: 1 },
-                message: format!("cannot read: {e}"),
-                managed: scope == Scope::Managed,
-            });
-        }
-    };
-    parse_bytes(&bytes, path, scope).map(Some)
+pub fn read(path: &Path, scope: Scope, links: &crate::readfile::Links) -> Result<Option<SettingsFile>, SettingsError> {
+    match read_bytes(path, scope, links)? {
+        Some(bytes) => parse_bytes(&bytes, path, scope).map(Some),
+        None => Ok(None),
+    }
 }
 
-/// Reads at most `limit` bytes of `path`; `Ok(None)` when the file is larger.
-fn read_capped(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?.take(limit + 1).read_to_end(&mut buf)?;
-    Ok((buf.len() as u64 <= limit).then_some(buf))
+/// The bytes of the settings file at `path` (`Ok(None)`: it does not exist), read the one way
+/// hookhost reads a file it decides by (`crate::readfile`): a regular file, at most
+/// [`MAX_SETTINGS_BYTES`], opened without blocking, through the links `links` allows, under a
+/// deadline. Anything else (a FIFO, `/dev/stdout`, a directory, a device, a link where none
+/// may be, a huge file) is an error located at the file.
+pub fn read_bytes(path: &Path, scope: Scope, links: &crate::readfile::Links) -> Result<Option<Vec<u8>>, SettingsError> {
+    let opts = crate::readfile::ReadOptions::new(links.clone(), MAX_SETTINGS_BYTES);
+    crate::readfile::read_optional(path, &opts).map_err(|e| SettingsError {
+        location: Location { path: path.to_path_buf(), line: 1, column: 1 },
+        message: match e {
+            crate::readfile::ReadError::TooLarge { len, limit, .. } => {
+                format!("file is larger than the limit of {limit} bytes ({len} bytes)")
+            }
+            e => format!("cannot read: {}", e.reason()),
+        },
+        managed: scope == Scope::Managed,
+    })
 }
 
 /// Parses settings from bytes (as read from `path`).

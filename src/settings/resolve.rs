@@ -144,7 +144,7 @@ pub fn load_with(loc: &Locations, mode: Mode) -> Loaded {
     let candidates = loc.candidates_or_fixed(&mut errors);
     let mut files = Vec::new();
     for (scope, path, required) in candidates {
-        match file::read(&path, scope) {
+        match file::read(&path, scope, &loc.links(scope)) {
             Ok(Some(f)) => files.push(f),
             Ok(None) if required => errors.push(SettingsError {
                 location: Location { path, line: 1, column: 1 },

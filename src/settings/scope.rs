@@ -2,6 +2,16 @@
 //!
 //! `Scope`'s `Ord` is the precedence: `Managed > CommandLine > Local > Project > User`, so every
 //! "higher scope wins" rule in hookhost is one comparison.
+//!
+//! The project directory is canonical (symbolic links resolved, no trailing slash, absolute):
+//! every spelling of one project (`--project-dir`, `$CLAUDE_PROJECT_DIR`, the event's `cwd`,
+//! `…/proj/`, a symlink to it) names the same project, so records keyed by it (trust, the last
+//! known good settings, the daemon's live settings) cannot be dodged by another spelling.
+//!
+//! Which links a settings file may go through ([`Locations::links`]): managed, command-line and
+//! user files may be symbolic links (configuration management and dotfile managers keep them
+//! so; the target must still be a regular file); a project's `.hookhost/` files may not contain
+//! a link anywhere below the project directory (a repository could point them anywhere).
 
 use std::path::{Path, PathBuf};
 
@@ -74,13 +84,22 @@ impl Locations {
         let state_home = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|h| h.join(".local").join("state")));
         let project_dir = project_dir_flag
             .or_else(|| var("CLAUDE_PROJECT_DIR"))
-            .or_else(|| event_cwd.filter(|c| !c.is_empty()).map(PathBuf::from));
+            .or_else(|| event_cwd.filter(|c| !c.is_empty()).map(PathBuf::from))
+            .map(|p| canonical_dir(&p));
         Locations {
             managed_dir,
             user_file: config_home.map(|c| c.join("hookhost").join("settings.json")),
             project_dir,
             cli_file,
             state_dir: state_home.map(|s| s.join("hookhost")),
+        }
+    }
+
+    /// Which symbolic links a settings file of `scope` may go through (module documentation).
+    pub fn links(&self, scope: Scope) -> crate::readfile::Links {
+        match (scope, &self.project_dir) {
+            (Scope::Project | Scope::Local, Some(p)) => crate::readfile::Links::Beneath(p.clone()),
+            _ => crate::readfile::Links::Follow,
         }
     }
 
@@ -152,6 +171,42 @@ impl Locations {
     }
 }
 
+/// The canonical spelling of directory `p`: absolute, symbolic links resolved in the longest
+/// part of it that exists, and the rest normalised lexically (`.`, `..`, trailing and doubled
+/// slashes removed). A directory created later under the same name keeps the same spelling.
+pub fn canonical_dir(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    if let Ok(c) = std::fs::canonicalize(&abs) {
+        return c;
+    }
+    let lexical = crate::permissions::path::lexical(&abs);
+    let mut rest = Vec::new();
+    let mut head = lexical.as_path();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(head) {
+            let mut out = c;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                head = parent;
+            }
+            _ => return lexical,
+        }
+    }
+}
+
+/// The canonical spelling of file `p`: its directory canonical ([`canonical_dir`]), its own
+/// name kept (a link stays the link, so that the link's own record is the one consulted).
+pub fn canonical_file(p: &Path) -> PathBuf {
+    match (p.parent(), p.file_name()) {
+        (Some(d), Some(n)) if !d.as_os_str().is_empty() => canonical_dir(d).join(n),
+        _ => canonical_dir(p),
+    }
+}
+
 /// `*.json` files of a drop-in directory, sorted by name; hidden files are skipped.
 pub fn list_dropins(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let rd = match std::fs::read_dir(dir) {
@@ -182,6 +237,38 @@ mod tests {
         v.sort();
         v.reverse();
         assert_eq!(v, [Scope::Managed, Scope::CommandLine, Scope::Local, Scope::Project, Scope::User]);
+    }
+
+    #[test]
+    fn project_dir_spellings_are_one_canonical_path() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("proj");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, t.path().join("alias")).unwrap();
+        let canon = std::fs::canonicalize(&real).unwrap();
+        for spelling in [
+            real.clone(),
+            PathBuf::from(format!("{}/", real.display())),
+            PathBuf::from(format!("{}//", real.display())),
+            real.join("."),
+            real.join("sub/.."),
+            t.path().join("alias"),
+            PathBuf::from(format!("{}/", t.path().join("alias").display())),
+        ] {
+            let loc = Locations::from_env(None, Some(spelling.clone()), None);
+            assert_eq!(loc.project_dir.as_deref(), Some(canon.as_path()), "{}", spelling.display());
+            if std::env::var_os("CLAUDE_PROJECT_DIR").is_none() {
+                let loc = Locations::from_env(None, None, Some(&spelling.to_string_lossy()));
+                assert_eq!(loc.project_dir.as_deref(), Some(canon.as_path()), "cwd {}", spelling.display());
+            }
+        }
+        assert_eq!(canonical_dir(&t.path().join("missing/./x/")), canonical_dir(t.path()).join("missing/x"));
+        // Not there yet, below a link: the existing part is resolved, so the spelling does not
+        // change when the directory is created.
+        let before = canonical_dir(&t.path().join("alias/new/dir"));
+        assert_eq!(before, canon.join("new/dir"));
+        std::fs::create_dir_all(real.join("new/dir")).unwrap();
+        assert_eq!(canonical_dir(&t.path().join("alias/new/dir")), before);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::file::{self, MAX_SETTINGS_BYTES, SettingsFile};
+use super::file::{self, SettingsFile};
 use super::{Locations, Scope};
 use crate::error::{Location, SettingsError};
 
@@ -52,7 +52,7 @@ impl FileVersion {
 pub enum Change {
     /// A new or changed file with a valid new version.
     Updated { previous: Option<FileVersion>, new: FileVersion },
-    /// The file is gone (or was replaced by something that is not a file).
+    /// The file is gone.
     Deleted { previous: FileVersion },
     /// The file changed but its new content cannot be used: the accepted version stays.
     /// `sha256` is the hash of the unusable content (`None` when it could not be read).
@@ -88,35 +88,22 @@ impl Change {
 }
 
 /// What reading one candidate file gave.
-enum Read {
+#[derive(Debug, Clone)]
+pub enum Disk {
     Missing,
     Bytes(Vec<u8>),
+    /// Unusable as a file: unreadable, not a regular file, a link where none may be, too large.
     Error(SettingsError),
 }
 
-fn read(path: &Path, scope: Scope) -> Read {
-    use std::io::Read as _;
-    let err = |message: String| {
-        Read::Error(SettingsError {
-            location: Location { path: path.to_path_buf(), line: 1, column: 1 },
-            message,
-            managed: scope == Scope::Managed,
-        })
-    };
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Read::Missing,
-        Err(e) => return err(format!("cannot read: {e}")),
-    };
-    let mut buf = Vec::new();
-    match f.take(MAX_SETTINGS_BYTES + 1).read_to_end(&mut buf) {
-        Ok(_) if buf.len() as u64 > MAX_SETTINGS_BYTES => {
-            err(format!("file is larger than the limit of {MAX_SETTINGS_BYTES} bytes"))
-        }
-        Ok(_) => Read::Bytes(buf),
-        // A directory where a file should be counts as gone.
-        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Read::Missing,
-        Err(e) => err(format!("cannot read: {e}")),
+/// Reads one candidate file the way every settings file is read (`file::read_bytes`): anything
+/// but a bounded regular file (a directory, a FIFO, a device, a link where none may be) is an
+/// error naming the file, never a version and never a silent deletion.
+pub fn read_disk(loc: &Locations, path: &Path, scope: Scope) -> Disk {
+    match file::read_bytes(path, scope, &loc.links(scope)) {
+        Ok(Some(b)) => Disk::Bytes(b),
+        Ok(None) => Disk::Missing,
+        Err(e) => Disk::Error(e),
     }
 }
 
@@ -130,15 +117,15 @@ pub fn read_all(loc: &Locations) -> (Vec<FileVersion>, Vec<SettingsError>) {
     let mut errors = Vec::new();
     let mut files = Vec::new();
     for (scope, path, required) in loc.candidates_or_fixed(&mut errors) {
-        match read(&path, scope) {
-            Read::Missing if required => errors.push(SettingsError {
+        match read_disk(loc, &path, scope) {
+            Disk::Missing if required => errors.push(SettingsError {
                 location: Location { path, line: 1, column: 1 },
                 message: "file not found".into(),
                 managed: scope == Scope::Managed,
             }),
-            Read::Missing => {}
-            Read::Error(e) => errors.push(e),
-            Read::Bytes(b) => match FileVersion::parse(scope, &path, b) {
+            Disk::Missing => {}
+            Disk::Error(e) => errors.push(e),
+            Disk::Bytes(b) => match FileVersion::parse(scope, &path, b) {
                 Ok(v) => files.push(v),
                 Err(e) => errors.push(e),
             },
@@ -161,8 +148,8 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
     let find = |p: &Path| accepted.iter().find(|v| v.path == p);
     for (scope, path, required) in &cands {
         let previous = find(path);
-        match read(path, *scope) {
-            Read::Missing => match previous {
+        match read_disk(loc, path, *scope) {
+            Disk::Missing => match previous {
                 Some(prev) => out.push(Change::Deleted { previous: prev.clone() }),
                 None if *required => out.push(Change::Invalid {
                     scope: *scope,
@@ -176,8 +163,8 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
                 }),
                 None => {}
             },
-            Read::Error(error) => out.push(Change::Invalid { scope: *scope, path: path.clone(), error, sha256: None }),
-            Read::Bytes(b) => {
+            Disk::Error(error) => out.push(Change::Invalid { scope: *scope, path: path.clone(), error, sha256: None }),
+            Disk::Bytes(b) => {
                 let sha = sha256_hex(&b);
                 if previous.is_some_and(|p| p.sha256 == sha) {
                     continue;
@@ -196,22 +183,6 @@ pub fn scan(loc: &Locations, accepted: &[FileVersion]) -> Vec<Change> {
         out.push(Change::Deleted { previous: prev.clone() });
     }
     out
-}
-
-/// The hash of every settings file of `loc` as it is on disk (`None`: missing or unreadable),
-/// in precedence order. Cheap: no parsing.
-pub fn disk_hashes(loc: &Locations) -> Vec<(Scope, PathBuf, Option<String>)> {
-    let mut errors = Vec::new();
-    loc.candidates_or_fixed(&mut errors)
-        .into_iter()
-        .map(|(scope, path, _)| {
-            let sha = match read(&path, scope) {
-                Read::Bytes(b) => Some(sha256_hex(&b)),
-                _ => None,
-            };
-            (scope, path, sha)
-        })
-        .collect()
 }
 
 /// Puts `files` in precedence order: the order `loc` lists candidates in, then any others (in

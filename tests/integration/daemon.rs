@@ -296,6 +296,19 @@ fn a_thousand_concurrent_edits_half_blocked_never_make_a_blocked_revision_live()
     for w in writers {
         w.join().unwrap();
     }
+    // However few looks the burst allowed (the watcher debounces it), one blocked content for
+    // certain: it is judged, and stays out.
+    let odd_last = deny_rule("rm", "odd-last");
+    rename_over(&project, &odd_last, "odd-last");
+    let start = Instant::now();
+    while !settings_changes(&env)
+        .iter()
+        .any(|r| r["result"] == "blocked" && r["file_sha256"] == sha(odd_last.as_bytes()))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "odd-last was not judged");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ne!(d.sha_of(&project), Some(sha(odd_last.as_bytes())));
     // The last word: an allowed revision, which must become live.
     let last = deny_rule("rm", "even-final");
     rename_over(&project, &last, "final");
@@ -306,6 +319,7 @@ fn a_thousand_concurrent_edits_half_blocked_never_make_a_blocked_revision_live()
     assert!(seen.len() > 10, "the probe ran ({} samples)", seen.len());
     let leaked: Vec<&String> = seen.iter().filter(|s| odd.contains(*s)).collect();
     assert!(leaked.is_empty(), "{} blocked revisions became live", leaked.len());
+    assert!(!seen.contains(&sha(odd_last.as_bytes())), "the last blocked revision became live");
     assert_eq!(probe_errors, 0, "status errors or failed probes");
     let changes = settings_changes(&env);
     let blocked = changes.iter().filter(|r| r["result"] == "blocked").count();
@@ -758,24 +772,49 @@ fn status_shows_the_live_revision_next_to_the_disk_and_the_daemons() {
 }
 
 #[test]
-fn a_broken_managed_file_keeps_its_last_good_version_and_without_one_fails_closed() {
+fn a_broken_managed_file_fails_closed_in_one_shot_and_the_daemon_keeps_its_in_memory_version() {
     let env = Env::new();
     let managed = env.write("managed", &json!({"permissions": {"deny": ["Bash(rm:*)"]}}).to_string());
     let out = env.dispatch(&bash_event("rm -rf x"));
     assert_eq!(out.json()["hookSpecificOutput"]["permissionDecision"], "deny");
-    // Broken after it was accepted: the accepted version stays in force, and the user is told.
+    let d = Daemon::start(&env, &env.path().join("d.sock"), &[]);
+    assert_eq!(decision(&d.event(&bash_event("rm -rf x"))), "deny");
+    // Broken after it was accepted.
     std::fs::write(&managed, "{\"permissions\": {\"deny\": [\"Bash(rm:*)\"]\n").unwrap();
+    // One-shot: managed settings never come from the user's state directory, so there is no
+    // last good version to fall back on: fail closed, naming the file.
     let out = env.dispatch(&bash_event("rm -rf x"));
-    assert_eq!(out.code, 0, "{out:?}");
-    let v = out.json();
-    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "the last good managed rules hold: {v}");
-    let msg = v["systemMessage"].as_str().unwrap_or_default();
-    assert!(msg.contains("managed-settings.json:") && msg.contains("stays in force"), "{v}");
-    // A managed drop-in that was never valid: fail closed, as without any history.
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("managed-settings.json:2:"), "{}", out.stderr);
+    // The daemon's last good version is in its own memory: it stays in force, and the user is told.
+    let start = Instant::now();
+    loop {
+        let (_, _, errors) = d.status();
+        if errors.iter().any(|e| e.contains("managed-settings.json:2:")) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the daemon did not see the broken file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = d.event(&bash_event("rm -rf x"));
+    assert_eq!(decision(&r), "deny", "the last good managed rules hold: {r:?}");
+    let Reply::Outcome { stdout, .. } = r else { unreachable!() };
+    assert!(stdout.contains("stays in force"), "{stdout}");
+    // A managed drop-in that was never valid: fail closed, in the daemon too.
     env.write("managed.d/30-broken.json", "{ nope");
+    let start = Instant::now();
+    loop {
+        let r = d.event(&bash_event("echo hi"));
+        if let Reply::Outcome { exit_code: 2, stderr, .. } = &r {
+            assert!(stderr.contains("30-broken.json:1:"), "{stderr}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the daemon did not fail closed: {r:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = env.dispatch(&bash_event("echo hi"));
     assert_eq!(out.code, 2, "{out:?}");
-    assert!(out.stderr.contains("30-broken.json:1:"), "{}", out.stderr);
+    assert!(out.stderr.contains("failing closed"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------------------------

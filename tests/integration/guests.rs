@@ -45,7 +45,7 @@ fn shared_cache_home() -> PathBuf {
 
 fn runtime(allocator: Allocator) -> WasmRuntime {
     let cache = shared_cache_home().join("hookhost/wasm");
-    WasmRuntime::new(WasmOptions { cache_dir: Some(cache), allocator }).unwrap()
+    WasmRuntime::new(WasmOptions { cache_dir: Some(cache), allocator, ..WasmOptions::from_env() }).unwrap()
 }
 
 /// Files under `dir` that go into a build (build outputs and caches left out), sorted.

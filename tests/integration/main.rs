@@ -1,5 +1,8 @@
 //! hookhost's integration tests: one binary, real processes, real files.
 //!
+//! - `bypass`: the bypass corpus of issue 17: generated variants of every class of attack on an
+//!   admin's permission policy, decided by the engine and run under bash (strace) as the oracle;
+//!   URL spellings against Node's WHATWG URL.
 //! - `audit`: the tamper-evident audit log (chain, rotation, tampering, SIGKILL, concurrency).
 //! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
 //!   expected outcome) run through the real `hookhost dispatch` binary.
@@ -11,7 +14,14 @@
 //! - `guests`: guests in Rust, Python and JavaScript built by their own `build.sh`: capability
 //!   probes get errors and never the host's data, worlds 0.1.0 and 0.2.0 both load, one policy
 //!   decides the same in all three languages.
+//! - `files`: every file hookhost decides by (settings of every scope, pinned scripts,
+//!   components, state records) is a bounded regular file: symlinks to `/dev/stdout`, FIFOs,
+//!   directories, `/dev/zero`, 2 GB sparse files never hang `dispatch` and are located errors.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `live_state`: the live settings' state under attack: tampered records never touch managed
+//!   policy; a user change blocked once is blocked in every project and path spelling (the
+//!   shipped guard-config-change policy); a write during a slow ConfigChange hook is never what
+//!   gets accepted.
 //! - `observe`: fleet observability: the audit log shipped to a real rsyslog (killed and
 //!   restarted during 10,000 decisions) and to an OTLP/HTTP receiver decoding with the official
 //!   protobuf definitions, `hookhost audit ship` and its cursor, the daemon's metrics scraped by
@@ -33,18 +43,23 @@
 //! - `sandbox_abuse`: the 42 hostile hooks of the sandbox design (§8), strict mode, as root.
 //! - `sandbox_pool`: the daemon's warm pool: hook processes started ahead, inside every layer,
 //!   used for exactly their hook and cleaned up when the daemon stops.
+//! - `tool_floors`: `hookhost test`, `replay`, `explain` and `demo` run hooks under this
+//!   machine's managed sandbox floor, as `dispatch` does (a hook asking for `off` runs inside).
 //! - `trust`: project trust, `sha256` pins, `requirePinnedHooks`, `hookhost pin`, input limits.
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
 mod async_hooks;
 mod audit;
+mod bypass;
 mod cli;
 mod conformance;
 mod daemon;
 mod faults;
+mod files;
 mod guests;
 mod hostile;
+mod live_state;
 mod observe;
 mod parity;
 mod permissions;
@@ -59,5 +74,6 @@ mod sandbox_abuse;
 mod sandbox_pool;
 mod scenarios;
 mod support;
+mod tool_floors;
 mod trust;
 mod wasm;

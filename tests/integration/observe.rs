@@ -801,8 +801,24 @@ fn hostile_tool_names_and_session_ids_never_break_the_syslog_framing() {
         .to_string(),
     );
     let fragments = [
-        "\"", "]", "\\", "] [evil@1 seq=\"1\"]", "\n<13>1 - forged - - - - {\"v\":1}", "\r\n", "=", " ", "é😀",
-        "\u{202e}", "\u{0}", "\t", "[", "\\]", "\"]\\\"", "-", "x".repeat(300).leak(), "#012",
+        "\"",
+        "]",
+        "\\",
+        "] [evil@1 seq=\"1\"]",
+        "\n<13>1 - forged - - - - {\"v\":1}",
+        "\r\n",
+        "=",
+        " ",
+        "é😀",
+        "\u{202e}",
+        "\u{0}",
+        "\t",
+        "[",
+        "\\]",
+        "\"]\\\"",
+        "-",
+        "x".repeat(300).leak(),
+        "#012",
     ];
     let socket = env.path().join("d.sock");
     let daemon = Daemon::start_with(&env, &socket, &[], &[("RUST_LOG", "warn")]);

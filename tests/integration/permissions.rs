@@ -413,7 +413,18 @@ fn rows() -> Vec<Row> {
         row("vim .env", env_deny_allow_all(), bash("vim .env"), D),
         row("dd if=.env", env_deny_allow_all(), bash("dd if=.env of=/tmp/x"), D),
         row("grep -f patterns .env", env_deny_allow_all(), bash("grep -f patterns .env"), D),
-        row("cat \"$(echo .env)\": substitution asks", env_deny_allow_all(), bash("cat \"$(echo .env)\""), A),
+        row(
+            "cat \"$(echo .env)\": a run-time file name under a Read deny",
+            env_deny_allow_all(),
+            bash("cat \"$(echo .env)\""),
+            D,
+        ),
+        row(
+            "cat \"$(echo notes.txt)\": substitution asks",
+            rules(&["Bash(curl *)"], &[], &["Bash(*)"]),
+            bash("cat \"$(echo notes.txt)\""),
+            A,
+        ),
         row("cat .en* glob may name .env", env_deny_allow_all(), bash("cat .en*"), D),
         row("grep -r in secrets/ dir", secrets_deny_allow_all(), bash("grep -r KEY secrets/"), D),
         row("cat secrets/key.pem", secrets_deny_allow_all(), bash("cat secrets/key.pem"), D),
@@ -427,12 +438,19 @@ fn rows() -> Vec<Row> {
         ),
         // --- default mode lets interpreter code and bash -c through; strict closes them -----
         row(
-            "default: python3 -c open(.env) passes",
+            "default: python3 -c open(.env): a literal naming an existing protected file",
             env_deny_allow_all(),
             bash("python3 -c 'open(\".env\").read()'"),
+            D,
+        ),
+        row(
+            "default: python3 -c os.system(cat .env) passes (strict reads it)",
+            env_deny_allow_all(),
+            bash("python3 -c 'import os; os.system(\"cat .env\")'"),
             L,
         ),
-        row("default: bash -c 'cat .env' passes", env_deny_allow_all(), bash("bash -c 'cat .env'"), L),
+        row("default: bash -c 'cat .env' is read too", env_deny_allow_all(), bash("bash -c 'cat .env'"), D),
+        row("default: bash -c 'cat notes.txt' allowed", env_deny_allow_all(), bash("bash -c 'cat notes.txt'"), L),
         row(
             "strict: python3 -c open(.env) denied",
             strict(env_deny_allow_all()),
@@ -475,8 +493,13 @@ fn rows() -> Vec<Row> {
             L,
         ),
         row("strict: harmless bash -c allowed", strict(curl_deny_allow_all()), bash("bash -c 'ls -la'"), L),
-        row("strictBashRules in project settings is ignored", deny(&["Read(./.env)"]), bash("bash -c 'cat .env'"), N)
-            .project(json!({"hookhost": {"strictBashRules": true}})),
+        row(
+            "strictBashRules in project settings is ignored",
+            deny(&["Read(./.env)"]),
+            bash("python3 -c 'import os; os.system(\"cat .env\")'"),
+            N,
+        )
+        .project(json!({"hookhost": {"strictBashRules": true}})),
         // --- Read/Edit/Write path rules on the file tools -----------------------------------
         row("Read safe/../.env", path_deny(), read("@ROOT/safe/../.env"), D),
         row("Read sub/../secrets/key.pem", path_deny(), read("@ROOT/sub/../secrets/key.pem"), D),
@@ -556,7 +579,8 @@ fn rows() -> Vec<Row> {
         row("/path is not filesystem-absolute", deny(&["Read(/notes.txt)"]), read("/notes.txt"), N),
         row("/path from a subdirectory cwd", deny(&["Read(/.env)"]), read("@ROOT/.env"), D).cwd("sub"),
         row("./path is cwd-relative: sub/.env", deny(&["Read(./.env)"]), read("@ROOT/sub/.env"), D).cwd("sub"),
-        row("./path is cwd-relative: not root/.env", deny(&["Read(./.env)"]), read("@ROOT/.env"), N).cwd("sub"),
+        row("./path also anchors at the project: root/.env from sub", deny(&["Read(./.env)"]), read("@ROOT/.env"), D)
+            .cwd("sub"),
         row("~/path under home", deny(&["Read(~/.ssh/**)"]), read("@HOME/.ssh/id_rsa"), D),
         row("~/path with ~ in the target", deny(&["Read(~/.ssh/**)"]), read("~/.ssh/id_rsa"), D),
         row("bare name at any depth", deny(&["Read(.env)"]), read("@ROOT/sub/.env"), D),
@@ -1070,4 +1094,157 @@ fn e2e_bypass_permissions_mode_disabled() {
     v["permission_mode"] = json!("default");
     let out = env.dispatch(&serde_json::to_vec(&v).unwrap());
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile sizes (issue 17 §9): every event ≤ 1 MiB is decided; times are printed, not asserted
+// (the criterion bench `permissions` measures them).
+// ---------------------------------------------------------------------------------------------
+
+#[path = "../../benches/support/permission_cases.rs"]
+mod permission_cases;
+
+fn worst_bus(strict_bash: bool) -> EventBus {
+    let mut v: Value = serde_json::from_str(permission_cases::POLICY).unwrap();
+    if strict_bash {
+        v["hookhost"] = json!({"strictBashRules": true});
+    }
+    let f = file::parse(&v.to_string(), Path::new("/etc/hookhost/managed-settings.json"), Scope::Managed).unwrap();
+    EventBus::new(settings::resolve(vec![f]))
+}
+
+fn worst_event(tool: &str, input: &Value, cwd: &Path) -> HookEvent {
+    let event = json!({
+        "session_id": "s", "cwd": cwd, "hook_event_name": "PreToolUse",
+        "tool_name": tool, "tool_input": input, "tool_use_id": "t"
+    });
+    HookEvent::parse(event.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn worst_cases_are_decided() {
+    let p = project();
+    let ctx = DispatchContext { project_dir: Some(p.root.clone()), user_dir: None };
+    for strict_bash in [false, true] {
+        let bus = worst_bus(strict_bash);
+        for (name, tool, input) in permission_cases::cases() {
+            let event = worst_event(tool, &input, &p.root);
+            let t = std::time::Instant::now();
+            let hit = bus.check_rules(&event, &ctx);
+            eprintln!(
+                "worst case {name} (strict {strict_bash}): {:?} in {:?}",
+                hit.as_ref().map(|h| h.permission),
+                t.elapsed()
+            );
+            // Whatever the size, a Bash line with deny rules in force is never allowed unless
+            // it is a plain allowed command.
+            if tool == "Bash" && !name.contains("echo") {
+                assert_ne!(hit.map(|h| h.permission), Some(Permission::Allow), "{name}");
+            }
+        }
+    }
+}
+
+/// Fragments that stress the reader: every kind of construct, and hostile spellings.
+const HOSTILE: &[&str] = &[
+    "a ",
+    "$(",
+    ")",
+    "`",
+    "'",
+    "\"",
+    "\\",
+    "\n",
+    "; ",
+    "&& ",
+    "| ",
+    "{ ",
+    "} ",
+    "( ",
+    ") ",
+    "<<EOF\n",
+    "EOF\n",
+    "$((1+",
+    "${x:-",
+    "}",
+    "[[ ",
+    "]] ",
+    "case x in ",
+    "esac ",
+    "if ",
+    "fi ",
+    "for i in ",
+    "do ",
+    "done ",
+    "cat .env ",
+    "curl x ",
+    "cd secrets ",
+    "/usr/bin/* ",
+    ".e[n]v ",
+    "{a,b} ",
+    "~/",
+    "$HOME/",
+    "L/../../",
+    "/proc/self/cwd/",
+    "2>&1 ",
+    ">&f ",
+    "<> ",
+    "<<< x ",
+    "# ' ",
+    "é ",
+    "\u{f24df} ",
+    "{\u{f24df}",
+    "$'\\x63'",
+    "eval ",
+    "bash -c ",
+    "find . -exec ",
+    "xargs ",
+    "grep -r x ",
+    "sort -o f ",
+    "tee ",
+    "dd of=",
+];
+
+fn hostile_text() -> impl Strategy<Value = String> {
+    // Up to 1 MiB: a few fragments, each repeated many times.
+    prop::collection::vec((0..HOSTILE.len(), 1usize..40_000), 1..6).prop_map(|parts| {
+        let mut s = String::new();
+        for (i, n) in parts {
+            let f = HOSTILE[i];
+            let n = n.min((1 << 20) / f.len().max(1));
+            s.push_str(&f.repeat(n));
+            if s.len() >= 1 << 20 {
+                s.truncate(s.floor_char_boundary(1 << 20));
+                break;
+            }
+        }
+        s
+    })
+}
+
+proptest! {
+    #![proptest_config(config(12))]
+
+    /// Hostile events up to 1 MiB, for every tool the rules read, are decided without a panic;
+    /// a Bash line is never allowed unless every command is an allowed `echo`/`ls`.
+    #[test]
+    fn hostile_events_up_to_1_mib_are_decided(s in hostile_text(), strict_bash in any::<bool>()) {
+        let p = project();
+        let ctx = DispatchContext { project_dir: Some(p.root.clone()), user_dir: None };
+        let bus = worst_bus(strict_bash);
+        for (tool, input) in [
+            ("Bash", json!({"command": s})),
+            ("Read", json!({"file_path": s})),
+            ("Write", json!({"file_path": s, "content": "x"})),
+            ("Grep", json!({"pattern": "x", "path": s, "glob": s})),
+            ("Glob", json!({"pattern": s})),
+            ("WebFetch", json!({"url": s})),
+        ] {
+            let event = worst_event(tool, &input, &p.root);
+            let hit = bus.check_rules(&event, &ctx);
+            if tool == "Bash" && hit.as_ref().is_some_and(|h| h.permission == Permission::Allow) {
+                prop_assert!(!s.contains("curl") && !s.contains(".env"), "allowed: {:?}", &s[..s.len().min(200)]);
+            }
+        }
+    }
 }

@@ -282,9 +282,12 @@ fn rewrite_corpus_is_never_looser_than_the_rewritten_input_directly() {
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("project");
     std::fs::create_dir_all(project.join("src")).unwrap();
-    let rt =
-        WasmRuntime::new(WasmOptions { cache_dir: Some(tmp.path().join("cache")), allocator: Allocator::OnDemand })
-            .unwrap();
+    let rt = WasmRuntime::new(WasmOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        allocator: Allocator::OnDemand,
+        ..WasmOptions::from_env()
+    })
+    .unwrap();
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut components: std::collections::HashMap<String, PathBuf> = Default::default();
     let (mut cases, mut tightened, mut failures) = (0usize, 0usize, Vec::new());

@@ -380,3 +380,111 @@ fn nesting_depth_and_settings_size_limits_are_named() {
     let check = env.run(&["check"], b"");
     assert!(check.stderr.contains("file is larger than the limit of 16777216 bytes"), "{}", check.stderr);
 }
+
+/// Issue 19.5: trust and pins cover every file the command line executes or sources, as the
+/// permission engine's shell parser reads it. For each line, the project is trusted (and a
+/// user copy of the hook pinned with `pin --write`), the hook runs; then the file that the old
+/// one-script rule did not cover is edited, and neither copy runs again until re-approved.
+#[test]
+fn trust_and_pins_cover_every_executed_file() {
+    // (command line, the file to edit afterwards; relative to the project)
+    let lines: &[(&str, &str)] = &[
+        ("sh a.sh && sh b.sh", "b.sh"),
+        ("sh a.sh; sh b.sh", "b.sh"),
+        ("sh a.sh || sh b.sh; true", "a.sh"),
+        ("sh -e b.sh", "b.sh"),
+        ("/usr/bin/env sh b.sh", "b.sh"),
+        ("/usr/bin/env -i PATH=/usr/bin:/bin sh -e b.sh", "b.sh"),
+        ("bash -c 'sh a.sh && sh b.sh'", "b.sh"),
+        (". ./lib.sh; sh b.sh", "lib.sh"),
+        ("cd tools && sh ../b.sh && sh run.sh", "tools/run.sh"),
+        ("timeout 10 sh a.sh && sh b.sh", "b.sh"),
+        ("sh b.sh && python3 x.py", "x.py"),
+    ];
+    for (line, edit) in lines {
+        let env = untrusted_env();
+        let p = env.project();
+        let marker = env.path().join("ran");
+        std::fs::create_dir_all(p.join("tools")).unwrap();
+        for f in ["a.sh", "lib.sh", "tools/run.sh"] {
+            std::fs::write(p.join(f), format!("cat >/dev/null 2>&1; touch {}\n", marker.display())).unwrap();
+        }
+        std::fs::write(p.join("b.sh"), format!("cat >/dev/null; touch {}; echo guard >&2; exit 2\n", marker.display()))
+            .unwrap();
+        std::fs::write(p.join("x.py"), "import sys\nsys.exit(0)\n").unwrap();
+        env.write("project", &hook_settings("PreToolUse", "Bash", json!([{"type": "command", "command": line}])));
+        assert_eq!(env.trust().code, 0, "{line}");
+        let out = env.dispatch(&bash_event("ls"));
+        assert!(marker.exists(), "{line}: the trusted hook did not run: {out:?}");
+        std::fs::remove_file(&marker).unwrap();
+
+        // Edit the file the old rule missed: the project hook does not run.
+        let target = p.join(edit);
+        let mut text = std::fs::read_to_string(&target).unwrap();
+        text.push_str("\n# edited\n");
+        std::fs::write(&target, &text).unwrap();
+        let out = env.dispatch(&bash_event("ls"));
+        assert!(!marker.exists(), "{line}: editing {edit} did not revoke trust: {out:?}");
+        let explain = env.run(&["explain"], &bash_event("ls"));
+        assert!(explain.stdout.contains("trust revoked"), "{line}: {}", explain.stdout);
+
+        // The same hook in user settings, pinned by `pin --write`: covered the same way.
+        std::fs::write(&target, text.replace("\n# edited\n", "")).unwrap();
+        env.write("project", "{}");
+        env.write("user", &hook_settings("PreToolUse", "Bash", json!([{"type": "command", "command": line}])));
+        let out = env.run(&["pin", "--write"], b"");
+        assert_eq!(out.code, 0, "{line}: {out:?}");
+        let pin = env.run(&["pin"], b"");
+        assert!(pin.stdout.contains("pinned, matches"), "{line}: {}", pin.stdout);
+        assert!(
+            pin.stdout.contains(&format!("{}", target.display())),
+            "{line}: the pin does not name {edit}: {}",
+            pin.stdout
+        );
+        env.dispatch(&bash_event("ls"));
+        assert!(marker.exists(), "{line}: the pinned hook did not run");
+        std::fs::remove_file(&marker).unwrap();
+        std::fs::write(&target, format!("{text}\n# edited again\n")).unwrap();
+        let out = env.dispatch(&bash_event("ls"));
+        assert!(!marker.exists(), "{line}: editing {edit} did not break the pin: {out:?}");
+        let pin = env.run(&["pin"], b"");
+        assert_eq!(pin.code, 2, "{line}: {}", pin.stdout);
+        assert!(pin.stdout.contains("MISMATCH"), "{line}: {}", pin.stdout);
+    }
+}
+
+/// A command line whose executed files cannot be named before it runs cannot be pinned: a
+/// project hook with it never runs (even after `trust`), a pinned one never runs, and `pin`
+/// and `explain` say why.
+#[test]
+fn a_command_that_cannot_be_pinned_is_refused_with_the_reason() {
+    for line in ["sh \"$HOOK_SCRIPT\"", "eval \"sh a.sh\"", "cat a.sh | sh", "$SHELL a.sh", "sh $(ls *.sh | head -1)"] {
+        let env = untrusted_env();
+        let marker = env.path().join("ran");
+        std::fs::write(env.project().join("a.sh"), format!("cat >/dev/null; touch {}\n", marker.display())).unwrap();
+        env.write("project", &hook_settings("PreToolUse", "Bash", json!([{"type": "command", "command": line}])));
+        assert_eq!(env.trust().code, 0, "{line}");
+        let out = env.dispatch(&bash_event("ls"));
+        assert!(!marker.exists(), "{line}: a hook that cannot be pinned ran: {out:?}");
+        let explain = env.run(&["explain"], &bash_event("ls"));
+        assert!(explain.stdout.contains("cannot pin"), "{line}: {}", explain.stdout);
+        let pin = env.run(&["pin"], b"");
+        assert!(pin.stdout.contains("cannot pin"), "{line}: {}", pin.stdout);
+
+        env.write("project", "{}");
+        env.write(
+            "user",
+            &hook_settings(
+                "PreToolUse",
+                "Bash",
+                json!([{"type": "command", "command": line, "sha256": "0".repeat(64)}]),
+            ),
+        );
+        let out = env.dispatch(&bash_event("ls"));
+        assert!(!marker.exists(), "{line}: a pinned hook that cannot be pinned ran: {out:?}");
+        assert!(
+            out.stdout.contains("cannot cover what it runs") || out.stderr.contains("cannot cover what it runs"),
+            "{line}: {out:?}"
+        );
+    }
+}

@@ -11,7 +11,9 @@ use hookhost::FailureKind;
 use hookhost::bus::{DispatchContext, EventBus};
 use hookhost::decision::{HookResult, Permission};
 use hookhost::event::HookEvent;
-use hookhost::exec::wasm::{Allocator, GuestEvent, LoadSource, WasmOptions, WasmRun, WasmRuntime};
+use hookhost::exec::wasm::{
+    Allocator, COMPILE_MEMORY_MB, Compiler, GuestEvent, LoadSource, WasmOptions, WasmRun, WasmRuntime,
+};
 use hookhost::settings::{Scope, file, resolve};
 use sha2::{Digest, Sha256};
 
@@ -95,6 +97,16 @@ pub(crate) fn answering(decision: i32) -> String {
     )
 }
 
+/// A test runtime's options: compiled in the real `hookhost __compile-wasm` child.
+pub(crate) fn lab_options() -> WasmOptions {
+    WasmOptions {
+        cache_dir: None,
+        allocator: Allocator::OnDemand,
+        compiler: Compiler::Child(PathBuf::from(super::support::bin())),
+        compile_memory_mb: COMPILE_MEMORY_MB,
+    }
+}
+
 struct Lab {
     tmp: tempfile::TempDir,
     rt: WasmRuntime,
@@ -103,9 +115,7 @@ struct Lab {
 impl Lab {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let rt =
-            WasmRuntime::new(WasmOptions { cache_dir: Some(tmp.path().join("cache")), allocator: Allocator::OnDemand })
-                .unwrap();
+        let rt = WasmRuntime::new(WasmOptions { cache_dir: Some(tmp.path().join("cache")), ..lab_options() }).unwrap();
         Lab { tmp, rt }
     }
 
@@ -245,6 +255,135 @@ fn memory_bomb_is_stopped_at_the_limit() {
     assert_eq!(f.kind, FailureKind::ResourceLimit, "{}", f.message);
     assert!(f.message.contains("memory limit"), "{}", f.message);
     lab.still_healthy();
+}
+
+/// `table.grow` of 10^8 elements under `memoryMb: 16`: refused (tables share the memory
+/// budget), so the guest sees -1 and says so; a small grow is fine.
+#[test]
+fn table_grow_bomb_is_refused_under_the_memory_limit() {
+    let lab = Lab::new();
+    let grow = |n: u64| {
+        hook_wat(
+            &format!(
+                "(if (result i32) (i32.eq (table.grow $t (ref.null func) (i32.const {n})) (i32.const -1))
+                   (then (call $ok (i32.const {DENY}) (i32.const 1024) (i32.const 7) (i32.const -1) (i32.const -1)))
+                   (else (call $ok (i32.const {ALLOW}) (i32.const 1032) (i32.const 5) (i32.const -1) (i32.const -1))))"
+            ),
+            r#"(table $t 0 funcref) (data (i32.const 1024) "refused") (data (i32.const 1032) "grown")"#,
+            "",
+        )
+    };
+    let bomb = lab.component("table-bomb", grow(100_000_000).as_bytes());
+    let mut run = lab.run(&bomb);
+    run.memory_mb = Some(16);
+    let d = decided(lab.call(&run, &bash_event("ls")));
+    assert_eq!((d.permission, d.reason.as_deref()), (Some(Permission::Deny), Some("refused")));
+    let small = lab.component("table-small", grow(1000).as_bytes());
+    let mut run = lab.run(&small);
+    run.memory_mb = Some(16);
+    assert_eq!(decided(lab.call(&run, &bash_event("ls"))).permission, Some(Permission::Allow));
+    lab.still_healthy();
+}
+
+/// A component that is cheap to write and expensive to compile: `n` functions of 49,999
+/// `i32` locals each (the most a function may declare), about ten bytes apiece, every local of
+/// which the compiler zero-initialises. 4,000 take about ten seconds to compile with this
+/// workspace's optimised Cranelift (dev and release alike), from a 40 KB file. Encoded by hand:
+/// a component whose only section is one core module (types, functions, code).
+fn expensive_component(n: usize) -> Vec<u8> {
+    fn leb(mut v: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, payload: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(payload.len(), out);
+        out.extend_from_slice(payload);
+    }
+    // (func (param i32) (result i32) (local i32 ×49999) local.get 0)
+    let mut body = vec![1];
+    leb(49_999, &mut body);
+    body.extend_from_slice(&[0x7f, 0x20, 0x00, 0x0b]);
+    let (mut funcs, mut code) = (Vec::new(), Vec::new());
+    leb(n, &mut funcs);
+    funcs.extend(std::iter::repeat_n(0, n)); // every function has type 0
+    leb(n, &mut code);
+    for _ in 0..n {
+        leb(body.len(), &mut code);
+        code.extend_from_slice(&body);
+    }
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 1, 0x7f, 1, 0x7f], &mut module);
+    section(3, &funcs, &mut module);
+    section(10, &code, &mut module);
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    section(1, &module, &mut component);
+    component
+}
+
+/// Compiling is bounded by the hook's deadline through the real `dispatch`: the compile child
+/// is killed, the load is a failure naming the deadline, and the failure policy decides (a
+/// block where the event fails closed, nothing where it fails open).
+#[test]
+fn a_component_too_expensive_to_compile_is_bounded_and_the_failure_policy_applies() {
+    let env = Env::new();
+    let component = env.path().join("expensive.wasm");
+    let bytes = expensive_component(4_000);
+    assert!(bytes.len() < 1 << 20, "{}", bytes.len());
+    std::fs::write(&component, &bytes).unwrap();
+    let hook = serde_json::json!([{"type": "wasm", "component": component, "timeout": 1}]);
+    env.write("managed.d/10-wasm.json", &hook_settings("PreToolUse", "Bash", hook));
+    env.write("managed.d/20-closed.json", r#"{"failClosed": ["PreToolUse"]}"#);
+    let out = env.dispatch(&bash_event("ls"));
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "{v}");
+    let reason = v["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap();
+    assert!(reason.contains("did not finish within the hook's deadline"), "{reason}");
+    // Open: no decision, the agent is told.
+    std::fs::remove_file(env.managed_dir().join("managed-settings.d/20-closed.json")).unwrap();
+    let out = env.dispatch(&bash_event("ls"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.is_empty() || out.json().get("hookSpecificOutput").is_none(), "{out:?}");
+}
+
+/// The compile's memory cap: over it, the load fails naming the cap, the host stays healthy.
+#[test]
+fn a_compile_over_its_memory_cap_is_a_load_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = WasmRuntime::new(WasmOptions { compile_memory_mb: 64, ..lab_options() }).unwrap();
+    let calls: String =
+        (0..50_000).map(|_| "(drop (call $f (local.get 0) (local.get 0) (local.get 0) (local.get 0)))").collect();
+    let wat = format!(
+        "(component (core module (func $f (param i32 i32 i32 i32) (result i32) (local.get 0)) (func (param i32) {calls})))"
+    );
+    let c = tmp.path().join("hungry.wasm");
+    std::fs::write(&c, wat::parse_str(wat).unwrap()).unwrap();
+    let run = WasmRun {
+        label: "[wasm hungry]".into(),
+        component: c,
+        sha256: None,
+        timeout: Duration::from_secs(60),
+        memory_mb: None,
+        fuel: None,
+    };
+    let e = HookEvent::parse(&bash_event("ls")).unwrap();
+    let f = failed(rt.run(&run, &GuestEvent::new(&e)).result);
+    assert_eq!(f.kind, FailureKind::Load, "{}", f.message);
+    assert!(f.message.contains("64 MiB memory cap"), "{}", f.message);
+    let good = tmp.path().join("good.wasm");
+    std::fs::write(&good, wat::parse_str(answering(DENY)).unwrap()).unwrap();
+    assert_eq!(
+        decided(rt.run(&WasmRun { component: good, ..run }, &GuestEvent::new(&e)).result).permission,
+        Some(Permission::Deny)
+    );
 }
 
 #[test]
@@ -387,6 +526,29 @@ fn a_wrong_sha256_never_runs() {
     assert_eq!(failed(lab.call(&run, &bash_event("ls"))).kind, FailureKind::Untrusted);
 }
 
+/// A cache entry: its one-line JSON header and its artifact.
+fn split_entry(bytes: &[u8]) -> (serde_json::Value, Vec<u8>) {
+    let nl = bytes.iter().position(|b| *b == b'\n').unwrap();
+    (serde_json::from_slice(&bytes[..nl]).unwrap(), bytes[nl + 1..].to_vec())
+}
+
+/// An entry with a header made consistent for `component_sha256` and `artifact` (what a writer
+/// of the cache who knows the format can produce).
+fn forge_entry(header: &serde_json::Value, component_sha256: &str, artifact: &[u8]) -> Vec<u8> {
+    let mut h = header.clone();
+    h["component_sha256"] = component_sha256.into();
+    h["artifact_sha256"] = format!("{:x}", Sha256::digest(artifact)).into();
+    h["len"] = artifact.len().into();
+    let mut out = serde_json::to_vec(&h).unwrap();
+    out.push(b'\n');
+    out.extend_from_slice(artifact);
+    out
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(b))
+}
+
 #[test]
 fn precompile_cache_is_used_and_corrupt_entries_are_rebuilt() {
     let lab = Lab::new();
@@ -395,33 +557,194 @@ fn precompile_cache_is_used_and_corrupt_entries_are_rebuilt() {
     assert_eq!(lab.rt.load(&run).unwrap().1, LoadSource::Compiled);
     assert_eq!(lab.rt.load(&run).unwrap().1, LoadSource::Memory);
     let entries = lab.cache_entries();
-    assert_eq!(entries.len(), 2, "{entries:?}");
-    let artifact = entries.iter().find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap().clone();
-    let digest = artifact.with_extension("sha256");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = entries[0].clone();
+    assert!(entry.to_string_lossy().ends_with(&format!("-{}.entry", sha_hex(&std::fs::read(&c).unwrap()))));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&artifact).unwrap().permissions().mode() & 0o077, 0);
+    assert_eq!(std::fs::metadata(&entry).unwrap().permissions().mode() & 0o077, 0);
 
     // A new runtime (a new process) loads from the cache without compiling.
-    let fresh =
-        || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), allocator: Allocator::OnDemand }).unwrap();
+    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
     assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
 
     // Corrupt bytes (digest mismatch), and garbage with a matching digest (wasmtime rejects it):
     // both are rebuilt, and the result still decides.
-    let mut bytes = std::fs::read(&artifact).unwrap();
-    let mid = bytes.len() / 2;
+    let original = std::fs::read(&entry).unwrap();
+    let mut bytes = original.clone();
+    let mid = bytes.len() - bytes.len() / 3;
     bytes[mid] ^= 0xff;
-    std::fs::write(&artifact, &bytes).unwrap();
+    std::fs::write(&entry, &bytes).unwrap();
     let rt = fresh();
     assert_eq!(rt.load(&run).unwrap().1, LoadSource::Compiled);
     let e = HookEvent::parse(&bash_event("ls")).unwrap();
     assert_eq!(decided(rt.run(&run, &GuestEvent::new(&e)).result).permission, Some(Permission::Deny));
     assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
 
-    std::fs::write(&artifact, b"not an ELF file").unwrap();
-    std::fs::write(&digest, format!("{:x}", Sha256::digest(b"not an ELF file"))).unwrap();
+    let (header, _) = split_entry(&original);
+    let component_sha = header["component_sha256"].as_str().unwrap().to_string();
+    std::fs::write(&entry, forge_entry(&header, &component_sha, b"not an ELF file")).unwrap();
     assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Compiled);
     assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
+    // A link or a FIFO in place of the entry: not followed, never waited on.
+    std::fs::remove_file(&entry).unwrap();
+    nix::unistd::mkfifo(&entry, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Compiled);
+}
+
+/// The copy-entry and patched-entry attacks on the cache this process writes (root's): an entry
+/// copied under another component's key, or with its machine code patched, is rejected (its
+/// header names another component; its artifact fails its digest), never run: the decision
+/// stays the component's own.
+#[test]
+fn a_copied_or_patched_cache_entry_never_changes_the_decision() {
+    let lab = Lab::new();
+    let deny = lab.component("deny", answering(DENY).as_bytes());
+    let allow = lab.component("allow", answering(ALLOW).as_bytes());
+    let (deny_sha, allow_sha) = (sha_hex(&std::fs::read(&deny).unwrap()), sha_hex(&std::fs::read(&allow).unwrap()));
+    let mut run = lab.run(&deny);
+    run.sha256 = Some(deny_sha.clone());
+    lab.rt.load(&run).unwrap();
+    lab.rt.load(&lab.run(&allow)).unwrap();
+    let entry_of = |sha: &str| lab.cache_entries().into_iter().find(|p| p.to_string_lossy().contains(sha)).unwrap();
+    let (deny_entry, allow_entry) = (entry_of(&deny_sha), entry_of(&allow_sha));
+    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
+    let decide = |rt: &WasmRuntime| {
+        let e = HookEvent::parse(&bash_event("ls")).unwrap();
+        decided(rt.run(&run, &GuestEvent::new(&e)).result).permission
+    };
+    assert_eq!(decide(&fresh()), Some(Permission::Deny));
+
+    // Copy: the allow component's entry under the pinned deny component's key.
+    std::fs::copy(&allow_entry, &deny_entry).unwrap();
+    let rt = fresh();
+    assert_eq!(rt.load(&run).unwrap().1, LoadSource::Compiled, "the copied entry was not loaded");
+    assert_eq!(decide(&rt), Some(Permission::Deny));
+
+    // Patch: every byte of the artifact flipped in turn over a stride (the code, the tables,
+    // the metadata); none is ever loaded, and every load decides `deny`.
+    let original = std::fs::read(&deny_entry).unwrap();
+    let (_, artifact) = split_entry(&original);
+    let header_len = original.len() - artifact.len();
+    let stride = (artifact.len() / 200).max(1);
+    let mut variants = 0;
+    for at in (0..artifact.len()).step_by(stride) {
+        let mut bytes = original.clone();
+        bytes[header_len + at] = bytes[header_len + at].wrapping_add(1 + (at % 250) as u8);
+        std::fs::write(&deny_entry, &bytes).unwrap();
+        let rt = fresh();
+        assert_eq!(rt.load(&run).unwrap().1, LoadSource::Compiled, "a patched entry (byte {at}) was loaded");
+        assert_eq!(decide(&rt), Some(Permission::Deny));
+        variants += 1;
+    }
+    assert!(variants >= 200, "{variants}");
+}
+
+/// As a user (not root), hookhost never runs compiled code from a cache that user can write
+/// (the agent runs as that user): a forged entry that passes every check of the format (the
+/// pinned deny component's key and header, the allow component's artifact, digests recomputed),
+/// and one with patched machine code, placed in the user's own cache, change nothing; `dispatch`
+/// as uid 65534 still denies. The control: the same forged entry in a root-owned cache is loaded
+/// (it is a working forgery; root is trusted by design).
+#[test]
+fn as_a_user_a_forged_entry_in_the_users_own_cache_is_never_run() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let base = tempfile::tempdir().unwrap();
+    let b = base.path();
+    std::fs::set_permissions(b, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The real entries, compiled by root into root's cache.
+    let root_cache = b.join("rootcache");
+    let rt = WasmRuntime::new(WasmOptions { cache_dir: Some(root_cache.clone()), ..lab_options() }).unwrap();
+    let write = |name: &str, wat: String| {
+        let p = b.join(name);
+        std::fs::write(&p, wat::parse_str(wat).unwrap()).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        p
+    };
+    let (deny, allow) = (write("deny.wasm", answering(DENY)), write("allow.wasm", answering(ALLOW)));
+    let (deny_sha, allow_sha) = (sha_hex(&std::fs::read(&deny).unwrap()), sha_hex(&std::fs::read(&allow).unwrap()));
+    let run = |c: &Path| WasmRun {
+        label: "x".into(),
+        component: c.to_path_buf(),
+        sha256: None,
+        timeout: Duration::from_secs(10),
+        memory_mb: None,
+        fuel: None,
+    };
+    rt.load(&run(&deny)).unwrap();
+    rt.load(&run(&allow)).unwrap();
+    let entry = |sha: &str| {
+        std::fs::read_dir(&root_cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(sha))
+            .unwrap()
+    };
+    let (deny_entry, allow_entry) = (entry(&deny_sha), entry(&allow_sha));
+    let name = deny_entry.file_name().unwrap().to_owned();
+    let (header, deny_artifact) = split_entry(&std::fs::read(&deny_entry).unwrap());
+    let (_, allow_artifact) = split_entry(&std::fs::read(&allow_entry).unwrap());
+    let swapped = forge_entry(&header, &deny_sha, &allow_artifact);
+    let mut patched_artifact = deny_artifact.clone();
+    let at = patched_artifact.len() / 2;
+    patched_artifact[at] ^= 0x5a;
+    let patched = forge_entry(&header, &deny_sha, &patched_artifact);
+
+    // The policy: the deny component, pinned, managed, failing closed.
+    let managed = b.join("managed");
+    std::fs::create_dir(&managed).unwrap();
+    std::fs::write(
+        managed.join("managed-settings.json"),
+        serde_json::json!({"failClosed": ["PreToolUse"], "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+            {"type": "wasm", "component": deny, "sha256": deny_sha, "timeout": 10}]}]}})
+        .to_string(),
+    )
+    .unwrap();
+    let home = b.join("home");
+    let user_cache = home.join(".cache/hookhost/wasm");
+    std::fs::create_dir_all(&user_cache).unwrap();
+    for d in [home.clone(), home.join(".cache"), home.join(".cache/hookhost"), user_cache.clone()] {
+        chown(&d, Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let event = serde_json::json!({"session_id": "s", "cwd": home, "hook_event_name": "PreToolUse",
+        "tool_name": "Bash", "tool_input": {"command": "ls"}})
+    .to_string();
+    let dispatch = |as_user: bool, cache_home: &Path| {
+        let mut c = if as_user {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", super::support::bin()]);
+            c
+        } else {
+            std::process::Command::new(super::support::bin())
+        };
+        c.arg("dispatch")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("XDG_CACHE_HOME", cache_home)
+            .env("XDG_STATE_HOME", home.join(".local/state"))
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("HOOKHOST_MANAGED_DIR", &managed);
+        let out = super::support::run(c, event.as_bytes());
+        assert_eq!(out.code, 0, "{out:?}");
+        out.json()["hookSpecificOutput"]["permissionDecision"].as_str().unwrap_or("none").to_string()
+    };
+    for (what, forged) in [("swapped artifact", &swapped), ("patched machine code", &patched)] {
+        let f = user_cache.join(&name);
+        std::fs::write(&f, forged).unwrap();
+        chown(&f, Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(dispatch(true, &home.join(".cache")), "deny", "{what}: the user's own cache was used");
+        assert_eq!(std::fs::read(&f).unwrap(), *forged, "{what}: the user's cache is not even written");
+    }
+    // Control: root's own cache holding the consistent forgery is trusted, and runs it.
+    let root_home_cache = b.join("root-cache-home");
+    let root_entries = root_home_cache.join("hookhost/wasm");
+    std::fs::create_dir_all(&root_entries).unwrap();
+    std::fs::write(root_entries.join(&name), &swapped).unwrap();
+    std::fs::set_permissions(root_entries.join(&name), std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(dispatch(false, &root_home_cache), "allow", "the control forgery is a working one");
 }
 
 #[test]
@@ -431,7 +754,7 @@ fn a_cache_dir_others_can_write_is_not_used() {
     std::fs::create_dir(&dir).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let rt = WasmRuntime::new(WasmOptions { cache_dir: Some(dir.clone()), allocator: Allocator::OnDemand }).unwrap();
+    let rt = WasmRuntime::new(WasmOptions { cache_dir: Some(dir.clone()), ..lab_options() }).unwrap();
     assert_eq!(rt.cache_dir(), None);
     let c = lab.component("uncached", answering(DENY).as_bytes());
     let e = HookEvent::parse(&bash_event("ls")).unwrap();
@@ -442,7 +765,7 @@ fn a_cache_dir_others_can_write_is_not_used() {
 #[test]
 fn pooling_allocator_decides_too() {
     let tmp = tempfile::tempdir().unwrap();
-    let rt = WasmRuntime::new(WasmOptions { cache_dir: None, allocator: Allocator::Pooling }).unwrap();
+    let rt = WasmRuntime::new(WasmOptions { cache_dir: None, allocator: Allocator::Pooling, ..lab_options() }).unwrap();
     let p = tmp.path().join("deny.wasm");
     std::fs::write(&p, wat::parse_str(answering(DENY)).unwrap()).unwrap();
     let run = WasmRun {
@@ -557,9 +880,10 @@ fn real_guest_blocks_dangerous_bash_through_dispatch() {
         };
         assert_eq!(decision.as_deref() == Some("deny"), denied, "{command}: {out:?}");
     }
-    // The second process loaded the component from the precompile cache in $HOME/.cache.
+    // The second process loaded the component from the precompile cache in $HOME/.cache (this
+    // test runs as root, whose cache no one else can write).
     let cache = env.path().join(".cache/hookhost/wasm");
-    assert!(std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0) >= 2, "no cache entries in {}", cache.display());
+    assert!(std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0) >= 1, "no cache entries in {}", cache.display());
 
     let out = env.run(&["explain"], &bash_event("rm -rf /"));
     assert!(out.stdout.contains("wasm") && out.stdout.contains("deny"), "{}", out.stdout);

@@ -1093,14 +1093,17 @@ fn members(dir: &Path) -> Vec<i32> {
 
 pub(crate) fn deserialize_component(
     engine: &wasmtime::Engine,
-    path: &Path,
+    artifact: &[u8],
 ) -> wasmtime::Result<wasmtime::component::Component> {
-    // SAFETY: `deserialize_file` maps the file as executable code and trusts it to be what this
-    // engine produced. The caller's ownership, permission and digest checks above mean only
-    // this user's own hookhost can have written these bytes, and did so with
-    // `Component::serialize` from an engine with the same compatibility hash (part of the file
-    // name); wasmtime itself still rejects artifacts from another version or configuration.
-    unsafe { wasmtime::component::Component::deserialize_file(engine, path) }
+    // SAFETY: `Component::deserialize` copies `artifact` into executable memory and trusts it to
+    // be what an engine with this configuration produced. Callers pass only bytes that are
+    // out of the agent's reach: the output of hookhost's own `__compile-wasm` child (same uid as
+    // this process, so no weaker than this process itself), or a precompile cache entry read once
+    // from a root-owned directory no one else can write (`exec::wasm::DiskCache::get`), whose
+    // header binds it to this engine's compatibility hash and to the component's sha256 and whose
+    // artifact matched its digest; these exact bytes are deserialised, never a file reopened by
+    // path. wasmtime itself still rejects artifacts of another version or configuration.
+    unsafe { wasmtime::component::Component::deserialize(engine, artifact) }
 }
 
 #[cfg(test)]

@@ -1,60 +1,69 @@
-//! Path rules with gitignore-style anchoring: `//abs`, `~/home`, `/root-relative`,
-//! `./cwd-relative` or `dir/x` (cwd-relative), and a bare name (no `/`) at any depth. `*` and
-//! `?` stay within one segment, `**` spans segments, and a pattern naming a directory covers
-//! everything below it. Targets are normalised lexically (`..` cannot climb past what it names)
-//! and, when they exist, also through their symlinks: a rule matches if either form matches, so
-//! neither `../` nor a symlink walks around a deny.
+//! Path rules with gitignore-style anchoring, and the path machinery behind them.
+//!
+//! Anchoring ([`anchors`]): `//abs`, `~/home`, `/root-relative` (the settings file's root),
+//! `./x` or `dir/x` (relative to the **project directory**, and for deny and ask rules also to
+//! the event's cwd, so moving `cwd` cannot escape them), a bare name (no `/`) at any depth.
+//! A `./name` deny or ask rule also binds `name` at any depth below those directories, as
+//! Claude Code 2.1.328 does (`Read(./.env)` denies `sub/.env`). `*` and `?` stay within one
+//! segment, `**` spans segments, and a pattern naming a directory covers everything below it.
+//!
+//! - [`resolve`]: targets are resolved the way the kernel resolves them (symlinks followed
+//!   where met, `..` after them, `/proc/self/cwd` as the command's directory).
+//! - [`intersect`]: whether a shell glob and a rule can name the same path.
+//! - [`fs`]: one decision's bounded, cached file-system work (resolutions, listings, glob
+//!   expansion, directory walks).
+
+pub mod fs;
+pub mod intersect;
+pub mod resolve;
 
 use std::path::{Component, Path, PathBuf};
 
-use super::RuleContext;
+use super::{PathMatch, RuleContext};
 
-/// Where a path pattern is anchored.
-pub fn anchor(spec: &str, ctx: &RuleContext, root: &Path) -> PathBuf {
-    let or_root = |p: &Option<PathBuf>| p.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let p = if let Some(abs) = spec.strip_prefix("//") {
-        PathBuf::from("/").join(abs)
+/// The absolute patterns a path specifier stands for. `project`: the project directory (`./x`
+/// anchor of allow rules; with the cwd, of deny and ask rules); `root`: the settings file's
+/// root (`/x` rules).
+pub fn anchors(spec: &str, ctx: &RuleContext, root: &Path, how: PathMatch) -> Vec<String> {
+    let home = ctx.home.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let cwd = ctx.cwd.clone().or_else(|| ctx.root.clone()).unwrap_or_else(|| PathBuf::from("/"));
+    let project = ctx.root.clone().unwrap_or_else(|| cwd.clone());
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |p: PathBuf| {
+        let s = lexical(&p).to_string_lossy().into_owned();
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    if let Some(abs) = spec.strip_prefix("//") {
+        add(PathBuf::from("/").join(abs));
     } else if let Some(h) = spec.strip_prefix("~/") {
-        or_root(&ctx.home).join(h)
+        add(home.join(h));
     } else if let Some(r) = spec.strip_prefix('/') {
-        root.join(r)
-    } else if let Some(r) = spec.strip_prefix("./") {
-        or_root(&ctx.cwd).join(r)
+        add(root.join(r));
     } else if !spec.contains('/') {
-        PathBuf::from("/**").join(spec)
+        add(PathBuf::from("/**").join(spec));
     } else {
-        or_root(&ctx.cwd).join(spec)
-    };
-    lexical(&p)
-}
-
-/// The forms of a target path a rule is checked against: lexical, and canonical if it exists.
-pub fn target_forms(target: &str, ctx: &RuleContext) -> Vec<PathBuf> {
-    let base = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let expanded = match (target.strip_prefix("~/"), &ctx.home) {
-        (Some(rest), Some(h)) => h.join(rest),
-        _ => base.join(target),
-    };
-    let lex = lexical(&expanded);
-    let mut v = vec![lex.clone()];
-    if let Ok(c) = std::fs::canonicalize(&lex)
-        && c != lex
-    {
-        v.push(c);
-    } else if let Some(parent) = lex.parent()
-        && let Ok(c) = std::fs::canonicalize(parent)
-        && c != parent
-        && let Some(name) = lex.file_name()
-    {
-        // A file that does not exist yet, in a directory reached through a symlink.
-        v.push(c.join(name));
+        let rel = spec.strip_prefix("./").unwrap_or(spec);
+        let bases: Vec<&PathBuf> = match how {
+            PathMatch::Any => vec![&project, &cwd],
+            PathMatch::All => vec![&project],
+        };
+        for b in &bases {
+            add(b.join(rel));
+        }
+        if how == PathMatch::Any && spec.starts_with("./") && !rel.contains('/') {
+            for b in bases {
+                add(b.join("**").join(rel));
+            }
+        }
     }
-    v
+    out
 }
 
 /// Whether `pattern` (already anchored) matches `target` or one of its ancestors.
-pub fn matches(pattern: &Path, target: &Path) -> bool {
-    let p = pattern.to_string_lossy();
+pub fn matches(pattern: &str, target: &Path) -> bool {
+    let p = pattern;
     let mut cur = Some(target);
     while let Some(c) = cur {
         if glob(p.as_bytes(), c.to_string_lossy().as_bytes()) {
@@ -65,6 +74,8 @@ pub fn matches(pattern: &Path, target: &Path) -> bool {
     false
 }
 
+/// `p` with `.` and `..` removed lexically (for patterns and spelling only; targets are
+/// resolved with [`resolve`]).
 pub fn lexical(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in p.components() {
@@ -162,29 +173,6 @@ fn merge(a: &[usize], b: impl Iterator<Item = usize>, out: &mut Vec<usize>) {
             out.push(v);
         }
     }
-}
-
-/// Expands a shell glob in the last segment of `arg` (as the shell would, against `cwd`); a
-/// name starting with `.` is matched only by a pattern starting with `.`. Returns nothing when
-/// `arg` has no glob characters or nothing matches.
-pub fn expand_glob(arg: &str, cwd: &Path) -> Vec<String> {
-    if !arg.contains(['*', '?', '[']) {
-        return Vec::new();
-    }
-    let (dir, pat) = match arg.rfind('/') {
-        Some(i) => (&arg[..=i], &arg[i + 1..]),
-        None => ("", arg),
-    };
-    if dir.contains(['*', '?', '[']) {
-        return Vec::new();
-    }
-    let base = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(dir) };
-    let Ok(rd) = std::fs::read_dir(&base) else { return Vec::new() };
-    rd.flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| (!n.starts_with('.') || pat.starts_with('.')) && glob(pat.as_bytes(), n.as_bytes()))
-        .map(|n| format!("{dir}{n}"))
-        .collect()
 }
 
 #[cfg(test)]
