@@ -110,8 +110,12 @@ pub enum Command {
     /// precompile cache when run as root (`XDG_CACHE_HOME=/var/cache` fills the system cache that
     /// every user's dispatch reads).
     ///
-    /// Exits 1 if any settings file is invalid.
-    Check,
+    /// Lists every problem of every settings file in one run (file:line:column, with "did you
+    /// mean …" for misspelled keys, events and tool names) and says what dispatch does about an
+    /// invalid file. Exits 1 when anything would not take effect as written (an invalid file, a
+    /// misspelled name, a missing hook script, a component that does not load); warnings count
+    /// too with --strict or managed `hookhost.strictCheck: true`.
+    Check(CheckArgs),
     /// Read one event on stdin, run it like `dispatch`, and explain the decision: which hooks
     /// matched or were skipped and why, what each answered, how long each took.
     Explain(DispatchArgs),
@@ -186,6 +190,14 @@ pub enum Command {
     /// its job from stdin; not for direct use.
     #[command(name = "async-hooks", hide = true)]
     AsyncHooks,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Treat every warning as an error (managed `hookhost.strictCheck: true` makes this the
+    /// default).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -419,7 +431,7 @@ pub fn run(cli: Cli) -> u8 {
             None => dispatch(&cli.global, &a.args),
         },
         Command::Serve(a) => serve_cmd(&cli.global, &a),
-        Command::Check => check(&cli.global),
+        Command::Check(a) => check(&cli.global, &a),
         Command::Explain(a) => explain(&cli.global, &a),
         Command::Demo(a) => demo(&a),
         Command::Test(a) => match crate::hooktest::run(&a.paths, &mut std::io::stdout().lock()) {
@@ -1112,7 +1124,7 @@ fn explain_rollback(p: &Prepared) -> Option<String> {
     })
 }
 
-fn check(g: &Global) -> u8 {
+fn check(g: &Global, a: &CheckArgs) -> u8 {
     let loc = g.locations();
     let loaded = load(&loc);
     let s = &loaded.settings;
@@ -1233,23 +1245,8 @@ fn check(g: &Global) -> u8 {
             format!("fail closed for {}", s.fail_closed.iter().cloned().collect::<Vec<_>>().join(", "))
         }
     ));
-    if !s.warnings.is_empty() {
-        o.push_str(&format!("\nwarnings ({}):\n", s.warnings.len()));
-        for w in &s.warnings {
-            o.push_str(&format!("  {w}\n"));
-        }
-    }
     print!("{o}");
-    if loaded.errors.is_empty() {
-        println!("\nok");
-        0
-    } else {
-        eprintln!("\nerrors ({}):", loaded.errors.len());
-        for e in &loaded.errors {
-            eprintln!("  {e}{}", if e.managed { "  [managed: dispatch fails closed]" } else { "" });
-        }
-        1
-    }
+    crate::settings::lint::report(&loc, &loaded, &components, a.strict)
 }
 
 /// The current directory, as `Locations::from_env` takes it.

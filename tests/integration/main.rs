@@ -15,6 +15,9 @@
 //!   components, state records) is a bounded regular file: symlinks to `/dev/stdout`, FIFOs,
 //!   directories, `/dev/zero`, 2 GB sparse files never hang `dispatch` and are located errors.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `lint`: `hookhost check` as a linter: every one-edit misspelling of every key, event and
+//!   tool name fails with a located "did you mean"; every problem of every file in one run;
+//!   missing scripts and components; `--strict` and managed `hookhost.strictCheck`.
 //! - `live_state`: the live settings' state under attack: tampered records never touch managed
 //!   policy; a user change blocked once is blocked in every project and path spelling (the
 //!   shipped guard-config-change policy); a write during a slow ConfigChange hook is never what
@@ -51,6 +54,7 @@ mod faults;
 mod files;
 mod guests;
 mod hostile;
+mod lint;
 mod live_state;
 mod parity;
 mod permissions;

@@ -260,7 +260,8 @@ fn require_pinned_hooks_needs_a_pin_below_managed() {
     let env = Env::new();
     env.write("user", &json!({"requirePinnedHooks": true}).to_string());
     let check = env.run(&["check"], b"");
-    assert!(check.stdout.contains("`requirePinnedHooks` is a managed-only key"), "{}", check.stdout);
+    assert!(check.stderr.contains("`requirePinnedHooks` is a managed-only key"), "an error: {}", check.stderr);
+    assert_eq!(check.code, 1, "a key that does not take effect as written fails check");
     assert!(!check.stdout.contains("requirePinnedHooks: non-managed"), "{}", check.stdout);
 }
 
