@@ -436,6 +436,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Demo(a) => demo(&a),
         Command::Test(a) => match crate::hooktest::run(&a.paths, &mut std::io::stdout().lock()) {
             Ok(summary) => summary.exit_code(),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
             Err(e) => {
                 eprintln!("hookhost test: {e}");
                 1
@@ -588,6 +589,11 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
         }
     };
     skipped_files.extend(remote_messages);
+    if let Some(n) = crate::notice::skipped_hooks(&loaded.settings)
+        && crate::notice::first_in_session(loc.state_dir.as_deref(), event.str_field("session_id"), &n)
+    {
+        skipped_files.push(n);
+    }
     Ok(Prepared {
         event,
         loaded,
@@ -1396,7 +1402,7 @@ fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
     }
     print!("{o}");
     if wrote_project {
-        println!("\nproject hooks changed (a pin is part of a hook's definition): run `hookhost trust` again");
+        println!("\nproject trust is unchanged: a pin is not part of the definition `hookhost trust` records");
     }
     if mismatches > 0 && code == 0 { 2 } else { code }
 }

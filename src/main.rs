@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         return ExitCode::from(hookhost::exec::wasm::compile_child_main(&args));
     }
     hookhost::fault::install();
+    // A closed stdout (`hookhost test | head -1`) ends a command quietly (exit 141, no panic).
+    hookhost::pipe::install();
     let cli = match hookhost::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(hookhost::cli::usage_error(&e)),

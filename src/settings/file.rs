@@ -819,7 +819,13 @@ fn parse_handler(
             format!("`rollback` applies only to PostToolUse hooks (it undoes a rejected edit); ignored on {event}"),
         );
     }
-    let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": h});
+    // The pin is not part of the definition project trust records: trust also records the
+    // content the pin covers, so `pin --write` after `trust` (or before) changes nothing trusted.
+    let mut unpinned = h.clone();
+    if let Some(o) = unpinned.as_object_mut() {
+        o.remove("sha256");
+    }
+    let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": unpinned});
     let definition_sha256 = format!("{:x}", Sha256::digest(definition.to_string().as_bytes()));
     Ok(Hook {
         event: event.to_string(),

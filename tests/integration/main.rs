@@ -14,6 +14,9 @@
 //! - `files`: every file hookhost decides by (settings of every scope, pinned scripts,
 //!   components, state records) is a bounded regular file: symlinks to `/dev/stdout`, FIFOs,
 //!   directories, `/dev/zero`, 2 GB sparse files never hang `dispatch` and are located errors.
+//! - `first_hour`: nothing fails silently: a skipped untrusted project hook is said once per
+//!   session, `trust` and `pin --write` in either order, `hookhost test` refuses an empty
+//!   `expect` and locates its errors, a closed pipe ends a command quietly.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
 //! - `lint`: `hookhost check` as a linter: every one-edit misspelling of every key, event and
 //!   tool name fails with a located "did you mean"; every problem of every file in one run;
@@ -52,6 +55,7 @@ mod conformance;
 mod daemon;
 mod faults;
 mod files;
+mod first_hour;
 mod guests;
 mod hostile;
 mod lint;
