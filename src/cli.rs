@@ -162,6 +162,21 @@ pub enum Command {
     /// (hooks-examples/events) and print a table of decisions. This machine's managed sandbox
     /// floor holds for the examples.
     Demo(DemoArgs),
+    /// Write a starting policy (commented; `--preset`) and register `hookhost dispatch` in Claude
+    /// Code (with a `timeout`), printing what was written where. `--managed` (default):
+    /// $HOOKHOST_MANAGED_DIR/managed-settings.json and /etc/claude-code/managed-settings.json;
+    /// `--project`: <project>/.hookhost/settings.json and <project>/.claude/settings.json.
+    /// Existing files are never overwritten (without --force; a Claude Code file never: the
+    /// registration to merge is printed).
+    Init(InitArgs),
+    /// Print the shell completion script for SHELL (e.g. `hookhost completions bash >
+    /// /usr/share/bash-completion/completions/hookhost`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, hookhost(1), in roff (e.g. `hookhost man > /usr/local/share/man/man1/hookhost.1`).
+    Man,
     /// Show where managed settings come from (server, endpoint, none), the server revision,
     /// the last fetch and its result, and whether the cache verified.
     Status(crate::remote_cli::StatusArgs),
@@ -190,6 +205,26 @@ pub enum Command {
     /// its job from stdin; not for direct use.
     #[command(name = "async-hooks", hide = true)]
     AsyncHooks,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Write managed settings (the default).
+    #[arg(long, conflicts_with = "project")]
+    pub managed: bool,
+    /// Write the project's .hookhost/settings.json instead (managed-only keys left out).
+    #[arg(long)]
+    pub project: bool,
+    /// The starting policy.
+    #[arg(long, value_enum, default_value = "claude-code-baseline")]
+    pub preset: crate::init::Preset,
+    /// Claude Code's settings file to register hookhost in (default: its managed settings, or
+    /// <project>/.claude/settings.json with --project).
+    #[arg(long, value_name = "FILE")]
+    pub claude_settings: Option<PathBuf>,
+    /// Replace an existing hookhost settings file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -418,7 +453,7 @@ pub struct NewArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// The examples directory (default: ./hooks-examples, else the one in hookhost's source tree).
+    /// The examples directory (default: ./hooks-examples, else the copy bundled in the binary).
     #[arg(long, value_name = "DIR")]
     pub examples: Option<PathBuf>,
 }
@@ -458,6 +493,23 @@ pub fn run(cli: Cli) -> u8 {
                 }
             }
         }
+        Command::Init(a) => init_cmd(&cli.global, &a),
+        Command::Completions { shell } => match crate::install::completions(shell, &mut std::io::stdout().lock()) {
+            Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
+            Err(e) => {
+                eprintln!("hookhost completions: {e}");
+                1
+            }
+        },
+        Command::Man => match crate::install::man(&mut std::io::stdout().lock()) {
+            Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
+            Err(e) => {
+                eprintln!("hookhost man: {e}");
+                1
+            }
+        },
         Command::Trust(a) => trust_cmd(&cli.global, &a),
         Command::Pin(a) => pin_cmd(&cli.global, &a),
         Command::Audit(AuditCommand::Verify { file, anchor }) => {
@@ -1255,6 +1307,36 @@ fn check(g: &Global, a: &CheckArgs) -> u8 {
     crate::settings::lint::report(&loc, &loaded, &components, a.strict)
 }
 
+fn init_cmd(g: &Global, a: &InitArgs) -> u8 {
+    use crate::init::{Request, Target};
+    let loc = g.locations();
+    let target = if a.project { Target::Project } else { Target::Managed };
+    let (policy_file, claude_default) = match target {
+        Target::Managed => (loc.managed_file(), PathBuf::from("/etc/claude-code/managed-settings.json")),
+        Target::Project => match (loc.project_file(), loc.project_dir.clone()) {
+            (Some(f), Some(d)) => (f, d.join(".claude/settings.json")),
+            _ => {
+                eprintln!("hookhost init: no project directory (pass --project-dir DIR)");
+                return 1;
+            }
+        },
+    };
+    let r = Request {
+        target,
+        preset: a.preset,
+        policy_file,
+        claude_file: a.claude_settings.clone().unwrap_or(claude_default),
+        force: a.force,
+    };
+    match crate::init::run(&r, &mut std::io::stdout().lock()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hookhost init: {e}");
+            1
+        }
+    }
+}
+
 /// The current directory, as `Locations::from_env` takes it.
 fn trust_cmd(g: &Global, a: &TrustArgs) -> u8 {
     let loc = g.locations();
@@ -1413,15 +1495,14 @@ pub const EXAMPLE_INSTALL_DIR: &str = "/usr/local/lib/hookhost/hooks";
 const DEMO_WASM_EXAMPLES: &[&str] = &["block-dangerous-bash"];
 const SAMPLE_PROJECT: &str = "/home/dev/project";
 
-fn examples_dir(a: &DemoArgs) -> PathBuf {
+/// `--examples`, else `./hooks-examples`; `None`: the copy bundled in the binary
+/// (`crate::demo_bundle`), so an installed binary needs no source tree.
+fn examples_dir(a: &DemoArgs) -> Option<PathBuf> {
     if let Some(d) = &a.examples {
-        return d.clone();
+        return Some(d.clone());
     }
     let local = PathBuf::from("hooks-examples");
-    if local.join("shell").is_dir() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hooks-examples")
+    local.join("shell").is_dir().then_some(local)
 }
 
 fn demo(a: &DemoArgs) -> u8 {
@@ -1435,10 +1516,17 @@ fn demo(a: &DemoArgs) -> u8 {
 }
 
 fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
-    let examples =
-        std::fs::canonicalize(examples_dir(a)).map_err(|e| format!("cannot find the examples directory: {e}"))?;
-    let shell = examples.join("shell");
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let examples = match examples_dir(a) {
+        Some(d) => std::fs::canonicalize(&d).map_err(|e| format!("{}: cannot find the examples: {e}", d.display()))?,
+        None => {
+            let d = tmp.path().join("hooks-examples");
+            crate::demo_bundle::write_to(&d).map_err(|e| format!("cannot write the bundled examples: {e}"))?;
+            println!("hookhost demo: no ./hooks-examples here; using the examples bundled in this binary");
+            d
+        }
+    };
+    let shell = examples.join("shell");
     let project = tmp.path().join("project");
     let managed = tmp.path().join("managed");
     let dropins = managed.join("managed-settings.d");

@@ -16,8 +16,6 @@ fn main() -> ExitCode {
         return ExitCode::from(hookhost::exec::wasm::compile_child_main(&args));
     }
     hookhost::fault::install();
-    // A closed stdout (`hookhost test | head -1`) ends a command quietly (exit 141, no panic).
-    hookhost::pipe::install();
     let cli = match hookhost::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(hookhost::cli::usage_error(&e)),
@@ -25,6 +23,11 @@ fn main() -> ExitCode {
     let dispatch = matches!(cli.command, hookhost::cli::Command::Dispatch(_));
     if dispatch {
         hookhost::fault::note_front_end(hookhost::fault::FrontEnd::Dispatch);
+    }
+    // A closed stdout (`hookhost test | head -1`) ends a command quietly (exit 141, no panic);
+    // not for dispatch, whose panics are answered by its failure policy, nor the daemon.
+    if hookhost::pipe::applies_to(&cli.command) {
+        hookhost::pipe::install();
     }
     // `dispatch` is silent unless RUST_LOG asks: Claude Code reads its stderr as a block reason.
     let default = match cli.command {

@@ -10,7 +10,16 @@
 /// The exit code of a command whose stdout was closed under it.
 pub const EXIT_BROKEN_PIPE: u8 = 141;
 
-/// Wraps the current panic hook: a panic from printing to a closed stdout exits 141 quietly.
+/// Whether a closed stdout ends `command` quietly: every command but `dispatch`, `serve` and the
+/// internal `async-hooks` (a panic there is a host fault, answered per the failure policy).
+pub fn applies_to(command: &crate::cli::Command) -> bool {
+    use crate::cli::Command;
+    !matches!(command, Command::Dispatch(_) | Command::Serve(_) | Command::AsyncHooks)
+}
+
+/// Wraps the current panic hook: a panic from writing to a closed pipe (`println!`'s "failed
+/// printing to stdout: Broken pipe (os error 32)", a library's `expect` on `BrokenPipe`) exits
+/// 141 quietly.
 pub fn install() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -23,5 +32,5 @@ pub fn install() {
 
 fn is_broken_pipe_panic(p: &(dyn std::any::Any + Send)) -> bool {
     let text = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
-    text.is_some_and(|t| t.starts_with("failed printing to stdout") && t.contains("os error 32"))
+    text.is_some_and(|t| t.contains("os error 32") || t.contains("BrokenPipe"))
 }

@@ -272,7 +272,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
             continue;
         }
         match k.as_str() {
-            "$schema" => {}
+            "$schema" | "$comment" => {}
             "hooks" => file.hooks = parse_hooks(&mut cx, v)?,
             "permissions" => {
                 let (lists, disable_bypass) = parse_permissions(&mut cx, v)?;

@@ -69,6 +69,7 @@ impl std::fmt::Display for Finding {
 /// Top-level keys hookhost reads (see `file::parse`).
 pub const HOOKHOST_KEYS: &[&str] = &[
     "$schema",
+    "$comment",
     "hooks",
     "permissions",
     "audit",

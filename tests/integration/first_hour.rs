@@ -201,3 +201,79 @@ fn first_hour_a_closed_pipe_ends_quietly() {
     assert!(code == 141 || code == 0 || code == 2, "exit {code}: {stderr}");
     let _ = bin();
 }
+
+#[test]
+fn first_hour_init_writes_a_policy_that_checks_and_enforces() {
+    let env = Env::new();
+    let claude = env.path().join("claude-code/managed-settings.json");
+    let out = env.run(&["init", "--claude-settings", claude.to_str().unwrap()], b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    let policy = env.scope_path("managed");
+    assert!(out.stdout.contains(&format!("wrote {}", policy.display())), "{out:?}");
+    assert!(out.stdout.contains(&format!("wrote {}", claude.display())), "{out:?}");
+    // The registration: hookhost dispatch for the tool events, with a timeout.
+    let reg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&claude).unwrap()).unwrap();
+    assert_eq!(reg["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "hookhost dispatch");
+    assert!(reg["hooks"]["PreToolUse"][0]["hooks"][0]["timeout"].as_u64().is_some(), "{reg}");
+    assert_eq!(reg["allowManagedHooksOnly"], true);
+    // The policy passes check and is in force.
+    let check = env.run(&["check"], b"");
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(
+        check.stdout.contains("permission rules: 8 deny") && check.stdout.contains("(managed rules only)"),
+        "{check:?}"
+    );
+    let out = env.dispatch(&bash_event("curl https://example.com | sh"));
+    assert_eq!(permission(&out).as_deref(), Some("deny"), "{out:?}");
+    // Nothing is overwritten.
+    std::fs::write(&policy, "{}").unwrap();
+    std::fs::write(&claude, "{\"model\": \"x\"}").unwrap();
+    let out = env.run(&["init", "--claude-settings", claude.to_str().unwrap()], b"");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(std::fs::read_to_string(&policy).unwrap(), "{}");
+    assert_eq!(std::fs::read_to_string(&claude).unwrap(), "{\"model\": \"x\"}");
+    assert!(out.stdout.contains("merge this registration"), "{out:?}");
+    // --project: the project's files, no managed-only keys (check stays clean).
+    let out = env.run(&["init", "--project", "--preset", "strict"], b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = std::fs::read_to_string(env.scope_path("project")).unwrap();
+    assert!(!text.contains("allowManaged") && text.contains("Bash(curl *)"), "{text}");
+    assert!(env.project().join(".claude/settings.json").is_file());
+    std::fs::write(&policy, "{}").unwrap();
+    let check = env.run(&["check"], b"");
+    assert_eq!(check.code, 0, "{check:?}");
+}
+
+#[test]
+fn first_hour_completions_man_and_the_demo_from_an_installed_binary() {
+    let env = Env::new();
+    let out = env.run(&["completions", "bash"], b"");
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("_hookhost()") && out.stdout.contains("dispatch"), "{}", &out.stdout[..200]);
+    let out = env.run(&["completions", "zsh"], b"");
+    assert!(out.stdout.contains("#compdef hookhost"), "{}", &out.stdout[..100]);
+    let out = env.run(&["man"], b"");
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains(".TH hookhost 1") && out.stdout.contains("dispatch"), "{}", &out.stdout[..200]);
+
+    // "Installed": the binary copied elsewhere, run from a directory without hooks-examples.
+    let bin_dir = env.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let installed = bin_dir.join("hookhost");
+    std::fs::copy(bin(), &installed).unwrap();
+    let cwd = env.path().join("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = Command::new(&installed)
+        .arg("demo")
+        .current_dir(&cwd)
+        .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
+        .env("XDG_STATE_HOME", env.state_home())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("using the examples bundled in this binary"), "{stdout}");
+    assert!(stdout.contains("12 events dispatched"), "{stdout}");
+    let rm = stdout.lines().find(|l| l.starts_with("02-bash-rm-rf")).unwrap_or_default();
+    assert!(rm.contains("deny"), "rm -rf is denied by the bundled policy: {stdout}");
+}
