@@ -110,8 +110,12 @@ pub enum Command {
     /// precompile cache when run as root (`XDG_CACHE_HOME=/var/cache` fills the system cache that
     /// every user's dispatch reads).
     ///
-    /// Exits 1 if any settings file is invalid.
-    Check,
+    /// Lists every problem of every settings file in one run (file:line:column, with "did you
+    /// mean …" for misspelled keys, events and tool names) and says what dispatch does about an
+    /// invalid file. Exits 1 when anything would not take effect as written (an invalid file, a
+    /// misspelled name, a missing hook script, a component that does not load); warnings count
+    /// too with --strict or managed `hookhost.strictCheck: true`.
+    Check(CheckArgs),
     /// Read one event on stdin, run it like `dispatch`, and explain the decision: which hooks
     /// matched or were skipped and why, what each answered, how long each took.
     Explain(DispatchArgs),
@@ -158,6 +162,21 @@ pub enum Command {
     /// (hooks-examples/events) and print a table of decisions. This machine's managed sandbox
     /// floor holds for the examples.
     Demo(DemoArgs),
+    /// Write a starting policy (commented; `--preset`) and register `hookhost dispatch` in Claude
+    /// Code (with a `timeout`), printing what was written where. `--managed` (default):
+    /// $HOOKHOST_MANAGED_DIR/managed-settings.json and /etc/claude-code/managed-settings.json;
+    /// `--project`: <project>/.hookhost/settings.json and <project>/.claude/settings.json.
+    /// Existing files are never overwritten (without --force; a Claude Code file never: the
+    /// registration to merge is printed).
+    Init(InitArgs),
+    /// Print the shell completion script for SHELL (e.g. `hookhost completions bash >
+    /// /usr/share/bash-completion/completions/hookhost`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, hookhost(1), in roff (e.g. `hookhost man > /usr/local/share/man/man1/hookhost.1`).
+    Man,
     /// Show where managed settings come from (server, endpoint, none), the server revision,
     /// the last fetch and its result, and whether the cache verified.
     Status(crate::remote_cli::StatusArgs),
@@ -186,6 +205,34 @@ pub enum Command {
     /// its job from stdin; not for direct use.
     #[command(name = "async-hooks", hide = true)]
     AsyncHooks,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Write managed settings (the default).
+    #[arg(long, conflicts_with = "project")]
+    pub managed: bool,
+    /// Write the project's .hookhost/settings.json instead (managed-only keys left out).
+    #[arg(long)]
+    pub project: bool,
+    /// The starting policy.
+    #[arg(long, value_enum, default_value = "claude-code-baseline")]
+    pub preset: crate::init::Preset,
+    /// Claude Code's settings file to register hookhost in (default: its managed settings, or
+    /// <project>/.claude/settings.json with --project).
+    #[arg(long, value_name = "FILE")]
+    pub claude_settings: Option<PathBuf>,
+    /// Replace an existing hookhost settings file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Treat every warning as an error (managed `hookhost.strictCheck: true` makes this the
+    /// default).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -431,7 +478,7 @@ pub struct NewArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// The examples directory (default: ./hooks-examples, else the one in hookhost's source tree).
+    /// The examples directory (default: ./hooks-examples, else the copy bundled in the binary).
     #[arg(long, value_name = "DIR")]
     pub examples: Option<PathBuf>,
 }
@@ -444,11 +491,12 @@ pub fn run(cli: Cli) -> u8 {
             None => dispatch(&cli.global, &a.args),
         },
         Command::Serve(a) => serve_cmd(&cli.global, &a),
-        Command::Check => check(&cli.global),
+        Command::Check(a) => check(&cli.global, &a),
         Command::Explain(a) => explain(&cli.global, &a),
         Command::Demo(a) => demo(&a),
         Command::Test(a) => match crate::hooktest::run(&a.paths, &mut std::io::stdout().lock()) {
             Ok(summary) => summary.exit_code(),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
             Err(e) => {
                 eprintln!("hookhost test: {e}");
                 1
@@ -470,6 +518,23 @@ pub fn run(cli: Cli) -> u8 {
                 }
             }
         }
+        Command::Init(a) => init_cmd(&cli.global, &a),
+        Command::Completions { shell } => match crate::install::completions(shell, &mut std::io::stdout().lock()) {
+            Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
+            Err(e) => {
+                eprintln!("hookhost completions: {e}");
+                1
+            }
+        },
+        Command::Man => match crate::install::man(&mut std::io::stdout().lock()) {
+            Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
+            Err(e) => {
+                eprintln!("hookhost man: {e}");
+                1
+            }
+        },
         Command::Trust(a) => trust_cmd(&cli.global, &a),
         Command::Pin(a) => pin_cmd(&cli.global, &a),
         Command::Audit(AuditCommand::Verify { file, anchor }) => {
@@ -602,6 +667,11 @@ fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared,
         }
     };
     skipped_files.extend(remote_messages);
+    if let Some(n) = crate::notice::skipped_hooks(&loaded.settings)
+        && crate::notice::first_in_session(loc.state_dir.as_deref(), event.str_field("session_id"), &n)
+    {
+        skipped_files.push(n);
+    }
     Ok(Prepared {
         event,
         loaded,
@@ -1150,7 +1220,7 @@ fn explain_rollback(p: &Prepared) -> Option<String> {
     })
 }
 
-fn check(g: &Global) -> u8 {
+fn check(g: &Global, a: &CheckArgs) -> u8 {
     let loc = g.locations();
     let loaded = load(&loc);
     let s = &loaded.settings;
@@ -1271,22 +1341,37 @@ fn check(g: &Global) -> u8 {
             format!("fail closed for {}", s.fail_closed.iter().cloned().collect::<Vec<_>>().join(", "))
         }
     ));
-    if !s.warnings.is_empty() {
-        o.push_str(&format!("\nwarnings ({}):\n", s.warnings.len()));
-        for w in &s.warnings {
-            o.push_str(&format!("  {w}\n"));
-        }
-    }
     print!("{o}");
-    if loaded.errors.is_empty() {
-        println!("\nok");
-        0
-    } else {
-        eprintln!("\nerrors ({}):", loaded.errors.len());
-        for e in &loaded.errors {
-            eprintln!("  {e}{}", if e.managed { "  [managed: dispatch fails closed]" } else { "" });
+    crate::settings::lint::report(&loc, &loaded, &components, a.strict)
+}
+
+fn init_cmd(g: &Global, a: &InitArgs) -> u8 {
+    use crate::init::{Request, Target};
+    let loc = g.locations();
+    let target = if a.project { Target::Project } else { Target::Managed };
+    let (policy_file, claude_default) = match target {
+        Target::Managed => (loc.managed_file(), PathBuf::from("/etc/claude-code/managed-settings.json")),
+        Target::Project => match (loc.project_file(), loc.project_dir.clone()) {
+            (Some(f), Some(d)) => (f, d.join(".claude/settings.json")),
+            _ => {
+                eprintln!("hookhost init: no project directory (pass --project-dir DIR)");
+                return 1;
+            }
+        },
+    };
+    let r = Request {
+        target,
+        preset: a.preset,
+        policy_file,
+        claude_file: a.claude_settings.clone().unwrap_or(claude_default),
+        force: a.force,
+    };
+    match crate::init::run(&r, &mut std::io::stdout().lock()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hookhost init: {e}");
+            1
         }
-        1
     }
 }
 
@@ -1437,7 +1522,7 @@ fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
     }
     print!("{o}");
     if wrote_project {
-        println!("\nproject hooks changed (a pin is part of a hook's definition): run `hookhost trust` again");
+        println!("\nproject trust is unchanged: a pin is not part of the definition `hookhost trust` records");
     }
     if mismatches > 0 && code == 0 { 2 } else { code }
 }
@@ -1448,15 +1533,14 @@ pub const EXAMPLE_INSTALL_DIR: &str = "/usr/local/lib/hookhost/hooks";
 const DEMO_WASM_EXAMPLES: &[&str] = &["block-dangerous-bash"];
 const SAMPLE_PROJECT: &str = "/home/dev/project";
 
-fn examples_dir(a: &DemoArgs) -> PathBuf {
+/// `--examples`, else `./hooks-examples`; `None`: the copy bundled in the binary
+/// (`crate::demo_bundle`), so an installed binary needs no source tree.
+fn examples_dir(a: &DemoArgs) -> Option<PathBuf> {
     if let Some(d) = &a.examples {
-        return d.clone();
+        return Some(d.clone());
     }
     let local = PathBuf::from("hooks-examples");
-    if local.join("shell").is_dir() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hooks-examples")
+    local.join("shell").is_dir().then_some(local)
 }
 
 fn demo(a: &DemoArgs) -> u8 {
@@ -1470,10 +1554,17 @@ fn demo(a: &DemoArgs) -> u8 {
 }
 
 fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
-    let examples =
-        std::fs::canonicalize(examples_dir(a)).map_err(|e| format!("cannot find the examples directory: {e}"))?;
-    let shell = examples.join("shell");
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let examples = match examples_dir(a) {
+        Some(d) => std::fs::canonicalize(&d).map_err(|e| format!("{}: cannot find the examples: {e}", d.display()))?,
+        None => {
+            let d = tmp.path().join("hooks-examples");
+            crate::demo_bundle::write_to(&d).map_err(|e| format!("cannot write the bundled examples: {e}"))?;
+            println!("hookhost demo: no ./hooks-examples here; using the examples bundled in this binary");
+            d
+        }
+    };
+    let shell = examples.join("shell");
     let project = tmp.path().join("project");
     let managed = tmp.path().join("managed");
     let dropins = managed.join("managed-settings.d");

@@ -27,7 +27,9 @@
 //! `projectDir` (optional) is the project directory (default: the event's `cwd`). `expect` may
 //! hold `decision` (`deny`, `defer`, `ask`, `allow`, `block`, `stop` or `none`), `reasonContains`,
 //! `updatedInput` (the exact object), `exitCode` (what `hookhost dispatch` would exit with) and
-//! `hooksRun`; every key given must hold.
+//! `hooksRun`; every key given must hold, and at least one must be given (an empty `expect` is an
+//! error: it would pass whatever the hooks do). A file that is not a test file is an error at
+//! its file:line:column.
 //!
 //! Promises: exit 0 when every case passed, 2 when any failed, 1 when a test file could not be
 //! used (and nothing failed), or when this machine's managed settings cannot be read (no hook is
@@ -169,8 +171,7 @@ fn run_file(
     out: &mut dyn std::io::Write,
 ) -> Result<(usize, usize), String> {
     let text = read_text(path)?;
-    let t: TestFile =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a hookhost test file: {e}", path.display()))?;
+    let t = parse_test_file(&text, path)?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let abs = |p: &Path| {
         let joined = base.join(p);
@@ -229,7 +230,7 @@ fn check_components(settings: &crate::settings::Settings, base: &Path) -> Result
         let how = if build.is_file() {
             format!("run {} first (it builds the component and prints its path)", build.display())
         } else {
-            "build it first".to_string()
+            crate::settings::lint::build_hint(&w.component, Some(base)).unwrap_or_else(|| "build it first".into())
         };
         return Err(format!(
             "wasm component {} does not exist: {how}; `hookhost test` builds nothing",
@@ -237,6 +238,40 @@ fn check_components(settings: &crate::settings::Settings, base: &Path) -> Result
         ));
     }
     Ok(())
+}
+
+/// Parses a test file; every error is located at file:line:column. A case whose `expect` is
+/// empty is an error: it would pass whatever the hooks do.
+fn parse_test_file(text: &str, path: &Path) -> Result<TestFile, String> {
+    use crate::settings::locate::{Seg, locate};
+    let t: TestFile = serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.rfind(" at line ").map_or(msg.clone(), |i| msg[..i].to_string());
+        format!("{}:{}:{}: not a hookhost test file: {msg}", path.display(), e.line().max(1), e.column().max(1))
+    })?;
+    for (i, case) in t.cases.iter().enumerate() {
+        let e = &case.expect;
+        if e.decision.is_none()
+            && e.reason_contains.is_none()
+            && e.updated_input.is_none()
+            && e.exit_code.is_none()
+            && e.hooks_run.is_none()
+        {
+            let (line, col) =
+                locate(text, &[Seg::Key("cases".into()), Seg::Index(i), Seg::Key("expect".into())], false);
+            return Err(format!(
+                "{}:{line}:{col}: case {:?}: `expect` is empty, so it would pass whatever the hooks do; give at least \
+                 `decision` (deny, defer, ask, allow, block, stop or none)",
+                path.display(),
+                case.name
+            ));
+        }
+    }
+    if t.cases.is_empty() {
+        let (line, col) = locate(text, &[Seg::Key("cases".into())], false);
+        return Err(format!("{}:{line}:{col}: no cases: a test file tests nothing without them", path.display()));
+    }
+    Ok(t)
 }
 
 /// A test, settings or event file: a bounded regular file (`crate::readfile`), UTF-8.
@@ -373,7 +408,12 @@ mod tests {
         let s = run(&[tmp.path().to_path_buf()], &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!((s, s.exit_code()), (Summary { passed: 0, failed: 0, errors: 1 }, 1), "{text}");
-        assert!(text.contains("x.wasm does not exist: build it first"), "{text}");
+        assert!(
+            text.contains(
+                "x.wasm does not exist: build the hook's crate with `cargo build --release --target wasm32-wasip2`"
+            ),
+            "{text}"
+        );
         std::fs::write(tmp.path().join("build.sh"), "#!/bin/sh\n").unwrap();
         let mut out = Vec::new();
         run(&[tmp.path().to_path_buf()], &mut out).unwrap();

@@ -24,6 +24,11 @@ fn main() -> ExitCode {
     if dispatch {
         hookhost::fault::note_front_end(hookhost::fault::FrontEnd::Dispatch);
     }
+    // A closed stdout (`hookhost test | head -1`) ends a command quietly (exit 141, no panic);
+    // not for dispatch, whose panics are answered by its failure policy, nor the daemon.
+    if hookhost::pipe::applies_to(&cli.command) {
+        hookhost::pipe::install();
+    }
     // `dispatch` is silent unless RUST_LOG asks: Claude Code reads its stderr as a block reason.
     let default = match cli.command {
         hookhost::cli::Command::Dispatch(_) => "off",

@@ -41,7 +41,8 @@
 //!    project. It records, in `<state dir>/trusted-projects.json` (the state dir is
 //!    `$XDG_STATE_HOME/hookhost`, else `~/.local/state/hookhost`), for every project and local
 //!    hook: the hash of its definition (`Hook::definition_sha256`: event, matcher and handler
-//!    object as written) and the hash of its content (the same file or command line a pin
+//!    object as written, without its `sha256`: the content below is what a pin covers, so
+//!    `trust` and `pin --write` work in either order) and the hash of its content (the same file or command line a pin
 //!    covers; the component for `wasm`). [`apply`] (called by `settings::load`, so every front
 //!    end gets it) deactivates a project hook whose definition is not recorded, or whose content
 //!    changed since: editing a trusted script behind an unchanged command line revokes trust for

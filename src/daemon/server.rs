@@ -801,6 +801,11 @@ pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
     if unapproved {
         notes.push(crate::remote_cli::UNAPPROVED_NOTE.into());
     }
+    if let Some(n) = crate::notice::skipped_hooks(rev.settings())
+        && crate::notice::first_in_session(None, event.str_field("session_id"), &n)
+    {
+        notes.push(n);
+    }
     let mut outcome = rev.bus.dispatch(event, &rev.ctx).await;
     outcome.verdict.system_messages.extend(notes);
     outcome.render(event)

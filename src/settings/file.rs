@@ -274,7 +274,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
             continue;
         }
         match k.as_str() {
-            "$schema" => {}
+            "$schema" | "$comment" => {}
             "hooks" => file.hooks = parse_hooks(&mut cx, v)?,
             "permissions" => {
                 let (lists, disable_bypass) = parse_permissions(&mut cx, v)?;
@@ -1070,7 +1070,13 @@ fn parse_handler(
             ));
         }
     };
-    let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": h});
+    // The pin is not part of the definition project trust records: trust also records the
+    // content the pin covers, so `pin --write` after `trust` (or before) changes nothing trusted.
+    let mut unpinned = h.clone();
+    if let Some(o) = unpinned.as_object_mut() {
+        o.remove("sha256");
+    }
+    let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": unpinned});
     let definition_sha256 = format!("{:x}", Sha256::digest(definition.to_string().as_bytes()));
     Ok(Hook {
         event: event.to_string(),

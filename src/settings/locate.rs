@@ -32,6 +32,35 @@ pub fn locate_offset(text: &str, path: &[Seg], key: bool) -> usize {
     best
 }
 
+/// The byte span of the element at `path`: `(start, value_start, end)`, where `start` is the
+/// key of an object member (the value itself for an array element) and `end` is just past the
+/// value. `None` when the path does not exist. `text` must be valid JSON.
+pub fn element_span(text: &str, path: &[Seg]) -> Option<(usize, usize, usize)> {
+    let mut s = Scanner { b: text.as_bytes(), i: 0 };
+    s.ws();
+    let mut span = None;
+    for seg in path {
+        let (key_at, value_at) = s.enter(seg)?;
+        span = Some((key_at, value_at));
+    }
+    let (start, value_at) = span?;
+    s.i = value_at;
+    s.skip_value()?;
+    Some((start, value_at, s.i))
+}
+
+/// The byte offset of 1-based (`line`, `column`) in `text` (columns count characters).
+pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut off = 0;
+    for (n, l) in text.split_inclusive('\n').enumerate() {
+        if n + 1 == line {
+            return off + l.char_indices().nth(column.saturating_sub(1)).map_or(l.len(), |(i, _)| i);
+        }
+        off += l.len();
+    }
+    text.len()
+}
+
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];

@@ -83,7 +83,9 @@ fn check_prints_hooks_with_origin_and_locates_errors() {
     );
     env.write("user", &hook_settings("Stop", "", json!([{"type": "command", "command": "notify.sh"}])));
     let out = env.run(&["check"], b"");
-    assert_eq!(out.code, 0, "{out:?}");
+    // Neither program exists: each hook would fail every time it fires, so check fails.
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("the program `guard.sh` is not on PATH"), "{}", out.stderr);
     assert!(out.stdout.contains(&format!("managed {}:", m.display())), "{}", out.stdout);
     assert!(out.stdout.contains("[guard.sh]") && out.stdout.contains("onFailure block"), "{}", out.stdout);
     assert!(out.stdout.contains("[notify.sh]") && out.stdout.contains("user "), "{}", out.stdout);

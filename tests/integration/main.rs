@@ -17,7 +17,13 @@
 //! - `files`: every file hookhost decides by (settings of every scope, pinned scripts,
 //!   components, state records) is a bounded regular file: symlinks to `/dev/stdout`, FIFOs,
 //!   directories, `/dev/zero`, 2 GB sparse files never hang `dispatch` and are located errors.
+//! - `first_hour`: nothing fails silently: a skipped untrusted project hook is said once per
+//!   session, `trust` and `pin --write` in either order, `hookhost test` refuses an empty
+//!   `expect` and locates its errors, a closed pipe ends a command quietly.
 //! - `hostile`: hostile input never panics and fails per the failure policy.
+//! - `lint`: `hookhost check` as a linter: every one-edit misspelling of every key, event and
+//!   tool name fails with a located "did you mean"; every problem of every file in one run;
+//!   missing scripts and components; `--strict` and managed `hookhost.strictCheck`.
 //! - `live_state`: the live settings' state under attack: tampered records never touch managed
 //!   policy; a user change blocked once is blocked in every project and path spelling (the
 //!   shipped guard-config-change policy); a write during a slow ConfigChange hook is never what
@@ -57,8 +63,10 @@ mod conformance;
 mod daemon;
 mod faults;
 mod files;
+mod first_hour;
 mod guests;
 mod hostile;
+mod lint;
 mod live_state;
 mod observe;
 mod parity;

@@ -260,7 +260,8 @@ fn require_pinned_hooks_needs_a_pin_below_managed() {
     let env = Env::new();
     env.write("user", &json!({"requirePinnedHooks": true}).to_string());
     let check = env.run(&["check"], b"");
-    assert!(check.stdout.contains("`requirePinnedHooks` is a managed-only key"), "{}", check.stdout);
+    assert!(check.stderr.contains("`requirePinnedHooks` is a managed-only key"), "an error: {}", check.stderr);
+    assert_eq!(check.code, 1, "a key that does not take effect as written fails check");
     assert!(!check.stdout.contains("requirePinnedHooks: non-managed"), "{}", check.stdout);
 }
 
@@ -286,7 +287,7 @@ fn pin_prints_and_writes_pins() {
     let out = env.run(&["pin", "--write"], b"");
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("not written: a managed file (pass --include-managed)"), "{}", out.stdout);
-    assert!(out.stdout.contains("run `hookhost trust` again"), "{}", out.stdout);
+    assert!(out.stdout.contains("project trust is unchanged"), "{}", out.stdout);
     assert_eq!(std::fs::read_to_string(env.scope_path("managed")).unwrap(), managed_text, "managed file touched");
     let written = std::fs::read_to_string(env.scope_path("project")).unwrap();
     let expected = project_text.replace("guard.sh\"}", &format!("guard.sh\", \"sha256\": \"{sum}\"}}"));
