@@ -36,6 +36,7 @@
 pub mod audit;
 pub mod bus;
 pub mod cli;
+pub mod cli_remote;
 pub mod daemon;
 pub mod decision;
 pub mod doctor;
@@ -46,11 +47,12 @@ pub mod fault;
 pub mod floor;
 pub mod hook;
 pub mod hooktest;
+pub mod host;
 pub mod live;
 pub mod matcher;
 pub mod permissions;
 pub mod readfile;
-pub mod remote_cli;
+
 pub mod replay;
 pub mod rollback;
 pub mod scaffold;
@@ -62,4 +64,5 @@ pub use decision::{Decision, FailureKind, HookFailure, HookResult, Permission, R
 pub use error::{Error, SettingsError};
 pub use event::{EventKind, HookEvent};
 pub use hook::Hook;
+pub use host::{Host, HostBuilder, RemoteMode, WasmAllocator};
 pub use settings::{Locations, Scope, Settings};
