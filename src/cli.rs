@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bus::{DispatchContext, EventBus, Outcome};
+use crate::bus::{DispatchContext, Outcome};
 use crate::decision::{HookResult, Response, first_line};
 use crate::error::HostFault;
 use crate::event::{DEFAULT_MAX_EVENT_BYTES, HookEvent};
@@ -772,6 +772,12 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     })
 }
 
+/// The host of the tools that run hooks off the event path (`check`, `demo`, `test`, `replay`):
+/// records nothing, undoes nothing.
+pub(crate) fn tools_host() -> crate::Host {
+    crate::Host::builder().front_end(crate::host::FrontEnd::Explain).build_offline()
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
@@ -962,10 +968,8 @@ fn check(g: &Global) -> u8 {
     }
     // Loading every component now compiles it (with the precompile budget) into the precompile
     // cache when this process may write one (root): events then never compile.
-    let components = crate::exec::preload_wasm(
-        &s.hooks,
-        &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false },
-    );
+    let components = tools_host()
+        .preload_wasm(&s.hooks, &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false });
     if !components.is_empty() {
         o.push_str(&format!("\nwasm components ({}):\n", components.len()));
         for (path, r) in &components {
@@ -1310,9 +1314,7 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     let rt = runtime().map_err(|e| e.to_string())?;
     // The examples stand in for this machine's managed files, not for its sandbox floor.
     let floor = crate::floor::machine_sandbox()?;
-    let mut settings = loaded.settings;
-    crate::floor::impose(&mut settings, &floor);
-    let bus = EventBus::new(settings);
+    let bus = tools_host().what_if_bus(loaded.settings, &floor);
     let ctx = DispatchContext { project_dir: Some(project.clone()), user_dir: None };
     println!("{:<26} {:<14} {:<34} {:<6} {:<5} reason", "sample", "event", "tool / source", "hooks", "exit");
     println!("{}", "-".repeat(120));

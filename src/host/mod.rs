@@ -194,6 +194,24 @@ impl HostBuilder {
     /// Builds the host. `Err` only with [`RemoteMode::Poll`] when `forceRemoteSettingsRefresh`
     /// asks for a fresh copy of the server-managed settings and it cannot be fetched.
     pub fn build(self) -> Result<Host, crate::Error> {
+        let poll = self.remote == RemoteMode::Poll;
+        let host = self.build_offline();
+        if poll {
+            let base = host.inner.locations(None, None, None);
+            let (source, problems) = remote::startup_source(&base).map_err(crate::Error::Usage)?;
+            let warnings = problems.into_iter().map(|p| format!("server-managed settings: {p}")).collect();
+            *host.inner.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = warnings;
+            if let (Some(source), Some(projects)) = (source, &host.inner.projects) {
+                *host.inner.poller.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(remote::Poller::start(source, projects.server_sender()));
+            }
+        }
+        Ok(host)
+    }
+
+    /// [`HostBuilder::build`] without the startup fetch of [`RemoteMode::Poll`] (which is then
+    /// read from the cache, and not polled): cannot fail.
+    pub(crate) fn build_offline(self) -> Host {
         let pool = self.sandbox_pool.then(|| {
             let guard = crate::exec::sandbox::pool::enable();
             // What every sandboxed run shares is built now, not at the first event.
@@ -203,25 +221,17 @@ impl HostBuilder {
         let projects = self
             .watch
             .then(|| projects::Projects::new(self.max_projects, format!("hookhost-serve-{}", std::process::id())));
-        let mut host = Inner {
-            wasm_runtime: OnceLock::new(),
-            pool: Mutex::new(pool),
-            projects,
-            poller: Mutex::new(None),
-            warnings: Vec::new(),
-            blocking_rt: OnceLock::new(),
-            b: self,
-        };
-        if host.b.remote == RemoteMode::Poll {
-            let base = host.locations(None, None, None);
-            let (source, problems) = remote::startup_source(&base).map_err(crate::Error::Usage)?;
-            host.warnings.extend(problems.into_iter().map(|p| format!("server-managed settings: {p}")));
-            if let (Some(source), Some(projects)) = (source, &host.projects) {
-                *host.poller.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    Some(remote::Poller::start(source, projects.server_sender()));
-            }
+        Host {
+            inner: Arc::new(Inner {
+                wasm_runtime: OnceLock::new(),
+                pool: Mutex::new(pool),
+                projects,
+                poller: Mutex::new(None),
+                warnings: Mutex::new(Vec::new()),
+                blocking_rt: OnceLock::new(),
+                b: self,
+            }),
         }
-        Ok(Host { inner: Arc::new(host) })
     }
 }
 
@@ -245,7 +255,7 @@ struct Inner {
     pool: Mutex<Option<crate::exec::sandbox::pool::PoolGuard>>,
     projects: Option<projects::Projects>,
     poller: Mutex<Option<remote::Poller>>,
-    warnings: Vec<String>,
+    warnings: Mutex<Vec<String>>,
     /// The runtime of [`Host::dispatch_blocking`] called outside any runtime.
     blocking_rt: OnceLock<Result<tokio::runtime::Runtime, String>>,
 }
@@ -358,8 +368,8 @@ impl Host {
     }
 
     /// Warnings from building the host (server-managed settings problems at startup).
-    pub fn warnings(&self) -> &[String] {
-        &self.inner.warnings
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Stops the host's watchers and poller and tears its sandbox pool down, waiting for them
@@ -443,6 +453,42 @@ impl Host {
     /// host's; then the builder's overrides.
     fn locations(&self, project_dir: Option<PathBuf>, settings: Option<PathBuf>, cwd: Option<&str>) -> Locations {
         self.inner.locations(project_dir, settings, cwd)
+    }
+
+    /// A bus over `settings` with this host's WebAssembly runtime (built only when a hook needs
+    /// it).
+    pub(crate) fn bus_over(&self, settings: crate::settings::Settings) -> crate::bus::EventBus {
+        let has_wasm = settings.hooks.iter().any(|h| matches!(h.handler, crate::hook::Handler::Wasm(_)));
+        match has_wasm.then(|| self.wasm_runtime().ok()).flatten() {
+            Some(rt) => crate::bus::EventBus::with_wasm_runtime(settings, rt),
+            None => crate::bus::EventBus::new(settings),
+        }
+    }
+
+    /// The what-if tools (`test`, `replay`, `demo`): a bus over `settings` as given (not loaded
+    /// from the locations, not gated) with `floor`, the machine's managed sandbox floor, imposed
+    /// on it, so a tool never runs a hook less confined than dispatch would. Records nothing.
+    pub(crate) fn what_if_bus(
+        &self,
+        mut settings: crate::settings::Settings,
+        floor: &crate::exec::sandbox::ManagedSandbox,
+    ) -> crate::bus::EventBus {
+        crate::floor::impose(&mut settings, floor);
+        self.bus_over(settings)
+    }
+
+    /// Loads every wasm hook's component of `hooks` into this host's runtime, compiling it into
+    /// the precompile cache (`check`, `test`).
+    pub(crate) fn preload_wasm(
+        &self,
+        hooks: &[Arc<crate::hook::Hook>],
+        ctx: &crate::exec::RunContext,
+    ) -> Vec<(PathBuf, Result<String, crate::decision::HookFailure>)> {
+        let needed = hooks.iter().any(|h| matches!(h.handler, crate::hook::Handler::Wasm(_)));
+        if !needed {
+            return Vec::new();
+        }
+        crate::exec::preload_wasm(&self.wasm_runtime(), hooks, ctx)
     }
 
     /// This host's WebAssembly runtime (built at first use).

@@ -127,12 +127,8 @@ impl Host {
     fn bus(&self, p: &Prepared) -> EventBus {
         let settings = p.loaded.settings.clone();
         let record = self.inner.b.front != FrontEnd::Explain;
-        let has_wasm = settings.hooks.iter().any(|h| matches!(h.handler, crate::hook::Handler::Wasm(_)));
         let audit_settings = settings.audit.clone();
-        let mut bus = match has_wasm.then(|| self.wasm_runtime().ok()).flatten() {
-            Some(rt) => EventBus::with_wasm_runtime(settings, rt),
-            None => EventBus::new(settings),
-        };
+        let mut bus = self.bus_over(settings);
         bus = bus.with_async_hooks(match self.inner.b.front {
             // One-shot dispatch detaches `async: true` hooks to a process that outlives it;
             // `explain` runs them and reports what they answered.
@@ -286,11 +282,7 @@ impl Host {
             return Err(msg);
         }
         let audit = crate::audit::open_configured(&settings.audit).ok().flatten();
-        let has_wasm = settings.hooks.iter().any(|h| matches!(h.handler, crate::hook::Handler::Wasm(_)));
-        let mut bus = match has_wasm.then(|| self.wasm_runtime().ok()).flatten() {
-            Some(rt) => EventBus::with_wasm_runtime(settings.clone(), rt),
-            None => EventBus::new(settings.clone()),
-        };
+        let mut bus = self.bus_over(settings.clone());
         if let Some(log) = audit {
             bus = bus.with_audit(log);
         }
