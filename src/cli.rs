@@ -250,8 +250,8 @@ pub struct DispatchCmd {
     #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Longest wait for the daemon's answer, in seconds, from 0.001 to 86400 (default: the
-    /// event's hook timeout, e.g. 600 s, 1.5 s for SessionEnd). Any other value is an error:
-    /// dispatch then blocks (exit 2).
+    /// event's hook timeout plus 0.5 s, e.g. 600.5 s, 2 s for SessionEnd: room for the daemon to
+    /// answer after a hook timed out). Any other value is an error: dispatch then blocks (exit 2).
     #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS", value_parser = parse_socket_timeout)]
     pub socket_timeout: Option<Duration>,
 }
@@ -298,6 +298,9 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
         _ => Err("a number of seconds, more than 0 and at most 86400".into()),
     }
 }
+
+/// How much longer than the event's hook timeout the thin client waits for its daemon by default.
+pub const THIN_CLIENT_MARGIN: Duration = Duration::from_millis(500);
 
 /// The largest `--max-event-bytes`.
 pub const MAX_EVENT_BYTES_CEILING: usize = 1 << 30;
@@ -680,7 +683,9 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         settings: g.settings.as_deref().map(absolute),
     };
     crate::fault::note_event_name(event.name());
-    let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()));
+    // A hook that runs into its timeout is killed at it: the daemon answers just after, so the
+    // default wait leaves it room (else the event would be evaluated twice, once in-process).
+    let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()) + THIN_CLIENT_MARGIN);
     let err = match client::request_with(socket, deadline, req) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
             return emit(&Response { stdout, stderr, exit_code });

@@ -196,7 +196,9 @@ impl Host {
             "dispatched"
         );
         outcome.verdict.system_messages.extend(note);
-        if !outcome.detached.is_empty() {
+        // Only one-shot dispatch detaches (its process ends with the answer); every other host
+        // ran them in the background or awaited them.
+        if !outcome.detached.is_empty() && self.oneshot() {
             let started = match &self.inner.b.detach {
                 Some(d) => d(event, &outcome),
                 None => Err("this host cannot detach async hooks".into()),

@@ -49,6 +49,7 @@ mod conformance;
 mod daemon;
 mod faults;
 mod files;
+mod frontends;
 mod guests;
 mod hostile;
 mod live_state;
