@@ -715,11 +715,6 @@ pub fn configured_path(a: &crate::settings::file::AuditSettings) -> Option<PathB
     Some(state.join("hookhost").join("audit.jsonl"))
 }
 
-/// The anchor of the configured log: managed `audit.anchor`, else `<log>.anchor`.
-pub fn configured_anchor(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
-    a.anchor.clone().or_else(|| configured_path(a).map(|p| default_anchor(&p)))
-}
-
 /// The anchor of a log no setting names one for: `<log>.anchor`.
 pub fn default_anchor(log: &Path) -> PathBuf {
     let mut s = log.as_os_str().to_os_string();

@@ -437,10 +437,6 @@ impl Live {
         self.handle.clone()
     }
 
-    pub fn locations(&self) -> &Locations {
-        &self.loc
-    }
-
     /// Looks at every settings file and gates what changed.
     pub async fn rescan(&mut self) -> Vec<ChangeReport> {
         let changes = watch::scan(&self.loc, &self.accepted);
