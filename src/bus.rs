@@ -99,6 +99,28 @@ impl Outcome {
     pub fn render(&self, event: &HookEvent) -> Response {
         render(event, &self.verdict)
     }
+
+    /// The hooks that tried to block (answered "block", exit 2 on an unblockable event, or
+    /// `continue: false`), with their reasons: the one definition used where a block decides
+    /// nothing (a managed or server-managed settings change) but is still reported.
+    pub(crate) fn tried_to_block(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter_map(|r| match &r.report.result {
+                crate::decision::HookResult::Decided(d) if d.block || d.notice.is_some() || d.stop => Some(format!(
+                    "{}: {}",
+                    r.hook.label(),
+                    d.reason
+                        .as_deref()
+                        .or(d.notice.as_deref())
+                        .or(d.stop_reason.as_deref())
+                        .unwrap_or(if d.block { "block" } else { "stop" })
+                        .trim()
+                )),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Per-dispatch context.

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bus::{DispatchContext, EventBus, Outcome, fails_closed};
+use crate::bus::{DispatchContext, Outcome};
 use crate::decision::{HookResult, Response, first_line};
 use crate::error::HostFault;
 use crate::event::{DEFAULT_MAX_EVENT_BYTES, HookEvent};
-use crate::settings::{Loaded, Locations, Scope, load};
+use crate::settings::{Locations, Scope, load};
 
 const AFTER_HELP: &str = "\
 Settings scopes, highest precedence first:
@@ -179,27 +179,27 @@ pub enum Command {
     Man,
     /// Show where managed settings come from (server, endpoint, none), the server revision,
     /// the last fetch and its result, and whether the cache verified.
-    Status(crate::remote_cli::StatusArgs),
+    Status(crate::cli_remote::StatusArgs),
     /// Server-managed settings (`remoteSettings` in endpoint-managed settings).
     #[command(subcommand)]
-    Remote(crate::remote_cli::RemoteCommand),
+    Remote(crate::cli_remote::RemoteCommand),
     /// Sign a settings file for delivery from a server: prints the signed envelope
     /// ({"hookhostSigned": 2, "url" | "fleet", "version", "expires", "payload", "signature"})
     /// that any static web server can serve as it is: valid only for that URL (or fleet), only
     /// above the version clients verified before, only until it expires. `--legacy` writes the
     /// old bare signature (clients accept it only with `remoteSettings.allowLegacySignatures`).
-    Sign(crate::remote_cli::SignArgs),
+    Sign(crate::cli_remote::SignArgs),
     /// Generate an ed25519 signing key: writes the private key to OUT (mode 0600) and prints
     /// the base64 public key for `remoteSettings.publicKey`.
-    Keygen(crate::remote_cli::KeygenArgs),
+    Keygen(crate::cli_remote::KeygenArgs),
     /// List what the current server-managed settings revision would run (hooks, env vars) and
     /// whether it is approved. With `remoteSettings.requireApproval`, server hooks run only once
     /// their revision is approved.
     Approvals,
     /// Approve the current server-managed settings revision (its hooks then run). Audited.
-    Approve(crate::remote_cli::ApproveArgs),
+    Approve(crate::cli_remote::ApproveArgs),
     /// Reject the current server-managed settings revision (its hooks do not run). Audited.
-    Reject(crate::remote_cli::ApproveArgs),
+    Reject(crate::cli_remote::ApproveArgs),
     /// Internal: the detached process of a one-shot `dispatch` that runs its `async: true`
     /// hooks after the decision was answered (sandboxed, audited as `async_hook` records). Reads
     /// its job from stdin; not for direct use.
@@ -317,8 +317,8 @@ pub struct DispatchCmd {
     #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Longest wait for the daemon's answer, in seconds, from 0.001 to 86400 (default: the
-    /// event's hook timeout, e.g. 600 s, 1.5 s for SessionEnd). Any other value is an error:
-    /// dispatch then blocks (exit 2).
+    /// event's hook timeout plus 0.5 s, e.g. 600.5 s, 2 s for SessionEnd: room for the daemon to
+    /// answer after a hook timed out). Any other value is an error: dispatch then blocks (exit 2).
     #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS", value_parser = parse_socket_timeout)]
     pub socket_timeout: Option<Duration>,
 }
@@ -370,6 +370,9 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
         _ => Err("a number of seconds, more than 0 and at most 86400".into()),
     }
 }
+
+/// How much longer than the event's hook timeout the thin client waits for its daemon by default.
+pub const THIN_CLIENT_MARGIN: Duration = Duration::from_millis(500);
 
 /// The largest `--max-event-bytes`.
 pub const MAX_EVENT_BYTES_CEILING: usize = 1 << 30;
@@ -573,13 +576,13 @@ pub fn run(cli: Cli) -> u8 {
                 1
             }
         },
-        Command::Status(a) => crate::remote_cli::status_cmd(&cli.global, &a),
-        Command::Remote(c) => crate::remote_cli::remote_cmd(&cli.global, &c),
-        Command::Sign(a) => crate::remote_cli::sign_cmd(&a),
-        Command::Keygen(a) => crate::remote_cli::keygen_cmd(&a),
-        Command::Approvals => crate::remote_cli::approvals_cmd(&cli.global),
-        Command::Approve(a) => crate::remote_cli::decide_cmd(&cli.global, &a, true),
-        Command::Reject(a) => crate::remote_cli::decide_cmd(&cli.global, &a, false),
+        Command::Status(a) => crate::cli_remote::status_cmd(&cli.global, &a),
+        Command::Remote(c) => crate::cli_remote::remote_cmd(&cli.global, &c),
+        Command::Sign(a) => crate::cli_remote::sign_cmd(&a),
+        Command::Keygen(a) => crate::cli_remote::keygen_cmd(&a),
+        Command::Approvals => crate::cli_remote::approvals_cmd(&cli.global),
+        Command::Approve(a) => crate::cli_remote::decide_cmd(&cli.global, &a, true),
+        Command::Reject(a) => crate::cli_remote::decide_cmd(&cli.global, &a, false),
         Command::AsyncHooks => async_hooks_cmd(&cli.global),
         Command::Doctor => {
             let loaded = load(&cli.global.locations());
@@ -598,162 +601,27 @@ fn read_stdin(limit: usize) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// The settings and event of one dispatch, or the response to give when they cannot be had.
-struct Prepared {
-    event: HookEvent,
-    loaded: Loaded,
-    project_dir: Option<PathBuf>,
-    user_dir: Option<PathBuf>,
-    /// hookhost's state directory: holds the rollback snapshots.
-    state_dir: Option<PathBuf>,
-    /// Non-managed files that were skipped: reported to the user.
-    skipped_files: Vec<String>,
-}
-
-/// A host error of `dispatch` (hookhost itself could not answer), with its exit code from the
-/// one exit-code map ([`crate::error::dispatch_exit_code`]).
-fn host_error(fault: HostFault, fail_closed: Option<bool>, msg: impl std::fmt::Display) -> Response {
-    Response {
-        stdout: String::new(),
-        stderr: format!("hookhost: {msg}\n"),
-        exit_code: crate::error::dispatch_exit_code(fault, fail_closed),
+/// The host of one-shot `dispatch` (and of its thin client's fallback, `explain` and
+/// `async-hooks`): the standard locations with `--settings` and `--project-dir`.
+fn oneshot_host(g: &Global, front: crate::host::FrontEnd, max_event_bytes: usize) -> Result<crate::Host, Response> {
+    let mut b = crate::Host::builder()
+        .front_end(front)
+        .max_event_bytes(max_event_bytes)
+        .remote(crate::host::RemoteMode::Startup);
+    if let Some(s) = &g.settings {
+        b = b.settings_file(s.clone());
     }
-}
-
-fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
-    crate::fault::test_point("read");
-    let input = read_stdin(a.max_event_bytes)
-        .map_err(|e| host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")))?;
-    prepare_input(g, a, &input)
-}
-
-fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared, Response> {
-    let event = match HookEvent::parse_with_limit(input, a.max_event_bytes) {
-        Ok(e) => e,
-        Err(e) => {
-            // Which policy applies without an event? Load what does not depend on it.
-            let loaded = load(&Locations::from_env(g.settings.clone(), g.project_dir.clone(), None));
-            let fault =
-                if loaded.managed_errors().next().is_some() { HostFault::Policy } else { HostFault::Evaluation };
-            let r = host_error(fault, Some(fails_closed(&loaded.settings, None)), format!("invalid event: {e}"));
-            audit_host_error(&loaded.settings, None, &format!("invalid event: {e}"), r.exit_code);
-            return Err(r);
-        }
-    };
-    crate::fault::note_event_name(event.name());
-    crate::fault::test_point("prepare");
-    let loc = Locations::from_env(g.settings.clone(), g.project_dir.clone(), event.cwd());
-    // Server-managed settings (cache at once, fetch when needed) and the live revision: settings
-    // files changed since the last known good one pass the ConfigChange gate first
-    // (remote_cli::startup_load, crate::live::load_gated).
-    let crate::remote_cli::Startup { loaded, messages: remote_messages, fail_closed } =
-        crate::remote_cli::startup_load(&loc);
-    if let Some(reason) = fail_closed {
-        return Err(host_error(HostFault::Policy, None, reason));
+    if let Some(p) = &g.project_dir {
+        b = b.project_dir(p.clone());
     }
-    crate::fault::note_event(
-        Some(event.name()),
-        fails_closed(&loaded.settings, Some(event.name())),
-        &loaded.settings.audit,
-        &loaded.settings.revision,
-    );
-    let unapproved = loaded.remote.as_ref().is_some_and(|r| r.unapproved);
-    let mut skipped_files = match crate::live::admit(&loaded.settings, &loaded.errors, unapproved, event.name()) {
-        Ok(notes) => notes,
-        Err(msg) => {
-            let r = host_error(HostFault::Policy, None, &msg);
-            audit_host_error(&loaded.settings, Some(event.name()), &msg, r.exit_code);
-            return Err(r);
-        }
-    };
-    skipped_files.extend(remote_messages);
-    if let Some(n) = crate::notice::skipped_hooks(&loaded.settings)
-        && crate::notice::first_in_session(loc.state_dir.as_deref(), event.str_field("session_id"), &n)
-    {
-        skipped_files.push(n);
-    }
-    Ok(Prepared {
-        event,
-        loaded,
-        user_dir: loc.user_file.as_ref().and_then(|f| f.parent()).map(Path::to_path_buf),
-        project_dir: loc.project_dir,
-        state_dir: loc.state_dir,
-        skipped_files,
-    })
+    let g2 = g.clone();
+    b = b.detach_with(std::sync::Arc::new(move |event, outcome| detach_async(&g2, event, outcome)));
+    b.build().map_err(|e| crate::host::host_error(HostFault::Evaluation, None, e))
 }
 
 /// The audit log file the settings name (see [`crate::audit::configured_path`]).
 pub fn audit_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
     crate::audit::configured_path(a)
-}
-
-/// Opens the audit log the settings ask for (see [`crate::audit::open_configured`]).
-pub(crate) fn open_audit(a: &crate::settings::file::AuditSettings) -> Result<Option<crate::audit::AuditLog>, String> {
-    crate::audit::open_configured(a)
-}
-
-/// Records a host error (an event that could not be dispatched) in the audit log.
-fn audit_host_error(settings: &crate::settings::Settings, event: Option<&str>, message: &str, exit_code: u8) {
-    crate::fault::audit_host_error(&settings.audit, &settings.revision, event, message, exit_code);
-}
-
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()
-}
-
-/// Dispatches a prepared event. `record`: write the audit record (`explain` does not).
-fn run_event(p: Prepared, record: bool) -> Result<(Outcome, HookEvent), Response> {
-    let audit_settings = p.loaded.settings.audit.clone();
-    let audit = if record { open_audit(&audit_settings) } else { Ok(None) };
-    // One-shot dispatch detaches `async: true` hooks to a process that outlives it
-    // (`detach_async`); `explain` (record == false) runs them and reports what they answered.
-    let async_mode = if record { crate::bus::AsyncHooks::Detach } else { crate::bus::AsyncHooks::Await };
-    let mut bus = EventBus::new(p.loaded.settings).with_async_hooks(async_mode);
-    match audit {
-        Ok(Some(log)) => bus = bus.with_audit(log),
-        Ok(None) => {}
-        // The bus tries again when it records, and a failure is a host error under the event's
-        // failure policy.
-        Err(_) => bus = bus.with_unopened_audit(audit_settings),
-    }
-    // Rollback writes files: `explain` (record == false) only reports whether it is armed.
-    if let Some(state) = p.state_dir.as_deref().filter(|_| record) {
-        bus = bus.with_rollback(state);
-    }
-    let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
-    let route = bus.route(&p.event, &ctx);
-    if route.selected.iter().any(|s| matches!(s.hook.handler, crate::hook::Handler::Command(_))) {
-        // What every sandboxed run shares is built on another core while this one starts the
-        // runtime and prepares the run.
-        crate::exec::sandbox::warm_up();
-    }
-    let closed = Some(bus.fails_closed(Some(p.event.name())));
-    let host_error = |msg: String| host_error(HostFault::Evaluation, closed, msg);
-    let mut outcome = if route.selected.is_empty() {
-        // Nothing to run: no runtime needed.
-        futures_util::FutureExt::now_or_never(bus.dispatch(&p.event, &ctx))
-            .ok_or_else(|| host_error("internal error: empty dispatch did not complete".into()))?
-    } else {
-        let rt = runtime().map_err(|e| host_error(format!("cannot start the runtime: {e}")))?;
-        // SIGTERM/SIGINT/SIGHUP (the agent gave up on us, or a shutdown) cancel the dispatch:
-        // dropping it kills every hook's process group and cgroups before we exit.
-        rt.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-            else {
-                return Err(host_error("cannot install signal handlers".into()));
-            };
-            tokio::select! {
-                o = bus.dispatch(&p.event, &ctx) => Ok(o),
-                _ = term.recv() => Err(host_error("terminated by SIGTERM; hooks killed".into())),
-                _ = int.recv() => Err(host_error("interrupted by SIGINT; hooks killed".into())),
-                _ = hup.recv() => Err(host_error("hung up (SIGHUP); hooks killed".into())),
-            }
-        })?
-    };
-    outcome.verdict.system_messages.extend(p.skipped_files);
-    Ok((outcome, p.event))
 }
 
 fn emit(r: &Response) -> u8 {
@@ -764,34 +632,19 @@ fn emit(r: &Response) -> u8 {
 }
 
 fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
-    let prepared = match prepare(g, a) {
-        Ok(p) => p,
-        Err(r) => return emit(&r),
-    };
-    dispatch_prepared(g, prepared, None)
-}
-
-fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> u8 {
-    let audit_settings = prepared.loaded.settings.audit.clone();
-    match run_event(prepared, true) {
-        Ok((outcome, event)) => {
-            tracing::debug!(
-                event = event.name(),
-                decision = outcome.verdict.label(),
-                hooks = outcome.runs.len(),
-                "dispatched"
-            );
-            let mut outcome = outcome;
-            outcome.verdict.system_messages.extend(note);
-            if !outcome.detached.is_empty()
-                && let Err(e) = detach_async(g, &event, &outcome)
-            {
-                let msg = format!("{} async hook(s) could not be started: {e}", outcome.detached.len());
-                crate::fault::audit_host_error(&audit_settings, &outcome.revision, Some(event.name()), &msg, 0);
-                outcome.verdict.system_messages.push(format!("hookhost: {msg}"));
-            }
-            emit(&outcome.render(&event))
+    crate::fault::test_point("read");
+    let input = match read_stdin(a.max_event_bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            return emit(&crate::host::host_error(
+                HostFault::Evaluation,
+                None,
+                format!("cannot read the event from stdin: {e}"),
+            ));
         }
+    };
+    match oneshot_host(g, crate::host::FrontEnd::OneShot, a.max_event_bytes) {
+        Ok(host) => emit(&host.dispatch_blocking(&input)),
         Err(r) => emit(&r),
     }
 }
@@ -865,61 +718,44 @@ fn async_hooks_cmd(g: &Global) -> u8 {
             return crate::error::EXIT_ERROR;
         }
     };
-    let args = DispatchArgs { max_event_bytes: job.event.len().max(DEFAULT_MAX_EVENT_BYTES) };
-    let p = match prepare_input(g, &args, job.event.as_bytes()) {
-        Ok(p) => p,
+    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, job.event.len().max(DEFAULT_MAX_EVENT_BYTES)) {
+        Ok(h) => h,
         Err(r) => {
-            tracing::error!(error = %r.stderr.trim(), "async-hooks: cannot load the event's settings");
+            tracing::error!(error = %r.stderr.trim(), "async-hooks: cannot build the host");
             return crate::error::EXIT_ERROR;
         }
     };
-    let settings = p.loaded.settings;
-    if settings.revision != job.revision {
-        let msg = format!(
-            "{} async hook(s) not run: the settings changed between the dispatch (revision {}) and their detached \
-             run (revision {})",
-            job.hooks.len(),
-            job.revision,
-            settings.revision
-        );
-        crate::fault::audit_host_error(&settings.audit, &settings.revision, Some(p.event.name()), &msg, 0);
-        return crate::error::EXIT_ERROR;
-    }
-    let audit = open_audit(&settings.audit).ok().flatten();
-    let mut bus = EventBus::new(settings);
-    if let Some(log) = audit {
-        bus = bus.with_audit(log);
-    }
-    let ctx = DispatchContext { project_dir: p.project_dir, user_dir: p.user_dir };
-    crate::exec::sandbox::warm_up();
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "async-hooks: cannot start the runtime");
-            return crate::error::EXIT_ERROR;
+    match host.block_on(host.run_detached(job.event.as_bytes(), &job.revision, &job.hooks)) {
+        Ok(Ok(())) => crate::error::EXIT_OK,
+        Ok(Err(e)) | Err(e) => {
+            tracing::error!(error = %e, "async-hooks: not run");
+            crate::error::EXIT_ERROR
         }
-    };
-    rt.block_on(bus.run_detached(&p.event, &ctx, &job.hooks));
-    crate::error::EXIT_OK
+    }
 }
 
-/// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the failure
-/// policy of the event decides between failing closed and evaluating in-process.
+/// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the host
+/// decides between failing closed and evaluating in-process (the event's failure policy).
 fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     use crate::daemon::{Reply, Request, client};
     let input = match read_stdin(a.args.max_event_bytes) {
         Ok(i) => i,
         Err(e) => {
-            return emit(&host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")));
+            return emit(&crate::host::host_error(
+                HostFault::Evaluation,
+                None,
+                format!("cannot read the event from stdin: {e}"),
+            ));
         }
+    };
+    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, a.args.max_event_bytes) {
+        Ok(h) => h,
+        Err(r) => return emit(&r),
     };
     // An event that does not parse is handled in-process, exactly as without a daemon.
     let parsed = HookEvent::parse_with_limit(&input, a.args.max_event_bytes).ok();
     let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(&input)) else {
-        return match prepare_input(g, &a.args, &input) {
-            Ok(p) => dispatch_prepared(g, p, None),
-            Err(r) => emit(&r),
-        };
+        return emit(&host.dispatch_blocking(&input));
     };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let project_dir = g
@@ -938,7 +774,9 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         settings: g.settings.as_deref().map(absolute),
     };
     crate::fault::note_event_name(event.name());
-    let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()));
+    // A hook that runs into its timeout is killed at it: the daemon answers just after, so the
+    // default wait leaves it room (else the event would be evaluated twice, once in-process).
+    let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()) + THIN_CLIENT_MARGIN);
     let err = match client::request_with(socket, deadline, req) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
             return emit(&Response { stdout, stderr, exit_code });
@@ -947,27 +785,16 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         Err(e) => e.to_string(),
     };
     tracing::warn!(error = %err, "daemon unavailable");
-    let p = match prepare_input(g, &a.args, &input) {
-        Ok(p) => p,
-        Err(mut r) => {
-            r.stderr = format!("hookhost: {err}\n{}", r.stderr);
-            return emit(&r);
-        }
-    };
-    if fails_closed(&p.loaded.settings, Some(event.name())) {
-        let msg = format!("{err}; failing closed for {} (managed failClosed)", event.name());
-        let r = host_error(HostFault::Evaluation, Some(true), &msg);
-        audit_host_error(&p.loaded.settings, Some(event.name()), &msg, r.exit_code);
-        return emit(&r);
+    match host.block_on(host.dispatch_after_daemon_failure(&input, &err)) {
+        Ok(r) => emit(&r),
+        Err(e) => emit(&crate::host::host_error(HostFault::Evaluation, None, format!("{err}; {e}"))),
     }
-    dispatch_prepared(g, p, Some(format!("hookhost: {err}; evaluated in-process")))
 }
 
 fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     use crate::daemon::server;
     let mut options = server::ServeOptions::new(a.socket.clone().unwrap_or_else(crate::daemon::default_socket));
     options.mode = a.socket_mode;
-    options.max_projects = a.max_projects.max(1);
     options.max_connections_per_uid = a.max_connections_per_uid.max(1);
     options.idle_timeout = Duration::from_secs_f64(a.idle_timeout);
     options.frame_timeout = Duration::from_secs_f64(a.frame_timeout);
@@ -997,25 +824,8 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
             }
         }
     }
-    // Server-managed settings: fetched now when there is no cache (or forceRemoteSettingsRefresh
-    // asks for a fresh copy, without which the daemon refuses to start), then polled.
-    let base = g.locations();
-    let startup = crate::settings::load_with(&base, crate::settings::remote::Mode::Startup);
-    if let Some(r) = &startup.remote {
-        if let Some(reason) = &r.report.fail_closed {
-            eprintln!("hookhost serve: refusing to start: {reason}");
-            return 1;
-        }
-        for p in &r.report.problems {
-            eprintln!("hookhost serve: WARNING: server-managed settings: {p}");
-        }
-        options.remote = Some(std::sync::Arc::new(
-            crate::settings::remote::RemoteSource::new(r.config.clone(), base.state_dir.as_deref())
-                .with_endpoint_force(r.endpoint_force),
-        ));
-    }
     // Observability (issue 24): the audit shipping of the managed settings at start.
-    options.ship = crate::ship::ShipOptions::from_settings(&startup.settings.audit);
+    options.ship = crate::ship::ShipOptions::from_settings(&crate::settings::load(&g.locations()).settings.audit);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -1024,10 +834,32 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
         }
     };
     rt.block_on(async {
+        // Server-managed settings: fetched now when there is no cache (or
+        // forceRemoteSettingsRefresh asks for a fresh copy, without which the daemon refuses to
+        // start), then polled. WebAssembly pooled, sandboxes prepared ahead, settings live.
+        let host = crate::Host::builder()
+            .watch(true)
+            .remote(crate::host::RemoteMode::Poll)
+            .wasm(crate::host::WasmAllocator::Pooled)
+            .sandbox_pool(true)
+            .max_projects(a.max_projects.max(1))
+            .max_event_bytes(options.max_event_bytes)
+            .build();
+        let host = match host {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("hookhost serve: refusing to start: {e}");
+                return 1;
+            }
+        };
+        for w in host.warnings() {
+            eprintln!("hookhost serve: WARNING: {w}");
+        }
         let listener = match server::bind(&options) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("hookhost serve: {e}");
+                host.shutdown().await;
                 return 1;
             }
         };
@@ -1043,9 +875,19 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
                 _ = int.recv() => {}
             }
         };
-        server::serve(listener, options, shutdown).await;
+        server::serve(listener, options, host, shutdown).await;
         0
     })
+}
+
+/// The host of the tools that run hooks off the event path (`check`, `demo`, `test`, `replay`):
+/// records nothing, undoes nothing.
+pub(crate) fn tools_host() -> crate::Host {
+    crate::Host::builder().front_end(crate::host::FrontEnd::Explain).build_offline()
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -1053,26 +895,32 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 fn explain(g: &Global, a: &DispatchArgs) -> u8 {
-    let prepared = match prepare(g, a) {
-        Ok(p) => p,
-        Err(r) => {
-            eprint!("{}", r.stderr);
-            println!("dispatch would exit {} (host error)", r.exit_code);
-            return 1;
+    let failed = |r: Response| {
+        eprint!("{}", r.stderr);
+        println!("dispatch would exit {} (host error)", r.exit_code);
+        1
+    };
+    let input = match read_stdin(a.max_event_bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            return failed(crate::host::host_error(
+                HostFault::Evaluation,
+                None,
+                format!("cannot read the event from stdin: {e}"),
+            ));
         }
     };
-    let subject = prepared.event.matcher_subject().map(str::to_string);
-    let revision = prepared.loaded.settings.revision.clone();
-    let warnings = prepared.loaded.settings.warnings.clone();
-    let errors = prepared.loaded.errors.clone();
-    let rollback = explain_rollback(&prepared);
-    let (outcome, event) = match run_event(prepared, false) {
-        Ok(x) => x,
-        Err(r) => {
-            eprint!("{}", r.stderr);
-            return 1;
-        }
+    let host = match oneshot_host(g, crate::host::FrontEnd::Explain, a.max_event_bytes) {
+        Ok(h) => h,
+        Err(r) => return failed(r),
     };
+    let explained = match host.block_on(host.explain(&input)) {
+        Ok(Ok(x)) => x,
+        Ok(Err(r)) => return failed(r),
+        Err(e) => return failed(crate::host::host_error(HostFault::Evaluation, None, e)),
+    };
+    let crate::host::Explained { event, outcome, revision, warnings, errors, rollback } = explained;
+    let subject = event.matcher_subject().map(str::to_string);
     let mut o = String::new();
     o.push_str(&format!("event     {}", event.name()));
     if let Some(s) = &subject {
@@ -1180,46 +1028,6 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     0
 }
 
-/// `explain`'s rollback line: whether a rejected edit or a blocked settings change of this
-/// event would be undone (`None`: not an event rollback applies to).
-fn explain_rollback(p: &Prepared) -> Option<String> {
-    let e = &p.event;
-    let s = &p.loaded.settings;
-    if let Some(cc) = e.config_change() {
-        let on = s.rollback.revert_config_changes == Some(true);
-        return Some(match (&cc.source, on) {
-            (crate::event::ConfigSource::PolicySettings, _) => {
-                "settings revert: never for policy_settings (managed changes are applied)".into()
-            }
-            (_, true) => format!(
-                "settings revert: armed: if blocked, {} is written back to its last accepted content \
-                 (managed hookhost.revertBlockedConfigChanges)",
-                cc.file_path.as_deref().unwrap_or("the file")
-            ),
-            (_, false) => "settings revert: off (managed hookhost.revertBlockedConfigChanges is not set): a blocked \
-                           change stays on disk"
-                .into(),
-        });
-    }
-    let tool = e.tool_name()?;
-    if !matches!(e.kind(), crate::event::EventKind::PreToolUse | crate::event::EventKind::PostToolUse) {
-        return None;
-    }
-    let bus = EventBus::new(s.clone());
-    let ctx = DispatchContext { project_dir: p.project_dir.clone(), user_dir: p.user_dir.clone() };
-    Some(match bus.rollback_armed(e, &ctx) {
-        Some(a) => format!("rollback: armed for {} ({})", a.path.display(), a.by.join("; ")),
-        None if crate::rollback::edit_target(e).is_some() => format!(
-            "rollback: not armed: no PostToolUse hook with `rollback: true` matches this {tool} call and managed \
-             hookhost.rollbackRejectedEdits is off"
-        ),
-        None => format!(
-            "rollback: not possible for {tool}: hookhost undoes only Edit, Write, MultiEdit and NotebookEdit \
-             (one named file)"
-        ),
-    })
-}
-
 fn check(g: &Global, a: &CheckArgs) -> u8 {
     let loc = g.locations();
     let loaded = load(&loc);
@@ -1233,7 +1041,7 @@ fn check(g: &Global, a: &CheckArgs) -> u8 {
         o.push_str(&format!("  {:<12} {}\n", src.scope.as_str(), src.path.display()));
     }
     if let Some(r) = &loaded.remote {
-        o.push_str(&crate::remote_cli::check_summary(r));
+        o.push_str(&crate::cli_remote::check_summary(r));
     }
     o.push_str(&format!(
         "\nnot present: {}\n",
@@ -1268,10 +1076,8 @@ fn check(g: &Global, a: &CheckArgs) -> u8 {
     }
     // Loading every component now compiles it (with the precompile budget) into the precompile
     // cache when this process may write one (root): events then never compile.
-    let components = crate::exec::preload_wasm(
-        &s.hooks,
-        &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false },
-    );
+    let components = tools_host()
+        .preload_wasm(&s.hooks, &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false });
     if !components.is_empty() {
         o.push_str(&format!("\nwasm components ({}):\n", components.len()));
         for (path, r) in &components {
@@ -1637,9 +1443,7 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     let rt = runtime().map_err(|e| e.to_string())?;
     // The examples stand in for this machine's managed files, not for its sandbox floor.
     let floor = crate::floor::machine_sandbox()?;
-    let mut settings = loaded.settings;
-    crate::floor::impose(&mut settings, &floor);
-    let bus = EventBus::new(settings);
+    let bus = tools_host().what_if_bus(loaded.settings, &floor);
     let ctx = DispatchContext { project_dir: Some(project.clone()), user_dir: None };
     println!("{:<26} {:<14} {:<34} {:<6} {:<5} reason", "sample", "event", "tool / source", "hooks", "exit");
     println!("{}", "-".repeat(120));

@@ -67,15 +67,8 @@ impl Error {
         };
         if managed { HostFault::Policy } else { HostFault::Evaluation }
     }
-
-    /// The exit code of `hookhost dispatch` for this error (see [`dispatch_exit_code`]).
-    pub fn dispatch_exit_code(&self, fail_closed: Option<bool>) -> u8 {
-        dispatch_exit_code(self.fault(), fail_closed)
-    }
 }
 
-/// `dispatch`: proceed (allow, or no opinion; JSON on stdout when there is something to say).
-pub const DISPATCH_PROCEED: u8 = 0;
 /// `dispatch`: Claude Code's "non-blocking hook error": reported, the action proceeds.
 pub const DISPATCH_NONBLOCKING: u8 = 1;
 /// `dispatch`: block, with the reason on stderr.
@@ -84,9 +77,6 @@ pub const DISPATCH_BLOCK: u8 = 2;
 pub const EXIT_OK: u8 = 0;
 /// Every other subcommand: an error (unusable input, settings, files; a host fault).
 pub const EXIT_ERROR: u8 = 1;
-/// Every other subcommand: a policy violation was found (`check`, `test`, `pin`, `audit verify`,
-/// `replay`, `doctor`).
-pub const EXIT_VIOLATION: u8 = 2;
 
 /// What kind of failure of hookhost itself a front end is answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,8 +105,6 @@ pub fn dispatch_exit_code(fault: HostFault, fail_closed: Option<bool>) -> u8 {
     }
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +123,7 @@ mod tests {
             message: "bad".into(),
             managed: true,
         });
-        assert_eq!(managed.dispatch_exit_code(Some(false)), 2);
-        assert_eq!(Error::Usage("x".into()).dispatch_exit_code(Some(false)), 1);
+        assert_eq!(dispatch_exit_code(managed.fault(), Some(false)), 2);
+        assert_eq!(dispatch_exit_code(Error::Usage("x".into()).fault(), Some(false)), 1);
     }
 }

@@ -373,6 +373,29 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// The one builder of the ConfigChange events hookhost emits itself (a settings file changed
+/// under a live revision, a new server-managed payload): Claude Code's payload for a change to
+/// `file_path` from `source` (`user_settings`, `project_settings`, `local_settings`,
+/// `policy_settings`), with the `hookhost` extension object `ext`. `cwd`: the project, else `/`.
+pub(crate) fn config_change(
+    session_id: &str,
+    cwd: Option<&std::path::Path>,
+    source: &str,
+    file_path: &std::path::Path,
+    ext: Value,
+) -> Result<HookEvent, EventError> {
+    let v = serde_json::json!({
+        "session_id": session_id,
+        "transcript_path": "",
+        "cwd": cwd.map_or_else(|| "/".into(), |p| p.to_string_lossy()),
+        "hook_event_name": "ConfigChange",
+        "source": source,
+        "file_path": file_path.to_string_lossy(),
+        "hookhost": ext,
+    });
+    HookEvent::parse(v.to_string().as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

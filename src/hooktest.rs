@@ -190,15 +190,15 @@ fn run_file(
         settings_text = settings_text.replace(from.as_str(), &abs(Path::new(to)).to_string_lossy());
     }
     let parsed = file::parse(&settings_text, &settings_path, Scope::Managed).map_err(|e| e.to_string())?;
-    let mut settings = resolve(vec![parsed]);
-    crate::floor::impose(&mut settings, floor);
+    let settings = resolve(vec![parsed]);
     check_components(&settings, &base)?;
     // `hookhost test` is not the event path: every component is compiled first with the
     // precompile budget (as `check` does), so a case's deadline measures the hook and not a first
     // compile (a Python or JavaScript guest takes seconds). A component that cannot be loaded
     // is left to the cases, which report the failure.
-    let _ = crate::exec::preload_wasm(&settings.hooks, &crate::exec::RunContext::default());
-    let bus = EventBus::new(settings);
+    let host = crate::cli::tools_host();
+    let bus = host.what_if_bus(settings, floor);
+    let _ = host.preload_wasm(&bus.settings().hooks, &crate::exec::RunContext::default());
     let (mut passed, mut failed) = (0, 0);
     for case in &t.cases {
         let started = Instant::now();

@@ -301,7 +301,7 @@ impl Live {
             }
             let Ok(event) = self.config_change(Scope::Managed, path, ext) else { continue };
             let outcome = current.bus.dispatch(&event, &current.ctx).await;
-            let tried = tried_to_block(&outcome);
+            let tried = outcome.tried_to_block();
             let report = ChangeReport {
                 path: path.clone(),
                 source: "policy_settings",
@@ -435,10 +435,6 @@ impl Live {
 
     pub fn handle(&self) -> LiveHandle {
         self.handle.clone()
-    }
-
-    pub fn locations(&self) -> &Locations {
-        &self.loc
     }
 
     /// Looks at every settings file and gates what changed.
@@ -602,7 +598,7 @@ impl Live {
             };
             let rejected = outcome.verdict.rejects();
             // On a policy change a hook's block decides nothing; still say who tried.
-            let tried = tried_to_block(&outcome);
+            let tried = outcome.tried_to_block();
             let reason = || {
                 outcome.verdict.reason.clone().unwrap_or_else(|| {
                     let by: Vec<String> = outcome.runs.iter().map(|r| r.hook.label()).collect();
@@ -762,7 +758,7 @@ impl Live {
             json!({"change": "server", "scope": "managed", "previous_revision": prev_rev, "new_revision": new_rev});
         let event = self.config_change(Scope::Managed, payload_path, ext).ok()?;
         let outcome = current.bus.dispatch(&event, &current.ctx).await;
-        let tried = tried_to_block(&outcome);
+        let tried = outcome.tried_to_block();
         let rev = self.revision_from(candidate, current.errors.clone());
         self.handle.swap(Arc::new(rev));
         let report = ChangeReport {
@@ -875,20 +871,10 @@ impl Live {
     }
 
     /// Claude Code's ConfigChange payload for a change to `file_path` of `scope`, with the
-    /// `hookhost` extension object `ext`.
+    /// `hookhost` extension object `ext` (the one builder: [`crate::event::config_change`]).
     fn config_change(&self, scope: Scope, file_path: &Path, ext: Value) -> Result<HookEvent, crate::event::EventError> {
-        let cwd = self.loc.project_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
         let session = self.options.session_id.clone().unwrap_or_else(|| format!("hookhost-{}", std::process::id()));
-        let v = json!({
-            "session_id": session,
-            "transcript_path": "",
-            "cwd": cwd.to_string_lossy(),
-            "hook_event_name": "ConfigChange",
-            "source": scope.config_source(),
-            "file_path": file_path.to_string_lossy(),
-            "hookhost": ext,
-        });
-        HookEvent::parse(v.to_string().as_bytes())
+        crate::event::config_change(&session, self.loc.project_dir.as_deref(), scope.config_source(), file_path, ext)
     }
 
     fn audit_change(&self, r: &ChangeReport, live: &Revision) {
@@ -982,35 +968,35 @@ impl Live {
     }
 }
 
-/// Settings for a one-shot process (`dispatch`, `explain`), as the daemon would have them live:
-/// managed files from disk; every other file at its accepted version, with every file that
-/// differs from it gated first (its ConfigChange hooks run now, in this process). Without a
-/// state directory the files are taken as they are.
+/// What the gate has to say to the user about one load: changes it blocked now, and files
+/// whose last good version stays in force.
+#[derive(Debug, Default, Clone)]
+pub struct GateNotes {
+    pub blocked: Vec<String>,
+    pub in_force: Vec<String>,
+}
+
+/// Settings for a one-shot load (`dispatch`, `explain`, an embedder's host without `watch`), as
+/// the daemon would have them live: managed files from disk; every other file at its accepted
+/// version, with every file that differs from it gated first (its ConfigChange hooks run now,
+/// on the caller's runtime). Without a state directory the files are taken as they are.
 ///
 /// Returns the settings with the files that could not be used and are not in force (for the
-/// caller's failure policy), and notes for the user (a blocked change, a file whose last good
-/// version stays in force).
+/// caller's failure policy), and notes for the user.
 ///
 /// `mode` is how server-managed settings are obtained for the result (`Mode::Startup` may fetch).
-pub fn load_gated(loc: &Locations, mode: Mode) -> (crate::settings::Loaded, Vec<String>) {
+pub async fn load_gated(loc: &Locations, mode: Mode) -> (crate::settings::Loaded, GateNotes) {
     let Some(state) = loc.state_dir.as_deref() else {
-        return (crate::settings::load_with(loc, mode), Vec::new());
+        return (crate::settings::load_with(loc, mode), GateNotes::default());
     };
     let store = lkg::Store::new(state);
     if let Some(View { files, errors, notes }) = view(loc, &store, true) {
-        return (assemble(loc, mode, files, errors), notes);
+        return (assemble(loc, mode, files, errors), GateNotes { blocked: Vec::new(), in_force: notes });
     }
     // Something needs the gate (or a first record).
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start a runtime to gate settings changes; loading the files as they are");
-            return (crate::settings::load_with(loc, mode), Vec::new());
-        }
-    };
-    let (live, reports) = rt.block_on(Live::open(loc.clone(), LiveOptions::default()));
+    let (live, reports) = Live::open(loc.clone(), LiveOptions::default()).await;
     let rev = live.handle().current();
-    let mut notes: Vec<String> = reports
+    let blocked: Vec<String> = reports
         .iter()
         .filter_map(|r| match &r.result {
             GateResult::Blocked { reason } => Some(format!(
@@ -1021,8 +1007,7 @@ pub fn load_gated(loc: &Locations, mode: Mode) -> (crate::settings::Loaded, Vec<
         })
         .collect();
     let (errors, in_force) = split_errors(rev.settings(), &rev.errors);
-    notes.extend(in_force);
-    (assemble(loc, mode, parsed(live.accepted()), errors), notes)
+    (assemble(loc, mode, parsed(live.accepted()), errors), GateNotes { blocked, in_force })
 }
 
 /// The settings in force for `loc` as the gate left them, without gating anything: managed
@@ -1150,51 +1135,6 @@ pub fn split_errors(settings: &Settings, errors: &[SettingsError]) -> (Vec<Setti
         }
     }
     (out, notes)
-}
-
-/// How settings files that cannot be used bear on one event (the same rule in one-shot
-/// `dispatch` and in the daemon). `errors` are the unusable files with no good version in force
-/// (see [`split_errors`]); `unapproved`: server-managed hooks wait for approval. `Err` is the
-/// reason to fail closed (an unusable managed file; otherwise only for an event in `failClosed`);
-/// `Ok` holds the notes for the user.
-pub fn admit(
-    settings: &Settings,
-    errors: &[SettingsError],
-    unapproved: bool,
-    event: &str,
-) -> Result<Vec<String>, String> {
-    if let Some(e) = errors.iter().find(|e| e.managed) {
-        return Err(format!("managed settings are invalid, failing closed: {e}"));
-    }
-    let closed = crate::bus::fails_closed(settings, Some(event));
-    if closed && unapproved {
-        // Unapproved server hooks count as failed hooks: under a closed failure policy, a block.
-        return Err(format!(
-            "server-managed hooks are not approved (remoteSettings.requireApproval) and {event} fails closed: \
-             review them with `hookhost approvals`"
-        ));
-    }
-    if closed && !errors.is_empty() {
-        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        return Err(format!("invalid settings, failing closed for {event}: {}", list.join("; ")));
-    }
-    Ok(errors.iter().map(|e| format!("hookhost: skipped invalid settings file {e}")).collect())
-}
-
-/// The hooks that answered "block" (or exit 2 on an unblockable event), with their reasons.
-fn tried_to_block(outcome: &crate::bus::Outcome) -> Vec<String> {
-    outcome
-        .runs
-        .iter()
-        .filter_map(|r| match &r.report.result {
-            crate::decision::HookResult::Decided(d) if d.block || d.notice.is_some() => Some(format!(
-                "{}: {}",
-                r.hook.label(),
-                d.reason.as_deref().or(d.notice.as_deref()).unwrap_or("block").trim()
-            )),
-            _ => None,
-        })
-        .collect()
 }
 
 /// What the user is told about an unusable file whose last good version stays in force.

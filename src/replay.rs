@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::bus::{DispatchContext, EventBus};
+use crate::bus::DispatchContext;
 use crate::event::HookEvent;
 use crate::settings::{Locations, load};
 
@@ -109,6 +109,7 @@ pub fn run(audit: Option<&Path>, events: Option<&Path>, candidate: &Path, projec
             return 1;
         }
     };
+    let host = crate::cli::tools_host();
     let mut transitions: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut changed = 0usize;
     println!("replaying {} event(s) against the candidate {}\n", recorded.len(), candidate.display());
@@ -119,9 +120,7 @@ pub fn run(audit: Option<&Path>, events: Option<&Path>, candidate: &Path, projec
             if let Some(e) = loaded.errors.first() {
                 return Err(e.to_string());
             }
-            let mut settings = loaded.settings;
-            crate::floor::impose(&mut settings, &floor);
-            let bus = EventBus::new(settings);
+            let bus = host.what_if_bus(loaded.settings, &floor);
             let ctx = DispatchContext { project_dir: loc.project_dir.clone(), user_dir: None };
             let outcome = rt.block_on(bus.dispatch(&r.event, &ctx));
             Ok((outcome.verdict.label().to_string(), outcome.verdict.reason.clone()))

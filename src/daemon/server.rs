@@ -1,6 +1,8 @@
-//! `hookhost serve`: a tokio server on a Unix socket that keeps settings live (watched and gated,
-//! `crate::live`), WebAssembly components warm (one pooled runtime for every revision) and
-//! command hooks' sandboxes prepared ahead (`crate::exec::sandbox::pool`).
+//! `hookhost serve`: a tokio server on a Unix socket in front of one [`crate::Host`] that keeps
+//! settings live (watched and gated per project, `crate::host::projects`), WebAssembly
+//! components warm (one pooled runtime for every revision) and command hooks' sandboxes prepared
+//! ahead. The server owns the socket, framing, peer credentials and limits; every decision and
+//! status comes from the host, so it decides exactly as one-shot `dispatch` does.
 //!
 //! Promises:
 //! - **Who.** Only peers whose uid is allowed (default: the daemon's own uid and root, checked
@@ -39,11 +41,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 use super::{MAX_FRAME, Reply, Request, SourceInfo, encode};
-use crate::decision::Response;
-use crate::event::HookEvent;
-use crate::exec::wasm::{Allocator, WasmOptions, WasmRuntime};
-use crate::live::{Live, LiveHandle, LiveOptions, Revision};
-use crate::settings::Locations;
+use crate::host::{Host, LiveError, Target};
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -53,8 +51,6 @@ pub struct ServeOptions {
     pub allowed_uids: Vec<u32>,
     /// Mode of the socket file (0600 by default; 0660 to share with a group).
     pub mode: u32,
-    /// The most distinct projects served at once.
-    pub max_projects: usize,
     /// The largest event accepted.
     pub max_event_bytes: usize,
     /// The most connections open at once from one peer uid.
@@ -67,8 +63,6 @@ pub struct ServeOptions {
     pub max_buffered_bytes: usize,
     /// Projects (project dir, `--settings` file) whose live settings are loaded at start.
     pub preload: Vec<(Option<PathBuf>, Option<PathBuf>)>,
-    /// Server-managed settings to poll (from endpoint-managed `remoteSettings`).
-    pub remote: Option<Arc<crate::settings::remote::RemoteSource>>,
     /// Observability (issue 24): the bound metrics endpoint (`--metrics`; off when `None`).
     pub metrics: Option<Arc<std::net::TcpListener>>,
     /// Observability (issue 24): the audit shipping managed `audit.ship` configures, read at
@@ -82,14 +76,12 @@ impl ServeOptions {
             socket,
             allowed_uids: Vec::new(),
             mode: 0o600,
-            max_projects: 64,
             max_event_bytes: 16 << 20,
             max_connections_per_uid: 64,
             idle_timeout: Duration::from_secs(60),
             frame_timeout: Duration::from_secs(10),
             max_buffered_bytes: 64 << 20,
             preload: Vec::new(),
-            remote: None,
             metrics: None,
             ship: None,
         }
@@ -114,23 +106,14 @@ pub enum ServeError {
     UnsafeDirectory { socket: PathBuf, dir: PathBuf, why: String },
 }
 
-/// A live revision's key: a project of the daemon's own uid (project dir, `--settings` file),
-/// or the managed-only revision every foreign peer gets.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Project(Option<PathBuf>, Option<PathBuf>),
-    ManagedOnly,
-}
-
 struct State {
     options: ServeOptions,
     allowed: Vec<u32>,
     /// The daemon's own uid: peers with another uid are foreign.
     me: u32,
-    wasm: Option<WasmRuntime>,
-    /// One cell per project: the map's lock is held only to find or add the cell, so a
-    /// project's first load (which may run ConfigChange hooks) never holds up the others.
-    projects: std::sync::Mutex<HashMap<Key, Arc<tokio::sync::OnceCell<LiveHandle>>>>,
+    /// Every decision and status comes from the host (live settings per project, the
+    /// managed-only revision of foreign peers, server-managed settings polled).
+    host: Host,
     /// Open connections and reserved frame budget per peer uid.
     connections: std::sync::Mutex<HashMap<u32, PerUid>>,
     /// Frame buffer budget, in KiB.
@@ -138,12 +121,6 @@ struct State {
     /// The most of the budget one uid may reserve, in KiB.
     per_uid_kib: usize,
     stop: watch::Receiver<bool>,
-    session_id: String,
-    /// New server-managed payloads cached by the poller.
-    server_changes: Option<watch::Receiver<Option<PathBuf>>>,
-    /// Wakes every project's live settings to reassemble the server-managed part (the poller's
-    /// sender, also used when an approval decision or an expiry changed: `reassembled`).
-    server_wake: watch::Sender<Option<PathBuf>>,
     /// Observability (issue 24): the audit shipper's sinks, for `Status`.
     ship: Option<crate::ship::Shared>,
 }
@@ -248,54 +225,18 @@ fn check_chain(socket: &Path, dir: &Path, me: u32, follow: bool) -> Result<(), S
 
 /// Serves on `listener` until `shutdown` resolves, then finishes in-flight events and removes
 /// the socket file.
-pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl std::future::Future<Output = ()>) {
-    // Command hooks' sandboxes are prepared ahead and torn down after, off the decision path
-    // (exec::sandbox::pool); what every run shares is built now, not at the first event.
-    let sandbox_pool = crate::exec::sandbox::pool::enable();
-    crate::exec::sandbox::warm_up();
-    let wasm = match WasmRuntime::new(WasmOptions { allocator: Allocator::Pooling, ..WasmOptions::from_env() }) {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; using the default one");
-            None
-        }
-    };
+pub async fn serve(
+    listener: UnixListener,
+    options: ServeOptions,
+    host: Host,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let me = nix::unistd::getuid().as_raw();
     let mut allowed = if options.allowed_uids.is_empty() { vec![me, 0] } else { options.allowed_uids.clone() };
     allowed.sort_unstable();
     allowed.dedup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = options.socket.clone();
-    let (server_wake, server_rx) = watch::channel(None);
-    let (server_changes, poller) = match options.remote.clone() {
-        Some(source) => {
-            let (tx, rx) = (server_wake.clone(), server_rx);
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let s2 = stop.clone();
-            let thread = std::thread::Builder::new().name("hookhost-remote-poll".into()).spawn(move || {
-                source.poll(&s2, |r| {
-                    // Observability (issue 24): the fetch's result in the metrics.
-                    crate::metrics::remote_fetch(match &r {
-                        Ok(crate::settings::remote::Refresh::Changed { .. }) => "changed",
-                        Ok(crate::settings::remote::Refresh::NotModified { .. }) => "not_modified",
-                        Err(_) => "error",
-                    });
-                    match r {
-                        Ok(crate::settings::remote::Refresh::Changed { payload_path, new, .. }) => {
-                            tracing::info!(revision = %new, "server-managed settings changed");
-                            let _ = tx.send(Some(payload_path));
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "server-managed settings: refresh failed; keeping the cache")
-                        }
-                    }
-                })
-            });
-            (Some(rx), thread.ok().map(|t| (stop, t)))
-        }
-        None => (Some(server_rx), None),
-    };
     let budget_kib = (options.max_buffered_bytes / 1024).clamp(MIN_BUDGET_KIB, Semaphore::MAX_PERMITS);
     // One uid may take three quarters: the rest stays for the others (at least one frame).
     let per_uid_kib = (budget_kib / 4 * 3).max(MIN_BUDGET_KIB);
@@ -315,24 +256,20 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
         options,
         allowed,
         me,
-        wasm,
-        projects: std::sync::Mutex::new(HashMap::new()),
+        host: host.clone(),
         connections: std::sync::Mutex::new(HashMap::new()),
         budget: Arc::new(Semaphore::new(budget_kib)),
         per_uid_kib,
         stop: stop_rx,
-        session_id: format!("hookhost-serve-{}", std::process::id()),
-        server_changes,
-        server_wake,
     });
     for (project_dir, settings) in state.options.preload.clone() {
-        if let Err(e) = live_for(&state, project_dir, settings, None).await {
+        if let Err(e) = host.preload(&Target { project_dir, settings, foreign: false }).await {
             tracing::warn!(error = %e, "cannot preload a project");
         }
     }
     let metrics_task = metrics_listener.map(|l| {
         let weak = Arc::downgrade(&state);
-        crate::metrics::revisions_from(move || weak.upgrade().map(|st| live_revisions(&st)).unwrap_or_default());
+        crate::metrics::revisions_from(move || weak.upgrade().map(|st| st.host.live_revisions()).unwrap_or_default());
         tokio::spawn(crate::metrics::serve(l, state.stop.clone()))
     });
     tracing::info!(socket = %socket.display(), uids = ?state.allowed, "hookhost daemon listening");
@@ -359,18 +296,15 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     let _ = std::fs::remove_file(&socket);
     let _ = stop_tx.send(true);
     while conns.join_next().await.is_some() {}
-    if let Some((stop, thread)) = poller {
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
     if let Some(shipper) = shipper {
         let _ = tokio::task::spawn_blocking(move || shipper.stop()).await;
     }
-    // Pooled sandboxes and deferred teardowns: no cgroup leaf or temporary directory outlives us.
-    let _ = tokio::task::spawn_blocking(move || drop(sandbox_pool)).await;
+    // Watchers, the poller and the sandbox pool: no cgroup leaf or temporary directory
+    // outlives us.
+    host.shutdown().await;
     tracing::info!("hookhost daemon stopped");
 }
 
@@ -594,67 +528,6 @@ fn foreign_refusal(state: &State, peer: Peer, project_dir: Option<&Path>, settin
     ))
 }
 
-async fn live_for(
-    state: &State,
-    project_dir: Option<PathBuf>,
-    settings: Option<PathBuf>,
-    cwd: Option<&str>,
-) -> Result<LiveHandle, String> {
-    let loc = Locations::from_env(settings.clone(), project_dir, cwd);
-    let key = Key::Project(loc.project_dir.clone(), loc.cli_file.clone());
-    live(state, key, loc).await
-}
-
-/// The managed-only revision foreign peers get: server-managed and endpoint-managed scopes, no
-/// user, project, local or command-line file, no rollback.
-async fn live_managed(state: &State) -> Result<LiveHandle, String> {
-    let mut loc = Locations::from_env(None, None, None);
-    loc.user_file = None;
-    loc.project_dir = None;
-    loc.cli_file = None;
-    live(state, Key::ManagedOnly, loc).await
-}
-
-async fn live(state: &State, key: Key, loc: Locations) -> Result<LiveHandle, String> {
-    let managed_only = key == Key::ManagedOnly;
-    let cell = {
-        let mut projects = state.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = projects.get(&key) {
-            c.clone()
-        } else {
-            let served = projects.keys().filter(|k| **k != Key::ManagedOnly).count();
-            if !managed_only && served >= state.options.max_projects {
-                return Err(format!(
-                    "this daemon already serves {served} projects (its limit); run another daemon or dispatch in-process"
-                ));
-            }
-            let c = Arc::new(tokio::sync::OnceCell::new());
-            projects.insert(key, c.clone());
-            c
-        }
-    };
-    let handle = cell
-        .get_or_init(|| async {
-            let options = LiveOptions {
-                wasm: state.wasm.clone(),
-                session_id: Some(state.session_id.clone()),
-                no_persist: false,
-                server_changes: state.server_changes.clone(),
-                // Rollback reads and writes the files an event names, with the daemon's rights.
-                no_rollback: managed_only,
-            };
-            let (live, reports) = Live::open(loc, options).await;
-            for r in &reports {
-                tracing::info!(file = %r.path.display(), result = r.result.label(), "settings changed while no daemon watched");
-            }
-            let handle = live.handle();
-            live.spawn_watch(state.stop.clone());
-            handle
-        })
-        .await;
-    Ok(handle.clone())
-}
-
 async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
     match req {
         Request::Event { event, project_dir, settings, .. } => {
@@ -663,41 +536,12 @@ async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
             {
                 return Reply::Error { message };
             }
-            let event = match HookEvent::parse_with_limit(event.as_bytes(), state.options.max_event_bytes) {
-                Ok(e) => e,
-                Err(e) => return Reply::Error { message: format!("invalid event: {e}") },
-            };
-            let live = if peer.foreign {
-                live_managed(state).await
-            } else {
-                live_for(state, project_dir, settings, event.cwd()).await
-            };
-            let live = match live {
-                Ok(l) => l,
-                Err(message) => return Reply::Error { message },
-            };
-            let mut rev = live.current();
-            if rev.settings().server.as_ref().is_some_and(|s| s.stale()) {
-                rev = match reassembled(state, &live).await {
-                    Ok(r) => r,
-                    Err(message) => {
-                        tracing::error!(%message, "failing the event closed");
-                        let revision = rev.settings().revision.clone();
-                        return Reply::Outcome {
-                            exit_code: 2,
-                            stdout: String::new(),
-                            stderr: format!("hookhost: {message}\n"),
-                            revision,
-                        };
-                    }
-                };
-            }
-            let r = respond(&rev, &event).await;
-            Reply::Outcome {
-                exit_code: r.exit_code,
-                stdout: r.stdout,
-                stderr: r.stderr,
-                revision: rev.settings().revision.clone(),
+            let target = Target { project_dir, settings, foreign: peer.foreign };
+            match state.host.dispatch_live(&event, &target).await {
+                Ok((r, revision)) => {
+                    Reply::Outcome { exit_code: r.exit_code, stdout: r.stdout, stderr: r.stderr, revision }
+                }
+                Err(LiveError::Event(message) | LiveError::Refused(message)) => Reply::Error { message },
             }
         }
         Request::Status { project_dir, settings, .. } => {
@@ -706,16 +550,11 @@ async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
             {
                 return Reply::Error { message };
             }
-            let live = if peer.foreign {
-                live_managed(state).await
-            } else {
-                live_for(state, project_dir, settings, None).await
-            };
-            let live = match live {
-                Ok(l) => l,
+            let target = Target { project_dir, settings, foreign: peer.foreign };
+            let (rev, projects) = match state.host.live_status(&target).await {
+                Ok(s) => (s.revision, s.projects),
                 Err(message) => return Reply::Error { message },
             };
-            let rev = live.current();
             let s = rev.settings();
             Reply::Status {
                 revision: s.revision.clone(),
@@ -730,13 +569,7 @@ async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
                     .collect(),
                 errors: rev.errors.iter().map(|e| e.to_string()).collect(),
                 age_seconds: rev.since.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0),
-                projects: state
-                    .projects
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .keys()
-                    .filter(|k| **k != Key::ManagedOnly)
-                    .count(),
+                projects,
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
                 ship: state
@@ -747,68 +580,6 @@ async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
             }
         }
     }
-}
-
-/// The settings revisions in force, one per loaded project (for the metrics).
-fn live_revisions(state: &State) -> Vec<String> {
-    let projects = state.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    projects.values().filter_map(|c| c.get()).map(|h| h.current().settings().revision.clone()).collect()
-}
-
-/// The server-managed part of the live settings no longer matches the approval records or the
-/// clock (`ServerState::stale`: `hookhost reject` ran, or the payload expired): wakes every
-/// project's live settings to reassemble it and waits, bounded, until this one did, so the event
-/// is decided as one-shot dispatch would decide it. `Err`: it did not happen in time.
-async fn reassembled(state: &State, live: &LiveHandle) -> Result<Arc<Revision>, String> {
-    const WAIT: Duration = Duration::from_secs(10);
-    let path = live.current().settings().server.as_ref().and_then(|s| s.payload_path.clone());
-    state.server_wake.send_replace(Some(path.unwrap_or_default()));
-    let start = std::time::Instant::now();
-    loop {
-        let rev = live.current();
-        if !rev.settings().server.as_ref().is_some_and(|s| s.stale()) {
-            return Ok(rev);
-        }
-        if start.elapsed() > WAIT {
-            return Err(format!(
-                "the server-managed settings changed (an approval decision or an expiry) and were not reassembled within {}s",
-                WAIT.as_secs()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// Dispatches `event` on a live revision, with the same host-failure rules as one-shot
-/// `dispatch`: an unusable managed file with no good version in force fails closed; a skipped
-/// file (or an expired server payload held back) fails closed where the event is in
-/// `failClosed`, else it is reported; unapproved server hooks count as failed hooks.
-pub async fn respond(rev: &Revision, event: &HookEvent) -> Response {
-    let (mut errors, mut notes) = crate::live::split_errors(rev.settings(), &rev.errors);
-    let server = rev.settings().server.as_ref();
-    errors.extend(server.and_then(|s| s.problem.clone()));
-    let unapproved = server.is_some_and(|s| s.unapproved);
-    match crate::live::admit(rev.settings(), &errors, unapproved, event.name()) {
-        Ok(skipped) => notes.extend(skipped),
-        Err(msg) => {
-            return Response {
-                stdout: String::new(),
-                stderr: format!("hookhost: {msg}\n"),
-                exit_code: crate::error::dispatch_exit_code(crate::error::HostFault::Policy, None),
-            };
-        }
-    }
-    if unapproved {
-        notes.push(crate::remote_cli::UNAPPROVED_NOTE.into());
-    }
-    if let Some(n) = crate::notice::skipped_hooks(rev.settings())
-        && crate::notice::first_in_session(None, event.str_field("session_id"), &n)
-    {
-        notes.push(n);
-    }
-    let mut outcome = rev.bus.dispatch(event, &rev.ctx).await;
-    outcome.verdict.system_messages.extend(notes);
-    outcome.render(event)
 }
 
 /// The allowed-uid list from `--allow-uid` values (numbers or user names).

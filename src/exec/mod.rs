@@ -53,20 +53,28 @@ pub struct HookReport {
 #[derive(Debug, Default)]
 pub struct Runner {
     managed_sandbox: ManagedSandbox,
-    /// The WebAssembly runtime; `None`: the process-wide one, built on first use.
-    wasm: Option<wasm::WasmRuntime>,
+    /// The WebAssembly runtime the owner (a `Host`, a live revision) gave; else one of this
+    /// runner's own, built at its first wasm hook. Never a process-wide one.
+    wasm: std::sync::OnceLock<Result<wasm::WasmRuntime, String>>,
 }
 
 impl Runner {
     /// A runner applying the managed sandbox policy (defaults and floor) to every command hook.
     pub fn new(managed_sandbox: ManagedSandbox) -> Self {
-        Runner { managed_sandbox, wasm: None }
+        Runner { managed_sandbox, wasm: std::sync::OnceLock::new() }
     }
 
     /// Runs WebAssembly hooks in `runtime` instead of the process-wide runtime.
-    pub fn with_wasm_runtime(mut self, runtime: wasm::WasmRuntime) -> Self {
-        self.wasm = Some(runtime);
+    pub fn with_wasm_runtime(self, runtime: wasm::WasmRuntime) -> Self {
+        let _ = self.wasm.set(Ok(runtime));
         self
+    }
+
+    /// This runner's WebAssembly runtime (its owner's, else built now with the defaults).
+    fn wasm_runtime(&self) -> Result<wasm::WasmRuntime, String> {
+        self.wasm
+            .get_or_init(|| wasm::WasmRuntime::new(wasm::WasmOptions::from_env()).map_err(|e| e.to_string()))
+            .clone()
     }
 
     pub async fn run(&self, hook: &Hook, event: &HookEvent, ctx: &RunContext) -> HookReport {
@@ -98,12 +106,9 @@ impl Runner {
         ctx: &RunContext,
         report: &mut HookReport,
     ) -> HookResult {
-        let runtime = match &self.wasm {
-            Some(r) => r.clone(),
-            None => match wasm::WasmRuntime::shared() {
-                Ok(r) => r,
-                Err(e) => return HookResult::Failed(HookFailure::new(FailureKind::Load, e)),
-            },
+        let runtime = match self.wasm_runtime() {
+            Ok(r) => r,
+            Err(e) => return HookResult::Failed(HookFailure::new(FailureKind::Load, e)),
         };
         let run = wasm::WasmRun {
             label: hook.label(),
@@ -214,7 +219,11 @@ impl Runner {
 /// Loads the component of every wasm hook in `hooks` (distinct files once) into the process-wide
 /// runtime, compiling into the precompile cache what is not there yet, so that later events
 /// never compile. One line per component for reports: its path and how it went.
-pub fn preload_wasm(hooks: &[std::sync::Arc<Hook>], ctx: &RunContext) -> Vec<(PathBuf, Result<String, HookFailure>)> {
+pub fn preload_wasm(
+    runtime: &Result<wasm::WasmRuntime, String>,
+    hooks: &[std::sync::Arc<Hook>],
+    ctx: &RunContext,
+) -> Vec<(PathBuf, Result<String, HookFailure>)> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for hook in hooks {
@@ -231,7 +240,7 @@ pub fn preload_wasm(hooks: &[std::sync::Arc<Hook>], ctx: &RunContext) -> Vec<(Pa
             memory_mb: w.memory_mb,
             fuel: w.fuel,
         };
-        let result = wasm::WasmRuntime::shared().map_err(|e| HookFailure::new(FailureKind::Load, e)).and_then(|rt| {
+        let result = runtime.clone().map_err(|e| HookFailure::new(FailureKind::Load, e)).and_then(|rt| {
             // Off the event path: a compile gets the precompile budget, not the hook's deadline.
             let (loaded, source) = rt.precompile(&run)?;
             let from = match source {

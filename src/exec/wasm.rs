@@ -237,8 +237,6 @@ impl std::fmt::Debug for WasmRuntime {
     }
 }
 
-static SHARED: OnceLock<Result<WasmRuntime, String>> = OnceLock::new();
-
 impl WasmRuntime {
     /// Builds the engine and linker and starts the epoch ticker. The caches it trusts: its own
     /// (`options.cache_dir`) when this process runs as root and the directory is root's alone,
@@ -269,11 +267,6 @@ impl WasmRuntime {
         spawn_ticker(Arc::downgrade(&inner)).map_err(|e| WasmError(format!("cannot start the epoch ticker: {e}")))?;
         tracing::debug!(took_us = start.elapsed().as_micros() as u64, "wasm runtime started");
         Ok(WasmRuntime { inner })
-    }
-
-    /// The process-wide runtime ([`WasmOptions::from_env`]), built on first use.
-    pub fn shared() -> Result<WasmRuntime, String> {
-        SHARED.get_or_init(|| WasmRuntime::new(WasmOptions::from_env()).map_err(|e| e.to_string())).clone()
     }
 
     /// The precompile cache directory this process writes, if any.

@@ -41,13 +41,6 @@ pub fn claude_code_files(project_dir: Option<&Path>) -> Vec<PathBuf> {
     v
 }
 
-/// Whether a settings file of `scope` may be reverted: every scope but managed (managed changes
-/// are applied and reported, never blocked, so never reverted). The daemon's watcher asks this
-/// before calling [`SettingsSnapshots::revert`] for hookhost's own files.
-pub fn revertible(scope: crate::settings::Scope) -> bool {
-    scope != crate::settings::Scope::Managed
-}
-
 /// The last accepted state of one settings file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {

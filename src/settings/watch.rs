@@ -112,8 +112,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The current versions of every settings file of `loc`, in precedence order, and the files
-/// that could not be used. Used when there is nothing accepted yet.
-pub fn read_all(loc: &Locations) -> (Vec<FileVersion>, Vec<SettingsError>) {
+/// that could not be used (the unit tests' starting point).
+#[cfg(test)]
+fn read_all(loc: &Locations) -> (Vec<FileVersion>, Vec<SettingsError>) {
     let mut errors = Vec::new();
     let mut files = Vec::new();
     for (scope, path, required) in loc.candidates_or_fixed(&mut errors) {

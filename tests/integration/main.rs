@@ -64,6 +64,7 @@ mod daemon;
 mod faults;
 mod files;
 mod first_hour;
+mod frontends;
 mod guests;
 mod hostile;
 mod lint;

@@ -501,11 +501,6 @@ impl RemoteSource {
         self
     }
 
-    /// The startup rules (see [`startup`]).
-    pub fn startup(&self, mode: Mode) -> StartupReport {
-        startup(&self.config, &self.cache, mode, self.endpoint_force)
-    }
-
     /// One fetch (with retries) and cache update; failures keep the cache. Conditional only on
     /// the validators of a payload this source fetched itself, and never under
     /// `forceRemoteSettingsRefresh`.

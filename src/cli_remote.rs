@@ -1,25 +1,19 @@
-//! The command line of server-managed settings: what `dispatch` does with the server payload
-//! at startup (fail open, or fail closed under `forceRemoteSettingsRefresh`, background
-//! refresh), the policy ConfigChange a changed payload raises, and the subcommands `status`,
-//! `remote refresh`, `remote watch`, `sign`, `keygen`, `approvals`, `approve` and `reject`.
+//! The command line of server-managed settings: the arguments and output of `status`, `remote
+//! refresh`, `remote watch`, `sign`, `keygen`, `approvals`, `approve` and `reject`. What a
+//! load, a refresh and a changed payload do is the host's (`crate::host::remote`).
 //!
-//! Promises: a server change is applied whatever the ConfigChange hooks answer (a
-//! `policy_settings` change is never blockable), reported to them, and audited with the
-//! previous and new revisions; a fetch that fails at startup is audited (`kind:
-//! "remote_settings"`) and shown to the user, and so is an expired payload held back; approvals
-//! and rejections are recorded in the state directory and audited; `remote refresh` never sends
-//! validators read from the cache; `sign` writes version-2 envelopes bound to a URL or fleet,
-//! with a version it never lowers below the file it replaces and an expiry in the future.
+//! Promises: approvals and rejections are recorded in the state directory and audited; `remote
+//! refresh` never sends validators read from the cache; `sign` writes version-2 envelopes bound
+//! to a URL or fleet, with a version it never lowers below the file it replaces and an expiry in
+//! the future.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use crate::bus::{DispatchContext, EventBus};
-use crate::event::HookEvent;
-use crate::settings::remote::{self, ManagedSource, Mode, Refresh};
-use crate::settings::{Loaded, Locations, load};
+use crate::settings::remote::{self, ManagedSource, Refresh};
+use crate::settings::{Locations, load};
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
@@ -104,221 +98,11 @@ pub struct ApproveArgs {
 }
 
 // ---------------------------------------------------------------------------------------------
-// dispatch startup
+// refresh and watch (the logic is the host's: crate::host::remote)
 
-/// What the user is told while server hooks wait for `hookhost approve`.
-pub const UNAPPROVED_NOTE: &str =
-    "hookhost: server-managed hooks are waiting for approval and do not run: see `hookhost approvals`";
-
-/// The settings of one dispatch, loaded under the startup rules.
-pub struct Startup {
-    pub loaded: Loaded,
-    /// Problems to show the user (`systemMessage`); already audited.
-    pub messages: Vec<String>,
-    /// `forceRemoteSettingsRefresh` without a fresh fetch: fail closed with this reason.
-    pub fail_closed: Option<String>,
-}
-
-/// Loads the settings for one dispatch under the startup rules: problems are audited and
-/// returned as messages, a startup fetch that changed the payload is reported as a policy
-/// ConfigChange, and a stale cache starts a background refresh.
-///
-/// The settings are the live revision (`crate::live::load_gated`): files changed since the last
-/// known good revision pass the ConfigChange gate first; what the gate has to say (a blocked
-/// change, a file whose last good version stays in force) is in `messages` too.
-pub fn startup_load(loc: &Locations) -> Startup {
-    let (loaded, gate_notes) = crate::live::load_gated(loc, Mode::Startup);
-    let mut messages = gate_notes;
-    let Some(r) = &loaded.remote else { return Startup { loaded, messages, fail_closed: None } };
-    if let Some(reason) = r.report.fail_closed.clone() {
-        audit_remote(&loaded, "fail_closed", Some(&reason));
-        return Startup { loaded, messages, fail_closed: Some(reason) };
-    }
-    for p in &r.report.problems {
-        tracing::warn!("{p}");
-        messages.push(format!("hookhost: WARNING: {p}"));
-        audit_remote(&loaded, "problem", Some(p));
-    }
-    let new = r.report.payload.as_ref().map(|p| p.revision.as_str());
-    if r.report.fetched && r.report.previous_revision.as_deref() != new {
-        audit_remote(&loaded, "fetched", None);
-        // A fetch at startup that replaced a cached payload (forceRemoteSettingsRefresh) is a
-        // server change like any other: report it before this event runs.
-        if let (Some(old), Some(new), Some(path)) = (&r.report.previous_revision, new, &r.report.payload_path) {
-            policy_change(loc, None, Some(old), new, path);
-        }
-    }
-    if let Some((e, _)) = &r.held_back {
-        // Shown (and failed closed where the event's policy says so) with the settings errors.
-        audit_remote(&loaded, "expired", Some(&e.message));
-    }
-    if r.report.stale {
-        spawn_background_refresh(loc);
-    }
-    if r.unapproved {
-        messages.push(UNAPPROVED_NOTE.into());
-    }
-    Startup { loaded, messages, fail_closed: None }
-}
-
-/// Starts `hookhost remote refresh --quiet` detached (own process group, no inherited pipes, so
-/// the agent does not wait for it); a lock in the cache keeps refreshes from piling up.
-fn spawn_background_refresh(loc: &Locations) {
-    let Ok(exe) = std::env::current_exe() else { return };
-    let mut c = std::process::Command::new(exe);
-    c.args(["remote", "refresh", "--quiet"]);
-    if let Some(p) = &loc.project_dir {
-        c.arg("--project-dir").arg(p);
-    }
-    if let Some(f) = &loc.cli_file {
-        c.arg("--settings").arg(f);
-    }
-    use std::os::unix::process::CommandExt;
-    c.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0);
-    match c.spawn() {
-        // Reaped by init once we exit; the refresh outlives this dispatch on purpose.
-        Ok(child) => drop(child),
-        Err(e) => tracing::warn!(error = %e, "remote settings: cannot start the background refresh"),
-    }
-}
-
-fn audit_remote(loaded: &Loaded, what: &str, error: Option<&str>) {
-    let Some(r) = &loaded.remote else { return };
-    let mut rec = Map::new();
-    rec.insert("time".into(), crate::bus::now_rfc3339().into());
-    rec.insert("kind".into(), "remote_settings".into());
-    rec.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
-    rec.insert("what".into(), what.into());
-    rec.insert("url".into(), r.config.url.clone().into());
-    rec.insert("source".into(), r.source.as_str().into());
-    rec.insert("revision".into(), r.report.payload.as_ref().map(|p| p.revision.clone()).into());
-    rec.insert("previous_revision".into(), r.report.previous_revision.clone().into());
-    rec.insert("settings_revision".into(), loaded.settings.revision.clone().into());
-    if let Some(e) = error {
-        rec.insert("error".into(), e.into());
-    }
-    append(&loaded.settings, rec);
-}
-
-fn append(settings: &crate::settings::Settings, rec: Map<String, Value>) {
-    match crate::cli::open_audit(&settings.audit) {
-        Ok(Some(log)) => {
-            if let Err(e) = log.append(rec, true) {
-                tracing::warn!(error = %e, "audit: cannot record a remote settings record");
-            }
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "audit: cannot open the log"),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// refresh, watch, and the policy ConfigChange
-
-/// Runs one refresh for the settings at `loc` (unconditional: this process fetched nothing the
-/// cache's validators could vouch for) and handles a change. `Ok(None)`: not configured.
-pub fn refresh(loc: &Locations) -> Result<Option<Refresh>, String> {
-    let before = load(loc);
-    let Some(r) = &before.remote else { return Ok(None) };
-    let cache = remote::Cache::new(loc.state_dir.as_deref(), &r.config.url);
-    let Some(_lock) = cache.try_lock() else {
-        return Err("another refresh of these remote settings is running".into());
-    };
-    let res = remote::refresh_once(&r.config, &cache);
-    match &res {
-        Ok(Refresh::Changed { old, new, payload_path }) => {
-            policy_change(loc, Some(&before.settings.revision), old.as_deref(), new, payload_path);
-        }
-        Ok(Refresh::NotModified { .. }) => {}
-        Err(e) => audit_refresh_failure(&before, &r.config.url, e),
-    }
-    res.map(Some).map_err(|e| e.to_string())
-}
-
-fn audit_refresh_failure(loaded: &Loaded, url: &str, e: &remote::RemoteError) {
-    let mut rec = Map::new();
-    rec.insert("time".into(), crate::bus::now_rfc3339().into());
-    rec.insert("kind".into(), "remote_settings".into());
-    rec.insert("what".into(), "refresh_failed".into());
-    rec.insert("url".into(), url.into());
-    rec.insert("error".into(), e.to_string().into());
-    append(&loaded.settings, rec);
-}
-
-/// A changed server payload: dispatch a `policy_settings` ConfigChange to the ConfigChange
-/// hooks of the new settings (the change is already applied: the cache holds it, and a block
-/// cannot undo it), then audit the change with both revisions.
-pub fn policy_change(
-    loc: &Locations,
-    before_settings_revision: Option<&str>,
-    old: Option<&str>,
-    new: &str,
-    payload_path: &Path,
-) {
-    let after = load(loc);
-    let url = after.remote.as_ref().map(|r| r.config.url.clone()).unwrap_or_default();
-    let event_json = json!({
-        "session_id": "hookhost-remote-settings",
-        "cwd": loc.project_dir.as_ref().map(|p| p.to_string_lossy().into_owned())
-            .or_else(|| std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned())),
-        "hook_event_name": "ConfigChange",
-        "source": "policy_settings",
-        "file_path": payload_path.to_string_lossy(),
-        "hookhost": {"previous_revision": old, "new_revision": new, "url": url},
-    });
-    let mut blocked_by_hook = false;
-    let mut hooks_run = 0usize;
-    let mut problem = None;
-    match HookEvent::parse(event_json.to_string().as_bytes()) {
-        Ok(event) => {
-            let mut bus = EventBus::new(after.settings.clone());
-            if let Ok(Some(log)) = crate::cli::open_audit(&after.settings.audit) {
-                bus = bus.with_audit(log);
-            }
-            let ctx = DispatchContext {
-                project_dir: loc.project_dir.clone(),
-                user_dir: loc.user_file.as_ref().and_then(|f| f.parent()).map(Path::to_path_buf),
-            };
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => {
-                    let outcome = rt.block_on(bus.dispatch(&event, &ctx));
-                    hooks_run = outcome.runs.len();
-                    blocked_by_hook = outcome.runs.iter().any(|r| match &r.report.result {
-                        crate::decision::HookResult::Decided(d) => d.block || d.notice.is_some() || d.stop,
-                        crate::decision::HookResult::Failed(_) => false,
-                    });
-                }
-                Err(e) => problem = Some(format!("cannot start the runtime: {e}")),
-            }
-        }
-        Err(e) => problem = Some(format!("cannot build the ConfigChange event: {e}")),
-    }
-    let mut rec = Map::new();
-    rec.insert("time".into(), crate::bus::now_rfc3339().into());
-    rec.insert("kind".into(), "settings_change".into());
-    rec.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
-    rec.insert("source".into(), "policy_settings".into());
-    rec.insert("url".into(), url.into());
-    rec.insert("file_path".into(), payload_path.to_string_lossy().into_owned().into());
-    rec.insert("previous".into(), old.into());
-    rec.insert("new".into(), new.into());
-    rec.insert("previous_settings_revision".into(), before_settings_revision.into());
-    rec.insert("new_settings_revision".into(), after.settings.revision.clone().into());
-    rec.insert("hooks_run".into(), hooks_run.into());
-    rec.insert("blocked_by_hook".into(), blocked_by_hook.into());
-    rec.insert("applied".into(), true.into());
-    // The fields every settings_change record has (crate::live): a policy change always applies.
-    rec.insert("change".into(), "server".into());
-    rec.insert("result".into(), "policy".into());
-    rec.insert("previous_revision".into(), before_settings_revision.into());
-    rec.insert("new_revision".into(), after.settings.revision.clone().into());
-    if let Some(p) = problem {
-        rec.insert("error".into(), p.into());
-    }
-    append(&after.settings, rec);
+/// A refresh from synchronous code: the policy ConfigChange it may raise runs hooks.
+fn refresh(loc: &Locations) -> Result<Option<Refresh>, String> {
+    crate::host::block_on_fresh(crate::host::remote::refresh(loc))?
 }
 
 pub fn remote_cmd(g: &crate::cli::Global, c: &RemoteCommand) -> u8 {
@@ -371,14 +155,23 @@ fn watch(loc: &Locations) -> u8 {
     let mut handle = |res: Result<Refresh, remote::RemoteError>| match res {
         Ok(r) => {
             if let Refresh::Changed { old, new, payload_path } = &r {
-                policy_change(loc, Some(&before.settings.revision), old.as_deref(), new, payload_path);
+                let change = crate::host::remote::policy_change(
+                    loc,
+                    Some(&before.settings.revision),
+                    old.as_deref(),
+                    new,
+                    payload_path,
+                );
+                if let Err(e) = crate::host::block_on_fresh(change) {
+                    eprintln!("hookhost remote watch: {e}");
+                }
                 before = load(loc);
                 println!("{}", describe(&r));
                 let _ = std::io::stdout().flush();
             }
         }
         Err(e) => {
-            audit_refresh_failure(&before, &source.config.url, &e);
+            crate::host::remote::audit_refresh_failure(&before, &source.config.url, &e);
             eprintln!("hookhost remote watch: {e} (keeping the cache)");
         }
     };
@@ -798,7 +591,7 @@ pub fn decide_cmd(g: &crate::cli::Global, a: &ApproveArgs, approve: bool) -> u8 
             a.insert("revision".into(), current.clone().into());
             a.insert("url".into(), url.into());
             a.insert("user".into(), rec.user.clone().into());
-            append(&loaded.settings, a);
+            crate::host::remote::append(&loaded.settings, a);
             println!("{} server revision {current} (recorded in {})", rec.decision, p.display());
             0
         }
