@@ -568,16 +568,20 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(dir: &Path, target: &str) -> Prometheus {
-        let bin = ensure_package("prometheus", "prometheus");
-        std::fs::create_dir_all(dir).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
+        Prometheus::start_with_config(
+            dir,
+            &format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: hookhost\n    static_configs:\n      - targets: ['{target}']\n"
             ),
         )
-        .unwrap();
+    }
+
+    /// A Prometheus running `config` (the text of its prometheus.yml).
+    fn start_with_config(dir: &Path, config_text: &str) -> Prometheus {
+        let bin = ensure_package("prometheus", "prometheus");
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(&config, config_text).unwrap();
         let port = free_port();
         let child = Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
@@ -861,4 +865,268 @@ fn hostile_tool_names_and_session_ids_never_break_the_syslog_framing() {
         }
     }
     assert_eq!(checked, 324);
+}
+
+// ---------------------------------------------------------------------------------------------
+// hooks-examples/fleet: the example files work as written
+
+fn fleet_file(name: &str) -> String {
+    std::fs::read_to_string(super::support::repo().join("hooks-examples/fleet").join(name)).unwrap()
+}
+
+/// `text` with every `from` replaced; the example must still contain `from` (so an edit of the
+/// example that this test no longer follows fails here, not silently).
+fn rewrite(text: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = text.to_string();
+    for (from, to) in pairs {
+        assert!(out.contains(from), "the example no longer contains {from:?}");
+        out = out.replace(from, to);
+    }
+    out
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The fleet example's managed settings pass `hookhost check` and configure both sinks; its
+/// rsyslog snippet passes `rsyslogd -N1` as a drop-in; and together, pointed at a real rsyslog
+/// running the snippet and at an OTLP receiver, they deliver every record of the local log,
+/// byte for byte, to the file the snippet writes and to the receiver.
+#[test]
+fn fleet_example_settings_and_rsyslog_snippet_deliver_every_record() {
+    let env = Env::new();
+    let settings = fleet_file("managed-settings.json");
+    env.write("managed", &settings);
+    let check = env.run(&["check"], b"");
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(check.stdout.contains("managed-settings.json") && check.stdout.trim_end().ends_with("ok"), "{check:?}");
+    assert!(!check.stdout.to_lowercase().contains("warning") && check.stderr.is_empty(), "{check:?}");
+    let status = env.run(&["status", "--json"], b"").json();
+    let sinks: Vec<(String, String)> = status["audit_ship"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no audit_ship in {status}"))
+        .iter()
+        .map(|s| (s["status"]["name"].as_str().unwrap().into(), s["status"]["kind"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(sinks, [("local-rsyslog".into(), "syslog".into()), ("otel-collector".into(), "otlp".into())]);
+
+    // The snippet as a drop-in: a minimal main config (as Debian's loads imuxsock) including it.
+    let rsyslogd = ensure_package("rsyslogd", "rsyslog");
+    let rs = env.path().join("rsyslog");
+    std::fs::create_dir_all(rs.join("work")).unwrap();
+    let snippet = fleet_file("rsyslog-hookhost.conf");
+    let main_conf = |include: &Path| {
+        format!(
+            "global(workDirectory=\"{}\")\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\ninclude(file=\"{}\")\n",
+            rs.join("work").display(),
+            include.display()
+        )
+    };
+    let validate = |conf: &Path| Command::new(&rsyslogd).arg("-N1").arg("-f").arg(conf).output().unwrap();
+    std::fs::write(
+        rs.join("main.conf"),
+        main_conf(&super::support::repo().join("hooks-examples/fleet/rsyslog-hookhost.conf")),
+    )
+    .unwrap();
+    let out = validate(&rs.join("main.conf"));
+    assert!(out.status.success(), "rsyslogd -N1: {}", String::from_utf8_lossy(&out.stderr));
+    // rsyslogd -N1 does reject a broken snippet (the check above can fail).
+    std::fs::write(
+        rs.join("broken.conf"),
+        snippet.replace("ruleset=\"hookhost\")", "ruleset=\"hookhost\" nosuch=\"1\")"),
+    )
+    .unwrap();
+    std::fs::write(rs.join("main-broken.conf"), main_conf(&rs.join("broken.conf"))).unwrap();
+    assert!(!validate(&rs.join("main-broken.conf")).status.success());
+
+    // The snippet running for real (its port, files and SIEM moved into the test's directory).
+    let port = free_port();
+    let siem = free_port(); // Nothing listens: the forward queues, the file still gets every record.
+    let shipped_dir = rs.join("var-log-hookhost");
+    let live = rewrite(
+        &snippet,
+        &[
+            ("port=\"10514\"", &format!("port=\"{port}\"")),
+            ("/var/log/hookhost/", &format!("{}/", shipped_dir.display())),
+            ("target=\"siem.example.com\" port=\"6514\"", &format!("target=\"127.0.0.1\" port=\"{siem}\"")),
+        ],
+    );
+    std::fs::write(rs.join("live.conf"), &live).unwrap();
+    std::fs::write(rs.join("main-live.conf"), main_conf(&rs.join("live.conf"))).unwrap();
+    let _rsyslog = KillOnDrop(
+        Command::new(&rsyslogd)
+            .arg("-n")
+            .arg("-f")
+            .arg(rs.join("main-live.conf"))
+            .arg("-i")
+            .arg(rs.join("rsyslogd.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(rs.join("stderr")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("rsyslogd to listen", Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let store = Arc::new(Mutex::new(Vec::new()));
+    let otlp = OtlpReceiver::start(free_port(), store.clone());
+    let state = env.path().join("var-lib-hookhost");
+    std::fs::create_dir_all(&state).unwrap();
+    env.write(
+        "managed",
+        &rewrite(
+            &settings,
+            &[
+                ("127.0.0.1:10514", &format!("127.0.0.1:{port}")),
+                ("/var/lib/hookhost", state.to_str().unwrap()),
+                ("http://127.0.0.1:4318/v1/logs", &otlp.endpoint()),
+            ],
+        ),
+    );
+    for cmd in ["ls", "rm -rf /tmp/fleet-x", "git status", "rm -rf ~"] {
+        env.dispatch(&bash_event(cmd));
+    }
+    let log = state.join("audit.jsonl");
+    let lines = log_lines(&log);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines.values().filter(|l| l.contains("\"decision\":\"deny\"")).count(), 2, "{lines:?}");
+    let ship = env.run(&["audit", "ship", "--timeout", "60"], b"");
+    assert_eq!(ship.code, 0, "{ship:?}");
+    assert!(ship.stdout.contains("local-rsyslog (syslog): delivered up to seq 4 of 4; lag 0 record(s)"), "{ship:?}");
+    let want: Vec<String> = lines.values().cloned().collect();
+    let shipped = shipped_dir.join("audit-shipped.jsonl");
+    wait_until("rsyslog to write the records", Duration::from_secs(20), || {
+        std::fs::read_to_string(&shipped).is_ok_and(|t| t.lines().count() >= 4)
+    });
+    let got: Vec<String> = std::fs::read_to_string(&shipped).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(got, want, "the snippet's file holds the local log's records, byte for byte");
+    let bodies: Vec<String> = otlp_records(&store).into_iter().map(|r| r.1).collect();
+    assert_eq!(bodies, want);
+    let resource = store.lock().unwrap()[0].request.resource_logs[0].resource.clone().unwrap();
+    assert!(resource.attributes.iter().any(|a| a.key == "deployment.environment"
+        && a.value.clone().and_then(|v| v.value) == Some(any_value::Value::StringValue("production".into()))));
+    assert!(
+        state.join("audit.jsonl.local-rsyslog.cursor").is_file()
+            && state.join("audit.jsonl.otel-collector.cursor").is_file()
+    );
+}
+
+/// The fleet example's prometheus.yml passes `promtool check config`; every metric name the
+/// Grafana dashboard uses is one a real `hookhost serve --metrics` exposes; and a real Prometheus
+/// running the example config (pointed at that daemon) evaluates every dashboard query, each
+/// returning series (the one listing missing sandbox layers may be empty).
+#[test]
+fn fleet_example_prometheus_config_and_grafana_dashboard_match_the_daemons_metrics() {
+    let promtool = ensure_package("promtool", "prometheus");
+    let prom_yml = super::support::repo().join("hooks-examples/fleet/prometheus.yml");
+    let out = Command::new(&promtool).args(["check", "config"]).arg(&prom_yml).output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"));
+
+    let dashboard: Value = serde_json::from_str(&fleet_file("grafana-dashboard.json")).unwrap();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let text = dashboard.to_string();
+    let mut used: Vec<String> = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("hookhost_") {
+        let name: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        rest = &rest[at + name.len()..];
+        if !used.contains(&name) {
+            used.push(name);
+        }
+    }
+    assert!(used.len() >= 10, "{used:?}");
+
+    // A daemon whose scrape has every family the dashboard shows: decisions (some denied), a
+    // named hook that fails, a sink that delivers and one that cannot, a settings change.
+    let env = Env::new();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let store = Arc::new(Mutex::new(Vec::new()));
+    let otlp = OtlpReceiver::start(free_port(), store.clone());
+    env.write(
+        "managed",
+        &json!({
+            "permissions": {"deny": ["Bash(rm:*)"]},
+            "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+                {"type": "command", "name": "fleet-check", "command": "cat >/dev/null; exit 3"}
+            ]}]},
+            "audit": {"path": env.path().join("audit/audit.jsonl"), "ship": [
+                {"name": "otel", "type": "otlp", "endpoint": otlp.endpoint()},
+                {"name": "otel-down", "type": "otlp", "endpoint": format!("http://127.0.0.1:{}/v1/logs", free_port()), "maxBackoffSeconds": 1}
+            ]}
+        })
+        .to_string(),
+    );
+    let socket = env.path().join("d.sock");
+    let daemon = Daemon::start_with(&env, &socket, &["--metrics", &metrics], &[("RUST_LOG", "warn")]);
+    for cmd in ["ls", "rm -rf /x", "git status", "rm -rf /y"] {
+        assert!(matches!(daemon.event(&bash_event(cmd)), Reply::Outcome { .. }));
+    }
+    env.write("project", &json!({"permissions": {"ask": ["Bash(git push:*)"]}}).to_string());
+    wait_until("the settings change", Duration::from_secs(20), || {
+        daemon.status().1.keys().any(|p| p.ends_with(".hookhost/settings.json"))
+    });
+    wait_until("a delivery to the live sink", Duration::from_secs(20), || !otlp_records(&store).is_empty());
+    let scrape =
+        || ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_body().read_to_string().unwrap();
+    wait_until("a failed delivery to the dead sink", Duration::from_secs(20), || {
+        scrape().contains("hookhost_ship_failures_total{sink=\"otel-down\"}")
+    });
+    let exposed: HashSet<String> = scrape()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next().map(str::to_string))
+        .collect();
+    for name in &used {
+        assert!(exposed.contains(name), "the dashboard uses {name}, which the daemon does not expose: {exposed:?}");
+    }
+
+    // The example prometheus.yml, aimed at this daemon and scraping every second.
+    let config = rewrite(
+        &fleet_file("prometheus.yml"),
+        &[("\"127.0.0.1:9464\"", &format!("\"{metrics}\"")), ("scrape_interval: 15s", "scrape_interval: 1s")],
+    );
+    let prom = Prometheus::start_with_config(&env.path().join("prometheus"), &config);
+    let evaluate = |expr: &str| -> (Value, usize) {
+        let q = expr.replace("$__rate_interval", "30s").replace("$__range", "1h").replace("$instance", ".*");
+        let url = format!("http://127.0.0.1:{}/api/v1/query", prom.port);
+        let resp = ureq::get(&url).query("query", &q).config().http_status_as_error(false).build().call();
+        let Ok(resp) = resp else { return (Value::Null, 0) };
+        let v: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap_or(Value::Null);
+        let n = v["data"]["result"].as_array().map_or(0, Vec::len);
+        (v, n)
+    };
+    for expr in &exprs {
+        let may_be_empty = expr.contains("== 0");
+        let start = Instant::now();
+        loop {
+            let (v, n) = evaluate(expr);
+            if v["status"] == "error" {
+                panic!("Prometheus rejects the dashboard query {expr}: {v}");
+            }
+            if v["status"] == "success" && (n > 0 || may_be_empty) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "no series for the dashboard query {expr}: {v}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    assert_eq!(prom.value(r#"up{job="hookhost",fleet="dev-laptops"}"#), Some(1.0));
+    drop(daemon);
 }
