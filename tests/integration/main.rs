@@ -3,6 +3,8 @@
 //! - `audit`: the tamper-evident audit log (chain, rotation, tampering, SIGKILL, concurrency).
 //! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
 //!   expected outcome) run through the real `hookhost dispatch` binary.
+//! - `cgroup_join`: a sandboxed hook starts inside its cgroup leaves with no migration (where it
+//!   is, strace of the calls), and the proxy that starts it answers as an unproxied hook would.
 //! - `thin`: the thin client `hookhost-dispatch` against `hookhost dispatch` (every fixture,
 //!   through a daemon and without, strace showing which ran), a daemon killed mid-event, the
 //!   automatic daemon (first event, racing starters, idle exit, `off`, `required`, stale socket,
@@ -48,6 +50,7 @@
 
 mod async_hooks;
 mod audit;
+mod cgroup_join;
 mod cli;
 mod conformance;
 mod daemon;
