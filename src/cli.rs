@@ -918,7 +918,15 @@ fn dispatch_fallback(g: &Global, a: &DispatchCmd, fallback: crate::daemon::auto:
     };
     let p = match prepare_input(g, &a.args, &input) {
         Ok(p) => p,
-        Err(r) => return emit(&r),
+        Err(mut r) => {
+            // As `dispatch --socket` reports it: the daemon's failure, then what failed here.
+            if fallback.kind != FallbackKind::Unavailable
+                && HookEvent::parse_with_limit(&input, a.args.max_event_bytes).is_ok()
+            {
+                r.stderr = format!("hookhost: {}\n{}", fallback.cause, r.stderr);
+            }
+            return emit(&r);
+        }
     };
     let mode = p.loaded.settings.daemon_mode;
     let name = p.event.name().to_string();
