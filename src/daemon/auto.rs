@@ -264,6 +264,38 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_differing_in_any_field_is_refused_and_other_uids_compare_version_and_managed_dir() {
+        let base = Identity {
+            version: "0.1.0".into(),
+            managed_dir: "/etc/hookhost".into(),
+            user_file: Some("/home/u/.config/hookhost/settings.json".into()),
+            state_dir: Some("/home/u/.local/state/hookhost".into()),
+        };
+        assert!(identity_matches(&base, &base, true));
+        let variants: Vec<(Identity, bool)> = vec![
+            (Identity { version: "0.1.1".into(), ..base.clone() }, false),
+            (Identity { version: "".into(), ..base.clone() }, false),
+            (Identity { managed_dir: "/tmp/evil".into(), ..base.clone() }, false),
+            (Identity { managed_dir: "/etc/hookhost/../hookhost".into(), ..base.clone() }, false),
+            (Identity { managed_dir: "/etc/hookhost2".into(), ..base.clone() }, false),
+            (Identity { user_file: None, ..base.clone() }, true),
+            (Identity { user_file: Some("/tmp/u.json".into()), ..base.clone() }, true),
+            (Identity { state_dir: None, ..base.clone() }, true),
+            (Identity { state_dir: Some("/tmp/state".into()), ..base.clone() }, true),
+        ];
+        // Paths compare by component: the same directory spelled with a trailing slash or a `.`
+        // is the same location (any other spelling, a symlink included, is refused).
+        for same in ["/etc/hookhost/", "/etc/./hookhost", "//etc/hookhost"] {
+            assert!(identity_matches(&base, &Identity { managed_dir: same.into(), ..base.clone() }, true), "{same}");
+        }
+        for (other, other_uid_ok) in variants {
+            assert!(!identity_matches(&base, &other, true), "same user: {other:?}");
+            assert!(!identity_matches(&other, &base, true), "same user, reversed: {other:?}");
+            assert_eq!(identity_matches(&base, &other, false), other_uid_ok, "other uid: {other:?}");
+        }
+    }
+
+    #[test]
     fn modes_parse_and_print() {
         for m in [DaemonMode::Auto, DaemonMode::Off, DaemonMode::Required] {
             assert_eq!(DaemonMode::parse(m.as_str()), Some(m));

@@ -458,3 +458,64 @@ fn a_genuine_daemon_started_with_other_settings_locations_is_refused_and_runs_no
     let _ = evil_daemon.kill();
     let _ = evil_daemon.wait();
 }
+
+#[test]
+fn daemons_of_other_settings_locations_or_another_build_get_no_event() {
+    // The agent starts the genuine binary with each settings location changed, and a copy of
+    // the binary (genuine code, another file): every one listens where the thin client looks
+    // (HOOKHOST_SOCKET), none is answered from, none runs a hook.
+    let env = Env::new();
+    policy(&env);
+    let marker = env.path().join("impostor-ran");
+    let evil_managed = env.path().join("evil-managed");
+    std::fs::create_dir_all(&evil_managed).unwrap();
+    let touch = hook_settings(
+        "PreToolUse",
+        "*",
+        json!([{"type": "command", "command": format!("touch {}", marker.display())}]),
+    );
+    std::fs::write(evil_managed.join("managed-settings.json"), &touch).unwrap();
+    let evil_xdg = env.path().join("evil-xdg");
+    std::fs::create_dir_all(evil_xdg.join("hookhost")).unwrap();
+    std::fs::write(evil_xdg.join("hookhost/settings.json"), &touch).unwrap();
+    let copy = env.path().join("hookhost-copy");
+    std::fs::copy(super::support::bin(), &copy).unwrap();
+    let variants: Vec<(&str, Vec<(&str, PathBuf)>, Option<&Path>)> = vec![
+        ("managed dir", vec![("HOOKHOST_MANAGED_DIR", evil_managed.clone())], None),
+        ("user settings (XDG_CONFIG_HOME)", vec![("XDG_CONFIG_HOME", evil_xdg.clone())], None),
+        ("state dir (XDG_STATE_HOME)", vec![("XDG_STATE_HOME", env.path().join("evil-state"))], None),
+        ("copied binary", vec![], Some(copy.as_path())),
+    ];
+    let ev = bash_event("rm -rf /");
+    for (what, vars, binary) in variants {
+        let socket = env.path().join(format!("{}.sock", what.len()));
+        let mut c = env.bare_command(&["serve", "--socket", socket.to_str().unwrap()]);
+        if let Some(b) = binary {
+            let args: Vec<_> = c.get_args().map(|a| a.to_os_string()).collect();
+            let envs: Vec<_> = c.get_envs().map(|(k, v)| (k.to_os_string(), v.map(|v| v.to_os_string()))).collect();
+            c = Command::new(b);
+            c.env_clear().args(args);
+            for (k, v) in envs {
+                if let Some(v) = v {
+                    c.env(k, v);
+                }
+            }
+        }
+        for (k, v) in &vars {
+            c.env(k, v);
+        }
+        let mut d = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        wait_until(what, Duration::from_secs(20), || listener_pid(&socket).is_some());
+        let out = thin(&env, &[("HOOKHOST_SOCKET", socket.to_str().unwrap())], &ev);
+        assert_eq!(out.json()["hookSpecificOutput"]["permissionDecision"], "deny", "{what}: {out:?}");
+        assert!(out.stdout.contains("evaluated in-process"), "{what}: the daemon did not answer: {out:?}");
+        let mut full = env.bare_command(&["dispatch"]);
+        full.env("HOOKHOST_SOCKET", &socket);
+        let out = run(full, &ev);
+        assert_eq!(out.json()["hookSpecificOutput"]["permissionDecision"], "deny", "{what} (full client): {out:?}");
+        assert!(out.stdout.contains("evaluated in-process"), "{what} (full client): {out:?}");
+        assert!(!marker.exists(), "{what}: the impostor ran a hook");
+        let _ = d.kill();
+        let _ = d.wait();
+    }
+}
