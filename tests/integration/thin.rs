@@ -480,7 +480,8 @@ fn daemons_of_other_settings_locations_or_another_build_get_no_event() {
     std::fs::write(evil_xdg.join("hookhost/settings.json"), &touch).unwrap();
     let copy = env.path().join("hookhost-copy");
     std::fs::copy(super::support::bin(), &copy).unwrap();
-    let variants: Vec<(&str, Vec<(&str, PathBuf)>, Option<&Path>)> = vec![
+    type Variant<'a> = (&'a str, Vec<(&'a str, PathBuf)>, Option<&'a Path>);
+    let variants: Vec<Variant> = vec![
         ("managed dir", vec![("HOOKHOST_MANAGED_DIR", evil_managed.clone())], None),
         ("user settings (XDG_CONFIG_HOME)", vec![("XDG_CONFIG_HOME", evil_xdg.clone())], None),
         ("state dir (XDG_STATE_HOME)", vec![("XDG_STATE_HOME", env.path().join("evil-state"))], None),
