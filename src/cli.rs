@@ -86,6 +86,11 @@ pub enum Command {
     /// unreachable, runs as another user, refuses or does not answer in time, the event fails
     /// closed (exit 2 with the reason) when managed `failClosed` lists it, else it is evaluated
     /// in-process with a note.
+    ///
+    /// The fast path to register is `hookhost-dispatch` (installed next to this binary): it asks
+    /// this user's automatic daemon (started by the first event) and runs `hookhost dispatch`
+    /// only when none answers. Managed `hookhost.daemon`: "auto" (default), "off", or
+    /// "required" (then `dispatch` too asks the automatic daemon, and fails closed without one).
     Dispatch(DispatchCmd),
     /// Run the warm daemon: serve events from `hookhost dispatch` thin clients on a Unix socket,
     /// keep settings live (every settings file is watched; a change goes through the
