@@ -86,6 +86,11 @@ pub enum Command {
     /// unreachable, runs as another user, refuses or does not answer in time, the event fails
     /// closed (exit 2 with the reason) when managed `failClosed` lists it, else it is evaluated
     /// in-process with a note.
+    ///
+    /// The fast path to register is `hookhost-dispatch` (installed next to this binary): it asks
+    /// this user's automatic daemon (started by the first event) and runs `hookhost dispatch`
+    /// only when none answers. Managed `hookhost.daemon`: "auto" (default), "off", or
+    /// "required" (then `dispatch` too asks the automatic daemon, and fails closed without one).
     Dispatch(DispatchCmd),
     /// Run the warm daemon: serve events from `hookhost dispatch` thin clients on a Unix socket,
     /// keep settings live (every settings file is watched; a change goes through the
@@ -362,6 +367,15 @@ pub struct ServeArgs {
     /// a management network only (exactly the IP address and port given; no host names).
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Exit after this many seconds with no connection (default: never; 900 for --auto).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub idle_exit: Option<f64>,
+    /// Run as this user's automatic daemon (what `hookhost-dispatch` starts; see "Warm by
+    /// default" in the README): holds SOCKET.lock (exits at once, 0, when another daemon holds
+    /// it), replaces whatever else listens at the socket, creates its directory 0700, ignores
+    /// SIGHUP, and stops answering (and exits) when managed `hookhost.daemon` is "off".
+    #[arg(long)]
+    pub auto: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -489,10 +503,13 @@ pub struct DemoArgs {
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Dispatch(a) => match a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
-            Some(socket) => dispatch_via_daemon(&cli.global, &a, socket),
-            None => dispatch(&cli.global, &a.args),
-        },
+        Command::Dispatch(a) => {
+            match (crate::daemon::auto::Fallback::from_env(), a.socket.as_ref().filter(|s| !s.as_os_str().is_empty())) {
+                (Some(fallback), _) => dispatch_fallback(&cli.global, &a, fallback),
+                (None, Some(socket)) => dispatch_via_daemon(&cli.global, &a, socket),
+                (None, None) => dispatch(&cli.global, &a.args),
+            }
+        }
         Command::Serve(a) => serve_cmd(&cli.global, &a),
         Command::Check(a) => check(&cli.global, &a),
         Command::Explain(a) => explain(&cli.global, &a),
@@ -643,10 +660,22 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
             ));
         }
     };
-    match oneshot_host(g, crate::host::FrontEnd::OneShot, a.max_event_bytes) {
-        Ok(host) => emit(&host.dispatch_blocking(&input)),
-        Err(r) => emit(&r),
+    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, a.max_event_bytes) {
+        Ok(h) => h,
+        Err(r) => return emit(&r),
+    };
+    let settings = load(&g.locations()).settings;
+    if settings.daemon_mode == crate::daemon::auto::DaemonMode::Required {
+        // Managed `hookhost.daemon: "required"`: only a daemon answers, even when `dispatch` is
+        // run directly rather than through `hookhost-dispatch`.
+        let fallback = crate::daemon::auto::Fallback {
+            kind: crate::daemon::auto::FallbackKind::Unavailable,
+            cause: "`hookhost dispatch` ran without a daemon".into(),
+            socket: None,
+        };
+        return daemon_required(g, &host, &input, &settings, &fallback);
     }
+    emit(&host.dispatch_blocking(&input))
 }
 
 /// What a one-shot `dispatch` hands to its detached `async-hooks` process on stdin.
@@ -737,7 +766,6 @@ fn async_hooks_cmd(g: &Global) -> u8 {
 /// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the host
 /// decides between failing closed and evaluating in-process (the event's failure policy).
 fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
-    use crate::daemon::{Reply, Request, client};
     let input = match read_stdin(a.args.max_event_bytes) {
         Ok(i) => i,
         Err(e) => {
@@ -766,29 +794,152 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     // A daemon of another uid (root, serving several users) reads none of this user's files:
     // it answers with the managed policy, so the project is not sent (the event's `cwd` selects
     // none there either). An explicit `--settings` is sent, and refused: the failure policy
-    // then decides, as for any refusal.
-    let req = |server: &client::Server| Request::Event {
-        v: crate::daemon::PROTOCOL,
-        event: text.to_string(),
-        project_dir: project_dir.clone().filter(|_| server.same_user),
-        settings: g.settings.as_deref().map(absolute),
-    };
+    // then decides, as for any refusal. The daemon must be this binary (when it is this user's)
+    // and answer for this process's settings locations and version (`hookhost_dispatch::ask`).
     crate::fault::note_event_name(event.name());
     // A hook that runs into its timeout is killed at it: the daemon answers just after, so the
     // default wait leaves it room (else the event would be evaluated twice, once in-process).
     let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()) + THIN_CLIENT_MARGIN);
-    let err = match client::request_with(socket, deadline, req) {
-        Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
-            return emit(&Response { stdout, stderr, exit_code });
-        }
-        Ok(other) => format!("the hookhost daemon at {} answered with {other:?}", socket.display()),
-        Err(e) => e.to_string(),
+    let err = match ask_daemon(
+        socket,
+        text,
+        project_dir.as_deref(),
+        g.settings.as_deref().map(absolute).as_deref(),
+        deadline,
+    ) {
+        Ok(r) => return emit(&r),
+        Err(f) => f.message().to_string(),
     };
     tracing::warn!(error = %err, "daemon unavailable");
     match host.block_on(host.dispatch_after_daemon_failure(&input, &err)) {
         Ok(r) => emit(&r),
         Err(e) => emit(&crate::host::host_error(HostFault::Evaluation, None, format!("{err}; {e}"))),
     }
+}
+
+/// One event to the daemon at `socket` through the thin client's checks (listener uid and
+/// binary, identity).
+fn ask_daemon(
+    socket: &Path,
+    event: &str,
+    project_dir: Option<&Path>,
+    settings: Option<&Path>,
+    deadline: Duration,
+) -> Result<Response, hookhost_dispatch::Failure> {
+    let exe = std::env::current_exe().ok();
+    let expect = hookhost_dispatch::Identity::from_env();
+    let ask =
+        hookhost_dispatch::Ask { socket, event, project_dir, settings, expect: &expect, bin: exe.as_deref(), deadline };
+    hookhost_dispatch::ask(&ask).map(|a| Response { stdout: a.stdout, stderr: a.stderr, exit_code: a.exit_code })
+}
+
+/// `dispatch` handed over by `hookhost-dispatch` (the thin client) after the daemon gave no
+/// usable answer (`daemon::auto::Fallback`). The daemon named by `HOOKHOST_SOCKET`, or an
+/// automatic daemon that took the event and failed: today's semantics (the event fails closed
+/// where managed `failClosed` lists it, naming the cause, else it is evaluated in-process with
+/// a note). No automatic daemon: managed `hookhost.daemon` decides (`off`: in-process; `auto`:
+/// start one and answer in-process; `required`: start one and ask it, else fail closed).
+fn dispatch_fallback(g: &Global, a: &DispatchCmd, fallback: crate::daemon::auto::Fallback) -> u8 {
+    use crate::daemon::auto::{DaemonMode, FallbackKind};
+    let input = match read_stdin(a.args.max_event_bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            return emit(&crate::host::host_error(
+                HostFault::Evaluation,
+                None,
+                format!("cannot read the event from stdin: {e}"),
+            ));
+        }
+    };
+    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, a.args.max_event_bytes) {
+        Ok(h) => h,
+        Err(r) => return emit(&r),
+    };
+    // An event that does not parse is answered as without a daemon.
+    let Ok(event) = HookEvent::parse_with_limit(&input, a.args.max_event_bytes) else {
+        return emit(&host.dispatch_blocking(&input));
+    };
+    let settings = load(&g.locations()).settings;
+    let mode = settings.daemon_mode;
+    crate::fault::note_event_name(event.name());
+    if fallback.kind != FallbackKind::Explicit && mode == DaemonMode::Auto {
+        start_auto_daemon(fallback.socket.as_deref());
+    }
+    match (&fallback.kind, mode) {
+        (FallbackKind::Unavailable, DaemonMode::Off | DaemonMode::Auto) => emit(&host.dispatch_blocking(&input)),
+        (FallbackKind::Unavailable | FallbackKind::Failed, DaemonMode::Required) => {
+            daemon_required(g, &host, &input, &settings, &fallback)
+        }
+        // The daemon took the event and failed: the event's failure policy decides (fail
+        // closed naming the cause, else in-process with a note), as `dispatch --socket` does.
+        _ => match host.block_on(host.dispatch_after_daemon_failure(&input, &fallback.cause)) {
+            Ok(r) => emit(&r),
+            Err(e) => emit(&crate::host::host_error(HostFault::Evaluation, None, format!("{}; {e}", fallback.cause))),
+        },
+    }
+}
+
+/// Starts the automatic daemon at `socket` (else this binary's automatic socket), noting a
+/// failure in the log only: the event is answered either way.
+fn start_auto_daemon(socket: Option<&Path>) {
+    let Some(socket) = socket.map(Path::to_path_buf).or_else(crate::daemon::auto::auto_socket) else {
+        return;
+    };
+    match crate::daemon::auto::start(&socket) {
+        Ok(s) => tracing::debug!(socket = %socket.display(), started = ?s, "automatic daemon"),
+        Err(e) => tracing::warn!(error = %e, "cannot start the automatic daemon"),
+    }
+}
+
+/// Managed `hookhost.daemon: "required"`: the event is answered by the automatic daemon (started
+/// if needed, waited for at most `REQUIRED_WAIT`), else it fails closed naming the cause.
+fn daemon_required(
+    g: &Global,
+    host: &crate::Host,
+    input: &[u8],
+    settings: &crate::settings::Settings,
+    fallback: &crate::daemon::auto::Fallback,
+) -> u8 {
+    use crate::daemon::auto::{FallbackKind, REQUIRED_WAIT};
+    // An event that does not parse is answered (and refused) as without a daemon.
+    let Ok(event) = HookEvent::parse_with_limit(input, usize::MAX) else {
+        return emit(&host.dispatch_blocking(input));
+    };
+    let name = event.name().to_string();
+    let socket = fallback.socket.clone().or_else(crate::daemon::auto::auto_socket);
+    let mut cause = fallback.cause.clone();
+    start_auto_daemon(socket.as_deref());
+    if fallback.kind == FallbackKind::Unavailable
+        && let Some(socket) = &socket
+        && let Ok(text) = std::str::from_utf8(input)
+    {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let project_dir = g
+            .project_dir
+            .clone()
+            .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .map(|p| absolute(&p));
+        let settings_file = g.settings.as_deref().map(absolute);
+        let start = std::time::Instant::now();
+        loop {
+            let deadline = crate::hook::default_timeout(&name) + THIN_CLIENT_MARGIN;
+            match ask_daemon(socket, text, project_dir.as_deref(), settings_file.as_deref(), deadline) {
+                Ok(r) => return emit(&r),
+                Err(hookhost_dispatch::Failure::Unavailable(_)) if start.elapsed() < REQUIRED_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(f) => {
+                    cause = f.message().to_string();
+                    break;
+                }
+            }
+        }
+    }
+    let msg =
+        format!("managed hookhost.daemon is \"required\" and no daemon answered ({cause}); failing closed for {name}");
+    let r = crate::host::host_error(HostFault::Evaluation, Some(true), &msg);
+    crate::fault::audit_host_error(&settings.audit, &settings.revision, Some(&name), &msg, r.exit_code);
+    emit(&r)
 }
 
 fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
@@ -809,6 +960,29 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
             }
         }
     }
+    options.auto = a.auto;
+    options.idle_exit =
+        a.idle_exit.map(Duration::from_secs_f64).or(a.auto.then_some(crate::daemon::auto::DEFAULT_IDLE_EXIT));
+    // The automatic daemon: one per socket, held for its life.
+    let _lock = if a.auto {
+        if let Err(e) = crate::daemon::auto::ensure_dir(&options.socket) {
+            eprintln!("hookhost serve: cannot create the directory of {}: {e}", options.socket.display());
+            return 1;
+        }
+        match crate::daemon::auto::lock(&options.socket) {
+            Ok(Some(l)) => Some(l),
+            Ok(None) => {
+                eprintln!("hookhost serve: another automatic daemon holds {}.lock; exiting", options.socket.display());
+                return 0;
+            }
+            Err(e) => {
+                eprintln!("hookhost serve: cannot take {}.lock: {e}", options.socket.display());
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
     // Warm the project named on the command line: its changes made while no daemon ran are
     // gated at start, not at the first event.
     if g.project_dir.is_some() || g.settings.is_some() {
@@ -864,7 +1038,9 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
             }
         };
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int), Ok(_hup)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+        else {
             eprintln!("hookhost serve: cannot install signal handlers");
             return 1;
         };

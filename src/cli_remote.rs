@@ -255,6 +255,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     // files on disk while a change is blocked or not yet seen.
     let live = crate::live::in_force(&loc).map(|s| s.revision);
     v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
+    v.insert("auto_daemon".into(), crate::daemon::auto::status(loaded.settings.daemon_mode));
     // Observability (issue 24): the audit shipper's sinks, as the daemon reports them.
     let mut daemon_ship: Option<Vec<crate::ship::SinkStatus>> = None;
     if let Some(socket) = a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
@@ -300,6 +301,9 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
             None => "- (no gated revision recorded yet)".into(),
         }
     ));
+    if let Some(d) = v.get("auto_daemon") {
+        o.push_str(&crate::daemon::auto::status_line(d));
+    }
     if let Some(Value::Object(d)) = v.get("daemon") {
         let g = |k: &str| {
             d.get(k).map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string())).unwrap_or_default()

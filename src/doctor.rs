@@ -59,7 +59,7 @@ pub fn run(configured: Mode) -> u8 {
         && (cg.v2_dir.is_some() || cg.v1_pids.is_some())
     {
         println!(
-            "  note: cgroup2 is mounted without `favordynmods`: joining a hook's cgroup waits for an RCU grace\n        period (milliseconds per hook); `mount -o remount,favordynmods <cgroup2 mount>` removes that cost"
+            "  note: cgroup2 is mounted without `favordynmods`: a migration into a cgroup waits for an RCU grace\n        period (milliseconds), so hooks are started inside their v2 leaf (clone3 CLONE_INTO_CGROUP) and\n        join v1 leaves by moving their own thread; only the daemon's warm pool migrates, ahead of events"
         );
     }
     let required = match sandbox::required_layers() {

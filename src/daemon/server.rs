@@ -68,6 +68,11 @@ pub struct ServeOptions {
     /// Observability (issue 24): the audit shipping managed `audit.ship` configures, read at
     /// start.
     pub ship: Option<crate::ship::ShipOptions>,
+    /// Exit after this long with no connection (`--idle-exit`).
+    pub idle_exit: Option<Duration>,
+    /// The automatic daemon (`serve --auto`, see `super::auto`): stops answering, and exits,
+    /// when the managed `hookhost.daemon` is `"off"`.
+    pub auto: bool,
 }
 
 impl ServeOptions {
@@ -84,6 +89,8 @@ impl ServeOptions {
             preload: Vec::new(),
             metrics: None,
             ship: None,
+            idle_exit: None,
+            auto: false,
         }
     }
 }
@@ -123,6 +130,11 @@ struct State {
     stop: watch::Receiver<bool>,
     /// Observability (issue 24): the audit shipper's sinks, for `Status`.
     ship: Option<crate::ship::Shared>,
+    /// What this daemon answers for (version, settings locations): a client expecting another
+    /// identity is refused before anything runs.
+    identity: super::auto::Identity,
+    /// Stops the daemon from inside (an automatic daemon the managed policy turned off).
+    quit: tokio::sync::Notify,
 }
 
 /// What one peer uid holds.
@@ -154,7 +166,10 @@ pub fn bind(options: &ServeOptions) -> Result<UnixListener, ServeError> {
                 "exists and is not a socket; refusing to replace it",
             )));
         }
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        // An automatic daemon holds the socket's lock (`super::auto::lock`): whatever listens
+        // there without it is not the automatic daemon (its clients verify and refuse it), so it
+        // is replaced.
+        if !options.auto && std::os::unix::net::UnixStream::connect(socket).is_ok() {
             return Err(ServeError::InUse { socket: socket.clone() });
         }
         // A stale socket of a daemon that died.
@@ -261,6 +276,8 @@ pub async fn serve(
         budget: Arc::new(Semaphore::new(budget_kib)),
         per_uid_kib,
         stop: stop_rx,
+        identity: super::auto::identity(&crate::settings::Locations::from_env(None, None, None)),
+        quit: tokio::sync::Notify::new(),
     });
     for (project_dir, settings) in state.options.preload.clone() {
         if let Err(e) = host.preload(&Target { project_dir, settings, foreign: false }).await {
@@ -275,11 +292,18 @@ pub async fn serve(
     tracing::info!(socket = %socket.display(), uids = ?state.allowed, "hookhost daemon listening");
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
+    // The socket file this daemon bound: removed at exit only while it is still this one (an
+    // automatic daemon may have been replaced at the same path).
+    let bound = socket_inode(&socket);
+    let mut last_active = Instant::now();
+    let mut idle_tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = state.quit.notified() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    last_active = Instant::now();
                     let st = state.clone();
                     conns.spawn(async move { connection(st, stream).await });
                 }
@@ -288,12 +312,20 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(_) = conns.join_next(), if !conns.is_empty() => last_active = Instant::now(),
+            _ = idle_tick.tick(), if state.options.idle_exit.is_some() => {
+                if conns.is_empty() && state.options.idle_exit.is_some_and(|d| last_active.elapsed() >= d) {
+                    tracing::info!("no connection for the idle period: exiting");
+                    break;
+                }
+            }
         }
     }
     tracing::info!(in_flight = conns.len(), "shutting down: no new connections; finishing in-flight events");
     drop(listener);
-    let _ = std::fs::remove_file(&socket);
+    if bound.is_some() && socket_inode(&socket) == bound {
+        let _ = std::fs::remove_file(&socket);
+    }
     let _ = stop_tx.send(true);
     while conns.join_next().await.is_some() {}
     if let Some(t) = metrics_task {
@@ -306,6 +338,12 @@ pub async fn serve(
     // outlives us.
     host.shutdown().await;
     tracing::info!("hookhost daemon stopped");
+}
+
+/// The inode of the socket file at `socket`, if there is one.
+fn socket_inode(socket: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(socket).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The smallest frame budget: one largest frame.
@@ -353,9 +391,24 @@ enum Stop {
     Refuse(String),
 }
 
+/// A reply as framed: the reply and the identity the daemon answers for.
+#[derive(serde::Serialize)]
+struct Framed<'a> {
+    #[serde(flatten)]
+    reply: &'a Reply,
+    identity: &'a super::auto::Identity,
+}
+
+/// What a client names in its request besides the request itself.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    expect: Option<super::auto::Identity>,
+}
+
 /// Writes `msg` within the frame timeout; false when it could not.
 async fn send(state: &State, stream: &mut UnixStream, msg: &Reply) -> bool {
-    let bytes = encode(msg);
+    let bytes = encode(&Framed { reply: msg, identity: &state.identity });
     matches!(tokio::time::timeout(state.options.frame_timeout, stream.write_all(&bytes)).await, Ok(Ok(())))
 }
 
@@ -408,7 +461,24 @@ async fn connection(state: Arc<State>, mut stream: UnixStream) {
                 return;
             }
         };
+        let expect = serde_json::from_slice::<Envelope>(&body).ok().and_then(|e| e.expect);
         let reply = match serde_json::from_slice::<Request>(&body) {
+            Ok(_)
+                if expect
+                    .as_ref()
+                    .is_some_and(|x| !super::auto::identity_matches(&state.identity, x, !peer.foreign)) =>
+            {
+                let x = expect.as_ref().map(|x| format!("{x:?}")).unwrap_or_default();
+                tracing::warn!(uid, expected = %x, "refused a client expecting another daemon");
+                Reply::Error {
+                    message: format!(
+                        "{}it answers for {:?}, the client expects {x} (another version, or other settings \
+                         locations)",
+                        hookhost_dispatch::UNSUITABLE,
+                        state.identity
+                    ),
+                }
+            }
             Ok(req) => {
                 drop(body);
                 handle(&state, req, peer).await
@@ -535,6 +605,21 @@ async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
                 && let Some(message) = foreign_refusal(state, peer, project_dir.as_deref(), settings.as_deref())
             {
                 return Reply::Error { message };
+            }
+            // An automatic daemon the managed policy turned off stops answering (and exits).
+            if state.options.auto
+                && let Ok(s) =
+                    state.host.live_status(&Target { project_dir: None, settings: None, foreign: true }).await
+                && s.revision.settings().daemon_mode == super::auto::DaemonMode::Off
+            {
+                tracing::info!("managed hookhost.daemon is \"off\": this automatic daemon stops");
+                state.quit.notify_one();
+                return Reply::Error {
+                    message: format!(
+                        "{}the managed policy sets hookhost.daemon to \"off\"; this automatic daemon is stopping",
+                        hookhost_dispatch::UNSUITABLE
+                    ),
+                };
             }
             let target = Target { project_dir, settings, foreign: peer.foreign };
             match state.host.dispatch_live(&event, &target).await {

@@ -58,6 +58,8 @@ pub struct SettingsFile {
     pub rollback: RollbackSettings,
     /// Managed `requirePinnedHooks` (a non-boolean value counts as `true`).
     pub require_pinned_hooks: Option<bool>,
+    /// Managed `hookhost.daemon` (see `crate::daemon::auto`).
+    pub daemon_mode: Option<crate::daemon::auto::DaemonMode>,
     /// Managed `audit` settings.
     pub audit: Option<AuditSettings>,
     /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
@@ -262,6 +264,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
         max_hooks_per_event: None,
         rollback: RollbackSettings::default(),
         require_pinned_hooks: None,
+        daemon_mode: None,
         audit: None,
         extensions: Map::new(),
         warnings: Vec::new(),
@@ -320,6 +323,17 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                                 })?;
                             file.max_hooks_per_event = Some(n as usize);
                         }
+                        "daemon" if scope == Scope::Managed => {
+                            let m = x.as_str().and_then(crate::daemon::auto::DaemonMode::parse).ok_or_else(|| {
+                                cx.err(&kat, false, "`hookhost.daemon` must be \"auto\", \"off\" or \"required\"")
+                            })?;
+                            file.daemon_mode = Some(m);
+                        }
+                        "daemon" => cx.warn(
+                            &kat,
+                            true,
+                            format!("`hookhost.daemon` is managed-only and is ignored in {scope} settings"),
+                        ),
                         "maxHooksPerEvent" => cx.warn(
                             &kat,
                             true,

@@ -69,6 +69,8 @@ pub struct Settings {
     pub require_pinned_hooks: bool,
     /// Managed `hookhost.maxHooksPerEvent` (see [`Settings::max_hooks_per_event`]).
     pub max_hooks_per_event: Option<usize>,
+    /// Managed `hookhost.daemon` ("auto" when unset).
+    pub daemon_mode: crate::daemon::auto::DaemonMode,
     /// Managed rollback settings, resolved (see `crate::rollback::RollbackOptions`).
     pub rollback: super::file::RollbackSettings,
     /// Managed `audit` settings (defaults when no managed file sets them).
@@ -319,6 +321,8 @@ pub fn resolve(files: Vec<SettingsFile>) -> Settings {
     s.strict_bash_rules = pick(&files, |f| f.strict_bash_rules).is_some_and(|(v, _)| v);
     s.require_pinned_hooks = pick(&files, |f| f.require_pinned_hooks).is_some_and(|(v, _)| v);
     s.max_hooks_per_event = pick(&files, |f| f.max_hooks_per_event).map(|(v, _)| v);
+    // Managed-only: the parser drops it from every other scope.
+    s.daemon_mode = pick(&files, |f| f.daemon_mode).map(|(v, _)| v).unwrap_or_default();
     s.rollback = super::file::RollbackSettings {
         rejected_edits: pick(&files, |f| f.rollback.rejected_edits).map(|(v, _)| v),
         revert_config_changes: pick(&files, |f| f.rollback.revert_config_changes).map(|(v, _)| v),

@@ -6,6 +6,12 @@
 //! - `audit`: the tamper-evident audit log (chain, rotation, tampering, SIGKILL, concurrency).
 //! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
 //!   expected outcome) run through the real `hookhost dispatch` binary.
+//! - `cgroup_join`: a sandboxed hook starts inside its cgroup leaves with no migration (where it
+//!   is, strace of the calls), and the proxy that starts it answers as an unproxied hook would.
+//! - `thin`: the thin client `hookhost-dispatch` against `hookhost dispatch` (every fixture,
+//!   through a daemon and without, strace showing which ran), a daemon killed mid-event, the
+//!   automatic daemon (first event, racing starters, idle exit, `off`, `required`, stale socket,
+//!   an impostor listener, a genuine daemon with other settings locations).
 //! - `daemon`: `hookhost serve` and live settings: edits, rename-over, deletes, invalid and
 //!   half-written files, the ConfigChange gate under 1,000 concurrent edits, changes made while
 //!   stopped, 8 × 1,000 clients, SIGKILL/SIGTERM, peer uid check, garbage frames.
@@ -58,6 +64,7 @@
 mod async_hooks;
 mod audit;
 mod bypass;
+mod cgroup_join;
 mod cli;
 mod conformance;
 mod daemon;
@@ -83,6 +90,7 @@ mod sandbox_abuse;
 mod sandbox_pool;
 mod scenarios;
 mod support;
+mod thin;
 mod tool_floors;
 mod trust;
 mod wasm;

@@ -2279,8 +2279,19 @@ fn case_40() -> R {
                 }
             }
             let fds = (fds, o_path);
-            let kids: Vec<(i32, char)> =
-                all_pids().into_iter().filter_map(|p| stat(p).filter(|s| s.1 == pid).map(|s| (p, s.0))).collect();
+            // A hook started inside its v2 cgroup leaf runs below its proxy (a forked copy of
+            // hookhost that waits for it: `exec::sandbox::child`): look through the proxy.
+            let cmdline = |p: i32| std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let kids: Vec<(i32, char)> = all_pids()
+                .into_iter()
+                .filter_map(|p| stat(p).filter(|s| s.1 == pid).map(|s| (p, s.0)))
+                .map(|(k, state)| {
+                    let behind = (cmdline(k) == cmdline(pid))
+                        .then(|| all_pids().into_iter().find_map(|g| stat(g).filter(|s| s.1 == k).map(|s| (g, s.0))))
+                        .flatten();
+                    behind.unwrap_or((k, state))
+                })
+                .collect();
             sample = Some((fds, kids));
         }
     };

@@ -5,6 +5,20 @@
 //! allocate, lock or log (the process is a forked copy of a multi-threaded one). Any failing
 //! step aborts the spawn with its errno, which the runner reports: a hook never runs with a
 //! layer its plan asked for missing.
+//!
+//! Cgroups without a migration on the decision path (issue 23): moving a process into a cgroup
+//! through `cgroup.procs` write-locks the kernel's global threadgroup rwsem, which waits for an
+//! RCU grace period (8–20 ms on a stock kernel, where cgroup2 `favordynmods` is off). So:
+//! - a v1 leaf (pids, memory on a hybrid machine) is joined by writing `0` to its `tasks`: the
+//!   forked child is single-threaded, and moving the calling thread alone takes no global lock;
+//! - the v2 leaf is never joined by migration: the child starts the hook process *in* it with
+//!   `clone3(CLONE_INTO_CGROUP)` and stays as its proxy until it ends, then exits the same way
+//!   (its code, or the same signal). The hook starts a session of its own (it is the session
+//!   leader, as without a proxy); the proxy holds no descriptor, passes the signals a runner
+//!   sends (`TERM`, `INT`, `HUP`, `QUIT`, `USR1`, `USR2`) on to the hook's process group, blocks
+//!   the others, and dies with the host (the hook dies with it: its death signal is set against
+//!   the proxy). Where `clone3` cannot do it (an old kernel), the child migrates itself through
+//!   `cgroup.procs` as before.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -27,7 +41,15 @@ pub(super) enum NetPlan {
 #[derive(Default)]
 pub(super) struct ChildPlan {
     pub sandboxed: bool,
-    pub cgroup_procs: Vec<std::ffi::CString>,
+    /// The run's v2 leaf: its directory (for `CLONE_INTO_CGROUP`) and its `cgroup.procs` (the
+    /// fallback).
+    pub cgroup_v2: Option<(OwnedFd, std::ffi::CString)>,
+    /// The `tasks` files of the run's v1 leaves, joined by writing `0` (this thread).
+    pub cgroup_v1_tasks: Vec<std::ffi::CString>,
+    /// Join the v2 leaf by migration, with no proxy: for a process started ahead (the warm
+    /// pool's stub), where the migration is off the decision path and the process handed over
+    /// must be the hook itself.
+    pub migrate: bool,
     pub rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t)>,
     pub net: NetPlan,
     pub drop_caps: bool,
@@ -98,24 +120,12 @@ impl ChildPlan {
         // which lives in the parent's address space copy (or, for the shared network
         // namespace fd, in a process-lifetime static); nothing allocates or takes a lock.
         unsafe {
-            // 1. cgroup join.
-            let pid = libc::getpid();
-            for path in &self.cgroup_procs {
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(errno());
-                }
-                let ok = write_pid(fd, pid);
-                libc::close(fd);
-                if !ok {
-                    return Err(errno());
-                }
-            }
-            // 2. New session: no controlling terminal, own process group.
+            // 1. New session: no controlling terminal, own process group (before the v2 leaf,
+            //    so a hook started there by a proxy is in this process's group).
             if libc::setsid() < 0 {
                 return Err(errno());
             }
-            // 3. Die with the host: SIGKILL when the thread that forked this process ends (a
+            // 2. Die with the host: SIGKILL when the thread that forked this process ends (a
             //    host killed outright ends them all; the runner forks from threads that outlive
             //    the run, see `command::spawn`). What the hook forks does not inherit it: the
             //    next host sweeps those (`orphans`). A host that died before this point is
@@ -125,6 +135,47 @@ impl ChildPlan {
             }
             if self.parent != 0 && libc::getppid() != self.parent {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            // 3. cgroup join: the v2 leaf by starting the hook there (this process stays as its
+            //    proxy and never returns from `start_in_cgroup`), else by migration; the v1
+            //    leaves by moving this (single) thread.
+            if let Some((dir, procs)) = &self.cgroup_v2 {
+                let me = libc::getpid();
+                if !self.migrate && start_in_cgroup(dir.as_raw_fd()) {
+                    // The hook process: a session of its own, and it dies with the proxy
+                    // (which dies with the host); the death signal is not inherited across
+                    // clone, so set it again.
+                    if libc::setsid() < 0 {
+                        return Err(errno());
+                    }
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                        return Err(errno());
+                    }
+                    if libc::getppid() != me {
+                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                    }
+                } else {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        return Err(errno());
+                    }
+                    let ok = write_pid(fd, 0);
+                    libc::close(fd);
+                    if !ok {
+                        return Err(errno());
+                    }
+                }
+            }
+            for path in &self.cgroup_v1_tasks {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(errno());
+                }
+                let ok = write_pid(fd, 0);
+                libc::close(fd);
+                if !ok {
+                    return Err(errno());
+                }
             }
             if !self.sandboxed {
                 return Ok(());
@@ -209,6 +260,128 @@ impl ChildPlan {
             }
         }
         Ok(())
+    }
+}
+
+/// `clone3`'s argument (`struct clone_args`, version 2: with `cgroup`).
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Starts the hook process in the cgroup `dir` with `clone3(CLONE_INTO_CGROUP)`. Returns true
+/// in the new process (the hook: it goes on with the plan); false when `clone3` could not do it
+/// (nothing was started: the caller migrates instead). In this process, when the hook process
+/// was started, it never returns: it becomes the proxy (see the module documentation).
+fn start_in_cgroup(dir: RawFd) -> bool {
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: dir as u64,
+    };
+    // SAFETY: clone3 without CLONE_VM is a fork: the new process gets a copy of this
+    // single-threaded address space and returns here with 0; `args` outlives the call.
+    let pid = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if pid == 0 {
+        return true;
+    }
+    if pid < 0 {
+        return false;
+    }
+    proxy(pid as libc::pid_t)
+}
+
+/// The signals the proxy passes on to the hook's process group.
+const FORWARDED: [libc::c_int; 6] =
+    [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+
+/// The hook process a proxy stands for (its process group id: the hook leads its session).
+static HOOK: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let hook = HOOK.load(std::sync::atomic::Ordering::Relaxed);
+    if hook > 0 {
+        // SAFETY: kill is async-signal-safe; the group is the hook's (it cannot be reused
+        // while the hook, our child, is not reaped).
+        unsafe {
+            libc::kill(-hook, sig);
+        }
+    }
+}
+
+/// The proxy: waits for the hook process `pid` and ends as it ended. The signals a runner sends
+/// are passed on to the hook's process group and the rest blocked; every descriptor is closed
+/// (the hook's pipes and the spawn's error pipe are the hook's alone: the spawn reports success
+/// when the hook execs, or the hook's own error).
+fn proxy(pid: libc::pid_t) -> ! {
+    // SAFETY (whole function): plain syscalls on stack data; nothing allocates or locks.
+    unsafe {
+        HOOK.store(pid, std::sync::atomic::Ordering::Relaxed);
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        let mut passed: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut passed);
+        for sig in FORWARDED {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = forward as *const () as libc::sighandler_t;
+            libc::sigfillset(&mut act.sa_mask);
+            act.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+            libc::sigaddset(&mut passed, sig);
+        }
+        libc::sigprocmask(libc::SIG_UNBLOCK, &passed, std::ptr::null_mut());
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        // Wait without reaping, stop passing signals on, then reap: the hook's group id is
+        // never signalled after it could be reused.
+        for flags in [libc::WEXITED | libc::WNOWAIT, libc::WEXITED] {
+            loop {
+                if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) == 0 {
+                    break;
+                }
+                if *libc::__errno_location() != libc::EINTR {
+                    libc::_exit(126);
+                }
+            }
+            HOOK.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        let status = info.si_status();
+        match info.si_code {
+            libc::CLD_EXITED => libc::_exit(status),
+            _ => {
+                // Killed by a signal: end by the same one.
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(status, &act, std::ptr::null_mut());
+                let mut one: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut one);
+                libc::sigaddset(&mut one, status);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
+                libc::kill(libc::getpid(), status);
+                libc::_exit(128 + status)
+            }
+        }
     }
 }
 

@@ -616,7 +616,7 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
     set(Layer::NoNewPrivs, LayerStatus::Enforced);
 
     // Cgroup leaves.
-    let (leaves, procs, cgroup_status) = make_leaves(
+    let (leaves, cgroup_v2, cgroup_v1_tasks, cgroup_status) = make_leaves(
         spec,
         &caps.cgroups,
         [wanted(Layer::CgroupPids), wanted(Layer::CgroupMemory), wanted(Layer::CgroupKill)],
@@ -747,7 +747,9 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
         temp,
         child: Some(ChildPlan {
             sandboxed: true,
-            cgroup_procs: procs,
+            cgroup_v2,
+            cgroup_v1_tasks,
+            migrate: false,
             rlimits,
             net,
             drop_caps,
@@ -767,18 +769,21 @@ fn stage(spec: &SandboxSpec, run: &RunInfo<'_>) -> Result<Staged, Refusal> {
 
 /// Creates the run's cgroup leaves below the host's own cgroups: a v2 leaf (for `cgroup.kill`,
 /// and the controllers when v2 has them), and v1 leaves for the controllers it lacks (the
-/// hybrid layout). Returns the leaves, their `cgroup.procs` paths for the child, and the status
-/// of `cgroup_pids`, `cgroup_memory` and `cgroup_kill` (in that order).
+/// hybrid layout). Returns the leaves, what the child joins them by (the v2 leaf's directory
+/// and `cgroup.procs`; the v1 leaves' `tasks`: see `child`), and the status of `cgroup_pids`,
+/// `cgroup_memory` and `cgroup_kill` (in that order).
+#[allow(clippy::type_complexity)]
 fn make_leaves(
     spec: &SandboxSpec,
     cg: &Cgroups,
     [want_pids, want_mem, want_kill]: [Result<(), LayerStatus>; 3],
-) -> (Leaves, Vec<CString>, [(Layer, LayerStatus); 3]) {
+) -> (Leaves, Option<(OwnedFd, CString)>, Vec<CString>, [(Layer, LayerStatus); 3]) {
     let mut leaves = Leaves { v2: None, v1: Vec::new() };
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
     // Unique across processes, not only within this one, and naming its owner: a host killed
     // mid-hook leaves its leaf behind for the next one to sweep (`orphans`).
     let leaf_name = orphans::leaf_name(n);
+    let mut v2_join = None;
     let mut procs = Vec::new();
     let mut pids_done = false;
     let mut mem_done = false;
@@ -800,8 +805,18 @@ fn make_leaves(
                     .is_ok();
                     let _ = std::fs::write(leaf.join("memory.swap.max"), "0");
                 }
-                procs.push(path_cstring(&leaf.join("cgroup.procs")));
-                leaves.v2 = Some(leaf);
+                match std::fs::File::open(&leaf) {
+                    Ok(dir) => {
+                        v2_join = Some((OwnedFd::from(dir), path_cstring(&leaf.join("cgroup.procs"))));
+                        leaves.v2 = Some(leaf);
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_dir(&leaf);
+                        pids_done = false;
+                        mem_done = false;
+                        errors.push(format!("v2 leaf: {e}"));
+                    }
+                }
             }
             Err(e) => errors.push(format!("v2 leaf: {e}")),
         }
@@ -813,7 +828,7 @@ fn make_leaves(
                 if let Some(extra) = extra {
                     let _ = std::fs::write(leaf.join(extra), value);
                 }
-                procs.push(path_cstring(&leaf.join("cgroup.procs")));
+                procs.push(path_cstring(&leaf.join("tasks")));
                 leaves.v1.push(leaf);
                 true
             }
@@ -849,7 +864,7 @@ fn make_leaves(
         (Layer::CgroupMemory, status(want_mem, mem_done)),
         (Layer::CgroupKill, status(want_kill, kill_done)),
     ];
-    (leaves, procs, statuses)
+    (leaves, v2_join, procs, statuses)
 }
 
 fn getrlimit(r: libc::__rlimit_resource_t) -> (libc::rlim_t, libc::rlim_t) {

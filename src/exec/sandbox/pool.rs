@@ -118,6 +118,9 @@ fn start_stub(staged: &mut Staged, key: &Key, handle: &tokio::runtime::Handle) -
     let mut plan = staged.child.take().ok_or("the sandbox plan was already used")?;
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     plan.go = Some(go_read.as_raw_fd());
+    // Started ahead: its v2 migration is off the decision path, and no proxy stands between
+    // the pool and the hook process.
+    plan.migrate = true;
     let stub_args: Vec<OsString> = ["-c", STUB, "hookhost-stub"].into_iter().map(OsString::from).collect();
     let mut cmd = crate::exec::command::piped_command(
         OsStr::new("/bin/sh"),
