@@ -254,6 +254,15 @@ pub struct DispatchCmd {
     /// dispatch then blocks (exit 2).
     #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS", value_parser = parse_socket_timeout)]
     pub socket_timeout: Option<Duration>,
+    /// The agent that sends the event: its payload is mapped to Claude Code's form for the
+    /// hooks and rules, and the answer to the form that agent honours (README "Agents").
+    /// claude (the default) passes bytes through unchanged.
+    #[arg(long, env = "HOOKHOST_AGENT", value_name = "AGENT", value_enum, default_value_t = crate::agents::Agent::Claude)]
+    pub agent: crate::agents::Agent,
+    /// The agent's event name when its payload has none (Copilot CLI's camelCase hooks, e.g.
+    /// preToolUse); `hookhost install` writes it.
+    #[arg(long, env = "HOOKHOST_AGENT_EVENT", value_name = "EVENT")]
+    pub agent_event: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -414,10 +423,7 @@ pub struct DemoArgs {
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Dispatch(a) => match a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
-            Some(socket) => dispatch_via_daemon(&cli.global, &a, socket),
-            None => dispatch(&cli.global, &a.args),
-        },
+        Command::Dispatch(a) => emit(&dispatch_cmd(&cli.global, &a)),
         Command::Serve(a) => serve_cmd(&cli.global, &a),
         Command::Check => check(&cli.global),
         Command::Explain(a) => explain(&cli.global, &a),
@@ -667,15 +673,27 @@ fn emit(r: &Response) -> u8 {
     r.exit_code
 }
 
-fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
-    let prepared = match prepare(g, a) {
-        Ok(p) => p,
-        Err(r) => return emit(&r),
+/// `hookhost dispatch`: the agent's payload → the canonical event (`crate::agents`), the
+/// canonical event → hookhost's answer (in-process or through the daemon), the answer → the
+/// agent's wire form. For Claude Code (the default) both ends are the identity.
+fn dispatch_cmd(g: &Global, a: &DispatchCmd) -> Response {
+    crate::fault::test_point("read");
+    let input = match read_stdin(a.args.max_event_bytes) {
+        Ok(i) => i,
+        Err(e) => return host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")),
     };
-    dispatch_prepared(g, prepared, None)
+    crate::agents::boundary::dispatch(a.agent, a.agent_event.as_deref(), &a.args, &input, |args, canonical| {
+        match a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
+            Some(socket) => dispatch_via_daemon(g, a, args, socket, canonical),
+            None => match prepare_input(g, args, canonical) {
+                Ok(p) => dispatch_prepared(g, p, None),
+                Err(r) => r,
+            },
+        }
+    })
 }
 
-fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> u8 {
+fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> Response {
     let audit_settings = prepared.loaded.settings.audit.clone();
     match run_event(prepared, true) {
         Ok((outcome, event)) => {
@@ -694,9 +712,9 @@ fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> u8
                 crate::fault::audit_host_error(&audit_settings, &outcome.revision, Some(event.name()), &msg, 0);
                 outcome.verdict.system_messages.push(format!("hookhost: {msg}"));
             }
-            emit(&outcome.render(&event))
+            outcome.render(&event)
         }
-        Err(r) => emit(&r),
+        Err(r) => r,
     }
 }
 
@@ -809,20 +827,14 @@ fn async_hooks_cmd(g: &Global) -> u8 {
 
 /// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the failure
 /// policy of the event decides between failing closed and evaluating in-process.
-fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
+fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, args: &DispatchArgs, socket: &Path, input: &[u8]) -> Response {
     use crate::daemon::{Reply, Request, client};
-    let input = match read_stdin(a.args.max_event_bytes) {
-        Ok(i) => i,
-        Err(e) => {
-            return emit(&host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")));
-        }
-    };
     // An event that does not parse is handled in-process, exactly as without a daemon.
-    let parsed = HookEvent::parse_with_limit(&input, a.args.max_event_bytes).ok();
-    let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(&input)) else {
-        return match prepare_input(g, &a.args, &input) {
+    let parsed = HookEvent::parse_with_limit(input, args.max_event_bytes).ok();
+    let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(input)) else {
+        return match prepare_input(g, args, input) {
             Ok(p) => dispatch_prepared(g, p, None),
-            Err(r) => emit(&r),
+            Err(r) => r,
         };
     };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -845,24 +857,24 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
     let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()));
     let err = match client::request_with(socket, deadline, req) {
         Ok(Reply::Outcome { exit_code, stdout, stderr, .. }) => {
-            return emit(&Response { stdout, stderr, exit_code });
+            return Response { stdout, stderr, exit_code };
         }
         Ok(other) => format!("the hookhost daemon at {} answered with {other:?}", socket.display()),
         Err(e) => e.to_string(),
     };
     tracing::warn!(error = %err, "daemon unavailable");
-    let p = match prepare_input(g, &a.args, &input) {
+    let p = match prepare_input(g, args, input) {
         Ok(p) => p,
         Err(mut r) => {
             r.stderr = format!("hookhost: {err}\n{}", r.stderr);
-            return emit(&r);
+            return r;
         }
     };
     if fails_closed(&p.loaded.settings, Some(event.name())) {
         let msg = format!("{err}; failing closed for {} (managed failClosed)", event.name());
         let r = host_error(HostFault::Evaluation, Some(true), &msg);
         audit_host_error(&p.loaded.settings, Some(event.name()), &msg, r.exit_code);
-        return emit(&r);
+        return r;
     }
     dispatch_prepared(g, p, Some(format!("hookhost: {err}; evaluated in-process")))
 }

@@ -33,6 +33,7 @@
 //! [`error`] (host errors and the one map to exit codes), [`fault`] (a panic answered like a
 //! host error).
 
+pub mod agents;
 pub mod audit;
 pub mod bus;
 pub mod cli;

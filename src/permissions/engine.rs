@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::bash::{self, Parsed};
 use super::{
-    LocatedRule, PathMatch, PermissionLists, RuleContext, bash_matches, path, path_matches, target_path,
+    LocatedRule, PathMatch, PermissionLists, RuleContext, bash_matches, path, path_matches, target_paths,
     webfetch_matches, wildcard,
 };
 use crate::decision::Permission;
@@ -180,6 +180,12 @@ fn hits(l: &LocatedRule, call: &Call<'_>, ctx: &RuleContext, how: PathMatch) -> 
             _ => return None,
         };
         let spec = spec?;
+        // A command that carries a patch (`apply_patch <<'EOF'`): the files it lists are written.
+        if writes
+            && let Some(f) = target_paths(call.input).iter().find(|f| path_matches(spec, f, ctx, &root, false, how))
+        {
+            return Some(format!(": the patch in the command writes {f}"));
+        }
         let p = parsed.as_ref()?;
         for c in &p.commands {
             let files = if reads {
@@ -215,8 +221,23 @@ fn hits(l: &LocatedRule, call: &Call<'_>, ctx: &RuleContext, how: PathMatch) -> 
             "Read" | "Edit" | "Write" | "MultiEdit" | "NotebookEdit" | "Glob" | "Grep" | "LS"
         )
     {
-        let target = target_path(call.input).or_else(|| ctx.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()))?;
-        return path_matches(spec, &target, ctx, &root, false, how).then(|| format!(": {target}"));
+        // Every path the call names (a patch names several: one denied path denies it).
+        let mut targets = target_paths(call.input);
+        if targets.is_empty() {
+            targets.extend(ctx.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()));
+        }
+        if targets.is_empty() {
+            return None;
+        }
+        return match how {
+            PathMatch::Any => {
+                targets.iter().find(|t| path_matches(spec, t, ctx, &root, false, how)).map(|t| format!(": {t}"))
+            }
+            PathMatch::All => targets
+                .iter()
+                .all(|t| path_matches(spec, t, ctx, &root, false, how))
+                .then(|| format!(": {}", targets.join(", "))),
+        };
     }
     if rule.names_tool(call.tool) {
         // Other tools: the specifier against the input's first string field (MCP arguments etc.).

@@ -158,11 +158,18 @@ impl Rule {
                 }
             }
             "WebFetch" => webfetch_matches(spec, input),
-            t if READ_TOOLS.contains(&t) || EDIT_TOOLS.contains(&t) => target_path(input)
-                .is_some_and(|p| path_matches(spec, &p, ctx, &ctx.root_for(Scope::Project), false, PathMatch::Any)),
+            t if READ_TOOLS.contains(&t) || EDIT_TOOLS.contains(&t) => target_paths(input)
+                .iter()
+                .any(|p| path_matches(spec, p, ctx, &ctx.root_for(Scope::Project), false, PathMatch::Any)),
             _ => false,
         }
     }
+}
+
+/// Every file a path tool call is about: each of `file_path`, `notebook_path`, `path`,
+/// `absolute_path`, and the `files` a patch touches (agent adapters, `crate::agents::patch`).
+pub fn target_paths(input: &Value) -> Vec<String> {
+    crate::agents::patch::input_paths(input)
 }
 
 /// The file a path tool call is about (`file_path`, `notebook_path` or `path`).
