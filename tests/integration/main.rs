@@ -1,5 +1,9 @@
 //! hookhost's integration tests: one binary, real processes, real files.
 //!
+//! - `agents`: `dispatch --agent X` for Codex, Gemini CLI, Copilot CLI, Qwen Code and Cursor:
+//!   every captured payload maps and reaches a hook, each answer is rendered in a form the agent
+//!   honours (a model of each agent's observed rules; a property: never weaker), permission rules
+//!   bind every agent's tools, the daemon answers the same.
 //! - `audit`: the tamper-evident audit log (chain, rotation, tampering, SIGKILL, concurrency).
 //! - `scenarios`: every folder in `tests/fixtures/scenarios/` (settings per scope, an event, the
 //!   expected outcome) run through the real `hookhost dispatch` binary.
@@ -42,6 +46,7 @@
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
+mod agents;
 mod async_hooks;
 mod audit;
 mod cli;
