@@ -240,6 +240,15 @@ pub struct DispatchArgs {
     /// Largest accepted event, in bytes (1 to 1073741824).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES, value_parser = parse_max_event_bytes)]
     pub max_event_bytes: usize,
+    /// The agent that sends the event: its payload is mapped to Claude Code's form for the
+    /// hooks and rules, and the answer to the form that agent honours (README "Agents").
+    /// claude (the default) passes bytes through unchanged.
+    #[arg(long, env = "HOOKHOST_AGENT", value_name = "AGENT", value_enum, default_value_t = crate::agents::Agent::Claude)]
+    pub agent: crate::agents::Agent,
+    /// The agent's event name when its payload has none (Copilot CLI's camelCase hooks, e.g.
+    /// preToolUse); `hookhost install` writes it.
+    #[arg(long, env = "HOOKHOST_AGENT_EVENT", value_name = "EVENT")]
+    pub agent_event: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -254,15 +263,6 @@ pub struct DispatchCmd {
     /// dispatch then blocks (exit 2).
     #[arg(long, env = "HOOKHOST_SOCKET_TIMEOUT", value_name = "SECONDS", value_parser = parse_socket_timeout)]
     pub socket_timeout: Option<Duration>,
-    /// The agent that sends the event: its payload is mapped to Claude Code's form for the
-    /// hooks and rules, and the answer to the form that agent honours (README "Agents").
-    /// claude (the default) passes bytes through unchanged.
-    #[arg(long, env = "HOOKHOST_AGENT", value_name = "AGENT", value_enum, default_value_t = crate::agents::Agent::Claude)]
-    pub agent: crate::agents::Agent,
-    /// The agent's event name when its payload has none (Copilot CLI's camelCase hooks, e.g.
-    /// preToolUse); `hookhost install` writes it.
-    #[arg(long, env = "HOOKHOST_AGENT_EVENT", value_name = "EVENT")]
-    pub agent_event: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -535,13 +535,6 @@ fn host_error(fault: HostFault, fail_closed: Option<bool>, msg: impl std::fmt::D
     }
 }
 
-fn prepare(g: &Global, a: &DispatchArgs) -> Result<Prepared, Response> {
-    crate::fault::test_point("read");
-    let input = read_stdin(a.max_event_bytes)
-        .map_err(|e| host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")))?;
-    prepare_input(g, a, &input)
-}
-
 fn prepare_input(g: &Global, a: &DispatchArgs, input: &[u8]) -> Result<Prepared, Response> {
     let event = match HookEvent::parse_with_limit(input, a.max_event_bytes) {
         Ok(e) => e,
@@ -682,15 +675,19 @@ fn dispatch_cmd(g: &Global, a: &DispatchCmd) -> Response {
         Ok(i) => i,
         Err(e) => return host_error(HostFault::Evaluation, None, format!("cannot read the event from stdin: {e}")),
     };
-    crate::agents::boundary::dispatch(a.agent, a.agent_event.as_deref(), &a.args, &input, |args, canonical| {
-        match a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
+    crate::agents::boundary::dispatch(
+        a.args.agent,
+        a.args.agent_event.as_deref(),
+        &a.args,
+        &input,
+        |args, canonical| match a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
             Some(socket) => dispatch_via_daemon(g, a, args, socket, canonical),
             None => match prepare_input(g, args, canonical) {
                 Ok(p) => dispatch_prepared(g, p, None),
                 Err(r) => r,
             },
-        }
-    })
+        },
+    )
 }
 
 fn dispatch_prepared(g: &Global, prepared: Prepared, note: Option<String>) -> Response {
@@ -787,7 +784,11 @@ fn async_hooks_cmd(g: &Global) -> u8 {
             return crate::error::EXIT_ERROR;
         }
     };
-    let args = DispatchArgs { max_event_bytes: job.event.len().max(DEFAULT_MAX_EVENT_BYTES) };
+    let args = DispatchArgs {
+        max_event_bytes: job.event.len().max(DEFAULT_MAX_EVENT_BYTES),
+        agent: crate::agents::Agent::Claude,
+        agent_event: None,
+    };
     let p = match prepare_input(g, &args, job.event.as_bytes()) {
         Ok(p) => p,
         Err(r) => {
@@ -957,7 +958,25 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 fn explain(g: &Global, a: &DispatchArgs) -> u8 {
-    let prepared = match prepare(g, a) {
+    let input = match read_stdin(a.max_event_bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("hookhost: cannot read the event from stdin: {e}");
+            return 1;
+        }
+    };
+    // `--agent`: the mapping applied, then the canonical event explained.
+    let inbound = match a.agent.accept(&input, a.agent_event.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("hookhost: {}: {e}", a.agent.name());
+            println!("dispatch would exit 2 (host error)");
+            return 1;
+        }
+    };
+    let canonical_args =
+        DispatchArgs { max_event_bytes: crate::agents::boundary::canonical_limit(a.max_event_bytes), ..a.clone() };
+    let prepared = match prepare_input(g, &canonical_args, &inbound.canonical) {
         Ok(p) => p,
         Err(r) => {
             eprint!("{}", r.stderr);
@@ -978,6 +997,11 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
         }
     };
     let mut o = String::new();
+    if inbound.agent != crate::agents::Agent::Claude {
+        for line in inbound.describe() {
+            o.push_str(&format!("{line}\n"));
+        }
+    }
     o.push_str(&format!("event     {}", event.name()));
     if let Some(s) = &subject {
         o.push_str(&format!(" (matcher subject {s:?})"));
@@ -1071,7 +1095,16 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     for w in &outcome.verdict.why {
         o.push_str(&format!("  - {w}\n"));
     }
-    let resp = outcome.render(&event);
+    let claude_form = outcome.render(&event);
+    let resp = inbound.render(&claude_form);
+    if inbound.agent != crate::agents::Agent::Claude {
+        o.push_str(&format!(
+            "\nin Claude Code's form: exit {} {}",
+            claude_form.exit_code,
+            claude_form.stdout.trim_end()
+        ));
+        o.push_str(&format!("\nanswered to {} in its own form:", inbound.agent.name()));
+    }
     o.push_str(&format!("\n`hookhost dispatch` would exit {}", resp.exit_code));
     if !resp.stdout.is_empty() {
         o.push_str(&format!(" and print:\n  {}", resp.stdout.trim_end()));

@@ -21,7 +21,8 @@ pub fn dispatch(
     match agent.accept(input, event_hint) {
         Ok(inbound) => {
             // The canonical event carries the original payload too.
-            let canonical_args = DispatchArgs { max_event_bytes: canonical_limit(args.max_event_bytes) };
+            let canonical_args =
+                DispatchArgs { max_event_bytes: canonical_limit(args.max_event_bytes), ..args.clone() };
             let answer = evaluate(&canonical_args, &inbound.canonical);
             inbound.render(&answer)
         }

@@ -371,6 +371,29 @@ impl Answer {
     }
 }
 
+/// The `agent` of an audit record: `{"name", "version", "event", "tool"}` from the canonical
+/// event's `agent` object (the agent's own event and tool names), `{"name":"claude"}` for an
+/// event in Claude Code's own form.
+pub fn audit_agent(event: &crate::event::HookEvent) -> Value {
+    let mut m = Map::new();
+    let a = event.fields().get("agent").and_then(Value::as_object);
+    let name = a.and_then(|a| a.get("name")).and_then(Value::as_str).unwrap_or("claude");
+    m.insert("name".into(), name.into());
+    if let Some(a) = a {
+        for k in ["version", "event"] {
+            if let Some(v) = a.get(k).filter(|v| !v.is_null()) {
+                m.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(t) =
+            a.get("payload").and_then(|p| p.get("tool_name").or_else(|| p.get("toolName"))).and_then(Value::as_str)
+        {
+            m.insert("tool".into(), t.into());
+        }
+    }
+    Value::Object(m)
+}
+
 /// A deny naming a rewrite the agent cannot apply.
 pub fn rewrite_denied(updated: &Value, why: &str) -> String {
     let shown = match updated.get("command").and_then(Value::as_str) {

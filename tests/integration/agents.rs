@@ -899,3 +899,87 @@ fn hookhost_agent_env_selects_the_adapter() {
     };
     assert_eq!(bad.code, 2, "an unknown agent blocks: {bad:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Audit, explain and `hookhost test` know the agent.
+
+#[test]
+fn audit_records_carry_the_agent() {
+    let env = rules_env();
+    let log = env.path().join("audit.jsonl");
+    env.write("managed.d/10-audit.json", &json!({"audit": {"path": log}}).to_string());
+    let p = replace_bytes(&read("gemini-cli-0.61.0/BeforeTool-run_shell_command.json"), "echo hello-capture", "curl x");
+    assert_eq!(dispatch(&env, "gemini", None, &p).json()["decision"], "deny");
+    let c = replace_bytes(&read("copilot-cli-1.0.102/preToolUse-bash.json"), "echo hello-capture", "ls");
+    dispatch(&env, "copilot", Some("preToolUse"), &c);
+    dispatch(&env, "claude", None, &fixture("PreToolUse-Bash.json"));
+    let records: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["kind"] == "event")
+        .collect();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[0]["agent"], json!({"name": "gemini", "event": "BeforeTool", "tool": "run_shell_command"}));
+    assert_eq!(records[0]["tool"], "Bash");
+    assert_eq!(records[0]["rule"]["decision"], "deny");
+    assert_eq!(records[1]["agent"], json!({"name": "copilot", "event": "preToolUse", "tool": "bash"}));
+    assert_eq!(records[2]["agent"], json!({"name": "claude"}));
+}
+
+#[test]
+fn explain_shows_the_mapping_and_the_agents_answer() {
+    let env = rules_env();
+    let p = replace_bytes(&read("codex-0.169.0/PreToolUse-apply_patch-add.json"), "new.txt", "secrets/new.txt");
+    let out = env.run(&["explain", "--agent", "codex"], &p);
+    assert_eq!(out.code, 0, "{out:?}");
+    for want in [
+        "agent codex: event PreToolUse → PreToolUse",
+        "tool apply_patch → Write",
+        "patch parsed into files",
+        "Edit(./secrets/**)",
+        "answered to codex in its own form",
+        "would exit 2",
+    ] {
+        assert!(out.stdout.contains(want), "{want:?} missing from:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn hookhost_test_cases_may_name_an_agent() {
+    let env = Env::new();
+    let dir = env.path().join("t");
+    std::fs::create_dir_all(&dir).unwrap();
+    let gemini: Value = serde_json::from_slice(&replace_bytes(
+        &read("gemini-cli-0.61.0/BeforeTool-run_shell_command.json"),
+        "echo hello-capture",
+        "curl x",
+    ))
+    .unwrap();
+    let copilot: Value = serde_json::from_slice(&read("copilot-cli-1.0.102/preToolUse-bash.json")).unwrap();
+    let file = |expect_gemini: Value| {
+        json!({"settings": {"permissions": {"deny": ["Bash(curl *)"]}}, "cases": [
+            {"name": "gemini curl", "agent": "gemini", "event": gemini, "expect": expect_gemini},
+            {"name": "copilot echo", "agent": "copilot", "agentEvent": "preToolUse", "event": copilot,
+             "expect": {"decision": "none", "exitCode": 0, "output": null}},
+        ]})
+    };
+    std::fs::write(
+        dir.join("tests.json"),
+        file(json!({"decision": "deny", "reasonContains": "curl", "exitCode": 0})).to_string(),
+    )
+    .unwrap();
+    let out = env.run(&["test", dir.to_str().unwrap()], b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.matches("  PASS  ").count(), 2, "{out:?}");
+    // The agent's wire form is what `output` compares: Claude's form is not Gemini's.
+    std::fs::write(
+        dir.join("tests.json"),
+        file(json!({"output": {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny"}}}))
+            .to_string(),
+    )
+    .unwrap();
+    let out = env.run(&["test", dir.to_str().unwrap()], b"");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stdout.contains("\"decision\":\"deny\""), "{out:?}");
+}
