@@ -983,3 +983,37 @@ fn hookhost_test_cases_may_name_an_agent() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stdout.contains("\"decision\":\"deny\""), "{out:?}");
 }
+
+/// `hooks-examples/multi-agent`: one policy denies the same `curl` for every agent, through
+/// `hookhost test` and through a real `dispatch` read back with each agent's model.
+#[test]
+fn the_multi_agent_example_denies_curl_for_every_agent() {
+    let env = Env::new();
+    let dir = repo().join("hooks-examples/multi-agent");
+    let out = env.run(&["test", dir.to_str().unwrap()], b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.matches("  PASS  ").count(), 8, "{out:?}");
+    let settings = dir.join("settings.json");
+    for (file, agent, dialect, hint) in [
+        ("codex", Agent::Codex, Dialect::Plain, None),
+        ("gemini", Agent::Gemini, Dialect::Plain, None),
+        ("qwen", Agent::Qwen, Dialect::Plain, None),
+        ("copilot", Agent::Copilot, Dialect::CopilotCamel, Some("preToolUse")),
+        ("copilot-vscode", Agent::Copilot, Dialect::CopilotPascal, None),
+        ("cursor-shell", Agent::Cursor, Dialect::CursorShell, None),
+        ("cursor-pretooluse", Agent::Cursor, Dialect::CursorPreTool, None),
+    ] {
+        let payload = std::fs::read(dir.join(format!("events/{file}.json"))).unwrap();
+        let mut c = env.command(&["dispatch", "--agent", agent.name()]);
+        c.arg("--settings").arg(&settings);
+        if let Some(h) = hint {
+            c.args(["--agent-event", h]);
+        }
+        let out = run(c, &payload);
+        let r = Response { stdout: out.stdout.clone(), stderr: out.stderr.clone(), exit_code: out.code as u8 };
+        match honour(agent, dialect, &r, &original_input(agent, &payload)) {
+            Effect::Blocked(reason) => assert!(reason.contains("Bash(curl *)"), "{file}: {reason}"),
+            other => panic!("{file}: {other:?} {out:?}"),
+        }
+    }
+}
