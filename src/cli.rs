@@ -105,6 +105,12 @@ pub enum Command {
     /// (remoteSettings) are fetched at start and polled; with forceRemoteSettingsRefresh a failed
     /// fetch means the daemon refuses to start (exit 1).
     Serve(ServeArgs),
+    /// Register `hookhost dispatch --agent X` as a coding agent's command hook for every event
+    /// hookhost handles, in that agent's own config file at --scope (managed: the system file;
+    /// user; project). Merges without losing keys or comments, is idempotent, keeps the previous
+    /// content as FILE.hookhost-backup; --dry-run prints the diff; --uninstall removes exactly
+    /// hookhost's entries. Paths: --config, $HOME, --project-dir, HOOKHOST_INSTALL_ETC.
+    Install(crate::install::InstallArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
     /// Loads every wasm hook's component too, compiling it (up to 10 minutes and 8 GiB) into the
     /// precompile cache when run as root (`XDG_CACHE_HOME=/var/cache` fills the system cache that
@@ -425,6 +431,15 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Dispatch(a) => emit(&dispatch_cmd(&cli.global, &a)),
         Command::Serve(a) => serve_cmd(&cli.global, &a),
+        Command::Install(a) => {
+            match crate::install::run(cli.global.project_dir.as_deref(), &a, &mut std::io::stdout().lock()) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("hookhost install: {e}");
+                    1
+                }
+            }
+        }
         Command::Check => check(&cli.global),
         Command::Explain(a) => explain(&cli.global, &a),
         Command::Demo(a) => demo(&a),
@@ -501,7 +516,13 @@ pub fn run(cli: Cli) -> u8 {
             let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
                 .unwrap_or_default();
             let mode = managed.resolve(None).map(|s| s.mode).unwrap_or_else(|_| crate::exec::sandbox::default_mode());
-            crate::doctor::run(mode)
+            let code = crate::doctor::run(mode);
+            let project = cli.global.project_dir.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+            println!();
+            for line in crate::install::doctor_report(&project) {
+                println!("{line}");
+            }
+            code
         }
     }
 }

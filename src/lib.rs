@@ -47,6 +47,7 @@ pub mod fault;
 pub mod floor;
 pub mod hook;
 pub mod hooktest;
+pub mod install;
 pub mod live;
 pub mod matcher;
 pub mod permissions;

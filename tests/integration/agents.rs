@@ -1017,3 +1017,169 @@ fn the_multi_agent_example_denies_curl_for_every_agent() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `hookhost install --agent X` and `hookhost doctor`.
+
+fn install(env: &Env, args: &[&str]) -> Output {
+    let mut all = vec!["install"];
+    all.extend_from_slice(args);
+    let mut c = env.command(&all);
+    c.env("HOOKHOST_INSTALL_ETC", env.path().join("etc"));
+    run(c, b"")
+}
+
+/// Every command string registered in an agent config file (JSON).
+fn registered_commands(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if (k == "command" || k == "bash") && x.is_string() {
+                        out.push(x.as_str().unwrap().to_string());
+                    } else {
+                        walk(x, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(v, &mut out);
+    out
+}
+
+#[test]
+fn install_registers_merges_is_idempotent_backs_up_and_uninstalls() {
+    let env = rules_env();
+    let home = env.path();
+    let files = [
+        ("claude", ".claude/settings.json"),
+        ("codex", ".codex/hooks.json"),
+        ("gemini", ".gemini/settings.json"),
+        ("copilot", ".copilot/settings.json"),
+        ("qwen", ".qwen/settings.json"),
+        ("cursor", ".cursor/hooks.json"),
+    ];
+    for (agent, rel) in files {
+        let path = home.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let original = "{\n  \"theme\": \"dark\",\n  \"hooks\": {\"Other\": [{\"command\": \"mine\"}]}\n}\n";
+        std::fs::write(&path, original).unwrap();
+        // Dry run: a diff, nothing written.
+        let dry = install(&env, &["--agent", agent, "--dry-run"]);
+        assert_eq!(dry.code, 0, "{dry:?}");
+        assert!(dry.stdout.contains("+") && dry.stdout.contains("dispatch"), "{agent}: {dry:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), original, "{agent}: dry run wrote");
+        let out = install(&env, &["--agent", agent]);
+        assert_eq!(out.code, 0, "{agent}: {out:?}");
+        let installed = std::fs::read_to_string(&path).unwrap();
+        let v: Value = serde_json::from_str(&installed).unwrap();
+        assert_eq!(v["theme"], "dark", "{agent}");
+        assert_eq!(v["hooks"]["Other"], json!([{"command": "mine"}]), "{agent}");
+        assert_eq!(std::fs::read_to_string(hookhost::install::backup_path(&path)).unwrap(), original, "{agent}");
+        let cmds: Vec<String> =
+            registered_commands(&v["hooks"]).into_iter().filter(|c| c.contains("dispatch")).collect();
+        assert!(cmds.len() >= 6, "{agent}: {cmds:?}");
+        // Idempotent.
+        let again = install(&env, &["--agent", agent]);
+        assert!(again.stdout.contains("nothing to do"), "{agent}: {again:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), installed, "{agent}");
+        // The registered command, run as the agent runs it (through a shell), denies curl.
+        let pre = cmds
+            .iter()
+            .find(|c| agent == "claude" || !c.contains("--agent-event") || c.ends_with("preToolUse"))
+            .unwrap()
+            .clone();
+        let (payload, dialect, ag) = match agent {
+            "claude" => (fixture("PreToolUse-Bash.json"), Dialect::Plain, Agent::Claude),
+            _ => {
+                let (a, d, _, p) = shell_payloads()
+                    .into_iter()
+                    .find(|(a, d, ..)| {
+                        a.name() == agent && *d != Dialect::CopilotPascal && *d != Dialect::CursorPreTool
+                    })
+                    .unwrap();
+                (p, d, a)
+            }
+        };
+        let payload = replace_bytes(&payload, "echo hello-capture | tee out.txt", "curl x");
+        let payload = replace_bytes(&payload, "ls -la && false", "curl x");
+        let mut c = env.bare_command(&[]);
+        c = {
+            let mut sh = std::process::Command::new("sh");
+            sh.arg("-c").arg(format!("{pre} --project-dir {}", env.project().display()));
+            sh.env_clear().envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+            sh
+        };
+        let ran = run(c, &payload);
+        if ag == Agent::Claude {
+            assert_eq!(ran.json()["hookSpecificOutput"]["permissionDecision"], "deny", "{ran:?}");
+        } else {
+            let r = Response { stdout: ran.stdout.clone(), stderr: ran.stderr.clone(), exit_code: ran.code as u8 };
+            assert!(
+                matches!(honour(ag, dialect, &r, &original_input(ag, &payload)), Effect::Blocked(_)),
+                "{agent}: {pre}: {ran:?}"
+            );
+        }
+        // Uninstall gives back exactly what was there (keys, values, order).
+        let un = install(&env, &["--agent", agent, "--uninstall"]);
+        assert_eq!(un.code, 0, "{un:?}");
+        let mut back: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if agent == "gemini" {
+            // `hooksConfig.enabled` is left on: the other hooks of the file may rely on it.
+            assert_eq!(back.as_object_mut().unwrap().remove("hooksConfig"), Some(json!({"enabled": true})));
+        }
+        if agent == "cursor" {
+            // The schema's `version` stays.
+            assert_eq!(back.as_object_mut().unwrap().remove("version"), Some(json!(1)));
+        }
+        let orig: Value = serde_json::from_str(original).unwrap();
+        assert_eq!(back, orig, "{agent}");
+    }
+}
+
+#[test]
+fn codex_managed_requirements_keep_comments_and_doctor_reports_each_agent() {
+    let env = Env::new();
+    let req = env.path().join("etc/codex/requirements.toml");
+    std::fs::create_dir_all(req.parent().unwrap()).unwrap();
+    let original = "# Managed by IT. Do not edit.\napproval_policy = \"on-request\" # why: audit\n\n[sandbox_workspace_write]\nnetwork_access = false\n";
+    std::fs::write(&req, original).unwrap();
+    let out = install(&env, &["--agent", "codex", "--scope", "managed"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = std::fs::read_to_string(&req).unwrap();
+    for keep in
+        ["# Managed by IT. Do not edit.", "# why: audit", "network_access = false", "allow_managed_hooks_only = true"]
+    {
+        assert!(text.contains(keep), "{keep:?} missing:\n{text}");
+    }
+    assert!(text.contains("dispatch --agent codex"), "{text}");
+    let again = install(&env, &["--agent", "codex", "--scope", "managed"]);
+    assert!(again.stdout.contains("nothing to do"), "{again:?}");
+    // Gemini at user scope, with a project file that turns hooks off.
+    assert_eq!(install(&env, &["--agent", "gemini"]).code, 0);
+    std::fs::create_dir_all(env.project().join(".gemini")).unwrap();
+    std::fs::write(env.project().join(".gemini/settings.json"), r#"{"hooksConfig": {"enabled": false}}"#).unwrap();
+    let mut c = env.command(&["doctor"]);
+    c.env("HOOKHOST_INSTALL_ETC", env.path().join("etc"));
+    let doc = run(c, b"");
+    assert!(doc.stdout.contains("agent codex: hookhost registered in") && doc.stdout.contains("(managed)"), "{doc:?}");
+    assert!(doc.stdout.contains("agent gemini: hookhost registered in"), "{doc:?}");
+    assert!(doc.stdout.contains("hooksConfig.enabled: false"), "{doc:?}");
+    assert!(doc.stdout.contains("not registered at managed scope"), "{doc:?}");
+    // Copilot has no known managed location: a clear error, nothing written.
+    let bad = install(&env, &["--agent", "copilot", "--scope", "managed"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("no known managed"), "{bad:?}");
+    // A file that does not parse is named and left alone.
+    let broken = env.path().join(".qwen/settings.json");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, "{ not json").unwrap();
+    let out = install(&env, &["--agent", "qwen"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains(".qwen/settings.json") && out.stderr.contains("not changed"), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), "{ not json");
+}
