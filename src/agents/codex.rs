@@ -24,6 +24,8 @@ pub const PATCH_TOOLS: &[&str] = &["apply_patch"];
 pub const TOOLS: &[ToolSpec] = &[
     ToolSpec { agent: "Bash", canonical: "Bash", keys: &[] },
     ToolSpec { agent: "exec_command", canonical: "Bash", keys: &[("cmd", "command"), ("workdir", "cwd")] },
+    // Text typed into a running shell session is a command line too.
+    ToolSpec { agent: "write_stdin", canonical: "Bash", keys: &[("chars", "command")] },
     ToolSpec { agent: "read_file", canonical: "Read", keys: &[("path", "file_path")] },
 ];
 

@@ -34,6 +34,8 @@ pub const TOOL_KEYS: &[(&str, &str)] =
 
 pub const TOOLS: &[ToolSpec] = &[
     ToolSpec { agent: "bash", canonical: "Bash", keys: TOOL_KEYS },
+    // Text typed into a running shell session is a command line too.
+    ToolSpec { agent: "write_bash", canonical: "Bash", keys: &[("input", "command")] },
     ToolSpec { agent: "create", canonical: "Write", keys: TOOL_KEYS },
     ToolSpec { agent: "edit", canonical: "Edit", keys: TOOL_KEYS },
     ToolSpec { agent: "view", canonical: "Read", keys: TOOL_KEYS },

