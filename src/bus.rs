@@ -640,6 +640,7 @@ pub fn async_record(event: &HookEvent, run: &HookRun, settings: &Settings, mode:
     r.insert("kind".into(), "async_hook".into());
     r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
     r.insert("event".into(), event.name().into());
+    r.insert("agent".into(), crate::agents::audit_agent(event));
     if let Some(t) = event.tool_name() {
         r.insert("tool".into(), t.into());
     }
@@ -946,6 +947,7 @@ pub fn audit_record(event: &HookEvent, outcome: &Outcome, settings: &Settings) -
     if let Some(t) = event.tool_name() {
         r.insert("tool".into(), t.into());
     }
+    r.insert("agent".into(), crate::agents::audit_agent(event));
     if let Some(id) = event.str_field("session_id") {
         r.insert("session_id".into(), id.into());
     }

@@ -110,6 +110,12 @@ pub enum Command {
     /// (remoteSettings) are fetched at start and polled; with forceRemoteSettingsRefresh a failed
     /// fetch means the daemon refuses to start (exit 1).
     Serve(ServeArgs),
+    /// Register `hookhost dispatch --agent X` as a coding agent's command hook for every event
+    /// hookhost handles, in that agent's own config file at --scope (managed: the system file;
+    /// user; project). Merges without losing keys or comments, is idempotent, keeps the previous
+    /// content as FILE.hookhost-backup; --dry-run prints the diff; --uninstall removes exactly
+    /// hookhost's entries. Paths: --config, $HOME, --project-dir, HOOKHOST_INSTALL_ETC.
+    Install(crate::install::InstallArgs),
     /// Validate the settings of every scope and print the resolved hooks with their origin.
     /// Loads every wasm hook's component too, compiling it (up to 10 minutes and 8 GiB) into the
     /// precompile cache when run as root (`XDG_CACHE_HOME=/var/cache` fills the system cache that
@@ -312,6 +318,15 @@ pub struct DispatchArgs {
     /// Largest accepted event, in bytes (1 to 1073741824).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES, value_parser = parse_max_event_bytes)]
     pub max_event_bytes: usize,
+    /// The agent that sends the event: its payload is mapped to Claude Code's form for the
+    /// hooks and rules, and the answer to the form that agent honours (README "Agents").
+    /// claude (the default) passes bytes through unchanged.
+    #[arg(long, env = "HOOKHOST_AGENT", value_name = "AGENT", value_enum, default_value_t = crate::agents::Agent::Claude)]
+    pub agent: crate::agents::Agent,
+    /// The agent's event name when its payload has none (Copilot CLI's camelCase hooks, e.g.
+    /// preToolUse); `hookhost install` writes it.
+    #[arg(long, env = "HOOKHOST_AGENT_EVENT", value_name = "EVENT")]
+    pub agent_event: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -503,14 +518,17 @@ pub struct DemoArgs {
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Dispatch(a) => {
-            match (crate::daemon::auto::Fallback::from_env(), a.socket.as_ref().filter(|s| !s.as_os_str().is_empty())) {
-                (Some(fallback), _) => dispatch_fallback(&cli.global, &a, fallback),
-                (None, Some(socket)) => dispatch_via_daemon(&cli.global, &a, socket),
-                (None, None) => dispatch(&cli.global, &a.args),
+        Command::Dispatch(a) => emit(&dispatch_cmd(&cli.global, &a)),
+        Command::Serve(a) => serve_cmd(&cli.global, &a),
+        Command::Install(a) => {
+            match crate::install::run(cli.global.project_dir.as_deref(), &a, &mut std::io::stdout().lock()) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("hookhost install: {e}");
+                    1
+                }
             }
         }
-        Command::Serve(a) => serve_cmd(&cli.global, &a),
         Command::Check(a) => check(&cli.global, &a),
         Command::Explain(a) => explain(&cli.global, &a),
         Command::Demo(a) => demo(&a),
@@ -539,7 +557,7 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         Command::Init(a) => init_cmd(&cli.global, &a),
-        Command::Completions { shell } => match crate::install::completions(shell, &mut std::io::stdout().lock()) {
+        Command::Completions { shell } => match crate::completions::completions(shell, &mut std::io::stdout().lock()) {
             Ok(()) => 0,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
             Err(e) => {
@@ -547,7 +565,7 @@ pub fn run(cli: Cli) -> u8 {
                 1
             }
         },
-        Command::Man => match crate::install::man(&mut std::io::stdout().lock()) {
+        Command::Man => match crate::completions::man(&mut std::io::stdout().lock()) {
             Ok(()) => 0,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::pipe::EXIT_BROKEN_PIPE,
             Err(e) => {
@@ -606,7 +624,13 @@ pub fn run(cli: Cli) -> u8 {
             let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
                 .unwrap_or_default();
             let mode = managed.resolve(None).map(|s| s.mode).unwrap_or_else(|_| crate::exec::sandbox::default_mode());
-            crate::doctor::run(mode)
+            let code = crate::doctor::run(mode);
+            let project = cli.global.project_dir.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+            println!();
+            for line in crate::install::doctor_report(&project) {
+                println!("{line}");
+            }
+            code
         }
     }
 }
@@ -648,21 +672,43 @@ fn emit(r: &Response) -> u8 {
     r.exit_code
 }
 
-fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
+/// `hookhost dispatch`: the agent's payload → the canonical event (`crate::agents`), the
+/// canonical event → hookhost's answer (in-process, through the daemon, or as the thin
+/// client's fallback), the answer → the agent's wire form. For Claude Code (the default) both
+/// ends are the identity.
+fn dispatch_cmd(g: &Global, a: &DispatchCmd) -> Response {
     crate::fault::test_point("read");
-    let input = match read_stdin(a.max_event_bytes) {
+    let input = match read_stdin(a.args.max_event_bytes) {
         Ok(i) => i,
         Err(e) => {
-            return emit(&crate::host::host_error(
+            return crate::host::host_error(
                 HostFault::Evaluation,
                 None,
                 format!("cannot read the event from stdin: {e}"),
-            ));
+            );
         }
     };
+    crate::agents::boundary::dispatch(
+        a.args.agent,
+        a.args.agent_event.as_deref(),
+        &a.args,
+        &input,
+        |args, canonical| match (
+            crate::daemon::auto::Fallback::from_env(),
+            a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()),
+        ) {
+            (Some(fallback), _) => dispatch_fallback(g, args, canonical, fallback),
+            (None, Some(socket)) => dispatch_via_daemon(g, a, args, socket, canonical),
+            (None, None) => dispatch(g, args, canonical),
+        },
+    )
+}
+
+/// One-shot `dispatch` of the canonical event `input`.
+fn dispatch(g: &Global, a: &DispatchArgs, input: &[u8]) -> Response {
     let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, a.max_event_bytes) {
         Ok(h) => h,
-        Err(r) => return emit(&r),
+        Err(r) => return r,
     };
     let settings = load(&g.locations()).settings;
     if settings.daemon_mode == crate::daemon::auto::DaemonMode::Required {
@@ -673,9 +719,9 @@ fn dispatch(g: &Global, a: &DispatchArgs) -> u8 {
             cause: "`hookhost dispatch` ran without a daemon".into(),
             socket: None,
         };
-        return daemon_required(g, &host, &input, &settings, &fallback);
+        return daemon_required(g, &host, input, &settings, &fallback);
     }
-    emit(&host.dispatch_blocking(&input))
+    host.dispatch_blocking(input)
 }
 
 /// What a one-shot `dispatch` hands to its detached `async-hooks` process on stdin.
@@ -765,25 +811,15 @@ fn async_hooks_cmd(g: &Global) -> u8 {
 
 /// `dispatch` as a thin client of the daemon at `socket`; on any daemon failure, the host
 /// decides between failing closed and evaluating in-process (the event's failure policy).
-fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
-    let input = match read_stdin(a.args.max_event_bytes) {
-        Ok(i) => i,
-        Err(e) => {
-            return emit(&crate::host::host_error(
-                HostFault::Evaluation,
-                None,
-                format!("cannot read the event from stdin: {e}"),
-            ));
-        }
-    };
-    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, a.args.max_event_bytes) {
+fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, args: &DispatchArgs, socket: &Path, input: &[u8]) -> Response {
+    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, args.max_event_bytes) {
         Ok(h) => h,
-        Err(r) => return emit(&r),
+        Err(r) => return r,
     };
     // An event that does not parse is handled in-process, exactly as without a daemon.
-    let parsed = HookEvent::parse_with_limit(&input, a.args.max_event_bytes).ok();
-    let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(&input)) else {
-        return emit(&host.dispatch_blocking(&input));
+    let parsed = HookEvent::parse_with_limit(input, args.max_event_bytes).ok();
+    let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(input)) else {
+        return host.dispatch_blocking(input);
     };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let project_dir = g
@@ -807,13 +843,13 @@ fn dispatch_via_daemon(g: &Global, a: &DispatchCmd, socket: &Path) -> u8 {
         g.settings.as_deref().map(absolute).as_deref(),
         deadline,
     ) {
-        Ok(r) => return emit(&r),
+        Ok(r) => return r,
         Err(f) => f.message().to_string(),
     };
     tracing::warn!(error = %err, "daemon unavailable");
-    match host.block_on(host.dispatch_after_daemon_failure(&input, &err)) {
-        Ok(r) => emit(&r),
-        Err(e) => emit(&crate::host::host_error(HostFault::Evaluation, None, format!("{err}; {e}"))),
+    match host.block_on(host.dispatch_after_daemon_failure(input, &err)) {
+        Ok(r) => r,
+        Err(e) => crate::host::host_error(HostFault::Evaluation, None, format!("{err}; {e}")),
     }
 }
 
@@ -839,25 +875,15 @@ fn ask_daemon(
 /// where managed `failClosed` lists it, naming the cause, else it is evaluated in-process with
 /// a note). No automatic daemon: managed `hookhost.daemon` decides (`off`: in-process; `auto`:
 /// start one and answer in-process; `required`: start one and ask it, else fail closed).
-fn dispatch_fallback(g: &Global, a: &DispatchCmd, fallback: crate::daemon::auto::Fallback) -> u8 {
+fn dispatch_fallback(g: &Global, a: &DispatchArgs, input: &[u8], fallback: crate::daemon::auto::Fallback) -> Response {
     use crate::daemon::auto::{DaemonMode, FallbackKind};
-    let input = match read_stdin(a.args.max_event_bytes) {
-        Ok(i) => i,
-        Err(e) => {
-            return emit(&crate::host::host_error(
-                HostFault::Evaluation,
-                None,
-                format!("cannot read the event from stdin: {e}"),
-            ));
-        }
-    };
-    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, a.args.max_event_bytes) {
+    let host = match oneshot_host(g, crate::host::FrontEnd::OneShot, a.max_event_bytes) {
         Ok(h) => h,
-        Err(r) => return emit(&r),
+        Err(r) => return r,
     };
     // An event that does not parse is answered as without a daemon.
-    let Ok(event) = HookEvent::parse_with_limit(&input, a.args.max_event_bytes) else {
-        return emit(&host.dispatch_blocking(&input));
+    let Ok(event) = HookEvent::parse_with_limit(input, a.max_event_bytes) else {
+        return host.dispatch_blocking(input);
     };
     let settings = load(&g.locations()).settings;
     let mode = settings.daemon_mode;
@@ -866,15 +892,15 @@ fn dispatch_fallback(g: &Global, a: &DispatchCmd, fallback: crate::daemon::auto:
         start_auto_daemon(fallback.socket.as_deref());
     }
     match (&fallback.kind, mode) {
-        (FallbackKind::Unavailable, DaemonMode::Off | DaemonMode::Auto) => emit(&host.dispatch_blocking(&input)),
+        (FallbackKind::Unavailable, DaemonMode::Off | DaemonMode::Auto) => host.dispatch_blocking(input),
         (FallbackKind::Unavailable | FallbackKind::Failed, DaemonMode::Required) => {
-            daemon_required(g, &host, &input, &settings, &fallback)
+            daemon_required(g, &host, input, &settings, &fallback)
         }
         // The daemon took the event and failed: the event's failure policy decides (fail
         // closed naming the cause, else in-process with a note), as `dispatch --socket` does.
-        _ => match host.block_on(host.dispatch_after_daemon_failure(&input, &fallback.cause)) {
-            Ok(r) => emit(&r),
-            Err(e) => emit(&crate::host::host_error(HostFault::Evaluation, None, format!("{}; {e}", fallback.cause))),
+        _ => match host.block_on(host.dispatch_after_daemon_failure(input, &fallback.cause)) {
+            Ok(r) => r,
+            Err(e) => crate::host::host_error(HostFault::Evaluation, None, format!("{}; {e}", fallback.cause)),
         },
     }
 }
@@ -899,11 +925,11 @@ fn daemon_required(
     input: &[u8],
     settings: &crate::settings::Settings,
     fallback: &crate::daemon::auto::Fallback,
-) -> u8 {
+) -> Response {
     use crate::daemon::auto::{FallbackKind, REQUIRED_WAIT};
     // An event that does not parse is answered (and refused) as without a daemon.
     let Ok(event) = HookEvent::parse_with_limit(input, usize::MAX) else {
-        return emit(&host.dispatch_blocking(input));
+        return host.dispatch_blocking(input);
     };
     let name = event.name().to_string();
     let socket = fallback.socket.clone().or_else(crate::daemon::auto::auto_socket);
@@ -924,7 +950,7 @@ fn daemon_required(
         loop {
             let deadline = crate::hook::default_timeout(&name) + THIN_CLIENT_MARGIN;
             match ask_daemon(socket, text, project_dir.as_deref(), settings_file.as_deref(), deadline) {
-                Ok(r) => return emit(&r),
+                Ok(r) => return r,
                 Err(hookhost_dispatch::Failure::Unavailable(_)) if start.elapsed() < REQUIRED_WAIT => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -939,7 +965,7 @@ fn daemon_required(
         format!("managed hookhost.daemon is \"required\" and no daemon answered ({cause}); failing closed for {name}");
     let r = crate::host::host_error(HostFault::Evaluation, Some(true), &msg);
     crate::fault::audit_host_error(&settings.audit, &settings.revision, Some(&name), &msg, r.exit_code);
-    emit(&r)
+    r
 }
 
 fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
@@ -1086,11 +1112,25 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
             ));
         }
     };
-    let host = match oneshot_host(g, crate::host::FrontEnd::Explain, a.max_event_bytes) {
+    // `--agent`: the mapping applied, then the canonical event explained.
+    let inbound = match a.agent.accept(&input, a.agent_event.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("hookhost: {}: {e}", a.agent.name());
+            println!("dispatch would exit 2 (host error)");
+            return 1;
+        }
+    };
+    let limit = if inbound.agent == crate::agents::Agent::Claude {
+        a.max_event_bytes
+    } else {
+        crate::agents::boundary::canonical_limit(a.max_event_bytes)
+    };
+    let host = match oneshot_host(g, crate::host::FrontEnd::Explain, limit) {
         Ok(h) => h,
         Err(r) => return failed(r),
     };
-    let explained = match host.block_on(host.explain(&input)) {
+    let explained = match host.block_on(host.explain(&inbound.canonical)) {
         Ok(Ok(x)) => x,
         Ok(Err(r)) => return failed(r),
         Err(e) => return failed(crate::host::host_error(HostFault::Evaluation, None, e)),
@@ -1098,6 +1138,11 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     let crate::host::Explained { event, outcome, revision, warnings, errors, rollback } = explained;
     let subject = event.matcher_subject().map(str::to_string);
     let mut o = String::new();
+    if inbound.agent != crate::agents::Agent::Claude {
+        for line in inbound.describe() {
+            o.push_str(&format!("{line}\n"));
+        }
+    }
     o.push_str(&format!("event     {}", event.name()));
     if let Some(s) = &subject {
         o.push_str(&format!(" (matcher subject {s:?})"));
@@ -1191,7 +1236,16 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     for w in &outcome.verdict.why {
         o.push_str(&format!("  - {w}\n"));
     }
-    let resp = outcome.render(&event);
+    let claude_form = outcome.render(&event);
+    let resp = inbound.render(&claude_form);
+    if inbound.agent != crate::agents::Agent::Claude {
+        o.push_str(&format!(
+            "\nin Claude Code's form: exit {} {}",
+            claude_form.exit_code,
+            claude_form.stdout.trim_end()
+        ));
+        o.push_str(&format!("\nanswered to {} in its own form:", inbound.agent.name()));
+    }
     o.push_str(&format!("\n`hookhost dispatch` would exit {}", resp.exit_code));
     if !resp.stdout.is_empty() {
         o.push_str(&format!(" and print:\n  {}", resp.stdout.trim_end()));

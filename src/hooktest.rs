@@ -26,9 +26,13 @@
 //! path prefix written in the settings by a directory (so installed paths can point at a build);
 //! `projectDir` (optional) is the project directory (default: the event's `cwd`). `expect` may
 //! hold `decision` (`deny`, `defer`, `ask`, `allow`, `block`, `stop` or `none`), `reasonContains`,
-//! `updatedInput` (the exact object), `exitCode` (what `hookhost dispatch` would exit with) and
-//! `hooksRun`; every key given must hold, and at least one must be given (an empty `expect` is an
-//! error: it would pass whatever the hooks do). A file that is not a test file is an error at
+//! `updatedInput` (the exact object), `exitCode` (what `hookhost dispatch` would exit with),
+//! `output` (the JSON it would print, `null` for nothing) and `hooksRun`; every key given must
+//! hold, and at least one must be given (an empty `expect` is an error: it would pass whatever
+//! the hooks do). A case may name the `agent` that sends its event (`codex`, `gemini`,
+//! `copilot`, `qwen`, `cursor`; `agentEvent` for Copilot's camelCase payloads): the event is
+//! mapped as `hookhost dispatch --agent` maps it, `decision` is the canonical one and
+//! `exitCode`/`output` the agent's wire answer. A file that is not a test file is an error at
 //! its file:line:column.
 //!
 //! Promises: exit 0 when every case passed, 2 when any failed, 1 when a test file could not be
@@ -68,6 +72,13 @@ struct TestFile {
 struct Case {
     name: String,
     event: Value,
+    /// The agent that sends `event` (`claude` by default): the event is mapped as
+    /// `hookhost dispatch --agent` maps it, and `exitCode`/`output` are that agent's answer.
+    #[serde(default)]
+    agent: Option<String>,
+    /// The agent's event name when its payload has none (`--agent-event`).
+    #[serde(default, rename = "agentEvent")]
+    agent_event: Option<String>,
     expect: Expect,
 }
 
@@ -78,6 +89,8 @@ struct Expect {
     reason_contains: Option<String>,
     updated_input: Option<Value>,
     exit_code: Option<u8>,
+    /// The JSON the agent is sent on stdout (`null`: nothing).
+    output: Option<Value>,
     hooks_run: Option<usize>,
 }
 
@@ -256,6 +269,7 @@ fn parse_test_file(text: &str, path: &Path) -> Result<TestFile, String> {
             && e.updated_input.is_none()
             && e.exit_code.is_none()
             && e.hooks_run.is_none()
+            && e.output.is_none()
         {
             let (line, col) =
                 locate(text, &[Seg::Key("cases".into()), Seg::Index(i), Seg::Key("expect".into())], false);
@@ -297,14 +311,19 @@ fn run_case(
         v @ Value::Object(_) => v.to_string().into_bytes(),
         _ => return Err("`event` must be a file name or an object".into()),
     };
-    let event = HookEvent::parse(&bytes).map_err(|e| format!("invalid event: {e}"))?;
+    let agent = match case.agent.as_deref() {
+        None => crate::agents::Agent::Claude,
+        Some(a) => crate::agents::Agent::parse(a).ok_or_else(|| format!("unknown agent {a:?}"))?,
+    };
+    let inbound = agent.accept(&bytes, case.agent_event.as_deref()).map_err(|e| format!("{}: {e}", agent.name()))?;
+    let event = HookEvent::parse(&inbound.canonical).map_err(|e| format!("invalid event: {e}"))?;
     let ctx = DispatchContext {
         project_dir: t.project_dir.as_deref().map(abs).or_else(|| event.cwd().map(PathBuf::from)),
         user_dir: None,
     };
     let outcome = rt.block_on(bus.dispatch(&event, &ctx));
     let v = &outcome.verdict;
-    let response = outcome.render(&event);
+    let response = inbound.render(&outcome.render(&event));
     let e = &case.expect;
     let mut diffs = Vec::new();
     if let Some(want) = &e.decision {
@@ -332,6 +351,15 @@ fn run_case(
         && response.exit_code != want
     {
         diffs.push(format!("expected exit code {want}, got {}", response.exit_code));
+    }
+    if let Some(want) = &e.output {
+        let got = match response.stdout.trim() {
+            "" => Value::Null,
+            s => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string())),
+        };
+        if &got != want {
+            diffs.push(format!("expected output {want}, got {got}"));
+        }
     }
     if let Some(want) = e.hooks_run
         && outcome.runs.len() != want

@@ -77,6 +77,8 @@
 //! error).
 
 #[doc(hidden)]
+pub mod agents;
+#[doc(hidden)]
 pub mod audit;
 #[doc(hidden)]
 pub mod bus;
@@ -84,6 +86,8 @@ pub mod bus;
 pub mod cli;
 #[doc(hidden)]
 pub mod cli_remote;
+#[doc(hidden)]
+pub mod completions;
 #[doc(hidden)]
 pub mod daemon;
 #[doc(hidden)]

@@ -37,7 +37,7 @@ use super::path::resolve::{FileId, Resolution};
 use super::path::{self as paths, anchors, lexical};
 use super::{
     EDIT_TOOLS, LocatedRule, PathMatch, PermissionLists, READ_TOOLS, RuleContext, bash_allows, bash_denies,
-    target_path, web, wildcard,
+    target_paths, web, wildcard,
 };
 use crate::decision::Permission;
 use crate::event::HookEvent;
@@ -277,6 +277,7 @@ impl<'a> Judge<'a> {
             let opts = bash::Options { strict, home: ctx.home.as_ref().map(|h| h.to_string_lossy().into_owned()) };
             let parsed = bash::analyze(cmd, &opts);
             j.bash_targets(&parsed);
+            j.patch_targets();
             j.bash = Some(parsed);
         } else if READ_TOOLS.contains(&tool) || EDIT_TOOLS.contains(&tool) {
             j.tool_targets();
@@ -350,9 +351,12 @@ impl<'a> Judge<'a> {
     }
 
     fn tool_targets(&mut self) {
-        let given = target_path(self.input);
-        let path = given.clone().unwrap_or_else(|| self.cwd.to_string_lossy().into_owned());
-        let abs = join_str(&self.cwd, &expand_home(&path, self.ctx));
+        // Every path the call names (a patch names several, `crate::agents::patch`: one denied
+        // path denies it, an allow must cover them all); none: the cwd.
+        let mut given = target_paths(self.input);
+        if given.is_empty() {
+            given.push(self.cwd.to_string_lossy().into_owned());
+        }
         let access = if EDIT_TOOLS.contains(&self.tool) { Access::Write } else { Access::Read };
         let shape = match self.tool {
             "Grep" => {
@@ -362,26 +366,46 @@ impl<'a> Judge<'a> {
             "LS" => Shape::List { pattern: None },
             _ => Shape::Exact,
         };
-        self.targets.push(Target {
-            abs,
-            proc_cwd: self.cwd.clone(),
-            glob: None,
-            access,
-            shape,
-            guess: false,
-            unknown: None,
-            display: shorten(&path).into_owned(),
-            command: Rc::from(""),
-        });
-        // The agent's own process resolves `/proc/self/cwd` against its directory, which may be
-        // the project directory rather than the event's cwd: check both.
-        if let Some(root) = &self.ctx.root
-            && *root != self.cwd
-            && path.starts_with("/proc/")
-        {
-            let mut t = self.targets[0].clone();
-            t.proc_cwd = root.clone();
+        for path in given {
+            let t = Target {
+                abs: join_str(&self.cwd, &expand_home(&path, self.ctx)),
+                proc_cwd: self.cwd.clone(),
+                glob: None,
+                access,
+                shape: shape.clone(),
+                guess: false,
+                unknown: None,
+                display: shorten(&path).into_owned(),
+                command: Rc::from(""),
+            };
+            // The agent's own process resolves `/proc/self/cwd` against its directory, which
+            // may be the project directory rather than the event's cwd: check both.
+            let other =
+                self.ctx.root.as_ref().filter(|root| **root != self.cwd && path.starts_with("/proc/")).map(|root| {
+                    let mut o = t.clone();
+                    o.proc_cwd = root.clone();
+                    o
+                });
             self.targets.push(t);
+            self.targets.extend(other);
+        }
+    }
+
+    /// A Bash command that carries a patch (`apply_patch <<'EOF'`, mapped by the agent
+    /// adapters into `files`): every file the patch adds, updates, deletes or moves is written.
+    fn patch_targets(&mut self) {
+        for path in crate::agents::patch::input_paths(self.input) {
+            self.targets.push(Target {
+                abs: join_str(&self.cwd, &expand_home(&path, self.ctx)),
+                proc_cwd: self.cwd.clone(),
+                glob: None,
+                access: Access::Write,
+                shape: Shape::Exact,
+                guess: false,
+                unknown: None,
+                display: shorten(&path).into_owned(),
+                command: Rc::from("(patch)"),
+            });
         }
     }
 

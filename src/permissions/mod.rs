@@ -167,6 +167,12 @@ impl Rule {
     }
 }
 
+/// Every file a path tool call is about: each of `file_path`, `notebook_path`, `path`,
+/// `absolute_path`, and the `files` a patch touches (agent adapters, `crate::agents::patch`).
+pub fn target_paths(input: &Value) -> Vec<String> {
+    crate::agents::patch::input_paths(input)
+}
+
 /// The file a path tool call is about (`file_path`, `notebook_path` or `path`).
 pub fn target_path(input: &Value) -> Option<String> {
     ["file_path", "notebook_path", "path"]

@@ -122,10 +122,27 @@ pub fn log_record(r: &Record, observed_nanos: u64, summary: bool) -> LogRecord {
     let time = r.time.as_deref().and_then(super::parse_time).map_or(0, |t| (t * 1e9) as u64);
     let mut attributes: Vec<KeyValue> = shown
         .iter()
+        .filter(|(k, _)| *k != "agent")
         .map(|(k, v)| KeyValue { key: format!("hookhost.{k}"), value: Some(any(v)), ..Default::default() })
         .collect();
-    if !shown.contains_key("agent") {
-        attributes.push(kv("hookhost.agent", string(DEFAULT_AGENT)));
+    // The agent is recorded as an object (`{"name": …, "version": …, …}`): `hookhost.agent` is
+    // its name, the rest `hookhost.agent.<key>`.
+    match shown.get("agent") {
+        Some(Value::Object(a)) => {
+            let name = a.get("name").and_then(Value::as_str).unwrap_or(DEFAULT_AGENT).to_string();
+            attributes.push(kv("hookhost.agent", string(name)));
+            for (k, v) in a.iter().filter(|(k, _)| *k != "name") {
+                attributes.push(KeyValue {
+                    key: format!("hookhost.agent.{k}"),
+                    value: Some(any(v)),
+                    ..Default::default()
+                });
+            }
+        }
+        Some(v) => {
+            attributes.push(KeyValue { key: "hookhost.agent".into(), value: Some(any(v)), ..Default::default() })
+        }
+        None => attributes.push(kv("hookhost.agent", string(DEFAULT_AGENT))),
     }
     let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("record");
     LogRecord {

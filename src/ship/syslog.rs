@@ -155,7 +155,11 @@ pub fn summary(r: &Record, fields: &Map<String, Value>) -> Vec<u8> {
     m.insert("prev".into(), r.prev.clone().into());
     m.insert("hash".into(), r.hash.clone().into());
     for k in SUMMARY_FIELDS {
-        if let Some(v) = fields.get(*k).filter(|v| !v.is_object() && !v.is_array()) {
+        let v = match (*k, fields.get(*k)) {
+            ("agent", Some(Value::Object(a))) => a.get("name"),
+            (_, v) => v,
+        };
+        if let Some(v) = v.filter(|v| !v.is_object() && !v.is_array()) {
             let v = match v {
                 Value::String(s) if s.len() > 256 => Value::String(s[..s.floor_char_boundary(256)].to_string()),
                 other => other.clone(),
@@ -203,7 +207,12 @@ pub fn format(cfg: &SyslogConfig, hostname: &str, r: &Record) -> Vec<u8> {
     param("hash", &r.hash);
     param("prev", &r.prev);
     for (field, name) in SD_FIELDS {
-        match fields.get(*field) {
+        // The agent is recorded as an object (`{"name": …, "version": …}`): its name here.
+        let value = match (*field, fields.get(*field)) {
+            ("agent", Some(Value::Object(a))) => a.get("name"),
+            (_, v) => v,
+        };
+        match value {
             Some(Value::String(s)) => param(name, &s.chars().take(256).collect::<String>()),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => param(name, &v.to_string()),
             _ => {}

@@ -1,5 +1,9 @@
 //! hookhost's integration tests: one binary, real processes, real files.
 //!
+//! - `agents`: `dispatch --agent X` for Codex, Gemini CLI, Copilot CLI, Qwen Code and Cursor:
+//!   every captured payload maps and reaches a hook, each answer is rendered in a form the agent
+//!   honours (a model of each agent's observed rules; a property: never weaker), permission rules
+//!   bind every agent's tools, the daemon answers the same.
 //! - `bypass`: the bypass corpus of issue 17: generated variants of every class of attack on an
 //!   admin's permission policy, decided by the engine and run under bash (strace) as the oracle;
 //!   URL spellings against Node's WHATWG URL.
@@ -61,6 +65,7 @@
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
+mod agents;
 mod async_hooks;
 mod audit;
 mod bypass;

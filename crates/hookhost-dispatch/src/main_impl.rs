@@ -71,32 +71,38 @@ pub fn run() -> u8 {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let bin = crate::full_binary();
     let Some(args) = parse_args(&raw) else {
-        return exec_full(bin.as_deref(), &raw, &[], None);
+        return exec_full(bin.as_deref(), &raw, None, None);
     };
+    // Another agent's payload (`HOOKHOST_AGENT`, as `--agent` on the command line above) is
+    // mapped to the canonical event by the full binary: this client forwards Claude Code's only.
+    let other_agent = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "claude");
+    if other_agent("HOOKHOST_AGENT") || other_agent("HOOKHOST_AGENT_EVENT") {
+        return exec_full(bin.as_deref(), &raw, None, None);
+    }
     let max = match &args.max_event_bytes {
         None => crate::DEFAULT_MAX_EVENT_BYTES,
         Some(s) => match s.trim().parse::<usize>() {
             Ok(n) if (1..=1 << 30).contains(&n) => n,
-            _ => return exec_full(bin.as_deref(), &raw, &[], None),
+            _ => return exec_full(bin.as_deref(), &raw, None, None),
         },
     };
     let mut input = Vec::new();
     if std::io::stdin().lock().take(max as u64 + 1).read_to_end(&mut input).is_err() || input.len() > max {
-        return exec_full(bin.as_deref(), &raw, &input, None);
+        return exec_full(bin.as_deref(), &raw, Some(&input), None);
     }
     let env_timeout = std::env::var("HOOKHOST_SOCKET_TIMEOUT").ok().filter(|v| !v.is_empty());
     let timeout = match args.socket_timeout.as_deref().or(env_timeout.as_deref()) {
         None => None,
         Some(s) => match seconds(s) {
             Some(d) => Some(d),
-            None => return exec_full(bin.as_deref(), &raw, &input, None),
+            None => return exec_full(bin.as_deref(), &raw, Some(&input), None),
         },
     };
     let (Ok(text), Some(bin)) = (std::str::from_utf8(&input), bin.as_deref()) else {
-        return exec_full(bin.as_deref(), &raw, &input, None);
+        return exec_full(bin.as_deref(), &raw, Some(&input), None);
     };
     let Ok(name) = serde_json::from_str::<EventName>(text) else {
-        return exec_full(Some(bin), &raw, &input, None);
+        return exec_full(Some(bin), &raw, Some(&input), None);
     };
     let explicit = args.socket.clone().or_else(|| std::env::var_os("HOOKHOST_SOCKET").map(PathBuf::from));
     let explicit = explicit.filter(|s| !s.as_os_str().is_empty());
@@ -104,7 +110,7 @@ pub fn run() -> u8 {
         Some(s) => s.clone(),
         None => match crate::auto_socket(bin) {
             Some(s) => s,
-            None => return exec_full(Some(bin), &raw, &input, None),
+            None => return exec_full(Some(bin), &raw, Some(&input), None),
         },
     };
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -133,7 +139,7 @@ pub fn run() -> u8 {
                 (None, Failure::Unavailable(_)) => "unavailable",
                 (None, Failure::Failed(_)) => "failed",
             };
-            exec_full(Some(bin), &raw, &input, Some((kind, f.message(), &socket)))
+            exec_full(Some(bin), &raw, Some(&input), Some((kind, f.message(), &socket)))
         }
     }
 }
@@ -148,7 +154,15 @@ fn print(a: &Answer) -> u8 {
 /// Replaces this process with `BIN dispatch ARGS`, stdin the same `input` bytes (a memfd),
 /// and with `cause` (kind, message, socket) in the fallback variables. Returns only when that
 /// fails: then the event fails closed (exit 2, naming the cause).
-fn exec_full(bin: Option<&Path>, raw: &[std::ffi::OsString], input: &[u8], cause: Option<(&str, &str, &Path)>) -> u8 {
+/// Execs the full `hookhost dispatch` with the same arguments. `input`: the event bytes this
+/// client already read (handed over in a memfd); `None`: nothing was read, and the full binary
+/// reads this process's own stdin.
+fn exec_full(
+    bin: Option<&Path>,
+    raw: &[std::ffi::OsString],
+    input: Option<&[u8]>,
+    cause: Option<(&str, &str, &Path)>,
+) -> u8 {
     let fail = |why: String| {
         let _ = writeln!(std::io::stderr(), "hookhost-dispatch: {why}; failing closed");
         2
@@ -156,14 +170,17 @@ fn exec_full(bin: Option<&Path>, raw: &[std::ffi::OsString], input: &[u8], cause
     let Some(bin) = bin else {
         return fail("cannot find the hookhost binary (set HOOKHOST_BIN)".into());
     };
-    let stdin = match memfd(input) {
-        Ok(f) => f,
-        Err(e) => return fail(format!("cannot hand the event to {}: {e}", bin.display())),
-    };
     let mut c = std::process::Command::new(bin);
     c.arg("dispatch");
     c.args(raw.iter().skip(usize::from(raw.first().is_some_and(|a| a == "dispatch"))));
-    c.stdin(stdin);
+    if let Some(input) = input {
+        match memfd(input) {
+            Ok(f) => {
+                c.stdin(f);
+            }
+            Err(e) => return fail(format!("cannot hand the event to {}: {e}", bin.display())),
+        }
+    }
     for k in [crate::ENV_FALLBACK, crate::ENV_FALLBACK_CAUSE, crate::ENV_FALLBACK_SOCKET] {
         c.env_remove(k);
     }
