@@ -69,6 +69,8 @@ pub struct ServeOptions {
     pub preload: Vec<(Option<PathBuf>, Option<PathBuf>)>,
     /// Server-managed settings to poll (from endpoint-managed `remoteSettings`).
     pub remote: Option<Arc<crate::settings::remote::RemoteSource>>,
+    /// The socket came from systemd (`daemon::activation`): it is systemd's, not removed at exit.
+    pub socket_activated: bool,
 }
 
 impl ServeOptions {
@@ -85,6 +87,7 @@ impl ServeOptions {
             max_buffered_bytes: 64 << 20,
             preload: Vec::new(),
             remote: None,
+            socket_activated: false,
         }
     }
 }
@@ -257,6 +260,7 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     allowed.dedup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = options.socket.clone();
+    let keep_socket = options.socket_activated;
     let (server_wake, server_rx) = watch::channel(None);
     let (server_changes, poller) = match options.remote.clone() {
         Some(source) => {
@@ -320,7 +324,9 @@ pub async fn serve(listener: UnixListener, options: ServeOptions, shutdown: impl
     }
     tracing::info!(in_flight = conns.len(), "shutting down: no new connections; finishing in-flight events");
     drop(listener);
-    let _ = std::fs::remove_file(&socket);
+    if !keep_socket {
+        let _ = std::fs::remove_file(&socket);
+    }
     let _ = stop_tx.send(true);
     while conns.join_next().await.is_some() {}
     if let Some((stop, thread)) = poller {
