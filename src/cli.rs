@@ -1033,6 +1033,18 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
             return 1;
         }
     };
+    // Socket activation (systemd's hookhost.socket): the socket is inherited, not bound here.
+    let inherited = match crate::daemon::activation::inherited() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("hookhost serve: socket activation: {e}");
+            return 1;
+        }
+    };
+    if let Some((_, path)) = &inherited {
+        options.socket = path.clone();
+        options.socket_activated = true;
+    }
     rt.block_on(async {
         // Server-managed settings: fetched now when there is no cache (or
         // forceRemoteSettingsRefresh asks for a fresh copy, without which the daemon refuses to
@@ -1055,7 +1067,11 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
         for w in host.warnings() {
             eprintln!("hookhost serve: WARNING: {w}");
         }
-        let listener = match server::bind(&options) {
+        let bound = match inherited {
+            Some((l, _)) => tokio::net::UnixListener::from_std(l).map_err(|e| e.to_string()),
+            None => server::bind(&options).map_err(|e| e.to_string()),
+        };
+        let listener = match bound {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("hookhost serve: {e}");
@@ -1070,7 +1086,15 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
             eprintln!("hookhost serve: cannot install signal handlers");
             return 1;
         };
-        eprintln!("hookhost serve: listening on {}", options.socket.display());
+        eprintln!(
+            "hookhost serve: listening on {}{}",
+            options.socket.display(),
+            if options.socket_activated {
+                " (socket from systemd; its mode and group are the .socket unit's)"
+            } else {
+                ""
+            }
+        );
         let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => {}

@@ -37,7 +37,9 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // No ANSI colour where stderr is not a terminal (journald, a log file, a pipe).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hookhost::cli::run(cli))) {
         Ok(code) => code,
         Err(payload) => hookhost::fault::answer(payload.as_ref()),

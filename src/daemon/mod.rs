@@ -16,6 +16,7 @@
 //! peer of another uid can write runs with the daemon's rights; the client never waits past its
 //! deadline and never sends an event to a listener that is neither its user nor root.
 
+pub mod activation;
 pub mod auto;
 pub mod client;
 pub mod server;

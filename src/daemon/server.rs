@@ -73,6 +73,8 @@ pub struct ServeOptions {
     /// The automatic daemon (`serve --auto`, see `super::auto`): stops answering, and exits,
     /// when the managed `hookhost.daemon` is `"off"`.
     pub auto: bool,
+    /// The socket came from systemd (`daemon::activation`): it is systemd's, not removed at exit.
+    pub socket_activated: bool,
 }
 
 impl ServeOptions {
@@ -91,6 +93,7 @@ impl ServeOptions {
             ship: None,
             idle_exit: None,
             auto: false,
+            socket_activated: false,
         }
     }
 }
@@ -252,6 +255,7 @@ pub async fn serve(
     allowed.dedup();
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = options.socket.clone();
+    let keep_socket = options.socket_activated;
     let budget_kib = (options.max_buffered_bytes / 1024).clamp(MIN_BUDGET_KIB, Semaphore::MAX_PERMITS);
     // One uid may take three quarters: the rest stays for the others (at least one frame).
     let per_uid_kib = (budget_kib / 4 * 3).max(MIN_BUDGET_KIB);
@@ -323,7 +327,7 @@ pub async fn serve(
     }
     tracing::info!(in_flight = conns.len(), "shutting down: no new connections; finishing in-flight events");
     drop(listener);
-    if bound.is_some() && socket_inode(&socket) == bound {
+    if !keep_socket && bound.is_some() && socket_inode(&socket) == bound {
         let _ = std::fs::remove_file(&socket);
     }
     let _ = stop_tx.send(true);

@@ -277,3 +277,81 @@ fn first_hour_completions_man_and_the_demo_from_an_installed_binary() {
     let rm = stdout.lines().find(|l| l.starts_with("02-bash-rm-rf")).unwrap_or_default();
     assert!(rm.contains("deny"), "rm -rf is denied by the bundled policy: {stdout}");
 }
+
+/// `hookhost serve` started the way systemd starts a socket-activated service: the listening
+/// socket as fd 3, `LISTEN_FDS=1` and `LISTEN_PID` = the daemon's own pid (a shell moves the
+/// socket from stdin to fd 3 and sets `LISTEN_PID=$$` before it `exec`s the daemon, so the pid
+/// is the daemon's).
+#[test]
+fn first_hour_socket_activation_serves_on_the_inherited_socket_and_leaves_it_to_systemd() {
+    use std::io::BufRead;
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    env.write("managed", &json!({"permissions": {"deny": ["Bash(curl *)"]}}).to_string());
+    let dir = env.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = dir.join("hookhost.sock");
+    // As systemd does: the socket is bound and listening before the daemon starts, and handed
+    // over as fd 3 with LISTEN_FDS and LISTEN_PID. (Here the process that binds it then becomes
+    // the daemon, so the thin client's listener check sees the daemon's own binary; under
+    // systemd the listener is pid 1, which the client accepts.)
+    let mut daemon = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os, socket, sys\n\
+             s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64)\n\
+             os.dup2(s.fileno(), 3); os.set_inheritable(3, True)\n\
+             os.environ['LISTEN_FDS'] = '1'; os.environ['LISTEN_PID'] = str(os.getpid())\n\
+             os.execv(sys.argv[2], [sys.argv[2], 'serve'])",
+        )
+        .arg(&socket)
+        .arg(bin())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
+        .env("XDG_CONFIG_HOME", env.path().join("xdg"))
+        .env("XDG_STATE_HOME", env.state_home())
+        .env("XDG_RUNTIME_DIR", env.path().join("elsewhere"))
+        .env("HOME", env.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(daemon.stderr.take().unwrap());
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            panic!("the daemon exited: {log}");
+        }
+        log.push_str(&line);
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    assert!(log.contains(&format!("listening on {} (socket from systemd", socket.display())), "{log}");
+    let inode = std::fs::metadata(&socket).unwrap().ino();
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    // A thin client on the inherited socket gets the daemon's answer.
+    let mut c = env.bare_command(&["dispatch"]);
+    c.env("HOOKHOST_SOCKET", &socket);
+    let out = super::support::run(c, &bash_event("curl https://example.com"));
+    assert_eq!(permission(&out).as_deref(), Some("deny"), "{out:?}");
+    assert!(!out.stdout.contains("in-process"), "the daemon did not answer: {out:?}");
+    // The daemon neither rebound nor replaced the socket, and leaves it to systemd at exit.
+    assert_eq!(std::fs::metadata(&socket).unwrap().ino(), inode);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(std::fs::metadata(&socket).map(|m| m.ino()).ok(), Some(inode), "the socket file was removed");
+    let log = format!("{log}{}", rest.join().unwrap());
+    assert!(!log.contains('\u{1b}'), "ANSI colour in a log that is not a terminal: {log:?}");
+    assert!(log.contains("INFO") || log.contains("shutting down"), "{log}");
+}

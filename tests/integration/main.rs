@@ -45,6 +45,8 @@
 //! - `permissions`: the permission rules stage (§8): a decision table, properties, end to end.
 //! - `properties`: property tests of the parsers (events, settings, hook output, `pin --write`)
 //!   and the fold (never a panic, garbage never an allow, round trips, order independence).
+//! - `readme`: every `sh` block of README.md and the example READMEs runs as written in a
+//!   scratch root (`sh no-run: reason` marks the few that cannot run in CI).
 //! - `remote`: server-managed settings against a real loopback HTTP server: fetch, cache, ETag,
 //!   failures, signatures, tampered caches, `forceRemoteSettingsRefresh`, polling, the policy
 //!   ConfigChange, approvals, legacy signatures.
@@ -85,6 +87,7 @@ mod observe;
 mod parity;
 mod permissions;
 mod properties;
+mod readme;
 mod remote;
 mod remote_attacks;
 mod rewrite;

@@ -231,7 +231,10 @@ pub fn verify_listener(socket: &Path, s: &UnixStream, bin: Option<&Path>) -> Res
             socket.display()
         )));
     }
+    // The listener of a socket systemd (pid 1, root-configured socket activation) bound is
+    // pid 1 itself, not the daemon it hands the socket to: only root configures pid 1's units.
     if uid == me
+        && pid != 1
         && let Some(bin) = bin
     {
         let theirs = std::fs::metadata(format!("/proc/{pid}/exe"));
