@@ -82,6 +82,8 @@ pub mod cli;
 #[doc(hidden)]
 pub mod cli_remote;
 #[doc(hidden)]
+pub mod clock;
+#[doc(hidden)]
 pub mod daemon;
 #[doc(hidden)]
 pub mod decision;
@@ -120,6 +122,8 @@ pub mod scaffold;
 pub mod settings;
 #[doc(hidden)]
 pub mod trust;
+#[doc(hidden)]
+pub mod vocab;
 
 // The embedder's API.
 pub use decision::Response;

@@ -880,7 +880,7 @@ impl Live {
     fn audit_change(&self, r: &ChangeReport, live: &Revision) {
         let Some(log) = live.bus.audit_log() else { return };
         let mut m = Map::new();
-        m.insert("time".into(), crate::bus::now_rfc3339().into());
+        m.insert("time".into(), crate::clock::now_rfc3339().into());
         m.insert("kind".into(), "settings_change".into());
         m.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
         m.insert("source".into(), r.source.into());

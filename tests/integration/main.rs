@@ -52,6 +52,7 @@ mod files;
 mod frontends;
 mod guests;
 mod hostile;
+mod layering;
 mod live_state;
 mod parity;
 mod permissions;
