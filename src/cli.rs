@@ -621,9 +621,11 @@ pub fn run(cli: Cli) -> u8 {
         Command::AsyncHooks => async_hooks_cmd(&cli.global),
         Command::Doctor => {
             let loaded = load(&cli.global.locations());
-            let managed = crate::exec::sandbox::ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
-                .unwrap_or_default();
-            let mode = managed.resolve(None).map(|s| s.mode).unwrap_or_else(|_| crate::exec::sandbox::default_mode());
+            // An unusable managed policy: the most demanding mode is checked.
+            let mode = match loaded.settings.managed_sandbox() {
+                Ok(m) => m.resolve(None).map(|s| s.mode).unwrap_or_else(|_| crate::exec::sandbox::default_mode()),
+                Err(_) => crate::exec::sandbox::Mode::Strict,
+            };
             let code = crate::doctor::run(mode);
             let project = cli.global.project_dir.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
             println!();
@@ -1106,12 +1108,6 @@ fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     })
 }
 
-/// The host of the tools that run hooks off the event path (`check`, `demo`, `test`, `replay`):
-/// records nothing, undoes nothing.
-pub(crate) fn tools_host() -> crate::Host {
-    crate::Host::builder().front_end(crate::host::FrontEnd::Explain).build_offline()
-}
-
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
@@ -1203,10 +1199,10 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
             fmt_duration(r.report.duration),
             policy,
             match r.hook.enforcement {
-                crate::hook::Enforcement::Enforce if r.hook.is_async => ", async (decision ignored)",
-                crate::hook::Enforcement::Enforce => "",
-                crate::hook::Enforcement::Warn => ", mode warn (a rejection is only a warning)",
-                crate::hook::Enforcement::Audit => ", mode audit (recorded, not applied)",
+                crate::vocab::Enforcement::Enforce if r.hook.is_async => ", async (decision ignored)",
+                crate::vocab::Enforcement::Enforce => "",
+                crate::vocab::Enforcement::Warn => ", mode warn (a rejection is only a warning)",
+                crate::vocab::Enforcement::Audit => ", mode audit (recorded, not applied)",
             }
         ));
         if let Some(sb) = &r.report.sandbox {
@@ -1330,7 +1326,7 @@ fn check(g: &Global, a: &CheckArgs) -> u8 {
     }
     // Loading every component now compiles it (with the precompile budget) into the precompile
     // cache when this process may write one (root): events then never compile.
-    let components = tools_host()
+    let components = crate::Host::tools()
         .preload_wasm(&s.hooks, &crate::exec::RunContext { project_dir: loc.project_dir.clone(), sole: false });
     if !components.is_empty() {
         o.push_str(&format!("\nwasm components ({}):\n", components.len()));
@@ -1697,7 +1693,7 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
     let rt = runtime().map_err(|e| e.to_string())?;
     // The examples stand in for this machine's managed files, not for its sandbox floor.
     let floor = crate::floor::machine_sandbox()?;
-    let bus = tools_host().what_if_bus(loaded.settings, &floor);
+    let bus = crate::Host::tools().what_if_bus(loaded.settings, &floor);
     let ctx = DispatchContext { project_dir: Some(project.clone()), user_dir: None };
     println!("{:<26} {:<14} {:<34} {:<6} {:<5} reason", "sample", "event", "tool / source", "hooks", "exit");
     println!("{}", "-".repeat(120));

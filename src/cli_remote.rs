@@ -380,7 +380,7 @@ fn now() -> f64 {
 }
 
 fn unix_rfc3339(t: f64) -> String {
-    crate::bus::format_rfc3339(t as i64, None)
+    crate::clock::format_rfc3339(t as i64, None)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,7 +429,7 @@ fn sign(a: &SignArgs) -> Result<(), String> {
     // Refuse to sign what clients would reject anyway.
     let probe = remote::Payload { bytes: payload.clone(), signature: None, revision: String::new(), signed: None };
     if !probe.is_empty() {
-        crate::settings::file::parse_bytes(&payload, &a.file, crate::settings::Scope::Managed)
+        crate::settings::file::parse_bytes(&payload, &a.file, crate::vocab::Scope::Managed)
             .map_err(|e| format!("not valid managed settings: {e}"))?;
     }
     let revision = remote::sha256_hex(&payload);
@@ -582,7 +582,7 @@ pub fn decide_cmd(g: &crate::cli::Global, a: &ApproveArgs, approve: bool) -> u8 
     let rec = remote::ApprovalRecord {
         revision: current.clone(),
         decision: if approve { "approved" } else { "rejected" }.into(),
-        time: crate::bus::now_rfc3339(),
+        time: crate::clock::now_rfc3339(),
         user: std::env::var("USER").ok(),
         url: url.clone(),
     };

@@ -164,7 +164,7 @@ pub fn answer(payload: &(dyn Any + Send)) -> u8 {
 pub fn audit_host_error(audit: &AuditSettings, revision: &str, event: Option<&str>, message: &str, exit_code: u8) {
     let Ok(Some(log)) = crate::audit::open_configured(audit) else { return };
     let mut r = serde_json::Map::new();
-    r.insert("time".into(), crate::bus::now_rfc3339().into());
+    r.insert("time".into(), crate::clock::now_rfc3339().into());
     r.insert("kind".into(), "host_error".into());
     r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
     r.insert("event".into(), event.map_or(serde_json::Value::Null, |e| e.into()));

@@ -34,7 +34,12 @@ pub fn machine_sandbox() -> Result<ManagedSandbox, String> {
 /// Raises `settings`' managed `sandbox` policy to `floor`: the higher of the two floors, and
 /// `forbidOff` when either sets it. Everything else of `settings`' own `sandbox` object stays.
 pub fn impose(settings: &mut Settings, floor: &ManagedSandbox) {
-    let own = ManagedSandbox::from_value(settings.extensions.get("sandbox")).unwrap_or_default();
+    // An own policy that cannot be used is never read as "no floor": strict, off forbidden.
+    let own = settings.managed_sandbox().unwrap_or(ManagedSandbox {
+        defaults: None,
+        floor: Some(Mode::Strict),
+        forbid_off: true,
+    });
     let merged_floor: Option<Mode> = match (own.floor, floor.floor) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 use crate::matcher::Matcher;
 use crate::permissions::Rule;
-use crate::settings::Scope;
 
 /// Claude Code's default timeout for command hooks.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -35,49 +34,7 @@ pub fn expand_project_dir(s: &str, project_dir: Option<&std::path::Path>) -> Str
     s.replace("${CLAUDE_PROJECT_DIR}", &p).replace("$CLAUDE_PROJECT_DIR", &p)
 }
 
-/// Where a hook was configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub scope: Scope,
-    pub path: PathBuf,
-    pub line: usize,
-    pub column: usize,
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}:{}:{}", self.scope, self.path.display(), self.line, self.column)
-    }
-}
-
-/// How a hook's (or a rule set's) answer is applied: `enforce` (default), `warn` (a rejection
-/// becomes a warning to the user), `audit` (computed and recorded only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Enforcement {
-    #[default]
-    Enforce,
-    Warn,
-    Audit,
-}
-
-impl Enforcement {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "enforce" => Enforcement::Enforce,
-            "warn" => Enforcement::Warn,
-            "audit" => Enforcement::Audit,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Enforcement::Enforce => "enforce",
-            Enforcement::Warn => "warn",
-            Enforcement::Audit => "audit",
-        }
-    }
-}
+pub use crate::vocab::{Enforcement, Origin};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {

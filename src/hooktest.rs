@@ -209,7 +209,7 @@ fn run_file(
     // precompile budget (as `check` does), so a case's deadline measures the hook and not a first
     // compile (a Python or JavaScript guest takes seconds). A component that cannot be loaded
     // is left to the cases, which report the failure.
-    let host = crate::cli::tools_host();
+    let host = crate::Host::tools();
     let bus = host.what_if_bus(settings, floor);
     let _ = host.preload_wasm(&bus.settings().hooks, &crate::exec::RunContext::default());
     let (mut passed, mut failed) = (0, 0);

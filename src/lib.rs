@@ -87,6 +87,8 @@ pub mod cli;
 #[doc(hidden)]
 pub mod cli_remote;
 #[doc(hidden)]
+pub mod clock;
+#[doc(hidden)]
 pub mod completions;
 #[doc(hidden)]
 pub mod daemon;
@@ -141,6 +143,8 @@ pub mod settings;
 pub mod ship;
 #[doc(hidden)]
 pub mod trust;
+#[doc(hidden)]
+pub mod vocab;
 
 // The embedder's API.
 pub use decision::Response;

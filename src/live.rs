@@ -182,6 +182,9 @@ pub struct Live {
     records: BTreeMap<PathBuf, lkg::Record>,
     /// Unusable managed content already reported (path → sha256, error); in memory only.
     managed_invalid: BTreeMap<PathBuf, (String, String)>,
+    /// The store's lock could not be taken: a managed error every revision carries (so every
+    /// event fails closed) until it can.
+    lock_failed: Option<SettingsError>,
 }
 
 /// The managed policy revision: a digest of the managed files in force (paths and contents).
@@ -223,6 +226,7 @@ impl Live {
             store,
             records: BTreeMap::new(),
             managed_invalid: BTreeMap::new(),
+            lock_failed: None,
         };
         let initial_errors = live.load_initial().await;
         let first = live.build(&live.accepted.clone(), initial_errors);
@@ -319,15 +323,31 @@ impl Live {
     }
 
     /// The store's lock, when there is a store (a failure to take it is logged: gating goes on).
-    async fn lock(&self) -> Option<lkg::Lock> {
-        let store = self.store.as_ref()?;
+    /// The store's lock (`Ok(None)`: no store, records in memory only). `Err` is never gated
+    /// around: whoever asked fails closed (see [`Live::load_initial`] and [`Live::apply`]).
+    async fn lock(&self) -> Result<Option<lkg::Lock>, String> {
+        let Some(store) = self.store.as_ref() else { return Ok(None) };
         match store.lock().await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot lock the last known good settings records; gating without the lock");
-                None
+            Ok(l) => Ok(Some(l)),
+            // No store could be created (no writable state directory): there is no record to
+            // guard, and none is written; the files are taken as first seen, as without one.
+            Err(e) if !store.exists() => {
+                tracing::debug!(error = %e, "no last known good settings store");
+                Ok(None)
             }
+            Err(e) => Err(format!("cannot lock the last known good settings records: {e}")),
         }
+    }
+
+    /// Records that the store's lock could not be taken (see `lock_failed`).
+    fn lock_failed(&mut self, e: String) {
+        tracing::error!(error = %e, "failing closed");
+        let state = self.loc.state_dir.clone().unwrap_or_default();
+        self.lock_failed = Some(SettingsError {
+            location: Location { path: state, line: 1, column: 1 },
+            message: format!("{e}; failing closed"),
+            managed: true,
+        });
     }
 
     fn save(&self, rec: &lkg::Record) {
@@ -341,8 +361,17 @@ impl Live {
     /// Fills `accepted` and `records` from the disk (managed) and the records (the others).
     /// Returns the files that cannot be used and have no version in force.
     async fn load_initial(&mut self) -> Vec<SettingsError> {
-        let _lock = self.lock().await;
         let mut errors = Vec::new();
+        // Without the lock another process may be judging the same files: this revision fails
+        // closed (a managed error) rather than reading records mid-change.
+        let _lock = match self.lock().await {
+            Ok(l) => l,
+            Err(e) => {
+                self.lock_failed(e);
+                errors.extend(self.lock_failed.clone());
+                None
+            }
+        };
         let cands = self.loc.candidates_or_fixed(&mut errors);
         for (scope, path, required) in cands {
             let disk = watch::read_disk(&self.loc, &path, scope);
@@ -515,9 +544,24 @@ impl Live {
 
     /// Gates `changes`, in order; each is judged by the revision live at that moment.
     pub async fn apply(&mut self, changes: Vec<Change>) -> Vec<ChangeReport> {
-        let _lock = if changes.iter().any(|c| c.scope() != Scope::Managed) { self.lock().await } else { None };
+        let _lock = if changes.iter().any(|c| c.scope() != Scope::Managed) {
+            match self.lock().await {
+                Ok(l) => l,
+                Err(e) => {
+                    // Never judged unlocked: nothing changes (the revision in force, and what it
+                    // says about unusable files, stays) until the lock can be taken.
+                    self.lock_failed(e);
+                    return Vec::new();
+                }
+            }
+        } else {
+            None
+        };
+        if _lock.is_some() {
+            self.lock_failed = None;
+        }
         let mut reports = Vec::new();
-        let mut errors: Vec<SettingsError> = Vec::new();
+        let mut errors: Vec<SettingsError> = self.lock_failed.iter().cloned().collect();
         let mut seen_invalid = BTreeSet::new();
         let mut swapped = false;
         let mut policy_applied = false;
@@ -882,7 +926,7 @@ impl Live {
         crate::metrics::config_change(r.result.label());
         let Some(log) = live.bus.audit_log() else { return };
         let mut m = Map::new();
-        m.insert("time".into(), crate::bus::now_rfc3339().into());
+        m.insert("time".into(), crate::clock::now_rfc3339().into());
         m.insert("kind".into(), "settings_change".into());
         m.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
         m.insert("source".into(), r.source.into());

@@ -109,7 +109,7 @@ pub fn run(audit: Option<&Path>, events: Option<&Path>, candidate: &Path, projec
             return 1;
         }
     };
-    let host = crate::cli::tools_host();
+    let host = crate::Host::tools();
     let mut transitions: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut changed = 0usize;
     println!("replaying {} event(s) against the candidate {}\n", recorded.len(), candidate.display());

@@ -50,9 +50,13 @@ pub struct HookReport {
 }
 
 /// Runs hooks. One per settings revision; cheap to share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Runner {
-    managed_sandbox: ManagedSandbox,
+    /// The managed sandbox policy; `Err`: unusable, so no command hook runs.
+    managed_sandbox: Result<ManagedSandbox, String>,
+    /// The sandbox spec of each hook of the revision, resolved once (keyed by the hook's
+    /// address: the revision's `Arc<Hook>`s outlive the runner's use).
+    specs: std::collections::HashMap<usize, Result<sandbox::SandboxSpec, String>>,
     /// The WebAssembly runtime the owner (a `Host`, a live revision) gave; else one of this
     /// runner's own, built at its first wasm hook. Never a process-wide one.
     wasm: std::sync::OnceLock<Result<wasm::WasmRuntime, String>>,
@@ -61,7 +65,33 @@ pub struct Runner {
 impl Runner {
     /// A runner applying the managed sandbox policy (defaults and floor) to every command hook.
     pub fn new(managed_sandbox: ManagedSandbox) -> Self {
-        Runner { managed_sandbox, wasm: std::sync::OnceLock::new() }
+        Runner::for_revision(Ok(managed_sandbox), &[])
+    }
+
+    /// The runner of one settings revision: every hook's sandbox spec resolved now, once
+    /// (managed defaults, the hook's own `sandbox`, the managed floor).
+    pub fn for_revision(managed_sandbox: Result<ManagedSandbox, String>, hooks: &[std::sync::Arc<Hook>]) -> Self {
+        let specs = match &managed_sandbox {
+            Ok(m) => hooks
+                .iter()
+                .filter(|h| matches!(h.handler, Handler::Command(_)))
+                .map(|h| (std::sync::Arc::as_ptr(h) as usize, m.resolve(h.sandbox.as_ref())))
+                .collect(),
+            Err(_) => std::collections::HashMap::new(),
+        };
+        Runner { managed_sandbox, specs, wasm: std::sync::OnceLock::new() }
+    }
+
+    /// The sandbox spec of `hook`: resolved for the revision, else now.
+    fn sandbox_spec(&self, hook: &Hook) -> Result<sandbox::SandboxSpec, String> {
+        let managed = self
+            .managed_sandbox
+            .as_ref()
+            .map_err(|e| format!("the managed sandbox policy cannot be used ({e}); no command hook runs"))?;
+        match self.specs.get(&(hook as *const Hook as usize)) {
+            Some(spec) => spec.clone().map_err(|e| format!("invalid sandbox settings: {e}")),
+            None => managed.resolve(hook.sandbox.as_ref()).map_err(|e| format!("invalid sandbox settings: {e}")),
+        }
     }
 
     /// Runs WebAssembly hooks in `runtime` instead of the process-wide runtime.
@@ -146,14 +176,9 @@ impl Runner {
         report: &mut HookReport,
     ) -> HookResult {
         let mut spec = command_spec(hook, c, event, ctx);
-        let sandbox_spec = match self.managed_sandbox.resolve(hook.sandbox.as_ref()) {
+        let sandbox_spec = match self.sandbox_spec(hook) {
             Ok(s) => s,
-            Err(e) => {
-                return HookResult::Failed(HookFailure::new(
-                    FailureKind::Sandbox,
-                    format!("invalid sandbox settings: {e}"),
-                ));
-            }
+            Err(e) => return HookResult::Failed(HookFailure::new(FailureKind::Sandbox, e)),
         };
         let run = RunInfo {
             timeout: hook.timeout,

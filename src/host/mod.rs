@@ -461,6 +461,12 @@ impl Host {
         self.inner.locations(project_dir, settings, cwd)
     }
 
+    /// The host of the tools that run hooks off the event path (`check`, `demo`, `test`,
+    /// `replay`): records nothing, undoes nothing.
+    pub(crate) fn tools() -> Host {
+        Host::builder().front_end(FrontEnd::Explain).build_offline()
+    }
+
     /// A bus over `settings` with this host's WebAssembly runtime (built only when a hook needs
     /// it).
     pub(crate) fn bus_over(&self, settings: crate::settings::Settings) -> crate::bus::EventBus {

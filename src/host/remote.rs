@@ -95,7 +95,7 @@ fn spawn_background_refresh(loc: &Locations) {
 fn audit_remote(loaded: &Loaded, what: &str, error: Option<&str>) {
     let Some(r) = &loaded.remote else { return };
     let mut rec = Map::new();
-    rec.insert("time".into(), crate::bus::now_rfc3339().into());
+    rec.insert("time".into(), crate::clock::now_rfc3339().into());
     rec.insert("kind".into(), "remote_settings".into());
     rec.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
     rec.insert("what".into(), what.into());
@@ -145,7 +145,7 @@ pub(crate) async fn refresh(loc: &Locations) -> Result<Option<Refresh>, String> 
 /// Audits a refresh that failed (the cache is kept).
 pub(crate) fn audit_refresh_failure(loaded: &Loaded, url: &str, e: &remote::RemoteError) {
     let mut rec = Map::new();
-    rec.insert("time".into(), crate::bus::now_rfc3339().into());
+    rec.insert("time".into(), crate::clock::now_rfc3339().into());
     rec.insert("kind".into(), "remote_settings".into());
     rec.insert("what".into(), "refresh_failed".into());
     rec.insert("url".into(), url.into());
@@ -188,7 +188,7 @@ pub(crate) async fn policy_change(
         Err(e) => problem = Some(format!("cannot build the ConfigChange event: {e}")),
     }
     let mut rec = Map::new();
-    rec.insert("time".into(), crate::bus::now_rfc3339().into());
+    rec.insert("time".into(), crate::clock::now_rfc3339().into());
     rec.insert("kind".into(), "settings_change".into());
     rec.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
     rec.insert("source".into(), "policy_settings".into());

@@ -177,6 +177,12 @@ impl Store {
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))
     }
 
+    /// Whether the store's directory exists (a store that could never be created holds no
+    /// record to guard).
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
     /// Takes the store's lock without blocking the async runtime (a gate in another process may
     /// hold it while its ConfigChange hooks run).
     pub async fn lock(&self) -> std::io::Result<Lock> {

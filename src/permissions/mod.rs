@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::hook::Origin;
-use crate::settings::Scope;
+use crate::vocab::Origin;
+use crate::vocab::Scope;
 
 /// One parsed rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub struct LocatedRule {
     pub rule: Rule,
     pub origin: Origin,
     /// The rule set's mode (`hookhost.permissionsMode` of the file it came from).
-    pub enforcement: crate::hook::Enforcement,
+    pub enforcement: crate::vocab::Enforcement,
 }
 
 /// The merged `permissions` lists, highest scope first.

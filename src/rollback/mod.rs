@@ -564,7 +564,7 @@ fn append_reason(verdict: &mut Verdict, msg: &str) {
 /// An audit record skeleton of `kind`, for `event` when there is one.
 fn record(kind: &str, event: Option<&HookEvent>) -> Map<String, Value> {
     let mut r = Map::new();
-    r.insert("time".into(), crate::bus::now_rfc3339().into());
+    r.insert("time".into(), crate::clock::now_rfc3339().into());
     r.insert("kind".into(), kind.into());
     r.insert("host".into(), format!("hookhost {}", env!("CARGO_PKG_VERSION")).into());
     if let Some(e) = event {

@@ -167,7 +167,7 @@ impl SettingsSnapshots {
             sha256: bytes.map(sha256_hex),
             content,
             content_hex,
-            accepted_at: crate::bus::now_rfc3339(),
+            accepted_at: crate::clock::now_rfc3339(),
             real_path,
             dir_id,
         };

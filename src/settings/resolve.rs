@@ -89,6 +89,14 @@ pub struct Settings {
 pub const DEFAULT_MAX_HOOKS_PER_EVENT: usize = 64;
 
 impl Settings {
+    /// The managed sandbox policy (defaults for every command hook and the floor), typed: the
+    /// one way to read it. `Err` when the managed `sandbox` object cannot be used: never
+    /// replaced by defaults (which would drop the floor); `assemble` reports it as a managed
+    /// settings error, so dispatch fails closed, and a bus built anyway runs no command hook.
+    pub fn managed_sandbox(&self) -> Result<crate::exec::sandbox::ManagedSandbox, String> {
+        crate::exec::sandbox::ManagedSandbox::from_value(self.extensions.get("sandbox"))
+    }
+
     /// The most hooks one event may run (after matching and de-duplication); an event that
     /// selects more runs none of them and fails closed, naming the limit.
     pub fn max_hooks_per_event(&self) -> usize {
@@ -166,7 +174,23 @@ pub fn load_with(loc: &Locations, mode: Mode) -> Loaded {
 /// accepted file versions with this.
 pub fn assemble(loc: &Locations, mode: Mode, mut files: Vec<SettingsFile>, mut errors: Vec<SettingsError>) -> Loaded {
     let mut remote = apply_remote(loc, mode, &mut files, &mut errors);
+    let sandbox_from = files
+        .iter()
+        .rfind(|f| f.scope == Scope::Managed && f.extensions.contains_key("sandbox"))
+        .map(|f| f.path.clone());
     let mut settings = resolve(files);
+    if let Err(e) = settings.managed_sandbox() {
+        // Checked per file at parse; the picked object is checked again here, as it applies.
+        let path = sandbox_from.unwrap_or_else(|| loc.managed_file());
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let (line, column) =
+            crate::settings::locate::locate(&text, &[crate::settings::locate::Seg::Key("sandbox".into())], true);
+        errors.push(SettingsError {
+            location: crate::error::Location { path, line, column },
+            message: format!("the managed sandbox policy cannot be used: {e}"),
+            managed: true,
+        });
+    }
     if let Some(r) = &mut remote {
         hold_unapproved(&mut settings, r, loc.state_dir.as_deref());
         if let Some((e, floor)) = &r.held_back {
@@ -386,6 +410,44 @@ mod tests {
     fn with_hook(cmd: &str, rest: &str) -> String {
         let sep = if rest.is_empty() { "" } else { ", " };
         format!("{{{}{sep}{rest}}}", HOOK.replace("CMD", cmd))
+    }
+
+    /// A managed sandbox policy that cannot be used (here slipped past the per-file check by
+    /// editing the parsed file, as a future merge rule might) is a located managed error at
+    /// assembly, never the defaults; a bus built from it anyway runs no command hook, and an
+    /// event in `failClosed` blocks.
+    #[test]
+    fn an_unusable_managed_sandbox_floor_is_never_dropped() {
+        let t = tempfile::tempdir().unwrap();
+        let managed = t.path().join("managed-settings.json");
+        let text =
+            format!("{{\n  \"failClosed\": [\"Stop\"],\n  \"sandbox\": {{\"floor\": \"strict\"}}, {}\n}}", &HOOK);
+        std::fs::write(&managed, &text).unwrap();
+        let mut file = f(Scope::Managed, managed.to_str().unwrap(), &text);
+        file.extensions.insert("sandbox".into(), serde_json::json!({"floor": "nonsense"}));
+        let loc = Locations {
+            managed_dir: t.path().to_path_buf(),
+            user_file: None,
+            project_dir: None,
+            cli_file: None,
+            state_dir: None,
+        };
+        let loaded = assemble(&loc, Mode::CacheOnly, vec![file], Vec::new());
+        let e = loaded.errors.iter().find(|e| e.managed).expect("a managed error");
+        assert_eq!((e.location.line, e.location.column), (3, 3), "{e}");
+        assert!(e.to_string().contains("managed sandbox policy cannot be used"), "{e}");
+        assert!(loaded.settings.managed_sandbox().is_err());
+        let bus = crate::bus::EventBus::new(loaded.settings);
+        let event =
+            crate::event::HookEvent::parse(br#"{"session_id":"s","cwd":"/","hook_event_name":"Stop"}"#).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let outcome = rt.block_on(bus.dispatch(&event, &crate::bus::DispatchContext::default()));
+        assert_eq!(outcome.runs.len(), 1);
+        match &outcome.runs[0].report.result {
+            crate::decision::HookResult::Failed(f) => assert!(f.message.contains("no command hook runs"), "{f:?}"),
+            other => panic!("the hook ran without its floor: {other:?}"),
+        }
+        assert!(outcome.verdict.rejects(), "failClosed: a hook that cannot run blocks");
     }
 
     #[test]

@@ -15,44 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where a setting came from. Ordered by precedence (greater wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    User,
-    Project,
-    Local,
-    CommandLine,
-    Managed,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::User => "user",
-            Scope::Project => "project",
-            Scope::Local => "local",
-            Scope::CommandLine => "command line",
-            Scope::Managed => "managed",
-        }
-    }
-
-    /// Claude Code's ConfigChange `source` for a file of this scope.
-    pub fn config_source(self) -> &'static str {
-        match self {
-            Scope::User => "user_settings",
-            Scope::Project => "project_settings",
-            Scope::Local => "local_settings",
-            Scope::CommandLine => "command_line_settings",
-            Scope::Managed => "policy_settings",
-        }
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::vocab::Scope;
 
 /// Default endpoint-managed directory.
 pub const DEFAULT_MANAGED_DIR: &str = "/etc/hookhost";

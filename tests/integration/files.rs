@@ -202,7 +202,7 @@ fn record_of(env: &Env, settings: &Path) -> PathBuf {
 
 /// State files replaced by hostile things: the records, the managed-seen list, the store's lock
 /// and the trust store. `dispatch` still answers, from the files, with the managed policy in
-/// force; nothing is waited on.
+/// force (a lock that cannot be taken: every event fails closed); nothing is waited on.
 #[test]
 fn hostile_state_files_never_hang_and_never_drop_the_managed_policy() {
     for kind in ALL.into_iter().filter(|k| *k != Hostile::LinkToRegular) {
@@ -225,6 +225,12 @@ fn hostile_state_files_never_hang_and_never_drop_the_managed_policy() {
             std::fs::write(&project, json!({"permissions": {"deny": ["Bash(wget:*)"]}}).to_string()).unwrap();
             for cmd in ["rm -rf x", "wget x"] {
                 let out = run_bounded(env.bare_command(&["dispatch"]), &bash_event(cmd), &what);
+                if state == "lock" && out.code == 2 {
+                    // A lock that cannot be taken (not a regular file one can lock): the gate
+                    // never runs unlocked (issue 18 item 5), the event fails closed, naming why.
+                    assert!(out.stderr.contains("cannot lock the last known good settings records"), "{what}: {out:?}");
+                    continue;
+                }
                 assert_eq!(out.code, 0, "{what}: {out:?}");
                 assert_eq!(decision(&out).as_deref(), Some("deny"), "{what}: {cmd}: {out:?}");
             }

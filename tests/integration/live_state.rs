@@ -540,3 +540,16 @@ fn a_claude_settings_write_during_a_slow_hook_is_never_the_last_accepted_content
     assert_ne!(now, evil, "the blocked write was never recorded as accepted");
     assert_eq!(now, good1);
 }
+
+/// The gate's lock cannot be taken (its lock file is a directory): the gate never runs unlocked;
+/// the event fails closed, naming the lock, through one-shot dispatch.
+#[test]
+fn a_gate_lock_that_cannot_be_taken_fails_closed() {
+    let env = super::support::Env::new();
+    env.write("user", &serde_json::json!({"permissions": {"allow": ["Bash(ls:*)"]}}).to_string());
+    std::fs::create_dir_all(env.state_home().join("hookhost/settings/.lock")).unwrap();
+    let out = env.dispatch(&super::support::bash_event("ls"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("cannot lock the last known good settings records"), "{out:?}");
+    assert!(out.stderr.contains("failing closed"), "{out:?}");
+}

@@ -81,6 +81,7 @@ mod first_hour;
 mod frontends;
 mod guests;
 mod hostile;
+mod layering;
 mod lint;
 mod live_state;
 mod observe;

@@ -102,7 +102,7 @@ pub fn checked_time(t: f64, what: &str) -> Result<f64, String> {
     if t > now + CLOCK_SKEW.as_secs_f64() {
         return Err(format!(
             "{what} is dated in the future ({}, {:.0}s ahead of this clock); ignored",
-            crate::bus::format_rfc3339(t.min(253_402_300_799.0) as i64, None),
+            crate::clock::format_rfc3339(t.min(253_402_300_799.0) as i64, None),
             t - now
         ));
     }

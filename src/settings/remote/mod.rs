@@ -103,7 +103,7 @@ fn now_unix() -> f64 {
 
 /// Unix seconds as RFC 3339 (years past 9999 are clamped).
 pub fn rfc3339(t: u64) -> String {
-    crate::bus::format_rfc3339(t.min(253_402_300_799) as i64, None)
+    crate::clock::format_rfc3339(t.min(253_402_300_799) as i64, None)
 }
 
 /// A verified server payload.
