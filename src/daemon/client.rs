@@ -8,7 +8,7 @@
 //! `ClientError` naming the socket and the cause, so the caller can apply the failure policy.
 //! No async runtime: a thin client's cost is one connect and two small syscalls.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -89,7 +89,7 @@ pub fn request_with(
     };
     let mut len = [0u8; 4];
     s.set_read_timeout(Some(left())).map_err(gone)?;
-    if let Err(e) = read_exact(&mut s, &mut len, &start, deadline) {
+    if let Err(e) = hookhost_dispatch::read_exact(&mut s, &mut len, start, deadline) {
         return Err(gone(write_error.unwrap_or(e)));
     }
     let n = u32::from_be_bytes(len) as usize;
@@ -100,7 +100,7 @@ pub fn request_with(
         });
     }
     let mut body = vec![0u8; n];
-    read_exact(&mut s, &mut body, &start, deadline).map_err(gone)?;
+    hookhost_dispatch::read_exact(&mut s, &mut body, start, deadline).map_err(gone)?;
     let reply: Reply = serde_json::from_slice(&body)
         .map_err(|e| ClientError::Gone { socket: socket.to_path_buf(), message: format!("unreadable reply: {e}") })?;
     match reply {
@@ -122,24 +122,4 @@ fn verify_listener(socket: &Path, s: &UnixStream) -> Result<Server, ClientError>
         return Err(ClientError::ForeignListener { socket: socket.to_path_buf(), uid, me });
     }
     Ok(Server { uid, same_user: uid == me })
-}
-
-/// `read_exact` that re-arms the socket timeout with what is left of the deadline, so a daemon
-/// trickling bytes cannot hold the client past it.
-fn read_exact(s: &mut UnixStream, buf: &mut [u8], start: &Instant, deadline: Duration) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let left = deadline.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        }
-        s.set_read_timeout(Some(left))?;
-        match s.read(&mut buf[done..]) {
-            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -375,8 +375,9 @@ pub fn ask(a: &Ask) -> Result<Answer, Failure> {
 }
 
 /// `read_exact` that re-arms the socket timeout with what is left of the deadline, so a daemon
-/// trickling bytes cannot hold the client past it.
-fn read_exact(s: &mut UnixStream, buf: &mut [u8], start: Instant, deadline: Duration) -> std::io::Result<()> {
+/// trickling bytes cannot hold the client past it (also hookhost's own client,
+/// `hookhost::daemon::client`).
+pub fn read_exact(s: &mut UnixStream, buf: &mut [u8], start: Instant, deadline: Duration) -> std::io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let left = deadline.saturating_sub(start.elapsed());
