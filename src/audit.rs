@@ -93,7 +93,6 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// The `v` field of every record this module writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -834,19 +833,7 @@ pub fn log_files(path: impl AsRef<Path>) -> Result<Vec<PathBuf>, AuditError> {
 // ---------------------------------------------------------------------------------------------
 // Lines and hashes
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
+use crate::digest::sha256_hex;
 
 fn is_hash(s: &[u8]) -> bool {
     s.len() == 64 && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -19,7 +19,7 @@
 //! check and the atomic swap (`renameat2(RENAME_EXCHANGE)`, verified, swapped back on a
 //! mismatch). Owner and mode are set on the new file's descriptor, never by path.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dirfd::{Dir, DirError, FileId};
-use super::{RollbackError, private_dir, sha256_hex, sync_dir};
+use super::{RollbackError, private_dir, sha256_hex, write_atomic};
 
 /// Version 2 records the directory's identity (`dir_id`); older snapshots are discarded.
 const FORMAT_VERSION: u32 = 2;
@@ -261,27 +261,10 @@ impl EditStore {
         };
         private_dir(&self.dir)?;
         let dest = self.file(tool_use_id);
-        let tmp = dest.with_extension(format!("{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            let mut header = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-            header.push(b'\n');
-            f.write_all(&header)?;
-            f.write_all(&content)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &dest)
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(RollbackError::io(&dest, e));
-        }
-        sync_dir(&self.dir);
+        let mut data = serde_json::to_vec(&meta).map_err(|e| RollbackError::io(&dest, std::io::Error::other(e)))?;
+        data.push(b'\n');
+        data.extend_from_slice(&content);
+        write_atomic(&dest, &data, 0o600, None)?;
         Ok(Snapshotted::Saved { sha256, existed })
     }
 

@@ -20,7 +20,6 @@
 //! for server policy for what that owner can and cannot do.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
@@ -448,13 +447,10 @@ impl Cache {
     }
 }
 
+/// Replaces `path` (a file in `dir`) atomically and durably, mode 0600 (`crate::atomic_file`).
 pub(super) fn atomic_write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // The rename is durable once the directory is.
-    std::fs::File::open(dir)?.sync_all()
+    debug_assert_eq!(path.parent(), Some(dir));
+    crate::atomic_file::replace(path, bytes, crate::atomic_file::Mode::Exact(0o600), None)
 }
 
 /// The largest cache record (`meta.json`, `highest.json`, `attempt.json`) read back.

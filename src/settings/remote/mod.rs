@@ -33,7 +33,6 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 pub use approval::{ApprovalRecord, approval, record_approval};
 pub use cache::{
@@ -93,9 +92,7 @@ impl RemoteError {
     }
 }
 
-pub fn sha256_hex(b: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(b))
-}
+pub use crate::digest::sha256_hex;
 
 fn now_unix() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
