@@ -57,8 +57,8 @@ pub struct SettingsFile {
     pub rollback: RollbackSettings,
     /// Managed `requirePinnedHooks` (a non-boolean value counts as `true`).
     pub require_pinned_hooks: Option<bool>,
-    /// Managed `hookhost.daemon` (see `crate::daemon::auto`).
-    pub daemon_mode: Option<crate::daemon::auto::DaemonMode>,
+    /// Managed `hookhost.daemon` (what it does: `crate::daemon::auto`).
+    pub daemon_mode: Option<crate::vocab::DaemonMode>,
     /// Managed `audit` settings.
     pub audit: Option<AuditSettings>,
     /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
@@ -326,7 +326,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                             file.max_hooks_per_event = Some(n as usize);
                         }
                         "daemon" if scope == Scope::Managed => {
-                            let m = x.as_str().and_then(crate::daemon::auto::DaemonMode::parse).ok_or_else(|| {
+                            let m = x.as_str().and_then(crate::vocab::DaemonMode::parse).ok_or_else(|| {
                                 cx.err(&kat, false, "`hookhost.daemon` must be \"auto\", \"off\" or \"required\"")
                             })?;
                             file.daemon_mode = Some(m);

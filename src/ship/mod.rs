@@ -30,7 +30,6 @@
 //! skip is visible at the receiver as a gap in `seq`, and is why the cursor belongs where the
 //! agent cannot write (the daemon's directory).
 
-pub mod cli;
 pub mod follow;
 pub mod otlp;
 pub mod syslog;
@@ -766,9 +765,9 @@ mod tests {
     #[test]
     fn times_parse_like_the_log_writes_them() {
         for secs in [0i64, 1, 86_399, 951_782_400, 1_700_000_000, 4_102_444_800] {
-            let s = crate::bus::format_rfc3339(secs, Some(123_456));
+            let s = crate::clock::format_rfc3339(secs, Some(123_456));
             assert_eq!(parse_time(&s), Some(secs as f64 + 0.123456), "{s}");
-            let s = crate::bus::format_rfc3339(secs, None);
+            let s = crate::clock::format_rfc3339(secs, None);
             assert_eq!(parse_time(&s), Some(secs as f64), "{s}");
         }
         for bad in [

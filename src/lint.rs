@@ -1,6 +1,7 @@
 //! Linting settings files for `hookhost check`: every problem of every file, in one run, each
 //! located at file:line:column, with a "did you mean …" where an edit distance finds the name the
-//! author meant.
+//! author meant. A front end (`check`, `init`, `hookhost test`'s hints): it asks the gate
+//! (`crate::live`) what dispatch keeps for a broken file, which settings itself never does.
 //!
 //! Owns: the analysis behind `check` (the loader, `file`, stops at a file's first error and
 //! only warns about names it does not know; that is right for dispatch, which must decide, and
@@ -28,12 +29,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::file;
-use super::locate::{Seg, element_span, line_col, locate, offset_of};
-use super::{Locations, Scope};
 use crate::error::{Location, SettingsError};
 use crate::event::KNOWN_EVENTS;
 use crate::hook::{Handler, Hook};
+use crate::settings::file;
+use crate::settings::locate::{Seg, element_span, line_col, locate, offset_of};
+use crate::settings::{Locations, Scope};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -687,7 +688,7 @@ pub fn strict_by_policy(loc: &Locations) -> bool {
 /// code (0, or 1 when anything is an error, warnings included when `strict`).
 pub fn report(
     loc: &Locations,
-    loaded: &super::Loaded,
+    loaded: &crate::settings::Loaded,
     components: &[(PathBuf, Result<String, crate::decision::HookFailure>)],
     strict_flag: bool,
 ) -> u8 {
