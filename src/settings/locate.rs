@@ -75,12 +75,19 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// hooks is located hook by hook). Same answers as [`locate`], fallback included.
 pub struct Locator<'a> {
     text: &'a str,
-    /// Offset of the document's value (after leading whitespace).
-    start: usize,
-    /// Path → (key offset, value offset), the first of duplicate keys.
-    nodes: std::collections::HashMap<Vec<Seg>, (usize, usize)>,
+    /// (key offset, value offset) of every value; 0 is the document itself.
+    nodes: Vec<(usize, usize)>,
+    /// The members of every object and the elements of every array, by node (scalars have
+    /// none): memory is linear in the values, about 20 bytes for an array's scalar, whatever the
+    /// nesting. The first of duplicate keys.
+    containers: std::collections::HashMap<u32, Container>,
     /// Offset of the start of each line.
     lines: Vec<usize>,
+}
+
+enum Container {
+    Object(std::collections::HashMap<String, u32>),
+    Array(Vec<u32>),
 }
 
 impl<'a> Locator<'a> {
@@ -88,14 +95,13 @@ impl<'a> Locator<'a> {
     pub fn new(text: &'a str) -> Locator<'a> {
         let mut s = Scanner { b: text.as_bytes(), i: 0 };
         s.ws();
-        let start = s.i;
-        let mut nodes = std::collections::HashMap::new();
-        let mut path = Vec::new();
-        s.index(&mut path, &mut nodes, 0);
-        let lines = std::iter::once(0)
+        let mut l =
+            Locator { text, nodes: vec![(s.i, s.i)], containers: std::collections::HashMap::new(), lines: Vec::new() };
+        s.index(0, &mut l, 0);
+        l.lines = std::iter::once(0)
             .chain(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1))
             .collect();
-        Locator { text, start, nodes, lines }
+        l
     }
 
     /// [`locate`]: 1-based (line, column) of the value at `path` (of its key when `key`), else of
@@ -106,12 +112,27 @@ impl<'a> Locator<'a> {
 
     /// [`locate_offset`]: the same place as a byte offset.
     pub fn offset(&self, path: &[Seg], key: bool) -> usize {
-        for n in (1..=path.len()).rev() {
-            if let Some(&(key_at, value_at)) = self.nodes.get(&path[..n]) {
-                return if n == path.len() && key { key_at } else { value_at };
+        let mut node = 0u32;
+        for (n, seg) in path.iter().enumerate() {
+            let child = match (self.containers.get(&node), seg) {
+                (Some(Container::Object(members)), Seg::Key(k)) => members.get(k.as_str()).copied(),
+                (Some(Container::Array(items)), Seg::Index(i)) => items.get(*i).copied(),
+                _ => None,
+            };
+            match child {
+                Some(c) => node = c,
+                None => return self.nodes[node as usize].1,
+            }
+            if n + 1 == path.len() && key {
+                return self.nodes[node as usize].0;
             }
         }
-        self.start
+        self.nodes[node as usize].1
+    }
+
+    fn add(&mut self, at: (usize, usize)) -> u32 {
+        self.nodes.push(at);
+        (self.nodes.len() - 1) as u32
     }
 
     fn line_col(&self, offset: usize) -> (usize, usize) {
@@ -187,66 +208,66 @@ impl Scanner<'_> {
         }
     }
 
-    /// With the cursor on a value: records every value beneath it under its path (the first of
-    /// duplicate keys, as [`Scanner::enter`] finds) and moves past it. Nesting deeper than
+    /// With the cursor on a value (node `node` of `l`): records every value beneath it (the first
+    /// of duplicate keys, as [`Scanner::enter`] finds) and moves past it. Nesting deeper than
     /// serde_json accepts is skipped, not recursed into.
-    fn index(
-        &mut self,
-        path: &mut Vec<Seg>,
-        nodes: &mut std::collections::HashMap<Vec<Seg>, (usize, usize)>,
-        depth: usize,
-    ) -> Option<()> {
+    fn index(&mut self, node: u32, l: &mut Locator<'_>, depth: usize) -> Option<()> {
         match self.peek()? {
             b'{' if depth < 256 => {
                 self.i += 1;
-                loop {
+                let mut members = std::collections::HashMap::new();
+                let done = loop {
                     self.ws();
-                    if self.peek()? == b'}' {
+                    if self.peek() == Some(b'}') {
                         self.i += 1;
-                        return Some(());
+                        break Some(());
                     }
                     let key_at = self.i;
-                    let k = self.string()?;
+                    let Some(k) = self.string() else { break None };
                     self.ws();
                     self.i += 1; // ':'
                     self.ws();
-                    path.push(Seg::Key(k));
                     // A repeated key: the first one is the one found; what is below this one is
                     // never reached.
-                    let r = if nodes.contains_key(path.as_slice()) {
+                    let r = if members.contains_key(&k) {
                         self.skip_value()
                     } else {
-                        nodes.insert(path.clone(), (key_at, self.i));
-                        self.index(path, nodes, depth + 1)
+                        let child = l.add((key_at, self.i));
+                        members.insert(k, child);
+                        self.index(child, l, depth + 1)
                     };
-                    path.pop();
-                    r?;
+                    if r.is_none() {
+                        break None;
+                    }
                     self.ws();
-                    if self.peek()? == b',' {
+                    if self.peek() == Some(b',') {
                         self.i += 1;
                     }
-                }
+                };
+                l.containers.insert(node, Container::Object(members));
+                done
             }
             b'[' if depth < 256 => {
                 self.i += 1;
-                let mut n = 0;
-                loop {
+                let mut items = Vec::new();
+                let done = loop {
                     self.ws();
-                    if self.peek()? == b']' {
+                    if self.peek() == Some(b']') {
                         self.i += 1;
-                        return Some(());
+                        break Some(());
                     }
-                    path.push(Seg::Index(n));
-                    nodes.insert(path.clone(), (self.i, self.i));
-                    let r = self.index(path, nodes, depth + 1);
-                    path.pop();
-                    r?;
+                    let child = l.add((self.i, self.i));
+                    items.push(child);
+                    if self.index(child, l, depth + 1).is_none() {
+                        break None;
+                    }
                     self.ws();
-                    if self.peek()? == b',' {
+                    if self.peek() == Some(b',') {
                         self.i += 1;
                     }
-                    n += 1;
-                }
+                };
+                l.containers.insert(node, Container::Array(items));
+                done
             }
             _ => self.skip_value(),
         }
