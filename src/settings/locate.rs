@@ -229,12 +229,13 @@ impl Scanner<'_> {
                     self.ws();
                     // A repeated key: the first one is the one found; what is below this one is
                     // never reached.
-                    let r = if members.contains_key(&k) {
-                        self.skip_value()
-                    } else {
-                        let child = l.add((key_at, self.i));
-                        members.insert(k, child);
-                        self.index(child, l, depth + 1)
+                    let r = match members.entry(k) {
+                        std::collections::hash_map::Entry::Occupied(_) => self.skip_value(),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            let child = l.add((key_at, self.i));
+                            v.insert(child);
+                            self.index(child, l, depth + 1)
+                        }
                     };
                     if r.is_none() {
                         break None;
