@@ -18,9 +18,11 @@
 
 pub(crate) mod gate;
 mod oneshot;
-pub(crate) use oneshot::Explained;
+pub(crate) use oneshot::{Explained, Prepared};
 pub(crate) mod projects;
 pub(crate) mod remote;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -261,6 +263,28 @@ struct Inner {
 }
 
 impl Inner {
+    /// This host's WebAssembly runtime (built at first use).
+    fn wasm_runtime(&self) -> Result<WasmRuntime, String> {
+        let b = &self.b;
+        self.wasm_runtime
+            .get_or_init(|| {
+                let allocator = match b.wasm {
+                    WasmAllocator::OnDemand => Allocator::OnDemand,
+                    WasmAllocator::Pooled => Allocator::Pooling,
+                };
+                match WasmRuntime::new(WasmOptions { allocator, ..WasmOptions::from_env() }) {
+                    Ok(rt) => Ok(rt),
+                    Err(e) if allocator == Allocator::Pooling => {
+                        tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
+                        WasmRuntime::new(WasmOptions { allocator: Allocator::OnDemand, ..WasmOptions::from_env() })
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .clone()
+    }
+
     fn locations(&self, project_dir: Option<PathBuf>, settings: Option<PathBuf>, cwd: Option<&str>) -> Locations {
         let b = &self.b;
         let mut loc = Locations::from_env(
@@ -467,14 +491,19 @@ impl Host {
         Host::builder().front_end(FrontEnd::Explain).build_offline()
     }
 
-    /// A bus over `settings` with this host's WebAssembly runtime (built only when a hook needs
-    /// it).
+    /// A bus over `settings` with this host's WebAssembly runtime, built when the first wasm
+    /// hook runs (an event no wasm hook matches starts no wasmtime engine; issue 23).
     pub(crate) fn bus_over(&self, settings: crate::settings::Settings) -> crate::bus::EventBus {
         let has_wasm = settings.hooks.iter().any(|h| matches!(h.handler, crate::hook::Handler::Wasm(_)));
-        match has_wasm.then(|| self.wasm_runtime().ok()).flatten() {
-            Some(rt) => crate::bus::EventBus::with_wasm_runtime(settings, rt),
-            None => crate::bus::EventBus::new(settings),
+        if !has_wasm {
+            return crate::bus::EventBus::new(settings);
         }
+        // Weak: a bus kept beyond its host (a detached run) does not keep the host alive.
+        let inner = Arc::downgrade(&self.inner);
+        crate::bus::EventBus::with_wasm_source(
+            settings,
+            Arc::new(move || inner.upgrade().ok_or("the host that ran this hook is gone")?.wasm_runtime()),
+        )
     }
 
     /// The what-if tools (`test`, `replay`, `demo`): a bus over `settings` as given (not loaded
@@ -505,25 +534,7 @@ impl Host {
 
     /// This host's WebAssembly runtime (built at first use).
     fn wasm_runtime(&self) -> Result<WasmRuntime, String> {
-        let b = &self.inner.b;
-        self.inner
-            .wasm_runtime
-            .get_or_init(|| {
-                let allocator = match b.wasm {
-                    WasmAllocator::OnDemand => Allocator::OnDemand,
-                    WasmAllocator::Pooled => Allocator::Pooling,
-                };
-                match WasmRuntime::new(WasmOptions { allocator, ..WasmOptions::from_env() }) {
-                    Ok(rt) => Ok(rt),
-                    Err(e) if allocator == Allocator::Pooling => {
-                        tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
-                        WasmRuntime::new(WasmOptions { allocator: Allocator::OnDemand, ..WasmOptions::from_env() })
-                            .map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            })
-            .clone()
+        self.inner.wasm_runtime()
     }
 
     /// Runs `fut` to completion from synchronous code (see [`Host::dispatch_blocking`]).
