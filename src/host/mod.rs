@@ -225,7 +225,7 @@ impl HostBuilder {
             .then(|| projects::Projects::new(self.max_projects, format!("hookhost-serve-{}", std::process::id())));
         Host {
             inner: Arc::new(Inner {
-                wasm_runtime: OnceLock::new(),
+                wasm_runtime: Arc::new(OnceLock::new()),
                 pool: Mutex::new(pool),
                 projects,
                 poller: Mutex::new(None),
@@ -252,8 +252,9 @@ impl std::fmt::Debug for Host {
 
 struct Inner {
     b: HostBuilder,
-    /// This host's WebAssembly runtime, built at the first wasm hook.
-    wasm_runtime: OnceLock<Result<WasmRuntime, String>>,
+    /// This host's WebAssembly runtime, built at the first wasm hook (shared with the buses it
+    /// builds, which may outlive it).
+    wasm_runtime: Arc<OnceLock<Result<WasmRuntime, String>>>,
     pool: Mutex<Option<crate::exec::sandbox::pool::PoolGuard>>,
     projects: Option<projects::Projects>,
     poller: Mutex<Option<remote::Poller>>,
@@ -265,24 +266,7 @@ struct Inner {
 impl Inner {
     /// This host's WebAssembly runtime (built at first use).
     fn wasm_runtime(&self) -> Result<WasmRuntime, String> {
-        let b = &self.b;
-        self.wasm_runtime
-            .get_or_init(|| {
-                let allocator = match b.wasm {
-                    WasmAllocator::OnDemand => Allocator::OnDemand,
-                    WasmAllocator::Pooled => Allocator::Pooling,
-                };
-                match WasmRuntime::new(WasmOptions { allocator, ..WasmOptions::from_env() }) {
-                    Ok(rt) => Ok(rt),
-                    Err(e) if allocator == Allocator::Pooling => {
-                        tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
-                        WasmRuntime::new(WasmOptions { allocator: Allocator::OnDemand, ..WasmOptions::from_env() })
-                            .map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            })
-            .clone()
+        wasm_runtime_in(&self.wasm_runtime, self.b.wasm)
     }
 
     fn locations(&self, project_dir: Option<PathBuf>, settings: Option<PathBuf>, cwd: Option<&str>) -> Locations {
@@ -303,6 +287,29 @@ impl Inner {
         }
         loc
     }
+}
+
+/// The WebAssembly runtime in `cell`, built there at first use with `allocator`.
+fn wasm_runtime_in(
+    cell: &OnceLock<Result<WasmRuntime, String>>,
+    allocator: WasmAllocator,
+) -> Result<WasmRuntime, String> {
+    cell.get_or_init(|| {
+        let allocator = match allocator {
+            WasmAllocator::OnDemand => Allocator::OnDemand,
+            WasmAllocator::Pooled => Allocator::Pooling,
+        };
+        match WasmRuntime::new(WasmOptions { allocator, ..WasmOptions::from_env() }) {
+            Ok(rt) => Ok(rt),
+            Err(e) if allocator == Allocator::Pooling => {
+                tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
+                WasmRuntime::new(WasmOptions { allocator: Allocator::OnDemand, ..WasmOptions::from_env() })
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .clone()
 }
 
 impl Drop for Inner {
@@ -498,12 +505,10 @@ impl Host {
         if !has_wasm {
             return crate::bus::EventBus::new(settings);
         }
-        // Weak: a bus kept beyond its host (a detached run) does not keep the host alive.
-        let inner = Arc::downgrade(&self.inner);
-        crate::bus::EventBus::with_wasm_source(
-            settings,
-            Arc::new(move || inner.upgrade().ok_or("the host that ran this hook is gone")?.wasm_runtime()),
-        )
+        // The runtime's cell, not the host: a bus may outlive a host built for one call
+        // (`Host::tools()`), and holds no reference back to it.
+        let (cell, allocator) = (self.inner.wasm_runtime.clone(), self.inner.b.wasm);
+        crate::bus::EventBus::with_wasm_source(settings, Arc::new(move || wasm_runtime_in(&cell, allocator)))
     }
 
     /// The what-if tools (`test`, `replay`, `demo`): a bus over `settings` as given (not loaded
