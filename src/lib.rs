@@ -70,6 +70,8 @@
 //! the last known good record of each file), `daemon` (`serve`'s socket and its thin client),
 //! `rollback`, `audit` (the tamper-evident log), `hooktest` (`hookhost test`), `cli` and
 //! `cli_remote` (arguments and rendering), `readfile` (the one bounded read of a regular file),
+//! `atomic_file` (the one atomic replacement of a file), `digest` (the one sha256 hex), `clock`
+//! (RFC 3339 times),
 //! `ship` (the audit log shipped to syslog and OpenTelemetry), `metrics` (the daemon's
 //! Prometheus metrics), `init`, `install`, `notice`, `pipe`,
 //! `demo_bundle`,
@@ -78,6 +80,8 @@
 
 #[doc(hidden)]
 pub mod agents;
+#[doc(hidden)]
+pub mod atomic_file;
 #[doc(hidden)]
 pub mod audit;
 #[doc(hidden)]
@@ -96,6 +100,8 @@ pub mod daemon;
 pub mod decision;
 #[doc(hidden)]
 pub mod demo_bundle;
+#[doc(hidden)]
+pub mod digest;
 #[doc(hidden)]
 pub mod doctor;
 #[doc(hidden)]

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::Scope;
 use super::locate::{Seg, line_col, locate};
@@ -252,7 +251,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
     let mut file = SettingsFile {
         scope,
         path: path.to_path_buf(),
-        sha256: format!("{:x}", Sha256::digest(text.as_bytes())),
+        sha256: crate::digest::sha256_hex(text.as_bytes()),
         hooks: Vec::new(),
         permissions: PermissionLists::default(),
         disable_all_hooks: None,
@@ -1091,7 +1090,7 @@ fn parse_handler(
         o.remove("sha256");
     }
     let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": unpinned});
-    let definition_sha256 = format!("{:x}", Sha256::digest(definition.to_string().as_bytes()));
+    let definition_sha256 = crate::digest::sha256_hex(definition.to_string().as_bytes());
     Ok(Hook {
         event: event.to_string(),
         matcher: matcher.clone(),

@@ -138,30 +138,8 @@ pub const HOOKHOST_OBJECT_KEYS: &[&str] = &[
     "strictCheck",
 ];
 
-/// Tool names Claude Code ships (rules and matchers name them, case-sensitively).
-pub const KNOWN_TOOLS: &[&str] = &[
-    "Bash",
-    "Read",
-    "Write",
-    "Edit",
-    "MultiEdit",
-    "NotebookEdit",
-    "NotebookRead",
-    "Glob",
-    "Grep",
-    "LS",
-    "WebFetch",
-    "WebSearch",
-    "Task",
-    "Agent",
-    "TodoWrite",
-    "ExitPlanMode",
-    "BashOutput",
-    "KillShell",
-    "KillBash",
-    "Skill",
-    "SlashCommand",
-];
+/// Tool names Claude Code ships (the one table, beside the matchers that name them).
+pub use crate::matcher::KNOWN_TOOLS;
 
 /// The closest of `known` to `name`, if it is close enough to be a misspelling: equal ignoring
 /// case, or within an edit distance (insertions, deletions, substitutions, transpositions) of 1
