@@ -177,7 +177,15 @@ fn main() {
     variants.push(v(THIN, &[&hookhost, "dispatch"], thin_env.clone(), true));
     // The small client (`hookhost-dispatch`) against the same daemon, and against this user's
     // automatic daemon (no HOOKHOST_SOCKET: the first events start it; measured once it is warm).
-    let small = env!("CARGO_BIN_EXE_hookhost-dispatch").to_string();
+    // The thin client as installed (scripts/bench-compare.sh builds it statically for musl and
+    // names it in HOOKHOST_THIN_BIN), else the one `cargo build` put next to `hookhost`. It
+    // runs this `hookhost` (HOOKHOST_BIN) whichever directory it is in.
+    let small = std::env::var("HOOKHOST_THIN_BIN")
+        .ok()
+        .filter(|b| Path::new(b).is_file())
+        .unwrap_or_else(|| Path::new(&hookhost).with_file_name("hookhost-dispatch").to_string_lossy().into_owned());
+    println!("thin client: {small} ({} bytes)", std::fs::metadata(&small).map(|m| m.len()).unwrap_or(0));
+    thin_env.push(("HOOKHOST_BIN".into(), hookhost.clone()));
     variants.push(v(SMALL, &[&small], thin_env.clone(), true));
     let run_dir = tmp.path().join("run");
     {
@@ -188,6 +196,7 @@ fn main() {
     auto_env.push(("XDG_STATE_HOME".into(), tmp.path().join("state").to_string_lossy().into_owned()));
     auto_env.push(("XDG_RUNTIME_DIR".into(), run_dir.to_string_lossy().into_owned()));
     auto_env.push(("HOOKHOST_DAEMON_IDLE_EXIT".into(), "120".into()));
+    auto_env.push(("HOOKHOST_BIN".into(), hookhost.clone()));
     variants.push(v(AUTO, &[&small], auto_env.clone(), true));
     // Before/after in one run: HOOKHOST_BEFORE_BIN names the previous build of `hookhost`; its
     // rows run round-robin with the others (its thin client against this daemon).
@@ -205,6 +214,12 @@ fn main() {
             variants.push(v("before: dispatch, wasm block-dangerous-bash", &[b, "dispatch"], dispatch_env(&dir), true));
         }
         variants.push(v(&format!("before: {THIN}"), &[b, "dispatch"], thin_env.clone(), true));
+        // The previous build's thin client, next to it, against this daemon.
+        let before_small = Path::new(b).with_file_name("hookhost-dispatch");
+        if before_small.is_file() {
+            let before_small = before_small.to_string_lossy().into_owned();
+            variants.push(v(&format!("before: {SMALL}"), &[&before_small], thin_env.clone(), true));
+        }
     }
     let auto_socket = {
         let var = |k: &str| auto_env.iter().find(|(n, _)| n == k).map(|(_, x)| PathBuf::from(x));
@@ -312,6 +327,7 @@ fn main() {
             ("before: dispatch, true hook, full sandbox", "dispatch, true hook, full sandbox"),
             ("before: dispatch, wasm block-dangerous-bash", "dispatch, wasm block-dangerous-bash"),
             (&format!("before: {THIN}"), SMALL),
+            (&format!("before: {SMALL}"), SMALL),
             (&format!("before: {THIN}"), AUTO),
         ] {
             if p50.contains_key(b) && p50.contains_key(a) {

@@ -191,6 +191,24 @@ impl EventBus {
         }
     }
 
+    /// A bus whose WebAssembly hooks run in the runtime `source` gives at the first wasm hook
+    /// that runs (a `Host`'s, built then): an event no wasm hook matches starts no engine.
+    pub fn with_wasm_source(settings: Settings, source: crate::exec::WasmSource) -> Self {
+        let runner = Runner::for_revision(settings.managed_sandbox(), &settings.hooks).with_wasm_source(source);
+        EventBus {
+            settings: Arc::new(settings),
+            runner: Arc::new(runner),
+            audit: None,
+            rollback: None,
+            async_hooks: AsyncHooks::default(),
+        }
+    }
+
+    /// Whether a WebAssembly runtime was started (or given) for this bus's hooks.
+    pub fn wasm_started(&self) -> bool {
+        self.runner.wasm_started()
+    }
+
     /// Records every dispatched event in `log` (one hash-chained record per event).
     pub fn with_audit(self, log: AuditLog) -> Self {
         self.with_shared_audit(Arc::new(log))

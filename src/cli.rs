@@ -706,8 +706,13 @@ fn dispatch(g: &Global, a: &DispatchArgs, input: &[u8]) -> Response {
         Ok(h) => h,
         Err(r) => return r,
     };
-    let settings = load(&g.locations()).settings;
-    if settings.daemon_mode == crate::daemon::auto::DaemonMode::Required {
+    // The settings are loaded once: managed `hookhost.daemon` is read from the revision the
+    // event was prepared under.
+    let p = match prepare_oneshot(&host, input) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if p.loaded.settings.daemon_mode == crate::daemon::auto::DaemonMode::Required {
         // Managed `hookhost.daemon: "required"`: only a daemon answers, even when `dispatch` is
         // run directly rather than through `hookhost-dispatch`.
         let fallback = crate::daemon::auto::Fallback {
@@ -715,9 +720,26 @@ fn dispatch(g: &Global, a: &DispatchArgs, input: &[u8]) -> Response {
             cause: "`hookhost dispatch` ran without a daemon".into(),
             socket: None,
         };
-        return daemon_required(g, &host, input, &settings, &fallback);
+        return daemon_required(g, &host, input, &p.loaded.settings, &fallback);
     }
-    host.dispatch_blocking(input)
+    run_prepared(&host, p, None)
+}
+
+/// [`crate::Host::prepare`] from synchronous code: the event parsed, its settings loaded
+/// through the gate and admitted; `Err`: the response to give instead.
+fn prepare_oneshot(host: &crate::Host, input: &[u8]) -> Result<crate::host::Prepared, Response> {
+    match host.block_on(host.prepare(input, &crate::host::Target::default())) {
+        Ok(r) => r,
+        Err(e) => Err(crate::host::host_error(HostFault::Evaluation, None, e)),
+    }
+}
+
+/// Runs a prepared event from synchronous code.
+fn run_prepared(host: &crate::Host, p: crate::host::Prepared, note: Option<String>) -> Response {
+    match host.block_on(host.run_prepared(p, note)) {
+        Ok(r) => r,
+        Err(e) => crate::host::host_error(HostFault::Evaluation, None, e),
+    }
 }
 
 /// What a one-shot `dispatch` hands to its detached `async-hooks` process on stdin.
@@ -881,20 +903,30 @@ fn dispatch_fallback(g: &Global, a: &DispatchArgs, input: &[u8], fallback: crate
     let Ok(event) = HookEvent::parse_with_limit(input, a.max_event_bytes) else {
         return host.dispatch_blocking(input);
     };
-    let settings = load(&g.locations()).settings;
-    let mode = settings.daemon_mode;
     crate::fault::note_event_name(event.name());
+    // The settings are loaded once: managed `hookhost.daemon` is read from the revision the
+    // event was prepared under.
+    let p = match prepare_oneshot(&host, input) {
+        Ok(p) => p,
+        Err(mut r) => {
+            if fallback.kind != FallbackKind::Unavailable {
+                r.stderr = format!("hookhost: {}\n{}", fallback.cause, r.stderr);
+            }
+            return r;
+        }
+    };
+    let mode = p.loaded.settings.daemon_mode;
     if fallback.kind != FallbackKind::Explicit && mode == DaemonMode::Auto {
         start_auto_daemon(fallback.socket.as_deref());
     }
     match (&fallback.kind, mode) {
-        (FallbackKind::Unavailable, DaemonMode::Off | DaemonMode::Auto) => host.dispatch_blocking(input),
+        (FallbackKind::Unavailable, DaemonMode::Off | DaemonMode::Auto) => run_prepared(&host, p, None),
         (FallbackKind::Unavailable | FallbackKind::Failed, DaemonMode::Required) => {
-            daemon_required(g, &host, input, &settings, &fallback)
+            daemon_required(g, &host, input, &p.loaded.settings, &fallback)
         }
         // The daemon took the event and failed: the event's failure policy decides (fail
         // closed naming the cause, else in-process with a note), as `dispatch --socket` does.
-        _ => match host.block_on(host.dispatch_after_daemon_failure(input, &fallback.cause)) {
+        _ => match host.block_on(host.run_after_daemon_failure(p, &fallback.cause)) {
             Ok(r) => r,
             Err(e) => crate::host::host_error(HostFault::Evaluation, None, format!("{}; {e}", fallback.cause)),
         },

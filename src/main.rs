@@ -36,10 +36,15 @@ fn main() -> ExitCode {
         hookhost::cli::Command::Serve(_) => "info",
         _ => "warn",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // No ANSI colour where stderr is not a terminal (journald, a log file, a pipe).
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    // Logging off (dispatch without RUST_LOG): no subscriber at all, which is the same silence
+    // without building one on every event (issue 23).
+    let off = default == "off" && std::env::var_os("RUST_LOG").is_none();
+    if !off {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+        // No ANSI colour where stderr is not a terminal (journald, a log file, a pipe).
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    }
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hookhost::cli::run(cli))) {
         Ok(code) => code,
         Err(payload) => hookhost::fault::answer(payload.as_ref()),

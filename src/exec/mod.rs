@@ -49,8 +49,12 @@ pub struct HookReport {
     pub sandbox: Option<SandboxReport>,
 }
 
+/// Where a runner gets its WebAssembly runtime when its first wasm hook runs: its owner's (a
+/// `Host` builds it then, not when the bus is built, so an event no wasm hook matches never
+/// starts a wasmtime engine).
+pub type WasmSource = std::sync::Arc<dyn Fn() -> Result<wasm::WasmRuntime, String> + Send + Sync>;
+
 /// Runs hooks. One per settings revision; cheap to share.
-#[derive(Debug)]
 pub struct Runner {
     /// The managed sandbox policy; `Err`: unusable, so no command hook runs.
     managed_sandbox: Result<ManagedSandbox, String>,
@@ -60,6 +64,19 @@ pub struct Runner {
     /// The WebAssembly runtime the owner (a `Host`, a live revision) gave; else one of this
     /// runner's own, built at its first wasm hook. Never a process-wide one.
     wasm: std::sync::OnceLock<Result<wasm::WasmRuntime, String>>,
+    /// What fills `wasm` at the first wasm hook (else a runtime with the defaults).
+    wasm_source: Option<WasmSource>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("managed_sandbox", &self.managed_sandbox)
+            .field("specs", &self.specs)
+            .field("wasm", &self.wasm)
+            .field("wasm_source", &self.wasm_source.is_some())
+            .finish()
+    }
 }
 
 impl Runner {
@@ -79,7 +96,7 @@ impl Runner {
                 .collect(),
             Err(_) => std::collections::HashMap::new(),
         };
-        Runner { managed_sandbox, specs, wasm: std::sync::OnceLock::new() }
+        Runner { managed_sandbox, specs, wasm: std::sync::OnceLock::new(), wasm_source: None }
     }
 
     /// The sandbox spec of `hook`: resolved for the revision, else now.
@@ -100,10 +117,24 @@ impl Runner {
         self
     }
 
+    /// Takes the WebAssembly runtime from `source` at the first wasm hook (never before).
+    pub fn with_wasm_source(mut self, source: WasmSource) -> Self {
+        self.wasm_source = Some(source);
+        self
+    }
+
+    /// Whether this runner has a WebAssembly runtime yet (built, or given).
+    pub fn wasm_started(&self) -> bool {
+        self.wasm.get().is_some()
+    }
+
     /// This runner's WebAssembly runtime (its owner's, else built now with the defaults).
     fn wasm_runtime(&self) -> Result<wasm::WasmRuntime, String> {
         self.wasm
-            .get_or_init(|| wasm::WasmRuntime::new(wasm::WasmOptions::from_env()).map_err(|e| e.to_string()))
+            .get_or_init(|| match &self.wasm_source {
+                Some(source) => source(),
+                None => wasm::WasmRuntime::new(wasm::WasmOptions::from_env()).map_err(|e| e.to_string()),
+            })
             .clone()
     }
 

@@ -18,9 +18,11 @@
 
 pub(crate) mod gate;
 mod oneshot;
-pub(crate) use oneshot::Explained;
+pub(crate) use oneshot::{Explained, Prepared};
 pub(crate) mod projects;
 pub(crate) mod remote;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -223,7 +225,7 @@ impl HostBuilder {
             .then(|| projects::Projects::new(self.max_projects, format!("hookhost-serve-{}", std::process::id())));
         Host {
             inner: Arc::new(Inner {
-                wasm_runtime: OnceLock::new(),
+                wasm_runtime: Arc::new(OnceLock::new()),
                 pool: Mutex::new(pool),
                 projects,
                 poller: Mutex::new(None),
@@ -250,8 +252,9 @@ impl std::fmt::Debug for Host {
 
 struct Inner {
     b: HostBuilder,
-    /// This host's WebAssembly runtime, built at the first wasm hook.
-    wasm_runtime: OnceLock<Result<WasmRuntime, String>>,
+    /// This host's WebAssembly runtime, built at the first wasm hook (shared with the buses it
+    /// builds, which may outlive it).
+    wasm_runtime: Arc<OnceLock<Result<WasmRuntime, String>>>,
     pool: Mutex<Option<crate::exec::sandbox::pool::PoolGuard>>,
     projects: Option<projects::Projects>,
     poller: Mutex<Option<remote::Poller>>,
@@ -261,6 +264,11 @@ struct Inner {
 }
 
 impl Inner {
+    /// This host's WebAssembly runtime (built at first use).
+    fn wasm_runtime(&self) -> Result<WasmRuntime, String> {
+        wasm_runtime_in(&self.wasm_runtime, self.b.wasm)
+    }
+
     fn locations(&self, project_dir: Option<PathBuf>, settings: Option<PathBuf>, cwd: Option<&str>) -> Locations {
         let b = &self.b;
         let mut loc = Locations::from_env(
@@ -279,6 +287,29 @@ impl Inner {
         }
         loc
     }
+}
+
+/// The WebAssembly runtime in `cell`, built there at first use with `allocator`.
+fn wasm_runtime_in(
+    cell: &OnceLock<Result<WasmRuntime, String>>,
+    allocator: WasmAllocator,
+) -> Result<WasmRuntime, String> {
+    cell.get_or_init(|| {
+        let allocator = match allocator {
+            WasmAllocator::OnDemand => Allocator::OnDemand,
+            WasmAllocator::Pooled => Allocator::Pooling,
+        };
+        match WasmRuntime::new(WasmOptions { allocator, ..WasmOptions::from_env() }) {
+            Ok(rt) => Ok(rt),
+            Err(e) if allocator == Allocator::Pooling => {
+                tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
+                WasmRuntime::new(WasmOptions { allocator: Allocator::OnDemand, ..WasmOptions::from_env() })
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .clone()
 }
 
 impl Drop for Inner {
@@ -467,14 +498,17 @@ impl Host {
         Host::builder().front_end(FrontEnd::Explain).build_offline()
     }
 
-    /// A bus over `settings` with this host's WebAssembly runtime (built only when a hook needs
-    /// it).
+    /// A bus over `settings` with this host's WebAssembly runtime, built when the first wasm
+    /// hook runs (an event no wasm hook matches starts no wasmtime engine; issue 23).
     pub(crate) fn bus_over(&self, settings: crate::settings::Settings) -> crate::bus::EventBus {
         let has_wasm = settings.hooks.iter().any(|h| matches!(h.handler, crate::hook::Handler::Wasm(_)));
-        match has_wasm.then(|| self.wasm_runtime().ok()).flatten() {
-            Some(rt) => crate::bus::EventBus::with_wasm_runtime(settings, rt),
-            None => crate::bus::EventBus::new(settings),
+        if !has_wasm {
+            return crate::bus::EventBus::new(settings);
         }
+        // The runtime's cell, not the host: a bus may outlive a host built for one call
+        // (`Host::tools()`), and holds no reference back to it.
+        let (cell, allocator) = (self.inner.wasm_runtime.clone(), self.inner.b.wasm);
+        crate::bus::EventBus::with_wasm_source(settings, Arc::new(move || wasm_runtime_in(&cell, allocator)))
     }
 
     /// The what-if tools (`test`, `replay`, `demo`): a bus over `settings` as given (not loaded
@@ -505,25 +539,7 @@ impl Host {
 
     /// This host's WebAssembly runtime (built at first use).
     fn wasm_runtime(&self) -> Result<WasmRuntime, String> {
-        let b = &self.inner.b;
-        self.inner
-            .wasm_runtime
-            .get_or_init(|| {
-                let allocator = match b.wasm {
-                    WasmAllocator::OnDemand => Allocator::OnDemand,
-                    WasmAllocator::Pooled => Allocator::Pooling,
-                };
-                match WasmRuntime::new(WasmOptions { allocator, ..WasmOptions::from_env() }) {
-                    Ok(rt) => Ok(rt),
-                    Err(e) if allocator == Allocator::Pooling => {
-                        tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
-                        WasmRuntime::new(WasmOptions { allocator: Allocator::OnDemand, ..WasmOptions::from_env() })
-                            .map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            })
-            .clone()
+        self.inner.wasm_runtime()
     }
 
     /// Runs `fut` to completion from synchronous code (see [`Host::dispatch_blocking`]).

@@ -221,10 +221,15 @@ impl Host {
 
     /// An event through a gated load (a host without `watch`, and one-shot `dispatch`).
     pub(crate) async fn dispatch_oneshot(&self, input: &[u8], target: &Target, note: Option<String>) -> Response {
-        let p = match self.prepare(input, target).await {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
+        match self.prepare(input, target).await {
+            Ok(p) => self.run_prepared(p, note).await,
+            Err(r) => r,
+        }
+    }
+
+    /// Runs an event [`Host::prepare`]d (so its caller could read the revision first, e.g.
+    /// managed `hookhost.daemon`, without loading the settings a second time) and renders it.
+    pub(crate) async fn run_prepared(&self, p: Prepared, note: Option<String>) -> Response {
         let loaded = p.loaded.clone();
         match self.run(p).await {
             Ok((outcome, event)) => self.finish(outcome, &event, &loaded, note),
@@ -242,6 +247,11 @@ impl Host {
                 return r;
             }
         };
+        self.run_after_daemon_failure(p, err).await
+    }
+
+    /// [`Host::dispatch_after_daemon_failure`] of an event already prepared.
+    pub(crate) async fn run_after_daemon_failure(&self, p: Prepared, err: &str) -> Response {
         let name = p.event.name().to_string();
         if fails_closed(&p.loaded.settings, Some(&name)) {
             let msg = format!("{err}; failing closed for {name} (managed failClosed)");

@@ -1010,7 +1010,7 @@ fn the_multi_agent_example_denies_curl_for_every_agent() {
         let direct = env.command(&["dispatch", "--agent", agent.name()]);
         let mut thin = env.command(&["dispatch"]);
         thin.env("HOOKHOST_AGENT", agent.name()).env("XDG_RUNTIME_DIR", env.path().join("run"));
-        let thin_path = env!("CARGO_BIN_EXE_hookhost-dispatch");
+        let thin_path = super::thin::thin_bin();
         let thin_args: Vec<std::ffi::OsString> = thin.get_args().map(|a| a.to_os_string()).collect();
         let mut thin_cmd = std::process::Command::new(thin_path);
         thin_cmd.env_clear().args(&thin_args);

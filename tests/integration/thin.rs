@@ -14,8 +14,30 @@ use serde_json::json;
 use super::daemon::Daemon;
 use super::support::{Env, Output, alive, bash_event, hook_settings, run};
 
-fn thin_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_hookhost-dispatch")
+/// The thin client, built next to `hookhost` (it is the bin of the workspace member
+/// crates/hookhost-dispatch: `cargo test` and `cargo build` build it; a targeted
+/// `cargo test --test integration` does not rebuild it, so it is checked to be newer than its
+/// sources).
+pub(crate) fn thin_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = Path::new(super::support::bin()).with_file_name("hookhost-dispatch");
+        let built = std::fs::metadata(&bin)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("{}: {e}; build it with `cargo build -p hookhost-dispatch`", bin.display()));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/hookhost-dispatch/src");
+        for f in std::fs::read_dir(&src).unwrap() {
+            let f = f.unwrap().path();
+            let changed = std::fs::metadata(&f).unwrap().modified().unwrap();
+            assert!(
+                changed <= built,
+                "{} is older than {}: rebuild it with `cargo build -p hookhost-dispatch`",
+                bin.display(),
+                f.display()
+            );
+        }
+        bin.to_string_lossy().into_owned()
+    })
 }
 
 /// `$XDG_RUNTIME_DIR` of this machine (0700).
