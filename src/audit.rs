@@ -568,6 +568,15 @@ impl Drop for AuditLog {
     }
 }
 
+/// Opens one of the log's files (the current one or a rotated one) for reading: never waited on
+/// (a FIFO planted in the log's directory is refused, not opened for good), a regular file only.
+fn open_log_file(path: &Path) -> Result<File, AuditError> {
+    crate::readfile::open_regular(path, crate::readfile::Links::Follow).map_err(|e| match e {
+        crate::readfile::ReadError::Io { path, source } => AuditError::Io { path, source },
+        e => io_err(path)(io::Error::new(io::ErrorKind::InvalidInput, e.reason())),
+    })
+}
+
 /// Refuses a descriptor that is not a regular file (a FIFO or device at the log path would
 /// block or swallow records).
 fn check_regular(file: &File, path: &Path) -> Result<(), AuditError> {
@@ -983,7 +992,7 @@ fn scan_tail(path: &Path, current: &File, size: u64) -> Result<(Link, bool), Aud
         return Ok((link, terminated));
     }
     for (_, rotated) in rotated_files(path)? {
-        let file = File::open(&rotated).map_err(io_err(&rotated))?;
+        let file = open_log_file(&rotated)?;
         let len = file.metadata().map_err(io_err(&rotated))?.len();
         let (mut lines, _) = RevLines::new(&file, len).map_err(io_err(&rotated))?;
         if let Some(link) = last_record(&mut lines).map_err(io_err(&rotated))? {
@@ -1329,7 +1338,7 @@ fn snapshot(path: &Path, anchor: Option<&Path>) -> Result<Snapshot, AuditError> 
     }
     let mut readers = Vec::with_capacity(files.len());
     for p in &files {
-        let file = File::open(p).map_err(io_err(p))?;
+        let file = open_log_file(p)?;
         let len = file.metadata().map_err(io_err(p))?.len();
         readers.push(BufReader::with_capacity(READ_CHUNK as usize, file.take(len)));
     }
@@ -2039,5 +2048,25 @@ mod tests {
         assert_eq!(r.integrity(), Integrity::Tampered);
         assert!(r.to_string().starts_with("TAMPERED: audit.jsonl:2: seq 2: hash mismatch"), "{r}");
         assert!(r.to_string().contains("verified before it: 1 records (seq 1..=1)"), "{r}");
+    }
+
+    /// A FIFO planted in the log's directory under a rotated file's name: appending (which looks
+    /// for the chain's head in the rotated files when the current one is empty) and verifying
+    /// are errors naming it, never a wait.
+    #[test]
+    fn a_fifo_among_the_rotated_files_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jsonl");
+        std::fs::write(&p, "").unwrap();
+        crate::readfile::plant_fifo(&dir.path().join("a.jsonl.1"));
+        let q = p.clone();
+        let e = crate::readfile::must_return("append", move || {
+            AuditLog::open(&q, AuditOptions::default())
+                .and_then(|log| log.append(obj(json!({"kind": "decision"})), false).map(|_| ()))
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        let e = crate::readfile::must_return("verify", move || verify(&p).map(|_| ())).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
     }
 }

@@ -68,7 +68,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file;
 use crate::decision::{FailureKind, HookFailure};
 use crate::hook::{CommandHook, Handler, Hook};
-use crate::settings::locate::{Seg, locate, locate_offset};
+use crate::settings::locate::{Locator, Seg};
 use crate::settings::{Scope, Settings};
 
 /// The trust store's file name inside the state directory.
@@ -614,6 +614,7 @@ pub fn pin_text(text: &str, pins: &BTreeMap<(usize, usize), String>) -> Result<(
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let mut edits: Vec<(usize, usize, String)> = Vec::new(); // (start, end, replacement)
     let Some(events) = value.get("hooks").and_then(|h| h.as_object()) else { return Ok((text.to_string(), 0)) };
+    let at = Locator::new(text);
     for (event, groups) in events {
         for (gi, group) in groups.as_array().into_iter().flatten().enumerate() {
             for (hi, h) in group.get("hooks").and_then(|x| x.as_array()).into_iter().flatten().enumerate() {
@@ -624,17 +625,17 @@ pub fn pin_text(text: &str, pins: &BTreeMap<(usize, usize), String>) -> Result<(
                     Seg::Key("hooks".into()),
                     Seg::Index(hi),
                 ];
-                let Some(pin) = pins.get(&locate(text, &segs, false)) else { continue };
+                let Some(pin) = pins.get(&at.locate(&segs, false)) else { continue };
                 let Some(obj) = h.as_object() else { continue };
                 if obj.get("sha256").and_then(|v| v.as_str()) == Some(pin.as_str()) {
                     continue;
                 }
-                let start = locate_offset(text, &segs, false);
+                let start = at.offset(&segs, false);
                 let end = start + value_len(&text[start..])?;
                 if obj.contains_key("sha256") {
                     let mut s = segs.clone();
                     s.push(Seg::Key("sha256".into()));
-                    let vs = locate_offset(text, &s, false);
+                    let vs = at.offset(&s, false);
                     let ve = vs + value_len(&text[vs..])?;
                     edits.push((vs, ve, format!("\"{pin}\"")));
                 } else {

@@ -31,6 +31,9 @@
 //!   data-memory cap (`RLIMIT_DATA`) and is killed at the hook's deadline; the call then gets
 //!   what is left of that deadline. Over either bound the load is a `HookFailure` (`load`) and
 //!   the hook's failure policy applies. Concurrent loads of one component share one compile.
+//!   The child confines itself before it parses the component (`sandbox::confine_self`: no new
+//!   privileges, no capabilities, Landlock with no file system grant, seccomp): Cranelift reads
+//!   bytes a project may have chosen, and a bug it has must not become the host's rights.
 //!
 //! Does not: know about settings files or the bus, or fold answers (it maps one response to one
 //! `Decision` exactly like a command hook's JSON would map).
@@ -794,6 +797,18 @@ pub fn compile_child_main(args: &[String]) -> u8 {
     if bytes.len() as u64 > MAX_COMPONENT_BYTES {
         eprintln!("__compile-wasm: the component is over {} MiB", MAX_COMPONENT_BYTES >> 20);
         return 1;
+    }
+    // From here on the child holds everything it needs (stdin read, stdout and stderr open):
+    // confined for good before a byte of the component is parsed.
+    match crate::exec::sandbox::confine_self() {
+        Ok(missing) if !missing.is_empty() => {
+            tracing::debug!(?missing, "__compile-wasm: layers this machine lacks");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("__compile-wasm: cannot confine the compiler: {e}");
+            return 1;
+        }
     }
     // Code does not depend on the allocator: an on-demand engine's artifact loads in a pooling
     // one (whose up-front reservations would not fit the memory cap).

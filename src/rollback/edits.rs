@@ -269,7 +269,11 @@ impl EditStore {
     }
 
     fn read_meta(file: &Path) -> Result<SnapshotMeta, RollbackError> {
-        let f = std::fs::File::open(file).map_err(|e| RollbackError::io(file, e))?;
+        // Never waited on (a FIFO planted in the rollback store is refused), never followed.
+        let f = crate::readfile::open_regular(file, crate::readfile::Links::NoFollow).map_err(|e| match e {
+            crate::readfile::ReadError::Io { path, source } => RollbackError::Io { path, source },
+            e => RollbackError::io(file, std::io::Error::other(e.reason())),
+        })?;
         let mut line = Vec::new();
         std::io::BufReader::new(f)
             .take(1 << 20)
@@ -639,5 +643,18 @@ mod tests {
             expected_after(&snap("NotebookEdit", "{}", true), &json!({"new_source": "print(\"hi\")"})),
             Expect::Contains(vec![br#"print(\"hi\")"#.to_vec()])
         );
+    }
+
+    /// A FIFO planted in the store in place of a snapshot is removed by clean(), never waited on.
+    #[test]
+    fn a_fifo_in_the_store_is_refused_without_waiting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(&tmp.path().join("state"));
+        s.snapshot("t1", None, "Write", &tmp.path().join("new")).unwrap();
+        let snap = std::fs::read_dir(s.dir()).unwrap().flatten().map(|e| e.path()).next().unwrap();
+        crate::readfile::plant_fifo(&snap);
+        let removed = crate::readfile::must_return("clean", move || s.clean());
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(removed[0].1.contains("FIFO"), "{removed:?}");
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::Scope;
-use super::locate::{Seg, line_col, locate};
+use super::locate::{Locator, Seg, line_col};
 use crate::error::{Location, SettingsError};
 use crate::event::{KNOWN_EVENTS, MAX_JSON_DEPTH};
 use crate::hook::{CommandHook, Enforcement, Handler, Hook, OnFailure, Origin, Shell, WasmHook, default_timeout};
@@ -187,11 +187,14 @@ struct Ctx<'a> {
     path: &'a Path,
     scope: Scope,
     warnings: Vec<Diagnostic>,
+    /// The text indexed at the first location asked for (every hook's origin is one: a scan from
+    /// the start per hook made a file of n hooks cost n²).
+    locator: std::cell::OnceCell<Locator<'a>>,
 }
 
 impl Ctx<'_> {
     fn location(&self, segs: &[Seg], key: bool) -> Location {
-        let (line, column) = locate(self.text, segs, key);
+        let (line, column) = self.locator.get_or_init(|| Locator::new(self.text)).locate(segs, key);
         Location { path: self.path.to_path_buf(), line, column }
     }
 
@@ -227,7 +230,7 @@ fn key(segs: &[Seg], k: &str) -> Vec<Seg> {
 /// Parses settings text.
 pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, SettingsError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut cx = Ctx { text, path, scope, warnings: Vec::new() };
+    let mut cx = Ctx { text, path, scope, warnings: Vec::new(), locator: std::cell::OnceCell::new() };
     if text.trim().is_empty() {
         return Err(cx.err(&[], false, "file is empty; expected a JSON object (write {} for no settings)"));
     }
