@@ -382,8 +382,9 @@ impl EventBus {
     /// the bus's [`AsyncHooks`] mode says.
     pub async fn dispatch(&self, event: &HookEvent, ctx: &DispatchContext) -> Outcome {
         let start = Instant::now();
-        // A settings change that may be written back: what the hooks judge, captured first.
-        let judged = self.rollback.as_ref().and_then(|rb| rb.judged(event));
+        // A settings change that may be written back: what the hooks judge, captured first
+        // (a file read: off the async workers, like every disk access below).
+        let judged = self.rollback.as_ref().and_then(|rb| crate::offload::blocking(|| rb.judged(event)));
         let Pass { rule_hit, runs, skipped, mut verdict, detached, author } = self.evaluate(event, ctx, 1, None).await;
         let mut rewrites = Vec::new();
         if event.kind() == EventKind::PreToolUse {
@@ -391,12 +392,13 @@ impl EventBus {
         } else if event.name() == "PermissionRequest" {
             self.recheck_permission_request(event, ctx, &mut verdict, &mut rewrites).await;
         }
+        // Snapshots and restores read and fsync up to the rollback cap (16 MiB by default).
         let rollback_records = match &self.rollback {
-            Some(rb) => {
+            Some(rb) => crate::offload::blocking(|| {
                 let tool_event = matches!(event.kind(), EventKind::PreToolUse | EventKind::PostToolUse);
                 let armed = if tool_event { self.rollback_armed(event, ctx) } else { None };
                 rb.stage(event, armed.as_ref(), ctx.project_dir.as_deref(), judged, &mut verdict)
-            }
+            }),
             None => Vec::new(),
         };
         let mut outcome = Outcome {
@@ -409,14 +411,18 @@ impl EventBus {
             revision: self.settings.revision.clone(),
             duration: start.elapsed(),
         };
-        let recorded = self.recorder().and_then(|log| {
-            let Some(log) = log else { return Ok(()) };
-            let durable = event.kind() == EventKind::ConfigChange || outcome.verdict.rejects();
-            let record = audit_record(event, &outcome, &self.settings);
-            let appended = log.append(record, durable && rollback_records.is_empty());
-            // Rollback and revert records follow their event's record.
-            let appended = rollback_records.into_iter().fold(appended, |r, rec| r.and_then(|_| log.append(rec, true)));
-            appended.map(|_| ()).map_err(|e| format!("the audit log could not record this event: {e}"))
+        // The audit append takes the log's flock and may fsync: off the async workers.
+        let recorded = crate::offload::blocking(|| {
+            self.recorder().and_then(|log| {
+                let Some(log) = log else { return Ok(()) };
+                let durable = event.kind() == EventKind::ConfigChange || outcome.verdict.rejects();
+                let record = audit_record(event, &outcome, &self.settings);
+                let appended = log.append(record, durable && rollback_records.is_empty());
+                // Rollback and revert records follow their event's record.
+                let appended =
+                    rollback_records.into_iter().fold(appended, |r, rec| r.and_then(|_| log.append(rec, true)));
+                appended.map(|_| ()).map_err(|e| format!("the audit log could not record this event: {e}"))
+            })
         });
         if let Err(e) = recorded {
             self.cannot_record(event, &mut outcome.verdict, e);

@@ -72,7 +72,7 @@
 //! `cli_remote`, `cli_ship` and `cli_agents` (arguments and rendering; `cli_agents` is the
 //! agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
 //! `atomic_file` (the one atomic replacement of a file), `digest` (the one sha256 hex), `clock`
-//! (RFC 3339 times),
+//! (RFC 3339 times), `offload` (blocking file I/O off the async workers),
 //! `ship` (the audit log shipped to syslog and OpenTelemetry), `metrics` (the daemon's
 //! Prometheus metrics), `init`, `install`, `notice`, `pipe`,
 //! `demo_bundle`,
@@ -138,6 +138,8 @@ pub mod matcher;
 pub mod metrics;
 #[doc(hidden)]
 pub mod notice;
+#[doc(hidden)]
+pub mod offload;
 #[doc(hidden)]
 pub mod permissions;
 #[doc(hidden)]

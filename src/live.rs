@@ -250,7 +250,7 @@ impl Live {
 
     fn save_managed_seen(&self) {
         if let Some(store) = &self.store
-            && let Err(e) = store.store_managed_seen(&self.managed_seen_now())
+            && let Err(e) = crate::offload::blocking(|| store.store_managed_seen(&self.managed_seen_now()))
         {
             tracing::warn!(error = %e, "cannot record the managed settings seen");
         }
@@ -350,7 +350,7 @@ impl Live {
 
     fn save(&self, rec: &lkg::Record) {
         if let Some(store) = &self.store
-            && let Err(e) = store.store(rec)
+            && let Err(e) = crate::offload::blocking(|| store.store(rec))
         {
             tracing::warn!(file = %rec.path.display(), error = %e, "cannot record the last known good version of a settings file");
         }
@@ -947,7 +947,7 @@ impl Live {
         m.insert("new_revision".into(), r.new_revision.clone().into());
         m.insert("live_revision".into(), live.settings().revision.clone().into());
         m.insert("file_sha256".into(), r.file_sha256.clone().map_or(Value::Null, Value::from));
-        if let Err(e) = log.append(m, true) {
+        if let Err(e) = crate::offload::blocking(|| log.append(m, true)) {
             tracing::warn!(error = %e, "audit: cannot record a settings change");
         }
     }

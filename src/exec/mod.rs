@@ -216,7 +216,8 @@ impl Runner {
             project_dir: ctx.project_dir.as_deref(),
             launch: Some(sandbox::Launch { program: &spec.program, args: &spec.args, cwd: &spec.cwd }),
         };
-        let mut prepared = match sandbox::prepare(&sandbox_spec, &run, &spec.env) {
+        // Preparing the sandbox makes cgroups and reads the program: off the async workers.
+        let mut prepared = match crate::offload::blocking(|| sandbox::prepare(&sandbox_spec, &run, &spec.env)) {
             Ok(p) => p,
             Err(refusal) => {
                 report.sandbox = Some(refusal.report);
@@ -230,7 +231,9 @@ impl Runner {
         // remaining window), and again after the exit.
         let pinned = match &hook.sha256 {
             Some(expected) => {
-                match crate::trust::verify(crate::trust::command_target(c, ctx.project_dir.as_deref()), expected) {
+                // Hashing the pinned program (up to 128 MiB): off the async workers.
+                let target = crate::trust::command_target(c, ctx.project_dir.as_deref());
+                match crate::offload::blocking(|| crate::trust::verify(target, expected)) {
                     Ok(v) => Some(v),
                     Err(f) => return HookResult::Failed(f),
                 }
@@ -247,7 +250,7 @@ impl Runner {
         report.exit = Some(out.exit);
         report.stderr_head =
             String::from_utf8_lossy(&out.stderr).lines().next().map(|l| crate::decision::truncate_chars(l, 200));
-        if let Some(f) = pinned.as_ref().and_then(crate::trust::recheck) {
+        if let Some(f) = pinned.as_ref().and_then(|p| crate::offload::blocking(|| crate::trust::recheck(p))) {
             return HookResult::Failed(f);
         }
         if out.timed_out {

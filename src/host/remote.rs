@@ -111,6 +111,11 @@ fn audit_remote(loaded: &Loaded, what: &str, error: Option<&str>) {
 }
 
 pub(crate) fn append(settings: &crate::settings::Settings, rec: Map<String, Value>) {
+    // Opens, locks and fsyncs the log: off the async workers (`crate::offload`).
+    crate::offload::blocking(|| append_now(settings, rec))
+}
+
+fn append_now(settings: &crate::settings::Settings, rec: Map<String, Value>) {
     match crate::audit::open_configured(&settings.audit) {
         Ok(Some(log)) => {
             if let Err(e) = log.append(rec, true) {

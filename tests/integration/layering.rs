@@ -54,7 +54,7 @@ fn top_module(rel: &Path) -> String {
 }
 
 const MODEL: &[&str] =
-    &["event", "decision", "matcher", "error", "vocab", "clock", "readfile", "atomic_file", "digest"];
+    &["event", "decision", "matcher", "error", "vocab", "clock", "readfile", "atomic_file", "digest", "offload"];
 /// The command line and what only it uses: argument types and rendering, and the modules that
 /// exist for one command (`completions`, `install`, `init`, `pipe`, `lint` for `check`,
 /// `hooktest` for `test`).
