@@ -199,7 +199,7 @@ impl Rollback {
             return None;
         }
         let cc = event.config_change()?;
-        if cc.source == crate::event::ConfigSource::PolicySettings {
+        if cc.source == crate::event::ConfigSource::PolicySettings || agent_guard_event(event) {
             return None;
         }
         let path = PathBuf::from(cc.file_path.as_deref().filter(|p| p.starts_with('/'))?);
@@ -465,7 +465,7 @@ impl Rollback {
         let Some(path) = cc.file_path.as_deref().filter(|p| p.starts_with('/')).map(PathBuf::from) else {
             return Vec::new();
         };
-        if cc.source == crate::event::ConfigSource::PolicySettings {
+        if cc.source == crate::event::ConfigSource::PolicySettings || agent_guard_event(event) {
             return Vec::new();
         }
         let mut r = record("settings_revert", Some(event));
@@ -537,6 +537,13 @@ impl Rollback {
         r.insert("detail".into(), msg.into());
         vec![r]
     }
+}
+
+/// A ConfigChange of the daemon's agent config guard (`hookhost.guard: "agent"`): the guard
+/// accepts and writes back itself, from its own memory, whatever `revertBlockedConfigChanges`
+/// says; so this only ever skips, never arms, a revert (a forged marker skips nothing real).
+fn agent_guard_event(event: &HookEvent) -> bool {
+    event.fields().get("hookhost").and_then(|h| h.get("guard")).and_then(Value::as_str) == Some("agent")
 }
 
 /// A settings file's bytes (`None`: absent), read as a bounded regular file (`crate::readfile`).
