@@ -94,6 +94,7 @@ mod remote;
 mod remote_attacks;
 mod rewrite;
 mod rollback;
+mod rollback_patch;
 mod rollback_swap;
 mod runner;
 mod sandbox_abuse;
