@@ -274,12 +274,18 @@ impl Guard {
             .flat_map(|d| [Some(d.to_path_buf()), d.parent().map(Path::to_path_buf)])
             .flatten()
             .collect();
-        let relevant = dirs.clone();
+        // Only the guarded files and their directories wake the guard (a home or project
+        // directory is written all the time); the poll catches anything else.
+        let relevant: BTreeSet<PathBuf> = self
+            .files
+            .iter()
+            .flat_map(|f| [Some(f.path.clone()), f.path.parent().map(Path::to_path_buf)])
+            .flatten()
+            .collect();
         let w = wake.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(ev) => {
-                let hit =
-                    ev.paths.iter().any(|p| relevant.contains(p) || p.parent().is_some_and(|d| relevant.contains(d)));
+                let hit = ev.paths.iter().any(|p| relevant.contains(p));
                 if hit && !matches!(ev.kind, notify::EventKind::Access(_)) {
                     w.notify_one();
                 }
@@ -293,14 +299,25 @@ impl Guard {
                 None
             }
         };
-        let mut armed = BTreeSet::new();
+        // Each directory watched by its identity: one renamed away and made again (or
+        // re-created) is watched again.
+        let mut armed: BTreeMap<PathBuf, (u64, u64)> = BTreeMap::new();
         loop {
             if let Some(w) = watcher.as_mut() {
                 use notify::Watcher as _;
-                armed.retain(|d: &PathBuf| d.is_dir());
+                use std::os::unix::fs::MetadataExt;
                 for d in &dirs {
-                    if !armed.contains(d) && d.is_dir() && w.watch(d, notify::RecursiveMode::NonRecursive).is_ok() {
-                        armed.insert(d.clone());
+                    let now = std::fs::symlink_metadata(d).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()));
+                    if armed.get(d).copied() == now {
+                        continue;
+                    }
+                    if armed.remove(d).is_some() {
+                        let _ = w.unwatch(d);
+                    }
+                    if let Some(id) = now
+                        && w.watch(d, notify::RecursiveMode::NonRecursive).is_ok()
+                    {
+                        armed.insert(d.clone(), id);
                     }
                 }
             }
