@@ -1772,6 +1772,89 @@ fn demo_inner(a: &DemoArgs) -> Result<u8, String> {
         }
         Err(_) => println!("audit-edits wrote no records"),
     }
+    // Issue 21: the multi-agent example over one event per agent, in each agent's wire form.
+    demo_agents(&examples, &loc, &floor, &rt)?;
     let _ = Scope::Managed;
     Ok(0)
+}
+
+/// `hookhost demo`, its second part (issue 21): the bundled multi-agent policy
+/// (`hooks-examples/multi-agent/settings.json`, one more managed drop-in of the demo's policy)
+/// over one event per agent (the first case of each agent in its `tests.json`: the same `curl`
+/// as each agent sends it), mapped by the agent's adapter, decided by the same bus, and shown
+/// in the wire form that agent gets back. The first table is unchanged; an examples tree
+/// without `multi-agent/` skips this part. Returns how many agents were shown.
+fn demo_agents(
+    examples: &Path,
+    loc: &Locations,
+    floor: &crate::exec::sandbox::ManagedSandbox,
+    rt: &tokio::runtime::Runtime,
+) -> Result<usize, String> {
+    let dir = examples.join("multi-agent");
+    let tests = dir.join("tests.json");
+    if !tests.is_file() {
+        return Ok(0);
+    }
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let dropin = loc.managed_dropin_dir().join("99-multi-agent.json");
+    std::fs::write(&dropin, read(&dir.join("settings.json"))?).map_err(|e| format!("{}: {e}", dropin.display()))?;
+    let loaded = load(loc);
+    if !loaded.errors.is_empty() {
+        return Err(format!(
+            "the multi-agent example's settings are invalid: {}",
+            loaded.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    let bus = crate::Host::tools().what_if_bus(loaded.settings, floor);
+    let ctx = DispatchContext { project_dir: loc.project_dir.clone(), user_dir: None };
+    let cases: serde_json::Value =
+        serde_json::from_slice(&read(&tests)?).map_err(|e| format!("{}: {e}", tests.display()))?;
+    println!("\nOne policy, every agent: {} (Bash(curl *) denied) over one event per agent", dir.display());
+    println!("{:<8} {:<22} {:<30} {:<9} agent's wire answer", "agent", "agent event / tool", "canonical", "decision");
+    println!("{}", "-".repeat(120));
+    let mut shown: Vec<crate::agents::Agent> = Vec::new();
+    for case in cases.get("cases").and_then(serde_json::Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        let (Some(agent), Some(event)) = (
+            case.get("agent").and_then(serde_json::Value::as_str).and_then(crate::agents::Agent::parse),
+            case.get("event").and_then(serde_json::Value::as_str),
+        ) else {
+            continue;
+        };
+        if shown.contains(&agent) {
+            continue;
+        }
+        shown.push(agent);
+        let payload = read(&dir.join(event))?;
+        let hint = case.get("agentEvent").and_then(serde_json::Value::as_str);
+        let inbound = agent.accept(&payload, hint).map_err(|e| format!("{event}: {}", e.0))?;
+        let canonical = HookEvent::parse(&inbound.canonical).map_err(|e| format!("{event}: {e}"))?;
+        let outcome = rt.block_on(bus.dispatch(&canonical, &ctx));
+        let wire = inbound.render(&outcome.render(&canonical));
+        let theirs = match (&inbound.agent_event, canonical.str_field("hook_event_name")) {
+            (a, _) if !a.is_empty() => {
+                let tool = inbound.original.get("tool_name").or(inbound.original.get("toolName"));
+                format!("{a} {}", tool.and_then(serde_json::Value::as_str).unwrap_or(""))
+            }
+            (_, Some(e)) => format!("{e} {}", canonical.tool_name().unwrap_or("")),
+            _ => String::new(),
+        };
+        let command =
+            canonical.tool_input().and_then(|i| i.get("command")).and_then(serde_json::Value::as_str).unwrap_or("");
+        let canon = format!("{} {} {}", canonical.name(), canonical.tool_name().unwrap_or(""), command);
+        let answer = match (wire.stdout.trim(), wire.stderr.trim()) {
+            ("", "") => String::new(),
+            ("", err) => format!("stderr: {}", first_line(err)),
+            (out, _) => first_line(out),
+        };
+        println!(
+            "{:<8} {:<22} {:<30} {:<9} exit {} {}",
+            agent.name(),
+            crate::decision::truncate_chars(theirs.trim(), 22),
+            crate::decision::truncate_chars(&canon, 30),
+            outcome.verdict.label(),
+            wire.exit_code,
+            crate::decision::truncate_chars(&answer, 90)
+        );
+    }
+    Ok(shown.len())
 }

@@ -1,10 +1,12 @@
 //! The demo's bundled policy, compiled into the binary: the shell examples' settings and hook
-//! scripts and the sample events of `hooks-examples/`, so `hookhost demo` works from an installed
-//! binary (`cargo install`) with no source tree (no path fixed at build time).
+//! scripts, the sample events and the multi-agent example of `hooks-examples/`, so `hookhost
+//! demo` works from an installed binary (`cargo install`) with no source tree (no path fixed at
+//! build time).
 //!
-//! Promise: [`FILES`] is exactly what `hooks-examples/shell/*/{settings.json,hook.sh}` and
-//! `hooks-examples/events/*.json` hold (a unit test compares them with the tree);
-//! [`write_to`] writes them under a directory laid out like `hooks-examples/`, scripts executable.
+//! Promise: [`FILES`] is exactly what `hooks-examples/shell/*/{settings.json,hook.sh}`,
+//! `hooks-examples/events/*.json` and the JSON files of `hooks-examples/multi-agent/` hold (a
+//! unit test compares them with the tree); [`write_to`] writes them under a directory laid out
+//! like `hooks-examples/`, scripts executable.
 
 use std::path::Path;
 
@@ -22,6 +24,22 @@ pub const FILES: &[(&str, &str)] = &[
     ("events/10-config-project.json", include_str!("../hooks-examples/events/10-config-project.json")),
     ("events/11-config-policy.json", include_str!("../hooks-examples/events/11-config-policy.json")),
     ("events/12-session-start.json", include_str!("../hooks-examples/events/12-session-start.json")),
+    ("multi-agent/events/claude.json", include_str!("../hooks-examples/multi-agent/events/claude.json")),
+    ("multi-agent/events/codex.json", include_str!("../hooks-examples/multi-agent/events/codex.json")),
+    (
+        "multi-agent/events/copilot-vscode.json",
+        include_str!("../hooks-examples/multi-agent/events/copilot-vscode.json"),
+    ),
+    ("multi-agent/events/copilot.json", include_str!("../hooks-examples/multi-agent/events/copilot.json")),
+    (
+        "multi-agent/events/cursor-pretooluse.json",
+        include_str!("../hooks-examples/multi-agent/events/cursor-pretooluse.json"),
+    ),
+    ("multi-agent/events/cursor-shell.json", include_str!("../hooks-examples/multi-agent/events/cursor-shell.json")),
+    ("multi-agent/events/gemini.json", include_str!("../hooks-examples/multi-agent/events/gemini.json")),
+    ("multi-agent/events/qwen.json", include_str!("../hooks-examples/multi-agent/events/qwen.json")),
+    ("multi-agent/settings.json", include_str!("../hooks-examples/multi-agent/settings.json")),
+    ("multi-agent/tests.json", include_str!("../hooks-examples/multi-agent/tests.json")),
     ("shell/audit-edits/hook.sh", include_str!("../hooks-examples/shell/audit-edits/hook.sh")),
     ("shell/audit-edits/settings.json", include_str!("../hooks-examples/shell/audit-edits/settings.json")),
     ("shell/block-rm-rf/hook.sh", include_str!("../hooks-examples/shell/block-rm-rf/hook.sh")),
@@ -62,11 +80,15 @@ mod tests {
     fn the_bundle_is_the_tree() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks-examples");
         let mut on_disk = Vec::new();
-        for sub in ["shell", "events"] {
+        for sub in ["shell", "events", "multi-agent"] {
             for e in walk(&root.join(sub)) {
                 let rel = e.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
                 let name = e.file_name().unwrap().to_string_lossy().into_owned();
-                if sub == "events" || name == "settings.json" || name == "hook.sh" {
+                if sub == "events"
+                    || name.ends_with(".json") && sub == "multi-agent"
+                    || name == "settings.json"
+                    || name == "hook.sh"
+                {
                     on_disk.push(rel);
                 }
             }

@@ -27,7 +27,7 @@
 //! `projectDir` (optional) is the project directory (default: the event's `cwd`). `expect` may
 //! hold `decision` (`deny`, `defer`, `ask`, `allow`, `block`, `stop` or `none`), `reasonContains`,
 //! `updatedInput` (the exact object), `exitCode` (what `hookhost dispatch` would exit with),
-//! `output` (the JSON it would print, `null` for nothing) and `hooksRun`; every key given must
+//! `output` (the JSON it would print; `null`: it prints nothing; absent: not checked) and `hooksRun`; every key given must
 //! hold, and at least one must be given (an empty `expect` is an error: it would pass whatever
 //! the hooks do). A case may name the `agent` that sends its event (`codex`, `gemini`,
 //! `copilot`, `qwen`, `cursor`; `agentEvent` for Copilot's camelCase payloads): the event is
@@ -89,9 +89,16 @@ struct Expect {
     reason_contains: Option<String>,
     updated_input: Option<Value>,
     exit_code: Option<u8>,
-    /// The JSON the agent is sent on stdout (`null`: nothing).
+    /// The JSON the agent is sent on stdout. Absent: not checked; `null`: stdout must be empty
+    /// (the hooks' answer prints nothing), which serde's `Option` alone would read as absent.
+    #[serde(default, deserialize_with = "present")]
     output: Option<Value>,
     hooks_run: Option<usize>,
+}
+
+/// A key that is present is `Some`, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 const DECISIONS: &[&str] = &["deny", "defer", "ask", "allow", "block", "stop", "none"];
@@ -353,12 +360,16 @@ fn run_case(
         diffs.push(format!("expected exit code {want}, got {}", response.exit_code));
     }
     if let Some(want) = &e.output {
-        let got = match response.stdout.trim() {
-            "" => Value::Null,
-            s => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string())),
-        };
-        if &got != want {
-            diffs.push(format!("expected output {want}, got {got}"));
+        let out = response.stdout.trim();
+        if want.is_null() {
+            if !out.is_empty() {
+                diffs.push(format!("expected no output (null), got {out}"));
+            }
+        } else {
+            let got = serde_json::from_str(out).unwrap_or_else(|_| Value::String(out.to_string()));
+            if &got != want {
+                diffs.push(format!("expected output {want}, got {}", if out.is_empty() { "nothing" } else { out }));
+            }
         }
     }
     if let Some(want) = e.hooks_run

@@ -19,23 +19,8 @@ use serde_json::{Map, Value, json};
 
 use crate::agents::Agent;
 
-/// Where an agent's config file lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum InstallScope {
-    Managed,
-    User,
-    Project,
-}
-
-impl InstallScope {
-    fn name(self) -> &'static str {
-        match self {
-            InstallScope::Managed => "managed",
-            InstallScope::User => "user",
-            InstallScope::Project => "project",
-        }
-    }
-}
+use crate::agents::files::registered;
+pub use crate::agents::files::{InstallScope, location};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct InstallArgs {
@@ -57,44 +42,6 @@ pub struct InstallArgs {
     /// The hookhost command the agent runs (default: this binary's absolute path).
     #[arg(long, value_name = "PATH")]
     pub hookhost: Option<String>,
-}
-
-fn env_path(k: &str) -> Option<PathBuf> {
-    std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from)
-}
-
-/// The agent's config file at `scope`.
-pub fn location(agent: Agent, scope: InstallScope, project: &Path) -> Result<PathBuf, String> {
-    let etc = env_path("HOOKHOST_INSTALL_ETC").unwrap_or_else(|| PathBuf::from("/etc"));
-    let home = env_path("HOME").ok_or("HOME is not set")?;
-    use Agent::*;
-    use InstallScope::*;
-    Ok(match (agent, scope) {
-        (Claude, Managed) => etc.join("claude-code/managed-settings.json"),
-        (Claude, User) => home.join(".claude/settings.json"),
-        (Claude, Project) => project.join(".claude/settings.json"),
-        (Codex, Managed) => etc.join("codex/requirements.toml"),
-        (Codex, User) => env_path("CODEX_HOME").unwrap_or_else(|| home.join(".codex")).join("hooks.json"),
-        (Codex, Project) => project.join(".codex/hooks.json"),
-        (Gemini, Managed) => {
-            env_path("GEMINI_CLI_SYSTEM_SETTINGS_PATH").unwrap_or_else(|| etc.join("gemini-cli/settings.json"))
-        }
-        (Gemini, User) => home.join(".gemini/settings.json"),
-        (Gemini, Project) => project.join(".gemini/settings.json"),
-        (Copilot, Managed) => {
-            return Err("Copilot CLI has no known managed config location; name one with --config".into());
-        }
-        (Copilot, User) => env_path("COPILOT_HOME").unwrap_or_else(|| home.join(".copilot")).join("settings.json"),
-        (Copilot, Project) => project.join(".github/hooks/hookhost.json"),
-        (Qwen, Managed) => {
-            env_path("QWEN_CODE_SYSTEM_SETTINGS_PATH").unwrap_or_else(|| etc.join("qwen-code/settings.json"))
-        }
-        (Qwen, User) => home.join(".qwen/settings.json"),
-        (Qwen, Project) => project.join(".qwen/settings.json"),
-        (Cursor, Managed) => etc.join("cursor/hooks.json"),
-        (Cursor, User) => home.join(".cursor/hooks.json"),
-        (Cursor, Project) => project.join(".cursor/hooks.json"),
-    })
 }
 
 /// The agent's events hookhost registers for (in the agent's spelling).
@@ -350,11 +297,6 @@ pub fn backup_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
     s.push(".hookhost-backup");
     PathBuf::from(s)
-}
-
-/// Whether `text` (an agent config file) registers hookhost.
-fn registered(text: &str) -> bool {
-    text.lines().any(|l| l.contains("hookhost") && l.contains("dispatch"))
 }
 
 /// What in a lower-scope file could turn hooks off.

@@ -29,6 +29,7 @@ pub mod claude;
 pub mod codex;
 pub mod copilot;
 pub mod cursor;
+pub mod files;
 pub mod gemini;
 pub mod patch;
 pub mod qwen;

@@ -19,6 +19,7 @@
 pub mod activation;
 pub mod auto;
 pub mod client;
+pub mod guard;
 pub mod server;
 
 use serde::{Deserialize, Serialize};

@@ -288,6 +288,11 @@ pub async fn serve(
             tracing::warn!(error = %e, "cannot preload a project");
         }
     }
+    // The config guard of other agents (issue 21): what is there now is accepted before the
+    // first request is served.
+    let guard_projects = state.options.preload.iter().filter_map(|(p, _)| p.clone()).collect();
+    let guard = super::guard::Guard::start(host.clone(), guard_projects).await;
+    let guard_task = guard.map(|g| tokio::spawn(g.run(state.stop.clone())));
     let metrics_task = metrics_listener.map(|l| {
         let weak = Arc::downgrade(&state);
         crate::metrics::revisions_from(move || weak.upgrade().map(|st| st.host.live_revisions()).unwrap_or_default());
@@ -332,6 +337,9 @@ pub async fn serve(
     }
     let _ = stop_tx.send(true);
     while conns.join_next().await.is_some() {}
+    if let Some(t) = guard_task {
+        let _ = t.await;
+    }
     if let Some(t) = metrics_task {
         let _ = t.await;
     }

@@ -16,6 +16,7 @@
 //! async context, and [`Host::dispatch_blocking`] never panics inside one; two `Host`s in one
 //! process share no WebAssembly runtime, live revision or poller.
 
+mod agent_guard;
 pub(crate) mod gate;
 mod oneshot;
 pub(crate) use oneshot::{Explained, Prepared};

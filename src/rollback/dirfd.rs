@@ -256,6 +256,33 @@ impl Dir {
         Ok(())
     }
 
+    /// Clears `name` for a restore when it is not a regular file, never following it: what the
+    /// agents' config guard does before it writes the accepted content back where something
+    /// else was put. A symbolic link, FIFO, socket or device is unlinked (`Ok(None)`); a
+    /// directory is renamed aside, kept, and its new name returned. Absent or a regular file:
+    /// nothing is done (`Ok(None)`).
+    pub fn clear_non_regular(&self, name: &OsStr) -> Result<Option<PathBuf>, DirError> {
+        let st = match nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(DirError::Io(io(e))),
+        };
+        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        if kind == SFlag::S_IFREG {
+            return Ok(None);
+        }
+        if kind == SFlag::S_IFDIR {
+            let mut aside = name.to_os_string();
+            aside.push(format!(".hookhost-aside-{}", self.temp_name(0).display()));
+            renameat2(&self.fd, name, &self.fd, aside.as_os_str(), RenameFlags::RENAME_NOREPLACE).map_err(io)?;
+            self.sync();
+            return Ok(Some(self.path.join(aside)));
+        }
+        unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir).map_err(io)?;
+        self.sync();
+        Ok(None)
+    }
+
     /// fsyncs the directory (best effort: the rename is already atomic; this makes it durable).
     pub fn sync(&self) {
         let _ = fsync(&self.fd);

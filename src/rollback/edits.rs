@@ -93,6 +93,8 @@ pub enum Expect {
     Contains(Vec<Vec<u8>>),
     /// Only that the file differs from the snapshot (NotebookEdit deleting a cell).
     Changed,
+    /// The tool deleted the file (a patch's deletion or move source): a restore re-creates it.
+    Absent,
 }
 
 /// What a restore did.
@@ -102,6 +104,8 @@ pub enum Restore {
     Restored { before: String },
     /// The tool created the file; it was removed.
     Removed { before: String },
+    /// The tool deleted the file (a patch); it was re-created with its content and mode.
+    Recreated,
     /// The file already is as the snapshot has it.
     Unchanged,
     /// Not what the tool wrote: left alone.
@@ -119,6 +123,7 @@ impl Restore {
         match self {
             Restore::Restored { before } => (Some(before.clone()), snap.meta.sha256.clone()),
             Restore::Removed { before } => (Some(before.clone()), None),
+            Restore::Recreated => (None, snap.meta.sha256.clone()),
             Restore::Unchanged => (snap.meta.sha256.clone(), snap.meta.sha256.clone()),
             Restore::Conflict { current, .. } | Restore::Failed { current, .. } | Restore::Refused { current, .. } => {
                 (current.clone(), current.clone())
@@ -496,6 +501,13 @@ impl EditSnapshot {
         };
         let current_sha = current.as_ref().map(|c| sha256_hex(&c.bytes));
         let Some(cur) = current else {
+            if m.existed && *expect == Expect::Absent {
+                return match dir.replace(name, &self.content, m.mode.unwrap_or(0o644), m.owner, None) {
+                    Ok(()) => Restore::Recreated,
+                    Err(DirError::Changed(why)) => refused(format!("{} {why}", m.real_path.display()), None),
+                    Err(e) => Restore::Failed { error: format!("{}: {e}", m.real_path.display()), current: None },
+                };
+            }
             return if m.existed {
                 Restore::Conflict { why: "it no longer exists (deleted after the tool ran)".into(), current: None }
             } else {
@@ -528,6 +540,11 @@ impl EditSnapshot {
                 )),
             },
             Expect::Changed => Ok(()),
+            Expect::Absent => Err(format!(
+                "it exists (sha256 {cur_sha}) although the {} deleted it: it was written by someone else after the \
+                 tool ran",
+                m.tool
+            )),
         };
         if let Err(why) = what_tool_wrote {
             return Restore::Conflict { why, current: current_sha };

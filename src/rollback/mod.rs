@@ -16,12 +16,16 @@
 //! process) are removed when a store is opened and are never applied; files above the size cap
 //! are not snapshotted (a warning at PreToolUse, audited); `policy_settings` are never reverted.
 //!
-//! Does not: undo anything a tool did outside the one file it names (Bash side effects, other
+//! A patch (`tool_input.files`, Codex and Copilot `apply_patch`) is undone file by file: every
+//! file it adds, updates, deletes or moves (`patch`).
+//!
+//! Does not: undo anything a tool did outside the files it names (Bash side effects, other
 //! tools, MCP tools), or decide anything: the fold decides, this only applies its verdict to
 //! the disk.
 
 pub mod dirfd;
 pub mod edits;
+pub mod patch;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -196,7 +200,7 @@ impl Rollback {
             return None;
         }
         let cc = event.config_change()?;
-        if cc.source == crate::event::ConfigSource::PolicySettings {
+        if cc.source == crate::event::ConfigSource::PolicySettings || agent_guard_event(event) {
             return None;
         }
         let path = PathBuf::from(cc.file_path.as_deref().filter(|p| p.starts_with('/'))?);
@@ -288,6 +292,9 @@ impl Rollback {
             r.insert("detail".into(), msg.into());
             return vec![r];
         };
+        if let Some(files) = event.tool_input().and_then(patch::files) {
+            return self.before_patch(event, armed, &id, &files, verdict);
+        }
         let tool = event.tool_name().unwrap_or("").to_string();
         let session = event.str_field("session_id").map(str::to_string);
         // A hook's `updatedInput` may name another file: the tool then edits that one.
@@ -336,6 +343,9 @@ impl Rollback {
 
     fn after_edit(&self, event: &HookEvent, armed: Option<&Armed>, verdict: &mut Verdict) -> Vec<Map<String, Value>> {
         let Some(id) = tool_use_id(event) else { return Vec::new() };
+        if let Some(files) = event.tool_input().and_then(patch::files) {
+            return self.after_patch(event, armed, &id, &files, verdict);
+        }
         let snap = match self.edits.load(&id) {
             Ok(Some(s)) => s,
             Ok(None) => {
@@ -410,6 +420,9 @@ impl Rollback {
             Restore::Removed { .. } => {
                 ("removed", format!("hookhost reverted this {}: {p}, which it created, was removed.", snap.meta.tool))
             }
+            Restore::Recreated => {
+                ("recreated", format!("hookhost reverted this {}: {p} was re-created.", snap.meta.tool))
+            }
             Restore::Unchanged => ("unchanged", format!("hookhost: {p} is unchanged; nothing to revert.")),
             Restore::Refused { why, .. } => (
                 "refused",
@@ -437,6 +450,136 @@ impl Rollback {
         r.insert("after_sha256".into(), after.map_or(Value::Null, Value::from));
         r.insert("detail".into(), msg.into());
         vec![r]
+    }
+
+    /// PreToolUse of a patch: one snapshot per file it touches (`patch::snapshot_id`).
+    fn before_patch(
+        &self,
+        event: &HookEvent,
+        armed: &Armed,
+        id: &str,
+        files: &[(PathBuf, edits::Expect)],
+        verdict: &mut Verdict,
+    ) -> Vec<Map<String, Value>> {
+        let tool = event.tool_name().unwrap_or("").to_string();
+        let session = event.str_field("session_id").map(str::to_string);
+        let mut records = Vec::new();
+        let mut taken = Vec::new();
+        for (k, (path, _)) in files.iter().enumerate() {
+            let mut r = edit_record(event, path);
+            let msg = match self.edits.snapshot(&patch::snapshot_id(id, k), session.as_deref(), &tool, path) {
+                Ok(edits::Snapshotted::Saved { .. }) => {
+                    taken.push(path.display().to_string());
+                    continue;
+                }
+                Ok(edits::Snapshotted::TooLarge { len }) => {
+                    r.insert("action".into(), "not_armed_too_large".into());
+                    format!(
+                        "hookhost: {} is {len} bytes, above the rollback cap of {} bytes: if a PostToolUse hook \
+                         rejects this patch, this file cannot be undone",
+                        path.display(),
+                        self.options.max_file_bytes
+                    )
+                }
+                Err(e) => {
+                    r.insert("action".into(), "snapshot_failed".into());
+                    format!(
+                        "hookhost: cannot snapshot {} for rollback ({e}): if a PostToolUse hook rejects this patch, \
+                         this file cannot be undone",
+                        path.display()
+                    )
+                }
+            };
+            verdict.system_messages.push(msg.clone());
+            r.insert("detail".into(), msg.into());
+            records.push(r);
+        }
+        verdict.why.push(format!(
+            "rollback armed for the {} file(s) of this patch by {}: snapshots taken of {}",
+            files.len(),
+            armed.by.join(", "),
+            if taken.is_empty() { "none".to_string() } else { taken.join(", ") }
+        ));
+        records
+    }
+
+    /// PostToolUse of a patch: every file it touched restored when the verdict rejects it
+    /// (each snapshot dropped either way).
+    fn after_patch(
+        &self,
+        event: &HookEvent,
+        armed: Option<&Armed>,
+        id: &str,
+        files: &[(PathBuf, edits::Expect)],
+        verdict: &mut Verdict,
+    ) -> Vec<Map<String, Value>> {
+        let rejects = verdict.rejects();
+        let tool = event.tool_name().unwrap_or("");
+        let mut records = Vec::new();
+        let mut done = Vec::new();
+        for (k, (path, expect)) in files.iter().enumerate() {
+            let sid = patch::snapshot_id(id, k);
+            let mut r = edit_record(event, path);
+            let snap = match self.edits.load(&sid) {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    if rejects && armed.is_some() {
+                        done.push(format!("{}: NOT reverted, no snapshot was taken", path.display()));
+                        r.insert("action".into(), "no_snapshot".into());
+                        records.push(r);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    let _ = self.edits.remove(&sid);
+                    if rejects {
+                        done.push(format!("{}: NOT reverted, its snapshot cannot be read ({e})", path.display()));
+                        r.insert("action".into(), "error".into());
+                        r.insert("detail".into(), e.to_string().into());
+                        records.push(r);
+                    }
+                    continue;
+                }
+            };
+            let _ = self.edits.remove(&sid);
+            let same = snap.meta.path == *path
+                && snap.meta.tool == tool
+                && snap.meta.session_id.as_deref() == event.str_field("session_id");
+            if !same {
+                done.push(format!("{}: NOT reverted, the snapshot is of another call", path.display()));
+                r.insert("action".into(), "snapshot_mismatch".into());
+                records.push(r);
+                continue;
+            }
+            if !rejects {
+                continue;
+            }
+            let result = snap.restore(expect);
+            let (action, text) = match &result {
+                Restore::Restored { .. } => ("restored", "restored".to_string()),
+                Restore::Removed { .. } => ("removed", "removed (the patch created it)".to_string()),
+                Restore::Recreated => ("recreated", "re-created (the patch deleted it)".to_string()),
+                Restore::Unchanged => ("unchanged", "unchanged".to_string()),
+                Restore::Refused { why, .. } => ("refused", format!("NOT reverted: {why}")),
+                Restore::Conflict { why, .. } => ("conflict", format!("NOT reverted: {why}")),
+                Restore::Failed { error, .. } => ("error", format!("NOT reverted: {error}")),
+            };
+            let (before, after) = result.hashes(&snap);
+            r.insert("action".into(), action.into());
+            r.insert("before_sha256".into(), before.map_or(Value::Null, Value::from));
+            r.insert("after_sha256".into(), after.map_or(Value::Null, Value::from));
+            r.insert("detail".into(), text.clone().into());
+            records.push(r);
+            done.push(format!("{}: {text}", path.display()));
+        }
+        if rejects && !done.is_empty() {
+            let msg = format!("hookhost reverted this patch, file by file: {}.", done.join("; "));
+            append_reason(verdict, &msg);
+            verdict.why.push(msg);
+        } else if !rejects {
+            verdict.why.push("rollback not needed: the patch was accepted; its snapshots dropped".into());
+        }
+        records
     }
 
     fn session_start(
@@ -470,7 +613,7 @@ impl Rollback {
         let Some(path) = cc.file_path.as_deref().filter(|p| p.starts_with('/')).map(PathBuf::from) else {
             return Vec::new();
         };
-        if cc.source == crate::event::ConfigSource::PolicySettings {
+        if cc.source == crate::event::ConfigSource::PolicySettings || agent_guard_event(event) {
             return Vec::new();
         }
         let mut r = record("settings_revert", Some(event));
@@ -542,6 +685,13 @@ impl Rollback {
         r.insert("detail".into(), msg.into());
         vec![r]
     }
+}
+
+/// A ConfigChange of the daemon's agent config guard (`hookhost.guard: "agent"`): the guard
+/// accepts and writes back itself, from its own memory, whatever `revertBlockedConfigChanges`
+/// says; so this only ever skips, never arms, a revert (a forged marker skips nothing real).
+fn agent_guard_event(event: &HookEvent) -> bool {
+    event.fields().get("hookhost").and_then(|h| h.get("guard")).and_then(Value::as_str) == Some("agent")
 }
 
 /// A settings file's bytes (`None`: absent), read as a bounded regular file (`crate::readfile`).

@@ -1280,3 +1280,35 @@ fn generated_patches_touching_secrets_are_denied() {
     }
     assert!(denied > 50 && ran > 50, "{denied} denied, {ran} ran");
 }
+
+/// `expect.output`: `null` means "prints nothing" and is checked (alone it is a valid expect);
+/// absent means "not checked". serde's `Option` alone reads both as absent.
+#[test]
+fn hookhost_test_output_null_means_nothing_printed_and_absent_means_unchecked() {
+    let env = Env::new();
+    let dir = env.path().join("t");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ev = |cmd: &str| json!({"hook_event_name": "PreToolUse", "cwd": "/tmp", "tool_name": "Bash", "tool_input": {"command": cmd}});
+    let run_cases = |cases: Value| {
+        std::fs::write(
+            dir.join("tests.json"),
+            json!({"settings": {"permissions": {"deny": ["Bash(curl *)"]}}, "cases": cases}).to_string(),
+        )
+        .unwrap();
+        env.run(&["test", dir.to_str().unwrap()], b"")
+    };
+    // `null` alone: a valid expect, passing when nothing is printed...
+    let out = run_cases(json!([{"name": "ls prints nothing", "event": ev("ls"), "expect": {"output": null}}]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("  PASS  "), "{out:?}");
+    // ...and failing when the answer prints JSON (a deny).
+    let out = run_cases(json!([{"name": "curl prints a deny", "event": ev("curl x"), "expect": {"output": null}}]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stdout.contains("expected no output (null)"), "{out:?}");
+    // Absent: not checked (the deny's JSON is not compared with anything).
+    let out = run_cases(json!([{"name": "curl denied", "event": ev("curl x"), "expect": {"decision": "deny"}}]));
+    assert_eq!(out.code, 0, "{out:?}");
+    // An empty expect is still refused.
+    let out = run_cases(json!([{"name": "empty", "event": ev("ls"), "expect": {}}]));
+    assert_eq!(out.code, 1, "{out:?}");
+}

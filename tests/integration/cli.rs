@@ -199,6 +199,21 @@ fn demo_runs_the_bundled_policy() {
     assert!(row("bash-ls").contains("none"), "{}", out.stdout);
     assert!(row("config-user").contains("block"), "{}", out.stdout);
     assert!(out.stdout.contains("audit-edits wrote 2 record(s)"), "{}", out.stdout);
+    // Issue 21: the same curl, one event per agent, denied in each agent's own wire form.
+    let part = out.stdout.split("One policy, every agent").nth(1).unwrap_or_else(|| panic!("{}", out.stdout));
+    for (agent, wire) in [
+        ("claude", r#"exit 0 {"hookSpecificOutput""#),
+        ("codex", "exit 2 stderr: denied by permission rule `Bash(curl *)`"),
+        ("gemini", r#"exit 0 {"decision":"deny""#),
+        ("copilot", r#"exit 0 {"permissionDecision":"deny""#),
+        ("qwen", r#"exit 0 {"hookSpecificOutput""#),
+        ("cursor", r#"exit 2 {"permission":"deny""#),
+    ] {
+        let rows: Vec<&str> = part.lines().filter(|l| l.starts_with(&format!("{agent} "))).collect();
+        assert_eq!(rows.len(), 1, "one event for {agent}:\n{part}");
+        assert!(rows[0].contains("PreToolUse Bash curl") && rows[0].contains(" deny "), "{}", rows[0]);
+        assert!(rows[0].contains(wire), "{agent}'s wire answer: {}", rows[0]);
+    }
 }
 
 /// CI exports HOOKHOST_SANDBOX_REQUIRE with the full layer set of its machine kind: every one of

@@ -290,6 +290,8 @@ fn first_hour_completions_man_and_the_demo_from_an_installed_binary() {
     assert!(stdout.contains("12 events dispatched"), "{stdout}");
     let rm = stdout.lines().find(|l| l.starts_with("02-bash-rm-rf")).unwrap_or_default();
     assert!(rm.contains("deny"), "rm -rf is denied by the bundled policy: {stdout}");
+    let cursor = stdout.lines().find(|l| l.starts_with("cursor ")).unwrap_or_default();
+    assert!(cursor.contains(r#"{"permission":"deny""#), "the bundled multi-agent example: {stdout}");
 }
 
 /// `hookhost serve` started the way systemd starts a socket-activated service: the listening

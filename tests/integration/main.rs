@@ -67,6 +67,7 @@
 //! - `wasm`: WebAssembly hooks: inline WAT components (decisions, hostile guests, sha256 pins,
 //!   the precompile cache, mixed policies) and the real guests of `hooks-examples/wasm`.
 
+mod agent_guard;
 mod agents;
 mod async_hooks;
 mod audit;
@@ -93,6 +94,7 @@ mod remote;
 mod remote_attacks;
 mod rewrite;
 mod rollback;
+mod rollback_patch;
 mod rollback_swap;
 mod runner;
 mod sandbox_abuse;
