@@ -58,12 +58,18 @@ fn percentiles(name: &str, f: impl FnMut()) {
     percentiles_n(name, 10_000, f)
 }
 
-fn percentiles_n(name: &str, n: usize, mut f: impl FnMut()) {
+fn percentiles_n(name: &str, n: usize, f: impl FnMut()) {
+    percentiles_gap(name, n, Duration::ZERO, f)
+}
+
+/// p50/p99 of `f` (after a warm-up), with `gap` of idle time before each (not timed).
+fn percentiles_gap(name: &str, n: usize, gap: Duration, mut f: impl FnMut()) {
     for _ in 0..(n / 50).max(20) {
         f();
     }
     let mut samples: Vec<Duration> = (0..n)
         .map(|_| {
+            std::thread::sleep(gap);
             let t = Instant::now();
             f();
             t.elapsed()

@@ -10,9 +10,7 @@
 //! - A component whose bytes do not match its `sha256` pin is never compiled, loaded or run
 //!   (`Untrusted`).
 //! - Every event gets a fresh `Store` and instance: nothing survives from one event to the next,
-//!   and a trap, a timeout or a limit hit leaves the host as it was. With the pooling allocator
-//!   that instance may have been made before the event arrived (a spare, never called before:
-//!   see `spare`), and it is dropped after the event on the same background thread.
+//!   and a trap, a timeout or a limit hit leaves the host as it was.
 //! - A guest gets nothing: WASI p2 is linked (a `wasm32-wasip2` std guest needs it, Python and
 //!   JavaScript runtimes import filesystem and sockets too) with a context that grants no files,
 //!   environment, arguments or sockets and closes stdin; stdout and stderr are captured (64 KiB
@@ -52,7 +50,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::decision::{Decision, FailureKind, HookFailure, HookResult, Permission, can_block, cap, truncate_chars};
 use crate::event::{EventKind, HookEvent};
 
-mod spare;
 mod world;
 
 pub use world::{GRANTED_WASI, WORLD_VERSIONS};
@@ -77,8 +74,7 @@ const LOG_LINE_CHARS: usize = 2000;
 pub enum Allocator {
     /// Allocate per instance (no set-up cost, no reservation: best for one-shot `dispatch`).
     OnDemand,
-    /// A pre-reserved pool with resident memory reuse, and spare instances made ahead of their
-    /// events on a background thread (`spare`): best for many events per process.
+    /// A pre-reserved pool with resident memory reuse (best for many events per process).
     Pooling,
 }
 
@@ -230,8 +226,6 @@ struct Inner {
     caches: Vec<DiskCache>,
     plain: EngineHost,
     fueled: OnceLock<Result<EngineHost, String>>,
-    /// Instances made ahead of their events (pooling allocator only).
-    spares: Option<spare::Spares>,
 }
 
 impl std::fmt::Debug for WasmRuntime {
@@ -269,15 +263,7 @@ impl WasmRuntime {
                 Err(e) => tracing::warn!(dir = SYSTEM_CACHE_DIR, "wasm system cache not used: {e}"),
             }
         }
-        // Spares pay off where many events come to one process (the daemon, which pools).
-        let spares = match options.allocator {
-            Allocator::Pooling => Some(
-                spare::Spares::start()
-                    .map_err(|e| WasmError(format!("cannot start the spare-instance thread: {e}")))?,
-            ),
-            Allocator::OnDemand => None,
-        };
-        let inner = Arc::new(Inner { options, caches, plain, fueled: OnceLock::new(), spares });
+        let inner = Arc::new(Inner { options, caches, plain, fueled: OnceLock::new() });
         spawn_ticker(Arc::downgrade(&inner)).map_err(|e| WasmError(format!("cannot start the epoch ticker: {e}")))?;
         tracing::debug!(took_us = start.elapsed().as_micros() as u64, "wasm runtime started");
         Ok(WasmRuntime { inner })
@@ -324,20 +310,11 @@ impl WasmRuntime {
         host.load(&run.component, run.sha256.as_deref(), &self.inner.caches, &budget)
     }
 
-    /// Spare instances ready now, and events that got one so far (both 0 without the pooling
-    /// allocator): for tests and status.
-    pub fn spares(&self) -> (usize, u64) {
-        self.inner.spares.as_ref().map_or((0, 0), |s| (s.ready(), s.served()))
-    }
-
     /// Forgets every loaded component: the next load reads the precompile cache again.
     pub fn clear_loaded(&self) {
         for host in std::iter::once(&self.inner.plain).chain(self.inner.fueled.get().and_then(|r| r.as_ref().ok())) {
             lock(&host.by_path).clear();
             lock(&host.by_hash).clear();
-        }
-        if let Some(s) = &self.inner.spares {
-            s.clear();
         }
     }
 
@@ -361,27 +338,18 @@ impl WasmRuntime {
             };
         };
         let run = &WasmRun { timeout: left, ..run.clone() };
-        let spares = self.inner.spares.as_ref();
-        let spare = spares.and_then(|s| s.take(&loaded, run));
-        let was_spare = spare.is_some();
-        let mut instance = match spare.map_or_else(|| loaded.instantiate(run), Ok) {
+        let mut instance = match loaded.instantiate(run) {
             Ok(i) => i,
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
         };
         let instantiated_at = start.elapsed();
         let out = instance.handle(event);
-        let called_at = start.elapsed();
-        match spares {
-            Some(s) => s.retire(instance),
-            None => drop(instance),
-        }
         tracing::debug!(
             hook = %run.label,
             ?source,
-            spare = was_spare,
             load_us = loaded_at.as_micros() as u64,
             instantiate_us = (instantiated_at - loaded_at).as_micros() as u64,
-            call_us = (called_at - instantiated_at).as_micros() as u64,
+            call_us = (start.elapsed() - instantiated_at).as_micros() as u64,
             "wasm hook ran"
         );
         out
@@ -544,7 +512,9 @@ impl EngineHost {
             Some(pre) => (pre, LoadSource::Memory),
             None => {
                 let (component, source) = self.component(&sha256, &bytes, caches, budget)?;
+                let t = std::time::Instant::now();
                 let pre = Arc::new(self.prepare(path, &component)?);
+                tracing::debug!(prepare_us = t.elapsed().as_micros() as u64, "wasm component pre-linked");
                 lock(&self.by_hash).insert(sha256.clone(), pre.clone());
                 (pre, source)
             }
@@ -955,17 +925,6 @@ pub struct WasmInstance {
 }
 
 impl WasmInstance {
-    /// Binds a spare (never called) instance to the event's run: its label, deadline and fuel.
-    /// Its component, engine and memory limit are those of the run already (`spare::Key`).
-    fn rebind(&mut self, run: &WasmRun) {
-        self.store.data_mut().label = run.label.clone();
-        if self.store.get_fuel().is_ok() {
-            let _ = self.store.set_fuel(run.fuel.unwrap_or(u64::MAX));
-        }
-        self.store.set_epoch_deadline(deadline_ticks(run.timeout));
-        self.run = run.clone();
-    }
-
     /// Calls `handle` and maps its answer. Reusing an instance for a second event is for
     /// benchmarks only: the runner instantiates afresh for every event.
     pub fn handle(&mut self, event: &GuestEvent) -> WasmOutcome {
@@ -1277,6 +1236,7 @@ impl DiskCache {
                 return None;
             }
         };
+        let read_at = std::time::Instant::now();
         let verdict = (|| -> Result<Component, String> {
             if meta.uid() != 0 {
                 return Err(format!("owned by uid {}, not root", meta.uid()));
@@ -1293,7 +1253,15 @@ impl DiskCache {
             if h.len != artifact.len() as u64 || hex(&Sha256::digest(artifact)) != h.artifact_sha256 {
                 return Err("its artifact does not match its digest (corrupt or patched)".into());
             }
-            super::sandbox::deserialize_component(engine, artifact).map_err(|e| format!("{e:#}"))
+            let verified_at = std::time::Instant::now();
+            let c = super::sandbox::deserialize_component(engine, artifact).map_err(|e| format!("{e:#}"));
+            tracing::debug!(
+                verify_us = (verified_at - read_at).as_micros() as u64,
+                deserialize_us = verified_at.elapsed().as_micros() as u64,
+                bytes = artifact.len(),
+                "wasm precompile cache entry read"
+            );
+            c
         })();
         match verdict {
             Ok(c) => Some(c),
