@@ -93,7 +93,6 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// The `v` field of every record this module writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -569,6 +568,15 @@ impl Drop for AuditLog {
     }
 }
 
+/// Opens one of the log's files (the current one or a rotated one) for reading: never waited on
+/// (a FIFO planted in the log's directory is refused, not opened for good), a regular file only.
+fn open_log_file(path: &Path) -> Result<File, AuditError> {
+    crate::readfile::open_regular(path, crate::readfile::Links::Follow).map_err(|e| match e {
+        crate::readfile::ReadError::Io { path, source } => AuditError::Io { path, source },
+        e => io_err(path)(io::Error::new(io::ErrorKind::InvalidInput, e.reason())),
+    })
+}
+
 /// Refuses a descriptor that is not a regular file (a FIFO or device at the log path would
 /// block or swallow records).
 fn check_regular(file: &File, path: &Path) -> Result<(), AuditError> {
@@ -825,19 +833,7 @@ pub fn log_files(path: impl AsRef<Path>) -> Result<Vec<PathBuf>, AuditError> {
 // ---------------------------------------------------------------------------------------------
 // Lines and hashes
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
+use crate::digest::sha256_hex;
 
 fn is_hash(s: &[u8]) -> bool {
     s.len() == 64 && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -996,7 +992,7 @@ fn scan_tail(path: &Path, current: &File, size: u64) -> Result<(Link, bool), Aud
         return Ok((link, terminated));
     }
     for (_, rotated) in rotated_files(path)? {
-        let file = File::open(&rotated).map_err(io_err(&rotated))?;
+        let file = open_log_file(&rotated)?;
         let len = file.metadata().map_err(io_err(&rotated))?.len();
         let (mut lines, _) = RevLines::new(&file, len).map_err(io_err(&rotated))?;
         if let Some(link) = last_record(&mut lines).map_err(io_err(&rotated))? {
@@ -1342,7 +1338,7 @@ fn snapshot(path: &Path, anchor: Option<&Path>) -> Result<Snapshot, AuditError> 
     }
     let mut readers = Vec::with_capacity(files.len());
     for p in &files {
-        let file = File::open(p).map_err(io_err(p))?;
+        let file = open_log_file(p)?;
         let len = file.metadata().map_err(io_err(p))?.len();
         readers.push(BufReader::with_capacity(READ_CHUNK as usize, file.take(len)));
     }
@@ -2052,5 +2048,25 @@ mod tests {
         assert_eq!(r.integrity(), Integrity::Tampered);
         assert!(r.to_string().starts_with("TAMPERED: audit.jsonl:2: seq 2: hash mismatch"), "{r}");
         assert!(r.to_string().contains("verified before it: 1 records (seq 1..=1)"), "{r}");
+    }
+
+    /// A FIFO planted in the log's directory under a rotated file's name: appending (which looks
+    /// for the chain's head in the rotated files when the current one is empty) and verifying
+    /// are errors naming it, never a wait.
+    #[test]
+    fn a_fifo_among_the_rotated_files_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jsonl");
+        std::fs::write(&p, "").unwrap();
+        crate::readfile::plant_fifo(&dir.path().join("a.jsonl.1"));
+        let q = p.clone();
+        let e = crate::readfile::must_return("append", move || {
+            AuditLog::open(&q, AuditOptions::default())
+                .and_then(|log| log.append(obj(json!({"kind": "decision"})), false).map(|_| ()))
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        let e = crate::readfile::must_return("verify", move || verify(&p).map(|_| ())).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
     }
 }

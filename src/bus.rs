@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::audit::AuditLog;
 use crate::settings::file::AuditSettings;
@@ -647,7 +646,7 @@ pub fn async_record(event: &HookEvent, run: &HookRun, settings: &Settings, mode:
             r.insert(k.into(), v.into());
         }
     }
-    r.insert("input_sha256".into(), format!("{:x}", Sha256::digest(&**event.raw())).into());
+    r.insert("input_sha256".into(), crate::digest::sha256_hex(event.raw()).into());
     r.insert("settings_revision".into(), settings.revision.clone().into());
     r.insert("mode".into(), mode.into());
     r.insert("pid".into(), std::process::id().into());
@@ -928,7 +927,7 @@ pub fn audit_record(event: &HookEvent, outcome: &Outcome, settings: &Settings) -
     if let Some(id) = event.str_field("session_id") {
         r.insert("session_id".into(), id.into());
     }
-    r.insert("input_sha256".into(), format!("{:x}", Sha256::digest(&**event.raw())).into());
+    r.insert("input_sha256".into(), crate::digest::sha256_hex(event.raw()).into());
     // The event itself, unless redaction says otherwise or it cannot fit a record (the digest
     // above still identifies it).
     let cap = a.max_record_bytes.unwrap_or(crate::audit::AuditOptions::default().max_record_bytes);
@@ -964,7 +963,7 @@ pub fn audit_record(event: &HookEvent, outcome: &Outcome, settings: &Settings) -
                 crate::audit::redact(&mut as_event, &a.redact);
                 let mut p = json!({
                     "pass": c.pass,
-                    "input_sha256": format!("{:x}", Sha256::digest(c.input.to_string().as_bytes())),
+                    "input_sha256": crate::digest::sha256_hex(c.input.to_string().as_bytes()),
                     "decision": c.verdict.label(),
                     "hooks": c.runs.iter().map(hook_record).collect::<Vec<_>>(),
                 });

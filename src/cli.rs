@@ -601,7 +601,7 @@ pub fn run(cli: Cli) -> u8 {
                 }
             }
         }
-        Command::Audit(AuditCommand::Ship(a)) => crate::ship::cli::ship_cmd(&cli.global, &a),
+        Command::Audit(AuditCommand::Ship(a)) => crate::cli_ship::ship_cmd(&cli.global, &a),
         Command::Replay(a) => match &cli.global.settings {
             Some(candidate) => {
                 crate::replay::run(a.audit.as_deref(), a.events.as_deref(), candidate, cli.global.project_dir.clone())
@@ -690,20 +690,14 @@ fn dispatch_cmd(g: &Global, a: &DispatchCmd) -> Response {
             );
         }
     };
-    crate::agents::boundary::dispatch(
-        a.args.agent,
-        a.args.agent_event.as_deref(),
-        &a.args,
-        &input,
-        |args, canonical| match (
-            crate::daemon::auto::Fallback::from_env(),
-            a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()),
-        ) {
-            (Some(fallback), _) => dispatch_fallback(g, args, canonical, fallback),
-            (None, Some(socket)) => dispatch_via_daemon(g, a, args, socket, canonical),
-            (None, None) => dispatch(g, args, canonical),
-        },
-    )
+    crate::cli_agents::dispatch(a.args.agent, a.args.agent_event.as_deref(), &a.args, &input, |args, canonical| match (
+        crate::daemon::auto::Fallback::from_env(),
+        a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()),
+    ) {
+        (Some(fallback), _) => dispatch_fallback(g, args, canonical, fallback),
+        (None, Some(socket)) => dispatch_via_daemon(g, a, args, socket, canonical),
+        (None, None) => dispatch(g, args, canonical),
+    })
 }
 
 /// One-shot `dispatch` of the canonical event `input`.
@@ -1144,7 +1138,7 @@ fn explain(g: &Global, a: &DispatchArgs) -> u8 {
     let limit = if inbound.agent == crate::agents::Agent::Claude {
         a.max_event_bytes
     } else {
-        crate::agents::boundary::canonical_limit(a.max_event_bytes)
+        crate::cli_agents::canonical_limit(a.max_event_bytes)
     };
     let host = match oneshot_host(g, crate::host::FrontEnd::Explain, limit) {
         Ok(h) => h,
@@ -1398,7 +1392,7 @@ fn check(g: &Global, a: &CheckArgs) -> u8 {
         }
     ));
     print!("{o}");
-    crate::settings::lint::report(&loc, &loaded, &components, a.strict)
+    crate::lint::report(&loc, &loaded, &components, a.strict)
 }
 
 fn init_cmd(g: &Global, a: &InitArgs) -> u8 {

@@ -243,7 +243,7 @@ fn check_components(settings: &crate::settings::Settings, base: &Path) -> Result
         let how = if build.is_file() {
             format!("run {} first (it builds the component and prints its path)", build.display())
         } else {
-            crate::settings::lint::build_hint(&w.component, Some(base)).unwrap_or_else(|| "build it first".into())
+            crate::lint::build_hint(&w.component, Some(base)).unwrap_or_else(|| "build it first".into())
         };
         return Err(format!(
             "wasm component {} does not exist: {how}; `hookhost test` builds nothing",

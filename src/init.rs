@@ -182,8 +182,8 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lint::{Severity, lint_text};
     use crate::settings::Scope;
-    use crate::settings::lint::{Severity, lint_text};
 
     #[test]
     fn every_preset_passes_check_at_its_scope() {

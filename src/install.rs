@@ -338,13 +338,9 @@ pub fn run(project_dir: Option<&Path>, a: &InstallArgs, out: &mut dyn std::io::W
         std::fs::write(&backup, &old).map_err(|e| format!("{}: {e}", backup.display()))?;
         writeln!(out, "backup: {}", backup.display()).map_err(|e| e.to_string())?;
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, new.as_bytes()).map_err(|e| e.to_string())?;
-    if let Ok(m) = std::fs::metadata(&path) {
-        let _ = std::fs::set_permissions(tmp.path(), m.permissions());
-    }
-    tmp.persist(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The agent's config keeps its mode (a new one is private: it may hold tokens).
+    crate::atomic_file::replace(&path, new.as_bytes(), crate::atomic_file::Mode::KeepOr(0o600), None)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     writeln!(out, "{}: hookhost {verb}ed for {} ({} scope)", path.display(), a.agent.name(), a.scope.name())
         .map_err(|e| e.to_string())?;
     Ok(0)

@@ -68,8 +68,11 @@
 //! processes, WebAssembly components), `floor` (the machine's managed sandbox floor), `trust`
 //! (pins and project trust), `bus` (one revision's pipeline), `live` (the ConfigChange gate and
 //! the last known good record of each file), `daemon` (`serve`'s socket and its thin client),
-//! `rollback`, `audit` (the tamper-evident log), `hooktest` (`hookhost test`), `cli` and
-//! `cli_remote` (arguments and rendering), `readfile` (the one bounded read of a regular file),
+//! `rollback`, `audit` (the tamper-evident log), `hooktest` (`hookhost test`), `cli`,
+//! `cli_remote`, `cli_ship` and `cli_agents` (arguments and rendering; `cli_agents` is the
+//! agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
+//! `atomic_file` (the one atomic replacement of a file), `digest` (the one sha256 hex), `clock`
+//! (RFC 3339 times),
 //! `ship` (the audit log shipped to syslog and OpenTelemetry), `metrics` (the daemon's
 //! Prometheus metrics), `init`, `install`, `notice`, `pipe`,
 //! `demo_bundle`,
@@ -79,13 +82,19 @@
 #[doc(hidden)]
 pub mod agents;
 #[doc(hidden)]
+pub mod atomic_file;
+#[doc(hidden)]
 pub mod audit;
 #[doc(hidden)]
 pub mod bus;
 #[doc(hidden)]
 pub mod cli;
 #[doc(hidden)]
+pub mod cli_agents;
+#[doc(hidden)]
 pub mod cli_remote;
+#[doc(hidden)]
+pub mod cli_ship;
 #[doc(hidden)]
 pub mod clock;
 #[doc(hidden)]
@@ -96,6 +105,8 @@ pub mod daemon;
 pub mod decision;
 #[doc(hidden)]
 pub mod demo_bundle;
+#[doc(hidden)]
+pub mod digest;
 #[doc(hidden)]
 pub mod doctor;
 #[doc(hidden)]
@@ -117,6 +128,8 @@ pub mod host;
 pub mod init;
 #[doc(hidden)]
 pub mod install;
+#[doc(hidden)]
+pub mod lint;
 #[doc(hidden)]
 pub mod live;
 #[doc(hidden)]

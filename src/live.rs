@@ -201,9 +201,7 @@ fn pairs_digest<'a>(pairs: impl Iterator<Item = (&'a Path, &'a str)>) -> String 
     format!("{:x}", h.finalize())
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(b))
-}
+use crate::digest::sha256_hex;
 
 impl Live {
     /// Loads the live settings of `loc`: managed files from disk, every other file at its

@@ -7,7 +7,8 @@
 //! Promises: matching never fails at run time; a pattern that does not compile is a load error;
 //! patterns that can never fire the way their author meant produce warnings. Matching time is
 //! bounded: a regular expression is at most [`MAX_REGEX_BYTES`] long (a load error beyond), and
-//! a subject longer than [`MAX_REGEX_SUBJECT_BYTES`] is not run through a regular expression: it
+//! a subject longer than [`MAX_REGEX_SUBJECT_BYTES`] is not run through a regular expression,
+//! and a regular expression that runs out of its backtracking budget gives no answer: either
 //! counts as a match, so the hook runs (and sees the whole event) rather than being skipped.
 
 use std::fmt;
@@ -46,25 +47,28 @@ impl PartialEq for Matcher {
     }
 }
 
-/// Tool names Claude Code ships, used to warn about case mistakes.
-const KNOWN_TOOLS: &[&str] = &[
+/// Tool names Claude Code ships (rules and matchers name them, case-sensitively): the one
+/// table, for the matchers' case warnings and `check`'s "did you mean".
+pub const KNOWN_TOOLS: &[&str] = &[
     "Bash",
     "Read",
     "Write",
     "Edit",
     "MultiEdit",
     "NotebookEdit",
+    "NotebookRead",
     "Glob",
     "Grep",
+    "LS",
     "WebFetch",
     "WebSearch",
     "Task",
     "Agent",
     "TodoWrite",
-    "LS",
     "ExitPlanMode",
     "BashOutput",
     "KillShell",
+    "KillBash",
     "Skill",
     "SlashCommand",
 ];
@@ -132,8 +136,9 @@ impl Matcher {
             Matcher::Exact(names) => names.iter().any(|n| n == s),
             // Past the subject limit the hook runs: never skipped for being expensive to match.
             Matcher::Regex(_) if s.len() > MAX_REGEX_SUBJECT_BYTES => true,
-            // A regex that exhausts its backtracking budget does not match.
-            Matcher::Regex(re) => re.is_match(s).unwrap_or(false),
+            // A regex that exhausts its backtracking budget has no answer: the hook runs (a
+            // policy hook is never skipped because its matcher is expensive on this subject).
+            Matcher::Regex(re) => re.is_match(s).unwrap_or(true),
         }
     }
 }
@@ -164,6 +169,30 @@ mod tests {
         assert!(m(Some("^(?!Bash$).*")).matches(Some("Read")), "look-ahead");
         assert!(!m(Some("^(?!Bash$).*")).matches(Some("Bash")));
         assert!(m(Some("Bash")).matches(None), "no matcher field: matches");
+    }
+
+    /// A matcher whose regex runs out of backtracking counts as a match (module doc), for
+    /// every catastrophic pattern and subject length tried; the same patterns still decide
+    /// normally on subjects they can answer.
+    #[test]
+    fn a_regex_out_of_backtracking_budget_counts_as_a_match() {
+        // Back-references and look-around force fancy-regex's backtracking VM.
+        let patterns = [r"^(a+)+\1b", r"^(a|a)+(?=b)", r"^(a*)*\1$c", r"(?=(a+)+b)x", r"^((a|aa)+)\1z"];
+        let mut tried = 0;
+        for p in patterns {
+            let m = m(Some(p));
+            assert!(matches!(m, Matcher::Regex(_)), "{p}");
+            let Matcher::Regex(re) = &m else { unreachable!() };
+            for n in [40usize, 64, 200, MAX_REGEX_SUBJECT_BYTES] {
+                let s = "a".repeat(n);
+                if re.is_match(&s).is_err() {
+                    tried += 1;
+                    assert!(m.matches(Some(&s)), "{p} on {n} a's ran out of budget: must count as a match");
+                }
+            }
+            assert!(!m.matches(Some("b")), "{p} still answers no where it can");
+        }
+        assert!(tried >= 5, "the corpus must exhaust the budget ({tried} cases did)");
     }
 
     #[test]

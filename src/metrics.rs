@@ -309,7 +309,7 @@ pub fn dispatched(event: &HookEvent, outcome: &Outcome) {
 }
 
 /// One settings change through the ConfigChange gate (`result`: applied, policy, blocked,
-/// invalid).
+/// invalid, adopted).
 pub fn config_change(result: &str) {
     let Some(m) = get() else { return };
     m.config_changes.get_or_create(&ResultLabels { result: result.into() }).inc();

@@ -13,8 +13,6 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
 use crate::settings::{Scope, Settings};
 
 /// The most markers kept; older ones are removed when a new one is written beyond this.
@@ -46,7 +44,7 @@ pub fn skipped_hooks(settings: &Settings) -> Option<String> {
 /// one-shot processes keep the markers; `None` in the daemon (memory only).
 pub fn first_in_session(state_dir: Option<&Path>, session: Option<&str>, notice: &str) -> bool {
     let Some(session) = session.filter(|s| !s.is_empty()) else { return true };
-    let key = format!("{:x}", Sha256::digest(format!("{session}\0{notice}").as_bytes()));
+    let key = crate::digest::sha256_hex(format!("{session}\0{notice}").as_bytes());
     static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     if let Ok(mut seen) = SEEN.lock() {
         let set = seen.get_or_insert_with(HashSet::new);

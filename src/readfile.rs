@@ -1,6 +1,7 @@
 //! Reading a file hookhost decides by: one helper for "a bounded regular file", used for every
 //! file on the decision path (settings of every scope, the last known good records, the trust
-//! store, pinned scripts, WebAssembly components and their precompiled artifacts).
+//! store, pinned scripts, WebAssembly components and their precompiled artifacts, the remote
+//! settings cache and approvals, the audit log's files and the rollback snapshots).
 //!
 //! Promises, for every read:
 //! - the file is opened with `O_NONBLOCK` (opening a FIFO or a device never waits for a peer)
@@ -142,6 +143,14 @@ pub fn read_optional(path: &Path, opts: &ReadOptions) -> Result<Option<Vec<u8>>,
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Opens `path` for reading without waiting (a FIFO or a device is refused, never opened for
+/// good) and returns the descriptor once `fstat` says it is a regular file, for callers that read
+/// it in pieces (the audit log's files, rollback snapshots). No size limit and no deadline: a
+/// caller that reads it bounds its own reads.
+pub fn open_regular(path: &Path, links: Links) -> Result<File, ReadError> {
+    open_checked(path, &ReadOptions::new(links, u64::MAX)).map(|(f, _)| f)
 }
 
 /// The lowercase hex SHA-256 of the file's bytes, streamed (the file is never held in memory).
@@ -347,9 +356,42 @@ fn run_with_deadline<T: Send + 'static>(
     }
 }
 
+/// For tests: runs `f` on a thread and fails the test if it has not returned within 20 s (far
+/// longer than any answer takes: a FIFO opened for good would wait forever).
+#[cfg(test)]
+pub(crate) fn must_return<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what}: waited on (a FIFO opened for good?)"))
+}
+
+/// For tests: a FIFO at `path`.
+#[cfg(test)]
+pub(crate) fn plant_fifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_regular_opens_files_and_refuses_a_fifo_without_waiting() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("log");
+        std::fs::write(&f, "x").unwrap();
+        assert!(open_regular(&f, Links::NoFollow).is_ok());
+        let fifo = t.path().join("fifo");
+        plant_fifo(&fifo);
+        let e = must_return("fifo", move || open_regular(&fifo, Links::Follow)).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(matches!(open_regular(&link, Links::NoFollow), Err(ReadError::Symlink { .. })));
+    }
 
     fn opts(links: Links) -> ReadOptions {
         ReadOptions::new(links, 1024)

@@ -59,16 +59,16 @@
 //! root-owned directories.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::atomic_file;
 use crate::decision::{FailureKind, HookFailure};
 use crate::hook::{CommandHook, Handler, Hook};
-use crate::settings::locate::{Seg, locate, locate_offset};
+use crate::settings::locate::{Locator, Seg};
 use crate::settings::{Scope, Settings};
 
 /// The trust store's file name inside the state directory.
@@ -109,10 +109,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TrustError + '_ {
     move |source| TrustError::Io { path: path.to_path_buf(), source }
 }
 
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
+pub use crate::digest::sha256_hex;
 
 /// The largest file a pin covers (a script, a program or a component).
 pub const MAX_PINNED_FILE_BYTES: u64 = 128 * 1024 * 1024;
@@ -429,28 +426,11 @@ impl TrustStore {
     }
 
     fn save(&self) -> Result<(), TrustError> {
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
         let text = serde_json::to_string_pretty(&self.file)
             .map_err(|e| TrustError::Corrupt { path: self.path.clone(), message: e.to_string() })?;
-        atomic_write(&self.path, dir, text.as_bytes(), Some(0o600))
+        atomic_file::replace(&self.path, text.as_bytes(), atomic_file::Mode::Exact(0o600), None)
+            .map_err(io_err(&self.path))
     }
-}
-
-fn atomic_write(path: &Path, dir: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), TrustError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    let perms = match mode {
-        Some(m) => std::fs::Permissions::from_mode(m),
-        None => match std::fs::metadata(path) {
-            Ok(m) => m.permissions(),
-            Err(_) => std::fs::Permissions::from_mode(0o644),
-        },
-    };
-    tmp.as_file().set_permissions(perms).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
 }
 
 /// Runs `f` on the store with its lock held (created with the state dir, mode 0700, if needed),
@@ -625,8 +605,7 @@ pub fn write_pins(path: &Path, scope: Scope, pins: &BTreeMap<(usize, usize), Str
         }
     }
     let out = if bom { format!("\u{feff}{new_body}") } else { new_body };
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    atomic_write(path, dir, out.as_bytes(), None)?;
+    atomic_file::replace(path, out.as_bytes(), atomic_file::Mode::KeepOr(0o644), None).map_err(io_err(path))?;
     Ok(changed)
 }
 
@@ -635,6 +614,7 @@ pub fn pin_text(text: &str, pins: &BTreeMap<(usize, usize), String>) -> Result<(
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let mut edits: Vec<(usize, usize, String)> = Vec::new(); // (start, end, replacement)
     let Some(events) = value.get("hooks").and_then(|h| h.as_object()) else { return Ok((text.to_string(), 0)) };
+    let at = Locator::new(text);
     for (event, groups) in events {
         for (gi, group) in groups.as_array().into_iter().flatten().enumerate() {
             for (hi, h) in group.get("hooks").and_then(|x| x.as_array()).into_iter().flatten().enumerate() {
@@ -645,17 +625,17 @@ pub fn pin_text(text: &str, pins: &BTreeMap<(usize, usize), String>) -> Result<(
                     Seg::Key("hooks".into()),
                     Seg::Index(hi),
                 ];
-                let Some(pin) = pins.get(&locate(text, &segs, false)) else { continue };
+                let Some(pin) = pins.get(&at.locate(&segs, false)) else { continue };
                 let Some(obj) = h.as_object() else { continue };
                 if obj.get("sha256").and_then(|v| v.as_str()) == Some(pin.as_str()) {
                     continue;
                 }
-                let start = locate_offset(text, &segs, false);
+                let start = at.offset(&segs, false);
                 let end = start + value_len(&text[start..])?;
                 if obj.contains_key("sha256") {
                     let mut s = segs.clone();
                     s.push(Seg::Key("sha256".into()));
-                    let vs = locate_offset(text, &s, false);
+                    let vs = at.offset(&s, false);
                     let ve = vs + value_len(&text[vs..])?;
                     edits.push((vs, ve, format!("\"{pin}\"")));
                 } else {

@@ -1,7 +1,8 @@
 //! The shared vocabulary of settings, hooks, rules and the audit log: where a setting came from
-//! ([`Scope`]), where a hook or rule was configured ([`Origin`]) and how its answer is applied
-//! ([`Enforcement`]). A leaf: imports nothing of ours, so every layer can use these words
-//! without depending on the module that parses them.
+//! ([`Scope`]), where a hook or rule was configured ([`Origin`]), how its answer is applied
+//! ([`Enforcement`]) and how events reach a daemon ([`DaemonMode`], managed `hookhost.daemon`).
+//! A leaf: imports nothing of ours, so every layer can use these words without depending on the
+//! module that parses them.
 
 use std::path::PathBuf;
 
@@ -84,6 +85,40 @@ impl Enforcement {
             Enforcement::Enforce => "enforce",
             Enforcement::Warn => "warn",
             Enforcement::Audit => "audit",
+        }
+    }
+}
+
+/// Managed `hookhost.daemon` (what `crate::daemon::auto` does with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DaemonMode {
+    /// The thin client's first event starts this user's daemon and is answered in-process;
+    /// later events take the warm path.
+    #[default]
+    Auto,
+    /// No automatic daemon: every event is evaluated in-process (an explicit `HOOKHOST_SOCKET`
+    /// is still honoured).
+    Off,
+    /// Events are answered by a daemon only: when none answers, one is started and waited for
+    /// (bounded); if it still does not answer, the event fails closed, naming the cause.
+    Required,
+}
+
+impl DaemonMode {
+    pub fn parse(s: &str) -> Option<DaemonMode> {
+        match s {
+            "auto" => Some(DaemonMode::Auto),
+            "off" => Some(DaemonMode::Off),
+            "required" => Some(DaemonMode::Required),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaemonMode::Auto => "auto",
+            DaemonMode::Off => "off",
+            DaemonMode::Required => "required",
         }
     }
 }

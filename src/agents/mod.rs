@@ -1,8 +1,9 @@
 //! One adapter per coding agent: the agent's hook payload → the canonical event (Claude Code's
 //! shape), and hookhost's answer (a [`Response`] in Claude Code's form) → the agent's wire form.
-//! Nothing else: no policy, no I/O. The adapters sit at the edge of `dispatch` (and of
-//! `explain`, `test`), so every front end evaluates the same canonical event and the daemon
-//! never needs to know which agent asked.
+//! Nothing else: no policy, no I/O, no front end (`crate::cli_agents` is where they meet
+//! `dispatch`). The adapters sit at the edge of `dispatch` (and of `explain`, `test`), so every
+//! front end evaluates the same canonical event and the daemon never needs to know which agent
+//! asked.
 //!
 //! **The canonical mapping contract** (what every adapter promises):
 //! - *in*: `hook_event_name` is Claude Code's event name (`BeforeTool` → `PreToolUse`,
@@ -24,7 +25,6 @@
 //!   plain allow is sent only where the agent accepts it (else no opinion). Host errors keep
 //!   their exit code (2 blocks for every agent; 1 is a failed hook, which every agent ignores).
 
-pub mod boundary;
 pub mod claude;
 pub mod codex;
 pub mod copilot;

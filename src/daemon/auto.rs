@@ -18,39 +18,7 @@ use std::time::Duration;
 
 pub use hookhost_dispatch::Identity;
 
-/// Managed `hookhost.daemon`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DaemonMode {
-    /// The thin client's first event starts this user's daemon and is answered in-process;
-    /// later events take the warm path.
-    #[default]
-    Auto,
-    /// No automatic daemon: every event is evaluated in-process (an explicit `HOOKHOST_SOCKET`
-    /// is still honoured).
-    Off,
-    /// Events are answered by a daemon only: when none answers, one is started and waited for
-    /// (bounded); if it still does not answer, the event fails closed, naming the cause.
-    Required,
-}
-
-impl DaemonMode {
-    pub fn parse(s: &str) -> Option<DaemonMode> {
-        match s {
-            "auto" => Some(DaemonMode::Auto),
-            "off" => Some(DaemonMode::Off),
-            "required" => Some(DaemonMode::Required),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DaemonMode::Auto => "auto",
-            DaemonMode::Off => "off",
-            DaemonMode::Required => "required",
-        }
-    }
-}
+pub use crate::vocab::DaemonMode;
 
 /// How long an automatic daemon lives without a connection (`HOOKHOST_DAEMON_IDLE_EXIT`
 /// seconds overrides it for the daemon being started).

@@ -31,6 +31,9 @@
 //!   data-memory cap (`RLIMIT_DATA`) and is killed at the hook's deadline; the call then gets
 //!   what is left of that deadline. Over either bound the load is a `HookFailure` (`load`) and
 //!   the hook's failure policy applies. Concurrent loads of one component share one compile.
+//!   The child confines itself before it parses the component (`sandbox::confine_self`: no new
+//!   privileges, no capabilities, Landlock with no file system grant, seccomp): Cranelift reads
+//!   bytes a project may have chosen, and a bug it has must not become the host's rights.
 //!
 //! Does not: know about settings files or the bus, or fold answers (it maps one response to one
 //! `Decision` exactly like a command hook's JSON would map).
@@ -504,7 +507,7 @@ impl EngineHost {
         let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, MAX_COMPONENT_BYTES);
         let bytes = crate::readfile::read(path, &opts)
             .map_err(|e| load_failure(format!("cannot read component {}: {}", path.display(), e.reason())))?;
-        let sha256 = hex(&Sha256::digest(&bytes));
+        let sha256 = sha256_hex(&bytes);
         // The pin is checked before a single byte is compiled or loaded.
         check_pin(path, &sha256, pin)?;
         let known = lock(&self.by_hash).get(&sha256).cloned();
@@ -647,7 +650,7 @@ fn compat_key(engine: &Engine, _fuel: bool) -> String {
 #[cfg(not(feature = "compile"))]
 fn compat_key(_engine: &Engine, fuel: bool) -> String {
     let config = format!("wasmtime-48.0.8 runtime-only {} fuel={fuel}", std::env::consts::ARCH);
-    hex(&Sha256::digest(config.as_bytes()))[..32].to_string()
+    sha256_hex(config.as_bytes())[..32].to_string()
 }
 
 /// Compiles `bytes` into a serialized artifact within `budget` (module documentation).
@@ -796,6 +799,18 @@ pub fn compile_child_main(args: &[String]) -> u8 {
     if bytes.len() as u64 > MAX_COMPONENT_BYTES {
         eprintln!("__compile-wasm: the component is over {} MiB", MAX_COMPONENT_BYTES >> 20);
         return 1;
+    }
+    // From here on the child holds everything it needs (stdin read, stdout and stderr open):
+    // confined for good before a byte of the component is parsed.
+    match crate::exec::sandbox::confine_self() {
+        Ok(missing) if !missing.is_empty() => {
+            tracing::debug!(?missing, "__compile-wasm: layers this machine lacks");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("__compile-wasm: cannot confine the compiler: {e}");
+            return 1;
+        }
     }
     // Code does not depend on the allocator: an on-demand engine's artifact loads in a pooling
     // one (whose up-front reservations would not fit the memory cap).
@@ -1178,9 +1193,7 @@ impl std::hash::Hasher for ShaHasher {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::digest::{hex, sha256_hex};
 
 /// A precompile cache directory that only root can write: `<compat>-<sha256>.entry`, each a
 /// one-line JSON header (`compat`, `component_sha256`, `artifact_sha256`, `len`) followed by the
@@ -1250,7 +1263,7 @@ impl DiskCache {
             if h.v != 1 || h.compat != compat || h.component_sha256 != sha256 {
                 return Err(format!("it is the entry of component {} (engine {})", h.component_sha256, h.compat));
             }
-            if h.len != artifact.len() as u64 || hex(&Sha256::digest(artifact)) != h.artifact_sha256 {
+            if h.len != artifact.len() as u64 || sha256_hex(artifact) != h.artifact_sha256 {
                 return Err("its artifact does not match its digest (corrupt or patched)".into());
             }
             let verified_at = std::time::Instant::now();
@@ -1276,26 +1289,25 @@ impl DiskCache {
     }
 
     fn put(&self, compat: &str, sha256: &str, artifact: &[u8]) -> Result<(), String> {
-        use std::io::Write;
         let header = EntryHeader {
             v: 1,
             compat: compat.to_string(),
             component_sha256: sha256.to_string(),
-            artifact_sha256: hex(&Sha256::digest(artifact)),
+            artifact_sha256: sha256_hex(artifact),
             len: artifact.len() as u64,
         };
         let mut data = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
         data.push(b'\n');
         data.extend_from_slice(artifact);
-        // NamedTempFile is created 0600 in the cache directory, then renamed into place.
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| e.to_string())?;
-        if self.dir == Path::new(SYSTEM_CACHE_DIR) {
-            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
-        }
-        tmp.write_all(&data).map_err(|e| e.to_string())?;
-        tmp.as_file().sync_all().map_err(|e| e.to_string())?;
-        tmp.persist(self.entry_path(compat, sha256)).map_err(|e| e.to_string())?;
-        Ok(())
+        // Private to its user, except in the system cache (root's, read by every user).
+        let mode = if self.dir == Path::new(SYSTEM_CACHE_DIR) { 0o644 } else { 0o600 };
+        crate::atomic_file::replace(
+            &self.entry_path(compat, sha256),
+            &data,
+            crate::atomic_file::Mode::Exact(mode),
+            None,
+        )
+        .map_err(|e| e.to_string())
     }
 }
 

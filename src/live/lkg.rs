@@ -26,8 +26,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::atomic_file;
 use crate::readfile::{Links, ReadOptions};
 use crate::settings::file::MAX_SETTINGS_BYTES;
 
@@ -128,9 +128,7 @@ struct InvalidFile {
     error: String,
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(b))
-}
+use crate::digest::sha256_hex;
 
 /// The records of one state directory.
 #[derive(Debug, Clone)]
@@ -246,7 +244,6 @@ impl Store {
 
     /// Writes `rec` atomically (temp file, fsync, rename), mode 0600 in a 0700 directory.
     pub fn store(&self, rec: &Record) -> std::io::Result<()> {
-        use std::io::Write;
         self.create_dirs()?;
         let accepted = match &rec.accepted {
             Accepted::Absent => None,
@@ -264,12 +261,8 @@ impl Store {
             dev: rec.identity.map(|i| i.0),
             ino: rec.identity.map(|i| i.1),
         };
-        let dir = self.files_dir();
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-        tmp.write_all(&serde_json::to_vec(&f).map_err(std::io::Error::other)?)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.record_path(&rec.path)).map_err(|e| e.error)?;
-        std::fs::File::open(&dir)?.sync_all()
+        let bytes = serde_json::to_vec(&f).map_err(std::io::Error::other)?;
+        atomic_file::replace(&self.record_path(&rec.path), &bytes, atomic_file::Mode::Exact(0o600), None)
     }
 
     /// Every verified record but the one of `except` (at most [`MAX_RECORDS_SCANNED`]).
@@ -343,13 +336,9 @@ impl Store {
     }
 
     pub fn store_managed_seen(&self, seen: &ManagedSeen) -> std::io::Result<()> {
-        use std::io::Write;
         self.create_dirs()?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(&serde_json::to_vec(seen).map_err(std::io::Error::other)?)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.managed_seen_path()).map_err(|e| e.error)?;
-        Ok(())
+        let bytes = serde_json::to_vec(seen).map_err(std::io::Error::other)?;
+        atomic_file::replace(&self.managed_seen_path(), &bytes, atomic_file::Mode::Exact(0o600), None)
     }
 }
 

@@ -274,28 +274,8 @@ fn tokens_meet(spec: &str, toks: &[bash::Tok]) -> bool {
 
 /// Every text `toks` can produce is matched by `spec`: a run-time token only inside a star.
 fn tokens_within(spec: &str, toks: &[bash::Tok]) -> bool {
-    use bash::Tok;
     let p: Vec<char> = spec.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < toks.len() {
-        let lit_eq = pi < p.len() && p[pi] != '*' && matches!(toks[ti], Tok::Lit(c) if c == p[pi]);
-        if lit_eq {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    star_match(&p, toks, |c, t| matches!(t, bash::Tok::Lit(l) if *l == c))
 }
 
 /// `Bash(rm -rf *)` against `rm -r -f x`, `rm -fr x`, `rm --recursive --force x`: every short
@@ -354,10 +334,18 @@ pub enum PathMatch {
 /// Wildcard match where `*` matches any run of characters (including none).
 pub fn wildcard(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    star_match(&p, &t, |a, b| a == *b)
+}
+
+/// `*`-only wildcard matching of `pattern` against a sequence whose items `eq` compares with a
+/// pattern character (a `*` in the pattern matches any run of items, a non-`*` one item it
+/// equals). Greedy with one backtrack point: linear in practice, O(n·m) at worst.
+fn star_match<T>(pattern: &[char], text: &[T], eq: impl Fn(char, &T) -> bool) -> bool {
+    let (p, t) = (pattern, text);
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+        if pi < p.len() && p[pi] != '*' && eq(p[pi], &t[ti]) {
             pi += 1;
             ti += 1;
         } else if pi < p.len() && p[pi] == '*' {

@@ -19,7 +19,7 @@
 //! check and the atomic swap (`renameat2(RENAME_EXCHANGE)`, verified, swapped back on a
 //! mismatch). Owner and mode are set on the new file's descriptor, never by path.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dirfd::{Dir, DirError, FileId};
-use super::{RollbackError, private_dir, sha256_hex, sync_dir};
+use super::{RollbackError, private_dir, sha256_hex, write_atomic};
 
 /// Version 2 records the directory's identity (`dir_id`); older snapshots are discarded.
 const FORMAT_VERSION: u32 = 2;
@@ -261,32 +261,19 @@ impl EditStore {
         };
         private_dir(&self.dir)?;
         let dest = self.file(tool_use_id);
-        let tmp = dest.with_extension(format!("{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            let mut header = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-            header.push(b'\n');
-            f.write_all(&header)?;
-            f.write_all(&content)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &dest)
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(RollbackError::io(&dest, e));
-        }
-        sync_dir(&self.dir);
+        let mut data = serde_json::to_vec(&meta).map_err(|e| RollbackError::io(&dest, std::io::Error::other(e)))?;
+        data.push(b'\n');
+        data.extend_from_slice(&content);
+        write_atomic(&dest, &data, 0o600, None)?;
         Ok(Snapshotted::Saved { sha256, existed })
     }
 
     fn read_meta(file: &Path) -> Result<SnapshotMeta, RollbackError> {
-        let f = std::fs::File::open(file).map_err(|e| RollbackError::io(file, e))?;
+        // Never waited on (a FIFO planted in the rollback store is refused), never followed.
+        let f = crate::readfile::open_regular(file, crate::readfile::Links::NoFollow).map_err(|e| match e {
+            crate::readfile::ReadError::Io { path, source } => RollbackError::Io { path, source },
+            e => RollbackError::io(file, std::io::Error::other(e.reason())),
+        })?;
         let mut line = Vec::new();
         std::io::BufReader::new(f)
             .take(1 << 20)
@@ -656,5 +643,18 @@ mod tests {
             expected_after(&snap("NotebookEdit", "{}", true), &json!({"new_source": "print(\"hi\")"})),
             Expect::Contains(vec![br#"print(\"hi\")"#.to_vec()])
         );
+    }
+
+    /// A FIFO planted in the store in place of a snapshot is removed by clean(), never waited on.
+    #[test]
+    fn a_fifo_in_the_store_is_refused_without_waiting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(&tmp.path().join("state"));
+        s.snapshot("t1", None, "Write", &tmp.path().join("new")).unwrap();
+        let snap = std::fs::read_dir(s.dir()).unwrap().flatten().map(|e| e.path()).next().unwrap();
+        crate::readfile::plant_fifo(&snap);
+        let removed = crate::readfile::must_return("clean", move || s.clean());
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(removed[0].1.contains("FIFO"), "{removed:?}");
     }
 }

@@ -24,14 +24,11 @@ pub mod dirfd;
 pub mod edits;
 pub mod settings;
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::decision::Verdict;
 use crate::event::{EventKind, HookEvent};
@@ -277,11 +274,19 @@ impl Rollback {
             return Vec::new();
         }
         let Some(id) = tool_use_id(event) else {
-            verdict.system_messages.push(format!(
-                "hookhost: rollback is armed for {} but the event has no tool_use_id: this change cannot be undone",
-                armed.path.display()
-            ));
-            return Vec::new();
+            // Cannot be armed: said to the user and the audit log, never silently skipped.
+            let msg = format!(
+                "hookhost: rollback cannot be armed for {} (asked by {}): the event has no tool_use_id to tie \
+                 the PostToolUse to, so if a PostToolUse hook rejects this change it cannot be undone",
+                armed.path.display(),
+                armed.by.join(", ")
+            );
+            verdict.system_messages.push(msg.clone());
+            verdict.why.push(msg.clone());
+            let mut r = edit_record(event, &armed.path);
+            r.insert("action".into(), "not_armed_no_tool_use_id".into());
+            r.insert("detail".into(), msg.into());
+            return vec![r];
         };
         let tool = event.tool_name().unwrap_or("").to_string();
         let session = event.str_field("session_id").map(str::to_string);
@@ -588,9 +593,7 @@ fn edit_record(event: &HookEvent, path: &Path) -> Map<String, Value> {
     r
 }
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
+pub(crate) use crate::digest::sha256_hex;
 
 /// Creates `dir` (and parents) with mode 0700 if missing.
 pub(crate) fn private_dir(dir: &Path) -> Result<(), RollbackError> {
@@ -598,41 +601,14 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), RollbackError> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| RollbackError::io(dir, e))
 }
 
-/// Replaces `path` with `bytes` atomically: a temp file in the same directory, mode `mode`,
-/// owner `owner` (uid, gid; best effort: only root may give a file away), fsync, rename over
-/// `path`, fsync of the directory.
+/// Replaces `path` with `bytes` atomically (`crate::atomic_file`), mode `mode`, owner `owner`
+/// (uid, gid; best effort: only root may give a file away).
 pub(crate) fn write_atomic(
     path: &Path,
     bytes: &[u8],
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<(), RollbackError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".hookhost-rollback-")
-        .tempfile_in(dir)
-        .map_err(|e| RollbackError::io(dir, e))?;
-    let tmp_path = tmp.path().to_path_buf();
-    tmp.as_file_mut().write_all(bytes).map_err(|e| RollbackError::io(&tmp_path, e))?;
-    if let Some((uid, gid)) = owner {
-        // On the descriptor: a path can be swapped, the open file cannot.
-        let _ = nix::unistd::fchown(
-            tmp.as_file(),
-            Some(nix::unistd::Uid::from_raw(uid)),
-            Some(nix::unistd::Gid::from_raw(gid)),
-        );
-    }
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode & 0o7777))
-        .map_err(|e| RollbackError::io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| RollbackError::io(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| RollbackError::io(path, e.error))?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// fsyncs a directory (best effort: a rename is already atomic; this makes it durable).
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    crate::atomic_file::replace(path, bytes, crate::atomic_file::Mode::Exact(mode), owner)
+        .map_err(|e| RollbackError::io(path, e))
 }

@@ -157,7 +157,7 @@ impl SettingsSnapshots {
             Some(Ok(t)) => (Some(t.to_string()), None),
             Some(Err(_)) => {
                 let b = bytes.unwrap_or_default();
-                (None, Some(b.iter().map(|x| format!("{x:02x}")).collect::<String>()))
+                (None, Some(crate::digest::hex(b)))
             }
         };
         let rec = Accepted {

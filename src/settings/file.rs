@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::Scope;
-use super::locate::{Seg, line_col, locate};
+use super::locate::{Locator, Seg, line_col};
 use crate::error::{Location, SettingsError};
 use crate::event::{KNOWN_EVENTS, MAX_JSON_DEPTH};
 use crate::hook::{CommandHook, Enforcement, Handler, Hook, OnFailure, Origin, Shell, WasmHook, default_timeout};
@@ -58,8 +57,8 @@ pub struct SettingsFile {
     pub rollback: RollbackSettings,
     /// Managed `requirePinnedHooks` (a non-boolean value counts as `true`).
     pub require_pinned_hooks: Option<bool>,
-    /// Managed `hookhost.daemon` (see `crate::daemon::auto`).
-    pub daemon_mode: Option<crate::daemon::auto::DaemonMode>,
+    /// Managed `hookhost.daemon` (what it does: `crate::daemon::auto`).
+    pub daemon_mode: Option<crate::vocab::DaemonMode>,
     /// Managed `audit` settings.
     pub audit: Option<AuditSettings>,
     /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
@@ -188,11 +187,14 @@ struct Ctx<'a> {
     path: &'a Path,
     scope: Scope,
     warnings: Vec<Diagnostic>,
+    /// The text indexed at the first location asked for (every hook's origin is one: a scan from
+    /// the start per hook made a file of n hooks cost n²).
+    locator: std::cell::OnceCell<Locator<'a>>,
 }
 
 impl Ctx<'_> {
     fn location(&self, segs: &[Seg], key: bool) -> Location {
-        let (line, column) = locate(self.text, segs, key);
+        let (line, column) = self.locator.get_or_init(|| Locator::new(self.text)).locate(segs, key);
         Location { path: self.path.to_path_buf(), line, column }
     }
 
@@ -228,7 +230,7 @@ fn key(segs: &[Seg], k: &str) -> Vec<Seg> {
 /// Parses settings text.
 pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, SettingsError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut cx = Ctx { text, path, scope, warnings: Vec::new() };
+    let mut cx = Ctx { text, path, scope, warnings: Vec::new(), locator: std::cell::OnceCell::new() };
     if text.trim().is_empty() {
         return Err(cx.err(&[], false, "file is empty; expected a JSON object (write {} for no settings)"));
     }
@@ -252,7 +254,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
     let mut file = SettingsFile {
         scope,
         path: path.to_path_buf(),
-        sha256: format!("{:x}", Sha256::digest(text.as_bytes())),
+        sha256: crate::digest::sha256_hex(text.as_bytes()),
         hooks: Vec::new(),
         permissions: PermissionLists::default(),
         disable_all_hooks: None,
@@ -324,7 +326,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
                             file.max_hooks_per_event = Some(n as usize);
                         }
                         "daemon" if scope == Scope::Managed => {
-                            let m = x.as_str().and_then(crate::daemon::auto::DaemonMode::parse).ok_or_else(|| {
+                            let m = x.as_str().and_then(crate::vocab::DaemonMode::parse).ok_or_else(|| {
                                 cx.err(&kat, false, "`hookhost.daemon` must be \"auto\", \"off\" or \"required\"")
                             })?;
                             file.daemon_mode = Some(m);
@@ -1091,7 +1093,7 @@ fn parse_handler(
         o.remove("sha256");
     }
     let definition = serde_json::json!({"event": event, "matcher": matcher_source, "hook": unpinned});
-    let definition_sha256 = format!("{:x}", Sha256::digest(definition.to_string().as_bytes()));
+    let definition_sha256 = crate::digest::sha256_hex(definition.to_string().as_bytes());
     Ok(Hook {
         event: event.to_string(),
         matcher: matcher.clone(),

@@ -3,7 +3,6 @@
 //! (`resolve`), and server-managed settings (`remote`: fetch, verify, cache). Settings never call the bus: they hand resolved revisions up.
 
 pub mod file;
-pub mod lint;
 pub mod locate;
 pub mod remote;
 pub mod resolve;

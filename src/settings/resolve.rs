@@ -70,7 +70,7 @@ pub struct Settings {
     /// Managed `hookhost.maxHooksPerEvent` (see [`Settings::max_hooks_per_event`]).
     pub max_hooks_per_event: Option<usize>,
     /// Managed `hookhost.daemon` ("auto" when unset).
-    pub daemon_mode: crate::daemon::auto::DaemonMode,
+    pub daemon_mode: crate::vocab::DaemonMode,
     /// Managed rollback settings, resolved (see `crate::rollback::RollbackOptions`).
     pub rollback: super::file::RollbackSettings,
     /// Managed `audit` settings (defaults when no managed file sets them).

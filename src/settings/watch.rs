@@ -16,8 +16,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::file::{self, SettingsFile};
 use super::{Locations, Scope};
 use crate::error::{Location, SettingsError};
@@ -107,9 +105,7 @@ pub fn read_disk(loc: &Locations, path: &Path, scope: Scope) -> Disk {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
+use crate::digest::sha256_hex;
 
 /// The current versions of every settings file of `loc`, in precedence order, and the files
 /// that could not be used (the unit tests' starting point).

@@ -30,7 +30,6 @@
 //! skip is visible at the receiver as a gap in `seq`, and is why the cursor belongs where the
 //! agent cannot write (the daemon's directory).
 
-pub mod cli;
 pub mod follow;
 pub mod otlp;
 pub mod syslog;
@@ -197,16 +196,11 @@ pub fn read_cursor(path: &Path) -> io::Result<Option<Cursor>> {
     serde_json::from_slice(&text).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Writes a cursor file: a private temporary file in the same directory, fsynced, renamed over.
+/// Writes a cursor file atomically and durably, mode 0600 (`crate::atomic_file`).
 fn write_cursor(path: &Path, c: &Cursor) -> io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".cursor-").tempfile_in(dir)?;
-    tmp.write_all(&serde_json::to_vec_pretty(c).map_err(io::Error::other)?)?;
-    tmp.write_all(b"\n")?;
-    tmp.as_file().sync_data()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let mut bytes = serde_json::to_vec_pretty(c).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    crate::atomic_file::replace(path, &bytes, crate::atomic_file::Mode::Exact(0o600), None)
 }
 
 fn now_unix() -> f64 {
@@ -214,41 +208,9 @@ fn now_unix() -> f64 {
 }
 
 /// Unix seconds of an RFC 3339 UTC time as the audit log writes it
-/// (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`).
+/// (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`; `crate::clock`).
 pub fn parse_time(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let rest = &s[19..];
-    let frac = match rest.strip_suffix('Z')? {
-        "" => 0.0,
-        f => {
-            let digits = f.strip_prefix('.')?;
-            if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            digits.parse::<u64>().ok()? as f64 / 10f64.powi(digits.len() as i32)
-        }
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + frac)
+    crate::clock::parse_rfc3339(s)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -803,9 +765,9 @@ mod tests {
     #[test]
     fn times_parse_like_the_log_writes_them() {
         for secs in [0i64, 1, 86_399, 951_782_400, 1_700_000_000, 4_102_444_800] {
-            let s = crate::bus::format_rfc3339(secs, Some(123_456));
+            let s = crate::clock::format_rfc3339(secs, Some(123_456));
             assert_eq!(parse_time(&s), Some(secs as f64 + 0.123456), "{s}");
-            let s = crate::bus::format_rfc3339(secs, None);
+            let s = crate::clock::format_rfc3339(secs, None);
             assert_eq!(parse_time(&s), Some(secs as f64), "{s}");
         }
         for bad in [

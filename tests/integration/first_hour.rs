@@ -263,13 +263,27 @@ fn first_hour_completions_man_and_the_demo_from_an_installed_binary() {
     std::fs::copy(bin(), &installed).unwrap();
     let cwd = env.path().join("elsewhere");
     std::fs::create_dir_all(&cwd).unwrap();
-    let out = Command::new(&installed)
-        .arg("demo")
-        .current_dir(&cwd)
-        .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
-        .env("XDG_STATE_HOME", env.state_home())
-        .output()
-        .unwrap();
+    // The copy was just written: a process another test thread forks meanwhile may hold its
+    // write descriptor for an instant, and exec then fails with ETXTBSY. Retried, not a result.
+    let run_installed = || {
+        Command::new(&installed)
+            .arg("demo")
+            .current_dir(&cwd)
+            .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
+            .env("XDG_STATE_HOME", env.state_home())
+            .output()
+    };
+    let mut attempt = run_installed();
+    for _ in 0..50 {
+        match &attempt {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                attempt = run_installed();
+            }
+            _ => break,
+        }
+    }
+    let out = attempt.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("using the examples bundled in this binary"), "{stdout}");

@@ -13,10 +13,10 @@ use serde_json::json;
 
 use super::support::{Env, hook_settings};
 use hookhost::event::KNOWN_EVENTS;
-use hookhost::settings::Scope;
-use hookhost::settings::lint::{
+use hookhost::lint::{
     CLAUDE_CODE_KEYS, HOOKHOST_KEYS, HOOKHOST_OBJECT_KEYS, KNOWN_TOOLS, PERMISSION_KEYS, Severity, lint_text,
 };
+use hookhost::settings::Scope;
 
 /// One-edit variants of `w` that are not in `known`.
 fn misspellings(w: &str, known: &[&str]) -> Vec<String> {

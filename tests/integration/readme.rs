@@ -10,6 +10,9 @@
 //! file (`command not found`, `No such file or directory`, `Permission denied` on stderr); what it started in the background is killed after it.
 //! A block that cannot run in CI says so in its info string, `sh no-run: <reason>`, and that
 //! list is kept small (asserted).
+//!
+//! Every relative link of those READMEs, `docs/*.md`, `sdk/README.md` and `wit/README.md` names a
+//! file that exists, and an anchor into a Markdown file names one of its headings.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -189,4 +192,118 @@ fn readme_every_command_block_runs_as_written() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// Every Markdown file people read: the READMEs above, `docs/*.md`, and the READMEs of `sdk/`
+/// and `wit/`.
+fn documents() -> Vec<PathBuf> {
+    let root = repo();
+    let mut out = readmes();
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    out.extend(docs);
+    out.extend(["sdk/README.md", "wit/README.md"].iter().map(|p| root.join(p)).filter(|p| p.is_file()));
+    out
+}
+
+/// The text outside fenced blocks, line by line (headings and links inside code are not ones).
+/// Each with its 1-based line number.
+fn prose(text: &str) -> Vec<(usize, &str)> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for (n, l) in text.lines().enumerate() {
+        if l.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            out.push((n + 1, l));
+        }
+    }
+    out
+}
+
+/// GitHub's anchor for a heading: lower case, inline code marks and punctuation dropped (letters,
+/// digits, `-`, `_` and spaces kept), spaces to `-`; repeats get `-1`, `-2`, ….
+fn anchors(text: &str) -> Vec<String> {
+    let mut bases: Vec<String> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (_, l) in prose(text) {
+        let Some(h) = l.strip_prefix('#') else { continue };
+        let h = h.trim_start_matches('#');
+        if !h.starts_with(' ') {
+            continue;
+        }
+        let slug: String = h
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let n = bases.iter().filter(|s| **s == slug).count();
+        seen.push(if n == 0 { slug.clone() } else { format!("{slug}-{n}") });
+        bases.push(slug);
+    }
+    seen
+}
+
+/// The targets of inline links `[text](target)` outside code spans and blocks.
+fn links(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'`' => in_code = !in_code,
+            b']' if !in_code && b.get(i + 1) == Some(&b'(') => {
+                if let Some(end) = line[i + 2..].find(')') {
+                    out.push(line[i + 2..i + 2 + end].to_string());
+                    i += 2 + end;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn readme_every_relative_link_and_anchor_resolves() {
+    let root = repo();
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        for (n, line) in prose(&text) {
+            for target in links(line) {
+                let target = target.split_whitespace().next().unwrap_or("").to_string();
+                if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                checked += 1;
+                let (path, anchor) = target.split_once('#').unwrap_or((&target, ""));
+                let file = if path.is_empty() { doc.clone() } else { doc.parent().unwrap().join(path) };
+                let shown = doc.strip_prefix(&root).unwrap().display().to_string();
+                if !file.exists() {
+                    broken.push(format!("{shown}:{n}: `{target}`: no such file"));
+                    continue;
+                }
+                if !anchor.is_empty() && file.extension().is_some_and(|x| x == "md") {
+                    let heads = anchors(&std::fs::read_to_string(&file).unwrap());
+                    if !heads.iter().any(|h| h == anchor) {
+                        broken.push(format!("{shown}:{n}: `{target}`: no heading with that anchor"));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{checked} relative links checked");
+    assert!(checked >= 40, "only {checked} links found: the link scanner is broken");
+    assert!(broken.is_empty(), "{} broken link(s):\n{}", broken.len(), broken.join("\n"));
 }

@@ -347,6 +347,30 @@ fn rollback_too_large_file_is_not_snapshotted_and_warned() {
     assert_eq!(audit(&env, "rollback")[0]["action"], "not_armed_too_large");
 }
 
+/// A rollback that cannot be armed (the event has no `tool_use_id` to pair PreToolUse with
+/// PostToolUse) says so to the user and writes an audit record, never a silent skip.
+#[test]
+fn rollback_that_cannot_be_armed_says_so_and_is_audited() {
+    let env = scanner_env(json!({}));
+    let f = env.project().join("notes.txt");
+    std::fs::write(&f, "hello\n").unwrap();
+    let mut e: Value =
+        serde_json::from_slice(&tool_event(&env, "PreToolUse", "Edit", edit_input(&f, "hello", KEY), "x")).unwrap();
+    e.as_object_mut().unwrap().remove("tool_use_id");
+    let out = env.dispatch(&serde_json::to_vec(&e).unwrap());
+    assert_eq!(out.code, 0, "the edit itself is not blocked: {out:?}");
+    let said: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(said["systemMessage"].as_str().unwrap_or("").contains("rollback cannot be armed"), "{out:?}");
+    assert!(snapshots(&env).is_empty(), "nothing was snapshotted");
+    let recs = audit(&env, "rollback");
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["action"], "not_armed_no_tool_use_id");
+    assert_eq!(recs[0]["path"], f.display().to_string());
+    assert!(recs[0]["detail"].as_str().unwrap().contains("cannot be undone"), "{recs:?}");
+    // The file is untouched by hookhost.
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "hello\n");
+}
+
 #[test]
 fn rollback_explain_says_whether_armed() {
     let env = scanner_env(json!({}));

@@ -113,6 +113,33 @@ pub(super) fn write_pid(fd: libc::c_int, pid: libc::pid_t) -> bool {
     unsafe { libc::write(fd, buf[i..].as_ptr().cast(), len) == len as isize }
 }
 
+/// Drops every capability of the calling process for good: the bounding set, the ambient set,
+/// securebits set and locked, `capset` zero. Raw syscalls only, no allocation (it runs in a forked
+/// child too). Needs `CAP_SETPCAP` (root) for the bounding set and securebits.
+pub(super) fn drop_capabilities(cap_last_cap: u32) -> std::io::Result<()> {
+    // SAFETY (whole function): plain prctl/capset syscalls on values and a stack buffer owned
+    // here; nothing allocates or takes a lock.
+    unsafe {
+        for cap in 0..=cap_last_cap {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(errno());
+            }
+        }
+        if libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) != 0 {
+            return Err(errno());
+        }
+        if libc::prctl(libc::PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) != 0 {
+            return Err(errno());
+        }
+        let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+        let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
+        if libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) != 0 {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
 impl ChildPlan {
     /// Runs in the forked child before exec. Raw syscalls only; no allocation.
     pub(super) fn apply(&self) -> std::io::Result<()> {
@@ -223,22 +250,7 @@ impl ChildPlan {
             }
             // 8. Capabilities: bounding set, ambient set, securebits (needs CAP_SETPCAP), capset 0.
             if self.drop_caps {
-                for cap in 0..=self.cap_last_cap {
-                    if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
-                        return Err(errno());
-                    }
-                }
-                if libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) != 0 {
-                    return Err(errno());
-                }
-                if libc::prctl(libc::PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) != 0 {
-                    return Err(errno());
-                }
-                let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-                let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
-                if libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) != 0 {
-                    return Err(errno());
-                }
+                drop_capabilities(self.cap_last_cap)?;
             }
             // 9. Landlock.
             if let Some(fd) = &self.landlock

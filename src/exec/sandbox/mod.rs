@@ -25,9 +25,11 @@
 //! the host, and no host thread ever leaves the host's namespaces. Design: `design/sandbox.md`.
 
 mod child;
+mod confine;
 mod grants;
 mod orphans;
 pub mod pool;
+pub use confine::confine_self;
 mod probe;
 mod seccomp;
 

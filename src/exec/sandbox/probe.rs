@@ -408,17 +408,81 @@ fn etc_grants(etc: &Path) -> Vec<(PathBuf, PathFd, Grant)> {
     paths.dedup();
     let mut out = Vec::new();
     for p in paths {
-        let Ok(fd) = PathFd::new(&p) else { continue };
-        let Ok(st) = nix::sys::stat::fstat(&fd) else { continue };
-        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        let world = if dir { 0o005 } else { 0o004 };
-        if st.st_mode & world != world {
-            tracing::debug!(path = %p.display(), mode = format!("{:o}", st.st_mode & 0o7777), "sandbox: /etc entry not world-readable; not granted");
-            continue;
-        }
-        out.push((p, fd, if dir { Grant::ReadTree } else { Grant::ReadFile }));
+        grant_world_readable(p, 0, &mut out);
     }
     out
+}
+
+/// Below a granted `/etc` directory, at most this many entries are looked at, and this deep; a
+/// larger or deeper tree is granted piece by piece.
+const ETC_TREE_MAX_ENTRIES: usize = 20_000;
+const ETC_TREE_MAX_DEPTH: usize = 6;
+
+/// Grants `p` if it is world-readable: a file as [`Grant::ReadFile`]; a directory as
+/// [`Grant::ReadTree`] when everything beneath it is world-readable too, else each of its
+/// world-readable entries the same way (a Landlock grant covers a whole tree, and a file an admin
+/// made private below a listed directory, say `ssl/certs/internal.key` 0600, must not become
+/// readable to a hook that runs as its owner).
+fn grant_world_readable(p: PathBuf, depth: usize, out: &mut Vec<(PathBuf, PathFd, Grant)>) {
+    let Ok(fd) = PathFd::new(&p) else { return };
+    let Ok(st) = nix::sys::stat::fstat(&fd) else { return };
+    let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let world = if dir { 0o005 } else { 0o004 };
+    if st.st_mode & world != world {
+        tracing::debug!(path = %p.display(), mode = format!("{:o}", st.st_mode & 0o7777), "sandbox: /etc entry not world-readable; not granted");
+        return;
+    }
+    if !dir {
+        out.push((p, fd, Grant::ReadFile));
+        return;
+    }
+    let mut budget = ETC_TREE_MAX_ENTRIES;
+    if all_world_readable(&p, 0, &mut budget) {
+        out.push((p, fd, Grant::ReadTree));
+        return;
+    }
+    tracing::debug!(path = %p.display(), "sandbox: /etc directory holds private entries; granted entry by entry");
+    if depth >= ETC_TREE_MAX_DEPTH {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(&p) else { return };
+    let mut children: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    children.sort();
+    for c in children {
+        grant_world_readable(c, depth + 1, out);
+    }
+}
+
+/// Whether every entry beneath `dir` (not following symbolic links: their targets are granted,
+/// or not, on their own) is world-readable, directories world-searchable, within the budget.
+fn all_world_readable(dir: &Path, depth: usize, budget: &mut usize) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if depth > ETC_TREE_MAX_DEPTH {
+        return false;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else { return false };
+    for e in rd {
+        let Ok(e) = e else { return false };
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        // The entry's type comes with the directory listing: links cost no `stat`.
+        if e.file_type().is_ok_and(|t| t.is_symlink()) {
+            continue;
+        }
+        let Ok(m) = e.metadata() else { return false };
+        let mode = m.permissions().mode();
+        let ft = m.file_type();
+        if ft.is_dir() {
+            if mode & 0o005 != 0o005 || !all_world_readable(&e.path(), depth + 1, budget) {
+                return false;
+            }
+        } else if mode & 0o004 != 0o004 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Builds, on threads of their own, what every sandboxed run of this process shares (the
@@ -472,7 +536,14 @@ mod tests {
         file("gitconfig", 0o600); // listed, but an admin made it private
         file("hosts", 0o640);
         dir("python3.11", 0o755);
+        file("python3.11/sitecustomize.py", 0o644);
         dir("python3.12", 0o700);
+        // A listed directory with a private file below: its other entries, one by one.
+        file("perl/Config.pm", 0o644);
+        file("perl/sub/x.pm", 0o644);
+        file("perl/sub/token", 0o600);
+        dir("perl/locked", 0o700);
+        dir("perl/open", 0o755);
         dir("ssl/certs", 0o755);
         file("ssl/private/k.pem", 0o600);
         file("ssl/openssl.cnf", 0o644);
@@ -489,6 +560,9 @@ mod tests {
             vec![
                 ("localtime".to_string(), Grant::ReadFile),
                 ("passwd".to_string(), Grant::ReadFile),
+                ("perl/Config.pm".to_string(), Grant::ReadFile),
+                ("perl/open".to_string(), Grant::ReadTree),
+                ("perl/sub/x.pm".to_string(), Grant::ReadFile),
                 ("python3.11".to_string(), Grant::ReadTree),
                 ("ssl/certs".to_string(), Grant::ReadTree),
                 ("ssl/openssl.cnf".to_string(), Grant::ReadFile),

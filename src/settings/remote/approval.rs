@@ -32,7 +32,8 @@ pub fn approval(state_dir: Option<&Path>, revision: &str) -> Option<ApprovalReco
         return None;
     }
     let p = approvals_dir(state_dir).join(format!("{revision}.json"));
-    std::fs::read(p)
+    // Never waited on: the approvals of a user's one-shot `dispatch` sit where the agent can write.
+    crate::readfile::read(&p, &crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, 64 * 1024))
         .ok()
         .and_then(|b| serde_json::from_slice::<ApprovalRecord>(&b).ok())
         .filter(|r| r.revision == revision)

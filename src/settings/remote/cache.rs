@@ -20,7 +20,6 @@
 //! for server policy for what that owner can and cannot do.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
@@ -224,10 +223,10 @@ impl Cache {
 
     fn load_disk(&self, cfg: &RemoteConfig) -> Result<Option<Cached>, RemoteError> {
         let mp = self.meta_path();
-        let text = match std::fs::read(&mp) {
+        let text = match read_state(&mp, MAX_RECORD_BYTES) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.err(&mp, format!("cannot read: {e}"))),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(self.err(&mp, format!("cannot read: {}", e.reason()))),
         };
         let meta: CacheMeta = serde_json::from_slice(&text).map_err(|e| self.err(&mp, format!("corrupt: {e}")))?;
         if meta.payload_sha256.len() != 64 || !meta.payload_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -237,7 +236,8 @@ impl Cache {
             return Err(self.err(&mp, format!("is for {}, not {}", meta.url, cfg.url)));
         }
         let pp = self.payload_path(&meta.payload_sha256);
-        let bytes = std::fs::read(&pp).map_err(|e| self.err(&pp, format!("cannot read: {e}")))?;
+        let bytes = read_state(&pp, super::MAX_PAYLOAD_BYTES)
+            .map_err(|e| self.err(&pp, format!("cannot read: {}", e.reason())))?;
         if sha256_hex(&bytes) != meta.payload_sha256 {
             return Err(self.err(&pp, "payload does not match its recorded sha256 (tampered)"));
         }
@@ -300,7 +300,7 @@ impl Cache {
     /// The highest version recorded for `cfg`'s target (None: none, unreadable, or another
     /// target's).
     pub fn highest(&self, cfg: &RemoteConfig) -> Option<Highest> {
-        let h: Highest = serde_json::from_slice(&std::fs::read(self.highest_path()).ok()?).ok()?;
+        let h: Highest = serde_json::from_slice(&read_state(&self.highest_path(), MAX_RECORD_BYTES).ok()?).ok()?;
         (h.target == cfg.target()).then_some(h)
     }
 
@@ -396,8 +396,9 @@ impl Cache {
     /// The last fetch attempt: `Ok(None)` when none is recorded (or unreadable), `Err` when its
     /// time cannot be trusted (ignored; the message says why).
     pub fn last_attempt(&self) -> Result<Option<AttemptRecord>, String> {
-        let Some(a) =
-            std::fs::read(self.attempt_path()).ok().and_then(|b| serde_json::from_slice::<AttemptRecord>(&b).ok())
+        let Some(a) = read_state(&self.attempt_path(), MAX_RECORD_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<AttemptRecord>(&b).ok())
         else {
             return Ok(None);
         };
@@ -446,13 +447,20 @@ impl Cache {
     }
 }
 
+/// Replaces `path` (a file in `dir`) atomically and durably, mode 0600 (`crate::atomic_file`).
 pub(super) fn atomic_write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // The rename is durable once the directory is.
-    std::fs::File::open(dir)?.sync_all()
+    debug_assert_eq!(path.parent(), Some(dir));
+    crate::atomic_file::replace(path, bytes, crate::atomic_file::Mode::Exact(0o600), None)
+}
+
+/// The largest cache record (`meta.json`, `highest.json`, `attempt.json`) read back.
+const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// Reads one of the cache's own files: a regular file, not a link, bounded, never waited on (the
+/// cache of a user's one-shot `dispatch` sits where the agent can write: a FIFO there must not
+/// hang an event).
+fn read_state(path: &Path, max: u64) -> Result<Vec<u8>, crate::readfile::ReadError> {
+    crate::readfile::read(path, &crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, max))
 }
 
 #[cfg(test)]

@@ -33,7 +33,6 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 pub use approval::{ApprovalRecord, approval, record_approval};
 pub use cache::{
@@ -93,9 +92,7 @@ impl RemoteError {
     }
 }
 
-pub fn sha256_hex(b: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(b))
-}
+pub use crate::digest::sha256_hex;
 
 fn now_unix() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
@@ -806,5 +803,42 @@ mod tests {
         std::fs::write(cache.meta_path(), serde_json::to_vec(&m).unwrap()).unwrap();
         assert!(cache.load_disk_for_test(&c).unwrap_err().to_string().contains("not a sha256"));
         assert!(Payload { bytes: b" {} ".to_vec(), signature: None, revision: String::new(), signed: None }.is_empty());
+    }
+
+    /// A user's one-shot cache sits where the agent can write: a FIFO in place of any of its
+    /// files is refused at once, never opened for good (an event waiting on it would run into the
+    /// agent's hook timeout, which fails open).
+    #[test]
+    fn fifos_in_the_cache_and_the_approvals_are_refused_without_waiting() {
+        let t = tempfile::tempdir().unwrap();
+        let c = cfg(vec![key().verifying_key()]);
+        let cache = Cache::new(Some(t.path()), &c.url);
+        std::fs::create_dir_all(&cache.dir).unwrap();
+        for p in [cache.meta_path(), cache.highest_path(), cache.attempt_path()] {
+            crate::readfile::plant_fifo(&p);
+        }
+        let (c1, k1) = (c.clone(), cache.clone());
+        let e = crate::readfile::must_return("meta.json", move || k1.load_disk_for_test(&c1)).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        let (c2, k2) = (c.clone(), cache.clone());
+        assert!(crate::readfile::must_return("highest.json", move || k2.highest(&c2)).is_none());
+        let k3 = cache.clone();
+        assert!(crate::readfile::must_return("last-attempt.json", move || k3.last_attempt()).unwrap().is_none());
+        // The payload a valid meta names.
+        std::fs::remove_file(cache.meta_path()).unwrap();
+        let sha = "ab".repeat(32);
+        let meta = serde_json::json!({"version": 2, "url": c.url, "payload_sha256": sha, "fetched_at": now_unix()});
+        std::fs::write(cache.meta_path(), meta.to_string()).unwrap();
+        crate::readfile::plant_fifo(&cache.payload_path(&sha));
+        let (c4, k4) = (c.clone(), cache.clone());
+        let e = crate::readfile::must_return("payload", move || k4.load_disk_for_test(&c4)).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        // An approval record.
+        let rev = "cd".repeat(32);
+        let dir = t.path().join("approvals");
+        std::fs::create_dir_all(&dir).unwrap();
+        crate::readfile::plant_fifo(&dir.join(format!("{rev}.json")));
+        let state = t.path().to_path_buf();
+        assert!(crate::readfile::must_return("approval", move || approval::approval(Some(&state), &rev)).is_none());
     }
 }

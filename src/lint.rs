@@ -1,6 +1,7 @@
 //! Linting settings files for `hookhost check`: every problem of every file, in one run, each
 //! located at file:line:column, with a "did you mean …" where an edit distance finds the name the
-//! author meant.
+//! author meant. A front end (`check`, `init`, `hookhost test`'s hints): it asks the gate
+//! (`crate::live`) what dispatch keeps for a broken file, which settings itself never does.
 //!
 //! Owns: the analysis behind `check` (the loader, `file`, stops at a file's first error and
 //! only warns about names it does not know; that is right for dispatch, which must decide, and
@@ -28,12 +29,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::file;
-use super::locate::{Seg, element_span, line_col, locate, offset_of};
-use super::{Locations, Scope};
 use crate::error::{Location, SettingsError};
 use crate::event::KNOWN_EVENTS;
 use crate::hook::{Handler, Hook};
+use crate::settings::file;
+use crate::settings::locate::{Seg, element_span, line_col, locate, offset_of};
+use crate::settings::{Locations, Scope};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -138,30 +139,8 @@ pub const HOOKHOST_OBJECT_KEYS: &[&str] = &[
     "strictCheck",
 ];
 
-/// Tool names Claude Code ships (rules and matchers name them, case-sensitively).
-pub const KNOWN_TOOLS: &[&str] = &[
-    "Bash",
-    "Read",
-    "Write",
-    "Edit",
-    "MultiEdit",
-    "NotebookEdit",
-    "NotebookRead",
-    "Glob",
-    "Grep",
-    "LS",
-    "WebFetch",
-    "WebSearch",
-    "Task",
-    "Agent",
-    "TodoWrite",
-    "ExitPlanMode",
-    "BashOutput",
-    "KillShell",
-    "KillBash",
-    "Skill",
-    "SlashCommand",
-];
+/// Tool names Claude Code ships (the one table, beside the matchers that name them).
+pub use crate::matcher::KNOWN_TOOLS;
 
 /// The closest of `known` to `name`, if it is close enough to be a misspelling: equal ignoring
 /// case, or within an edit distance (insertions, deletions, substitutions, transpositions) of 1
@@ -709,7 +688,7 @@ pub fn strict_by_policy(loc: &Locations) -> bool {
 /// code (0, or 1 when anything is an error, warnings included when `strict`).
 pub fn report(
     loc: &Locations,
-    loaded: &super::Loaded,
+    loaded: &crate::settings::Loaded,
     components: &[(PathBuf, Result<String, crate::decision::HookFailure>)],
     strict_flag: bool,
 ) -> u8 {

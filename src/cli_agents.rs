@@ -1,8 +1,11 @@
 //! Where the adapters meet `dispatch`: the agent's payload in, the canonical event through
 //! whatever evaluates it (in-process or the daemon), the answer out in the agent's form. The
 //! evaluation is a closure, so the same boundary serves every front end that dispatches.
+//!
+//! A front end (it takes `cli`'s arguments): the adapters themselves (`crate::agents`), which
+//! the bus, permissions and `hookhost test` use, stay below it.
 
-use super::Agent;
+use crate::agents::Agent;
 use crate::cli::DispatchArgs;
 use crate::decision::Response;
 
