@@ -386,7 +386,7 @@ fn main() {
             get("dispatch, wasm block-dangerous-bash") - d0
         );
     }
-    languages(&hookhost, &guests, tmp.path(), &p50, &dispatch_env);
+    languages(&hookhost, before.as_deref(), &guests, tmp.path(), &p50, &dispatch_env);
     sandbox_in_process(iterations);
     ship_overhead(iterations);
 }
@@ -540,6 +540,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// in-process decision with both allocators.
 fn languages(
     hookhost: &str,
+    before: Option<&str>,
     guests: &[(&'static str, PathBuf)],
     root: &Path,
     p50: &std::collections::HashMap<String, Duration>,
@@ -568,7 +569,7 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
         }
         d
     };
-    let start = |name: &str, dir: &Path| {
+    let start_with = |hookhost: &str, name: &str, dir: &Path| {
         Daemon::start(
             hookhost,
             &dispatch_env(dir),
@@ -576,6 +577,7 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
             &root.join(format!("{name}.sock")),
         )
     };
+    let start = |name: &str, dir: &Path| start_with(hookhost, name, dir);
     let base = start("none", &dir_of("none", None));
     let base_rss = {
         base.round_trips(root, 200);
@@ -636,7 +638,14 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
         "in-process on-demand µs"
     );
     for (lang, size, compile, dispatch, dir, component) in rows {
-        let daemon = start(&lang.replace(' ', "_").replace(['(', ')', '+'], ""), &dir);
+        let name = lang.replace(' ', "_").replace(['(', ')', '+'], "");
+        // The previous build's daemon first (HOOKHOST_BEFORE_BIN), then this one's.
+        let before_daemon = before.map(|b| {
+            let d = start_with(b, &format!("before-{name}"), &dir);
+            let (b50, b99) = d.round_trips(root, 2000);
+            format!("before: {b50:.3} / {b99:.3}, ")
+        });
+        let daemon = start(&name, &dir);
         let (d50, d99) = daemon.round_trips(root, 2000);
         let rss = rss_kib(daemon.child.id()).saturating_sub(base_rss);
         drop(daemon);
@@ -653,7 +662,7 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
             size,
             compile,
             dispatch,
-            format!("{d50:.3} / {d99:.3}"),
+            format!("{}{d50:.3} / {d99:.3}", before_daemon.unwrap_or_default()),
             format!("{:+.1}", rss as f64 / 1024.0),
             in_process(Allocator::Pooling),
             in_process(Allocator::OnDemand),
@@ -946,7 +955,8 @@ fn wasm_in_process_with(
         fuel: None,
     };
     let event = GuestEvent::new(&hookhost::event::HookEvent::parse(EVENT).unwrap());
-    let (loaded, _) = rt.load(&run).unwrap();
+    // Off the event path: a Python or JavaScript compile takes longer than an event's deadline.
+    let (loaded, _) = rt.precompile(&run).unwrap();
     let once = || {
         let start = Instant::now();
         std::hint::black_box(loaded.instantiate(&run).unwrap().handle(&event));

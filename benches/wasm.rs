@@ -54,12 +54,22 @@ fn runtime(allocator: Allocator, cache: &std::path::Path) -> WasmRuntime {
         .unwrap()
 }
 
-fn percentiles(name: &str, mut f: impl FnMut()) {
-    for _ in 0..200 {
+fn percentiles(name: &str, f: impl FnMut()) {
+    percentiles_n(name, 10_000, f)
+}
+
+fn percentiles_n(name: &str, n: usize, f: impl FnMut()) {
+    percentiles_gap(name, n, Duration::ZERO, f)
+}
+
+/// p50/p99 of `f` (after a warm-up), with `gap` of idle time before each (not timed).
+fn percentiles_gap(name: &str, n: usize, gap: Duration, mut f: impl FnMut()) {
+    for _ in 0..(n / 50).max(20) {
         f();
     }
-    let mut samples: Vec<Duration> = (0..10_000)
+    let mut samples: Vec<Duration> = (0..n)
         .map(|_| {
+            std::thread::sleep(gap);
             let t = Instant::now();
             f();
             t.elapsed()
@@ -81,6 +91,8 @@ fn bench(c: &mut Criterion) {
         std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
         if cfg!(debug_assertions) { "debug" } else { "release" }
     );
+
+    languages(&cache, &ev);
 
     for (name, allocator) in [("on-demand", Allocator::OnDemand), ("pooling", Allocator::Pooling)] {
         let rt = runtime(allocator, &cache);
@@ -135,6 +147,74 @@ fn bench(c: &mut Criterion) {
             l
         })
     });
+}
+
+/// The same policy built in Python and JavaScript (when their examples are built:
+/// hooks-examples/wasm-*/block-dangerous-bash/build.sh), next to Rust: where a decision's time
+/// goes (instantiation, including dropping the instance, vs the call), pooling allocator.
+fn languages(cache: &std::path::Path, ev: &GuestEvent) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let guests = [
+        ("Rust", guest()),
+        ("Python", root.join("hooks-examples/wasm-python/block-dangerous-bash/build/block_dangerous_bash_py.wasm")),
+        ("JavaScript", root.join("hooks-examples/wasm-js/block-dangerous-bash/build/block_dangerous_bash_js.wasm")),
+    ];
+    let rt = runtime(Allocator::Pooling, cache);
+    // HOOKHOST_BENCH_PROFILE=<language>: after the rows, runs that language's fresh-instance
+    // decision for 20 s more (to attach `perf`), then exits.
+    let profile = std::env::var("HOOKHOST_BENCH_PROFILE").ok();
+    for (lang, component) in guests {
+        if profile.as_deref().is_some_and(|p| p != lang) {
+            continue;
+        }
+        if !component.is_file() {
+            println!("{lang}: {} is not built; its rows are left out", component.display());
+            continue;
+        }
+        let run = WasmRun { memory_mb: Some(256), ..run_spec(component) };
+        // Compiling a Python or JavaScript component takes longer than an event's deadline.
+        let (loaded, _) = rt.precompile(&run).unwrap();
+        let n = if lang == "Rust" { 10_000 } else { 1_000 };
+        percentiles_n(&format!("{lang}: instantiate (and drop), pooling"), n, || {
+            black_box(loaded.instantiate(&run).unwrap());
+        });
+        // The parts of a fresh-instance decision, each timed alone.
+        let (mut inst, mut first, mut drop_) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let t = Instant::now();
+            let mut i = loaded.instantiate(&run).unwrap();
+            inst.push(t.elapsed());
+            let t = Instant::now();
+            black_box(i.handle(ev));
+            first.push(t.elapsed());
+            let t = Instant::now();
+            drop(i);
+            drop_.push(t.elapsed());
+        }
+        for (part, mut v) in
+            [("instantiate only", inst), ("first call on a fresh instance", first), ("drop after a call", drop_)]
+        {
+            v.sort();
+            println!("{:<44} p50 {:>7.1} µs", format!("{lang}: {part}"), v[v.len() / 2].as_secs_f64() * 1e6);
+        }
+        let mut warm = loaded.instantiate(&run).unwrap();
+        percentiles_n(&format!("{lang}: call only, warm instance"), n, || {
+            black_box(warm.handle(ev));
+        });
+        percentiles_n(&format!("{lang}: fresh instance per event, pooling"), n, || {
+            let out = loaded.instantiate(&run).unwrap().handle(ev);
+            assert!(matches!(&out.result, HookResult::Decided(d) if d.permission == Some(Permission::Deny)));
+            black_box(out);
+        });
+        if profile.is_some() {
+            println!("profiling: {lang} fresh instance per event for 20 s (pid {})", std::process::id());
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until {
+                black_box(loaded.instantiate(&run).unwrap().handle(ev));
+            }
+            std::process::exit(0);
+        }
+    }
 }
 
 criterion_group!(benches, bench);

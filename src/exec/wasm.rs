@@ -515,7 +515,9 @@ impl EngineHost {
             Some(pre) => (pre, LoadSource::Memory),
             None => {
                 let (component, source) = self.component(&sha256, &bytes, caches, budget)?;
+                let t = std::time::Instant::now();
                 let pre = Arc::new(self.prepare(path, &component)?);
+                tracing::debug!(prepare_us = t.elapsed().as_micros() as u64, "wasm component pre-linked");
                 lock(&self.by_hash).insert(sha256.clone(), pre.clone());
                 (pre, source)
             }
@@ -1247,6 +1249,7 @@ impl DiskCache {
                 return None;
             }
         };
+        let read_at = std::time::Instant::now();
         let verdict = (|| -> Result<Component, String> {
             if meta.uid() != 0 {
                 return Err(format!("owned by uid {}, not root", meta.uid()));
@@ -1263,7 +1266,15 @@ impl DiskCache {
             if h.len != artifact.len() as u64 || sha256_hex(artifact) != h.artifact_sha256 {
                 return Err("its artifact does not match its digest (corrupt or patched)".into());
             }
-            super::sandbox::deserialize_component(engine, artifact).map_err(|e| format!("{e:#}"))
+            let verified_at = std::time::Instant::now();
+            let c = super::sandbox::deserialize_component(engine, artifact).map_err(|e| format!("{e:#}"));
+            tracing::debug!(
+                verify_us = (verified_at - read_at).as_micros() as u64,
+                deserialize_us = verified_at.elapsed().as_micros() as u64,
+                bytes = artifact.len(),
+                "wasm precompile cache entry read"
+            );
+            c
         })();
         match verdict {
             Ok(c) => Some(c),

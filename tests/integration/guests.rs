@@ -358,3 +358,35 @@ fn the_same_policy_decides_the_same_in_every_language() {
     }
     assert!(lines.len() >= 160 && denied >= 60, "{} lines, {denied} denied", lines.len());
 }
+
+/// Every event gets a fresh instance: a guest that counts its calls in a global sees 1 on every
+/// event, in Rust, Python and JavaScript, with both allocators (the pooling one reuses memory
+/// slots, reset between instances).
+#[test]
+fn a_guest_keeps_nothing_from_one_event_to_the_next() {
+    let guests: Vec<(&str, Option<PathBuf>)> = vec![
+        ("Rust", build("tests/guests/rust").map(|d| d.join("capabilities.wasm"))),
+        ("Python", build("tests/guests/python-capabilities")),
+        ("JavaScript", build("tests/guests/js-capabilities")),
+    ];
+    let event = HookEvent::parse(&bash_event("ls")).unwrap();
+    for allocator in [Allocator::OnDemand, Allocator::Pooling] {
+        let rt = runtime(allocator);
+        for (lang, component) in &guests {
+            let Some(component) = component else { continue };
+            let run = WasmRun { memory_mb: Some(256), ..run_of(component) };
+            let (loaded, _) = rt.precompile(&run).unwrap();
+            // The oracle: one instance called twice does remember (the probe can fail).
+            let mut reused = loaded.instantiate(&run).unwrap();
+            for n in ["ok:1", "ok:2"] {
+                let r = reports(&reason_of(reused.handle(&GuestEvent::new(&event)).result));
+                assert_eq!(r.get("calls").map(String::as_str), Some(n), "{lang}: {r:?}");
+            }
+            drop(reused);
+            for n in 1..=4 {
+                let r = reports(&reason_of(rt.run(&run, &GuestEvent::new(&event)).result));
+                assert_eq!(r.get("calls").map(String::as_str), Some("ok:1"), "{lang}, {allocator:?}, event {n}: {r:?}");
+            }
+        }
+    }
+}

@@ -10,7 +10,11 @@ function probe(name, f) {
   }
 }
 
+// Events this instance has seen: 1 on every event when each event gets a fresh instance.
+let calls = 0;
+
 export const handle = hook((event) => {
+  calls += 1;
   const port = Number(event.payload.port ?? 9);
   return deny(
     [
@@ -22,6 +26,7 @@ export const handle = hook((event) => {
       probe("WebSocket", () => typeof WebSocket),
       probe("random", () => crypto.getRandomValues(new Uint8Array(4)).length),
       probe("agent", () => event.agent?.name ?? null),
+      probe("calls", () => calls),
     ].join(" "),
   );
 });

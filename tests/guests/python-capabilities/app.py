@@ -5,6 +5,9 @@ import os
 
 from hookhost_guest import Event, deny, hook
 
+# Events this instance has seen: 1 on every event when each event gets a fresh instance.
+CALLS = [0]
+
 
 def probe(name, f):
     try:
@@ -14,6 +17,7 @@ def probe(name, f):
 
 
 def policy(event: Event):
+    CALLS[0] += 1
     canary = event.payload.get("canary_file", "/etc/passwd")
     port = int(event.payload.get("port", 9))
     results = [
@@ -29,6 +33,7 @@ def policy(event: Event):
         probe("system", lambda: os.system("id")),
         probe("urandom", lambda: len(os.urandom(8))),
         probe("agent", lambda: event.agent.name if event.agent else None),
+        probe("calls", lambda: CALLS[0]),
     ]
     return deny(" ".join(results))
 

@@ -5,6 +5,7 @@
 use std::fmt::Debug;
 use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use hookhost_guest::{Answer, Event, deny, hook};
 
@@ -17,7 +18,11 @@ fn probe<T: Debug, E: Debug>(name: &str, f: impl FnOnce() -> Result<T, E>) -> St
     s.replace(' ', "_")
 }
 
+/// Events this instance has seen: 1 on every event when each event gets a fresh instance.
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
 fn policy(event: &Event) -> Answer {
+    let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
     let canary = event.str("canary_file").unwrap_or("/etc/passwd").to_string();
     let port = event.payload["port"].as_u64().unwrap_or(9) as u16;
     let results = [
@@ -37,6 +42,7 @@ fn policy(event: &Event) -> Answer {
         probe("udp", || UdpSocket::bind("127.0.0.1:0").and_then(|s| s.send_to(b"x", ("127.0.0.1", port)))),
         probe("dns", || ("localhost", 80).to_socket_addrs().map(|a| a.count())),
         probe("agent", || Ok::<_, ()>(event.agent.as_ref().map(|a| a.name.clone()))),
+        probe("calls", || Ok::<_, ()>(calls)),
     ];
     deny(results.join(" "))
 }
