@@ -169,6 +169,10 @@ impl EventBus {
         // An unusable managed sandbox policy was reported at load (a managed error: dispatch
         // fails closed); a bus built anyway runs no command hook (never the defaults).
         let runner = Runner::for_revision(settings.managed_sandbox(), &settings.hooks);
+        Self::with_runner(settings, runner)
+    }
+
+    fn with_runner(settings: Settings, runner: Runner) -> Self {
         EventBus {
             settings: Arc::new(settings),
             runner: Arc::new(runner),
@@ -182,26 +186,14 @@ impl EventBus {
     /// by every revision) instead of the process-wide one.
     pub fn with_wasm_runtime(settings: Settings, runtime: crate::exec::wasm::WasmRuntime) -> Self {
         let runner = Runner::for_revision(settings.managed_sandbox(), &settings.hooks).with_wasm_runtime(runtime);
-        EventBus {
-            settings: Arc::new(settings),
-            runner: Arc::new(runner),
-            audit: None,
-            rollback: None,
-            async_hooks: AsyncHooks::default(),
-        }
+        Self::with_runner(settings, runner)
     }
 
     /// A bus whose WebAssembly hooks run in the runtime `source` gives at the first wasm hook
     /// that runs (a `Host`'s, built then): an event no wasm hook matches starts no engine.
     pub fn with_wasm_source(settings: Settings, source: crate::exec::WasmSource) -> Self {
         let runner = Runner::for_revision(settings.managed_sandbox(), &settings.hooks).with_wasm_source(source);
-        EventBus {
-            settings: Arc::new(settings),
-            runner: Arc::new(runner),
-            audit: None,
-            rollback: None,
-            async_hooks: AsyncHooks::default(),
-        }
+        Self::with_runner(settings, runner)
     }
 
     /// Whether a WebAssembly runtime was started (or given) for this bus's hooks.
