@@ -3,15 +3,17 @@
 //! Claude Code's `ConfigChange` event, decides it like any event, and writes a blocked change
 //! back to the file's last accepted content.
 //!
-//! Which files ([`plan`], at start): for every agent but Claude Code (which emits ConfigChange
-//! itself) that has hookhost registered in any of its files (managed, user, or the project
-//! scope of a project the daemon serves at start), every file of `crate::agents::files::guarded`
-//! at managed, user and project scope, with the same path knowledge and overrides as `hookhost
-//! install`. Each file's directory is resolved once, at start (the layout the guard trusts).
+//! Which files ([`plan`], at start, and again for each project the daemon meets later): for
+//! every agent but Claude Code (which emits ConfigChange itself) that has hookhost registered in
+//! any of its files (managed, user, or the project scope of a project the daemon serves), every
+//! file of `crate::agents::files::guarded` at managed, user and project scope, with the same path
+//! knowledge and overrides as `hookhost install`. Each file's directory is resolved once, when
+//! the file is first guarded (the layout the guard trusts).
 //!
 //! Promises:
 //! - **The first accepted content** of a user or project file is what is there when the guard
-//!   starts (absent counts: creating it is a change); after that, only a change no hook
+//!   starts, or when the daemon first meets its project (absent counts: creating it is a
+//!   change); after that, only a change no hook
 //!   blocked. It is kept in the daemon's memory, and mirrored in the rollback store
 //!   (`crate::rollback::settings`) that writes it back; the store is the user's (so the agent's)
 //!   to write, and is rewritten from memory before every revert.
@@ -37,8 +39,9 @@
 //! - Every change gets one `agent_config_guard` audit record: agent, file, scope, change,
 //!   decision, reason, whether it was reverted and how.
 //!
-//! Does not: watch projects the daemon first meets after start, or follow a link that was there
-//! at start (such a file is reported as unguarded).
+//! Does not: follow a link that was there when a file was first guarded (such a file is reported
+//! as unguarded), or guard an agent registered only after the daemon started (until a project
+//! that registers it is met, or the daemon restarts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -203,6 +206,8 @@ pub struct Guard {
     /// A state whose write-back failed (audited once): not judged again until it changes.
     failed: BTreeMap<PathBuf, Seen>,
     session: String,
+    /// The projects the host meets after start.
+    new_projects: Option<tokio::sync::mpsc::UnboundedReceiver<PathBuf>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -217,16 +222,7 @@ impl Guard {
     /// judged.
     pub async fn start(host: Host, projects: Vec<PathBuf>) -> Option<Guard> {
         let state = host.guard_state_dir();
-        let baseline = tokio::task::spawn_blocking(move || {
-            let files = plan(&projects);
-            let seen: Vec<Seen> = files.iter().map(|f| observe(&f.path)).collect();
-            (files, seen)
-        })
-        .await;
-        let Ok((files, seen)) = baseline else { return None };
-        if files.is_empty() {
-            return None;
-        }
+        let new_projects = host.guard_new_projects();
         let mut g = Guard {
             host,
             files: Vec::new(),
@@ -234,12 +230,31 @@ impl Guard {
             snapshots: state.as_deref().map(SettingsSnapshots::new),
             failed: BTreeMap::new(),
             session: format!("hookhost-guard-{}", std::process::id()),
+            new_projects,
         };
+        g.adopt(projects).await;
+        // Nothing to guard now and no project to come: no guard.
+        (!g.files.is_empty() || g.new_projects.is_some()).then_some(g)
+    }
+
+    /// Guards the files [`plan`] finds for `projects` that are not guarded yet, taking what is
+    /// there now as accepted.
+    async fn adopt(&mut self, projects: Vec<PathBuf>) {
+        let baseline = tokio::task::spawn_blocking(move || {
+            let files = plan(&projects);
+            let seen: Vec<Seen> = files.iter().map(|f| observe(&f.path)).collect();
+            (files, seen)
+        })
+        .await;
+        let Ok((files, seen)) = baseline else { return };
         for (f, s) in files.into_iter().zip(seen) {
+            if self.accepted.contains_key(&f.path) || self.files.iter().any(|g| g.path == f.path) {
+                continue;
+            }
             if let (Seen::Odd(why), false) = (&s, f.scope == InstallScope::Managed) {
                 let msg = format!("not guarded: {why} (the guard judges regular files only)");
                 tracing::warn!(agent = f.agent.name(), file = %f.path.display(), "{msg}");
-                g.audit(
+                self.audit(
                     &f,
                     "unguarded",
                     &Handled { decision: "unguarded", reason: Some(msg), reverted: false, action: None, error: None },
@@ -250,13 +265,12 @@ impl Guard {
                 continue;
             }
             if f.scope != InstallScope::Managed {
-                g.store(&f.path, &s);
+                self.store(&f.path, &s);
             }
             tracing::info!(agent = f.agent.name(), scope = f.scope.name(), file = %f.path.display(), "agent config guarded");
-            g.accepted.insert(f.path.clone(), s);
-            g.files.push(f);
+            self.accepted.insert(f.path.clone(), s);
+            self.files.push(f);
         }
-        Some(g)
     }
 
     /// The files guarded.
@@ -267,25 +281,15 @@ impl Guard {
     /// Watches until `stop` changes.
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let wake = Arc::new(tokio::sync::Notify::new());
-        let dirs: BTreeSet<PathBuf> = self
-            .files
-            .iter()
-            .filter_map(|f| f.path.parent())
-            .flat_map(|d| [Some(d.to_path_buf()), d.parent().map(Path::to_path_buf)])
-            .flatten()
-            .collect();
         // Only the guarded files and their directories wake the guard (a home or project
-        // directory is written all the time); the poll catches anything else.
-        let relevant: BTreeSet<PathBuf> = self
-            .files
-            .iter()
-            .flat_map(|f| [Some(f.path.clone()), f.path.parent().map(Path::to_path_buf)])
-            .flatten()
-            .collect();
-        let w = wake.clone();
+        // directory is written all the time); the poll catches anything else. Recomputed when a
+        // project met later adds files.
+        let relevant: Arc<std::sync::Mutex<BTreeSet<PathBuf>>> = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+        let (w, r) = (wake.clone(), relevant.clone());
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(ev) => {
-                let hit = ev.paths.iter().any(|p| relevant.contains(p));
+                let set = r.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let hit = ev.paths.iter().any(|p| set.contains(p));
                 if hit && !matches!(ev.kind, notify::EventKind::Access(_)) {
                     w.notify_one();
                 }
@@ -299,10 +303,28 @@ impl Guard {
                 None
             }
         };
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut known = usize::MAX;
         // Each directory watched by its identity: one renamed away and made again (or
         // re-created) is watched again.
         let mut armed: BTreeMap<PathBuf, (u64, u64)> = BTreeMap::new();
         loop {
+            if known != self.files.len() {
+                known = self.files.len();
+                dirs = self
+                    .files
+                    .iter()
+                    .filter_map(|f| f.path.parent())
+                    .flat_map(|d| [Some(d.to_path_buf()), d.parent().map(Path::to_path_buf)])
+                    .flatten()
+                    .collect();
+                *relevant.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = self
+                    .files
+                    .iter()
+                    .flat_map(|f| [Some(f.path.clone()), f.path.parent().map(Path::to_path_buf)])
+                    .flatten()
+                    .collect();
+            }
             if let Some(w) = watcher.as_mut() {
                 use notify::Watcher as _;
                 use std::os::unix::fs::MetadataExt;
@@ -322,8 +344,18 @@ impl Guard {
                 }
             }
             self.scan().await;
+            let project = async {
+                match self.new_projects.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = stop.changed() => return,
+                p = project => match p {
+                    Some(p) => self.adopt(vec![p]).await,
+                    None => self.new_projects = None,
+                },
                 _ = wake.notified() => tokio::time::sleep(DEBOUNCE).await,
                 _ = tokio::time::sleep(POLL) => {}
             }

@@ -34,6 +34,8 @@ pub(crate) struct Projects {
     stop_tx: watch::Sender<bool>,
     /// New server-managed payloads (the poller's), and the wake-up to reassemble the server part.
     server_wake: watch::Sender<Option<PathBuf>>,
+    /// Told the directory of each project met for the first time (the agent config guard's).
+    new_projects: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<PathBuf>>>,
 }
 
 impl std::fmt::Debug for Projects {
@@ -46,7 +48,22 @@ impl Projects {
     pub fn new(max_projects: usize, session_id: String) -> Projects {
         let (stop_tx, _) = watch::channel(false);
         let (server_wake, _) = watch::channel(None);
-        Projects { max_projects, cells: std::sync::Mutex::new(HashMap::new()), session_id, stop_tx, server_wake }
+        Projects {
+            max_projects,
+            cells: std::sync::Mutex::new(HashMap::new()),
+            session_id,
+            stop_tx,
+            server_wake,
+            new_projects: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// From now on, the directory of every project met for the first time is sent here (one
+    /// listener: a later call replaces the earlier one).
+    pub fn watch_new_projects(&self) -> tokio::sync::mpsc::UnboundedReceiver<PathBuf> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.new_projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
+        rx
     }
 
     /// The sender a server-managed settings poller reports new payloads on.
@@ -102,6 +119,12 @@ impl Projects {
                     ));
                 }
                 let c = Arc::new(tokio::sync::OnceCell::new());
+                if let Key::Project(Some(dir), _) = &key
+                    && let Some(tx) =
+                        self.new_projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
+                {
+                    let _ = tx.send(dir.clone());
+                }
                 cells.insert(key, c.clone());
                 c
             }

@@ -413,3 +413,57 @@ fn every_way_of_putting_other_content_at_an_agents_config_path_is_written_back()
     }
     assert_eq!(n, targets.len() * ATTACKS.len());
 }
+
+/// A project the daemon first meets after start (its first event) is guarded from then on: what
+/// is there at that moment is accepted, and a blocked change is written back.
+#[test]
+fn a_project_met_after_start_is_guarded_from_its_first_event() {
+    use hookhost::daemon::{Request, client};
+    let env = guard_env();
+    let later = env.path().join("later-project");
+    std::fs::create_dir_all(&later).unwrap();
+    for agent in ["codex", "qwen"] {
+        // As `hookhost install` run in that project (the harness's commands name its own project).
+        let mut c = std::process::Command::new(super::support::bin());
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
+            .env("XDG_CONFIG_HOME", env.path().join("xdg"))
+            .env("XDG_STATE_HOME", env.state_home())
+            .env("HOME", env.path())
+            .env("HOOKHOST_INSTALL_ETC", etc(&env))
+            .args(["install", "--agent", agent, "--scope", "project", "--hookhost", "/usr/local/bin/hookhost"])
+            .arg("--project-dir")
+            .arg(&later);
+        let out: Output = run(c, b"");
+        assert_eq!(out.code, 0, "install {agent}: {out:?}");
+    }
+    let files = [later.join(".codex/hooks.json"), later.join(".qwen/settings.json")];
+    for f in &files {
+        assert!(f.is_file(), "{} installed", f.display());
+    }
+    let d = start(&env);
+    let guarded =
+        |f: &Path| d.log_text().lines().any(|l| l.contains("agent config guarded") && l.contains(f.to_str().unwrap()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!guarded(&files[0]), "not guarded before its project is met: {}", d.log_text());
+    // The project's first event.
+    let req = Request::Event {
+        v: 1,
+        event: String::from_utf8(super::support::bash_event("ls")).unwrap(),
+        project_dir: Some(later.clone()),
+        settings: None,
+    };
+    client::request(&env.path().join("d.sock"), &req, Duration::from_secs(30)).expect("event");
+    for f in &files {
+        wait(&env, &format!("{} guarded", f.display()), &d, || guarded(f));
+    }
+    for f in &files {
+        let original = std::fs::read(f).unwrap();
+        std::fs::write(f, json!({"hooks": {}, "note": "EVIL"}).to_string()).unwrap();
+        wait_bytes(&env, &d, f, Some(&original), &format!("{} written back", f.display()));
+        wait(&env, "audit record", &d, || {
+            guard_records(&env, f).iter().any(|r| r["decision"] == "blocked" && r["reverted"] == true)
+        });
+    }
+}
