@@ -254,15 +254,7 @@ impl AuditLog {
         let dir = parent_dir(&path);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_path = lock_path(&path);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock = open_lock_file(&lock_path).map_err(io_err(&lock_path))?;
         check_regular(&lock, &lock_path)?;
         let log = AuditLog {
             path,
@@ -566,6 +558,19 @@ impl Drop for AuditLog {
             tracing::warn!(error = %e, "audit log: directory fsync on close failed");
         }
     }
+}
+
+/// Opens (creating it 0600) a lock file to `flock`: never through a symbolic link, never waited
+/// on, not inherited by children. Also the audit shipper's cursor locks.
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// Opens one of the log's files (the current one or a rotated one) for reading: never waited on

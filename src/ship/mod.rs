@@ -398,14 +398,7 @@ fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<nix::fcnt
     }
     let mut lock = cursor_path(&options.cursor_dir, &options.log, &sink.name).into_os_string();
     lock.push(".lock");
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(PathBuf::from(&lock))?;
+    let file = crate::audit::open_lock_file(Path::new(&lock))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
         if e == nix::errno::Errno::EWOULDBLOCK {
             io::Error::new(

@@ -113,6 +113,25 @@ pub(super) fn write_pid(fd: libc::c_int, pid: libc::pid_t) -> bool {
     unsafe { libc::write(fd, buf[i..].as_ptr().cast(), len) == len as isize }
 }
 
+/// Moves the calling process into a cgroup by writing `0` to its `cgroup.procs` or `tasks` file.
+/// Raw syscalls only, no allocation (it runs in a forked child).
+fn join_cgroup(file: &std::ffi::CStr) -> std::io::Result<()> {
+    // SAFETY: `open` of a NUL-terminated path we own, `write_pid` on the descriptor it returned,
+    // and `close` of that descriptor; nothing allocates or takes a lock.
+    unsafe {
+        let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(errno());
+        }
+        let ok = write_pid(fd, 0);
+        libc::close(fd);
+        if !ok {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
 /// Drops every capability of the calling process for good: the bounding set, the ambient set,
 /// securebits set and locked, `capset` zero. Raw syscalls only, no allocation (it runs in a forked
 /// child too). Needs `CAP_SETPCAP` (root) for the bounding set and securebits.
@@ -182,27 +201,11 @@ impl ChildPlan {
                         return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                     }
                 } else {
-                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                    if fd < 0 {
-                        return Err(errno());
-                    }
-                    let ok = write_pid(fd, 0);
-                    libc::close(fd);
-                    if !ok {
-                        return Err(errno());
-                    }
+                    join_cgroup(procs)?;
                 }
             }
             for path in &self.cgroup_v1_tasks {
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(errno());
-                }
-                let ok = write_pid(fd, 0);
-                libc::close(fd);
-                if !ok {
-                    return Err(errno());
-                }
+                join_cgroup(path)?;
             }
             if !self.sandboxed {
                 return Ok(());
