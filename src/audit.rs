@@ -254,7 +254,7 @@ impl AuditLog {
         let dir = parent_dir(&path);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_path = lock_path(&path);
-        let lock = open_lock_file(&lock_path).map_err(io_err(&lock_path))?;
+        let lock = open_private_rw(&lock_path).map_err(io_err(&lock_path))?;
         check_regular(&lock, &lock_path)?;
         let log = AuditLog {
             path,
@@ -560,9 +560,10 @@ impl Drop for AuditLog {
     }
 }
 
-/// Opens (creating it 0600) a lock file to `flock`: never through a symbolic link, never waited
-/// on, not inherited by children. Also the audit shipper's cursor locks.
-pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
+/// Opens read-write, creating it 0600, one of hookhost's own files (a lock file, the anchor):
+/// never through a symbolic link, never waited on, not inherited by children. Also the audit
+/// shipper's cursor locks.
+pub(crate) fn open_private_rw(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -670,14 +671,7 @@ fn read_anchor_from(file: &File) -> Result<Option<Anchor>, AnchorReadError> {
 /// Opens (creating it, mode 0600) the anchor at `path` for an append: a regular file, not
 /// through a symlink, never blocking.
 fn open_anchor(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
+    let file = open_private_rw(path)?;
     if !file.metadata()?.file_type().is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }

@@ -398,7 +398,7 @@ fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<nix::fcnt
     }
     let mut lock = cursor_path(&options.cursor_dir, &options.log, &sink.name).into_os_string();
     lock.push(".lock");
-    let file = crate::audit::open_lock_file(Path::new(&lock))?;
+    let file = crate::audit::open_private_rw(Path::new(&lock))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
         if e == nix::errno::Errno::EWOULDBLOCK {
             io::Error::new(

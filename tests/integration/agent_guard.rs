@@ -424,14 +424,8 @@ fn a_project_met_after_start_is_guarded_from_its_first_event() {
     std::fs::create_dir_all(&later).unwrap();
     for agent in ["codex", "qwen"] {
         // As `hookhost install` run in that project (the harness's commands name its own project).
-        let mut c = std::process::Command::new(super::support::bin());
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
-            .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
-            .env("XDG_CONFIG_HOME", env.path().join("xdg"))
-            .env("XDG_STATE_HOME", env.state_home())
-            .env("HOME", env.path())
-            .env("HOOKHOST_INSTALL_ETC", etc(&env))
+        let mut c = env.machine_command(super::support::bin());
+        c.env("HOOKHOST_INSTALL_ETC", etc(&env))
             .args(["install", "--agent", agent, "--scope", "project", "--hookhost", "/usr/local/bin/hookhost"])
             .arg("--project-dir")
             .arg(&later);

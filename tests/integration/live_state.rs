@@ -30,14 +30,8 @@ fn decision(out: &Output) -> Option<String> {
 /// `hookhost ARGS` for `env`'s machine, with the project given by `project` (`--project-dir`)
 /// or, when `None`, by the event's `cwd`.
 fn command_in(env: &Env, project: Option<&Path>, args: &[&str]) -> Command {
-    let mut c = Command::new(bin());
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
-        .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
-        .env("XDG_CONFIG_HOME", env.path().join("xdg"))
-        .env("XDG_STATE_HOME", env.state_home())
-        .env("HOME", env.path())
-        .args(args);
+    let mut c = env.machine_command(bin());
+    c.args(args);
     if let Some(p) = project {
         c.arg("--project-dir").arg(p);
     }

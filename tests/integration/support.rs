@@ -100,17 +100,22 @@ impl Env {
     }
 
     /// A `Command` for the binary, pointing at this machine, without trusting the project first.
-    pub fn bare_command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
+    /// `program` with this machine's environment only (PATH, the managed directory, the XDG
+    /// directories and HOME) and no arguments.
+    pub fn machine_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
             .env("HOOKHOST_MANAGED_DIR", self.managed_dir())
             .env("XDG_CONFIG_HOME", self.path().join("xdg"))
             .env("XDG_STATE_HOME", self.state_home())
-            .env("HOME", self.path())
-            .args(args)
-            .arg("--project-dir")
-            .arg(self.project());
+            .env("HOME", self.path());
+        c
+    }
+
+    pub fn bare_command(&self, args: &[&str]) -> Command {
+        let mut c = self.machine_command(bin());
+        c.args(args).arg("--project-dir").arg(self.project());
         if self.cli_file().exists() {
             c.arg("--settings").arg(self.cli_file());
         }

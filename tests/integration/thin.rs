@@ -50,14 +50,8 @@ fn runtime_dir(env: &Env) -> PathBuf {
 
 /// The thin client with `env`'s machine (as `Env::bare_command` sets it up) and `vars`.
 fn thin_command(env: &Env, vars: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(thin_bin());
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
-        .env("HOOKHOST_MANAGED_DIR", env.managed_dir())
-        .env("XDG_CONFIG_HOME", env.path().join("xdg"))
-        .env("XDG_STATE_HOME", env.state_home())
-        .env("HOME", env.path())
-        .env("XDG_RUNTIME_DIR", runtime_dir(env))
+    let mut c = env.machine_command(thin_bin());
+    c.env("XDG_RUNTIME_DIR", runtime_dir(env))
         .env("HOOKHOST_DAEMON_IDLE_EXIT", "20")
         .arg("--project-dir")
         .arg(env.project());
