@@ -68,9 +68,8 @@
 //! processes, WebAssembly components), `floor` (the machine's managed sandbox floor), `trust`
 //! (pins and project trust), `bus` (one revision's pipeline), `live` (the ConfigChange gate and
 //! the last known good record of each file), `daemon` (`serve`'s socket and its thin client),
-//! `rollback`, `audit` (the tamper-evident log), `hooktest` (`hookhost test`), `cli`,
-//! `cli_remote`, `cli_ship` and `cli_agents` (arguments and rendering; `cli_agents` is the
-//! agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
+//! `rollback`, `audit` (the tamper-evident log), `hooktest` (`hookhost test`), `cli` (arguments and
+//! rendering, one file per command group; `cli::agents` is the agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
 //! `atomic_file` (the one atomic replacement of a file), `digest` (the one sha256 hex), `clock`
 //! (RFC 3339 times), `offload` (blocking file I/O off the async workers),
 //! `ship` (the audit log shipped to syslog and OpenTelemetry), `metrics` (the daemon's
@@ -89,12 +88,6 @@ pub mod audit;
 pub mod bus;
 #[doc(hidden)]
 pub mod cli;
-#[doc(hidden)]
-pub mod cli_agents;
-#[doc(hidden)]
-pub mod cli_remote;
-#[doc(hidden)]
-pub mod cli_ship;
 #[doc(hidden)]
 pub mod clock;
 #[doc(hidden)]

@@ -1,6 +1,6 @@
 //! One adapter per coding agent: the agent's hook payload → the canonical event (Claude Code's
 //! shape), and hookhost's answer (a [`Response`] in Claude Code's form) → the agent's wire form.
-//! Nothing else: no policy, no I/O, no front end (`crate::cli_agents` is where they meet
+//! Nothing else: no policy, no I/O, no front end (`crate::cli::agents` is where they meet
 //! `dispatch`). The adapters sit at the edge of `dispatch` (and of `explain`, `test`), so every
 //! front end evaluates the same canonical event and the daemon never needs to know which agent
 //! asked.

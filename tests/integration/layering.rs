@@ -58,20 +58,7 @@ const MODEL: &[&str] =
 /// The command line and what only it uses: argument types and rendering, and the modules that
 /// exist for one command (`completions`, `install`, `init`, `pipe`, `lint` for `check`,
 /// `hooktest` for `test`).
-const FRONT_ENDS: &[&str] = &[
-    "cli",
-    "cli_remote",
-    "cli_ship",
-    "cli_agents",
-    "main",
-    "lib",
-    "completions",
-    "install",
-    "init",
-    "pipe",
-    "lint",
-    "hooktest",
-];
+const FRONT_ENDS: &[&str] = &["cli", "main", "lib", "completions", "install", "init", "pipe", "lint", "hooktest"];
 
 /// Why an edge breaks the direction, or `None`.
 fn rule(from: &str, to: &str) -> Option<&'static str> {

@@ -472,7 +472,7 @@ fn refresh_with(
 /// [`RemoteSource::startup`] once (with [`Mode::Startup`]; refuse to start when
 /// `fail_closed` is set), then [`RemoteSource::poll`] on a blocking thread; on every
 /// `Refresh::Changed` it reloads settings (`settings::load`, which reads the verified cache) and
-/// reports the change as a `policy_settings` ConfigChange (`remote_cli::policy_change` does
+/// reports the change as a `policy_settings` ConfigChange (`host::remote::policy_change` does
 /// both for one-shot processes). A policy change is applied whatever the hooks answer. Before
 /// each event it checks [`ServerState::stale`] on the settings in force and reassembles them
 /// when an approval decision or an expiry changed what applies.

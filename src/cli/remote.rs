@@ -279,7 +279,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
         };
         v.insert("daemon".into(), d);
     }
-    if let Some(ship) = crate::cli_ship::status(&loaded.settings.audit, daemon_ship.as_deref()) {
+    if let Some(ship) = crate::cli::ship::status(&loaded.settings.audit, daemon_ship.as_deref()) {
         v.insert("audit_ship".into(), ship);
     }
     if a.json {
@@ -369,7 +369,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
         }
     }
     if let Some(ship) = v.get("audit_ship") {
-        o.push_str(&crate::cli_ship::status_text(ship));
+        o.push_str(&crate::cli::ship::status_text(ship));
     }
     print!("{o}");
     0
