@@ -101,6 +101,7 @@ pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<
             return Err(e);
         }
     };
+    sandbox.started();
     let pid =
         child.id().map(|p| p as i32).ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
     let group = Group(pid);

@@ -991,6 +991,14 @@ impl Prepared {
         Ok(())
     }
 
+    /// Tells the sandbox the run's process has started: a sandboxed run then lets this process
+    /// sweep what dead hookhost processes left (`orphans`), beside the hook.
+    pub fn started(&self) {
+        if self.cgroup.is_some() || self.temp.is_some() {
+            probe::sweep_orphans_soon();
+        }
+    }
+
     /// The hook process the warm pool started ahead for this run, told to exec `program` now,
     /// when it was started for exactly this process (`None`: spawn as usual with `install`).
     pub fn start_ready(

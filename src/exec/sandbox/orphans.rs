@@ -126,15 +126,22 @@ pub struct SweepReport {
 
 /// Sweeps unless a sweep of this process ran less than `interval` ago.
 pub(super) fn sweep_if_due(interval: Duration, budget: Duration) -> Option<SweepReport> {
-    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     {
-        let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = LAST_SWEEP.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_some_and(|t| t.elapsed() < interval) {
             return None;
         }
         *last = Some(Instant::now());
     }
     Some(sweep(budget))
+}
+
+/// When this process last swept.
+static LAST_SWEEP: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Whether `sweep_if_due(interval, …)` would sweep now (it decides again, atomically).
+pub(super) fn sweep_due(interval: Duration) -> bool {
+    !LAST_SWEEP.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() < interval)
 }
 
 /// Kills and removes the cgroup leaves, then removes the temporary directories, of hookhost
