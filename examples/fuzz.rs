@@ -693,7 +693,7 @@ fn run_target(t: usize, input: &[u8], fx: &Fixed) -> bool {
             let t = text(input);
             let Ok(f) = file::parse(&t, Path::new("/fuzz/settings.json"), Scope::User) else { return false };
             let pins = f.hooks.iter().map(|h| ((h.origin.line, h.origin.column), "ab".repeat(32))).collect();
-            match hookhost::trust::pin_text(&t, &pins) {
+            match hookhost::settings::pins::pin_text(&t, &pins) {
                 Ok((out, _)) => {
                     let g = file::parse(&out, Path::new("/fuzz/settings.json"), Scope::User)
                         .unwrap_or_else(|e| panic!("pinned settings do not parse: {e}"));

@@ -421,7 +421,21 @@ impl EventBus {
         }
         // Observability (issue 24): the daemon's metrics, one call per event (a no-op unless
         // `hookhost serve --metrics`).
-        crate::metrics::dispatched(event, &outcome);
+        crate::metrics::dispatched(
+            event,
+            outcome.verdict.label(),
+            outcome.runs.iter().chain(outcome.rewrites.iter().flat_map(|r| r.runs.iter())).map(|run| {
+                crate::metrics::RunSample {
+                    hook: run.hook.metric_label(),
+                    kind: run.hook.kind(),
+                    duration: run.report.duration,
+                    failure: match &run.report.result {
+                        HookResult::Failed(f) => Some(&f.kind),
+                        _ => None,
+                    },
+                }
+            }),
+        );
         if self.async_hooks == AsyncHooks::Background {
             self.spawn_background(event, ctx, &outcome.detached);
         }
@@ -880,7 +894,7 @@ impl EventBus {
     /// `hookhost.rollbackRejectedEdits` arms them, and ConfigChange blocks under managed
     /// `hookhost.revertBlockedConfigChanges`.
     pub fn with_rollback(mut self, state_dir: &std::path::Path) -> Self {
-        let options = crate::rollback::RollbackOptions::from_settings(&self.settings);
+        let options = self.settings.rollback_options();
         self.rollback = Some(Arc::new(crate::rollback::Rollback::open(state_dir, options)));
         self
     }

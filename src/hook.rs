@@ -160,3 +160,17 @@ impl Hook {
         }
     }
 }
+
+/// A wasm hook's component file: `$CLAUDE_PROJECT_DIR` expanded, and a relative path taken
+/// relative to the settings file that configured the hook.
+pub fn wasm_component_path(hook: &Hook, w: &WasmHook, project_dir: Option<&std::path::Path>) -> PathBuf {
+    let written = w.component.to_string_lossy();
+    let path = match project_dir {
+        Some(p) if written.contains("CLAUDE_PROJECT_DIR") => PathBuf::from(expand_project_dir(&written, Some(p))),
+        _ => w.component.clone(),
+    };
+    match hook.origin.path.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
+}

@@ -66,13 +66,14 @@
 //! fold, output), `matcher`, `permissions` (rules), `settings` (files, layering,
 //! server-managed settings), `hook` (resolved hooks), `exec` (running one hook: command
 //! processes, WebAssembly components), `floor` (the machine's managed sandbox floor), `trust`
-//! (pins and project trust), `bus` (one revision's pipeline), `live` (the ConfigChange gate and
+//! (pins and project trust; `settings::pins` writes pins back), `bus` (one revision's pipeline), `live` (the ConfigChange gate and
 //! the last known good record of each file), `daemon` (`serve`'s socket and its thin client),
-//! `rollback`, `audit` (the tamper-evident log), `hooktest` (`hookhost test`), `cli` (arguments and
+//! `rollback`, `audit` (the tamper-evident log, its options, and `audit::ship`: the log shipped to
+//! syslog and OpenTelemetry), `hooktest` (`hookhost test`), `cli` (arguments and
 //! rendering, one file per command group; `cli::agents` is the agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
 //! `atomic_file` (the one atomic replacement of a file), `digest` (the one sha256 hex), `clock`
 //! (RFC 3339 times), `offload` (blocking file I/O off the async workers),
-//! `ship` (the audit log shipped to syslog and OpenTelemetry), `metrics` (the daemon's
+//! `metrics` (the daemon's
 //! Prometheus metrics), `init`, `install`, `notice`, `pipe`,
 //! `demo_bundle`,
 //! `error` (host errors and the one map to exit codes), `fault` (a panic answered like a host
@@ -147,8 +148,6 @@ pub mod rollback;
 pub mod scaffold;
 #[doc(hidden)]
 pub mod settings;
-#[doc(hidden)]
-pub mod ship;
 #[doc(hidden)]
 pub mod trust;
 #[doc(hidden)]

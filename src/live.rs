@@ -754,9 +754,7 @@ impl Live {
     /// non-managed settings file, so that a blocked change can be written back.
     fn snapshot_accepted(&self) {
         let settings = self.handle.current().settings().clone();
-        let (Some(state), true) =
-            (&self.loc.state_dir, crate::rollback::RollbackOptions::from_settings(&settings).revert_config_changes)
-        else {
+        let (Some(state), true) = (&self.loc.state_dir, settings.rollback_options().revert_config_changes) else {
             return;
         };
         match crate::rollback::settings::SettingsSnapshots::open(state) {

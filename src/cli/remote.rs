@@ -257,7 +257,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
     v.insert("auto_daemon".into(), crate::daemon::auto::status(loaded.settings.daemon_mode));
     // Observability (issue 24): the audit shipper's sinks, as the daemon reports them.
-    let mut daemon_ship: Option<Vec<crate::ship::SinkStatus>> = None;
+    let mut daemon_ship: Option<Vec<crate::audit::ship::SinkStatus>> = None;
     if let Some(socket) = a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
         use crate::daemon::{Reply, Request, client};
         // A daemon of another uid serves the managed policy only and refuses our files.

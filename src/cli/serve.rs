@@ -60,7 +60,8 @@ pub(super) fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
         }
     }
     // Observability (issue 24): the audit shipping of the managed settings at start.
-    options.ship = crate::ship::ShipOptions::from_settings(&crate::settings::load(&g.locations()).settings.audit);
+    options.ship =
+        crate::audit::ship::ShipOptions::from_settings(&crate::settings::load(&g.locations()).settings.audit);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -127,7 +127,7 @@ pub(super) fn pin_cmd(g: &Global, a: &PinArgs) -> u8 {
                 o.push_str("  not written: a managed file (pass --include-managed)\n");
                 continue;
             }
-            match crate::trust::write_pins(&src.path, src.scope, &to_write) {
+            match crate::settings::pins::write_pins(&src.path, src.scope, &to_write) {
                 Ok(n) => {
                     o.push_str(&format!("  wrote {n} pin(s)\n"));
                     wrote_project |= matches!(src.scope, Scope::Project | Scope::Local);

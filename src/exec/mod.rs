@@ -317,18 +317,9 @@ pub fn preload_wasm(
     out
 }
 
-/// A wasm hook's component file: `$CLAUDE_PROJECT_DIR` expanded, and a relative path taken
-/// relative to the settings file that configured the hook.
+/// A wasm hook's component file ([`crate::hook::wasm_component_path`]) for a run.
 pub fn wasm_component_path(hook: &Hook, w: &WasmHook, ctx: &RunContext) -> PathBuf {
-    let written = w.component.to_string_lossy();
-    let path = match &ctx.project_dir {
-        Some(p) if written.contains("CLAUDE_PROJECT_DIR") => PathBuf::from(expand_project_dir(&written, Some(p))),
-        _ => w.component.clone(),
-    };
-    match hook.origin.path.parent() {
-        Some(dir) if path.is_relative() => dir.join(path),
-        _ => path,
-    }
+    crate::hook::wasm_component_path(hook, w, ctx.project_dir.as_deref())
 }
 
 fn secs(d: Duration) -> String {

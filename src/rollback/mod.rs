@@ -94,18 +94,6 @@ impl Default for RollbackOptions {
     }
 }
 
-impl RollbackOptions {
-    pub fn from_settings(s: &crate::settings::Settings) -> Self {
-        let r = &s.rollback;
-        RollbackOptions {
-            rejected_edits: r.rejected_edits.unwrap_or(false),
-            revert_config_changes: r.revert_config_changes.unwrap_or(false),
-            ttl: r.snapshot_ttl_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_SNAPSHOT_TTL),
-            max_file_bytes: r.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
-        }
-    }
-}
-
 /// Why an edit rollback is armed for a tool call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Armed {

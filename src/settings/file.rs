@@ -450,45 +450,7 @@ pub struct RollbackSettings {
     pub max_file_bytes: Option<u64>,
 }
 
-/// Managed `audit` settings: where and how every decision is recorded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditSettings {
-    pub enabled: bool,
-    /// The log file (default: `$XDG_STATE_HOME/hookhost/audit.jsonl`).
-    pub path: Option<PathBuf>,
-    /// The anchor file keeping the chain's head (default: `<path>.anchor`), see
-    /// `crate::audit` ("The anchor").
-    pub anchor: Option<PathBuf>,
-    /// fsync after every record (`"always"`), or in batches with denies and ConfigChange
-    /// records made durable at once (`"batched"`, the default).
-    pub fsync_always: bool,
-    pub max_bytes: Option<u64>,
-    pub max_record_bytes: Option<usize>,
-    pub redact: Vec<crate::audit::Redaction>,
-    /// Record the event itself (after redaction), not only its digest.
-    pub include_input: bool,
-    /// `ship`: the sinks the log is shipped to (`crate::ship`).
-    pub ship: Vec<crate::ship::SinkConfig>,
-    /// `shipCursorDir`: where the shippers' cursors live (default: the anchor's directory).
-    pub ship_cursor_dir: Option<PathBuf>,
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        AuditSettings {
-            enabled: true,
-            path: None,
-            anchor: None,
-            fsync_always: false,
-            max_bytes: None,
-            max_record_bytes: None,
-            redact: Vec::new(),
-            include_input: true,
-            ship: Vec::new(),
-            ship_cursor_dir: None,
-        }
-    }
-}
+pub use crate::audit::AuditSettings;
 
 fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, SettingsError> {
     let obj = v.as_object().ok_or_else(|| cx.err(at, false, "`audit` must be an object"))?;
@@ -557,9 +519,9 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
     Ok(a)
 }
 
-/// Managed `audit.ship`: a list of sinks (see `crate::ship` and README "Observability").
-fn parse_ship(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<crate::ship::SinkConfig>, SettingsError> {
-    use crate::ship::{SinkConfig, SinkKind, StartAt, otlp, syslog};
+/// Managed `audit.ship`: a list of sinks (see `crate::audit::ship` and README "Observability").
+fn parse_ship(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<crate::audit::ship::SinkConfig>, SettingsError> {
+    use crate::audit::ship::{SinkConfig, SinkKind, StartAt, otlp, syslog};
     let list = v.as_array().ok_or_else(|| cx.err(at, false, "`audit.ship` must be an array of sinks"))?;
     let mut sinks: Vec<SinkConfig> = Vec::new();
     for (i, s) in list.iter().enumerate() {
@@ -653,16 +615,16 @@ fn parse_ship(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<crate::ship::SinkCo
         }
         let name = str_of("name")?
             .ok_or_else(|| cx.err(&sat, false, "a sink needs a `name` (it names its cursor and metrics)"))?;
-        if !crate::ship::valid_name(&name) {
+        if !crate::audit::ship::valid_name(&name) {
             return Err(cx.err(&key(&sat, "name"), false, "`name` must be 1 to 64 letters, digits, `_`, `.` or `-`"));
         }
         if sinks.iter().any(|s| s.name == name) {
             return Err(cx.err(&key(&sat, "name"), false, format!("two sinks are named {name:?}")));
         }
-        let batch =
-            num_of("batch", 1.0, crate::ship::MAX_BATCH as f64)?.map_or(crate::ship::DEFAULT_BATCH, |n| n as usize);
-        let max_backoff =
-            num_of("maxBackoffSeconds", 0.1, 3600.0)?.map_or(crate::ship::DEFAULT_MAX_BACKOFF, Duration::from_secs_f64);
+        let batch = num_of("batch", 1.0, crate::audit::ship::MAX_BATCH as f64)?
+            .map_or(crate::audit::ship::DEFAULT_BATCH, |n| n as usize);
+        let max_backoff = num_of("maxBackoffSeconds", 0.1, 3600.0)?
+            .map_or(crate::audit::ship::DEFAULT_MAX_BACKOFF, Duration::from_secs_f64);
         let start = match str_of("start")?.as_deref() {
             None | Some("oldest") => StartAt::Oldest,
             Some("end") => StartAt::End,
@@ -1077,7 +1039,7 @@ fn parse_handler(
     }
     let name = match string(cx, "name")? {
         None => None,
-        Some(n) if crate::ship::valid_name(&n) => Some(n),
+        Some(n) if crate::audit::ship::valid_name(&n) => Some(n),
         Some(_) => {
             return Err(cx.err(
                 &key(at, "name"),

@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod locate;
+pub mod pins;
 pub mod remote;
 pub mod resolve;
 pub mod scope;

@@ -89,6 +89,18 @@ pub struct Settings {
 pub const DEFAULT_MAX_HOOKS_PER_EVENT: usize = 64;
 
 impl Settings {
+    /// The managed rollback options, defaults filled in (see `crate::rollback`).
+    pub fn rollback_options(&self) -> crate::rollback::RollbackOptions {
+        use crate::rollback::{DEFAULT_MAX_FILE_BYTES, DEFAULT_SNAPSHOT_TTL, RollbackOptions};
+        let r = &self.rollback;
+        RollbackOptions {
+            rejected_edits: r.rejected_edits.unwrap_or(false),
+            revert_config_changes: r.revert_config_changes.unwrap_or(false),
+            ttl: r.snapshot_ttl_seconds.map(std::time::Duration::from_secs).unwrap_or(DEFAULT_SNAPSHOT_TTL),
+            max_file_bytes: r.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
+        }
+    }
+
     /// The managed sandbox policy (defaults for every command hook and the floor), typed: the
     /// one way to read it. `Err` when the managed `sandbox` object cannot be used: never
     /// replaced by defaults (which would drop the floor); `assemble` reports it as a managed
@@ -200,7 +212,12 @@ pub fn assemble(loc: &Locations, mode: Mode, mut files: Vec<SettingsFile>, mut e
         }
         settings.server = Some(server_state(r, loc.state_dir.as_deref()));
     }
-    crate::trust::apply(&mut settings, loc.project_dir.as_deref(), loc.state_dir.as_deref());
+    crate::trust::apply(
+        &mut settings.hooks,
+        &mut settings.inactive,
+        loc.project_dir.as_deref(),
+        loc.state_dir.as_deref(),
+    );
     Loaded { settings, errors, remote }
 }
 

@@ -82,6 +82,11 @@
 //!
 //! [`redact`] masks or removes fields of an event before it is logged.
 
+mod options;
+pub mod ship;
+
+pub use options::AuditSettings;
+
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -713,7 +718,7 @@ fn flock(file: &File, arg: FlockArg) -> io::Result<Flock<File>> {
 
 /// The audit log file: managed `audit.path`, else `$XDG_STATE_HOME/hookhost/audit.jsonl`
 /// (`~/.local/state/hookhost/audit.jsonl`).
-pub fn configured_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+pub fn configured_path(a: &AuditSettings) -> Option<PathBuf> {
     if let Some(p) = &a.path {
         return Some(p.clone());
     }
@@ -723,7 +728,7 @@ pub fn configured_path(a: &crate::settings::file::AuditSettings) -> Option<PathB
 }
 
 /// The anchor of the configured log: managed `audit.anchor`, else `<log>.anchor`.
-pub fn configured_anchor(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+pub fn configured_anchor(a: &AuditSettings) -> Option<PathBuf> {
     a.anchor.clone().or_else(|| configured_path(a).map(|p| default_anchor(&p)))
 }
 
@@ -737,7 +742,7 @@ pub fn default_anchor(log: &Path) -> PathBuf {
 /// Opens the audit log managed settings ask for, anchored (`None` when auditing is disabled or
 /// no path is known; the error is the reason, for the user). Creates the directory with mode
 /// 0700.
-pub fn open_configured(a: &crate::settings::file::AuditSettings) -> Result<Option<AuditLog>, String> {
+pub fn open_configured(a: &AuditSettings) -> Result<Option<AuditLog>, String> {
     if !a.enabled {
         return Ok(None);
     }
