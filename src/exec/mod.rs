@@ -66,6 +66,9 @@ pub struct Runner {
     wasm: std::sync::OnceLock<Result<wasm::WasmRuntime, String>>,
     /// What fills `wasm` at the first wasm hook (else a runtime with the defaults).
     wasm_source: Option<WasmSource>,
+    /// The owner's warm sandbox pool (a `Host` built with `sandbox_pool(true)`), held weakly:
+    /// it ends with its owner. Unset, or ended: every run is prepared and torn down inline.
+    pool: std::sync::OnceLock<sandbox::WeakSandboxPool>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for Runner {
             .field("specs", &self.specs)
             .field("wasm", &self.wasm)
             .field("wasm_source", &self.wasm_source.is_some())
+            .field("pool", &self.pool)
             .finish()
     }
 }
@@ -96,7 +100,13 @@ impl Runner {
                 .collect(),
             Err(_) => std::collections::HashMap::new(),
         };
-        Runner { managed_sandbox, specs, wasm: std::sync::OnceLock::new(), wasm_source: None }
+        Runner {
+            managed_sandbox,
+            specs,
+            wasm: std::sync::OnceLock::new(),
+            wasm_source: None,
+            pool: std::sync::OnceLock::new(),
+        }
     }
 
     /// The sandbox spec of `hook`: resolved for the revision, else now.
@@ -121,6 +131,12 @@ impl Runner {
     pub fn with_wasm_source(mut self, source: WasmSource) -> Self {
         self.wasm_source = Some(source);
         self
+    }
+
+    /// Prepares command hooks' sandboxes through `pool` (its owner's warm pool) from now on;
+    /// a runner's pool is set once (a second call changes nothing).
+    pub fn use_sandbox_pool(&self, pool: &sandbox::SandboxPool) {
+        let _ = self.pool.set(pool.downgrade());
     }
 
     /// Whether this runner has a WebAssembly runtime yet (built, or given).
@@ -217,7 +233,11 @@ impl Runner {
             launch: Some(sandbox::Launch { program: &spec.program, args: &spec.args, cwd: &spec.cwd }),
         };
         // Preparing the sandbox makes cgroups and reads the program: off the async workers.
-        let mut prepared = match crate::offload::blocking(|| sandbox::prepare(&sandbox_spec, &run, &spec.env)) {
+        let prepare = || match self.pool.get().and_then(sandbox::WeakSandboxPool::upgrade) {
+            Some(pool) => pool.prepare(&sandbox_spec, &run, &spec.env),
+            None => sandbox::prepare(&sandbox_spec, &run, &spec.env),
+        };
+        let mut prepared = match crate::offload::blocking(prepare) {
             Ok(p) => p,
             Err(refusal) => {
                 report.sandbox = Some(refusal.report);

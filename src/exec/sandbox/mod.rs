@@ -30,6 +30,7 @@ mod grants;
 mod orphans;
 pub mod pool;
 pub use confine::confine_self;
+pub use pool::{SandboxPool, WeakSandboxPool};
 mod probe;
 mod seccomp;
 
@@ -393,6 +394,8 @@ pub struct Prepared {
     /// With the warm pool on: the key the next run of this hook is prepared under once this
     /// one is torn down.
     pool_key: Option<pool::Key>,
+    /// The warm pool this run came through (its teardown is deferred to the pool's worker).
+    pool: Option<pool::SandboxPool>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -476,11 +479,10 @@ fn expand(s: &str, project: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Prepares a sandboxed run of a hook with `spec`. `Err` when the hook must not run. With the
-/// warm pool on (`pool::enable`), a run prepared ahead for the same settings is used when one
-/// is ready.
+/// Prepares a sandboxed run of a hook with `spec`, inline, torn down inline. `Err` when the
+/// hook must not run. (`SandboxPool::prepare` is the warm pool's way.)
 pub fn prepare(spec: &SandboxSpec, run: &RunInfo<'_>, host_env: &[(OsString, OsString)]) -> Result<Prepared, Refusal> {
-    prepare_inner(spec, run, host_env, true)
+    prepare_inner(spec, run, host_env, true, None)
 }
 
 /// `prepare` for `hookhost doctor`: never refuses over a missing layer (it reports it), never
@@ -490,7 +492,7 @@ pub fn prepare_for_doctor(
     run: &RunInfo<'_>,
     host_env: &[(OsString, OsString)],
 ) -> Result<Prepared, Refusal> {
-    prepare_inner(spec, run, host_env, false)
+    prepare_inner(spec, run, host_env, false, None)
 }
 
 fn prepare_inner(
@@ -498,6 +500,7 @@ fn prepare_inner(
     run: &RunInfo<'_>,
     host_env: &[(OsString, OsString)],
     enforce: bool,
+    pool: Option<&pool::SandboxPool>,
 ) -> Result<Prepared, Refusal> {
     let start = Instant::now();
     if spec.mode == Mode::Off {
@@ -505,8 +508,9 @@ fn prepare_inner(
     }
     let required = required_layers()
         .map_err(|m| Refusal { message: m, report: SandboxReport { mode: Some(spec.mode), layers: Vec::new() } })?;
-    let pool_key = (enforce && pool::enabled()).then(|| pool::Key::new(spec, run, host_env));
-    let pooled = pool_key.as_ref().and_then(pool::take);
+    let pool = pool.filter(|_| enforce);
+    let pool_key = pool.and_then(|p| p.key(spec, run, host_env));
+    let pooled = pool.zip(pool_key.as_ref()).and_then(|(p, k)| p.take(k));
     let from_pool = pooled.is_some();
     let staged = match pooled {
         Some(s) => s,
@@ -522,6 +526,7 @@ fn prepare_inner(
         stub: staged.stub,
         cgroup: Some(staged.leaves),
         pool_key,
+        pool: pool.cloned(),
     };
     tracing::debug!(
         elapsed_us = start.elapsed().as_micros() as u64,
@@ -978,6 +983,7 @@ impl Prepared {
             stub: None,
             cgroup: None,
             pool_key: None,
+            pool: None,
         }
     }
 
@@ -1004,7 +1010,7 @@ impl Prepared {
             // Never the case (the pool key holds all of it); the stub used the plan, so the
             // run cannot fall back to a spawn of its own.
             let e = std::io::Error::other("the process started ahead does not match this hook");
-            pool::reap(pool::Remains { stub: Some(stub), leaves: None, temp: None, refill: None });
+            pool::reap(self.pool.as_ref(), pool::Remains { stub: Some(stub), leaves: None, temp: None, refill: None });
             return Some(Err(e));
         }
         Some(stub.go())
@@ -1034,12 +1040,15 @@ impl Prepared {
             return;
         }
         self.kill_all();
-        pool::reap(pool::Remains {
-            stub: self.stub.take(),
-            leaves: self.cgroup.take(),
-            temp: self.temp.take(),
-            refill: self.pool_key.take(),
-        });
+        pool::reap(
+            self.pool.as_ref(),
+            pool::Remains {
+                stub: self.stub.take(),
+                leaves: self.cgroup.take(),
+                temp: self.temp.take(),
+                refill: self.pool_key.take(),
+            },
+        );
     }
 }
 
