@@ -58,9 +58,9 @@ pub type WasmSource = std::sync::Arc<dyn Fn() -> Result<wasm::WasmRuntime, Strin
 pub struct Runner {
     /// The managed sandbox policy; `Err`: unusable, so no command hook runs.
     managed_sandbox: Result<ManagedSandbox, String>,
-    /// The sandbox spec of each hook of the revision, resolved once (keyed by the hook's
-    /// address: the revision's `Arc<Hook>`s outlive the runner's use).
-    specs: std::collections::HashMap<usize, Result<sandbox::SandboxSpec, String>>,
+    /// The sandbox spec of each command hook of the revision, resolved once (keyed by the
+    /// hook's address: the revision's `Arc<Hook>`s outlive the runner's use).
+    specs: std::collections::HashMap<usize, sandbox::SandboxSpec>,
     /// The WebAssembly runtime the owner (a `Host`, a live revision) gave; else one of this
     /// runner's own, built at its first wasm hook. Never a process-wide one.
     wasm: std::sync::OnceLock<Result<wasm::WasmRuntime, String>>,
@@ -109,16 +109,17 @@ impl Runner {
         }
     }
 
-    /// The sandbox spec of `hook`: resolved for the revision, else now.
+    /// The sandbox spec of `hook`: resolved for the revision, else (a hook not of the revision
+    /// the runner was built for) from its typed settings now; no JSON either way.
     fn sandbox_spec(&self, hook: &Hook) -> Result<sandbox::SandboxSpec, String> {
         let managed = self
             .managed_sandbox
             .as_ref()
             .map_err(|e| format!("the managed sandbox policy cannot be used ({e}); no command hook runs"))?;
-        match self.specs.get(&(hook as *const Hook as usize)) {
-            Some(spec) => spec.clone().map_err(|e| format!("invalid sandbox settings: {e}")),
-            None => managed.resolve(hook.sandbox.as_ref()).map_err(|e| format!("invalid sandbox settings: {e}")),
-        }
+        Ok(match self.specs.get(&(hook as *const Hook as usize)) {
+            Some(spec) => spec.clone(),
+            None => managed.resolve(hook.sandbox.as_ref()),
+        })
     }
 
     /// Runs WebAssembly hooks in `runtime` instead of the process-wide runtime.
