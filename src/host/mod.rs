@@ -154,6 +154,9 @@ impl HostBuilder {
 
     /// Prepare command hooks' sandboxes ahead and tear them down off the decision path (default
     /// off). Build the host inside a tokio runtime for hook processes to be started ahead too.
+    /// The pool is this host's own (a worker thread and what it prepared): another `Host` in
+    /// the process has its own or none, and dropping this one (or [`Host::shutdown`]) stops the
+    /// worker and removes every process, cgroup leaf and temporary directory it prepared.
     pub fn sandbox_pool(mut self, on: bool) -> Self {
         self.sandbox_pool = on;
         self

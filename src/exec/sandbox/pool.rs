@@ -412,8 +412,9 @@ fn work(rx: Receiver<Job>, shared: &Shared) {
         };
         match rx.recv_timeout(wait) {
             Ok(Job::Reap(r)) => queue.push_back((Instant::now(), *r)),
+            // Only the last handle flushes, on its way out: nothing is prepared again.
             Ok(Job::Flush(done)) => {
-                queue.drain(..).for_each(|(_, r)| run(r));
+                queue.drain(..).for_each(|(_, r)| Remains { refill: None, ..r }.remove());
                 let _ = done.send(());
             }
             Err(RecvTimeoutError::Timeout) if queue.is_empty() => expire(shared),
@@ -425,7 +426,7 @@ fn work(rx: Receiver<Job>, shared: &Shared) {
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                queue.drain(..).for_each(|(_, r)| run(r));
+                queue.drain(..).for_each(|(_, r)| Remains { refill: None, ..r }.remove());
                 return;
             }
         }
