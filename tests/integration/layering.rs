@@ -53,8 +53,19 @@ fn top_module(rel: &Path) -> String {
     first.trim_end_matches(".rs").to_string()
 }
 
-const MODEL: &[&str] =
-    &["event", "decision", "matcher", "error", "vocab", "clock", "readfile", "atomic_file", "digest", "offload"];
+const MODEL: &[&str] = &[
+    "event",
+    "decision",
+    "matcher",
+    "error",
+    "vocab",
+    "clock",
+    "readfile",
+    "atomic_file",
+    "digest",
+    "offload",
+    "file_lock",
+];
 /// The command line and what only it uses: argument types and rendering, and the modules that
 /// exist for one command (`completions`, `install`, `init`, `pipe`, `lint` for `check`,
 /// `hooktest` for `test`).
