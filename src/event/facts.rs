@@ -375,4 +375,78 @@ mod tests {
             assert_eq!(e.facts(), Facts::UNKNOWN);
         }
     }
+
+    /// The six string tables this module replaced, verbatim from before it (event.rs, decision.rs,
+    /// bus.rs, settings/file.rs, hook.rs, matcher.rs): the rows say the same for every known
+    /// name and an unknown one.
+    #[test]
+    fn the_rows_equal_the_tables_they_replace() {
+        fn old_matcher_field(event: &str) -> Option<&'static str> {
+            Some(match event {
+                "PreToolUse" | "PostToolUse" | "PostToolUseFailure" | "PermissionRequest" | "PermissionDenied" => {
+                    "tool_name"
+                }
+                "SessionStart" | "ConfigChange" | "DirectoryAdded" => "source",
+                "Setup" | "PreCompact" | "PostCompact" => "trigger",
+                "UserPromptExpansion" => "command_name",
+                "Notification" => "notification_type",
+                "SubagentStart" | "SubagentStop" => "agent_type",
+                "StopFailure" => "error",
+                "InstructionsLoaded" => "load_reason",
+                "FileChanged" => "file_path",
+                "Elicitation" | "ElicitationResult" => "mcp_server_name",
+                "SessionEnd" => "reason",
+                _ => return None,
+            })
+        }
+        fn old_can_block(event: &str) -> bool {
+            !matches!(
+                event,
+                "SessionStart"
+                    | "Setup"
+                    | "PermissionRequest"
+                    | "PermissionDenied"
+                    | "Notification"
+                    | "MessageDisplay"
+                    | "SubagentStart"
+                    | "StopFailure"
+                    | "InstructionsLoaded"
+                    | "CwdChanged"
+                    | "DirectoryAdded"
+                    | "FileChanged"
+                    | "WorktreeRemove"
+                    | "PostCompact"
+                    | "SessionEnd"
+                    | "PostModelSwitch"
+            )
+        }
+        fn old_timeout(event: &str) -> Duration {
+            match event {
+                "UserPromptSubmit" => Duration::from_secs(30),
+                "MessageDisplay" => Duration::from_secs(10),
+                "SessionEnd" => Duration::from_millis(1500),
+                _ => Duration::from_secs(600),
+            }
+        }
+        const OLD_ON_FAILURE_IGNORED: &[&str] = &["Stop", "SubagentStop", "TaskCompleted", "TeammateIdle"];
+        const OLD_TOOL_EVENTS: &[&str] =
+            &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
+        let names = KNOWN_EVENTS.iter().copied().chain(["BrandNewEvent", ""]);
+        for name in names {
+            let f = facts_of(name);
+            assert_eq!(f.matcher, old_matcher_field(name), "{name}");
+            assert_eq!(f.block.blocks(), old_can_block(name), "{name}");
+            assert_eq!(f.default_timeout, old_timeout(name), "{name}");
+            assert_eq!(f.on_failure_ignored, OLD_ON_FAILURE_IGNORED.contains(&name), "{name}");
+            assert_eq!(f.is_tool_event(), OLD_TOOL_EVENTS.contains(&name), "{name}");
+            assert_eq!(f.narrow_exact_matcher, matches!(name, "FileChanged" | "StopFailure"), "{name}");
+            assert_eq!(
+                f.text_is_context,
+                matches!(name, "UserPromptSubmit" | "UserPromptExpansion" | "SessionStart"),
+                "{name}"
+            );
+            assert_eq!(f.block == Block::Permission, name == "PreToolUse", "{name}");
+            assert_eq!(f.block == Block::Behavior, name == "PermissionRequest", "{name}");
+        }
+    }
 }
