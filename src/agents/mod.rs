@@ -609,4 +609,18 @@ mod tests {
         assert_eq!(Answer::read("PreToolUse", &garbage).permission, Some(Permission::Deny));
         assert!(Answer::read("Stop", &garbage).blocked);
     }
+
+    /// The adapters keep the agents' spellings, but every name they map to is a name of
+    /// hookhost's event vocabulary (a typo would route to an unknown event and no hook).
+    #[test]
+    fn every_mapped_name_is_in_the_event_vocabulary() {
+        use crate::event::EventName;
+        let mapped = copilot::EVENTS.iter().chain(cursor::EVENTS).chain(gemini::EVENTS).map(|(_, ours)| *ours);
+        // Codex and Qwen spell their events as Claude Code does.
+        let same =
+            Agent::Codex.hook_events().iter().chain(Agent::Qwen.hook_events()).chain(Agent::Claude.hook_events());
+        for name in mapped.chain(same.copied()) {
+            assert!(EventName::parse(name).is_known(), "{name}");
+        }
+    }
 }
