@@ -209,6 +209,15 @@ impl EventBus {
         self
     }
 
+    /// Prepares command hooks' sandboxes through `pool`, its owner's warm pool, while the owner
+    /// keeps it (default: none, every run prepared inline).
+    pub fn with_sandbox_pool(self, pool: Option<&crate::exec::sandbox::SandboxPool>) -> Self {
+        if let Some(pool) = pool {
+            self.runner.use_sandbox_pool(pool);
+        }
+        self
+    }
+
     /// What to do with `async: true` hooks (default [`AsyncHooks::Await`]).
     pub fn with_async_hooks(mut self, mode: AsyncHooks) -> Self {
         self.async_hooks = mode;

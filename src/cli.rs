@@ -623,7 +623,7 @@ pub fn run(cli: Cli) -> u8 {
             let loaded = load(&cli.global.locations());
             // An unusable managed policy: the most demanding mode is checked.
             let mode = match loaded.settings.managed_sandbox() {
-                Ok(m) => m.resolve(None).map(|s| s.mode).unwrap_or_else(|_| crate::exec::sandbox::default_mode()),
+                Ok(m) => m.resolve(None).mode,
                 Err(_) => crate::exec::sandbox::Mode::Strict,
             };
             let code = crate::doctor::run(mode);

@@ -7,8 +7,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::matcher::Matcher;
 use crate::permissions::Rule;
 
@@ -92,8 +90,9 @@ pub struct Hook {
     pub enforcement: Enforcement,
     pub status_message: Option<String>,
     pub sha256: Option<String>,
-    /// The `sandbox` object as written (interpreted by the sandbox layer).
-    pub sandbox: Option<Value>,
+    /// The `sandbox` object, parsed and checked at load (applied by the sandbox layer over the
+    /// managed defaults, under the managed floor: `ManagedSandbox::resolve`).
+    pub sandbox: Option<crate::sandbox_settings::SandboxOverrides>,
     pub origin: Origin,
     /// sha256 (hex) of the hook's definition as written: its event, its group's matcher and its
     /// handler object, re-serialized compactly with keys in written order. Project trust

@@ -155,6 +155,8 @@ pub mod replay;
 #[doc(hidden)]
 pub mod rollback;
 #[doc(hidden)]
+pub mod sandbox_settings;
+#[doc(hidden)]
 pub mod scaffold;
 #[doc(hidden)]
 pub mod settings;

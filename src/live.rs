@@ -154,6 +154,9 @@ pub struct ChangeReport {
 pub struct LiveOptions {
     /// The WebAssembly runtime every revision shares (the daemon's pooled one).
     pub wasm: Option<WasmRuntime>,
+    /// The owner's warm sandbox pool every revision prepares its command hooks' sandboxes
+    /// through (held weakly: it ends with its owner).
+    pub sandbox_pool: Option<crate::exec::sandbox::WeakSandboxPool>,
     /// `session_id` of the ConfigChange events hookhost emits itself.
     pub session_id: Option<String>,
     /// Keep the records of accepted versions in memory only (default: in the state directory,
@@ -829,6 +832,7 @@ impl Live {
             Some(rt) => EventBus::with_wasm_runtime(settings, rt.clone()),
             None => EventBus::new(settings),
         }
+        .with_sandbox_pool(self.options.sandbox_pool.as_ref().and_then(|p| p.upgrade()).as_ref())
         // `async: true` hooks run in the background, off the decision path (crate::bus).
         .with_async_hooks(crate::bus::AsyncHooks::Background);
         // Rejected edits roll back, and a blocked ConfigChange (ours included) is written back to

@@ -61,8 +61,14 @@ pub struct SettingsFile {
     pub daemon_mode: Option<crate::vocab::DaemonMode>,
     /// Managed `audit` settings.
     pub audit: Option<AuditSettings>,
-    /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
-    /// `sandbox`, `remoteSettings`, `requirePinnedHooks`).
+    /// Managed `remoteSettings` (the server-managed settings bootstrap), parsed and checked.
+    pub remote: Option<super::remote::RemoteConfig>,
+    /// Managed `forceRemoteSettingsRefresh`.
+    pub force_remote_refresh: Option<bool>,
+    /// hookhost extension objects as written (`hookhost`, `sandbox`, `remoteSettings`,
+    /// `requirePinnedHooks`, `forceRemoteSettingsRefresh`): what the file said, for the linter
+    /// and reports. Every decision reads the typed fields above (and the managed `sandbox`
+    /// policy, typed when a revision is assembled: `Settings::sandbox`).
     pub extensions: Map<String, Value>,
     pub warnings: Vec<Diagnostic>,
 }
@@ -266,6 +272,8 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
         require_pinned_hooks: None,
         daemon_mode: None,
         audit: None,
+        remote: None,
+        force_remote_refresh: None,
         extensions: Map::new(),
         warnings: Vec::new(),
     };
@@ -415,8 +423,14 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
             }
             "remoteSettings" => {
                 // Located at the field that cannot produce a request (remote::config).
-                super::remote::RemoteConfig::from_value(v)
+                let config = super::remote::RemoteConfig::from_value(v)
                     .map_err(|e| cx.err(&[at.as_slice(), &e.path].concat(), e.key, e.message))?;
+                file.remote = Some(config);
+                file.extensions.insert(k.to_string(), v.clone());
+            }
+            "forceRemoteSettingsRefresh" => {
+                // Not a boolean: an error (the admin asked for something; it is not guessed).
+                file.force_remote_refresh = Some(bool_at(&cx, &at, v)?);
                 file.extensions.insert(k.to_string(), v.clone());
             }
             k if EXTENSIONS.contains(&k) => {
@@ -1049,12 +1063,9 @@ fn parse_handler(
     };
     let sandbox = match obj.get("sandbox") {
         None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => {
-            crate::exec::sandbox::SandboxSpec::base(crate::exec::sandbox::Mode::Strict)
-                .apply(v)
-                .map_err(|m| cx.err(&key(at, "sandbox"), false, m))?;
-            Some(v.clone())
-        }
+        Some(v @ Value::Object(_)) => Some(
+            crate::sandbox_settings::SandboxOverrides::parse(v).map_err(|m| cx.err(&key(at, "sandbox"), false, m))?,
+        ),
         Some(_) => return Err(cx.err(&key(at, "sandbox"), false, "`sandbox` must be an object")),
     };
     let is_async = boolean(cx, "async")? || boolean(cx, "asyncRewake")?;

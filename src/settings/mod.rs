@@ -7,8 +7,10 @@ pub mod locate;
 pub mod remote;
 pub mod resolve;
 pub mod scope;
+#[cfg(test)]
+mod typed_tests;
 pub mod watch;
 
 pub use file::{Diagnostic, SettingsFile};
-pub use resolve::{Loaded, RemoteStatus, Settings, Source, assemble, load, load_with, resolve};
+pub use resolve::{Loaded, ManagedSandboxPolicy, RemoteStatus, Settings, Source, assemble, load, load_with, resolve};
 pub use scope::{Locations, Scope};

@@ -107,7 +107,8 @@ impl Capabilities {
     }
 }
 
-/// The machine's capabilities (probed on first use).
+/// The machine's capabilities (probed on first use). Process-wide on purpose: a cache of facts
+/// about the kernel and its mounts, the same for every `Host`, and never a policy.
 pub fn capabilities() -> &'static Capabilities {
     static CAPS: OnceLock<Capabilities> = OnceLock::new();
     CAPS.get_or_init(Capabilities::probe)
@@ -188,7 +189,7 @@ fn kernel_has_cgroup_kill(_v2_mount: &Path) -> bool {
 // The shared empty network namespace.
 
 /// An empty network namespace (only a downed `lo`) for every `network: "none"` run of this
-/// process, made once: creating one per run (`unshare` in the child) costs about 0.4 ms, joining
+/// process (every `Host` of it: it holds nothing and depends on no policy), made once: creating one per run (`unshare` in the child) costs about 0.4 ms, joining
 /// this one (`setns`) about 10 µs. Hooks joined to it cannot create sockets (seccomp) nor
 /// reconfigure it (no capabilities); runs without both of those layers get a namespace of their
 /// own (see `mod.rs`).
@@ -346,7 +347,10 @@ impl EtcKey {
 }
 
 /// The current static grants (reopened when `/etc` changed or they are older than
-/// `GRANTS_MAX_AGE`; the generation changes only when the files did).
+/// `GRANTS_MAX_AGE`; the generation changes only when the files did). Process-wide on purpose:
+/// a cache of machine facts (the system paths every sandboxed run may read, the same for every
+/// `Host` and every policy); what a policy grants beyond them (`allowRead`, `allowWrite`) is
+/// per run.
 pub(super) fn static_grants() -> Arc<StaticGrants> {
     static GRANTS: Mutex<Option<Arc<StaticGrants>>> = Mutex::new(None);
     static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
