@@ -11,17 +11,12 @@ use crate::matcher::Matcher;
 use crate::permissions::Rule;
 
 /// Claude Code's default timeout for command hooks.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+pub use crate::event::facts::DEFAULT_TIMEOUT;
 
-/// The default timeout of a hook registered for `event` (Claude Code: 600 s, but 30 s for
-/// `UserPromptSubmit`, 10 s for `MessageDisplay` and 1.5 s for `SessionEnd`).
+/// The default timeout of a hook registered for `event` (the event's facts: Claude Code's 600 s,
+/// but 30 s for `UserPromptSubmit`, 10 s for `MessageDisplay` and 1.5 s for `SessionEnd`).
 pub fn default_timeout(event: &str) -> Duration {
-    match event {
-        "UserPromptSubmit" => Duration::from_secs(30),
-        "MessageDisplay" => Duration::from_secs(10),
-        "SessionEnd" => Duration::from_millis(1500),
-        _ => DEFAULT_TIMEOUT,
-    }
+    crate::event::facts_of(event).default_timeout
 }
 
 /// Substitutes `${CLAUDE_PROJECT_DIR}` and `$CLAUDE_PROJECT_DIR` in a path or word written in

@@ -62,7 +62,8 @@
 //!
 //! Everything else below is public for hookhost's own binary, tests, benchmarks and fuzz
 //! harness only (hidden from the documentation, no stability promise): module map
-//! [`host`] (the façade: gate, remote, live projects), `event` (input), `decision` (answers,
+//! [`host`] (the façade: gate, remote, live projects), `event` (input; `event::facts` is the event
+//! vocabulary), `decision` (answers,
 //! fold, output), `matcher`, `permissions` (rules), `settings` (files, layering,
 //! server-managed settings), `hook` (resolved hooks), `exec` (running one hook: command
 //! processes, WebAssembly components), `floor` (the machine's managed sandbox floor), `trust`
@@ -71,7 +72,8 @@
 //! `rollback`, `audit` (the tamper-evident log, its options, and `audit::ship`: the log shipped to
 //! syslog and OpenTelemetry), `hooktest` (`hookhost test`), `cli` (arguments and
 //! rendering, one file per command group; `cli::agents` is the agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
-//! `atomic_file` (the one atomic replacement of a file), `digest` (the one sha256 hex), `clock`
+//! `atomic_file` (the one atomic replacement of a file), `file_lock` (the one file lock, std's
+//! flock), `digest` (the one sha256 hex), `clock`
 //! (RFC 3339 times), `offload` (blocking file I/O off the async workers),
 //! `metrics` (the daemon's
 //! Prometheus metrics), `init`, `install`, `notice`, `pipe`,
@@ -111,6 +113,8 @@ pub mod event;
 pub mod exec;
 #[doc(hidden)]
 pub mod fault;
+#[doc(hidden)]
+pub mod file_lock;
 #[doc(hidden)]
 pub mod floor;
 #[doc(hidden)]

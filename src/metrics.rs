@@ -293,7 +293,7 @@ pub struct RunSample<'a> {
 pub fn dispatched<'a>(event: &HookEvent, verdict: &str, runs: impl IntoIterator<Item = RunSample<'a>>) {
     let Some(m) = get() else { return };
     let name = event.name();
-    let event_label = if crate::event::KNOWN_EVENTS.contains(&name) { name.to_string() } else { "other".into() };
+    let event_label = if event.event_name().is_known() { name.to_string() } else { "other".into() };
     let tool = event.tool_name().map_or_else(|| "none".to_string(), |t| capped(&m.tools, t, MAX_TOOLS));
     m.decisions
         .get_or_create(&DecisionLabels { event: event_label, tool, decision: verdict.into(), agent: AGENT.into() })

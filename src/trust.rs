@@ -441,8 +441,8 @@ fn with_store<T>(state_dir: &Path, f: impl FnOnce(&mut TrustStore) -> T) -> Resu
         .write(true)
         .open(&lock_path)
         .map_err(io_err(&lock_path))?;
-    let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| io_err(&lock_path)(io::Error::from(e)))?;
+    let _held =
+        crate::file_lock::FileLock::lock(lock, crate::file_lock::Mode::Exclusive).map_err(io_err(&lock_path))?;
     let mut store = TrustStore::load(state_dir)?;
     let out = f(&mut store);
     store.save()?;

@@ -69,6 +69,62 @@ impl Agent {
         Agent::ALL.into_iter().find(|a| a.name() == s.trim().to_ascii_lowercase())
     }
 
+    /// The agent's events hookhost registers for, in the agent's spelling (`hookhost install`);
+    /// Claude Code's are names of the event vocabulary.
+    pub fn hook_events(self) -> &'static [&'static str] {
+        use crate::event::EventName as E;
+        const CLAUDE: &[&str] = &[
+            E::PreToolUse.as_str(),
+            E::PostToolUse.as_str(),
+            E::PostToolUseFailure.as_str(),
+            E::PermissionRequest.as_str(),
+            E::UserPromptSubmit.as_str(),
+            E::Stop.as_str(),
+            E::SubagentStop.as_str(),
+            E::SessionStart.as_str(),
+            E::SessionEnd.as_str(),
+            E::ConfigChange.as_str(),
+        ];
+        match self {
+            Agent::Claude => CLAUDE,
+            Agent::Codex => &["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"],
+            Agent::Gemini => {
+                &["SessionStart", "BeforeAgent", "BeforeTool", "AfterTool", "AfterAgent", "PreCompress", "SessionEnd"]
+            }
+            Agent::Qwen => &[
+                "SessionStart",
+                "UserPromptSubmit",
+                "PreToolUse",
+                "PostToolUse",
+                "PostToolUseFailure",
+                "Stop",
+                "SessionEnd",
+            ],
+            Agent::Copilot => &[
+                "sessionStart",
+                "userPromptSubmitted",
+                "preToolUse",
+                "postToolUse",
+                "permissionRequest",
+                "agentStop",
+                "sessionEnd",
+            ],
+            Agent::Cursor => &[
+                "sessionStart",
+                "beforeSubmitPrompt",
+                "beforeShellExecution",
+                "beforeMCPExecution",
+                "beforeReadFile",
+                "preToolUse",
+                "postToolUse",
+                "afterShellExecution",
+                "afterFileEdit",
+                "stop",
+                "sessionEnd",
+            ],
+        }
+    }
+
     /// The agent's payload → the canonical event. `event_hint`: the agent's event name when the
     /// payload does not carry one (Copilot's camelCase hooks; `--agent-event`).
     pub fn accept(self, input: &[u8], event_hint: Option<&str>) -> Result<Inbound, AgentError> {
@@ -552,5 +608,19 @@ mod tests {
         let garbage = Response { stdout: "nope".into(), stderr: String::new(), exit_code: 0 };
         assert_eq!(Answer::read("PreToolUse", &garbage).permission, Some(Permission::Deny));
         assert!(Answer::read("Stop", &garbage).blocked);
+    }
+
+    /// The adapters keep the agents' spellings, but every name they map to is a name of
+    /// hookhost's event vocabulary (a typo would route to an unknown event and no hook).
+    #[test]
+    fn every_mapped_name_is_in_the_event_vocabulary() {
+        use crate::event::EventName;
+        let mapped = copilot::EVENTS.iter().chain(cursor::EVENTS).chain(gemini::EVENTS).map(|(_, ours)| *ours);
+        // Codex and Qwen spell their events as Claude Code does.
+        let same =
+            Agent::Codex.hook_events().iter().chain(Agent::Qwen.hook_events()).chain(Agent::Claude.hook_events());
+        for name in mapped.chain(same.copied()) {
+            assert!(EventName::parse(name).is_known(), "{name}");
+        }
     }
 }

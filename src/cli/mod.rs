@@ -524,7 +524,7 @@ pub struct NewArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
     /// The event the hook is for.
-    #[arg(long, default_value = "PreToolUse")]
+    #[arg(long, default_value = crate::event::EventName::PreToolUse.as_str())]
     pub event: String,
     /// The matcher (for events that have one), e.g. Bash or "Edit|Write".
     #[arg(long)]

@@ -35,7 +35,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::decision::Verdict;
-use crate::event::{EventKind, HookEvent};
+use crate::event::{EventKind, EventName, HookEvent};
 
 pub use edits::{EditSnapshot, EditStore, Restore, SnapshotMeta};
 pub use settings::{RevertAction, RevertReport, SettingsSnapshots};
@@ -252,7 +252,7 @@ impl Rollback {
             EventKind::ConfigChange if self.options.revert_config_changes => {
                 records.extend(self.config_change(event, judged, verdict))
             }
-            _ if event.name() == "SessionStart" && self.options.revert_config_changes => {
+            _ if *event.event_name() == EventName::SessionStart && self.options.revert_config_changes => {
                 records.extend(self.session_start(event, project_dir, verdict))
             }
             _ => {}

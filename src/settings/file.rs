@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::Scope;
 use super::locate::{Locator, Seg, line_col};
 use crate::error::{Location, SettingsError};
-use crate::event::{KNOWN_EVENTS, MAX_JSON_DEPTH};
+use crate::event::{EventName, KNOWN_EVENTS, MAX_JSON_DEPTH};
 use crate::hook::{CommandHook, Enforcement, Handler, Hook, OnFailure, Origin, Shell, WasmHook, default_timeout};
 use crate::matcher::Matcher;
 use crate::permissions::{LocatedRule, PermissionLists, Rule};
@@ -141,8 +141,6 @@ const WASM_KEYS: &[&str] = &[
     "rollback",
     "name",
 ];
-const TOOL_EVENTS: &[&str] =
-    &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
 
 /// Reads and parses `path`. `Ok(None)` when the file does not exist.
 pub fn read(path: &Path, scope: Scope, links: &crate::readfile::Links) -> Result<Option<SettingsFile>, SettingsError> {
@@ -996,7 +994,7 @@ fn parse_handler(
         None => None,
         Some(s) => {
             let rule = Rule::parse(&s).map_err(|m| cx.err(&key(at, "if"), false, m))?;
-            if !TOOL_EVENTS.contains(&event) {
+            if !crate::event::facts_of(event).is_tool_event() {
                 cx.warn(
                     &key(at, "if"),
                     false,
@@ -1041,7 +1039,8 @@ fn parse_handler(
     };
     let _ = boolean(cx, "once")?;
     let rollback = boolean(cx, "rollback")?;
-    if rollback && event != "PostToolUse" {
+    let post_tool_use = event == EventName::PostToolUse.as_str();
+    if rollback && !post_tool_use {
         cx.warn(
             &key(at, "rollback"),
             true,
@@ -1083,7 +1082,7 @@ fn parse_handler(
         origin: cx.origin(at),
         definition_sha256,
         name,
-        rollback: rollback && event == "PostToolUse",
+        rollback: rollback && post_tool_use,
     })
 }
 

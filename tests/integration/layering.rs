@@ -64,6 +64,7 @@ const MODEL: &[&str] = &[
     "digest",
     "offload",
     "sandbox_settings",
+    "file_lock",
 ];
 /// The command line and what only it uses: argument types and rendering, and the modules that
 /// exist for one command (`completions`, `install`, `init`, `pipe`, `lint` for `check`,

@@ -391,7 +391,7 @@ fn sleep_until_stopped(stop: &AtomicBool, d: Duration) -> bool {
 }
 
 /// Takes the exclusive lock of a sink's cursor without waiting.
-fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
+fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<crate::file_lock::FileLock> {
     if !options.cursor_dir.exists() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&options.cursor_dir)?;
@@ -399,15 +399,11 @@ fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<nix::fcnt
     let mut lock = cursor_path(&options.cursor_dir, &options.log, &sink.name).into_os_string();
     lock.push(".lock");
     let file = crate::audit::open_private_rw(Path::new(&lock))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        if e == nix::errno::Errno::EWOULDBLOCK {
-            io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("another shipper holds sink {:?} ({})", sink.name, PathBuf::from(&lock).display()),
-            )
-        } else {
-            io::Error::from(e)
-        }
+    crate::file_lock::FileLock::try_lock(file, crate::file_lock::Mode::Exclusive)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("another shipper holds sink {:?} ({})", sink.name, PathBuf::from(&lock).display()),
+        )
     })
 }
 

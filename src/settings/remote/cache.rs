@@ -435,7 +435,7 @@ impl Cache {
     }
 
     /// Holds the refresh lock (non-blocking): `None` when another process is refreshing.
-    pub fn try_lock(&self) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    pub fn try_lock(&self) -> Option<crate::file_lock::FileLock> {
         self.ensure_dir().ok()?;
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -443,7 +443,7 @@ impl Cache {
             .write(true)
             .open(self.dir.join("refresh.lock"))
             .ok()?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+        crate::file_lock::FileLock::try_lock(f, crate::file_lock::Mode::Exclusive).ok().flatten()
     }
 }
 
