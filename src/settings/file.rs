@@ -62,7 +62,7 @@ pub struct SettingsFile {
     /// Managed `audit` settings.
     pub audit: Option<AuditSettings>,
     /// Managed `remoteSettings` (the server-managed settings bootstrap), parsed and checked.
-    pub remote: Option<super::remote::RemoteConfig>,
+    pub remote: Option<super::remote_config::RemoteConfig>,
     /// Managed `forceRemoteSettingsRefresh`.
     pub force_remote_refresh: Option<bool>,
     /// hookhost extension objects as written (`hookhost`, `sandbox`, `remoteSettings`,
@@ -423,7 +423,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
             }
             "remoteSettings" => {
                 // Located at the field that cannot produce a request (remote::config).
-                let config = super::remote::RemoteConfig::from_value(v)
+                let config = super::remote_config::RemoteConfig::from_value(v)
                     .map_err(|e| cx.err(&[at.as_slice(), &e.path].concat(), e.key, e.message))?;
                 file.remote = Some(config);
                 file.extensions.insert(k.to_string(), v.clone());

@@ -2,10 +2,12 @@
 //! file's parsing and validation (`file`, `locate`), and the layered merge into one revision
 //! (`resolve`), and server-managed settings (`remote`: fetch, verify, cache). Settings never call the bus: they hand resolved revisions up.
 
+pub mod envelope;
 pub mod file;
 pub mod locate;
 pub mod pins;
 pub mod remote;
+pub mod remote_config;
 pub mod resolve;
 pub mod scope;
 #[cfg(test)]

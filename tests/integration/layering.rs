@@ -191,3 +191,100 @@ fn the_layering_rules_catch_a_violation() {
     g.entry("c".into()).or_default().insert("a".into());
     assert_eq!(cycles(&g), vec![vec!["a".to_string(), "b".to_string()]]);
 }
+
+/// The files of one module folder (`src/<folder>/<child>.rs` or `src/<folder>/<child>/…`) and
+/// which of their siblings each names (`crate::<folder>::<sibling>`, `super::<sibling>` from a
+/// child, `super::super::<sibling>` from a grandchild, `use super::{a, b}` groups); test code
+/// (`mod tests`, and the `tests`/`*_tests` files) left out.
+fn folder_graph(folder: &Path) -> Graph {
+    let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let children: BTreeSet<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().trim_end_matches(".rs").to_string())
+        .filter(|c| c != "mod" && c != "tests" && !c.ends_with("_tests"))
+        .collect();
+    let mut g = Graph::new();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel: Vec<String> =
+                p.strip_prefix(folder).unwrap().components().map(|c| c.as_os_str().to_string_lossy().into()).collect();
+            if p.extension().is_none_or(|x| x != "rs") || rel == ["mod.rs"] {
+                continue;
+            }
+            let child = rel[0].trim_end_matches(".rs").to_string();
+            if !children.contains(&child) {
+                continue;
+            }
+            // `super` is the folder from `<child>.rs` and `<child>/mod.rs`; deeper, one more.
+            let up =
+                if rel.len() == 1 || (rel.len() == 2 && rel[1] == "mod.rs") { "super::" } else { "super::super::" };
+            let text = std::fs::read_to_string(&p).unwrap();
+            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+            let entry = g.entry(child.clone()).or_default();
+            let code: String =
+                text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+            let crate_prefix = format!("crate::{name}::");
+            for prefix in [crate_prefix.as_str(), up] {
+                let mut rest = code.as_str();
+                while let Some(at) = rest.find(prefix) {
+                    rest = &rest[at + prefix.len()..];
+                    // After `super::`, `super::super::` is the grandparent: not a sibling.
+                    let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
+                        let inner = group.split('}').next().unwrap_or_default();
+                        inner
+                            .split(',')
+                            .map(|s| s.trim().split("::").next().unwrap_or_default().trim().to_string())
+                            .collect()
+                    } else {
+                        vec![
+                            rest.chars()
+                                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                                .collect(),
+                        ]
+                    };
+                    for n in names {
+                        if n != child && children.contains(&n) {
+                            entry.insert(n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    g
+}
+
+/// No import cycle between the files of one module folder either (issue 18 named
+/// `settings/file ↔ settings/remote`): each folder's files point one way. The front ends
+/// (`cli/`) are one layer and exempt.
+#[test]
+fn no_module_folder_has_an_import_cycle_among_its_files() {
+    let src = super::support::repo().join("src");
+    let mut problems = Vec::new();
+    let mut folders = 0;
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        let p = e.path();
+        if !p.is_dir() || p.file_name().is_some_and(|n| n == "cli") {
+            continue;
+        }
+        folders += 1;
+        let g = folder_graph(&p);
+        for c in cycles(&g) {
+            problems.push(format!("src/{}: {}", p.file_name().unwrap().to_string_lossy(), c.join(" ↔ ")));
+        }
+    }
+    assert!(folders >= 8, "module folders found: {folders}");
+    assert!(problems.is_empty(), "import cycles inside module folders:\n  {}", problems.join("\n  "));
+    // The scan sees a sibling edge in each spelling (it can fail).
+    let settings = folder_graph(&src.join("settings"));
+    assert!(settings["resolve"].contains("remote"), "{settings:?}");
+    assert!(settings["remote"].contains("file"), "{settings:?}");
+    assert!(settings["file"].contains("remote_config"), "{settings:?}");
+}

@@ -909,6 +909,27 @@ impl Prepared {
     }
 }
 
+/// A hook's process as every one is started (the warm pool's stubs too): `program args…` with
+/// exactly `env` (nothing inherited), in `cwd`, stdin, stdout and stderr piped, killed if the
+/// handle is dropped.
+pub(crate) fn piped_command<'a>(
+    program: &OsStr,
+    args: impl IntoIterator<Item = &'a OsString>,
+    env: &[(OsString, OsString)],
+    cwd: &Path,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
 /// Makes `plan` the pre-exec step of `cmd`.
 fn install_plan(cmd: &mut tokio::process::Command, plan: ChildPlan) {
     // SAFETY: the closure only makes raw syscalls on data it owns (see `ChildPlan::apply`);

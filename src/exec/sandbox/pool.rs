@@ -122,12 +122,7 @@ fn start_stub(staged: &mut Staged, key: &Key, handle: &tokio::runtime::Handle) -
     // the pool and the hook process.
     plan.migrate = true;
     let stub_args: Vec<OsString> = ["-c", STUB, "hookhost-stub"].into_iter().map(OsString::from).collect();
-    let mut cmd = crate::exec::command::piped_command(
-        OsStr::new("/bin/sh"),
-        stub_args.iter().chain([program]).chain(args),
-        &env,
-        cwd,
-    );
+    let mut cmd = super::piped_command(OsStr::new("/bin/sh"), stub_args.iter().chain([program]).chain(args), &env, cwd);
     super::install_plan(&mut cmd, plan);
     let child = {
         let _runtime = handle.enter();

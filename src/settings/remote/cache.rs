@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{Signed, Target, verify_legacy, verify_signed};
 use super::{Payload, RemoteConfig, RemoteError, now_unix, sha256_hex};
+use crate::settings::envelope::{Signed, Target, verify_legacy, verify_signed};
 
 /// Where the cache lives when no user state directory is known.
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/hookhost";
