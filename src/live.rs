@@ -323,7 +323,6 @@ impl Live {
         reports
     }
 
-    /// The store's lock, when there is a store (a failure to take it is logged: gating goes on).
     /// The store's lock (`Ok(None)`: no store, records in memory only). `Err` is never gated
     /// around: whoever asked fails closed (see [`Live::load_initial`] and [`Live::apply`]).
     async fn lock(&self) -> Result<Option<lkg::Lock>, String> {
