@@ -130,6 +130,15 @@ pub fn merge_json(agent: Agent, old: &str, hookhost: &str, uninstall: bool) -> R
     }
     if hooks.is_empty() && uninstall {
         root.remove("hooks");
+        // What install added only so that hooks run goes too, once no hook is left: Cursor's
+        // `version: 1` in a file that holds nothing else, and Gemini's `hooksConfig` when it is
+        // exactly `{"enabled": true}`. Anything else there was the user's: kept.
+        if agent == Agent::Cursor && root.len() == 1 && root.get("version") == Some(&json!(1)) {
+            root.remove("version");
+        }
+        if agent == Agent::Gemini && root.get("hooksConfig") == Some(&json!({"enabled": true})) {
+            root.remove("hooksConfig");
+        }
     }
     let mut text = serde_json::to_string_pretty(&Value::Object(root)).map_err(|e| e.to_string())?;
     text.push('\n');
@@ -327,6 +336,34 @@ mod tests {
             un["hooks"],
             json!({"BeforeTool": [{"matcher": "x", "hooks": [{"type": "command", "command": "mine"}]}]})
         );
+    }
+
+    #[test]
+    fn uninstall_leaves_what_was_there_before_install() {
+        for (agent, old) in [
+            (Agent::Cursor, ""),
+            (Agent::Gemini, ""),
+            (Agent::Gemini, "{\n  \"theme\": \"dark\"\n}\n"),
+            (Agent::Cursor, "{\n  \"version\": 1,\n  \"hooks\": {\"stop\": [{\"command\": \"mine\"}]}\n}\n"),
+        ] {
+            let installed = merge_json(agent, old, "/usr/bin/hookhost", false).unwrap();
+            assert_ne!(installed, old);
+            let un = merge_json(agent, &installed, "/usr/bin/hookhost", true).unwrap();
+            let want: Value = if old.is_empty() { json!({}) } else { serde_json::from_str(old).unwrap() };
+            assert_eq!(serde_json::from_str::<Value>(&un).unwrap(), want, "{agent:?}: {installed} -> {un}");
+        }
+        // A user's own hooksConfig (more than `enabled: true`) and a Cursor file with other keys stay.
+        let mine = "{\"hooksConfig\": {\"enabled\": true, \"notifications\": false}}";
+        let un = merge_json(
+            Agent::Gemini,
+            &merge_json(Agent::Gemini, mine, "/usr/bin/hookhost", false).unwrap(),
+            "/usr/bin/hookhost",
+            true,
+        )
+        .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&un).unwrap(), serde_json::from_str::<Value>(mine).unwrap());
+        let un = merge_json(Agent::Cursor, "{\"version\": 1, \"x\": 2}", "/usr/bin/hookhost", true).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&un).unwrap(), json!({"version": 1, "x": 2}));
     }
 
     #[test]
