@@ -888,18 +888,8 @@ impl LoadedComponent {
 
     fn store(&self, run: &WasmRun) -> Store<GuestState> {
         let memory_mb = run.memory_mb.unwrap_or(DEFAULT_MEMORY_MB).min(MAX_MEMORY_MB);
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
-        // Grants nothing: stdin closed, no args, env, preopens, sockets or name lookups.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let state = GuestState {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limits: Limits {
                 inner: StoreLimitsBuilder::new()
@@ -914,8 +904,6 @@ impl LoadedComponent {
             },
             label: run.label.clone(),
             logged: 0,
-            stdout,
-            stderr,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -1063,22 +1051,47 @@ fn to_decision(event: &GuestEvent, r: types::Response) -> Result<Decision, HookF
     Ok(d)
 }
 
-/// Per-instance state: the empty WASI context, limits, and what the guest said.
+/// Per-instance state: the empty WASI context (built on the guest's first WASI call), limits,
+/// and what the guest said.
 struct GuestState {
-    wasi: WasiCtx,
+    wasi: Option<GuestWasi>,
     table: ResourceTable,
     limits: Limits,
     label: String,
     logged: usize,
+}
+
+/// The WASI context of one instance, and where its stdout and stderr go.
+struct GuestWasi {
+    ctx: WasiCtx,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+}
+
+impl GuestWasi {
+    /// Grants nothing: stdin closed, no args, env, preopens, sockets or name lookups; stdout and
+    /// stderr captured ([`OUTPUT_CAP`] each).
+    fn deny_all() -> Self {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
+        let ctx = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        GuestWasi { ctx, stdout, stderr }
+    }
 }
 
 impl GuestState {
     /// Sends captured stdout/stderr to the log; returns the first stderr line.
     fn flush_output(&mut self) -> Option<String> {
         let mut head = None;
-        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+        // A guest that made no WASI call wrote nothing.
+        let Some(wasi) = &self.wasi else { return None };
+        for (stream, pipe) in [("stdout", &wasi.stdout), ("stderr", &wasi.stderr)] {
             let bytes = pipe.contents();
             if bytes.is_empty() {
                 continue;
@@ -1096,8 +1109,12 @@ impl GuestState {
 }
 
 impl WasiView for GuestState {
+    /// Every WASI call reaches the context through here: it is built (always the same deny-all
+    /// context) the first time the guest uses WASI, so a guest that never does (most Rust hooks)
+    /// does not pay for its random seeding and allocations.
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let wasi = self.wasi.get_or_insert_with(GuestWasi::deny_all);
+        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
     }
 }
 
