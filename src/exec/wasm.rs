@@ -2,7 +2,7 @@
 //! and one call of a component's `handle` for one event (world `hook` in `wit/world.wit`, and
 //! the older world versions `world` keeps loading).
 //!
-//! Owns: one `Engine` and one `Linker` per process (a second pair, with fuel metering, only when
+//! Owns: one `Engine` per process (a second pair, with fuel metering, only when
 //! a hook sets `fuel`); the host-owned epoch ticker thread; one `InstancePre` per distinct
 //! component (by content hash); the on-disk precompile cache.
 //!
@@ -53,6 +53,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::decision::{Decision, FailureKind, HookFailure, HookResult, Permission, can_block, cap, truncate_chars};
 use crate::event::{EventKind, HookEvent};
 
+mod wasi_link;
 mod world;
 
 pub use world::{GRANTED_WASI, WORLD_VERSIONS};
@@ -359,10 +360,9 @@ impl WasmRuntime {
     }
 }
 
-/// One engine with its linker and loaded components.
+/// One engine and its loaded components (each pre-linked with a linker of its own).
 struct EngineHost {
     engine: Engine,
-    linker: Linker<GuestState>,
     /// Hex of the engine's precompile compatibility hash.
     compat: String,
     fuel: bool,
@@ -462,13 +462,9 @@ impl EngineHost {
     fn new(options: &WasmOptions, fuel: bool) -> Result<Self, String> {
         let config = engine_config(options.allocator, fuel);
         let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
-        world::add_to_linker(&mut linker).map_err(|e| format!("linking hookhost:hook/log: {e:#}"))?;
         let compat = compat_key(&engine, fuel);
         Ok(EngineHost {
             engine,
-            linker,
             compat,
             fuel,
             by_path: Mutex::new(HashMap::new()),
@@ -611,8 +607,12 @@ impl EngineHost {
                 if hints.is_empty() { String::new() } else { format!("; {}", hints.join("; ")) }
             )));
         }
-        let pre = self
-            .linker
+        // A linker of its own: the WASI interfaces it imports (not all of WASI) and `log`.
+        let mut linker = Linker::new(&self.engine);
+        wasi_link::add_imported(&mut linker, ty.imports(&self.engine).map(|(name, _)| name))
+            .map_err(|e| load_failure(format!("linking WASI for component {}: {e:#}", path.display())))?;
+        world::add_to_linker(&mut linker).map_err(|e| load_failure(format!("linking hookhost:hook/log: {e:#}")))?;
+        let pre = linker
             .instantiate_pre(component)
             .map_err(|e| load_failure(format!("component {} cannot be linked: {e:#}", path.display())))?;
         world::HookPre::new(pre).map_err(|e| {
