@@ -699,9 +699,12 @@ fn sandbox_in_process(iterations: usize) {
     use sandbox_run::{only, process, run_once};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let p = process();
+    // The warm pool the runs go through while one is on (as `hookhost serve`'s host owns one).
+    let pool: std::sync::Mutex<Option<sandbox::SandboxPool>> = std::sync::Mutex::new(None);
     let once = |spec: &SandboxSpec| {
+        let pool = pool.lock().unwrap().clone();
         let start = Instant::now();
-        rt.block_on(run_once(spec, &p));
+        rt.block_on(run_once(spec, &p, pool.as_ref()));
         start.elapsed()
     };
     let optional = Layer::optional();
@@ -745,9 +748,9 @@ fn sandbox_in_process(iterations: usize) {
     };
     let header = || println!("  {:<38} {:>9} {:>9} {:>6}", "variant", "p50 ms", "p99 ms", "n");
 
-    let pool = {
+    *pool.lock().unwrap() = {
         let _runtime = rt.enter();
-        sandbox::pool::enable()
+        Some(sandbox::SandboxPool::start())
     };
     println!("\nin-process runner, sh -c true <event, warm pool on (as `hookhost serve`), round-robin:");
     header();
@@ -775,7 +778,7 @@ fn sandbox_in_process(iterations: usize) {
     header();
     let p50 = pass(&mut with_samples(vec![off.clone(), full.clone()]), spaced, Duration::from_millis(20));
     println!("  full sandbox - no sandbox      = {:+.3} ms", p50[1] - p50[0]);
-    drop(pool);
+    drop(pool.lock().unwrap().take());
     println!("runs 20 ms apart, without the pool (as one-shot `dispatch`):");
     header();
     let p50 = pass(&mut with_samples(vec![off.clone(), full.clone()]), spaced, Duration::from_millis(20));

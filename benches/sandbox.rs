@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     // to back with no gap at all mostly finds nothing prepared and runs inline (the second group).
     let pool = {
         let _runtime = rt.enter();
-        sandbox::pool::enable()
+        sandbox::SandboxPool::start()
     };
     let mut g = c.benchmark_group("sandbox");
     g.sample_size(100).measurement_time(Duration::from_secs(8));
@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
         // Warm the per-process caches (capabilities, host path grants, seccomp program, the
         // empty network namespace) and the pool first, as a running daemon has.
         for _ in 0..3 {
-            rt.block_on(run_once(spec, &p));
+            rt.block_on(run_once(spec, &p, Some(&pool)));
             std::thread::sleep(GAP);
         }
         g.bench_function(name.as_str(), |b| {
@@ -70,7 +70,7 @@ fn bench(c: &mut Criterion) {
                 for _ in 0..iters {
                     std::thread::sleep(GAP);
                     let start = Instant::now();
-                    rt.block_on(run_once(spec, &p));
+                    rt.block_on(run_once(spec, &p, Some(&pool)));
                     total += start.elapsed();
                 }
                 total
@@ -84,7 +84,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sandbox_inline");
     g.sample_size(200).measurement_time(Duration::from_secs(4));
     for (name, spec) in variants.iter().take(3) {
-        g.bench_function(name.as_str(), |b| b.iter(|| rt.block_on(run_once(spec, &p))));
+        g.bench_function(name.as_str(), |b| b.iter(|| rt.block_on(run_once(spec, &p, None))));
     }
     g.finish();
 }

@@ -315,7 +315,7 @@ fn fuzz_remote_config() -> hookhost::settings::remote::RemoteConfig {
 /// Response bodies: version-2 envelopes (URL- and fleet-bound), a version-1 envelope, bare
 /// settings, an empty body.
 fn envelope_seeds() -> Vec<Vec<u8>> {
-    use hookhost::settings::remote::{Signed, Target, envelope};
+    use hookhost::settings::envelope::{self, Signed, Target};
     let k = fuzz_key();
     let payload = br#"{"failClosed": ["PreToolUse"], "permissions": {"deny": ["Bash(curl *)"]}}"#;
     let url = Signed { target: Target::Url(FUZZ_URL.into()), version: 7, expires: u64::from(u32::MAX) * 4 };
@@ -693,7 +693,7 @@ fn run_target(t: usize, input: &[u8], fx: &Fixed) -> bool {
             let t = text(input);
             let Ok(f) = file::parse(&t, Path::new("/fuzz/settings.json"), Scope::User) else { return false };
             let pins = f.hooks.iter().map(|h| ((h.origin.line, h.origin.column), "ab".repeat(32))).collect();
-            match hookhost::trust::pin_text(&t, &pins) {
+            match hookhost::settings::pins::pin_text(&t, &pins) {
                 Ok((out, _)) => {
                     let g = file::parse(&out, Path::new("/fuzz/settings.json"), Scope::User)
                         .unwrap_or_else(|e| panic!("pinned settings do not parse: {e}"));
@@ -706,7 +706,7 @@ fn run_target(t: usize, input: &[u8], fx: &Fixed) -> bool {
         "envelope" => {
             // Whatever the body, an accepted payload is bound to this client and current, and
             // a signed one verifies with the client's key.
-            let _ = hookhost::settings::remote::envelope::read_body(input, Some("AAAA"));
+            let _ = hookhost::settings::envelope::read_body(input, Some("AAAA"));
             let cfg = fuzz_remote_config();
             match hookhost::settings::remote::accept(&cfg, input, None) {
                 Ok(p) => {
@@ -715,13 +715,13 @@ fn run_target(t: usize, input: &[u8], fx: &Fixed) -> bool {
                         assert!(!p.is_expired(), "accepted an expired envelope");
                         let sig = p.signature.as_deref().unwrap_or_default();
                         assert!(
-                            hookhost::settings::remote::envelope::verify_signed(&cfg.keys, s, &p.bytes, sig),
+                            hookhost::settings::envelope::verify_signed(&cfg.keys, s, &p.bytes, sig),
                             "accepted an envelope that does not verify"
                         );
                     } else {
                         let sig = p.signature.as_deref().unwrap_or_default();
                         assert!(
-                            hookhost::settings::remote::envelope::verify_legacy(&cfg.keys, &p.bytes, sig),
+                            hookhost::settings::envelope::verify_legacy(&cfg.keys, &p.bytes, sig),
                             "accepted a bare payload that does not verify"
                         );
                     }

@@ -27,15 +27,12 @@ use crate::settings::file::AuditSettings;
 
 use crate::decision::{Decision, HookResult, Permission};
 use crate::decision::{FailurePolicy, FoldItem, Response, Verdict, fold, render};
-use crate::event::{EventKind, HookEvent};
+use crate::event::{EventKind, EventName, HookEvent};
 use crate::exec::{HookReport, RunContext, Runner};
 use crate::hook::{Enforcement, Hook, OnFailure};
 use crate::permissions::RuleContext;
 use crate::permissions::engine::{self, Policy, RuleHit};
 use crate::settings::Settings;
-
-/// Events on which Claude Code ignores `onFailure` (a blocking failure would loop the agent).
-const ON_FAILURE_IGNORED: &[&str] = &["Stop", "SubagentStop", "TaskCompleted", "TeammateIdle"];
 
 /// A hook chosen for an event, with the failure policy that applies to it.
 #[derive(Debug, Clone)]
@@ -212,6 +209,15 @@ impl EventBus {
         self
     }
 
+    /// Prepares command hooks' sandboxes through `pool`, its owner's warm pool, while the owner
+    /// keeps it (default: none, every run prepared inline).
+    pub fn with_sandbox_pool(self, pool: Option<&crate::exec::sandbox::SandboxPool>) -> Self {
+        if let Some(pool) = pool {
+            self.runner.use_sandbox_pool(pool);
+        }
+        self
+    }
+
     /// What to do with `async: true` hooks (default [`AsyncHooks::Await`]).
     pub fn with_async_hooks(mut self, mode: AsyncHooks) -> Self {
         self.async_hooks = mode;
@@ -270,11 +276,7 @@ impl EventBus {
     pub fn route(&self, event: &HookEvent, ctx: &DispatchContext) -> Route {
         let s = &self.settings;
         let subject = event.matcher_subject();
-        let tool_event = event.tool_name().is_some()
-            && matches!(
-                event.name(),
-                "PreToolUse" | "PostToolUse" | "PostToolUseFailure" | "PermissionRequest" | "PermissionDenied"
-            );
+        let tool_event = event.tool_name().is_some() && event.facts().is_tool_event();
         let rule_ctx = ctx.rules(event);
         let mut route = Route::default();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -343,7 +345,7 @@ impl EventBus {
         if self.settings.fail_closed.contains(event.name()) {
             return FailurePolicy::Closed(format!("managed settings fail closed for {} (failClosed)", event.name()));
         }
-        if hook.on_failure == Some(OnFailure::Block) && !ON_FAILURE_IGNORED.contains(&event.name()) {
+        if hook.on_failure == Some(OnFailure::Block) && !event.facts().on_failure_ignored {
             return FailurePolicy::Closed("onFailure is \"block\"".into());
         }
         FailurePolicy::Open
@@ -381,7 +383,7 @@ impl EventBus {
         let mut rewrites = Vec::new();
         if event.kind() == EventKind::PreToolUse {
             self.recheck_rewrites(event, ctx, &mut verdict, author, &mut rewrites).await;
-        } else if event.name() == "PermissionRequest" {
+        } else if *event.event_name() == EventName::PermissionRequest {
             self.recheck_permission_request(event, ctx, &mut verdict, &mut rewrites).await;
         }
         // Snapshots and restores read and fsync up to the rollback cap (16 MiB by default).
@@ -421,7 +423,21 @@ impl EventBus {
         }
         // Observability (issue 24): the daemon's metrics, one call per event (a no-op unless
         // `hookhost serve --metrics`).
-        crate::metrics::dispatched(event, &outcome);
+        crate::metrics::dispatched(
+            event,
+            outcome.verdict.label(),
+            outcome.runs.iter().chain(outcome.rewrites.iter().flat_map(|r| r.runs.iter())).map(|run| {
+                crate::metrics::RunSample {
+                    hook: run.hook.metric_label(),
+                    kind: run.hook.kind(),
+                    duration: run.report.duration,
+                    failure: match &run.report.result {
+                        HookResult::Failed(f) => Some(&f.kind),
+                        _ => None,
+                    },
+                }
+            }),
+        );
         if self.async_hooks == AsyncHooks::Background {
             self.spawn_background(event, ctx, &outcome.detached);
         }
@@ -743,7 +759,7 @@ impl EventBus {
         }
         let Some(input) = decision.get("updatedInput").cloned() else { return };
         let mut fields = event.fields().clone();
-        fields.insert("hook_event_name".into(), "PreToolUse".into());
+        fields.insert("hook_event_name".into(), EventName::PreToolUse.as_str().into());
         fields.insert("tool_input".into(), input.clone());
         let as_pre = serde_json::to_vec(&fields).map_err(|e| e.to_string()).and_then(|b| {
             HookEvent::parse_with_limit(&b, crate::event::DEFAULT_MAX_EVENT_BYTES).map_err(|e| e.to_string())
@@ -880,7 +896,7 @@ impl EventBus {
     /// `hookhost.rollbackRejectedEdits` arms them, and ConfigChange blocks under managed
     /// `hookhost.revertBlockedConfigChanges`.
     pub fn with_rollback(mut self, state_dir: &std::path::Path) -> Self {
-        let options = crate::rollback::RollbackOptions::from_settings(&self.settings);
+        let options = self.settings.rollback_options();
         self.rollback = Some(Arc::new(crate::rollback::Rollback::open(state_dir, options)));
         self
     }
@@ -899,7 +915,7 @@ impl EventBus {
                 Some(event.clone())
             } else {
                 let mut fields = event.fields().clone();
-                fields.insert("hook_event_name".into(), "PostToolUse".into());
+                fields.insert("hook_event_name".into(), EventName::PostToolUse.as_str().into());
                 serde_json::to_vec(&fields).ok().and_then(|b| HookEvent::parse(&b).ok())
             };
             if let Some(post) = post {

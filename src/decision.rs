@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::event::{EventKind, HookEvent};
+use crate::event::{Block, HookEvent};
 
 /// Claude Code caps hook-provided strings at 10,000 characters; so does hookhost's output.
 pub const MAX_TEXT_CHARS: usize = 10_000;
@@ -203,36 +203,10 @@ pub enum ExitKind {
     Signal(i32),
 }
 
-/// Events on which exit 2 / `decision:"block"` stops the action (hook-protocol.md §1). Unknown
-/// events count as blockable so that a newer agent's semantics pass through unchanged.
+/// Events on which exit 2 / `decision:"block"` stops the action (the event's facts, hook-protocol.md
+/// §1). Unknown events count as blockable so that a newer agent's semantics pass through unchanged.
 pub fn can_block(event: &HookEvent) -> bool {
-    if let Some(cc) = event.config_change() {
-        return cc.source != crate::event::ConfigSource::PolicySettings;
-    }
-    !matches!(
-        event.name(),
-        "SessionStart"
-            | "Setup"
-            | "PermissionRequest"
-            | "PermissionDenied"
-            | "Notification"
-            | "MessageDisplay"
-            | "SubagentStart"
-            | "StopFailure"
-            | "InstructionsLoaded"
-            | "CwdChanged"
-            | "DirectoryAdded"
-            | "FileChanged"
-            | "WorktreeRemove"
-            | "PostCompact"
-            | "SessionEnd"
-            | "PostModelSwitch"
-    )
-}
-
-/// Events whose plain-text stdout (exit 0) is context for the model.
-fn text_is_context(event: &str) -> bool {
-    matches!(event, "UserPromptSubmit" | "UserPromptExpansion" | "SessionStart")
+    event.can_block()
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,10 +315,10 @@ pub fn unreadable_rejection(event: &HookEvent, why: &str) -> Decision {
         "hookhost cannot read this hook's JSON output the way Claude Code would ({why}); it counts as a rejection"
     ));
     let mut d = Decision::default();
-    if event.kind() == EventKind::PreToolUse {
+    if event.facts().block == Block::Permission {
         d.permission = Some(Permission::Deny);
         d.reason = Some(reason);
-    } else if can_block(event) && event.name() != "PermissionRequest" {
+    } else if can_block(event) {
         d.block = true;
         d.reason = Some(reason);
     } else {
@@ -369,7 +343,7 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
             None => {
                 let text = js_trim(&stdout_text);
                 let mut d = Decision::default();
-                if !text.is_empty() && text_is_context(event.name()) {
+                if !text.is_empty() && event.facts().text_is_context {
                     d.additional_context = Some(cap(text));
                 }
                 HookResult::Decided(d)
@@ -390,11 +364,11 @@ pub fn interpret(event: &HookEvent, exit: ExitKind, stdout: &[u8], stderr: &[u8]
                     cap(&stderr_text)
                 }
             });
-            if event.kind() == EventKind::PreToolUse {
+            if event.facts().block == Block::Permission {
                 d.permission = Some(Permission::Deny);
                 d.reason = Some(reason);
-            } else if event.name() == "PermissionRequest" {
-                // Claude Code ignores exit 2 here; only `decision.behavior` counts.
+            } else if event.facts().block == Block::Behavior {
+                // Claude Code ignores exit 2 here (PermissionRequest); only `decision.behavior` counts.
             } else if can_block(event) {
                 d.block = true;
                 d.reason = Some(reason);
@@ -437,7 +411,7 @@ fn parse_json_output(event: &HookEvent, text: &str) -> Result<Decision, HookFail
         extra: wire.extra,
         ..Decision::default()
     };
-    let pre_tool_use = event.kind() == EventKind::PreToolUse;
+    let pre_tool_use = event.facts().block == Block::Permission;
     match wire.decision.as_deref() {
         None => {}
         Some("block") if pre_tool_use => {
@@ -563,7 +537,7 @@ impl Verdict {
 
 /// Folds the answers of all hooks that ran for `event`, in configured order.
 pub fn fold(event: &HookEvent, items: &[FoldItem<'_>]) -> Verdict {
-    let pre_tool_use = event.kind() == EventKind::PreToolUse;
+    let pre_tool_use = event.facts().block == Block::Permission;
     let mut v = Verdict::default();
     // Reasons per permission level / for blocks, in configured order.
     let mut reasons: Vec<(Option<Permission>, String)> = Vec::new();
@@ -719,7 +693,7 @@ pub fn render(event: &HookEvent, v: &Verdict) -> Response {
     }
     let mut out = Map::new();
     let mut spec = Map::new();
-    if event.kind() == EventKind::PreToolUse {
+    if event.facts().block == Block::Permission {
         if let Some(p) = v.permission {
             spec.insert("permissionDecision".into(), p.as_str().into());
             if let Some(r) = &v.reason {
@@ -736,7 +710,7 @@ pub fn render(event: &HookEvent, v: &Verdict) -> Response {
     for (k, val) in &v.extra_specific {
         spec.entry(k.clone()).or_insert_with(|| val.clone());
     }
-    let blocked = v.blocked && event.kind() != EventKind::PreToolUse;
+    let blocked = v.blocked && event.facts().block != Block::Permission;
     if blocked {
         out.insert("decision".into(), "block".into());
         out.insert("reason".into(), v.reason.clone().unwrap_or_default().into());

@@ -9,6 +9,9 @@
 
 use std::sync::Arc;
 
+pub mod facts;
+pub use facts::{Block, EventName, Facts, KNOWN_EVENTS, facts_of};
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -158,7 +161,7 @@ pub enum Payload {
 pub struct HookEvent {
     raw: Arc<[u8]>,
     fields: Map<String, Value>,
-    name: String,
+    name: EventName,
     payload: Payload,
 }
 
@@ -181,7 +184,7 @@ impl HookEvent {
             other => return Err(EventError::NotObject(json_type(&other))),
         };
         let name = match fields.get("hook_event_name") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(s)) if !s.is_empty() => EventName::parse(s),
             _ => return Err(EventError::NoEventName),
         };
         let payload = typed_payload(&name, &fields)?;
@@ -190,7 +193,26 @@ impl HookEvent {
 
     /// The `hook_event_name`, exactly as sent.
     pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The event, as a name of the vocabulary (`EventName::Other` for an unknown one).
+    pub fn event_name(&self) -> &EventName {
         &self.name
+    }
+
+    /// The facts of this event (hook-protocol.md §1): how it blocks, what its matcher sees.
+    pub fn facts(&self) -> Facts {
+        self.name.facts()
+    }
+
+    /// A hook can stop this event's action: its facts say so, and it is not a `ConfigChange`
+    /// from `policy_settings` (which Claude Code cannot block).
+    pub fn can_block(&self) -> bool {
+        if let Some(cc) = self.config_change() {
+            return cc.source != ConfigSource::PolicySettings;
+        }
+        self.facts().block.blocks()
     }
 
     pub fn kind(&self) -> EventKind {
@@ -260,11 +282,12 @@ impl HookEvent {
     /// What a settings matcher is tested against for this event, per Claude Code's table;
     /// `None` for events that have no matcher (the matcher is then ignored).
     pub fn matcher_subject(&self) -> Option<&str> {
-        let field = matcher_field(&self.name)?;
-        if field == "tool_name" {
+        let facts = self.facts();
+        let field = facts.matcher?;
+        if facts.is_tool_event() {
             return self.tool_name();
         }
-        if field == "file_path" {
+        if self.name == EventName::FileChanged {
             let path = self.str_field("file_path")?;
             return Some(path.rsplit('/').next().unwrap_or(path));
         }
@@ -272,62 +295,13 @@ impl HookEvent {
     }
 }
 
-/// The field a matcher tests for each Claude Code event (hook-protocol.md §1).
+/// The field a matcher tests for `event` (hook-protocol.md §1); `None` for events that have no
+/// matcher.
 pub fn matcher_field(event: &str) -> Option<&'static str> {
-    Some(match event {
-        "PreToolUse" | "PostToolUse" | "PostToolUseFailure" | "PermissionRequest" | "PermissionDenied" => "tool_name",
-        "SessionStart" | "ConfigChange" | "DirectoryAdded" => "source",
-        "Setup" | "PreCompact" | "PostCompact" => "trigger",
-        "UserPromptExpansion" => "command_name",
-        "Notification" => "notification_type",
-        "SubagentStart" | "SubagentStop" => "agent_type",
-        "StopFailure" => "error",
-        "InstructionsLoaded" => "load_reason",
-        "FileChanged" => "file_path",
-        "Elicitation" | "ElicitationResult" => "mcp_server_name",
-        "SessionEnd" => "reason",
-        _ => return None,
-    })
+    facts_of(event).matcher
 }
 
-/// Every event name Claude Code 2.1.328 is known to send.
-pub const KNOWN_EVENTS: &[&str] = &[
-    "SessionStart",
-    "Setup",
-    "UserPromptSubmit",
-    "UserPromptExpansion",
-    "PreToolUse",
-    "PermissionRequest",
-    "PermissionDenied",
-    "PostToolUse",
-    "PostToolUseFailure",
-    "PostToolBatch",
-    "Notification",
-    "MessageDisplay",
-    "SubagentStart",
-    "SubagentStop",
-    "TaskCreated",
-    "TaskCompleted",
-    "Stop",
-    "StopFailure",
-    "TeammateIdle",
-    "InstructionsLoaded",
-    "ConfigChange",
-    "CwdChanged",
-    "DirectoryAdded",
-    "FileChanged",
-    "WorktreeCreate",
-    "WorktreeRemove",
-    "PreCompact",
-    "PostCompact",
-    "Elicitation",
-    "ElicitationResult",
-    "SessionEnd",
-    "PreModelSwitch",
-    "PostModelSwitch",
-];
-
-fn typed_payload(name: &str, fields: &Map<String, Value>) -> Result<Payload, EventError> {
+fn typed_payload(event: &EventName, fields: &Map<String, Value>) -> Result<Payload, EventError> {
     fn view<T: for<'de> Deserialize<'de>>(
         name: &str,
         fields: &Map<String, Value>,
@@ -344,17 +318,18 @@ fn typed_payload(name: &str, fields: &Map<String, Value>) -> Result<Payload, Eve
             .map_err(|e| EventError::Payload { event: name.to_string(), message: e.to_string() })
     }
     const CALL: [&str; 3] = ["tool_name", "tool_input", "tool_use_id"];
-    Ok(match name {
-        "PreToolUse" => Payload::PreToolUse(view(name, fields, &CALL)?),
-        "PostToolUse" => {
+    let name = event.as_str();
+    Ok(match event {
+        EventName::PreToolUse => Payload::PreToolUse(view(name, fields, &CALL)?),
+        EventName::PostToolUse => {
             Payload::PostToolUse(view(name, fields, &[CALL[0], CALL[1], CALL[2], "tool_response", "duration_ms"])?)
         }
-        "PostToolUseFailure" => Payload::PostToolUseFailure(view(
+        EventName::PostToolUseFailure => Payload::PostToolUseFailure(view(
             name,
             fields,
             &[CALL[0], CALL[1], CALL[2], "error", "is_interrupt", "duration_ms"],
         )?),
-        "ConfigChange" => {
+        EventName::ConfigChange => {
             let w: ConfigChangeWire = view(name, fields, &["source", "file_path"])?;
             Payload::ConfigChange(ConfigChange { source: ConfigSource::parse(&w.source), file_path: w.file_path })
         }
@@ -388,7 +363,7 @@ pub(crate) fn config_change(
         "session_id": session_id,
         "transcript_path": "",
         "cwd": cwd.map_or_else(|| "/".into(), |p| p.to_string_lossy()),
-        "hook_event_name": "ConfigChange",
+        "hook_event_name": EventName::ConfigChange.as_str(),
         "source": source,
         "file_path": file_path.to_string_lossy(),
         "hookhost": ext,
@@ -441,6 +416,21 @@ mod tests {
         let deep = format!("{{\"hook_event_name\":\"X\",\"d\":{deep}}}");
         assert!(HookEvent::parse(deep.as_bytes()).is_err());
         assert!(matches!(HookEvent::parse_with_limit(b"{}", 1), Err(EventError::TooLarge { limit: 1 })));
+    }
+
+    #[test]
+    fn the_typed_view_is_where_the_facts_say() {
+        for name in EventName::KNOWN {
+            let raw = format!(
+                r#"{{"hook_event_name":"{name}","tool_name":"Bash","tool_input":{{}},"source":"skills","file_path":"/p/f"}}"#
+            );
+            let e = HookEvent::parse(raw.as_bytes()).unwrap();
+            assert_eq!(e.event_name(), name);
+            assert_eq!(e.kind() != EventKind::Other, name.facts().typed_payload, "{name}");
+            assert_eq!(e.matcher_subject().is_some(), name.facts().matcher.is_some(), "{name}");
+        }
+        let e = HookEvent::parse(br#"{"hook_event_name":"FileChanged","file_path":"/a/b/.env"}"#).unwrap();
+        assert_eq!(e.matcher_subject(), Some(".env"));
     }
 
     #[test]

@@ -11,8 +11,6 @@
 //! Promises: when the machine's managed settings cannot be read, the tools refuse to run hooks
 //! (an error), rather than run them without the floor.
 
-use serde_json::{Map, Value};
-
 use crate::exec::sandbox::{ManagedSandbox, Mode};
 use crate::settings::{Locations, Settings};
 
@@ -27,35 +25,28 @@ pub fn machine_sandbox() -> Result<ManagedSandbox, String> {
             "the managed settings of this machine are invalid, so their sandbox floor is unknown: {e}"
         ));
     }
-    ManagedSandbox::from_value(loaded.settings.extensions.get("sandbox"))
+    loaded
+        .settings
+        .managed_sandbox()
         .map_err(|e| format!("the managed `sandbox` settings of this machine are invalid: {e}"))
 }
 
 /// Raises `settings`' managed `sandbox` policy to `floor`: the higher of the two floors, and
-/// `forbidOff` when either sets it. Everything else of `settings`' own `sandbox` object stays.
+/// `forbidOff` when either sets it. Everything else of `settings`' own policy stays. An own
+/// policy that cannot be used stays unusable (no command hook runs): it is never read as "no
+/// floor".
 pub fn impose(settings: &mut Settings, floor: &ManagedSandbox) {
-    // An own policy that cannot be used is never read as "no floor": strict, off forbidden.
-    let own = settings.managed_sandbox().unwrap_or(ManagedSandbox {
-        defaults: None,
-        floor: Some(Mode::Strict),
-        forbid_off: true,
-    });
+    let Ok(own) = &settings.sandbox.0 else { return };
     let merged_floor: Option<Mode> = match (own.floor, floor.floor) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    let forbid_off = own.forbid_off || floor.forbid_off;
-    let mut obj: Map<String, Value> =
-        settings.extensions.get("sandbox").and_then(Value::as_object).cloned().unwrap_or_default();
-    if let Some(f) = merged_floor {
-        obj.insert("floor".into(), f.as_str().into());
-    }
-    if forbid_off {
-        obj.insert("forbidOff".into(), true.into());
-    }
-    if !obj.is_empty() {
-        settings.extensions.insert("sandbox".into(), Value::Object(obj));
-    }
+    let raised = ManagedSandbox {
+        defaults: own.defaults.clone(),
+        floor: merged_floor,
+        forbid_off: own.forbid_off || floor.forbid_off,
+    };
+    settings.sandbox = crate::settings::ManagedSandboxPolicy(Ok(raised));
 }
 
 /// [`machine_sandbox`] with `mode: "off"` forbidden too (`hookhost replay`).
@@ -69,10 +60,20 @@ pub fn machine_sandbox_never_off() -> Result<ManagedSandbox, String> {
 mod tests {
     use super::*;
 
+    use serde_json::Value;
+
+    fn with_own(own: Option<&Value>) -> Settings {
+        Settings {
+            sandbox: crate::settings::ManagedSandboxPolicy(ManagedSandbox::from_value(own)),
+            ..Settings::default()
+        }
+    }
+
     #[test]
     fn the_floor_only_rises() {
         let spec = |s: &Settings, hook: Value| {
-            ManagedSandbox::from_value(s.extensions.get("sandbox")).unwrap().resolve(Some(&hook)).unwrap().mode
+            let hook = crate::sandbox_settings::SandboxOverrides::parse(&hook).unwrap();
+            s.managed_sandbox().unwrap().resolve(Some(&hook)).mode
         };
         let strict = ManagedSandbox { defaults: None, floor: Some(Mode::Strict), forbid_off: true };
         for own in [
@@ -81,23 +82,24 @@ mod tests {
             Some(serde_json::json!({"floor": "best_effort", "forbidOff": false, "allowRead": ["/opt"]})),
             Some(serde_json::json!({"mode": "off"})),
         ] {
-            let mut s = Settings::default();
-            if let Some(o) = &own {
-                s.extensions.insert("sandbox".into(), o.clone());
-            }
+            let mut s = with_own(own.as_ref());
             impose(&mut s, &strict);
             assert_eq!(spec(&s, serde_json::json!({"mode": "off"})), Mode::Strict, "{own:?}");
             assert_eq!(spec(&s, serde_json::json!({})), Mode::Strict, "{own:?}");
         }
         // Grants of the settings' own object stay.
-        let mut s = Settings::default();
-        s.extensions.insert("sandbox".into(), serde_json::json!({"allowRead": ["/opt"], "floor": "strict"}));
+        let mut s = with_own(Some(&serde_json::json!({"allowRead": ["/opt"], "floor": "strict"})));
         impose(&mut s, &ManagedSandbox::default());
-        assert_eq!(s.extensions["sandbox"]["allowRead"], serde_json::json!(["/opt"]));
-        assert_eq!(s.extensions["sandbox"]["floor"], "strict", "a higher own floor stays");
+        let m = s.managed_sandbox().unwrap();
+        assert_eq!(m.defaults.as_ref().unwrap().allow_read, ["/opt"]);
+        assert_eq!(m.floor, Some(Mode::Strict), "a higher own floor stays");
         // Forbidding off without a floor: at least best effort.
         let mut s = Settings::default();
         impose(&mut s, &ManagedSandbox { defaults: None, floor: None, forbid_off: true });
         assert_eq!(spec(&s, serde_json::json!({"mode": "off"})), Mode::BestEffort);
+        // An own policy that cannot be used stays unusable (never "no floor").
+        let mut s = with_own(Some(&serde_json::json!({"floor": "nonsense"})));
+        impose(&mut s, &ManagedSandbox::default());
+        assert!(s.managed_sandbox().is_err());
     }
 }

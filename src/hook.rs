@@ -7,23 +7,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::matcher::Matcher;
 use crate::permissions::Rule;
 
 /// Claude Code's default timeout for command hooks.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+pub use crate::event::facts::DEFAULT_TIMEOUT;
 
-/// The default timeout of a hook registered for `event` (Claude Code: 600 s, but 30 s for
-/// `UserPromptSubmit`, 10 s for `MessageDisplay` and 1.5 s for `SessionEnd`).
+/// The default timeout of a hook registered for `event` (the event's facts: Claude Code's 600 s,
+/// but 30 s for `UserPromptSubmit`, 10 s for `MessageDisplay` and 1.5 s for `SessionEnd`).
 pub fn default_timeout(event: &str) -> Duration {
-    match event {
-        "UserPromptSubmit" => Duration::from_secs(30),
-        "MessageDisplay" => Duration::from_secs(10),
-        "SessionEnd" => Duration::from_millis(1500),
-        _ => DEFAULT_TIMEOUT,
-    }
+    crate::event::facts_of(event).default_timeout
 }
 
 /// Substitutes `${CLAUDE_PROJECT_DIR}` and `$CLAUDE_PROJECT_DIR` in a path or word written in
@@ -97,8 +90,9 @@ pub struct Hook {
     pub enforcement: Enforcement,
     pub status_message: Option<String>,
     pub sha256: Option<String>,
-    /// The `sandbox` object as written (interpreted by the sandbox layer).
-    pub sandbox: Option<Value>,
+    /// The `sandbox` object, parsed and checked at load (applied by the sandbox layer over the
+    /// managed defaults, under the managed floor: `ManagedSandbox::resolve`).
+    pub sandbox: Option<crate::sandbox_settings::SandboxOverrides>,
     pub origin: Origin,
     /// sha256 (hex) of the hook's definition as written: its event, its group's matcher and its
     /// handler object, re-serialized compactly with keys in written order. Project trust
@@ -158,5 +152,19 @@ impl Hook {
             Handler::Wasm(_) => "wasm",
             Handler::Unsupported { kind } => kind,
         }
+    }
+}
+
+/// A wasm hook's component file: `$CLAUDE_PROJECT_DIR` expanded, and a relative path taken
+/// relative to the settings file that configured the hook.
+pub fn wasm_component_path(hook: &Hook, w: &WasmHook, project_dir: Option<&std::path::Path>) -> PathBuf {
+    let written = w.component.to_string_lossy();
+    let path = match project_dir {
+        Some(p) if written.contains("CLAUDE_PROJECT_DIR") => PathBuf::from(expand_project_dir(&written, Some(p))),
+        _ => w.component.clone(),
+    };
+    match hook.origin.path.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
     }
 }

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::event::EventName;
+
 /// The starting policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
@@ -41,7 +43,14 @@ pub enum Target {
 pub const REGISTRATION_TIMEOUT_SECONDS: u64 = 120;
 
 /// The events `init` registers hookhost for.
-const EVENTS: &[&str] = &["PreToolUse", "PostToolUse", "ConfigChange", "UserPromptSubmit", "SessionStart", "Stop"];
+const EVENTS: &[&str] = &[
+    EventName::PreToolUse.as_str(),
+    EventName::PostToolUse.as_str(),
+    EventName::ConfigChange.as_str(),
+    EventName::UserPromptSubmit.as_str(),
+    EventName::SessionStart.as_str(),
+    EventName::Stop.as_str(),
+];
 
 /// The policy text of `preset` for `target` (managed-only keys only in managed settings).
 pub fn policy(preset: Preset, target: Target) -> Value {
@@ -52,7 +61,10 @@ pub fn policy(preset: Preset, target: Target) -> Value {
             "hookhost policy written by `hookhost init`. Every key: README.md, section Settings.",
             "Check it with `hookhost check` (every problem, located); try an event with `hookhost explain < event.json`.",
             "Block a command: add \"Bash(cmd *)\" to permissions.deny. Protect a path: \"Read(./path)\" and \"Edit(./path)\".",
-            "Hooks: \"hooks\": {\"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\", \"command\": \"/path/hook.sh\", \"timeout\": 10}]}]}"
+            format!(
+                "Hooks: \"hooks\": {{\"{}\": [{{\"matcher\": \"Bash\", \"hooks\": [{{\"type\": \"command\", \"command\": \"/path/hook.sh\", \"timeout\": 10}}]}}]}}",
+                EventName::PreToolUse
+            )
         ]),
     );
     if preset == Preset::Empty {
@@ -70,7 +82,7 @@ pub fn policy(preset: Preset, target: Target) -> Value {
         p.insert("allowManagedPermissionRulesOnly".into(), json!(true));
         if preset == Preset::Strict {
             p.insert("allowManagedHooksOnly".into(), json!(true));
-            p.insert("failClosed".into(), json!(["PreToolUse", "ConfigChange"]));
+            p.insert("failClosed".into(), json!([EventName::PreToolUse.as_str(), EventName::ConfigChange.as_str()]));
             p.insert("hookhost".into(), json!({"strictBashRules": true, "strictCheck": true}));
         }
     }

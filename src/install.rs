@@ -44,57 +44,9 @@ pub struct InstallArgs {
     pub hookhost: Option<String>,
 }
 
-/// The agent's events hookhost registers for (in the agent's spelling).
+/// The agent's events hookhost registers for (in the agent's spelling: `Agent::hook_events`).
 pub fn events(agent: Agent) -> &'static [&'static str] {
-    match agent {
-        Agent::Claude => &[
-            "PreToolUse",
-            "PostToolUse",
-            "PostToolUseFailure",
-            "PermissionRequest",
-            "UserPromptSubmit",
-            "Stop",
-            "SubagentStop",
-            "SessionStart",
-            "SessionEnd",
-            "ConfigChange",
-        ],
-        Agent::Codex => &["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"],
-        Agent::Gemini => {
-            &["SessionStart", "BeforeAgent", "BeforeTool", "AfterTool", "AfterAgent", "PreCompress", "SessionEnd"]
-        }
-        Agent::Qwen => &[
-            "SessionStart",
-            "UserPromptSubmit",
-            "PreToolUse",
-            "PostToolUse",
-            "PostToolUseFailure",
-            "Stop",
-            "SessionEnd",
-        ],
-        Agent::Copilot => &[
-            "sessionStart",
-            "userPromptSubmitted",
-            "preToolUse",
-            "postToolUse",
-            "permissionRequest",
-            "agentStop",
-            "sessionEnd",
-        ],
-        Agent::Cursor => &[
-            "sessionStart",
-            "beforeSubmitPrompt",
-            "beforeShellExecution",
-            "beforeMCPExecution",
-            "beforeReadFile",
-            "preToolUse",
-            "postToolUse",
-            "afterShellExecution",
-            "afterFileEdit",
-            "stop",
-            "sessionEnd",
-        ],
-    }
+    agent.hook_events()
 }
 
 /// The command the agent runs for `event`.

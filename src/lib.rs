@@ -62,18 +62,20 @@
 //!
 //! Everything else below is public for hookhost's own binary, tests, benchmarks and fuzz
 //! harness only (hidden from the documentation, no stability promise): module map
-//! [`host`] (the façade: gate, remote, live projects), `event` (input), `decision` (answers,
+//! [`host`] (the façade: gate, remote, live projects), `event` (input; `event::facts` is the event
+//! vocabulary), `decision` (answers,
 //! fold, output), `matcher`, `permissions` (rules), `settings` (files, layering,
 //! server-managed settings), `hook` (resolved hooks), `exec` (running one hook: command
 //! processes, WebAssembly components), `floor` (the machine's managed sandbox floor), `trust`
-//! (pins and project trust), `bus` (one revision's pipeline), `live` (the ConfigChange gate and
+//! (pins and project trust; `settings::pins` writes pins back), `bus` (one revision's pipeline), `live` (the ConfigChange gate and
 //! the last known good record of each file), `daemon` (`serve`'s socket and its thin client),
-//! `rollback`, `audit` (the tamper-evident log), `hooktest` (`hookhost test`), `cli`,
-//! `cli_remote`, `cli_ship` and `cli_agents` (arguments and rendering; `cli_agents` is the
-//! agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
-//! `atomic_file` (the one atomic replacement of a file), `digest` (the one sha256 hex), `clock`
+//! `rollback`, `audit` (the tamper-evident log, its options, and `audit::ship`: the log shipped to
+//! syslog and OpenTelemetry), `hooktest` (`hookhost test`), `cli` (arguments and
+//! rendering, one file per command group; `cli::agents` is the agent adapters' edge of `dispatch`), `lint` (`hookhost check`'s analysis), `readfile` (the one bounded read of a regular file),
+//! `atomic_file` (the one atomic replacement of a file), `file_lock` (the one file lock, std's
+//! flock), `digest` (the one sha256 hex), `clock`
 //! (RFC 3339 times), `offload` (blocking file I/O off the async workers),
-//! `ship` (the audit log shipped to syslog and OpenTelemetry), `metrics` (the daemon's
+//! `metrics` (the daemon's
 //! Prometheus metrics), `init`, `install`, `notice`, `pipe`,
 //! `demo_bundle`,
 //! `error` (host errors and the one map to exit codes), `fault` (a panic answered like a host
@@ -89,12 +91,6 @@ pub mod audit;
 pub mod bus;
 #[doc(hidden)]
 pub mod cli;
-#[doc(hidden)]
-pub mod cli_agents;
-#[doc(hidden)]
-pub mod cli_remote;
-#[doc(hidden)]
-pub mod cli_ship;
 #[doc(hidden)]
 pub mod clock;
 #[doc(hidden)]
@@ -117,6 +113,8 @@ pub mod event;
 pub mod exec;
 #[doc(hidden)]
 pub mod fault;
+#[doc(hidden)]
+pub mod file_lock;
 #[doc(hidden)]
 pub mod floor;
 #[doc(hidden)]
@@ -151,11 +149,11 @@ pub mod replay;
 #[doc(hidden)]
 pub mod rollback;
 #[doc(hidden)]
+pub mod sandbox_settings;
+#[doc(hidden)]
 pub mod scaffold;
 #[doc(hidden)]
 pub mod settings;
-#[doc(hidden)]
-pub mod ship;
 #[doc(hidden)]
 pub mod trust;
 #[doc(hidden)]

@@ -445,7 +445,7 @@ fn hooks_names(n: &mut Names, at: &[Seg], events: &serde_json::Map<String, Value
                 format!("`{event}` is not a Claude Code event: its hooks never run{}", mean(m)),
             );
         }
-        let tool_event = crate::event::matcher_field(event) == Some("tool_name");
+        let tool_event = crate::event::facts_of(event).is_tool_event();
         for (gi, g) in groups.as_array().into_iter().flatten().enumerate() {
             let gat = seg(&eat, Seg::Index(gi));
             if tool_event && let Some(m) = g.get("matcher").and_then(Value::as_str) {

@@ -154,6 +154,9 @@ pub struct ChangeReport {
 pub struct LiveOptions {
     /// The WebAssembly runtime every revision shares (the daemon's pooled one).
     pub wasm: Option<WasmRuntime>,
+    /// The owner's warm sandbox pool every revision prepares its command hooks' sandboxes
+    /// through (held weakly: it ends with its owner).
+    pub sandbox_pool: Option<crate::exec::sandbox::WeakSandboxPool>,
     /// `session_id` of the ConfigChange events hookhost emits itself.
     pub session_id: Option<String>,
     /// Keep the records of accepted versions in memory only (default: in the state directory,
@@ -320,7 +323,6 @@ impl Live {
         reports
     }
 
-    /// The store's lock, when there is a store (a failure to take it is logged: gating goes on).
     /// The store's lock (`Ok(None)`: no store, records in memory only). `Err` is never gated
     /// around: whoever asked fails closed (see [`Live::load_initial`] and [`Live::apply`]).
     async fn lock(&self) -> Result<Option<lkg::Lock>, String> {
@@ -754,9 +756,7 @@ impl Live {
     /// non-managed settings file, so that a blocked change can be written back.
     fn snapshot_accepted(&self) {
         let settings = self.handle.current().settings().clone();
-        let (Some(state), true) =
-            (&self.loc.state_dir, crate::rollback::RollbackOptions::from_settings(&settings).revert_config_changes)
-        else {
+        let (Some(state), true) = (&self.loc.state_dir, settings.rollback_options().revert_config_changes) else {
             return;
         };
         match crate::rollback::settings::SettingsSnapshots::open(state) {
@@ -829,6 +829,7 @@ impl Live {
             Some(rt) => EventBus::with_wasm_runtime(settings, rt.clone()),
             None => EventBus::new(settings),
         }
+        .with_sandbox_pool(self.options.sandbox_pool.as_ref().and_then(|p| p.upgrade()).as_ref())
         // `async: true` hooks run in the background, off the decision path (crate::bus).
         .with_async_hooks(crate::bus::AsyncHooks::Background);
         // Rejected edits roll back, and a blocked ConfigChange (ours included) is written back to

@@ -84,16 +84,18 @@ impl Matcher {
         if p.is_empty() || p == "*" {
             return Ok((Matcher::All, warnings));
         }
-        if crate::event::matcher_field(event).is_none() && crate::event::KNOWN_EVENTS.contains(&event) {
+        let name = crate::event::EventName::parse(event);
+        let facts = name.facts();
+        if facts.matcher.is_none() && name.is_known() {
             warnings.push(format!(
                 "{event} has no matcher field: matcher {p:?} is ignored and the hook runs on every {event}"
             ));
         }
-        let restricted = matches!(event, "FileChanged" | "StopFailure");
+        let restricted = facts.narrow_exact_matcher;
         let exact_char = |c: char| {
             c.is_ascii_alphanumeric() || c == '_' || c == '|' || (!restricted && matches!(c, '-' | ' ' | ','))
         };
-        let tool_event = crate::event::matcher_field(event) == Some("tool_name");
+        let tool_event = facts.is_tool_event();
         if p.chars().all(exact_char) {
             let names: Vec<String> = p
                 .split(if restricted { &['|'][..] } else { &['|', ','][..] })

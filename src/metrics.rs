@@ -31,7 +31,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::bus::Outcome;
 use crate::event::HookEvent;
 
 /// The most distinct `tool` label values (an agent chooses tool names).
@@ -280,30 +279,33 @@ fn failure_label(kind: &crate::decision::FailureKind) -> String {
     }
 }
 
-/// One dispatched event: the decision, and every hook run (time and failure). Called once per
-/// event by the bus, where its audit record is built.
-pub fn dispatched(event: &HookEvent, outcome: &Outcome) {
+/// One hook run as the metrics count it: the hook's metric label, its kind, how long it took
+/// and how it failed, if it did.
+pub struct RunSample<'a> {
+    pub hook: String,
+    pub kind: &'a str,
+    pub duration: std::time::Duration,
+    pub failure: Option<&'a crate::decision::FailureKind>,
+}
+
+/// One dispatched event: the decision (`verdict`, its label), and every hook run (time and
+/// failure). Called once per event by the bus, where its audit record is built.
+pub fn dispatched<'a>(event: &HookEvent, verdict: &str, runs: impl IntoIterator<Item = RunSample<'a>>) {
     let Some(m) = get() else { return };
     let name = event.name();
-    let event_label = if crate::event::KNOWN_EVENTS.contains(&name) { name.to_string() } else { "other".into() };
+    let event_label = if event.event_name().is_known() { name.to_string() } else { "other".into() };
     let tool = event.tool_name().map_or_else(|| "none".to_string(), |t| capped(&m.tools, t, MAX_TOOLS));
     m.decisions
-        .get_or_create(&DecisionLabels {
-            event: event_label,
-            tool,
-            decision: outcome.verdict.label().into(),
-            agent: AGENT.into(),
-        })
+        .get_or_create(&DecisionLabels { event: event_label, tool, decision: verdict.into(), agent: AGENT.into() })
         .inc();
-    let runs = outcome.runs.iter().chain(outcome.rewrites.iter().flat_map(|r| r.runs.iter()));
     for run in runs {
-        let hook = capped(&m.hooks, &run.hook.metric_label(), MAX_HOOKS);
-        let kind = run.hook.kind().to_string();
+        let hook = capped(&m.hooks, &run.hook, MAX_HOOKS);
+        let kind = run.kind.to_string();
         m.hook_duration
             .get_or_create(&HookLabels { hook: hook.clone(), kind: kind.clone() })
-            .observe(run.report.duration.as_secs_f64());
-        if let crate::decision::HookResult::Failed(f) = &run.report.result {
-            m.hook_failures.get_or_create(&FailureLabels { hook, kind, failure: failure_label(&f.kind) }).inc();
+            .observe(run.duration.as_secs_f64());
+        if let Some(f) = run.failure {
+            m.hook_failures.get_or_create(&FailureLabels { hook, kind, failure: failure_label(f) }).inc();
         }
     }
 }
@@ -336,12 +338,12 @@ pub fn revisions_from(source: impl Fn() -> Vec<String> + Send + Sync + 'static) 
 }
 
 /// The shipper's sinks, as they stand.
-pub fn ship_status(all: &[crate::ship::SinkStatus]) {
+pub fn ship_status<'a>(lags: impl IntoIterator<Item = (&'a str, u64, f64)>) {
     let Some(m) = get() else { return };
-    for s in all {
-        let l = SinkLabels { sink: s.name.clone() };
-        m.ship_lag_records.get_or_create(&l).set(i64::try_from(s.lag_records).unwrap_or(i64::MAX));
-        m.ship_lag_seconds.get_or_create(&l).set(s.lag_seconds);
+    for (sink, records, seconds) in lags {
+        let l = SinkLabels { sink: sink.into() };
+        m.ship_lag_records.get_or_create(&l).set(i64::try_from(records).unwrap_or(i64::MAX));
+        m.ship_lag_seconds.get_or_create(&l).set(seconds);
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use crate::event::{KNOWN_EVENTS, matcher_field};
+use crate::event::{EventName, KNOWN_EVENTS, matcher_field};
 use crate::matcher::Matcher;
 
 /// The languages a hook can be written in.
@@ -92,7 +92,7 @@ impl NewHook {
 
     /// Whether the template's example rule (deny force pushes in Bash) can see a Bash call.
     fn sees_bash(&self) -> bool {
-        self.event == "PreToolUse"
+        self.event == EventName::PreToolUse.as_str()
             && Matcher::compile(self.matcher.as_deref(), &self.event).is_ok_and(|(m, _)| m.matches(Some("Bash")))
     }
 
@@ -170,7 +170,7 @@ impl NewHook {
     /// The template with `{name}`, `{snake}`, `{event}` and `{body}` (the language's policy for
     /// the event) filled in.
     fn fill(&self, template: &str) -> String {
-        let body = match (self.lang, self.event == "PreToolUse") {
+        let body = match (self.lang, self.event == EventName::PreToolUse.as_str()) {
             (Lang::Rust, true) => RUST_PRE_TOOL_USE,
             (Lang::Rust, false) => RUST_OTHER,
             (Lang::Python, true) => PYTHON_PRE_TOOL_USE,

@@ -4,7 +4,7 @@
 //!
 //! 1. **Pins.** `sha256` on a hook pins its content. For a `wasm` hook, the component file's
 //!    bytes (checked by the WebAssembly runner, `crate::exec::wasm`; the component is found by
-//!    `crate::exec::wasm_component_path`, and [`sha256_file`] is the shared hash helper). For a `command` hook, what [`command_target`] names:
+//!    `crate::hook::wasm_component_path`, and [`sha256_file`] is the shared hash helper). For a `command` hook, what [`command_target`] names:
 //!    every file the command line executes or sources, found by the permission engine's shell
 //!    parser (`crate::permissions::bash::exec::executed_files`, after `${CLAUDE_PROJECT_DIR}` /
 //!    `$CLAUDE_PROJECT_DIR` are expanded; exec form is read as its shell-quoted words):
@@ -68,8 +68,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file;
 use crate::decision::{FailureKind, HookFailure};
 use crate::hook::{CommandHook, Handler, Hook};
-use crate::settings::locate::{Locator, Seg};
-use crate::settings::{Scope, Settings};
+use crate::vocab::Scope;
 
 /// The trust store's file name inside the state directory.
 pub const TRUST_FILE: &str = "trusted-projects.json";
@@ -268,10 +267,7 @@ fn regular_file(p: &Path) -> bool {
 pub fn hook_target(hook: &Hook, project_dir: Option<&Path>) -> Option<PinTarget> {
     match &hook.handler {
         Handler::Command(c) => Some(command_target(c, project_dir)),
-        Handler::Wasm(w) => {
-            let ctx = crate::exec::RunContext { project_dir: project_dir.map(Path::to_path_buf), sole: false };
-            Some(PinTarget::File(crate::exec::wasm_component_path(hook, w, &ctx)))
-        }
+        Handler::Wasm(w) => Some(PinTarget::File(crate::hook::wasm_component_path(hook, w, project_dir))),
         Handler::Unsupported { .. } => None,
     }
 }
@@ -445,8 +441,8 @@ fn with_store<T>(state_dir: &Path, f: impl FnOnce(&mut TrustStore) -> T) -> Resu
         .write(true)
         .open(&lock_path)
         .map_err(io_err(&lock_path))?;
-    let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| io_err(&lock_path)(io::Error::from(e)))?;
+    let _held =
+        crate::file_lock::FileLock::lock(lock, crate::file_lock::Mode::Exclusive).map_err(io_err(&lock_path))?;
     let mut store = TrustStore::load(state_dir)?;
     let out = f(&mut store);
     store.save()?;
@@ -547,11 +543,16 @@ pub fn check_project_hook(
     ))
 }
 
-/// Deactivates the project and local hooks of `settings` that the user has not trusted (module
+/// Deactivates the project and local hooks among `hooks` (into `inactive`) that the user has not trusted (module
 /// documentation, 3), with the reason and the command to trust them; gives trusted ones without
 /// a `sha256` the recorded content hash as their pin. No-op when there are no such hooks.
-pub fn apply(settings: &mut Settings, project_dir: Option<&Path>, state_dir: Option<&Path>) {
-    if !settings.hooks.iter().any(|h| is_project_scope(h)) {
+pub fn apply(
+    hooks: &mut Vec<Arc<Hook>>,
+    inactive: &mut Vec<(Arc<Hook>, String)>,
+    project_dir: Option<&Path>,
+    state_dir: Option<&Path>,
+) {
+    if !hooks.iter().any(|h| is_project_scope(h)) {
         return;
     }
     let store = match state_dir {
@@ -559,8 +560,8 @@ pub fn apply(settings: &mut Settings, project_dir: Option<&Path>, state_dir: Opt
         None => Err(TrustError::NoStateDir.to_string()),
     };
     let store_ref = store.as_ref().map_err(String::as_str);
-    let mut keep = Vec::with_capacity(settings.hooks.len());
-    for hook in std::mem::take(&mut settings.hooks) {
+    let mut keep = Vec::with_capacity(hooks.len());
+    for hook in std::mem::take(hooks) {
         if !is_project_scope(&hook) {
             keep.push(hook);
             continue;
@@ -572,116 +573,10 @@ pub fn apply(settings: &mut Settings, project_dir: Option<&Path>, state_dir: Opt
                 keep.push(Arc::new(h));
             }
             Ok(_) => keep.push(hook),
-            Err(why) => settings.inactive.push((hook, why)),
+            Err(why) => inactive.push((hook, why)),
         }
     }
-    settings.hooks = keep;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing pins back
-
-/// Sets `sha256` of the hooks of the settings file at `path` whose origin (line, column) is a
-/// key of `pins`, preserving everything else in the text (key order, formatting): an existing
-/// `sha256` value is replaced in place, a missing one is added as the object's last key. The
-/// result is re-parsed and checked before the file is replaced atomically. Returns how many
-/// hooks changed.
-pub fn write_pins(path: &Path, scope: Scope, pins: &BTreeMap<(usize, usize), String>) -> Result<usize, TrustError> {
-    let pin_err = |m: String| TrustError::Pin { path: path.to_path_buf(), message: m };
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let bom = text.starts_with('\u{feff}');
-    let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let (new_body, changed) = pin_text(body, pins).map_err(pin_err)?;
-    if changed == 0 {
-        return Ok(0);
-    }
-    let parsed = crate::settings::file::parse(&new_body, path, scope)
-        .map_err(|e| pin_err(format!("the edited file does not parse ({e}); nothing written")))?;
-    for h in &parsed.hooks {
-        if let Some(want) = pins.get(&(h.origin.line, h.origin.column))
-            && h.sha256.as_deref() != Some(want.as_str())
-        {
-            return Err(pin_err(format!("the pin of {} did not land; nothing written", h.label())));
-        }
-    }
-    let out = if bom { format!("\u{feff}{new_body}") } else { new_body };
-    atomic_file::replace(path, out.as_bytes(), atomic_file::Mode::KeepOr(0o644), None).map_err(io_err(path))?;
-    Ok(changed)
-}
-
-/// The edit of [`write_pins`], on text: returns the new text and the number of hooks changed.
-pub fn pin_text(text: &str, pins: &BTreeMap<(usize, usize), String>) -> Result<(String, usize), String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let mut edits: Vec<(usize, usize, String)> = Vec::new(); // (start, end, replacement)
-    let Some(events) = value.get("hooks").and_then(|h| h.as_object()) else { return Ok((text.to_string(), 0)) };
-    let at = Locator::new(text);
-    for (event, groups) in events {
-        for (gi, group) in groups.as_array().into_iter().flatten().enumerate() {
-            for (hi, h) in group.get("hooks").and_then(|x| x.as_array()).into_iter().flatten().enumerate() {
-                let segs = vec![
-                    Seg::Key("hooks".into()),
-                    Seg::Key(event.clone()),
-                    Seg::Index(gi),
-                    Seg::Key("hooks".into()),
-                    Seg::Index(hi),
-                ];
-                let Some(pin) = pins.get(&at.locate(&segs, false)) else { continue };
-                let Some(obj) = h.as_object() else { continue };
-                if obj.get("sha256").and_then(|v| v.as_str()) == Some(pin.as_str()) {
-                    continue;
-                }
-                let start = at.offset(&segs, false);
-                let end = start + value_len(&text[start..])?;
-                if obj.contains_key("sha256") {
-                    let mut s = segs.clone();
-                    s.push(Seg::Key("sha256".into()));
-                    let vs = at.offset(&s, false);
-                    let ve = vs + value_len(&text[vs..])?;
-                    edits.push((vs, ve, format!("\"{pin}\"")));
-                } else {
-                    edits.push(insert_key(text, start, end, "sha256", pin)?);
-                }
-            }
-        }
-    }
-    let changed = edits.len();
-    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
-    let mut out = text.to_string();
-    for (s, e, r) in edits {
-        out.replace_range(s..e, &r);
-    }
-    Ok((out, changed))
-}
-
-/// The length in bytes of the JSON value at the start of `text`.
-fn value_len(text: &str) -> Result<usize, String> {
-    let mut it = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
-    match it.next() {
-        Some(Ok(_)) => Ok(it.byte_offset()),
-        Some(Err(e)) => Err(e.to_string()),
-        None => Err("no value".into()),
-    }
-}
-
-/// An insertion of `"key": "value"` as the last member of the object spanning `start..end`,
-/// in the object's own style (one line, or one member per line with its indentation).
-fn insert_key(text: &str, start: usize, end: usize, key: &str, value: &str) -> Result<(usize, usize, String), String> {
-    let obj = &text[start..end];
-    if !obj.starts_with('{') || !obj.ends_with('}') {
-        return Err("a hook is not a JSON object".into());
-    }
-    let inner = &obj[1..obj.len() - 1];
-    let last = inner.trim_end().len(); // offset in `inner` after the last member
-    let at = start + 1 + last;
-    let lead: &str = &inner[..inner.len() - inner.trim_start().len()];
-    let member = format!("\"{key}\": \"{value}\"");
-    let sep = if inner.trim().is_empty() { "" } else { "," };
-    let insertion = match lead.rfind('\n') {
-        Some(i) => format!("{sep}\n{}{member}", &lead[i + 1..]),
-        None if inner.trim().is_empty() => member,
-        None => format!("{sep} {member}"),
-    };
-    Ok((at, at, insertion))
+    *hooks = keep;
 }
 
 #[cfg(test)]
@@ -759,46 +654,6 @@ mod tests {
     }
 
     #[test]
-    fn pin_text_preserves_the_rest() {
-        let text = r#"{
-  "z": 1,
-  "hooks": {
-    "PreToolUse": [
-      {"matcher": "Bash", "hooks": [
-        {"type": "command", "command": "a"},
-        {
-          "type": "command",
-          "command": "b",
-          "sha256": "0000000000000000000000000000000000000000000000000000000000000000"
-        }
-      ]}
-    ],
-    "Stop": [{"hooks": [{"type":"command","command":"c"}]}]
-  },
-  "a": 2
-}
-"#;
-        let path = Path::new("/s.json");
-        let f = crate::settings::file::parse(text, path, Scope::Project).unwrap();
-        let pin = "ab".repeat(32);
-        let pins: BTreeMap<_, _> = f.hooks.iter().map(|h| ((h.origin.line, h.origin.column), pin.clone())).collect();
-        let (out, n) = pin_text(text, &pins).unwrap();
-        assert_eq!(n, 3);
-        let g = crate::settings::file::parse(&out, path, Scope::Project).unwrap();
-        assert!(g.hooks.iter().all(|h| h.sha256.as_deref() == Some(pin.as_str())), "{out}");
-        assert!(
-            out.contains(&format!("{{\"type\": \"command\", \"command\": \"a\", \"sha256\": \"{pin}\"}}")),
-            "{out}"
-        );
-        assert!(out.contains(&format!("\"command\":\"c\", \"sha256\": \"{pin}\"}}")), "{out}");
-        assert!(out.contains(&format!("          \"sha256\": \"{pin}\"\n        }}")), "{out}");
-        assert!(out.starts_with("{\n  \"z\": 1,") && out.ends_with("  \"a\": 2\n}\n"), "{out}");
-        // Idempotent.
-        let (again, n) = pin_text(&out, &pins).unwrap();
-        assert_eq!((again, n), (out, 0));
-    }
-
-    #[test]
     fn project_trust_records_definitions_and_content() {
         let d = tempfile::tempdir().unwrap();
         let (project, state) = (d.path().join("p"), d.path().join("state"));
@@ -811,7 +666,7 @@ mod tests {
             ])
         };
         let mut s = settings();
-        apply(&mut s, Some(&project), Some(&state));
+        apply(&mut s.hooks, &mut s.inactive, Some(&project), Some(&state));
         assert!(s.hooks.is_empty());
         assert!(s.inactive[0].1.contains("is not trusted"), "{}", s.inactive[0].1);
         assert!(s.inactive[0].1.contains("hookhost trust --project-dir"), "{}", s.inactive[0].1);
@@ -820,13 +675,13 @@ mod tests {
         let rec = trust_project(&state, &project, &all).unwrap();
         assert_eq!(rec.hooks.len(), 1);
         let mut s = settings();
-        apply(&mut s, Some(&project), Some(&state));
+        apply(&mut s.hooks, &mut s.inactive, Some(&project), Some(&state));
         assert_eq!(s.hooks.len(), 1);
         assert_eq!(s.hooks[0].sha256.as_deref(), Some(sha256_hex(b"exit 0\n").as_str()), "trusted content is the pin");
 
         std::fs::write(project.join(".hookhost/g.sh"), "curl evil\n").unwrap();
         let mut s = settings();
-        apply(&mut s, Some(&project), Some(&state));
+        apply(&mut s.hooks, &mut s.inactive, Some(&project), Some(&state));
         assert!(s.hooks.is_empty());
         assert!(s.inactive[0].1.starts_with("trust revoked"), "{}", s.inactive[0].1);
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookhost::exec::command::{self, ProcessSpec};
-use hookhost::exec::sandbox::{self, Launch, Layer, Mode, Prepared, RunInfo, SandboxSpec};
+use hookhost::exec::sandbox::{self, Launch, Layer, Mode, Prepared, RunInfo, SandboxPool, SandboxSpec};
 
 const EVENT: &[u8] = include_bytes!("../../tests/fixtures/claude-code-2.1.328/PreToolUse-Bash.json");
 
@@ -32,14 +32,18 @@ pub fn only(keep: Option<Layer>) -> SandboxSpec {
     }
 }
 
-/// One whole run (prepare, spawn, wait, drain, teardown); panics if the sandbox refuses or the
-/// hook fails.
-pub async fn run_once(spec: &SandboxSpec, p: &ProcessSpec) {
+/// One whole run (prepare, spawn, wait, drain, teardown), through `pool` when there is one;
+/// panics if the sandbox refuses or the hook fails.
+pub async fn run_once(spec: &SandboxSpec, p: &ProcessSpec, pool: Option<&SandboxPool>) {
     let launch = Launch { program: &p.program, args: &p.args, cwd: &p.cwd };
     let info = RunInfo { timeout: p.timeout, project_dir: None, launch: Some(launch) };
     let mut prepared: Prepared = match spec.mode {
         Mode::Off => Prepared::unsandboxed(p.env.clone()),
-        _ => sandbox::prepare(spec, &info, &p.env).unwrap_or_else(|r| panic!("{}", r.message)),
+        _ => match pool {
+            Some(pool) => pool.prepare(spec, &info, &p.env),
+            None => sandbox::prepare(spec, &info, &p.env),
+        }
+        .unwrap_or_else(|r| panic!("{}", r.message)),
     };
     let mut p = p.clone();
     p.env = prepared.env.clone();

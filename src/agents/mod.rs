@@ -1,6 +1,6 @@
 //! One adapter per coding agent: the agent's hook payload → the canonical event (Claude Code's
 //! shape), and hookhost's answer (a [`Response`] in Claude Code's form) → the agent's wire form.
-//! Nothing else: no policy, no I/O, no front end (`crate::cli_agents` is where they meet
+//! Nothing else: no policy, no I/O, no front end (`crate::cli::agents` is where they meet
 //! `dispatch`). The adapters sit at the edge of `dispatch` (and of `explain`, `test`), so every
 //! front end evaluates the same canonical event and the daemon never needs to know which agent
 //! asked.
@@ -67,6 +67,62 @@ impl Agent {
 
     pub fn parse(s: &str) -> Option<Agent> {
         Agent::ALL.into_iter().find(|a| a.name() == s.trim().to_ascii_lowercase())
+    }
+
+    /// The agent's events hookhost registers for, in the agent's spelling (`hookhost install`);
+    /// Claude Code's are names of the event vocabulary.
+    pub fn hook_events(self) -> &'static [&'static str] {
+        use crate::event::EventName as E;
+        const CLAUDE: &[&str] = &[
+            E::PreToolUse.as_str(),
+            E::PostToolUse.as_str(),
+            E::PostToolUseFailure.as_str(),
+            E::PermissionRequest.as_str(),
+            E::UserPromptSubmit.as_str(),
+            E::Stop.as_str(),
+            E::SubagentStop.as_str(),
+            E::SessionStart.as_str(),
+            E::SessionEnd.as_str(),
+            E::ConfigChange.as_str(),
+        ];
+        match self {
+            Agent::Claude => CLAUDE,
+            Agent::Codex => &["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"],
+            Agent::Gemini => {
+                &["SessionStart", "BeforeAgent", "BeforeTool", "AfterTool", "AfterAgent", "PreCompress", "SessionEnd"]
+            }
+            Agent::Qwen => &[
+                "SessionStart",
+                "UserPromptSubmit",
+                "PreToolUse",
+                "PostToolUse",
+                "PostToolUseFailure",
+                "Stop",
+                "SessionEnd",
+            ],
+            Agent::Copilot => &[
+                "sessionStart",
+                "userPromptSubmitted",
+                "preToolUse",
+                "postToolUse",
+                "permissionRequest",
+                "agentStop",
+                "sessionEnd",
+            ],
+            Agent::Cursor => &[
+                "sessionStart",
+                "beforeSubmitPrompt",
+                "beforeShellExecution",
+                "beforeMCPExecution",
+                "beforeReadFile",
+                "preToolUse",
+                "postToolUse",
+                "afterShellExecution",
+                "afterFileEdit",
+                "stop",
+                "sessionEnd",
+            ],
+        }
     }
 
     /// The agent's payload → the canonical event. `event_hint`: the agent's event name when the
@@ -552,5 +608,19 @@ mod tests {
         let garbage = Response { stdout: "nope".into(), stderr: String::new(), exit_code: 0 };
         assert_eq!(Answer::read("PreToolUse", &garbage).permission, Some(Permission::Deny));
         assert!(Answer::read("Stop", &garbage).blocked);
+    }
+
+    /// The adapters keep the agents' spellings, but every name they map to is a name of
+    /// hookhost's event vocabulary (a typo would route to an unknown event and no hook).
+    #[test]
+    fn every_mapped_name_is_in_the_event_vocabulary() {
+        use crate::event::EventName;
+        let mapped = copilot::EVENTS.iter().chain(cursor::EVENTS).chain(gemini::EVENTS).map(|(_, ours)| *ours);
+        // Codex and Qwen spell their events as Claude Code does.
+        let same =
+            Agent::Codex.hook_events().iter().chain(Agent::Qwen.hook_events()).chain(Agent::Claude.hook_events());
+        for name in mapped.chain(same.copied()) {
+            assert!(EventName::parse(name).is_known(), "{name}");
+        }
     }
 }

@@ -87,7 +87,7 @@ pub enum Reply {
         version: String,
         /// Observability (issue 24): the audit shipper's sinks (lag, errors).
         #[serde(default)]
-        ship: Vec<crate::ship::SinkStatus>,
+        ship: Vec<crate::audit::ship::SinkStatus>,
     },
     /// The request could not be served.
     Error { message: String },

@@ -67,7 +67,7 @@ pub struct ServeOptions {
     pub metrics: Option<Arc<std::net::TcpListener>>,
     /// Observability (issue 24): the audit shipping managed `audit.ship` configures, read at
     /// start.
-    pub ship: Option<crate::ship::ShipOptions>,
+    pub ship: Option<crate::audit::ship::ShipOptions>,
     /// Exit after this long with no connection (`--idle-exit`).
     pub idle_exit: Option<Duration>,
     /// The automatic daemon (`serve --auto`, see `super::auto`): stops answering, and exits,
@@ -132,7 +132,7 @@ struct State {
     per_uid_kib: usize,
     stop: watch::Receiver<bool>,
     /// Observability (issue 24): the audit shipper's sinks, for `Status`.
-    ship: Option<crate::ship::Shared>,
+    ship: Option<crate::audit::ship::Shared>,
     /// What this daemon answers for (version, settings locations): a client expecting another
     /// identity is refused before anything runs.
     identity: super::auto::Identity,
@@ -269,7 +269,7 @@ pub async fn serve(
         });
         l.map_err(|e| tracing::error!(error = %e, "metrics endpoint unusable")).ok()
     });
-    let shipper = options.ship.clone().map(crate::ship::Shipper::spawn);
+    let shipper = options.ship.clone().map(crate::audit::ship::Shipper::spawn);
     let state = Arc::new(State {
         ship: shipper.as_ref().map(|s| s.status.clone()),
         options,

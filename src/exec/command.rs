@@ -8,8 +8,8 @@
 //! that forked it, `sandbox::child`); never interpolates event data into a command line. Knows
 //! nothing of settings or decisions.
 
-use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -87,7 +87,7 @@ pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<
     let started = match sandbox.start_ready(&spec.program, &spec.args, &spec.cwd) {
         Some(started) => started,
         None => {
-            let mut cmd = piped_command(&spec.program, spec.args.iter(), &spec.env, &spec.cwd);
+            let mut cmd = super::sandbox::piped_command(&spec.program, spec.args.iter(), &spec.env, &spec.cwd);
             match sandbox.install(&mut cmd) {
                 Ok(()) => spawn(cmd).await,
                 Err(e) => Err(e),
@@ -101,6 +101,7 @@ pub async fn run(spec: &ProcessSpec, sandbox: &mut Prepared) -> std::io::Result<
             return Err(e);
         }
     };
+    sandbox.started();
     let pid =
         child.id().map(|p| p as i32).ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
     let group = Group(pid);
@@ -211,27 +212,6 @@ async fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::proce
         return cmd.spawn();
     }
     answer.await.unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread is gone")))
-}
-
-/// A hook's process as every one is started (the warm pool's stubs too): `program args…` with
-/// exactly `env` (nothing inherited), in `cwd`, stdin, stdout and stderr piped, killed if the
-/// handle is dropped.
-pub(crate) fn piped_command<'a>(
-    program: &OsStr,
-    args: impl IntoIterator<Item = &'a OsString>,
-    env: &[(OsString, OsString)],
-    cwd: &Path,
-) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    cmd
 }
 
 async fn read_capped<R: AsyncRead + Unpin>(

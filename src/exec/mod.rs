@@ -58,14 +58,17 @@ pub type WasmSource = std::sync::Arc<dyn Fn() -> Result<wasm::WasmRuntime, Strin
 pub struct Runner {
     /// The managed sandbox policy; `Err`: unusable, so no command hook runs.
     managed_sandbox: Result<ManagedSandbox, String>,
-    /// The sandbox spec of each hook of the revision, resolved once (keyed by the hook's
-    /// address: the revision's `Arc<Hook>`s outlive the runner's use).
-    specs: std::collections::HashMap<usize, Result<sandbox::SandboxSpec, String>>,
+    /// The sandbox spec of each command hook of the revision, resolved once (keyed by the
+    /// hook's address: the revision's `Arc<Hook>`s outlive the runner's use).
+    specs: std::collections::HashMap<usize, sandbox::SandboxSpec>,
     /// The WebAssembly runtime the owner (a `Host`, a live revision) gave; else one of this
     /// runner's own, built at its first wasm hook. Never a process-wide one.
     wasm: std::sync::OnceLock<Result<wasm::WasmRuntime, String>>,
     /// What fills `wasm` at the first wasm hook (else a runtime with the defaults).
     wasm_source: Option<WasmSource>,
+    /// The owner's warm sandbox pool (a `Host` built with `sandbox_pool(true)`), held weakly:
+    /// it ends with its owner. Unset, or ended: every run is prepared and torn down inline.
+    pool: std::sync::OnceLock<sandbox::WeakSandboxPool>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for Runner {
             .field("specs", &self.specs)
             .field("wasm", &self.wasm)
             .field("wasm_source", &self.wasm_source.is_some())
+            .field("pool", &self.pool)
             .finish()
     }
 }
@@ -96,19 +100,26 @@ impl Runner {
                 .collect(),
             Err(_) => std::collections::HashMap::new(),
         };
-        Runner { managed_sandbox, specs, wasm: std::sync::OnceLock::new(), wasm_source: None }
+        Runner {
+            managed_sandbox,
+            specs,
+            wasm: std::sync::OnceLock::new(),
+            wasm_source: None,
+            pool: std::sync::OnceLock::new(),
+        }
     }
 
-    /// The sandbox spec of `hook`: resolved for the revision, else now.
+    /// The sandbox spec of `hook`: resolved for the revision, else (a hook not of the revision
+    /// the runner was built for) from its typed settings now; no JSON either way.
     fn sandbox_spec(&self, hook: &Hook) -> Result<sandbox::SandboxSpec, String> {
         let managed = self
             .managed_sandbox
             .as_ref()
             .map_err(|e| format!("the managed sandbox policy cannot be used ({e}); no command hook runs"))?;
-        match self.specs.get(&(hook as *const Hook as usize)) {
-            Some(spec) => spec.clone().map_err(|e| format!("invalid sandbox settings: {e}")),
-            None => managed.resolve(hook.sandbox.as_ref()).map_err(|e| format!("invalid sandbox settings: {e}")),
-        }
+        Ok(match self.specs.get(&(hook as *const Hook as usize)) {
+            Some(spec) => spec.clone(),
+            None => managed.resolve(hook.sandbox.as_ref()),
+        })
     }
 
     /// Runs WebAssembly hooks in `runtime` instead of the process-wide runtime.
@@ -121,6 +132,12 @@ impl Runner {
     pub fn with_wasm_source(mut self, source: WasmSource) -> Self {
         self.wasm_source = Some(source);
         self
+    }
+
+    /// Prepares command hooks' sandboxes through `pool` (its owner's warm pool) from now on;
+    /// a runner's pool is set once (a second call changes nothing).
+    pub fn use_sandbox_pool(&self, pool: &sandbox::SandboxPool) {
+        let _ = self.pool.set(pool.downgrade());
     }
 
     /// Whether this runner has a WebAssembly runtime yet (built, or given).
@@ -217,7 +234,11 @@ impl Runner {
             launch: Some(sandbox::Launch { program: &spec.program, args: &spec.args, cwd: &spec.cwd }),
         };
         // Preparing the sandbox makes cgroups and reads the program: off the async workers.
-        let mut prepared = match crate::offload::blocking(|| sandbox::prepare(&sandbox_spec, &run, &spec.env)) {
+        let prepare = || match self.pool.get().and_then(sandbox::WeakSandboxPool::upgrade) {
+            Some(pool) => pool.prepare(&sandbox_spec, &run, &spec.env),
+            None => sandbox::prepare(&sandbox_spec, &run, &spec.env),
+        };
+        let mut prepared = match crate::offload::blocking(prepare) {
             Ok(p) => p,
             Err(refusal) => {
                 report.sandbox = Some(refusal.report);
@@ -317,18 +338,9 @@ pub fn preload_wasm(
     out
 }
 
-/// A wasm hook's component file: `$CLAUDE_PROJECT_DIR` expanded, and a relative path taken
-/// relative to the settings file that configured the hook.
+/// A wasm hook's component file ([`crate::hook::wasm_component_path`]) for a run.
 pub fn wasm_component_path(hook: &Hook, w: &WasmHook, ctx: &RunContext) -> PathBuf {
-    let written = w.component.to_string_lossy();
-    let path = match &ctx.project_dir {
-        Some(p) if written.contains("CLAUDE_PROJECT_DIR") => PathBuf::from(expand_project_dir(&written, Some(p))),
-        _ => w.component.clone(),
-    };
-    match hook.origin.path.parent() {
-        Some(dir) if path.is_relative() => dir.join(path),
-        _ => path,
-    }
+    crate::hook::wasm_component_path(hook, w, ctx.project_dir.as_deref())
 }
 
 fn secs(d: Duration) -> String {

@@ -20,6 +20,8 @@ mod agent_guard;
 pub(crate) mod gate;
 mod oneshot;
 pub(crate) use oneshot::{Explained, Prepared};
+#[cfg(test)]
+mod pool_tests;
 pub(crate) mod projects;
 pub(crate) mod remote;
 #[cfg(test)]
@@ -152,6 +154,9 @@ impl HostBuilder {
 
     /// Prepare command hooks' sandboxes ahead and tear them down off the decision path (default
     /// off). Build the host inside a tokio runtime for hook processes to be started ahead too.
+    /// The pool is this host's own (a worker thread and what it prepared): another `Host` in
+    /// the process has its own or none, and dropping this one (or [`Host::shutdown`]) stops the
+    /// worker and removes every process, cgroup leaf and temporary directory it prepared.
     pub fn sandbox_pool(mut self, on: bool) -> Self {
         self.sandbox_pool = on;
         self
@@ -216,10 +221,10 @@ impl HostBuilder {
     /// read from the cache, and not polled): cannot fail.
     pub(crate) fn build_offline(self) -> Host {
         let pool = self.sandbox_pool.then(|| {
-            let guard = crate::exec::sandbox::pool::enable();
+            let pool = crate::exec::sandbox::SandboxPool::start();
             // What every sandboxed run shares is built now, not at the first event.
             crate::exec::sandbox::warm_up();
-            guard
+            pool
         });
         let projects = self
             .watch
@@ -256,7 +261,9 @@ struct Inner {
     /// This host's WebAssembly runtime, built at the first wasm hook (shared with the buses it
     /// builds, which may outlive it).
     wasm_runtime: Arc<OnceLock<Result<WasmRuntime, String>>>,
-    pool: Mutex<Option<crate::exec::sandbox::pool::PoolGuard>>,
+    /// This host's warm sandbox pool (`sandbox_pool(true)`): the only strong handle besides
+    /// runs in flight (buses hold it weakly), so dropping the host, or `shutdown`, ends it.
+    pool: Mutex<Option<crate::exec::sandbox::SandboxPool>>,
     projects: Option<projects::Projects>,
     poller: Mutex<Option<remote::Poller>>,
     warnings: Mutex<Vec<String>>,
@@ -461,10 +468,12 @@ impl Host {
     async fn live_handle(&self, target: &Target, cwd: Option<&str>) -> Result<crate::live::LiveHandle, String> {
         let projects = self.inner.projects.as_ref().ok_or("this host does not keep settings live")?;
         let wasm = self.wasm_runtime().ok();
+        let pool = self.sandbox_pool();
         if target.foreign {
-            projects.managed_only(self.locations(None, None, None), wasm).await
+            projects.managed_only(self.locations(None, None, None), wasm, pool).await
         } else {
-            projects.project(self.locations(target.project_dir.clone(), target.settings.clone(), cwd), wasm).await
+            let loc = self.locations(target.project_dir.clone(), target.settings.clone(), cwd);
+            projects.project(loc, wasm, pool).await
         }
     }
 
@@ -503,13 +512,20 @@ impl Host {
     /// hook runs (an event no wasm hook matches starts no wasmtime engine; issue 23).
     pub(crate) fn bus_over(&self, settings: crate::settings::Settings) -> crate::bus::EventBus {
         let has_wasm = settings.hooks.iter().any(|h| matches!(h.handler, crate::hook::Handler::Wasm(_)));
+        let pool = self.sandbox_pool();
         if !has_wasm {
-            return crate::bus::EventBus::new(settings);
+            return crate::bus::EventBus::new(settings).with_sandbox_pool(pool.as_ref());
         }
         // The runtime's cell, not the host: a bus may outlive a host built for one call
         // (`Host::tools()`), and holds no reference back to it.
         let (cell, allocator) = (self.inner.wasm_runtime.clone(), self.inner.b.wasm);
         crate::bus::EventBus::with_wasm_source(settings, Arc::new(move || wasm_runtime_in(&cell, allocator)))
+            .with_sandbox_pool(pool.as_ref())
+    }
+
+    /// This host's warm sandbox pool, until `shutdown`.
+    pub(crate) fn sandbox_pool(&self) -> Option<crate::exec::sandbox::SandboxPool> {
+        self.inner.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The what-if tools (`test`, `replay`, `demo`): a bus over `settings` as given (not loaded

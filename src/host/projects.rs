@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::exec::sandbox::SandboxPool;
 use crate::exec::wasm::WasmRuntime;
 use crate::live::{Live, LiveHandle, LiveOptions, Revision};
 use crate::settings::Locations;
@@ -91,21 +92,37 @@ impl Projects {
     }
 
     /// The live revision of a project of the host's own uid at `loc`.
-    pub async fn project(&self, loc: Locations, wasm: Option<WasmRuntime>) -> Result<LiveHandle, String> {
+    pub async fn project(
+        &self,
+        loc: Locations,
+        wasm: Option<WasmRuntime>,
+        pool: Option<SandboxPool>,
+    ) -> Result<LiveHandle, String> {
         let key = Key::Project(loc.project_dir.clone(), loc.cli_file.clone());
-        self.live(key, loc, wasm).await
+        self.live(key, loc, wasm, pool).await
     }
 
     /// The managed-only revision foreign peers get: server-managed and endpoint-managed scopes,
     /// no user, project, local or command-line file, no rollback.
-    pub async fn managed_only(&self, mut loc: Locations, wasm: Option<WasmRuntime>) -> Result<LiveHandle, String> {
+    pub async fn managed_only(
+        &self,
+        mut loc: Locations,
+        wasm: Option<WasmRuntime>,
+        pool: Option<SandboxPool>,
+    ) -> Result<LiveHandle, String> {
         loc.user_file = None;
         loc.project_dir = None;
         loc.cli_file = None;
-        self.live(Key::ManagedOnly, loc, wasm).await
+        self.live(Key::ManagedOnly, loc, wasm, pool).await
     }
 
-    async fn live(&self, key: Key, loc: Locations, wasm: Option<WasmRuntime>) -> Result<LiveHandle, String> {
+    async fn live(
+        &self,
+        key: Key,
+        loc: Locations,
+        wasm: Option<WasmRuntime>,
+        pool: Option<SandboxPool>,
+    ) -> Result<LiveHandle, String> {
         let managed_only = key == Key::ManagedOnly;
         let cell = {
             let mut cells = self.lock();
@@ -133,6 +150,7 @@ impl Projects {
             .get_or_init(|| async {
                 let options = LiveOptions {
                     wasm,
+                    sandbox_pool: pool.as_ref().map(SandboxPool::downgrade),
                     session_id: Some(self.session_id.clone()),
                     no_persist: false,
                     server_changes: Some(self.server_wake.subscribe()),

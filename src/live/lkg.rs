@@ -137,7 +137,7 @@ pub struct Store {
 }
 
 /// The store's lock: one gate at a time per user (held while a change is judged).
-pub type Lock = nix::fcntl::Flock<std::fs::File>;
+pub type Lock = crate::file_lock::FileLock;
 
 impl Store {
     pub fn new(state_dir: &Path) -> Store {
@@ -172,7 +172,7 @@ impl Store {
         if !f.metadata()?.file_type().is_file() {
             return Err(std::io::Error::other("the lock is not a regular file"));
         }
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))
+        crate::file_lock::FileLock::lock(f, crate::file_lock::Mode::Exclusive)
     }
 
     /// Whether the store's directory exists (a store that could never be created holds no

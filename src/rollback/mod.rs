@@ -35,7 +35,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::decision::Verdict;
-use crate::event::{EventKind, HookEvent};
+use crate::event::{EventKind, EventName, HookEvent};
 
 pub use edits::{EditSnapshot, EditStore, Restore, SnapshotMeta};
 pub use settings::{RevertAction, RevertReport, SettingsSnapshots};
@@ -90,18 +90,6 @@ impl Default for RollbackOptions {
             revert_config_changes: false,
             ttl: DEFAULT_SNAPSHOT_TTL,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-        }
-    }
-}
-
-impl RollbackOptions {
-    pub fn from_settings(s: &crate::settings::Settings) -> Self {
-        let r = &s.rollback;
-        RollbackOptions {
-            rejected_edits: r.rejected_edits.unwrap_or(false),
-            revert_config_changes: r.revert_config_changes.unwrap_or(false),
-            ttl: r.snapshot_ttl_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_SNAPSHOT_TTL),
-            max_file_bytes: r.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
         }
     }
 }
@@ -264,7 +252,7 @@ impl Rollback {
             EventKind::ConfigChange if self.options.revert_config_changes => {
                 records.extend(self.config_change(event, judged, verdict))
             }
-            _ if event.name() == "SessionStart" && self.options.revert_config_changes => {
+            _ if *event.event_name() == EventName::SessionStart && self.options.revert_config_changes => {
                 records.extend(self.session_start(event, project_dir, verdict))
             }
             _ => {}

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::Scope;
 use super::locate::{Locator, Seg, line_col};
 use crate::error::{Location, SettingsError};
-use crate::event::{KNOWN_EVENTS, MAX_JSON_DEPTH};
+use crate::event::{EventName, KNOWN_EVENTS, MAX_JSON_DEPTH};
 use crate::hook::{CommandHook, Enforcement, Handler, Hook, OnFailure, Origin, Shell, WasmHook, default_timeout};
 use crate::matcher::Matcher;
 use crate::permissions::{LocatedRule, PermissionLists, Rule};
@@ -61,8 +61,14 @@ pub struct SettingsFile {
     pub daemon_mode: Option<crate::vocab::DaemonMode>,
     /// Managed `audit` settings.
     pub audit: Option<AuditSettings>,
-    /// hookhost extension objects kept for the layers that interpret them (`hookhost`,
-    /// `sandbox`, `remoteSettings`, `requirePinnedHooks`).
+    /// Managed `remoteSettings` (the server-managed settings bootstrap), parsed and checked.
+    pub remote: Option<super::remote_config::RemoteConfig>,
+    /// Managed `forceRemoteSettingsRefresh`.
+    pub force_remote_refresh: Option<bool>,
+    /// hookhost extension objects as written (`hookhost`, `sandbox`, `remoteSettings`,
+    /// `requirePinnedHooks`, `forceRemoteSettingsRefresh`): what the file said, for the linter
+    /// and reports. Every decision reads the typed fields above (and the managed `sandbox`
+    /// policy, typed when a revision is assembled: `Settings::sandbox`).
     pub extensions: Map<String, Value>,
     pub warnings: Vec<Diagnostic>,
 }
@@ -135,8 +141,6 @@ const WASM_KEYS: &[&str] = &[
     "rollback",
     "name",
 ];
-const TOOL_EVENTS: &[&str] =
-    &["PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"];
 
 /// Reads and parses `path`. `Ok(None)` when the file does not exist.
 pub fn read(path: &Path, scope: Scope, links: &crate::readfile::Links) -> Result<Option<SettingsFile>, SettingsError> {
@@ -268,6 +272,8 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
         require_pinned_hooks: None,
         daemon_mode: None,
         audit: None,
+        remote: None,
+        force_remote_refresh: None,
         extensions: Map::new(),
         warnings: Vec::new(),
     };
@@ -417,8 +423,14 @@ pub fn parse(text: &str, path: &Path, scope: Scope) -> Result<SettingsFile, Sett
             }
             "remoteSettings" => {
                 // Located at the field that cannot produce a request (remote::config).
-                super::remote::RemoteConfig::from_value(v)
+                let config = super::remote_config::RemoteConfig::from_value(v)
                     .map_err(|e| cx.err(&[at.as_slice(), &e.path].concat(), e.key, e.message))?;
+                file.remote = Some(config);
+                file.extensions.insert(k.to_string(), v.clone());
+            }
+            "forceRemoteSettingsRefresh" => {
+                // Not a boolean: an error (the admin asked for something; it is not guessed).
+                file.force_remote_refresh = Some(bool_at(&cx, &at, v)?);
                 file.extensions.insert(k.to_string(), v.clone());
             }
             k if EXTENSIONS.contains(&k) => {
@@ -450,45 +462,7 @@ pub struct RollbackSettings {
     pub max_file_bytes: Option<u64>,
 }
 
-/// Managed `audit` settings: where and how every decision is recorded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditSettings {
-    pub enabled: bool,
-    /// The log file (default: `$XDG_STATE_HOME/hookhost/audit.jsonl`).
-    pub path: Option<PathBuf>,
-    /// The anchor file keeping the chain's head (default: `<path>.anchor`), see
-    /// `crate::audit` ("The anchor").
-    pub anchor: Option<PathBuf>,
-    /// fsync after every record (`"always"`), or in batches with denies and ConfigChange
-    /// records made durable at once (`"batched"`, the default).
-    pub fsync_always: bool,
-    pub max_bytes: Option<u64>,
-    pub max_record_bytes: Option<usize>,
-    pub redact: Vec<crate::audit::Redaction>,
-    /// Record the event itself (after redaction), not only its digest.
-    pub include_input: bool,
-    /// `ship`: the sinks the log is shipped to (`crate::ship`).
-    pub ship: Vec<crate::ship::SinkConfig>,
-    /// `shipCursorDir`: where the shippers' cursors live (default: the anchor's directory).
-    pub ship_cursor_dir: Option<PathBuf>,
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        AuditSettings {
-            enabled: true,
-            path: None,
-            anchor: None,
-            fsync_always: false,
-            max_bytes: None,
-            max_record_bytes: None,
-            redact: Vec::new(),
-            include_input: true,
-            ship: Vec::new(),
-            ship_cursor_dir: None,
-        }
-    }
-}
+pub use crate::audit::AuditSettings;
 
 fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, SettingsError> {
     let obj = v.as_object().ok_or_else(|| cx.err(at, false, "`audit` must be an object"))?;
@@ -557,9 +531,9 @@ fn parse_audit(cx: &Ctx, at: &[Seg], v: &Value) -> Result<AuditSettings, Setting
     Ok(a)
 }
 
-/// Managed `audit.ship`: a list of sinks (see `crate::ship` and README "Observability").
-fn parse_ship(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<crate::ship::SinkConfig>, SettingsError> {
-    use crate::ship::{SinkConfig, SinkKind, StartAt, otlp, syslog};
+/// Managed `audit.ship`: a list of sinks (see `crate::audit::ship` and README "Observability").
+fn parse_ship(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<crate::audit::ship::SinkConfig>, SettingsError> {
+    use crate::audit::ship::{SinkConfig, SinkKind, StartAt, otlp, syslog};
     let list = v.as_array().ok_or_else(|| cx.err(at, false, "`audit.ship` must be an array of sinks"))?;
     let mut sinks: Vec<SinkConfig> = Vec::new();
     for (i, s) in list.iter().enumerate() {
@@ -653,16 +627,16 @@ fn parse_ship(cx: &Ctx, at: &[Seg], v: &Value) -> Result<Vec<crate::ship::SinkCo
         }
         let name = str_of("name")?
             .ok_or_else(|| cx.err(&sat, false, "a sink needs a `name` (it names its cursor and metrics)"))?;
-        if !crate::ship::valid_name(&name) {
+        if !crate::audit::ship::valid_name(&name) {
             return Err(cx.err(&key(&sat, "name"), false, "`name` must be 1 to 64 letters, digits, `_`, `.` or `-`"));
         }
         if sinks.iter().any(|s| s.name == name) {
             return Err(cx.err(&key(&sat, "name"), false, format!("two sinks are named {name:?}")));
         }
-        let batch =
-            num_of("batch", 1.0, crate::ship::MAX_BATCH as f64)?.map_or(crate::ship::DEFAULT_BATCH, |n| n as usize);
-        let max_backoff =
-            num_of("maxBackoffSeconds", 0.1, 3600.0)?.map_or(crate::ship::DEFAULT_MAX_BACKOFF, Duration::from_secs_f64);
+        let batch = num_of("batch", 1.0, crate::audit::ship::MAX_BATCH as f64)?
+            .map_or(crate::audit::ship::DEFAULT_BATCH, |n| n as usize);
+        let max_backoff = num_of("maxBackoffSeconds", 0.1, 3600.0)?
+            .map_or(crate::audit::ship::DEFAULT_MAX_BACKOFF, Duration::from_secs_f64);
         let start = match str_of("start")?.as_deref() {
             None | Some("oldest") => StartAt::Oldest,
             Some("end") => StartAt::End,
@@ -1020,7 +994,7 @@ fn parse_handler(
         None => None,
         Some(s) => {
             let rule = Rule::parse(&s).map_err(|m| cx.err(&key(at, "if"), false, m))?;
-            if !TOOL_EVENTS.contains(&event) {
+            if !crate::event::facts_of(event).is_tool_event() {
                 cx.warn(
                     &key(at, "if"),
                     false,
@@ -1051,12 +1025,9 @@ fn parse_handler(
     };
     let sandbox = match obj.get("sandbox") {
         None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => {
-            crate::exec::sandbox::SandboxSpec::base(crate::exec::sandbox::Mode::Strict)
-                .apply(v)
-                .map_err(|m| cx.err(&key(at, "sandbox"), false, m))?;
-            Some(v.clone())
-        }
+        Some(v @ Value::Object(_)) => Some(
+            crate::sandbox_settings::SandboxOverrides::parse(v).map_err(|m| cx.err(&key(at, "sandbox"), false, m))?,
+        ),
         Some(_) => return Err(cx.err(&key(at, "sandbox"), false, "`sandbox` must be an object")),
     };
     let is_async = boolean(cx, "async")? || boolean(cx, "asyncRewake")?;
@@ -1068,7 +1039,8 @@ fn parse_handler(
     };
     let _ = boolean(cx, "once")?;
     let rollback = boolean(cx, "rollback")?;
-    if rollback && event != "PostToolUse" {
+    let post_tool_use = event == EventName::PostToolUse.as_str();
+    if rollback && !post_tool_use {
         cx.warn(
             &key(at, "rollback"),
             true,
@@ -1077,7 +1049,7 @@ fn parse_handler(
     }
     let name = match string(cx, "name")? {
         None => None,
-        Some(n) if crate::ship::valid_name(&n) => Some(n),
+        Some(n) if crate::audit::ship::valid_name(&n) => Some(n),
         Some(_) => {
             return Err(cx.err(
                 &key(at, "name"),
@@ -1110,7 +1082,7 @@ fn parse_handler(
         origin: cx.origin(at),
         definition_sha256,
         name,
-        rollback: rollback && event == "PostToolUse",
+        rollback: rollback && post_tool_use,
     })
 }
 

@@ -75,7 +75,11 @@ pub struct Settings {
     pub rollback: super::file::RollbackSettings,
     /// Managed `audit` settings (defaults when no managed file sets them).
     pub audit: super::file::AuditSettings,
-    /// hookhost extension objects, highest scope's value per key.
+    /// The managed sandbox policy (defaults for every command hook and the floor), parsed once
+    /// when the revision is assembled (see [`Settings::managed_sandbox`]).
+    pub sandbox: ManagedSandboxPolicy,
+    /// hookhost extension objects, highest scope's value per key (`sandbox` excepted: typed in
+    /// `sandbox`).
     pub extensions: Map<String, Value>,
     pub warnings: Vec<Diagnostic>,
     /// Server-managed settings as this revision was assembled (approval decision, expiry, a
@@ -84,17 +88,41 @@ pub struct Settings {
     pub server: Option<remote::ServerState>,
 }
 
+/// A revision's managed sandbox policy, typed: `Err` when the managed `sandbox` object cannot
+/// be used (a managed settings error at assembly; never replaced by the defaults, which would
+/// drop the floor). The default (no managed `sandbox` object) is the defaults with no floor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedSandboxPolicy(pub Result<crate::exec::sandbox::ManagedSandbox, String>);
+
+impl Default for ManagedSandboxPolicy {
+    fn default() -> Self {
+        ManagedSandboxPolicy(Ok(crate::exec::sandbox::ManagedSandbox::default()))
+    }
+}
+
 /// How many hooks may run for one event unless managed `hookhost.maxHooksPerEvent` says
 /// otherwise.
 pub const DEFAULT_MAX_HOOKS_PER_EVENT: usize = 64;
 
 impl Settings {
+    /// The managed rollback options, defaults filled in (see `crate::rollback`).
+    pub fn rollback_options(&self) -> crate::rollback::RollbackOptions {
+        use crate::rollback::{DEFAULT_MAX_FILE_BYTES, DEFAULT_SNAPSHOT_TTL, RollbackOptions};
+        let r = &self.rollback;
+        RollbackOptions {
+            rejected_edits: r.rejected_edits.unwrap_or(false),
+            revert_config_changes: r.revert_config_changes.unwrap_or(false),
+            ttl: r.snapshot_ttl_seconds.map(std::time::Duration::from_secs).unwrap_or(DEFAULT_SNAPSHOT_TTL),
+            max_file_bytes: r.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
+        }
+    }
+
     /// The managed sandbox policy (defaults for every command hook and the floor), typed: the
     /// one way to read it. `Err` when the managed `sandbox` object cannot be used: never
     /// replaced by defaults (which would drop the floor); `assemble` reports it as a managed
     /// settings error, so dispatch fails closed, and a bus built anyway runs no command hook.
     pub fn managed_sandbox(&self) -> Result<crate::exec::sandbox::ManagedSandbox, String> {
-        crate::exec::sandbox::ManagedSandbox::from_value(self.extensions.get("sandbox"))
+        self.sandbox.0.clone()
     }
 
     /// The most hooks one event may run (after matching and de-duplication); an event that
@@ -200,7 +228,12 @@ pub fn assemble(loc: &Locations, mode: Mode, mut files: Vec<SettingsFile>, mut e
         }
         settings.server = Some(server_state(r, loc.state_dir.as_deref()));
     }
-    crate::trust::apply(&mut settings, loc.project_dir.as_deref(), loc.state_dir.as_deref());
+    crate::trust::apply(
+        &mut settings.hooks,
+        &mut settings.inactive,
+        loc.project_dir.as_deref(),
+        loc.state_dir.as_deref(),
+    );
     Loaded { settings, errors, remote }
 }
 
@@ -228,27 +261,14 @@ fn apply_remote(
     errors: &mut Vec<SettingsError>,
 ) -> Option<RemoteStatus> {
     let endpoint: Vec<&SettingsFile> = files.iter().filter(|f| f.scope == Scope::Managed).collect();
-    // The last managed file that sets it wins, like any managed scalar.
-    let bootstrap =
-        endpoint.iter().rev().find_map(|f| f.extensions.get("remoteSettings").map(|v| (v.clone(), f.path.clone())))?;
-    let endpoint_force = endpoint
-        .iter()
-        .rev()
-        .find_map(|f| f.extensions.get("forceRemoteSettingsRefresh"))
-        .is_some_and(|v| *v == Value::Bool(true));
+    // The last managed file that sets it wins, like any managed scalar. Parsed and checked
+    // when the file was (`SettingsFile::remote`); the object as written goes along for reports.
+    let (config, bootstrap) = endpoint.iter().rev().find_map(|f| {
+        let config = f.remote.clone()?;
+        Some((config, f.extensions.get("remoteSettings").cloned().unwrap_or(Value::Null)))
+    })?;
+    let endpoint_force = endpoint.iter().rev().find_map(|f| f.force_remote_refresh).unwrap_or(false);
     let endpoint_source = if endpoint.is_empty() { ManagedSource::None } else { ManagedSource::Endpoint };
-    // Validated when the file was parsed; an error here cannot happen, but fail loudly.
-    let config = match RemoteConfig::from_value(&bootstrap.0) {
-        Ok(c) => c,
-        Err(e) => {
-            errors.push(SettingsError {
-                location: Location { path: bootstrap.1, line: 1, column: 1 },
-                message: e.message,
-                managed: true,
-            });
-            return None;
-        }
-    };
     let cache = remote::Cache::new(loc.state_dir.as_deref(), &config.url);
     let report = remote::startup(&config, &cache, mode, endpoint_force);
     let held_back = report.expired.as_ref().map(|(p, path)| {
@@ -279,7 +299,8 @@ fn apply_remote(
     match file::parse_bytes(&payload.bytes, path, Scope::Managed) {
         Ok(mut server) => {
             // The bootstrap stays the endpoint's: a server cannot repoint or unsign itself.
-            server.extensions.insert("remoteSettings".into(), bootstrap.0);
+            server.remote = Some(status.config.clone());
+            server.extensions.insert("remoteSettings".into(), bootstrap);
             files.retain(|f| f.scope != Scope::Managed);
             files.insert(0, server);
             status.source = ManagedSource::Server;
@@ -363,6 +384,9 @@ pub fn resolve(files: Vec<SettingsFile>) -> Settings {
             s.extensions.insert(k, v);
         }
     }
+    // Parsed once, here: every run reads the typed policy.
+    s.sandbox = ManagedSandboxPolicy(crate::exec::sandbox::ManagedSandbox::from_value(s.extensions.get("sandbox")));
+    s.extensions.remove("sandbox");
 
     for f in &files {
         s.warnings.extend(f.warnings.iter().cloned());

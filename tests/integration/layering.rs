@@ -7,9 +7,8 @@
 //! nothing outside the model; settings never imports bus/live/host; exec never imports
 //! settings/bus; audit never imports settings; nothing below the front ends imports them.
 //!
-//! Edges and cycles that still break these rules are listed in `KNOWN_*` with why: the test
-//! fails on any violation not listed, and on a listed one that no longer exists (so the list
-//! only shrinks, and never hides a new violation).
+//! No exception list: the test fails on any edge that breaks these rules and on any import
+//! cycle between top-level modules outside the front ends.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -53,25 +52,24 @@ fn top_module(rel: &Path) -> String {
     first.trim_end_matches(".rs").to_string()
 }
 
-const MODEL: &[&str] =
-    &["event", "decision", "matcher", "error", "vocab", "clock", "readfile", "atomic_file", "digest", "offload"];
+const MODEL: &[&str] = &[
+    "event",
+    "decision",
+    "matcher",
+    "error",
+    "vocab",
+    "clock",
+    "readfile",
+    "atomic_file",
+    "digest",
+    "offload",
+    "sandbox_settings",
+    "file_lock",
+];
 /// The command line and what only it uses: argument types and rendering, and the modules that
 /// exist for one command (`completions`, `install`, `init`, `pipe`, `lint` for `check`,
 /// `hooktest` for `test`).
-const FRONT_ENDS: &[&str] = &[
-    "cli",
-    "cli_remote",
-    "cli_ship",
-    "cli_agents",
-    "main",
-    "lib",
-    "completions",
-    "install",
-    "init",
-    "pipe",
-    "lint",
-    "hooktest",
-];
+const FRONT_ENDS: &[&str] = &["cli", "main", "lib", "completions", "install", "init", "pipe", "lint", "hooktest"];
 
 /// Why an edge breaks the direction, or `None`.
 fn rule(from: &str, to: &str) -> Option<&'static str> {
@@ -91,26 +89,6 @@ fn rule(from: &str, to: &str) -> Option<&'static str> {
         _ => None,
     }
 }
-
-/// Edges that still break a rule, with why they are still there.
-const KNOWN_EDGES: &[(&str, &str, &str)] = &[(
-    "audit",
-    "settings",
-    "AuditSettings is parsed in settings/file.rs; to move into audit (settings produce audit's options)",
-)];
-
-/// Cycles between top-level modules still there (each as its sorted member list), with why.
-const KNOWN_CYCLES: &[(&[&str], &str)] = &[(
-    &["audit", "bus", "exec", "fault", "metrics", "rollback", "settings", "ship", "trust"],
-    "The older cycle: settings parse the options of the layers below them into those layers' types \
-     (settings → exec: sandbox validation at parse; settings → audit and settings → ship: redaction rules and \
-     sink options; settings → trust: project trust), and those layers read settings types back (audit → \
-     settings: AuditSettings; trust → settings: hook sources; rollback → settings, fault → settings), while \
-     exec → trust checks pins and ship → metrics → bus counts what ships. To break by moving SandboxSpec, \
-     AuditSettings, the sink options and the trust records' inputs to the leaves and letting metrics take plain \
-     numbers (issue 18 item 4, not finished). The front-end back edges (agents → cli, ship → cli, settings → \
-     daemon, settings → live) that made this one component with the front ends are gone.",
-)];
 
 /// Strongly connected components with more than one member (Tarjan's algorithm).
 fn cycles(g: &Graph) -> Vec<Vec<String>> {
@@ -184,36 +162,17 @@ fn dependencies_point_the_way_design_md_says() {
     assert!(g.len() > 20, "the module graph: {g:?}");
     assert!(g["daemon"].contains("host"), "the daemon asks the host: {:?}", g["daemon"]);
     let mut problems = Vec::new();
-    let mut seen_known = BTreeSet::new();
     for (from, tos) in &g {
         for to in tos {
             if let Some(why) = rule(from, to) {
-                if KNOWN_EDGES.iter().any(|(f, t, _)| f == from && t == to) {
-                    seen_known.insert((from.clone(), to.clone()));
-                } else {
-                    problems.push(format!("{from} → {to}: {why}"));
-                }
+                problems.push(format!("{from} → {to}: {why}"));
             }
         }
     }
-    for (f, t, _) in KNOWN_EDGES {
-        if !seen_known.contains(&(f.to_string(), t.to_string())) {
-            problems.push(format!("{f} → {t} is listed as known but no longer exists: remove it from KNOWN_EDGES"));
-        }
-    }
-    // The front ends are one layer (DESIGN.md's `cli/` folder, split across files this session).
-    let found: Vec<Vec<String>> =
-        cycles(&g).into_iter().filter(|c| !c.iter().all(|m| FRONT_ENDS.contains(&m.as_str()))).collect();
-    for c in &found {
-        if !KNOWN_CYCLES.iter().any(|(k, _)| k.iter().map(|s| s.to_string()).collect::<Vec<_>>() == *c) {
-            problems.push(format!("import cycle: {}", c.join(" ↔ ")));
-        }
-    }
-    for (k, _) in KNOWN_CYCLES {
-        let k: Vec<String> = k.iter().map(|s| s.to_string()).collect();
-        if !found.contains(&k) {
-            problems.push(format!("known cycle {k:?} changed or is gone: update KNOWN_CYCLES"));
-        }
+    // The front ends are one layer (DESIGN.md's `cli/` folder and the modules that exist for
+    // one command): cycles among them are allowed; anywhere else, none.
+    for c in cycles(&g).into_iter().filter(|c| !c.iter().all(|m| FRONT_ENDS.contains(&m.as_str()))) {
+        problems.push(format!("import cycle: {}", c.join(" ↔ ")));
     }
     assert!(problems.is_empty(), "{} layering problem(s):\n  {}", problems.len(), problems.join("\n  "));
 }
@@ -231,4 +190,101 @@ fn the_layering_rules_catch_a_violation() {
     g.entry("b".into()).or_default().insert("a".into());
     g.entry("c".into()).or_default().insert("a".into());
     assert_eq!(cycles(&g), vec![vec!["a".to_string(), "b".to_string()]]);
+}
+
+/// The files of one module folder (`src/<folder>/<child>.rs` or `src/<folder>/<child>/…`) and
+/// which of their siblings each names (`crate::<folder>::<sibling>`, `super::<sibling>` from a
+/// child, `super::super::<sibling>` from a grandchild, `use super::{a, b}` groups); test code
+/// (`mod tests`, and the `tests`/`*_tests` files) left out.
+fn folder_graph(folder: &Path) -> Graph {
+    let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let children: BTreeSet<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().trim_end_matches(".rs").to_string())
+        .filter(|c| c != "mod" && c != "tests" && !c.ends_with("_tests"))
+        .collect();
+    let mut g = Graph::new();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel: Vec<String> =
+                p.strip_prefix(folder).unwrap().components().map(|c| c.as_os_str().to_string_lossy().into()).collect();
+            if p.extension().is_none_or(|x| x != "rs") || rel == ["mod.rs"] {
+                continue;
+            }
+            let child = rel[0].trim_end_matches(".rs").to_string();
+            if !children.contains(&child) {
+                continue;
+            }
+            // `super` is the folder from `<child>.rs` and `<child>/mod.rs`; deeper, one more.
+            let up =
+                if rel.len() == 1 || (rel.len() == 2 && rel[1] == "mod.rs") { "super::" } else { "super::super::" };
+            let text = std::fs::read_to_string(&p).unwrap();
+            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+            let entry = g.entry(child.clone()).or_default();
+            let code: String =
+                text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+            let crate_prefix = format!("crate::{name}::");
+            for prefix in [crate_prefix.as_str(), up] {
+                let mut rest = code.as_str();
+                while let Some(at) = rest.find(prefix) {
+                    rest = &rest[at + prefix.len()..];
+                    // After `super::`, `super::super::` is the grandparent: not a sibling.
+                    let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
+                        let inner = group.split('}').next().unwrap_or_default();
+                        inner
+                            .split(',')
+                            .map(|s| s.trim().split("::").next().unwrap_or_default().trim().to_string())
+                            .collect()
+                    } else {
+                        vec![
+                            rest.chars()
+                                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                                .collect(),
+                        ]
+                    };
+                    for n in names {
+                        if n != child && children.contains(&n) {
+                            entry.insert(n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    g
+}
+
+/// No import cycle between the files of one module folder either (issue 18 named
+/// `settings/file ↔ settings/remote`): each folder's files point one way. The front ends
+/// (`cli/`) are one layer and exempt.
+#[test]
+fn no_module_folder_has_an_import_cycle_among_its_files() {
+    let src = super::support::repo().join("src");
+    let mut problems = Vec::new();
+    let mut folders = 0;
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        let p = e.path();
+        if !p.is_dir() || p.file_name().is_some_and(|n| n == "cli") {
+            continue;
+        }
+        folders += 1;
+        let g = folder_graph(&p);
+        for c in cycles(&g) {
+            problems.push(format!("src/{}: {}", p.file_name().unwrap().to_string_lossy(), c.join(" ↔ ")));
+        }
+    }
+    assert!(folders >= 8, "module folders found: {folders}");
+    assert!(problems.is_empty(), "import cycles inside module folders:\n  {}", problems.join("\n  "));
+    // The scan sees a sibling edge in each spelling (it can fail).
+    let settings = folder_graph(&src.join("settings"));
+    assert!(settings["resolve"].contains("remote"), "{settings:?}");
+    assert!(settings["remote"].contains("file"), "{settings:?}");
+    assert!(settings["file"].contains("remote_config"), "{settings:?}");
 }

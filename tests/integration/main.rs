@@ -24,6 +24,10 @@
 //! - `guests`: guests in Rust, Python and JavaScript built by their own `build.sh`: capability
 //!   probes get errors and never the host's data, worlds 0.1.0 and 0.2.0 both load, one policy
 //!   decides the same in all three languages.
+//! - `event_names`: no event name is spelled as a string literal in `src/` outside the event
+//!   facts module, the agents' adapters and tests (one event vocabulary, issue 18).
+//! - `file_locks`: every lock is flock(2) (strace), an interrupted wait is retried, a gate lock
+//!   that fails in `flock` fails the event closed (faults injected by strace).
 //! - `files`: every file hookhost decides by (settings of every scope, pinned scripts,
 //!   components, state records) is a bounded regular file: symlinks to `/dev/stdout`, FIFOs,
 //!   directories, `/dev/zero`, 2 GB sparse files never hang `dispatch` and are located errors.
@@ -76,7 +80,9 @@ mod cgroup_join;
 mod cli;
 mod conformance;
 mod daemon;
+mod event_names;
 mod faults;
+mod file_locks;
 mod files;
 mod first_hour;
 mod frontends;

@@ -544,7 +544,7 @@ fn audit_ship_resumes_from_its_cursor_and_an_advanced_cursor_is_a_visible_gap() 
     for i in 15..25 {
         env.dispatch(&bash_event(&format!("echo {i}")));
     }
-    let (mut f, _) = hookhost::ship::Follower::open(&log, None, hookhost::ship::StartAt::Oldest).unwrap();
+    let (mut f, _) = hookhost::audit::ship::Follower::open(&log, None, hookhost::audit::ship::StartAt::Oldest).unwrap();
     let all = f.next_batch(100, 1 << 20).unwrap();
     let cursor_file = log.parent().unwrap().join("audit.jsonl.otel.cursor");
     let mut cursor: Value = serde_json::from_str(&std::fs::read_to_string(&cursor_file).unwrap()).unwrap();

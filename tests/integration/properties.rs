@@ -11,7 +11,7 @@
 //! - the fold: permuting the hooks' answers changes nothing except what is documented as
 //!   order-dependent (the last `updatedInput` in configured order wins; the first `stopReason`
 //!   is kept; reasons are joined in configured order);
-//! - `trust::pin_text` (the `pin --write` editor): the edited text parses and carries the pins.
+//! - `settings::pins::pin_text` (the `pin --write` editor): the edited text parses and carries the pins.
 //!
 //! The permission rules and the Bash splitter have their own properties in `permissions.rs`;
 //! the path glob is checked against its reference matcher in `src/permissions/path.rs`.
@@ -363,7 +363,7 @@ proptest! {
         let f = file::parse(&text, path, Scope::User).unwrap();
         let pins: BTreeMap<(usize, usize), String> = f.hooks.iter().enumerate()
             .map(|(i, h)| ((h.origin.line, h.origin.column), format!("{:064x}", i + 1))).collect();
-        let (out, n) = hookhost::trust::pin_text(&text, &pins).unwrap();
+        let (out, n) = hookhost::settings::pins::pin_text(&text, &pins).unwrap();
         prop_assert_eq!(n, commands.len());
         let g = file::parse(&out, path, Scope::User).unwrap();
         for (i, h) in g.hooks.iter().enumerate() {

@@ -301,7 +301,7 @@ fn a_replayed_empty_policy_is_refused() {
 fn envelope_with(key_file: &Path, url: &str, payload: &str, version: u64, expires: u64) -> String {
     let key = remote::read_signing_key(&std::fs::read_to_string(key_file).unwrap()).unwrap();
     let meta = Signed { target: Target::Url(url.to_string()), version, expires };
-    remote::envelope::sign(&key, &meta, payload.as_bytes())
+    hookhost::settings::envelope::sign(&key, &meta, payload.as_bytes())
 }
 
 /// Attack: an expired envelope served (a frozen or replaying server), and a cached envelope

@@ -28,8 +28,13 @@ mod child;
 mod confine;
 mod grants;
 mod orphans;
+mod overrides;
 pub mod pool;
+pub use crate::sandbox_settings::{
+    Layer, MAX_SANDBOX_CPU_SECONDS, MAX_SANDBOX_MEMORY_MB, MAX_SANDBOX_PIDS, Mode, Network, SandboxOverrides,
+};
 pub use confine::confine_self;
+pub use pool::{SandboxPool, WeakSandboxPool};
 mod probe;
 mod seccomp;
 
@@ -48,111 +53,6 @@ use serde_json::Value;
 
 use child::{ChildPlan, NetPlan};
 pub use probe::{Capabilities, Cgroups, capabilities, warm_up};
-
-/// How hard the sandbox insists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mode {
-    /// No sandbox (explicit).
-    Off,
-    /// Run with the layers that exist; report the missing ones.
-    BestEffort,
-    /// Refuse to run when a layer is missing.
-    Strict,
-}
-
-impl Mode {
-    pub fn parse(s: &str) -> Option<Mode> {
-        Some(match s {
-            "off" => Mode::Off,
-            "best_effort" => Mode::BestEffort,
-            "strict" => Mode::Strict,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Off => "off",
-            Mode::BestEffort => "best_effort",
-            Mode::Strict => "strict",
-        }
-    }
-}
-
-/// The sandbox layers, as named in settings (`disable`), `HOOKHOST_SANDBOX_REQUIRE` and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Layer {
-    Landlock,
-    LandlockNet,
-    LandlockScope,
-    Seccomp,
-    Netns,
-    CgroupPids,
-    CgroupMemory,
-    CgroupKill,
-    Capdrop,
-    NoNewPrivs,
-    Rlimits,
-    Session,
-    Env,
-    TempHome,
-    Fds,
-}
-
-impl Layer {
-    pub const ALL: [Layer; 15] = [
-        Layer::Session,
-        Layer::Env,
-        Layer::TempHome,
-        Layer::Fds,
-        Layer::Rlimits,
-        Layer::NoNewPrivs,
-        Layer::Capdrop,
-        Layer::Landlock,
-        Layer::LandlockNet,
-        Layer::LandlockScope,
-        Layer::Seccomp,
-        Layer::Netns,
-        Layer::CgroupPids,
-        Layer::CgroupMemory,
-        Layer::CgroupKill,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layer::Landlock => "landlock",
-            Layer::LandlockNet => "landlock_net",
-            Layer::LandlockScope => "landlock_scope",
-            Layer::Seccomp => "seccomp",
-            Layer::Netns => "netns",
-            Layer::CgroupPids => "cgroup_pids",
-            Layer::CgroupMemory => "cgroup_memory",
-            Layer::CgroupKill => "cgroup_kill",
-            Layer::Capdrop => "capdrop",
-            Layer::NoNewPrivs => "no_new_privs",
-            Layer::Rlimits => "rlimits",
-            Layer::Session => "session",
-            Layer::Env => "env",
-            Layer::TempHome => "temp_home",
-            Layer::Fds => "fds",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Layer> {
-        Layer::ALL.into_iter().find(|l| l.as_str() == s)
-    }
-
-    /// The layers that are on unless unavailable or disabled by configuration (`ALL` minus the
-    /// always-on ones), in `ALL`'s order.
-    pub fn optional() -> Vec<Layer> {
-        Layer::ALL.into_iter().filter(|l| !l.always_on()).collect()
-    }
-
-    /// Layers a hook cannot run without, whatever the mode.
-    fn always_on(self) -> bool {
-        matches!(self, Layer::Session | Layer::Env | Layer::TempHome | Layer::Fds | Layer::Rlimits | Layer::NoNewPrivs)
-    }
-}
 
 /// What one layer did for one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,13 +102,6 @@ impl SandboxReport {
             format!("{}: {enforced} layers enforced; {}", mode.as_str(), others.join(", "))
         }
     }
-}
-
-/// Network access of a hook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Network {
-    None,
-    Host,
 }
 
 /// A hook's resolved sandbox settings.
@@ -268,70 +161,19 @@ pub fn default_mode() -> Mode {
     }
 }
 
-/// The largest `sandbox.memoryMb` (1 TiB).
-pub const MAX_SANDBOX_MEMORY_MB: u64 = 1 << 20;
-/// The largest `sandbox.pids` (the kernel's `pid_max` ceiling).
-pub const MAX_SANDBOX_PIDS: u64 = 4_194_304;
-/// The largest `sandbox.cpuSeconds` (a day, the longest hook `timeout`).
-pub const MAX_SANDBOX_CPU_SECONDS: u64 = 86_400;
-
 impl SandboxSpec {
     /// Reads a `sandbox` settings object on top of `base` (managed defaults). Errors are
-    /// settings errors (the caller locates them).
-    pub fn apply(mut self, v: &Value) -> Result<SandboxSpec, String> {
-        let obj = v.as_object().ok_or("`sandbox` must be an object")?;
-        for (k, x) in obj {
-            let strings = |x: &Value| -> Result<Vec<String>, String> {
-                x.as_array()
-                    .ok_or(format!("`sandbox.{k}` must be an array of strings"))?
-                    .iter()
-                    .map(|s| s.as_str().map(str::to_string).ok_or(format!("`sandbox.{k}` must be an array of strings")))
-                    .collect()
-            };
-            // Checked ranges: the limits are multiplied and written to cgroup files and rlimits.
-            let ranged = |x: &Value, hi: u64| {
-                x.as_u64()
-                    .filter(|n| (1..=hi).contains(n))
-                    .ok_or(format!("`sandbox.{k}` must be a whole number from 1 to {hi}"))
-            };
-            match k.as_str() {
-                "mode" => {
-                    self.mode = x
-                        .as_str()
-                        .and_then(Mode::parse)
-                        .ok_or("`sandbox.mode` must be \"strict\", \"best_effort\" or \"off\"")?
-                }
-                "allowRead" => self.allow_read.extend(strings(x)?),
-                "allowWrite" => self.allow_write.extend(strings(x)?),
-                "network" => {
-                    self.network = match x.as_str() {
-                        Some("none") => Network::None,
-                        Some("host") => Network::Host,
-                        _ => return Err("`sandbox.network` must be \"none\" or \"host\"".into()),
-                    }
-                }
-                "env" => self.env.extend(strings(x)?),
-                "memoryMb" => self.memory_mb = ranged(x, MAX_SANDBOX_MEMORY_MB)?,
-                "pids" => self.pids = ranged(x, MAX_SANDBOX_PIDS)?,
-                "cpuSeconds" => self.cpu_seconds = Some(ranged(x, MAX_SANDBOX_CPU_SECONDS)?),
-                "disable" => {
-                    for s in strings(x)? {
-                        self.disable.push(Layer::parse(&s).ok_or(format!("unknown sandbox layer {s:?}"))?);
-                    }
-                }
-                // Managed-only policy keys, read by `ManagedSandbox`.
-                "forbidOff" | "floor" => {}
-                other => return Err(format!("unknown field `{other}` in `sandbox`")),
-            }
-        }
-        Ok(self)
+    /// settings errors (the caller locates them). Settings are parsed once, at load
+    /// (`SandboxOverrides::parse`); this is for callers holding a raw object.
+    pub fn apply(self, v: &Value) -> Result<SandboxSpec, String> {
+        SandboxOverrides::parse(v).map(|o| o.apply_to(self))
     }
 }
 
-/// Managed sandbox policy: defaults for every hook plus a floor.
+/// Managed sandbox policy: defaults for every hook plus a floor, parsed once (at load).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ManagedSandbox {
-    pub defaults: Option<Value>,
+    pub defaults: Option<SandboxOverrides>,
     /// Hooks never run below this mode.
     pub floor: Option<Mode>,
     /// `mode: "off"` is not allowed (raised to the floor, or `best_effort`).
@@ -339,32 +181,33 @@ pub struct ManagedSandbox {
 }
 
 impl ManagedSandbox {
+    /// Parses a managed `sandbox` object (`None`: no managed policy, the defaults).
     pub fn from_value(v: Option<&Value>) -> Result<Self, String> {
         let Some(v) = v else { return Ok(Self::default()) };
-        SandboxSpec::base(Mode::Strict).apply(v)?;
+        let defaults = SandboxOverrides::parse(v)?;
         let floor = match v.get("floor") {
             None => None,
             Some(f) => Some(f.as_str().and_then(Mode::parse).ok_or("`sandbox.floor` must be a mode")?),
         };
         let forbid_off =
             v.get("forbidOff").map(|b| b.as_bool().ok_or("`sandbox.forbidOff` must be a boolean")).transpose()?;
-        Ok(ManagedSandbox { defaults: Some(v.clone()), floor, forbid_off: forbid_off.unwrap_or(false) })
+        Ok(ManagedSandbox { defaults: Some(defaults), floor, forbid_off: forbid_off.unwrap_or(false) })
     }
 
     /// The spec of a hook: defaults, then managed defaults, then the hook's own `sandbox`, then
-    /// the managed floor.
-    pub fn resolve(&self, hook: Option<&Value>) -> Result<SandboxSpec, String> {
-        let explicit = |v: Option<&Value>| v.and_then(|v| v.get("mode")).is_some();
+    /// the managed floor. Pure and infallible: both objects were checked when parsed.
+    pub fn resolve(&self, hook: Option<&SandboxOverrides>) -> SandboxSpec {
+        let explicit = |o: Option<&SandboxOverrides>| o.is_some_and(|o| o.mode.is_some());
         let mut spec = if explicit(self.defaults.as_ref()) || explicit(hook) {
             SandboxSpec::base(Mode::Strict)
         } else {
             SandboxSpec::default()
         };
         if let Some(d) = &self.defaults {
-            spec = spec.apply(d)?;
+            spec = d.apply_to(spec);
         }
         if let Some(h) = hook {
-            spec = spec.apply(h)?;
+            spec = h.apply_to(spec);
         }
         if self.forbid_off && spec.mode == Mode::Off {
             spec.mode = self.floor.unwrap_or(Mode::BestEffort).max(Mode::BestEffort);
@@ -372,7 +215,14 @@ impl ManagedSandbox {
         if let Some(f) = self.floor {
             spec.mode = spec.mode.max(f);
         }
-        Ok(spec)
+        spec
+    }
+
+    /// `resolve` of a raw hook `sandbox` object (parsed here; tests).
+    #[cfg(test)]
+    pub fn resolve_value(&self, hook: Option<&Value>) -> Result<SandboxSpec, String> {
+        let hook = hook.map(SandboxOverrides::parse).transpose()?;
+        Ok(self.resolve(hook.as_ref()))
     }
 }
 
@@ -393,6 +243,8 @@ pub struct Prepared {
     /// With the warm pool on: the key the next run of this hook is prepared under once this
     /// one is torn down.
     pool_key: Option<pool::Key>,
+    /// The warm pool this run came through (its teardown is deferred to the pool's worker).
+    pool: Option<pool::SandboxPool>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -476,11 +328,10 @@ fn expand(s: &str, project: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Prepares a sandboxed run of a hook with `spec`. `Err` when the hook must not run. With the
-/// warm pool on (`pool::enable`), a run prepared ahead for the same settings is used when one
-/// is ready.
+/// Prepares a sandboxed run of a hook with `spec`, inline, torn down inline. `Err` when the
+/// hook must not run. (`SandboxPool::prepare` is the warm pool's way.)
 pub fn prepare(spec: &SandboxSpec, run: &RunInfo<'_>, host_env: &[(OsString, OsString)]) -> Result<Prepared, Refusal> {
-    prepare_inner(spec, run, host_env, true)
+    prepare_inner(spec, run, host_env, true, None)
 }
 
 /// `prepare` for `hookhost doctor`: never refuses over a missing layer (it reports it), never
@@ -490,7 +341,7 @@ pub fn prepare_for_doctor(
     run: &RunInfo<'_>,
     host_env: &[(OsString, OsString)],
 ) -> Result<Prepared, Refusal> {
-    prepare_inner(spec, run, host_env, false)
+    prepare_inner(spec, run, host_env, false, None)
 }
 
 fn prepare_inner(
@@ -498,6 +349,7 @@ fn prepare_inner(
     run: &RunInfo<'_>,
     host_env: &[(OsString, OsString)],
     enforce: bool,
+    pool: Option<&pool::SandboxPool>,
 ) -> Result<Prepared, Refusal> {
     let start = Instant::now();
     if spec.mode == Mode::Off {
@@ -505,8 +357,9 @@ fn prepare_inner(
     }
     let required = required_layers()
         .map_err(|m| Refusal { message: m, report: SandboxReport { mode: Some(spec.mode), layers: Vec::new() } })?;
-    let pool_key = (enforce && pool::enabled()).then(|| pool::Key::new(spec, run, host_env));
-    let pooled = pool_key.as_ref().and_then(pool::take);
+    let pool = pool.filter(|_| enforce);
+    let pool_key = pool.and_then(|p| p.key(spec, run, host_env));
+    let pooled = pool.zip(pool_key.as_ref()).and_then(|(p, k)| p.take(k));
     let from_pool = pooled.is_some();
     let staged = match pooled {
         Some(s) => s,
@@ -522,6 +375,7 @@ fn prepare_inner(
         stub: staged.stub,
         cgroup: Some(staged.leaves),
         pool_key,
+        pool: pool.cloned(),
     };
     tracing::debug!(
         elapsed_us = start.elapsed().as_micros() as u64,
@@ -978,6 +832,7 @@ impl Prepared {
             stub: None,
             cgroup: None,
             pool_key: None,
+            pool: None,
         }
     }
 
@@ -989,6 +844,14 @@ impl Prepared {
         let plan = self.child.take().ok_or_else(|| std::io::Error::other("this run's sandbox was already used"))?;
         install_plan(cmd, plan);
         Ok(())
+    }
+
+    /// Tells the sandbox the run's process has started: a sandboxed run then lets this process
+    /// sweep what dead hookhost processes left (`orphans`), beside the hook.
+    pub fn started(&self) {
+        if self.cgroup.is_some() || self.temp.is_some() {
+            probe::sweep_orphans_soon();
+        }
     }
 
     /// The hook process the warm pool started ahead for this run, told to exec `program` now,
@@ -1004,7 +867,7 @@ impl Prepared {
             // Never the case (the pool key holds all of it); the stub used the plan, so the
             // run cannot fall back to a spawn of its own.
             let e = std::io::Error::other("the process started ahead does not match this hook");
-            pool::reap(pool::Remains { stub: Some(stub), leaves: None, temp: None, refill: None });
+            pool::reap(self.pool.as_ref(), pool::Remains { stub: Some(stub), leaves: None, temp: None, refill: None });
             return Some(Err(e));
         }
         Some(stub.go())
@@ -1034,13 +897,37 @@ impl Prepared {
             return;
         }
         self.kill_all();
-        pool::reap(pool::Remains {
-            stub: self.stub.take(),
-            leaves: self.cgroup.take(),
-            temp: self.temp.take(),
-            refill: self.pool_key.take(),
-        });
+        pool::reap(
+            self.pool.as_ref(),
+            pool::Remains {
+                stub: self.stub.take(),
+                leaves: self.cgroup.take(),
+                temp: self.temp.take(),
+                refill: self.pool_key.take(),
+            },
+        );
     }
+}
+
+/// A hook's process as every one is started (the warm pool's stubs too): `program args…` with
+/// exactly `env` (nothing inherited), in `cwd`, stdin, stdout and stderr piped, killed if the
+/// handle is dropped.
+pub(crate) fn piped_command<'a>(
+    program: &OsStr,
+    args: impl IntoIterator<Item = &'a OsString>,
+    env: &[(OsString, OsString)],
+    cwd: &Path,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
 }
 
 /// Makes `plan` the pre-exec step of `cmd`.
@@ -1134,15 +1021,15 @@ mod tests {
             &json!({"floor": "best_effort", "forbidOff": true, "allowRead": ["/opt"]}),
         ))
         .unwrap();
-        let s = m.resolve(Some(&json!({"mode": "off", "allowWrite": ["/tmp/x"], "network": "host"}))).unwrap();
+        let s = m.resolve_value(Some(&json!({"mode": "off", "allowWrite": ["/tmp/x"], "network": "host"}))).unwrap();
         assert_eq!(s.mode, Mode::BestEffort);
         assert_eq!(s.allow_read, ["/opt"]);
         assert_eq!(s.allow_write, ["/tmp/x"]);
         assert_eq!(s.network, Network::Host);
-        let s = m.resolve(Some(&json!({"mode": "strict"}))).unwrap();
+        let s = m.resolve_value(Some(&json!({"mode": "strict"}))).unwrap();
         assert_eq!(s.mode, Mode::Strict);
-        assert!(m.resolve(Some(&json!({"mode": "loose"}))).is_err());
-        assert!(m.resolve(Some(&json!({"disable": ["nope"]}))).is_err());
-        assert!(m.resolve(Some(&json!({"bogus": 1}))).is_err());
+        assert!(m.resolve_value(Some(&json!({"mode": "loose"}))).is_err());
+        assert!(m.resolve_value(Some(&json!({"disable": ["nope"]}))).is_err());
+        assert!(m.resolve_value(Some(&json!({"bogus": 1}))).is_err());
     }
 }

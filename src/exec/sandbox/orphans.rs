@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
+use crate::file_lock::{FileLock, Mode};
 
 /// Prefix of every cgroup leaf.
 pub(super) const LEAF_PREFIX: &str = "hookhost-";
@@ -74,7 +74,7 @@ pub(super) fn leaf_name(n: u64) -> String {
 pub(super) struct RunDir {
     // Fields drop in order: the directory is removed before its lock is released.
     dir: tempfile::TempDir,
-    _lock: Option<Flock<File>>,
+    _lock: Option<FileLock>,
 }
 
 impl RunDir {
@@ -85,7 +85,7 @@ impl RunDir {
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
         // Close-on-exec (std opens so), and the child closes every fd above 2 anyway.
-        let lock = File::open(dir.path()).ok().and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).ok());
+        let lock = File::open(dir.path()).ok().and_then(|f| FileLock::try_lock(f, Mode::Exclusive).ok().flatten());
         Ok(RunDir { dir, _lock: lock })
     }
 
@@ -126,15 +126,22 @@ pub struct SweepReport {
 
 /// Sweeps unless a sweep of this process ran less than `interval` ago.
 pub(super) fn sweep_if_due(interval: Duration, budget: Duration) -> Option<SweepReport> {
-    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     {
-        let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = LAST_SWEEP.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_some_and(|t| t.elapsed() < interval) {
             return None;
         }
         *last = Some(Instant::now());
     }
     Some(sweep(budget))
+}
+
+/// When this process last swept.
+static LAST_SWEEP: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Whether `sweep_if_due(interval, …)` would sweep now (it decides again, atomically).
+pub(super) fn sweep_due(interval: Duration) -> bool {
+    !LAST_SWEEP.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() < interval)
 }
 
 /// Kills and removes the cgroup leaves, then removes the temporary directories, of hookhost
@@ -186,7 +193,7 @@ pub fn sweep(budget: Duration) -> SweepReport {
                 continue;
             }
             let unlocked =
-                File::open(e.path()).ok().and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).ok()).is_some();
+                File::open(e.path()).ok().and_then(|f| FileLock::try_lock(f, Mode::Exclusive).ok().flatten()).is_some();
             if unlocked && std::fs::remove_dir_all(e.path()).is_ok() {
                 report.dirs += 1;
             }
@@ -262,7 +269,7 @@ mod tests {
         let name = d.path().file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with(&format!("{RUN_DIR_PREFIX}{}-", owner_tag())), "{name}");
         let again = File::open(d.path()).unwrap();
-        assert!(Flock::lock(again, FlockArg::LockExclusiveNonblock).is_err(), "the run holds its lock");
+        assert!(FileLock::try_lock(again, Mode::Exclusive).unwrap().is_none(), "the run holds its lock");
         let p = d.path().to_path_buf();
         drop(d);
         assert!(!p.exists());

@@ -18,19 +18,19 @@
 //! was started for (program, arguments, working directory and environment are the pool key);
 //! a run is never older than `MAX_IDLE` nor built on host path grants that have since been
 //! reopened (`probe::static_grants`) or on another file than the hook's program or script is
-//! now (replaced, or its mode changed); each is used once. Nothing is pooled unless the host
-//! asked for it (`enable`), and dropping the returned guard tears every pooled run down (stubs
-//! killed) and waits for every deferred teardown, so a host that stops cleanly leaves no
-//! process, cgroup leaf or temporary directory behind.
+//! now (replaced, or its mode changed); each is used once. There is no process-wide pool: a
+//! pool is a value (`SandboxPool`) its owner (a `Host` built with `sandbox_pool(true)`) hands
+//! to the runs it prepares; nothing is pooled for a run prepared without one. Dropping the last
+//! handle tears every pooled run down (stubs killed) and waits for every deferred teardown, so
+//! a host that stops cleanly leaves no process, cgroup leaf or temporary directory behind.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -122,12 +122,7 @@ fn start_stub(staged: &mut Staged, key: &Key, handle: &tokio::runtime::Handle) -
     // the pool and the hook process.
     plan.migrate = true;
     let stub_args: Vec<OsString> = ["-c", STUB, "hookhost-stub"].into_iter().map(OsString::from).collect();
-    let mut cmd = crate::exec::command::piped_command(
-        OsStr::new("/bin/sh"),
-        stub_args.iter().chain([program]).chain(args),
-        &env,
-        cwd,
-    );
+    let mut cmd = super::piped_command(OsStr::new("/bin/sh"), stub_args.iter().chain([program]).chain(args), &env, cwd);
     super::install_plan(&mut cmd, plan);
     let child = {
         let _runtime = handle.enter();
@@ -182,127 +177,227 @@ struct State {
     ready: HashMap<Key, Vec<Staged>>,
 }
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-static WORKER: Mutex<Option<(Sender<Job>, JoinHandle<()>)>> = Mutex::new(None);
-/// The runtime stubs are started in (their exit is awaited there): the one `enable` ran in.
-static RUNTIME: Mutex<Option<tokio::runtime::Handle>> = Mutex::new(None);
+/// What the pool's worker shares with its handles: the prepared runs, and the runtime stubs
+/// are started in (their exit is awaited there: the one `SandboxPool::start` ran in).
+struct Shared {
+    /// `None` once the pool is shut down (a refill finishing after that tears its run down).
+    state: Mutex<Option<State>>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, Option<State>> {
+        lock(&self.state)
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps the pool on; dropping the last one turns the pool off and cleans up (see the module
-/// doc).
-#[must_use = "the pool is shut down when the guard is dropped"]
-#[derive(Debug)]
-pub struct PoolGuard(());
+/// One warm pool, owned by whoever started it (a `Host`): a cheap handle (`Arc` inside) that
+/// the runs it prepares keep until they are torn down. There is no process-wide pool: two
+/// hosts in one process have a pool each, or none. Dropping the last handle stops the pool's
+/// worker thread (after it has run every deferred teardown) and tears down every run it
+/// prepared ahead (stubs killed and reaped, cgroup leaves and temporary directories removed).
+#[derive(Clone)]
+pub struct SandboxPool {
+    inner: Arc<Owner>,
+}
 
-/// Guards alive.
-static GUARDS: Mutex<usize> = Mutex::new(0);
+impl std::fmt::Debug for SandboxPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ready = self.inner.shared.state().as_ref().map_or(0, |s| s.ready.values().map(Vec::len).sum::<usize>());
+        f.debug_struct("SandboxPool").field("ready", &ready).finish_non_exhaustive()
+    }
+}
 
-/// Turns the warm pool on for this process (one pool, however many guards) and kills and
-/// removes what hookhost processes no longer alive left behind (`orphans`; again every minute
-/// while the pool is idle). Called inside a tokio
-/// runtime, hook processes are started ahead too (in the runtime of the first call); outside
-/// one, only their sandboxes are.
-pub fn enable() -> PoolGuard {
-    *lock(&GUARDS) += 1;
-    let mut worker = lock(&WORKER);
-    if worker.is_none() {
-        *lock(&RUNTIME) = tokio::runtime::Handle::try_current().ok();
+/// The last handle's part: the worker, stopped and joined on drop.
+struct Owner {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<(Sender<Job>, JoinHandle<()>)>>,
+    /// The worker thread's kernel thread id (tests watch it end).
+    #[cfg_attr(not(test), allow(dead_code))]
+    worker_tid: Option<i32>,
+}
+
+impl SandboxPool {
+    /// Starts a pool (its worker thread) and kills and removes what hookhost processes no
+    /// longer alive left behind (`orphans`; again every minute while the pool is idle). Called
+    /// inside a tokio runtime, hook processes are started ahead too (in that runtime); outside
+    /// one, only their sandboxes are. When the worker thread cannot be started, runs are
+    /// prepared inline (the pool is off).
+    pub fn start() -> SandboxPool {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Some(State::default())),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        });
         super::orphans::sweep_if_due(SWEEP_INTERVAL, SWEEP_BUDGET);
         let (tx, rx) = std::sync::mpsc::channel();
-        match std::thread::Builder::new().name("hookhost-sandbox-pool".into()).spawn(move || work(rx)) {
-            Ok(handle) => {
-                *lock(&STATE) = Some(State::default());
-                *worker = Some((tx, handle));
-                ENABLED.store(true, Ordering::Release);
-            }
+        let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
+        let for_worker = shared.clone();
+        let spawned = std::thread::Builder::new().name("hookhost-sandbox-pool".into()).spawn(move || {
+            let _ = tid_tx.send(nix::unistd::gettid().as_raw());
+            work(rx, &for_worker)
+        });
+        let (worker, worker_tid) = match spawned {
+            Ok(handle) => (Some((tx, handle)), tid_rx.recv().ok()),
             Err(e) => {
-                tracing::warn!(error = %e, "sandbox: cannot start the warm pool's thread; runs are prepared inline")
+                tracing::warn!(error = %e, "sandbox: cannot start the warm pool's thread; runs are prepared inline");
+                *shared.state() = None;
+                (None, None)
             }
+        };
+        SandboxPool { inner: Arc::new(Owner { shared, worker: Mutex::new(worker), worker_tid }) }
+    }
+
+    /// Prepares a sandboxed run of a hook with `spec` like `sandbox::prepare`, using a run this
+    /// pool prepared ahead for the same settings when one is ready; the run's teardown is
+    /// deferred to this pool's worker, which then prepares the next run of the hook.
+    pub fn prepare(
+        &self,
+        spec: &SandboxSpec,
+        run: &RunInfo<'_>,
+        host_env: &[(OsString, OsString)],
+    ) -> Result<super::Prepared, super::Refusal> {
+        super::prepare_inner(spec, run, host_env, true, Some(self))
+    }
+
+    /// A handle that does not keep the pool alive (what a settings revision's runner holds: the
+    /// pool ends with its owner, not with the last revision).
+    pub fn downgrade(&self) -> WeakSandboxPool {
+        WeakSandboxPool(Arc::downgrade(&self.inner))
+    }
+
+    /// Whether this pool has its worker (else runs are prepared and torn down inline).
+    fn running(&self) -> bool {
+        lock(&self.inner.worker).is_some()
+    }
+
+    fn send(&self, job: Job) -> Result<(), Box<Job>> {
+        match lock(&self.inner.worker).as_ref() {
+            Some((tx, _)) => tx.send(job).map_err(|e| Box::new(e.0)),
+            None => Err(Box::new(job)),
         }
     }
-    PoolGuard(())
-}
 
-impl Drop for PoolGuard {
-    fn drop(&mut self) {
-        let mut guards = lock(&GUARDS);
-        *guards -= 1;
-        if *guards == 0 {
-            shutdown();
-        }
+    /// The key a run of `spec` is pooled under, when this pool is running.
+    pub(super) fn key(&self, spec: &SandboxSpec, run: &RunInfo<'_>, host_env: &[(OsString, OsString)]) -> Option<Key> {
+        self.running().then(|| Key::new(spec, run, host_env))
     }
-}
 
-/// Whether runs are pooled and teardowns deferred.
-pub(super) fn enabled() -> bool {
-    ENABLED.load(Ordering::Acquire)
-}
-
-fn send(job: Job) -> Result<(), Box<Job>> {
-    match lock(&WORKER).as_ref() {
-        Some((tx, _)) => tx.send(job).map_err(|e| Box::new(e.0)),
-        None => Err(Box::new(job)),
-    }
-}
-
-/// A prepared run for `key`, if one is ready and still valid. The next one is asked for when
-/// this run is torn down (`Remains::refill`): preparing it forks this process, and a fork
-/// stalls every thread of the process that faults a page meanwhile, the one running the hook
-/// included.
-pub(super) fn take(key: &Key) -> Option<Staged> {
-    let generation = super::probe::static_grants().generation;
-    let mut stale = Vec::new();
-    let found = {
-        let mut state = lock(&STATE);
-        let state = state.as_mut()?;
-        let mut found = None;
-        if let Some(list) = state.ready.get_mut(key) {
-            while let Some(mut s) = list.pop() {
-                let alive = s.stub.as_mut().is_none_or(|st| matches!(st.child.try_wait(), Ok(None)));
-                // Built on the host grants and the hook's own files as they are now.
-                let fresh = s.grants_generation.is_none_or(|g| g == generation)
-                    && super::grants::identities(&s.exec_files.0) == s.exec_files.1;
-                if alive && fresh && s.created.elapsed() < MAX_IDLE {
-                    found = Some(s);
-                    break;
+    /// A prepared run for `key`, if one is ready and still valid. The next one is asked for
+    /// when this run is torn down (`Remains::refill`): preparing it forks this process, and a
+    /// fork stalls every thread of the process that faults a page meanwhile, the one running
+    /// the hook included.
+    pub(super) fn take(&self, key: &Key) -> Option<Staged> {
+        let generation = super::probe::static_grants().generation;
+        let mut stale = Vec::new();
+        let found = {
+            let mut state = self.inner.shared.state();
+            let state = state.as_mut()?;
+            let mut found = None;
+            if let Some(list) = state.ready.get_mut(key) {
+                while let Some(mut s) = list.pop() {
+                    let alive = s.stub.as_mut().is_none_or(|st| matches!(st.child.try_wait(), Ok(None)));
+                    // Built on the host grants and the hook's own files as they are now.
+                    let fresh = s.grants_generation.is_none_or(|g| g == generation)
+                        && super::grants::identities(&s.exec_files.0) == s.exec_files.1;
+                    if alive && fresh && s.created.elapsed() < MAX_IDLE {
+                        found = Some(s);
+                        break;
+                    }
+                    stale.push(s);
                 }
-                stale.push(s);
             }
+            found
+        };
+        for s in stale {
+            self.reap(s.into_remains());
         }
         found
-    };
-    for s in stale {
-        reap(s.into_remains());
     }
-    found
+
+    /// Removes what is left of a run on the worker (here when the worker is gone).
+    pub(super) fn reap(&self, r: Remains) {
+        if let Err(job) = self.send(Job::Reap(Box::new(r)))
+            && let Job::Reap(r) = *job
+        {
+            r.remove();
+        }
+    }
+
+    /// The kernel thread id of this pool's worker thread.
+    #[cfg(test)]
+    pub(crate) fn worker_tid(&self) -> Option<i32> {
+        self.inner.worker_tid
+    }
+
+    /// What the runs this pool holds ready occupy: cgroup leaves, temporary directories and
+    /// the pids of processes started ahead.
+    #[cfg(test)]
+    pub(crate) fn ready_resources(&self) -> (Vec<PathBuf>, Vec<i32>) {
+        let state = self.inner.shared.state();
+        let mut paths = Vec::new();
+        let mut pids = Vec::new();
+        for s in state.iter().flat_map(|s| s.ready.values()).flatten() {
+            paths.extend(s.leaves.dirs().cloned());
+            paths.push(s.temp.path().to_path_buf());
+            pids.extend(s.stub.as_ref().and_then(|st| st.child.id()).map(|p| p as i32));
+        }
+        (paths, pids)
+    }
 }
 
-/// Removes what is left of a run on the worker, or here when the pool is off.
-pub(super) fn reap(r: Remains) {
-    if !enabled() {
-        return r.remove();
+/// A [`SandboxPool`] that may have ended (see [`SandboxPool::downgrade`]).
+#[derive(Clone, Debug, Default)]
+pub struct WeakSandboxPool(std::sync::Weak<Owner>);
+
+impl WeakSandboxPool {
+    /// The pool, while its owner keeps it.
+    pub fn upgrade(&self) -> Option<SandboxPool> {
+        self.0.upgrade().map(|inner| SandboxPool { inner })
     }
-    if let Err(job) = send(Job::Reap(Box::new(r)))
-        && let Job::Reap(r) = *job
-    {
-        r.remove();
+}
+
+/// Removes what is left of a run: on `pool`'s worker, or here without a pool.
+pub(super) fn reap(pool: Option<&SandboxPool>, r: Remains) {
+    match pool {
+        Some(p) => p.reap(r),
+        None => r.remove(),
+    }
+}
+
+impl Drop for Owner {
+    /// The last handle is gone: waits for the worker's queue (deferred teardowns included),
+    /// stops and joins the worker, then tears down every pooled run.
+    fn drop(&mut self) {
+        let worker = lock(&self.worker).take();
+        if let Some((tx, handle)) = worker {
+            let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+            if tx.send(Job::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+            drop(tx);
+            let _ = handle.join();
+        }
+        let state = self.shared.state().take();
+        for s in state.into_iter().flat_map(|s| s.ready.into_values()).flatten() {
+            s.into_remains().remove();
+        }
     }
 }
 
 /// The worker: each job waits `SETTLE` after it was queued, so that the event that queued it
 /// (its fold, audit and answer) is not competing with it for a core; idle, it expires old runs.
-fn work(rx: Receiver<Job>) {
+fn work(rx: Receiver<Job>, shared: &Shared) {
     let mut queue: VecDeque<(Instant, Remains)> = VecDeque::new();
     let run = |r: Remains| {
         let mut r = r;
         let key = r.refill.take();
         r.remove();
         if let Some(key) = key {
-            refill(key);
+            refill(shared, key);
         }
     };
     loop {
@@ -312,11 +407,12 @@ fn work(rx: Receiver<Job>) {
         };
         match rx.recv_timeout(wait) {
             Ok(Job::Reap(r)) => queue.push_back((Instant::now(), *r)),
+            // Only the last handle flushes, on its way out: nothing is prepared again.
             Ok(Job::Flush(done)) => {
-                queue.drain(..).for_each(|(_, r)| run(r));
+                queue.drain(..).for_each(|(_, r)| Remains { refill: None, ..r }.remove());
                 let _ = done.send(());
             }
-            Err(RecvTimeoutError::Timeout) if queue.is_empty() => expire(),
+            Err(RecvTimeoutError::Timeout) if queue.is_empty() => expire(shared),
             Err(RecvTimeoutError::Timeout) => {
                 while queue.front().is_some_and(|(at, _)| at.elapsed() >= SETTLE) {
                     if let Some((_, r)) = queue.pop_front() {
@@ -325,21 +421,20 @@ fn work(rx: Receiver<Job>) {
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                queue.drain(..).for_each(|(_, r)| run(r));
+                queue.drain(..).for_each(|(_, r)| Remains { refill: None, ..r }.remove());
                 return;
             }
         }
     }
 }
 
-fn refill(key: Key) {
-    let have = lock(&STATE).as_ref().map(|s| s.ready.get(&key).map_or(0, Vec::len));
+fn refill(shared: &Shared, key: Key) {
+    let have = shared.state().as_ref().map(|s| s.ready.get(&key).map_or(0, Vec::len));
     let staged = match have {
         Some(0) => super::stage(&key.spec, &key.run_info()).ok(),
         _ => None,
     };
-    let runtime = lock(&RUNTIME).clone();
-    let staged = match (staged, runtime) {
+    let staged = match (staged, shared.runtime.clone()) {
         (Some(mut s), Some(handle)) if key.launch.is_some() => match start_stub(&mut s, &key, &handle) {
             Ok(()) => Some(s),
             Err(e) => {
@@ -355,7 +450,7 @@ fn refill(key: Key) {
         },
         (s, _) => s,
     };
-    let mut state = lock(&STATE);
+    let mut state = shared.state();
     let Some(state) = state.as_mut() else {
         drop(state);
         if let Some(s) = staged {
@@ -385,11 +480,11 @@ fn refill(key: Key) {
 
 /// Tears down pooled runs idle for longer than `MAX_IDLE`, and keeps the host path grants
 /// fresh, so that the next event does not reopen them on its way.
-fn expire() {
+fn expire(shared: &Shared) {
     let _ = super::probe::static_grants();
     super::orphans::sweep_if_due(SWEEP_INTERVAL, SWEEP_BUDGET);
     let old: Vec<Staged> = {
-        let mut state = lock(&STATE);
+        let mut state = shared.state();
         let Some(state) = state.as_mut() else { return };
         let mut old = Vec::new();
         for list in state.ready.values_mut() {
@@ -403,26 +498,4 @@ fn expire() {
     for s in old {
         s.into_remains().remove();
     }
-}
-
-/// Turns the pool off: waits for the worker's queue (deferred teardowns included), then tears
-/// down every pooled run.
-fn shutdown() {
-    if !ENABLED.swap(false, Ordering::AcqRel) {
-        return;
-    }
-    let worker = lock(&WORKER).take();
-    if let Some((tx, handle)) = worker {
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
-        if tx.send(Job::Flush(done_tx)).is_ok() {
-            let _ = done_rx.recv();
-        }
-        drop(tx);
-        let _ = handle.join();
-    }
-    let state = lock(&STATE).take();
-    for s in state.into_iter().flat_map(|s| s.ready.into_values()).flatten() {
-        s.into_remains().remove();
-    }
-    *lock(&RUNTIME) = None;
 }

@@ -107,7 +107,8 @@ impl Capabilities {
     }
 }
 
-/// The machine's capabilities (probed on first use).
+/// The machine's capabilities (probed on first use). Process-wide on purpose: a cache of facts
+/// about the kernel and its mounts, the same for every `Host`, and never a policy.
 pub fn capabilities() -> &'static Capabilities {
     static CAPS: OnceLock<Capabilities> = OnceLock::new();
     CAPS.get_or_init(Capabilities::probe)
@@ -188,7 +189,7 @@ fn kernel_has_cgroup_kill(_v2_mount: &Path) -> bool {
 // The shared empty network namespace.
 
 /// An empty network namespace (only a downed `lo`) for every `network: "none"` run of this
-/// process, made once: creating one per run (`unshare` in the child) costs about 0.4 ms, joining
+/// process (every `Host` of it: it holds nothing and depends on no policy), made once: creating one per run (`unshare` in the child) costs about 0.4 ms, joining
 /// this one (`setns`) about 10 µs. Hooks joined to it cannot create sockets (seccomp) nor
 /// reconfigure it (no capabilities); runs without both of those layers get a namespace of their
 /// own (see `mod.rs`).
@@ -346,7 +347,10 @@ impl EtcKey {
 }
 
 /// The current static grants (reopened when `/etc` changed or they are older than
-/// `GRANTS_MAX_AGE`; the generation changes only when the files did).
+/// `GRANTS_MAX_AGE`; the generation changes only when the files did). Process-wide on purpose:
+/// a cache of machine facts (the system paths every sandboxed run may read, the same for every
+/// `Host` and every policy); what a policy grants beyond them (`allowRead`, `allowWrite`) is
+/// per run.
 pub(super) fn static_grants() -> Arc<StaticGrants> {
     static GRANTS: Mutex<Option<Arc<StaticGrants>>> = Mutex::new(None);
     static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -486,11 +490,11 @@ fn all_world_readable(dir: &Path, depth: usize, budget: &mut usize) -> bool {
 }
 
 /// Builds, on threads of their own, what every sandboxed run of this process shares (the
-/// empty network namespace, the static grants, the seccomp program), then sweeps what dead
-/// hookhost processes left behind (`orphans`), so that a one-shot
+/// empty network namespace, the static grants, the seccomp program), so that a one-shot
 /// `dispatch` overlaps that work with its own start-up and the run's preparation instead of
 /// doing it on the way to the hook's spawn. A run that needs one of them first simply waits
-/// for it.
+/// for it. The sweep of what dead hookhost processes left is not part of it: it waits for a
+/// hook to have started (`sweep_orphans_soon`).
 pub fn warm_up() {
     let caps = capabilities();
     if caps.netns {
@@ -506,11 +510,24 @@ pub fn warm_up() {
         if seccomp {
             let _ = super::seccomp::program(super::Network::None);
         }
-        // Last, beside the run: what hookhost processes killed mid-hook left (their hooks'
-        // processes, cgroup leaves and temporary directories).
-        super::orphans::sweep_if_due(Duration::from_secs(60), Duration::from_millis(200));
     });
 }
+
+/// Sweeps, on a thread of its own, what hookhost processes killed mid-hook left (their hooks'
+/// processes, cgroup leaves and temporary directories): at most once a minute per process.
+/// Called once a hook process has started, so that on two cores a one-shot host's sweep
+/// (which lists the temporary directory, up to thousands of entries) takes the core the hook
+/// leaves idle while it starts, not one the run's preparation and spawn need.
+pub(super) fn sweep_orphans_soon() {
+    if super::orphans::sweep_due(SWEEP_INTERVAL) {
+        let _ = std::thread::Builder::new()
+            .name("hookhost-sweep".into())
+            .spawn(|| super::orphans::sweep_if_due(SWEEP_INTERVAL, Duration::from_millis(200)));
+    }
+}
+
+/// How often one process sweeps (`sweep_orphans_soon`).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {

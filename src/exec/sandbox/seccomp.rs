@@ -83,7 +83,8 @@ enum Listed {
     DenyIf(Vec<Test>),
 }
 
-/// The filter for `network`, built on first use (then shared by every run of this process).
+/// The filter for `network`, built on first use (then shared by every run of this process, of
+/// every `Host`: a constant of the machine's architecture and `network`, not of any policy).
 pub(super) fn program(network: Network) -> Result<&'static BpfProgram, String> {
     static NONE: OnceLock<Result<BpfProgram, String>> = OnceLock::new();
     static HOST: OnceLock<Result<BpfProgram, String>> = OnceLock::new();

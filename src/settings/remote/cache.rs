@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{Signed, Target, verify_legacy, verify_signed};
 use super::{Payload, RemoteConfig, RemoteError, now_unix, sha256_hex};
+use crate::settings::envelope::{Signed, Target, verify_legacy, verify_signed};
 
 /// Where the cache lives when no user state directory is known.
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/hookhost";
@@ -435,7 +435,7 @@ impl Cache {
     }
 
     /// Holds the refresh lock (non-blocking): `None` when another process is refreshing.
-    pub fn try_lock(&self) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    pub fn try_lock(&self) -> Option<crate::file_lock::FileLock> {
         self.ensure_dir().ok()?;
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -443,7 +443,7 @@ impl Cache {
             .write(true)
             .open(self.dir.join("refresh.lock"))
             .ok()?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+        crate::file_lock::FileLock::try_lock(f, crate::file_lock::Mode::Exclusive).ok().flatten()
     }
 }
 

@@ -8,25 +8,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::envelope::SIGNATURE_HEADER;
 use super::{Payload, RemoteConfig, RemoteError, accept};
+use crate::settings::envelope::SIGNATURE_HEADER;
+pub use crate::settings::remote_config::Validators;
 
 /// The largest payload accepted.
 pub const MAX_PAYLOAD_BYTES: u64 = crate::settings::file::MAX_SETTINGS_BYTES;
-
-/// The cache validators a server sent (`ETag`, `Last-Modified`). Sent back (`If-None-Match`,
-/// `If-Modified-Since`) only with the payload they came with, which the sender verified itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-}
-
-impl Validators {
-    pub fn is_empty(&self) -> bool {
-        self.etag.is_none() && self.last_modified.is_none()
-    }
-}
 
 /// What one request returned.
 #[derive(Debug)]

@@ -24,8 +24,8 @@
 
 pub mod approval;
 pub mod cache;
-pub mod config;
-pub mod envelope;
+
+use super::envelope;
 pub mod fetch;
 
 use std::path::{Path, PathBuf};
@@ -34,12 +34,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub use super::remote_config::{
+    ConfigError, DEFAULT_POLL_SECONDS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, RemoteConfig, normalize_url,
+};
 pub use approval::{ApprovalRecord, approval, record_approval};
 pub use cache::{
     AttemptRecord, CLOCK_SKEW, Cache, CacheMeta, Cached, Highest, SLOW_FAILURE_BACKOFF, SYSTEM_STATE_DIR, checked_time,
-};
-pub use config::{
-    ConfigError, DEFAULT_POLL_SECONDS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, RemoteConfig, normalize_url,
 };
 pub use envelope::{
     ENVELOPE_KEY, SIGNATURE_HEADER, Signed, Target, generate_key, parse_public_key, public_key_of, read_signing_key,
@@ -472,7 +472,7 @@ fn refresh_with(
 /// [`RemoteSource::startup`] once (with [`Mode::Startup`]; refuse to start when
 /// `fail_closed` is set), then [`RemoteSource::poll`] on a blocking thread; on every
 /// `Refresh::Changed` it reloads settings (`settings::load`, which reads the verified cache) and
-/// reports the change as a `policy_settings` ConfigChange (`remote_cli::policy_change` does
+/// reports the change as a `policy_settings` ConfigChange (`host::remote::policy_change` does
 /// both for one-shot processes). A policy change is applied whatever the hooks answer. Before
 /// each event it checks [`ServerState::stale`] on the settings in force and reassembles them
 /// when an approval decision or an expiry changed what applies.

@@ -171,7 +171,7 @@ pub fn cursor_path(dir: &Path, log: &Path, sink: &str) -> PathBuf {
 }
 
 /// The directory of the cursors: managed `audit.shipCursorDir`, else the anchor's directory.
-pub fn cursor_dir(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+pub fn cursor_dir(a: &crate::audit::AuditSettings) -> Option<PathBuf> {
     if let Some(d) = &a.ship_cursor_dir {
         return Some(d.clone());
     }
@@ -242,7 +242,7 @@ pub struct SinkStatus {
 
 /// The state of every configured sink read from the files (cursor and log): what
 /// `hookhost status` shows without a daemon.
-pub fn status_from_files(a: &crate::settings::file::AuditSettings) -> Vec<Result<SinkStatus, String>> {
+pub fn status_from_files(a: &crate::audit::AuditSettings) -> Vec<Result<SinkStatus, String>> {
     let (Some(log), Some(dir)) = (crate::audit::configured_path(a), cursor_dir(a)) else { return Vec::new() };
     let log = std::path::absolute(&log).unwrap_or(log);
     a.ship
@@ -292,7 +292,7 @@ pub struct ShipOptions {
 
 impl ShipOptions {
     /// The shipping the audit settings configure (`None`: no sink, or no log).
-    pub fn from_settings(a: &crate::settings::file::AuditSettings) -> Option<ShipOptions> {
+    pub fn from_settings(a: &crate::audit::AuditSettings) -> Option<ShipOptions> {
         if !a.enabled || a.ship.is_empty() {
             return None;
         }
@@ -372,7 +372,7 @@ fn set_status(status: &Shared, i: usize, st: SinkStatus) {
     if let Some(slot) = all.get_mut(i) {
         *slot = st;
     }
-    crate::metrics::ship_status(&all);
+    crate::metrics::ship_status(all.iter().map(|s| (s.name.as_str(), s.lag_records, s.lag_seconds)));
 }
 
 /// Sleeps `d` in small steps; true when asked to stop meanwhile.
@@ -391,7 +391,7 @@ fn sleep_until_stopped(stop: &AtomicBool, d: Duration) -> bool {
 }
 
 /// Takes the exclusive lock of a sink's cursor without waiting.
-fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
+fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<crate::file_lock::FileLock> {
     if !options.cursor_dir.exists() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&options.cursor_dir)?;
@@ -399,15 +399,11 @@ fn lock_cursor(options: &ShipOptions, sink: &SinkConfig) -> io::Result<nix::fcnt
     let mut lock = cursor_path(&options.cursor_dir, &options.log, &sink.name).into_os_string();
     lock.push(".lock");
     let file = crate::audit::open_private_rw(Path::new(&lock))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        if e == nix::errno::Errno::EWOULDBLOCK {
-            io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("another shipper holds sink {:?} ({})", sink.name, PathBuf::from(&lock).display()),
-            )
-        } else {
-            io::Error::from(e)
-        }
+    crate::file_lock::FileLock::try_lock(file, crate::file_lock::Mode::Exclusive)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("another shipper holds sink {:?} ({})", sink.name, PathBuf::from(&lock).display()),
+        )
     })
 }
 

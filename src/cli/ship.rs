@@ -1,5 +1,5 @@
 //! The command-line side of shipping: `hookhost audit ship` and the shipping section of
-//! `hookhost status` (arguments and rendering only; the work is in `crate::ship`, which knows no
+//! `hookhost status` (arguments and rendering only; the work is in `crate::audit::ship`, which knows no
 //! front end).
 
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::audit::ship::{ShipOptions, SinkStatus};
 use crate::settings::file::AuditSettings;
-use crate::ship::{ShipOptions, SinkStatus};
 
 /// Sets `stop` on SIGTERM or SIGINT (a thread with its own small runtime).
 fn stop_on_signal(stop: Arc<AtomicBool>) {
@@ -72,7 +72,7 @@ pub fn ship_cmd(g: &crate::cli::Global, a: &crate::cli::ShipArgs) -> u8 {
     if a.follow {
         eprintln!("hookhost audit ship: following {} (SIGTERM or SIGINT stops)", options.log.display());
     }
-    let results = crate::ship::run_cli(&options, a.follow, Duration::from_secs_f64(a.timeout), &stop);
+    let results = crate::audit::ship::run_cli(&options, a.follow, Duration::from_secs_f64(a.timeout), &stop);
     let mut code = 0;
     for r in results {
         match r {
@@ -102,7 +102,7 @@ pub fn status(audit: &AuditSettings, daemon: Option<&[SinkStatus]>) -> Option<Va
     }
     let sinks: Vec<Value> = match daemon.filter(|d| !d.is_empty()) {
         Some(d) => d.iter().map(|s| json!({"from": "daemon", "status": s})).collect(),
-        None => crate::ship::status_from_files(audit)
+        None => crate::audit::ship::status_from_files(audit)
             .into_iter()
             .zip(&audit.ship)
             .map(|(r, cfg)| match r {

@@ -82,6 +82,11 @@
 //!
 //! [`redact`] masks or removes fields of an event before it is logged.
 
+mod options;
+pub mod ship;
+
+pub use options::AuditSettings;
+
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -89,8 +94,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use crate::file_lock::{FileLock, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -264,7 +268,7 @@ impl AuditLog {
         };
         {
             let mut st = log.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let _held = flock(&st.lock, FlockArg::LockExclusive).map_err(io_err(&lock_path))?;
+            let _held = flock(&st.lock, Mode::Exclusive).map_err(io_err(&lock_path))?;
             log.current(&mut st)?;
         }
         Ok(log)
@@ -313,7 +317,7 @@ impl AuditLog {
         }
 
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let held = flock(&st.lock, FlockArg::LockExclusive).map_err(|e| io_err(&lock_path(&self.path))(e))?;
+        let held = flock(&st.lock, Mode::Exclusive).map_err(|e| io_err(&lock_path(&self.path))(e))?;
         let result = self.append_locked(&mut st, &body, durable);
         drop(held);
         if result.is_err()
@@ -698,22 +702,15 @@ fn current_mut<'a>(st: &'a mut State, path: &Path) -> Result<&'a mut Current, Au
     st.log.as_mut().ok_or_else(|| AuditError::Chain { path: path.to_path_buf(), reason: "log file is not open".into() })
 }
 
-/// Takes `flock(arg)` on a duplicate of `file`'s descriptor (same open file description, so the
-/// lock is this handle's); dropping the guard unlocks.
-fn flock(file: &File, arg: FlockArg) -> io::Result<Flock<File>> {
-    let mut f = file.try_clone()?;
-    loop {
-        match Flock::lock(f, arg) {
-            Ok(held) => return Ok(held),
-            Err((back, Errno::EINTR)) => f = back,
-            Err((_, e)) => return Err(io::Error::from(e)),
-        }
-    }
+/// Waits for the lock (`mode`) on a duplicate of `file`'s descriptor (same open file
+/// description, so the lock is this handle's); dropping the guard unlocks.
+fn flock(file: &File, mode: Mode) -> io::Result<FileLock> {
+    FileLock::lock(file.try_clone()?, mode)
 }
 
 /// The audit log file: managed `audit.path`, else `$XDG_STATE_HOME/hookhost/audit.jsonl`
 /// (`~/.local/state/hookhost/audit.jsonl`).
-pub fn configured_path(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+pub fn configured_path(a: &AuditSettings) -> Option<PathBuf> {
     if let Some(p) = &a.path {
         return Some(p.clone());
     }
@@ -723,7 +720,7 @@ pub fn configured_path(a: &crate::settings::file::AuditSettings) -> Option<PathB
 }
 
 /// The anchor of the configured log: managed `audit.anchor`, else `<log>.anchor`.
-pub fn configured_anchor(a: &crate::settings::file::AuditSettings) -> Option<PathBuf> {
+pub fn configured_anchor(a: &AuditSettings) -> Option<PathBuf> {
     a.anchor.clone().or_else(|| configured_path(a).map(|p| default_anchor(&p)))
 }
 
@@ -737,7 +734,7 @@ pub fn default_anchor(log: &Path) -> PathBuf {
 /// Opens the audit log managed settings ask for, anchored (`None` when auditing is disabled or
 /// no path is known; the error is the reason, for the user). Creates the directory with mode
 /// 0700.
-pub fn open_configured(a: &crate::settings::file::AuditSettings) -> Result<Option<AuditLog>, String> {
+pub fn open_configured(a: &AuditSettings) -> Result<Option<AuditLog>, String> {
     if !a.enabled {
         return Ok(None);
     }
@@ -1327,7 +1324,7 @@ impl SetLines {
 fn snapshot(path: &Path, anchor: Option<&Path>) -> Result<Snapshot, AuditError> {
     let lock_path = lock_path(path);
     let _held = match File::open(&lock_path) {
-        Ok(lock) => Some(flock(&lock, FlockArg::LockShared).map_err(io_err(&lock_path))?),
+        Ok(lock) => Some(flock(&lock, Mode::Shared).map_err(io_err(&lock_path))?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(&lock_path)(e)),
     };

@@ -285,7 +285,7 @@ impl Sink for OtlpSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ship::Position;
+    use crate::audit::ship::Position;
 
     #[test]
     fn a_record_maps_to_one_log_record_with_its_fields() {

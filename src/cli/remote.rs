@@ -257,7 +257,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
     v.insert("live_revision".into(), live.clone().map_or(Value::Null, Value::from));
     v.insert("auto_daemon".into(), crate::daemon::auto::status(loaded.settings.daemon_mode));
     // Observability (issue 24): the audit shipper's sinks, as the daemon reports them.
-    let mut daemon_ship: Option<Vec<crate::ship::SinkStatus>> = None;
+    let mut daemon_ship: Option<Vec<crate::audit::ship::SinkStatus>> = None;
     if let Some(socket) = a.socket.as_ref().filter(|s| !s.as_os_str().is_empty()) {
         use crate::daemon::{Reply, Request, client};
         // A daemon of another uid serves the managed policy only and refuses our files.
@@ -279,7 +279,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
         };
         v.insert("daemon".into(), d);
     }
-    if let Some(ship) = crate::cli_ship::status(&loaded.settings.audit, daemon_ship.as_deref()) {
+    if let Some(ship) = crate::cli::ship::status(&loaded.settings.audit, daemon_ship.as_deref()) {
         v.insert("audit_ship".into(), ship);
     }
     if a.json {
@@ -369,7 +369,7 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
         }
     }
     if let Some(ship) = v.get("audit_ship") {
-        o.push_str(&crate::cli_ship::status_text(ship));
+        o.push_str(&crate::cli::ship::status_text(ship));
     }
     print!("{o}");
     0
@@ -422,7 +422,7 @@ pub fn sign_cmd(a: &SignArgs) -> u8 {
 }
 
 fn sign(a: &SignArgs) -> Result<(), String> {
-    use remote::envelope;
+    use crate::settings::envelope;
     let text = std::fs::read_to_string(&a.key).map_err(|e| format!("{}: {e}", a.key.display()))?;
     let key = remote::read_signing_key(&text).map_err(|e| format!("{}: {e}", a.key.display()))?;
     let payload = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
@@ -445,7 +445,7 @@ fn sign(a: &SignArgs) -> Result<(), String> {
         let target = match (&a.url, &a.fleet) {
             (Some(u), _) => remote::Target::Url(remote::normalize_url(u).map_err(|m| format!("--url: {m}"))?),
             (None, Some(f)) => remote::Target::Fleet(
-                remote::config::check_fleet(f)
+                crate::settings::remote_config::check_fleet(f)
                     .map_err(|m| format!("--fleet: {}", m.replace("`remoteSettings.fleet`", "the fleet id")))?,
             ),
             (None, None) => return Err("name the target: --url URL or --fleet ID (or --legacy)".into()),
@@ -505,9 +505,9 @@ fn parse_expires(s: &str, now: u64) -> Result<u64, String> {
 
 /// The version and payload of the version-2 envelope at `path`, if that is what it holds.
 fn previous_envelope(path: &Path) -> Option<(u64, Vec<u8>)> {
-    match remote::envelope::read_body(&std::fs::read(path).ok()?, None).ok()? {
-        remote::envelope::Body::Signed { meta, payload, .. } => Some((meta.version, payload)),
-        remote::envelope::Body::Bare { .. } => None,
+    match crate::settings::envelope::read_body(&std::fs::read(path).ok()?, None).ok()? {
+        crate::settings::envelope::Body::Signed { meta, payload, .. } => Some((meta.version, payload)),
+        crate::settings::envelope::Body::Bare { .. } => None,
     }
 }
 

@@ -526,7 +526,7 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ship::Position;
+    use crate::audit::ship::Position;
 
     fn record(line: &str) -> Record {
         let v: Value = serde_json::from_str(line).unwrap();

@@ -225,7 +225,7 @@ impl RemoteConfig {
             allow_legacy,
         };
         // The request is built here exactly as every fetch builds it: what validates, sends.
-        cfg.request(&super::Validators::default())
+        cfg.request(&Validators::default())
             .map_err(|m| err(&["url"], false, format!("`remoteSettings` cannot produce an HTTP request: {m}")))?;
         Ok(cfg)
     }
@@ -240,7 +240,7 @@ impl RemoteConfig {
 
     /// The GET request of one fetch (conditional when `validators` are given), built with the
     /// HTTP client's own types.
-    pub fn request(&self, validators: &super::Validators) -> Result<ureq::http::Request<()>, String> {
+    pub fn request(&self, validators: &Validators) -> Result<ureq::http::Request<()>, String> {
         let mut b = ureq::http::Request::get(self.url.as_str());
         for (k, v) in &self.headers {
             b = b.header(k.as_str(), v.as_str());
@@ -341,6 +341,20 @@ pub fn check_fleet(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The cache validators a server sent (`ETag`, `Last-Modified`). Sent back (`If-None-Match`,
+/// `If-Modified-Since`) only with the payload they came with, which the sender verified itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The HTTP client itself is the oracle: every configuration validation accepts is sent to a
@@ -407,7 +421,7 @@ mod tests {
     /// Sends `cfg`'s request the way a fetch does; whether it reached the server.
     fn sent(server: &Server, cfg: &RemoteConfig) -> bool {
         let before = server.seen.lock().unwrap().len();
-        let ok = super::super::fetch(cfg, &super::super::Validators::default()).is_ok();
+        let ok = crate::settings::remote::fetch(cfg, &Validators::default()).is_ok();
         ok && server.seen.lock().unwrap().len() == before + 1
     }
 

@@ -429,7 +429,7 @@ impl Follower {
 /// when it can be taken, so a rotation cannot happen half-way through the listing.
 fn set_files(log: &Path) -> io::Result<Vec<(PathBuf, u64, u64)>> {
     let lock = File::open(crate::audit::lock_path(log)).ok();
-    let _held = lock.and_then(|l| nix::fcntl::Flock::lock(l, nix::fcntl::FlockArg::LockShared).ok());
+    let _held = lock.and_then(|l| crate::file_lock::FileLock::lock(l, crate::file_lock::Mode::Shared).ok());
     let files = crate::audit::log_files(log).map_err(|e| io::Error::other(e.to_string()))?;
     let mut out = Vec::with_capacity(files.len());
     for p in files {
