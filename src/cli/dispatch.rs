@@ -209,12 +209,7 @@ pub(super) fn dispatch_via_daemon(
     let (Some(event), Ok(text)) = (parsed, std::str::from_utf8(input)) else {
         return host.dispatch_blocking(input);
     };
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let project_dir = g
-        .project_dir
-        .clone()
-        .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .map(|p| absolute(&p));
+    let (project_dir, settings_file) = client_locations(g);
     // A daemon of another uid (root, serving several users) reads none of this user's files:
     // it answers with the managed policy, so the project is not sent (the event's `cwd` selects
     // none there either). An explicit `--settings` is sent, and refused: the failure policy
@@ -224,13 +219,7 @@ pub(super) fn dispatch_via_daemon(
     // A hook that runs into its timeout is killed at it: the daemon answers just after, so the
     // default wait leaves it room (else the event would be evaluated twice, once in-process).
     let deadline = a.socket_timeout.unwrap_or_else(|| crate::hook::default_timeout(event.name()) + THIN_CLIENT_MARGIN);
-    let err = match ask_daemon(
-        socket,
-        text,
-        project_dir.as_deref(),
-        g.settings.as_deref().map(absolute).as_deref(),
-        deadline,
-    ) {
+    let err = match ask_daemon(socket, text, project_dir.as_deref(), settings_file.as_deref(), deadline) {
         Ok(r) => return r,
         Err(f) => f.message().to_string(),
     };
@@ -239,6 +228,18 @@ pub(super) fn dispatch_via_daemon(
         Ok(r) => r,
         Err(e) => crate::host::host_error(HostFault::Evaluation, None, format!("{err}; {e}")),
     }
+}
+
+/// What a client tells the daemon about where it runs: the project directory (`--project-dir`,
+/// else `CLAUDE_PROJECT_DIR`) and the `--settings` file, both absolute.
+fn client_locations(g: &Global) -> (Option<PathBuf>, Option<PathBuf>) {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let project_dir = g
+        .project_dir
+        .clone()
+        .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .map(|p| absolute(&p));
+    (project_dir, g.settings.as_deref().map(absolute))
 }
 
 /// One event to the daemon at `socket` through the thin client's checks (listener uid and
@@ -342,13 +343,7 @@ pub(super) fn daemon_required(
         && let Some(socket) = &socket
         && let Ok(text) = std::str::from_utf8(input)
     {
-        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let project_dir = g
-            .project_dir
-            .clone()
-            .or_else(|| std::env::var_os("CLAUDE_PROJECT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
-            .map(|p| absolute(&p));
-        let settings_file = g.settings.as_deref().map(absolute);
+        let (project_dir, settings_file) = client_locations(g);
         let start = std::time::Instant::now();
         loop {
             let deadline = crate::hook::default_timeout(&name) + THIN_CLIENT_MARGIN;

@@ -55,13 +55,16 @@ pub(crate) struct Notes {
 }
 
 impl Notes {
-    /// The notes, given what [`admit`] said about skipped files.
-    pub fn with_skipped(self, skipped: Vec<String>) -> Vec<String> {
+    /// The notes, given what [`admit`] said about skipped files. The approval note is said
+    /// once per agent session (`tell_once`: [`crate::notice::first_in_session`] with the
+    /// event's session), like the notice of skipped project hooks; whether server hooks run
+    /// does not depend on it.
+    pub fn with_skipped(self, skipped: Vec<String>, tell_once: impl FnOnce(&str) -> bool) -> Vec<String> {
         let mut out = self.in_force;
         out.extend(skipped);
         out.extend(self.gate);
         out.extend(self.remote);
-        if self.unapproved {
+        if self.unapproved && tell_once(UNAPPROVED_NOTE) {
             out.push(UNAPPROVED_NOTE.into());
         }
         out

@@ -110,10 +110,12 @@ impl Host {
                 return Err(r);
             }
         };
-        let mut notes = notes.with_skipped(skipped);
+        let session = event.str_field("session_id");
+        let state_dir = loc.state_dir.as_deref();
+        let mut notes = notes.with_skipped(skipped, |n| crate::notice::first_in_session(state_dir, session, n));
         // A skipped untrusted or unpinned hook says so, once per session (issue 25).
         if let Some(n) = crate::notice::skipped_hooks(&loaded.settings)
-            && crate::notice::first_in_session(loc.state_dir.as_deref(), event.str_field("session_id"), &n)
+            && crate::notice::first_in_session(state_dir, session, &n)
         {
             notes.push(n);
         }
@@ -329,9 +331,10 @@ pub(crate) async fn respond_live(rev: &crate::live::Revision, event: &HookEvent)
             return r;
         }
     };
-    let mut notes = notes.with_skipped(skipped);
+    let session = event.str_field("session_id");
+    let mut notes = notes.with_skipped(skipped, |n| crate::notice::first_in_session(None, session, n));
     if let Some(n) = crate::notice::skipped_hooks(settings)
-        && crate::notice::first_in_session(None, event.str_field("session_id"), &n)
+        && crate::notice::first_in_session(None, session, &n)
     {
         notes.push(n);
     }

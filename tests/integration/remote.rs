@@ -623,6 +623,15 @@ fn require_approval_holds_server_hooks_until_approved() {
     let out = env.dispatch(&bash_event("ls"));
     assert_eq!(out.code, 0, "unapproved server hooks do not run: {out:?}");
     assert!(out.stdout.contains("approval"), "{out:?}");
+    // Said once per agent session (as skipped project hooks are): not again in session `s1`,
+    // again in a new one; the hooks stay held back either way.
+    let again = env.dispatch(&bash_event("ls"));
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(!again.stdout.contains("approval") && !text(&again).contains("server-policy"), "{again:?}");
+    let mut other: serde_json::Value = serde_json::from_slice(&bash_event("ls")).unwrap();
+    other["session_id"] = "s2".into();
+    let other = env.dispatch(&serde_json::to_vec(&other).unwrap());
+    assert!(other.stdout.contains("approval") && !text(&other).contains("server-policy"), "{other:?}");
     let rev = status(&env)["remote"]["revision"].as_str().unwrap().to_string();
     let list = env.run(&["approvals"], b"");
     assert!(list.stdout.contains(&rev), "{list:?}");
