@@ -18,6 +18,9 @@ const EVENT: &[u8] = include_bytes!("../tests/fixtures/claude-code-2.1.328/PreTo
 
 /// The built guest, building it if needed.
 fn guest() -> PathBuf {
+    if let Some(p) = std::env::var_os("HOOKHOST_BENCH_GUEST") {
+        return PathBuf::from(p);
+    }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hooks-examples/wasm");
     let wasm = dir.join("target/wasm32-wasip2/release/block_dangerous_bash.wasm");
     if !wasm.is_file() {
@@ -131,6 +134,8 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
 
+    one_shot(&cache, &run);
+
     let rt = runtime(Allocator::OnDemand, &cache);
     let (loaded, _) = rt.load(&run).unwrap();
     let mut warm = loaded.instantiate(&run).unwrap();
@@ -147,6 +152,31 @@ fn bench(c: &mut Criterion) {
             l
         })
     });
+}
+
+/// What one-shot `dispatch` pays before its first WASM call: the engine start (engine, linker,
+/// ticker) and a load from the precompile cache (read, verify, deserialise, pre-link).
+fn one_shot(cache: &std::path::Path, run: &WasmRun) {
+    let engine_start = || runtime(Allocator::OnDemand, cache);
+    percentiles_n("one-shot: engine start, on-demand", 200, || drop(black_box(engine_start())));
+    let rt = engine_start();
+    rt.load(run).unwrap();
+    let cold_load = || {
+        rt.clear_loaded();
+        let (l, source) = rt.load(run).unwrap();
+        assert_eq!(source, LoadSource::Cache);
+        black_box(l);
+    };
+    percentiles_n("one-shot: load from the precompile cache", 200, cold_load);
+    if std::env::var("HOOKHOST_BENCH_PROFILE").as_deref() == Ok("one-shot") {
+        println!("profiling: engine start and cache load for 20 s (pid {})", std::process::id());
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            let rt = engine_start();
+            rt.load(run).unwrap();
+        }
+        std::process::exit(0);
+    }
 }
 
 /// The same policy built in Python and JavaScript (when their examples are built:

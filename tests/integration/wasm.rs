@@ -537,7 +537,12 @@ fn split_entry(bytes: &[u8]) -> (serde_json::Value, Vec<u8>) {
 fn forge_entry(header: &serde_json::Value, component_sha256: &str, artifact: &[u8]) -> Vec<u8> {
     let mut h = header.clone();
     h["component_sha256"] = component_sha256.into();
-    h["artifact_sha256"] = format!("{:x}", Sha256::digest(artifact)).into();
+    // The digest the header's version names: BLAKE3 (version 2, written now) or SHA-256 (1).
+    if h.get("artifact_blake3").is_some() {
+        h["artifact_blake3"] = blake3::hash(artifact).to_hex().to_string().into();
+    } else {
+        h["artifact_sha256"] = format!("{:x}", Sha256::digest(artifact)).into();
+    }
     h["len"] = artifact.len().into();
     let mut out = serde_json::to_vec(&h).unwrap();
     out.push(b'\n');
