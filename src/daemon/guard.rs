@@ -64,6 +64,15 @@ const MAX_CONTENT_IN_EVENT: usize = crate::live::MAX_CONTENT_IN_EVENT;
 const POLL: Duration = Duration::from_secs(1);
 /// How long a burst of writes may run before the guard looks.
 const DEBOUNCE: Duration = Duration::from_millis(5);
+/// A changed file that is empty or does not parse as its format (an editor's truncate-then-write
+/// caught in between, on a loaded machine) is looked at again this often, for at most
+/// `SETTLE_MAX`, before it is judged: judged half-written, it would be blocked and written back
+/// over the user's real change. What still does not parse after that is judged as it is. The
+/// price: content hookhost cannot parse (which an agent reading JSON with comments might) stays
+/// in place up to `SETTLE_MAX` longer before it is judged and, if blocked, written back: kept
+/// short, well under the `POLL` a missed notification already costs.
+const SETTLE: Duration = Duration::from_millis(10);
+const SETTLE_MAX: Duration = Duration::from_millis(200);
 
 /// One file the guard watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +164,20 @@ pub fn plan(projects: &[PathBuf]) -> Vec<GuardedFile> {
         seen.insert(f.path.clone())
     });
     out
+}
+
+/// Content that looks caught mid-write: empty, or not parsing as the file's format (`.json`,
+/// `.toml`). Only delays the judgement (`SETTLE_MAX`); never decides it.
+fn half_written(path: &Path, seen: &Seen) -> bool {
+    let Seen::Content(b) = seen else { return false };
+    if b.is_empty() {
+        return true;
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => serde_json::from_slice::<serde::de::IgnoredAny>(b).is_err(),
+        Some("toml") => std::str::from_utf8(b).map_or(true, |s| s.parse::<toml_edit::DocumentMut>().is_err()),
+        _ => false,
+    }
 }
 
 fn observe(path: &Path) -> Seen {
@@ -372,9 +395,29 @@ impl Guard {
         else {
             return;
         };
-        for (f, s) in self.files.clone().iter().zip(seen) {
+        let mut changed: Vec<(GuardedFile, Seen)> = self
+            .files
+            .iter()
+            .zip(seen)
+            .filter(|(f, s)| self.accepted.get(&f.path) != Some(s) && self.failed.get(&f.path) != Some(s))
+            .map(|(f, s)| (f.clone(), s))
+            .collect();
+        let start = std::time::Instant::now();
+        while start.elapsed() < SETTLE_MAX && changed.iter().any(|(f, s)| half_written(&f.path, s)) {
+            tokio::time::sleep(SETTLE).await;
+            let paths: Vec<PathBuf> = changed.iter().map(|(f, _)| f.path.clone()).collect();
+            let Ok(again) =
+                tokio::task::spawn_blocking(move || paths.iter().map(|p| observe(p)).collect::<Vec<_>>()).await
+            else {
+                return;
+            };
+            for ((_, s), now) in changed.iter_mut().zip(again) {
+                *s = now;
+            }
+        }
+        for (f, s) in changed {
             if self.accepted.get(&f.path) != Some(&s) && self.failed.get(&f.path) != Some(&s) {
-                self.change(f, s).await;
+                self.change(&f, s).await;
             }
         }
     }
@@ -620,4 +663,24 @@ fn restore(snapshots: Option<&SettingsSnapshots>, path: &Path, accepted: &Seen) 
         }
     }
     Err(format!("refused: {last}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_written_is_empty_or_unparseable_in_the_files_format() {
+        let c = |b: &str| Seen::Content(b.as_bytes().to_vec());
+        let json = Path::new("/h/.gemini/settings.json");
+        let toml = Path::new("/h/.codex/config.toml");
+        assert!(half_written(json, &c("")));
+        assert!(half_written(json, &c("{\"hooks\": {\"BeforeTool\": [")));
+        assert!(!half_written(json, &c("{\"hooks\": {}}")));
+        assert!(half_written(toml, &c("")));
+        assert!(half_written(toml, &c("[hooks\nx = ")));
+        assert!(!half_written(toml, &c("model = \"o4\"\n")));
+        assert!(!half_written(Path::new("/h/x.conf"), &c("{")), "unknown formats are judged at once");
+        assert!(!half_written(json, &Seen::Absent) && !half_written(json, &Seen::Odd("link".into())));
+    }
 }
