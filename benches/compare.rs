@@ -211,7 +211,11 @@ fn main() {
         }
         if wasm_policy.is_file() {
             let dir = tmp.path().join("wasm-policy");
-            variants.push(v("before: dispatch, wasm block-dangerous-bash", &[b, "dispatch"], dispatch_env(&dir), true));
+            // A state directory of its own: the two builds' precompile cache entries may differ
+            // in format, and sharing one would have each rewrite what the other reads.
+            let mut env = dispatch_env(&dir);
+            env.push(("XDG_STATE_HOME".into(), tmp.path().join("before-state").to_string_lossy().into_owned()));
+            variants.push(v("before: dispatch, wasm block-dangerous-bash", &[b, "dispatch"], env, true));
         }
         variants.push(v(&format!("before: {THIN}"), &[b, "dispatch"], thin_env.clone(), true));
         // The previous build's thin client, next to it, against this daemon.
