@@ -202,20 +202,24 @@ fn main() {
     // rows run round-robin with the others (its thin client against this daemon).
     let before = std::env::var("HOOKHOST_BEFORE_BIN").ok().filter(|b| Path::new(b).is_file());
     if let Some(b) = &before {
+        // The previous build's one-shot rows get a state directory of their own (its audit log,
+        // records and precompile cache): the two builds' cache entries may differ in format, and
+        // sharing one would have each rewrite what the other reads.
+        let before_env = |dir: &Path| {
+            let mut env = dispatch_env(dir);
+            env.push(("XDG_STATE_HOME".into(), tmp.path().join("before-state").to_string_lossy().into_owned()));
+            env
+        };
         for (name, dir) in [
             ("dispatch, 0 hooks", &empty),
             ("dispatch, true hook, sandbox off", &true_off),
             ("dispatch, true hook, full sandbox", &true_full),
         ] {
-            variants.push(v(&format!("before: {name}"), &[b, "dispatch"], dispatch_env(dir), true));
+            variants.push(v(&format!("before: {name}"), &[b, "dispatch"], before_env(dir), true));
         }
         if wasm_policy.is_file() {
             let dir = tmp.path().join("wasm-policy");
-            // A state directory of its own: the two builds' precompile cache entries may differ
-            // in format, and sharing one would have each rewrite what the other reads.
-            let mut env = dispatch_env(&dir);
-            env.push(("XDG_STATE_HOME".into(), tmp.path().join("before-state").to_string_lossy().into_owned()));
-            variants.push(v("before: dispatch, wasm block-dangerous-bash", &[b, "dispatch"], env, true));
+            variants.push(v("before: dispatch, wasm block-dangerous-bash", &[b, "dispatch"], before_env(&dir), true));
         }
         variants.push(v(&format!("before: {THIN}"), &[b, "dispatch"], thin_env.clone(), true));
         // The previous build's thin client, next to it, against this daemon.
