@@ -85,10 +85,15 @@ fn main() {
     let sh_off = settings_dir("sh-off", Some(("cat >/dev/null; echo {}", r#"{"mode": "off"}"#)));
     let sh_full = settings_dir("sh-full", Some(("cat >/dev/null; echo {}", "{}")));
     let xdg = tmp.path().join("xdg");
+    // Each managed directory gets a state directory of its own: with one shared between
+    // variants, every dispatch would find the managed policy changed since the previous one (its
+    // `managed-seen` record) and pay for the policy ConfigChange records and their fsyncs.
+    let state_of = |dir: &Path, what: &str| tmp.path().join(what).join(dir.file_name().unwrap_or_default());
     let dispatch_env = |dir: &Path| {
         vec![
             ("HOOKHOST_MANAGED_DIR".to_string(), dir.to_string_lossy().into_owned()),
             ("XDG_CONFIG_HOME".to_string(), xdg.to_string_lossy().into_owned()),
+            ("XDG_STATE_HOME".to_string(), state_of(dir, "state").to_string_lossy().into_owned()),
             ("CLAUDE_PROJECT_DIR".to_string(), tmp.path().to_string_lossy().into_owned()),
         ]
     };
@@ -171,6 +176,7 @@ fn main() {
     let socket = tmp.path().join("bench.sock");
     let daemon = Daemon::start(&hookhost, &dispatch_env(&daemon_dir), tmp.path(), &socket);
     let mut thin_env = dispatch_env(&daemon_dir);
+    thin_env.retain(|(k, _)| k != "XDG_STATE_HOME");
     thin_env.push(("HOOKHOST_SOCKET".into(), socket.to_string_lossy().into_owned()));
     // The client must expect the daemon's settings locations (its identity).
     thin_env.push(("XDG_STATE_HOME".into(), tmp.path().join("state").to_string_lossy().into_owned()));
@@ -193,6 +199,7 @@ fn main() {
         std::fs::DirBuilder::new().mode(0o700).create(&run_dir).unwrap();
     }
     let mut auto_env = dispatch_env(&daemon_dir);
+    auto_env.retain(|(k, _)| k != "XDG_STATE_HOME");
     auto_env.push(("XDG_STATE_HOME".into(), tmp.path().join("state").to_string_lossy().into_owned()));
     auto_env.push(("XDG_RUNTIME_DIR".into(), run_dir.to_string_lossy().into_owned()));
     auto_env.push(("HOOKHOST_DAEMON_IDLE_EXIT".into(), "120".into()));
@@ -202,12 +209,15 @@ fn main() {
     // rows run round-robin with the others (its thin client against this daemon).
     let before = std::env::var("HOOKHOST_BEFORE_BIN").ok().filter(|b| Path::new(b).is_file());
     if let Some(b) = &before {
-        // The previous build's one-shot rows get a state directory of their own (its audit log,
-        // records and precompile cache): the two builds' cache entries may differ in format, and
-        // sharing one would have each rewrite what the other reads.
+        // The previous build's one-shot rows get state directories of their own (its audit log
+        // and settings records), apart from this build's.
         let before_env = |dir: &Path| {
             let mut env = dispatch_env(dir);
-            env.push(("XDG_STATE_HOME".into(), tmp.path().join("before-state").to_string_lossy().into_owned()));
+            for (k, v) in env.iter_mut() {
+                if k == "XDG_STATE_HOME" {
+                    *v = state_of(dir, "before-state").to_string_lossy().into_owned();
+                }
+            }
             env
         };
         for (name, dir) in [
