@@ -124,20 +124,16 @@ pub struct SweepReport {
     pub dirs: usize,
 }
 
-/// Sweeps unless a sweep of this process ran less than `interval` ago. A process's first sweep
-/// (every one-shot `dispatch`) lists the temporary directory, which may hold thousands of
-/// entries, only when it has a reason to: an orphaned cgroup leaf (what a host killed mid-hook
-/// leaves beside its directory), no cgroups to tell by, or one process in 16 (by pid), so that
-/// directories left without a leaf still go. Later sweeps of a long-lived process are whole.
+/// Sweeps unless a sweep of this process ran less than `interval` ago.
 pub(super) fn sweep_if_due(interval: Duration, budget: Duration) -> Option<SweepReport> {
-    let first = {
+    {
         let mut last = LAST_SWEEP.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_some_and(|t| t.elapsed() < interval) {
             return None;
         }
-        last.replace(Instant::now()).is_none()
-    };
-    Some(sweep(budget, first && !std::process::id().is_multiple_of(16)))
+        *last = Some(Instant::now());
+    }
+    Some(sweep(budget))
 }
 
 /// When this process last swept.
@@ -150,9 +146,7 @@ pub(super) fn sweep_due(interval: Duration) -> bool {
 
 /// Kills and removes the cgroup leaves, then removes the temporary directories, of hookhost
 /// processes that are gone (see the module doc), within `budget`.
-/// `leaves_first`: list the temporary directory only if an orphaned leaf was found (or there
-/// are no cgroups to tell by).
-fn sweep(budget: Duration, leaves_first: bool) -> SweepReport {
+pub fn sweep(budget: Duration) -> SweepReport {
     let start = Instant::now();
     let mut report = SweepReport::default();
     if owner_tag().ends_with("-0") {
@@ -163,7 +157,6 @@ fn sweep(budget: Duration, leaves_first: bool) -> SweepReport {
     // The v2 leaf first: `cgroup.kill` there kills the run's every process, which the v1 leaves
     // of the same name hold too.
     let parents: Vec<&PathBuf> = cg.v2_dir.iter().chain(&cg.v1_pids).chain(&cg.v1_memory).collect();
-    let mut orphaned_leaf = parents.is_empty();
     for parent in parents {
         let Ok(rd) = std::fs::read_dir(parent) else { continue };
         for e in rd.flatten().take(MAX_ENTRIES) {
@@ -178,16 +171,12 @@ fn sweep(budget: Duration, leaves_first: bool) -> SweepReport {
             if owner_alive(&pid, owner_start) {
                 continue;
             }
-            orphaned_leaf = true;
             let leaf = e.path();
             report.killed += kill_leaf(&leaf);
             if std::fs::remove_dir(&leaf).is_ok() {
                 report.leaves += 1;
             }
         }
-    }
-    if leaves_first && !orphaned_leaf {
-        return report;
     }
     let me = nix::unistd::geteuid().as_raw();
     let tmp = std::env::temp_dir();
