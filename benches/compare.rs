@@ -210,7 +210,8 @@ fn main() {
     let before = std::env::var("HOOKHOST_BEFORE_BIN").ok().filter(|b| Path::new(b).is_file());
     if let Some(b) = &before {
         // The previous build's one-shot rows get state directories of their own (its audit log
-        // and settings records), apart from this build's.
+        // and settings records), apart from this build's, and a precompile cache of their own:
+        // builds whose cache entry formats differ would otherwise rewrite each other's entries.
         let before_env = |dir: &Path| {
             let mut env = dispatch_env(dir);
             for (k, v) in env.iter_mut() {
@@ -218,6 +219,7 @@ fn main() {
                     *v = state_of(dir, "before-state").to_string_lossy().into_owned();
                 }
             }
+            env.push(("XDG_CACHE_HOME".into(), before_cache(tmp.path())));
             env
         };
         for (name, dir) in [
@@ -552,6 +554,11 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The previous build's precompile cache root (`XDG_CACHE_HOME`), under the run's directory.
+fn before_cache(root: &Path) -> String {
+    root.join("before-cache").to_string_lossy().into_owned()
+}
+
 /// One policy (deny dangerous Bash commands) as a shell hook and as a WebAssembly hook in Rust,
 /// Python and JavaScript: component size and compile time, one-shot `dispatch` (from the round-
 /// robin table), the warm daemon's round trip and resident memory per loaded hook, and the
@@ -588,12 +595,11 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
         d
     };
     let start_with = |hookhost: &str, name: &str, dir: &Path| {
-        Daemon::start(
-            hookhost,
-            &dispatch_env(dir),
-            &root.join(format!("lang-state-{name}")),
-            &root.join(format!("{name}.sock")),
-        )
+        let mut env = dispatch_env(dir);
+        if Some(hookhost) == before {
+            env.push(("XDG_CACHE_HOME".into(), before_cache(root)));
+        }
+        Daemon::start(hookhost, &env, &root.join(format!("lang-state-{name}")), &root.join(format!("{name}.sock")))
     };
     let start = |name: &str, dir: &Path| start_with(hookhost, name, dir);
     let base = start("none", &dir_of("none", None));
