@@ -26,7 +26,13 @@
 //!   An entry is bound to its component (a header naming the engine's compatibility hash, the
 //!   component's sha256 and the artifact's digest: BLAKE3-256, or SHA-256 in older entries) and deserialised from the very bytes that
 //!   were checked, never from a file reopened by path. Anything else is compiled for this
-//!   process only.
+//!   process only. A version 1 entry that loads is rewritten as version 2 by a process that
+//!   writes the cache.
+//! - A trusted cache also keeps an identity record per component file (`source_records`): a
+//!   process that finds the file's identity (device, inode, size, mtime, ctime) recorded takes
+//!   its sha256 from the record instead of reading and hashing the file; any change to the file
+//!   makes it read and hashed again, and the pin is always checked against the sha256 of bytes
+//!   hookhost read.
 //! - Compiling is bounded: it runs in a child process (this program, `__compile-wasm`) with a
 //!   data-memory cap (`RLIMIT_DATA`) and is killed at the hook's deadline; the call then gets
 //!   what is left of that deadline. Over either bound the load is a `HookFailure` (`load`) and
@@ -53,6 +59,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::decision::{Decision, FailureKind, HookFailure, HookResult, Permission, can_block, cap, truncate_chars};
 use crate::event::{EventKind, HookEvent};
 
+mod source_records;
 mod wasi_link;
 mod world;
 
@@ -428,7 +435,8 @@ struct PathEntry {
 }
 
 /// A file's identity and version: any replacement or write changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Stamp {
     dev: u64,
     ino: u64,
@@ -498,8 +506,26 @@ impl EngineHost {
                 MAX_COMPONENT_BYTES >> 20
             )));
         }
+        // A trusted cache's record of this file's identity names its sha256 (`source_records`):
+        // the compiled artifact is loaded by it without reading the file. With no record, or no
+        // artifact to load, the file is read and hashed.
+        if let Some(sha256) = caches.iter().find_map(|c| c.recorded_sha256(path, &stamp)) {
+            check_pin(path, &sha256, pin)?;
+            let known = lock(&self.by_hash).get(&sha256).cloned().map(|pre| (pre, LoadSource::Memory));
+            let cached = || caches.iter().find_map(|c| c.get(&self.engine, &self.compat, &sha256));
+            if let Some((pre, source)) =
+                known.or_else(|| Some((Arc::new(self.prepare(path, &cached()?).ok()?), LoadSource::Cache)))
+            {
+                lock(&self.by_hash).insert(sha256.clone(), pre.clone());
+                lock(&self.by_path)
+                    .insert(path.to_path_buf(), PathEntry { stamp, sha256: sha256.clone(), pre: pre.clone() });
+                tracing::debug!(component = %path.display(), sha256 = %sha256, source = ?source, world = pre.version(), "wasm component loaded by its recorded identity");
+                return Ok((self.loaded(pre, &sha256), source));
+            }
+        }
         // Read as a bounded regular file (a FIFO or a device swapped in after the stat above is
         // refused, never waited on); the pin is checked on exactly these bytes.
+        let read_at = std::time::SystemTime::now();
         let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::Follow, MAX_COMPONENT_BYTES);
         let bytes = crate::readfile::read(path, &opts)
             .map_err(|e| load_failure(format!("cannot read component {}: {}", path.display(), e.reason())))?;
@@ -519,6 +545,9 @@ impl EngineHost {
             }
         };
         lock(&self.by_path).insert(path.to_path_buf(), PathEntry { stamp, sha256: sha256.clone(), pre: pre.clone() });
+        if let Some(cache) = caches.iter().find(|c| c.writable) {
+            cache.record(path, &stamp, &sha256, read_at);
+        }
         tracing::debug!(component = %path.display(), sha256 = %sha256, source = ?source, world = pre.version(), "wasm component loaded");
         Ok((self.loaded(pre, &sha256), source))
     }
@@ -1312,6 +1341,16 @@ impl DiskCache {
                 bytes = artifact.len(),
                 "wasm precompile cache entry read"
             );
+            // A version 1 entry that loaded is rewritten as version 2 (the same artifact, bound
+            // by BLAKE3): every later load verifies it four times faster. Once per entry.
+            if c.is_ok() && h.v == 1 && self.writable {
+                match self.put(compat, sha256, artifact) {
+                    Ok(()) => {
+                        tracing::debug!(entry = %path.display(), "wasm precompile cache entry upgraded to version 2")
+                    }
+                    Err(e) => tracing::warn!(entry = %path.display(), "wasm precompile cache entry not upgraded: {e}"),
+                }
+            }
             c
         })();
         match verdict {

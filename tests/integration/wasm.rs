@@ -156,9 +156,11 @@ impl Lab {
         }
     }
 
+    /// The compiled artifacts in the cache (`*.entry`; not the components' identity records).
     fn cache_entries(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> =
-            std::fs::read_dir(self.cache_dir()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.cache_dir())
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "entry")).collect())
+            .unwrap_or_default();
         v.sort();
         v
     }
@@ -352,6 +354,38 @@ fn a_component_too_expensive_to_compile_is_bounded_and_the_failure_policy_applie
     let out = env.dispatch(&bash_event("ls"));
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.is_empty() || out.json().get("hookSpecificOutput").is_none(), "{out:?}");
+}
+
+/// One-shot `dispatch` with an event's only hook a WebAssembly guest that never returns: the
+/// guest is stopped at the hook's deadline (compiling on the first event, from the cache on the
+/// second), the failure policy decides, and the process ends; a sole hook that answers decides.
+#[test]
+fn one_shot_dispatch_stops_a_sole_wasm_hook_that_never_returns() {
+    let env = Env::new();
+    let spin = env.path().join("spin.wasm");
+    std::fs::write(&spin, wat::parse_str(hook_wat("(loop $l (br $l)) unreachable", "", "")).unwrap()).unwrap();
+    let hook = serde_json::json!([{"type": "wasm", "component": spin, "timeout": 1}]);
+    env.write("managed.d/10-wasm.json", &hook_settings("PreToolUse", "Bash", hook));
+    env.write("managed.d/20-closed.json", r#"{"failClosed": ["PreToolUse"]}"#);
+    // The first event compiles (within the same deadline); the second loads from the cache.
+    for round in 0..2 {
+        let start = Instant::now();
+        let out = env.dispatch(&bash_event("ls"));
+        let took = start.elapsed();
+        assert_eq!(out.code, 0, "{out:?}");
+        let v = out.json();
+        assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "round {round}: {v}");
+        let reason = v["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap();
+        assert!(reason.contains("timeout") || reason.contains("deadline"), "round {round}: {reason}");
+        assert!(took < Duration::from_secs(6), "round {round}: the looping hook held dispatch for {took:?}");
+    }
+    let deny = env.path().join("deny.wasm");
+    std::fs::write(&deny, wat::parse_str(answering(DENY)).unwrap()).unwrap();
+    let hook = serde_json::json!([{"type": "wasm", "component": deny}]);
+    env.write("managed.d/10-wasm.json", &hook_settings("PreToolUse", "Bash", hook));
+    let v = env.dispatch(&bash_event("ls")).json();
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "{v}");
+    assert_eq!(v["hookSpecificOutput"]["permissionDecisionReason"], "wat says so", "{v}");
 }
 
 /// The compile's memory cap: over it, the load fails naming the cap, the host stays healthy.
@@ -594,6 +628,134 @@ fn precompile_cache_is_used_and_corrupt_entries_are_rebuilt() {
     std::fs::remove_file(&entry).unwrap();
     nix::unistd::mkfifo(&entry, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Compiled);
+}
+
+/// The cache's identity records (`source-*.json`): once a settled component has been read and
+/// hashed, a new process takes its sha256 from the record and loads the artifact without
+/// reading the file; any change to the file is seen (read and hashed again, pin checked on the
+/// new bytes); a component written moments ago is not recorded; a record not root's alone is
+/// ignored.
+#[test]
+fn a_settled_component_is_loaded_by_its_recorded_identity_and_a_change_is_seen() {
+    let lab = Lab::new();
+    let deny = lab.component("deny", answering(DENY).as_bytes());
+    let allow = lab.component("allow", answering(ALLOW).as_bytes());
+    let records = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(lab.cache_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("source-"))
+            .collect();
+        v.sort();
+        v
+    };
+    // Written just now: loaded (compiled), not recorded.
+    assert_eq!(lab.rt.load(&lab.run(&deny)).unwrap().1, LoadSource::Compiled);
+    assert!(records().is_empty(), "a component written moments ago was recorded: {:?}", records());
+    // Settled (its ctime more than two seconds old): recorded at its next read.
+    std::thread::sleep(Duration::from_millis(2100));
+    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
+    let decide = |rt: &WasmRuntime, run: &WasmRun| {
+        let e = HookEvent::parse(&bash_event("ls")).unwrap();
+        rt.run(run, &GuestEvent::new(&e)).result
+    };
+    assert_eq!(fresh().load(&lab.run(&deny)).unwrap().1, LoadSource::Cache);
+    assert_eq!(fresh().load(&lab.run(&allow)).unwrap().1, LoadSource::Compiled);
+    assert_eq!(records().len(), 2, "{:?}", records());
+    let record_of = |c: &Path| {
+        records()
+            .into_iter()
+            .find(|r| {
+                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(r).unwrap()).unwrap();
+                v["path"] == c.to_str().unwrap()
+            })
+            .unwrap()
+    };
+    let deny_record = record_of(&deny);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&deny_record).unwrap()).unwrap();
+    assert_eq!(v["sha256"], sha_hex(&std::fs::read(&deny).unwrap()));
+    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Deny));
+
+    // The file is not read when the record matches: a record naming the allow component's
+    // sha256 (only root can write one) makes the deny path load the allow artifact.
+    let allow_sha = sha_hex(&std::fs::read(&allow).unwrap());
+    let mut forged = v.clone();
+    forged["sha256"] = allow_sha.clone().into();
+    std::fs::write(&deny_record, forged.to_string()).unwrap();
+    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Allow));
+    // The pin is checked against the recorded sha256: the deny pin fails on it.
+    let mut pinned = lab.run(&deny);
+    pinned.sha256 = Some(sha_hex(&std::fs::read(&deny).unwrap()));
+    assert_eq!(failed(decide(&fresh(), &pinned)).kind, FailureKind::Untrusted);
+    // Writable by others: ignored (and removed), the file is read: deny again.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&deny_record, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Deny));
+    std::fs::write(&deny_record, forged.to_string()).unwrap();
+    std::fs::set_permissions(&deny_record, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Allow));
+
+    // Any change to the file: its ctime moves, the record stops matching, the new bytes decide
+    // and the old pin no longer holds. Same size and mtime restored: still seen.
+    const ASK: i32 = 2;
+    let original = std::fs::read(&deny).unwrap();
+    let mtime = std::fs::metadata(&deny).unwrap().modified().unwrap();
+    let ask = wat::parse_str(answering(ASK)).unwrap();
+    assert_eq!(ask.len(), original.len(), "the ask component differs in one constant only");
+    std::fs::write(&deny, &ask).unwrap();
+    std::fs::File::options().write(true).open(&deny).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(&deny).unwrap().modified().unwrap(), mtime);
+    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Ask));
+    assert_eq!(failed(decide(&fresh(), &pinned)).kind, FailureKind::Untrusted);
+}
+
+/// A version 1 entry (the artifact bound by SHA-256, written by earlier builds) still loads from
+/// the cache, and this process rewrites it as version 2 (BLAKE3) with the same artifact, which
+/// then loads too; a version 1 entry whose artifact does not match its SHA-256 is not upgraded
+/// but rejected and rebuilt.
+#[test]
+fn a_version_1_cache_entry_loads_and_is_rewritten_as_version_2() {
+    let lab = Lab::new();
+    let c = lab.component("old-entry", answering(DENY).as_bytes());
+    let run = lab.run(&c);
+    assert_eq!(lab.rt.load(&run).unwrap().1, LoadSource::Compiled);
+    let entry = lab.cache_entries().remove(0);
+    let (header, artifact) = split_entry(&std::fs::read(&entry).unwrap());
+    assert_eq!(header["v"], 2, "{header}");
+    let version_1 = |artifact: &[u8], sha: &str| {
+        let mut h = header.clone();
+        h["v"] = 1.into();
+        h.as_object_mut().unwrap().remove("artifact_blake3");
+        h["artifact_sha256"] = sha.into();
+        let mut out = serde_json::to_vec(&h).unwrap();
+        out.push(b'\n');
+        out.extend_from_slice(artifact);
+        out
+    };
+    std::fs::write(&entry, version_1(&artifact, &sha_hex(&artifact))).unwrap();
+    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
+    let rt = fresh();
+    assert_eq!(rt.load(&run).unwrap().1, LoadSource::Cache);
+    let e = HookEvent::parse(&bash_event("ls")).unwrap();
+    assert_eq!(decided(rt.run(&run, &GuestEvent::new(&e)).result).permission, Some(Permission::Deny));
+    let (upgraded, upgraded_artifact) = split_entry(&std::fs::read(&entry).unwrap());
+    assert_eq!(upgraded["v"], 2, "{upgraded}");
+    assert!(upgraded.get("artifact_sha256").is_none(), "{upgraded}");
+    assert_eq!(upgraded["artifact_blake3"], blake3::hash(&artifact).to_hex().as_str());
+    assert_eq!(upgraded_artifact, artifact, "the upgrade changed the artifact");
+    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
+
+    // A version 1 entry whose artifact was patched after its digest was taken: rejected, rebuilt.
+    let mut patched = artifact.clone();
+    let mid = patched.len() / 2;
+    patched[mid] ^= 0xff;
+    std::fs::write(&entry, version_1(&patched, &sha_hex(&artifact))).unwrap();
+    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Compiled);
+    let (rebuilt, rebuilt_artifact) = split_entry(&std::fs::read(&entry).unwrap());
+    assert_eq!(rebuilt["v"], 2);
+    assert_ne!(rebuilt_artifact, patched);
+    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
 }
 
 /// The copy-entry and patched-entry attacks on the cache this process writes (root's): an entry
