@@ -1307,23 +1307,10 @@ impl DiskCache {
     /// those bytes are deserialised.
     fn get(&self, engine: &Engine, compat: &str, sha256: &str) -> Option<Component> {
         let path = self.entry_path(compat, sha256);
-        let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, MAX_ARTIFACT_BYTES + 4096);
-        let (bytes, meta) = match crate::readfile::read_with_metadata(&path, &opts) {
-            Ok(x) => x,
-            Err(e) if e.is_not_found() => return None,
-            Err(e) => {
-                tracing::warn!(entry = %path.display(), "wasm precompile cache entry not used: {}", e.reason());
-                return None;
-            }
-        };
+        let bytes = self.read_root_only(&path, MAX_ARTIFACT_BYTES + 4096, "entry")?;
         let read_at = std::time::Instant::now();
         let verdict = (|| -> Result<Component, String> {
-            if meta.uid() != 0 {
-                return Err(format!("owned by uid {}, not root", meta.uid()));
-            }
-            if meta.permissions().mode() & 0o022 != 0 {
-                return Err(format!("writable by others (mode {:o})", meta.permissions().mode() & 0o7777));
-            }
+            let bytes = bytes?;
             let nl = bytes.iter().position(|b| *b == b'\n').ok_or("no header")?;
             let h: EntryHeader = serde_json::from_slice(&bytes[..nl]).map_err(|e| format!("bad header: {e}"))?;
             let artifact = &bytes[nl + 1..];
@@ -1363,6 +1350,28 @@ impl DiskCache {
                 None
             }
         }
+    }
+
+    /// A file of this cache (`what`: an entry, a record), read as a bounded regular file that
+    /// is not a link: `None` when missing or unreadable (logged), `Some(Err)` when it is not
+    /// root's alone (owned by another uid, or writable by group or others).
+    fn read_root_only(&self, path: &Path, max_bytes: u64, what: &str) -> Option<Result<Vec<u8>, String>> {
+        let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, max_bytes);
+        let (bytes, meta) = match crate::readfile::read_with_metadata(path, &opts) {
+            Ok(x) => x,
+            Err(e) if e.is_not_found() => return None,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "wasm precompile cache {what} not used: {}", e.reason());
+                return None;
+            }
+        };
+        Some(if meta.uid() != 0 {
+            Err(format!("owned by uid {}, not root", meta.uid()))
+        } else if meta.permissions().mode() & 0o022 != 0 {
+            Err(format!("writable by others (mode {:o})", meta.permissions().mode() & 0o7777))
+        } else {
+            Ok(bytes)
+        })
     }
 
     fn put(&self, compat: &str, sha256: &str, artifact: &[u8]) -> Result<(), String> {

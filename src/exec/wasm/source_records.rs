@@ -20,7 +20,6 @@
 //! Does not: decide whether a cache is trusted (`DiskCache`), or record anything for a process
 //! that writes no cache.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -50,24 +49,12 @@ impl DiskCache {
     /// The sha256 recorded for `component` while its file had identity `stamp`, if any.
     pub(super) fn recorded_sha256(&self, component: &Path, stamp: &Stamp) -> Option<String> {
         let path = self.record_path(component);
-        let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, MAX_RECORD_BYTES);
-        let (bytes, meta) = match crate::readfile::read_with_metadata(&path, &opts) {
-            Ok(x) => x,
-            Err(e) if e.is_not_found() => return None,
-            Err(e) => {
-                tracing::warn!(record = %path.display(), "wasm component record not used: {}", e.reason());
-                return None;
-            }
-        };
+        let bytes = self.read_root_only(&path, MAX_RECORD_BYTES, "record")?;
         let verdict = (|| -> Result<SourceRecord, String> {
-            if meta.uid() != 0 {
-                return Err(format!("owned by uid {}, not root", meta.uid()));
-            }
-            if meta.permissions().mode() & 0o022 != 0 {
-                return Err(format!("writable by others (mode {:o})", meta.permissions().mode() & 0o7777));
-            }
-            let r: SourceRecord = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable: {e}"))?;
-            if r.v != 1 || r.path != component || r.sha256.len() != 64 {
+            let r: SourceRecord = serde_json::from_slice(&bytes?).map_err(|e| format!("unreadable: {e}"))?;
+            // The sha256 names an entry file: 64 hex digits, nothing else.
+            let hex = r.sha256.len() == 64 && r.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if r.v != 1 || r.path != component || !hex {
                 return Err(format!("it is not a version 1 record of {}", component.display()));
             }
             Ok(r)
@@ -156,8 +143,14 @@ mod tests {
         std::fs::copy(cache.record_path(a), cache.record_path(b)).unwrap();
         assert_eq!(cache.recorded_sha256(b, &old), None);
         assert!(!cache.record_path(b).exists(), "a rejected record is removed");
+        // A sha256 that is not 64 lower-case hex digits (it names an entry file): rejected.
+        for bad in ["../".repeat(21) + "x", "AB".repeat(32), "ab".repeat(31)] {
+            cache.record(a, &old, &bad, SystemTime::now());
+            assert_eq!(cache.recorded_sha256(a, &old), None, "{bad}");
+        }
+        cache.record(a, &old, &"ab".repeat(32), SystemTime::now());
         // Writable by others: rejected.
-        std::fs::set_permissions(cache.record_path(a), std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::set_permissions(cache.record_path(a), std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
         assert_eq!(cache.recorded_sha256(a, &old), None);
         // A file that has not settled is not recorded; a read-only cache records nothing.
         cache.record(b, &stamp(i64::MAX / 2), &"cd".repeat(32), SystemTime::now());
