@@ -233,12 +233,16 @@ fn main() {
             let dir = tmp.path().join("wasm-policy");
             variants.push(v("before: dispatch, wasm block-dangerous-bash", &[b, "dispatch"], before_env(&dir), true));
         }
-        variants.push(v(&format!("before: {THIN}"), &[b, "dispatch"], thin_env.clone(), true));
+        // Its clients of this daemon too: when one falls back to deciding in-process, it must
+        // not find (and replace) this build's cache entries.
+        let mut before_thin_env = thin_env.clone();
+        before_thin_env.push(("XDG_CACHE_HOME".into(), before_cache(tmp.path())));
+        variants.push(v(&format!("before: {THIN}"), &[b, "dispatch"], before_thin_env.clone(), true));
         // The previous build's thin client, next to it, against this daemon.
         let before_small = Path::new(b).with_file_name("hookhost-dispatch");
         if before_small.is_file() {
             let before_small = before_small.to_string_lossy().into_owned();
-            variants.push(v(&format!("before: {SMALL}"), &[&before_small], thin_env.clone(), true));
+            variants.push(v(&format!("before: {SMALL}"), &[&before_small], before_thin_env, true));
         }
     }
     let auto_socket = {
