@@ -33,6 +33,8 @@
 //!   its sha256 from the record instead of reading and hashing the file; any change to the file
 //!   makes it read and hashed again, and the pin is always checked against the sha256 of bytes
 //!   hookhost read.
+//! - A cache this process writes (never the system cache) drops what it has not used for 30
+//!   days whenever it gains an entry (`cache_trim`).
 //! - Compiling is bounded: it runs in a child process (this program, `__compile-wasm`) with a
 //!   data-memory cap (`RLIMIT_DATA`) and is killed at the hook's deadline; the call then gets
 //!   what is left of that deadline. Over either bound the load is a `HookFailure` (`load`) and
@@ -59,6 +61,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::decision::{Decision, FailureKind, HookFailure, HookResult, Permission, can_block, cap, truncate_chars};
 use crate::event::{EventKind, HookEvent};
 
+mod cache_trim;
 mod source_records;
 mod wasi_link;
 mod world;
@@ -1370,6 +1373,7 @@ impl DiskCache {
         } else if meta.permissions().mode() & 0o022 != 0 {
             Err(format!("writable by others (mode {:o})", meta.permissions().mode() & 0o7777))
         } else {
+            self.mark_used(path, &meta, std::time::SystemTime::now());
             Ok(bytes)
         })
     }
@@ -1394,7 +1398,10 @@ impl DiskCache {
             crate::atomic_file::Mode::Exact(mode),
             None,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        // A new entry (after a compile, so rarely): what has gone unused for a month goes.
+        self.trim(std::time::SystemTime::now());
+        Ok(())
     }
 }
 

@@ -710,6 +710,45 @@ fn a_settled_component_is_loaded_by_its_recorded_identity_and_a_change_is_seen()
     assert_eq!(failed(decide(&fresh(), &pinned)).kind, FailureKind::Untrusted);
 }
 
+/// Writing a new entry trims the cache: an entry unused for 30 days and the earlier format's
+/// files go; a loaded entry is marked as used (its atime set), so it stays; files that are not
+/// the cache's own stay.
+#[test]
+fn a_new_entry_trims_what_the_cache_has_not_used_for_a_month() {
+    let lab = Lab::new();
+    let kept = lab.component("kept", answering(DENY).as_bytes());
+    assert_eq!(lab.rt.load(&lab.run(&kept)).unwrap().1, LoadSource::Compiled);
+    let kept_entry = lab.cache_entries().remove(0);
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(40 * 24 * 3600);
+    let age = |p: &Path| {
+        let f = std::fs::File::options().write(true).open(p).unwrap();
+        f.set_times(std::fs::FileTimes::new().set_modified(long_ago).set_accessed(long_ago)).unwrap();
+    };
+    let plant = |name: &str| {
+        let p = lab.cache_dir().join(name);
+        std::fs::write(&p, b"old").unwrap();
+        age(&p);
+        p
+    };
+    let stale =
+        [plant(&format!("{}-{}.entry", "0".repeat(32), "1".repeat(64))), plant("a-b.cwasm"), plant("a-b.sha256")];
+    let foreign = plant("README.txt");
+    // The kept entry is old too, but a new process loads it: marked as used.
+    age(&kept_entry);
+    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
+    assert_eq!(fresh().load(&lab.run(&kept)).unwrap().1, LoadSource::Cache);
+    // A new component's entry is written: the trim runs.
+    let other = lab.component("other", answering(ALLOW).as_bytes());
+    assert_eq!(fresh().load(&lab.run(&other)).unwrap().1, LoadSource::Compiled);
+    for p in &stale {
+        assert!(!p.exists(), "{} was not trimmed", p.display());
+    }
+    assert!(foreign.exists(), "a file that is not the cache's own was removed");
+    assert!(kept_entry.exists(), "an entry in use was trimmed");
+    assert_eq!(fresh().load(&lab.run(&kept)).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.cache_entries().len(), 2, "{:?}", lab.cache_entries());
+}
+
 /// A version 1 entry (the artifact bound by SHA-256, written by earlier builds) still loads from
 /// the cache, and this process rewrites it as version 2 (BLAKE3) with the same artifact, which
 /// then loads too; a version 1 entry whose artifact does not match its SHA-256 is not upgraded
