@@ -512,20 +512,50 @@ impl EngineHost {
         // A trusted cache's record of this file's identity names its sha256 (`source_records`):
         // the compiled artifact is loaded by it without reading the file. With no record, or no
         // artifact to load, the file is read and hashed.
-        if let Some(sha256) = caches.iter().find_map(|c| c.recorded_sha256(path, &stamp)) {
-            check_pin(path, &sha256, pin)?;
-            let known = lock(&self.by_hash).get(&sha256).cloned().map(|pre| (pre, LoadSource::Memory));
-            let cached = || caches.iter().find_map(|c| c.get(&self.engine, &self.compat, &sha256));
-            if let Some((pre, source)) =
-                known.or_else(|| Some((Arc::new(self.prepare(path, &cached()?).ok()?), LoadSource::Cache)))
-            {
-                lock(&self.by_hash).insert(sha256.clone(), pre.clone());
-                lock(&self.by_path)
-                    .insert(path.to_path_buf(), PathEntry { stamp, sha256: sha256.clone(), pre: pre.clone() });
-                tracing::debug!(component = %path.display(), sha256 = %sha256, source = ?source, world = pre.version(), "wasm component loaded by its recorded identity");
-                return Ok((self.loaded(pre, &sha256), source));
-            }
+        let (sha256, pre, source) = match self.load_by_record(path, &stamp, pin, caches)? {
+            Some(found) => found,
+            None => self.load_by_reading(path, &stamp, pin, caches, budget)?,
+        };
+        lock(&self.by_path).insert(path.to_path_buf(), PathEntry { stamp, sha256: sha256.clone(), pre: pre.clone() });
+        tracing::debug!(component = %path.display(), sha256 = %sha256, source = ?source, world = pre.version(), "wasm component loaded");
+        Ok((self.loaded(pre, &sha256), source))
+    }
+
+    /// The component whose sha256 a cache recorded for this file identity, pin-checked, when it
+    /// is already pre-linked or its artifact is cached; `None`: no record, or nothing to load by
+    /// it (the caller reads the file).
+    fn load_by_record(
+        &self,
+        path: &Path,
+        stamp: &Stamp,
+        pin: Option<&str>,
+        caches: &[DiskCache],
+    ) -> Result<Option<(String, Arc<world::HookPre>, LoadSource)>, HookFailure> {
+        let Some(sha256) = caches.iter().find_map(|c| c.recorded_sha256(path, stamp)) else { return Ok(None) };
+        check_pin(path, &sha256, pin)?;
+        if let Some(pre) = lock(&self.by_hash).get(&sha256).cloned() {
+            return Ok(Some((sha256, pre, LoadSource::Memory)));
         }
+        let Some(component) = caches.iter().find_map(|c| c.get(&self.engine, &self.compat, &sha256)) else {
+            return Ok(None);
+        };
+        // A refusal is reported by the reading path, which meets it again.
+        let Ok(pre) = self.prepare(path, &component) else { return Ok(None) };
+        let pre = Arc::new(pre);
+        lock(&self.by_hash).insert(sha256.clone(), pre.clone());
+        Ok(Some((sha256, pre, LoadSource::Cache)))
+    }
+
+    /// The component read from `path` (identity `stamp`) and hashed, pin-checked, then pre-linked
+    /// from memory, a cache or a compile; its identity recorded in the cache this process writes.
+    fn load_by_reading(
+        &self,
+        path: &Path,
+        stamp: &Stamp,
+        pin: Option<&str>,
+        caches: &[DiskCache],
+        budget: &Budget,
+    ) -> Result<(String, Arc<world::HookPre>, LoadSource), HookFailure> {
         // Read as a bounded regular file (a FIFO or a device swapped in after the stat above is
         // refused, never waited on); the pin is checked on exactly these bytes.
         let read_at = std::time::SystemTime::now();
@@ -547,12 +577,10 @@ impl EngineHost {
                 (pre, source)
             }
         };
-        lock(&self.by_path).insert(path.to_path_buf(), PathEntry { stamp, sha256: sha256.clone(), pre: pre.clone() });
         if let Some(cache) = caches.iter().find(|c| c.writable) {
-            cache.record(path, &stamp, &sha256, read_at);
+            cache.record(path, stamp, &sha256, read_at);
         }
-        tracing::debug!(component = %path.display(), sha256 = %sha256, source = ?source, world = pre.version(), "wasm component loaded");
-        Ok((self.loaded(pre, &sha256), source))
+        Ok((sha256, pre, source))
     }
 
     fn loaded(&self, pre: Arc<world::HookPre>, sha256: &str) -> LoadedComponent {
@@ -1357,7 +1385,8 @@ impl DiskCache {
 
     /// A file of this cache (`what`: an entry, a record), read as a bounded regular file that
     /// is not a link: `None` when missing or unreadable (logged), `Some(Err)` when it is not
-    /// root's alone (owned by another uid, or writable by group or others).
+    /// root's alone (owned by another uid, or writable by group or others). A file read is
+    /// marked as used (`cache_trim`).
     fn read_root_only(&self, path: &Path, max_bytes: u64, what: &str) -> Option<Result<Vec<u8>, String>> {
         let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, max_bytes);
         let (bytes, meta) = match crate::readfile::read_with_metadata(path, &opts) {
