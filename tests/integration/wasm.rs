@@ -115,12 +115,17 @@ struct Lab {
 impl Lab {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let rt = WasmRuntime::new(WasmOptions { cache_dir: Some(tmp.path().join("cache")), ..lab_options() }).unwrap();
+        let rt = runtime_over(&tmp.path().join("cache"));
         Lab { tmp, rt }
     }
 
     fn cache_dir(&self) -> PathBuf {
         self.tmp.path().join("cache")
+    }
+
+    /// Another runtime over this lab's cache (what a new process would build).
+    fn fresh(&self) -> WasmRuntime {
+        runtime_over(&self.cache_dir())
     }
 
     /// Writes a component (WAT text or binary) and returns its path.
@@ -143,8 +148,7 @@ impl Lab {
     }
 
     fn call(&self, run: &WasmRun, event: &[u8]) -> HookResult {
-        let e = HookEvent::parse(event).unwrap();
-        self.rt.run(run, &GuestEvent::new(&e)).result
+        call_in(&self.rt, run, event)
     }
 
     /// The host still decides correctly: a good component denies.
@@ -158,12 +162,30 @@ impl Lab {
 
     /// The compiled artifacts in the cache (`*.entry`; not the components' identity records).
     fn cache_entries(&self) -> Vec<PathBuf> {
+        self.cache_files(|name| name.ends_with(".entry"))
+    }
+
+    /// The files in the cache whose names `keep` accepts, sorted.
+    fn cache_files(&self, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.cache_dir())
-            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "entry")).collect())
+            .map(|d| {
+                d.flatten().map(|e| e.path()).filter(|p| keep(&p.file_name().unwrap().to_string_lossy())).collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
     }
+}
+
+/// A test runtime whose precompile cache is `cache`.
+fn runtime_over(cache: &Path) -> WasmRuntime {
+    WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), ..lab_options() }).unwrap()
+}
+
+/// `event` decided by `run` in `rt`.
+fn call_in(rt: &WasmRuntime, run: &WasmRun, event: &[u8]) -> HookResult {
+    let e = HookEvent::parse(event).unwrap();
+    rt.run(run, &GuestEvent::new(&e)).result
 }
 
 fn failed(r: HookResult) -> hookhost::HookFailure {
@@ -603,8 +625,7 @@ fn precompile_cache_is_used_and_corrupt_entries_are_rebuilt() {
     assert_eq!(std::fs::metadata(&entry).unwrap().permissions().mode() & 0o077, 0);
 
     // A new runtime (a new process) loads from the cache without compiling.
-    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Cache);
 
     // Corrupt bytes (digest mismatch), and garbage with a matching digest (wasmtime rejects it):
     // both are rebuilt, and the result still decides.
@@ -613,21 +634,21 @@ fn precompile_cache_is_used_and_corrupt_entries_are_rebuilt() {
     let mid = bytes.len() - bytes.len() / 3;
     bytes[mid] ^= 0xff;
     std::fs::write(&entry, &bytes).unwrap();
-    let rt = fresh();
+    let rt = lab.fresh();
     assert_eq!(rt.load(&run).unwrap().1, LoadSource::Compiled);
     let e = HookEvent::parse(&bash_event("ls")).unwrap();
     assert_eq!(decided(rt.run(&run, &GuestEvent::new(&e)).result).permission, Some(Permission::Deny));
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Cache);
 
     let (header, _) = split_entry(&original);
     let component_sha = header["component_sha256"].as_str().unwrap().to_string();
     std::fs::write(&entry, forge_entry(&header, &component_sha, b"not an ELF file")).unwrap();
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Compiled);
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Compiled);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Cache);
     // A link or a FIFO in place of the entry: not followed, never waited on.
     std::fs::remove_file(&entry).unwrap();
     nix::unistd::mkfifo(&entry, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Compiled);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Compiled);
 }
 
 /// The cache's identity records (`source-*.json`): once a settled component has been read and
@@ -640,28 +661,15 @@ fn a_settled_component_is_loaded_by_its_recorded_identity_and_a_change_is_seen()
     let lab = Lab::new();
     let deny = lab.component("deny", answering(DENY).as_bytes());
     let allow = lab.component("allow", answering(ALLOW).as_bytes());
-    let records = || -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(lab.cache_dir())
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("source-"))
-            .collect();
-        v.sort();
-        v
-    };
+    let records = || lab.cache_files(|name| name.starts_with("source-"));
     // Written just now: loaded (compiled), not recorded.
     assert_eq!(lab.rt.load(&lab.run(&deny)).unwrap().1, LoadSource::Compiled);
     assert!(records().is_empty(), "a component written moments ago was recorded: {:?}", records());
     // Settled (its ctime more than two seconds old): recorded at its next read.
     std::thread::sleep(Duration::from_millis(2100));
-    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
-    let decide = |rt: &WasmRuntime, run: &WasmRun| {
-        let e = HookEvent::parse(&bash_event("ls")).unwrap();
-        rt.run(run, &GuestEvent::new(&e)).result
-    };
-    assert_eq!(fresh().load(&lab.run(&deny)).unwrap().1, LoadSource::Cache);
-    assert_eq!(fresh().load(&lab.run(&allow)).unwrap().1, LoadSource::Compiled);
+    let decide = |rt: &WasmRuntime, run: &WasmRun| call_in(rt, run, &bash_event("ls"));
+    assert_eq!(lab.fresh().load(&lab.run(&deny)).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&lab.run(&allow)).unwrap().1, LoadSource::Compiled);
     assert_eq!(records().len(), 2, "{:?}", records());
     let record_of = |c: &Path| {
         records()
@@ -675,7 +683,7 @@ fn a_settled_component_is_loaded_by_its_recorded_identity_and_a_change_is_seen()
     let deny_record = record_of(&deny);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&deny_record).unwrap()).unwrap();
     assert_eq!(v["sha256"], sha_hex(&std::fs::read(&deny).unwrap()));
-    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Deny));
+    assert_eq!(decided(decide(&lab.fresh(), &lab.run(&deny))).permission, Some(Permission::Deny));
 
     // The file is not read when the record matches: a record naming the allow component's
     // sha256 (only root can write one) makes the deny path load the allow artifact.
@@ -683,18 +691,18 @@ fn a_settled_component_is_loaded_by_its_recorded_identity_and_a_change_is_seen()
     let mut forged = v.clone();
     forged["sha256"] = allow_sha.clone().into();
     std::fs::write(&deny_record, forged.to_string()).unwrap();
-    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Allow));
+    assert_eq!(decided(decide(&lab.fresh(), &lab.run(&deny))).permission, Some(Permission::Allow));
     // The pin is checked against the recorded sha256: the deny pin fails on it.
     let mut pinned = lab.run(&deny);
     pinned.sha256 = Some(sha_hex(&std::fs::read(&deny).unwrap()));
-    assert_eq!(failed(decide(&fresh(), &pinned)).kind, FailureKind::Untrusted);
+    assert_eq!(failed(decide(&lab.fresh(), &pinned)).kind, FailureKind::Untrusted);
     // Writable by others: ignored (and removed), the file is read: deny again.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&deny_record, std::fs::Permissions::from_mode(0o666)).unwrap();
-    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Deny));
+    assert_eq!(decided(decide(&lab.fresh(), &lab.run(&deny))).permission, Some(Permission::Deny));
     std::fs::write(&deny_record, forged.to_string()).unwrap();
     std::fs::set_permissions(&deny_record, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Allow));
+    assert_eq!(decided(decide(&lab.fresh(), &lab.run(&deny))).permission, Some(Permission::Allow));
 
     // Any change to the file: its ctime moves, the record stops matching, the new bytes decide
     // and the old pin no longer holds. Same size and mtime restored: still seen.
@@ -706,8 +714,8 @@ fn a_settled_component_is_loaded_by_its_recorded_identity_and_a_change_is_seen()
     std::fs::write(&deny, &ask).unwrap();
     std::fs::File::options().write(true).open(&deny).unwrap().set_modified(mtime).unwrap();
     assert_eq!(std::fs::metadata(&deny).unwrap().modified().unwrap(), mtime);
-    assert_eq!(decided(decide(&fresh(), &lab.run(&deny))).permission, Some(Permission::Ask));
-    assert_eq!(failed(decide(&fresh(), &pinned)).kind, FailureKind::Untrusted);
+    assert_eq!(decided(decide(&lab.fresh(), &lab.run(&deny))).permission, Some(Permission::Ask));
+    assert_eq!(failed(decide(&lab.fresh(), &pinned)).kind, FailureKind::Untrusted);
 }
 
 /// Writing a new entry trims the cache: an entry unused for 30 days and the earlier format's
@@ -735,17 +743,16 @@ fn a_new_entry_trims_what_the_cache_has_not_used_for_a_month() {
     let foreign = plant("README.txt");
     // The kept entry is old too, but a new process loads it: marked as used.
     age(&kept_entry);
-    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
-    assert_eq!(fresh().load(&lab.run(&kept)).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&lab.run(&kept)).unwrap().1, LoadSource::Cache);
     // A new component's entry is written: the trim runs.
     let other = lab.component("other", answering(ALLOW).as_bytes());
-    assert_eq!(fresh().load(&lab.run(&other)).unwrap().1, LoadSource::Compiled);
+    assert_eq!(lab.fresh().load(&lab.run(&other)).unwrap().1, LoadSource::Compiled);
     for p in &stale {
         assert!(!p.exists(), "{} was not trimmed", p.display());
     }
     assert!(foreign.exists(), "a file that is not the cache's own was removed");
     assert!(kept_entry.exists(), "an entry in use was trimmed");
-    assert_eq!(fresh().load(&lab.run(&kept)).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&lab.run(&kept)).unwrap().1, LoadSource::Cache);
     assert_eq!(lab.cache_entries().len(), 2, "{:?}", lab.cache_entries());
 }
 
@@ -773,8 +780,7 @@ fn a_version_1_cache_entry_loads_and_is_rewritten_as_version_2() {
         out
     };
     std::fs::write(&entry, version_1(&artifact, &sha_hex(&artifact))).unwrap();
-    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
-    let rt = fresh();
+    let rt = lab.fresh();
     assert_eq!(rt.load(&run).unwrap().1, LoadSource::Cache);
     let e = HookEvent::parse(&bash_event("ls")).unwrap();
     assert_eq!(decided(rt.run(&run, &GuestEvent::new(&e)).result).permission, Some(Permission::Deny));
@@ -783,18 +789,18 @@ fn a_version_1_cache_entry_loads_and_is_rewritten_as_version_2() {
     assert!(upgraded.get("artifact_sha256").is_none(), "{upgraded}");
     assert_eq!(upgraded["artifact_blake3"], blake3::hash(&artifact).to_hex().as_str());
     assert_eq!(upgraded_artifact, artifact, "the upgrade changed the artifact");
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Cache);
 
     // A version 1 entry whose artifact was patched after its digest was taken: rejected, rebuilt.
     let mut patched = artifact.clone();
     let mid = patched.len() / 2;
     patched[mid] ^= 0xff;
     std::fs::write(&entry, version_1(&patched, &sha_hex(&artifact))).unwrap();
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Compiled);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Compiled);
     let (rebuilt, rebuilt_artifact) = split_entry(&std::fs::read(&entry).unwrap());
     assert_eq!(rebuilt["v"], 2);
     assert_ne!(rebuilt_artifact, patched);
-    assert_eq!(fresh().load(&run).unwrap().1, LoadSource::Cache);
+    assert_eq!(lab.fresh().load(&run).unwrap().1, LoadSource::Cache);
 }
 
 /// The copy-entry and patched-entry attacks on the cache this process writes (root's): an entry
@@ -813,16 +819,15 @@ fn a_copied_or_patched_cache_entry_never_changes_the_decision() {
     lab.rt.load(&lab.run(&allow)).unwrap();
     let entry_of = |sha: &str| lab.cache_entries().into_iter().find(|p| p.to_string_lossy().contains(sha)).unwrap();
     let (deny_entry, allow_entry) = (entry_of(&deny_sha), entry_of(&allow_sha));
-    let fresh = || WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), ..lab_options() }).unwrap();
     let decide = |rt: &WasmRuntime| {
         let e = HookEvent::parse(&bash_event("ls")).unwrap();
         decided(rt.run(&run, &GuestEvent::new(&e)).result).permission
     };
-    assert_eq!(decide(&fresh()), Some(Permission::Deny));
+    assert_eq!(decide(&lab.fresh()), Some(Permission::Deny));
 
     // Copy: the allow component's entry under the pinned deny component's key.
     std::fs::copy(&allow_entry, &deny_entry).unwrap();
-    let rt = fresh();
+    let rt = lab.fresh();
     assert_eq!(rt.load(&run).unwrap().1, LoadSource::Compiled, "the copied entry was not loaded");
     assert_eq!(decide(&rt), Some(Permission::Deny));
 
@@ -837,7 +842,7 @@ fn a_copied_or_patched_cache_entry_never_changes_the_decision() {
         let mut bytes = original.clone();
         bytes[header_len + at] = bytes[header_len + at].wrapping_add(1 + (at % 250) as u8);
         std::fs::write(&deny_entry, &bytes).unwrap();
-        let rt = fresh();
+        let rt = lab.fresh();
         assert_eq!(rt.load(&run).unwrap().1, LoadSource::Compiled, "a patched entry (byte {at}) was loaded");
         assert_eq!(decide(&rt), Some(Permission::Deny));
         variants += 1;
