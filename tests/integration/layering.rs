@@ -11,40 +11,51 @@
 //! cycle between top-level modules outside the front ends.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 fn graph() -> Graph {
     let mut g = Graph::new();
     let src = super::support::repo().join("src");
-    let mut stack = vec![src.clone()];
+    for (p, code) in sources(&src) {
+        let rel = p.strip_prefix(&src).unwrap();
+        let top = top_module(rel);
+        let entry = g.entry(top.clone()).or_default();
+        for line in code.lines() {
+            let mut rest = line;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                let m: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                if !m.is_empty() && m != top {
+                    entry.insert(m);
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Every `.rs` file under `root` with its code: the `#[cfg(test)] mod tests` block and `//`
+/// comments left out.
+fn sources(root: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
-                let rel = p.strip_prefix(&src).unwrap();
-                let top = top_module(rel);
                 let text = std::fs::read_to_string(&p).unwrap();
                 let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
-                let entry = g.entry(top.clone()).or_default();
-                for line in text.lines() {
-                    let code = line.split("//").next().unwrap_or_default();
-                    let mut rest = code;
-                    while let Some(at) = rest.find("crate::") {
-                        rest = &rest[at + "crate::".len()..];
-                        let m: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
-                        if !m.is_empty() && m != top {
-                            entry.insert(m);
-                        }
-                    }
-                }
+                let code =
+                    text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+                out.push((p, code));
             }
         }
     }
-    g
+    out
 }
 
 fn top_module(rel: &Path) -> String {
@@ -205,54 +216,41 @@ fn folder_graph(folder: &Path) -> Graph {
         .filter(|c| c != "mod" && c != "tests" && !c.ends_with("_tests"))
         .collect();
     let mut g = Graph::new();
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let rel: Vec<String> =
-                p.strip_prefix(folder).unwrap().components().map(|c| c.as_os_str().to_string_lossy().into()).collect();
-            if p.extension().is_none_or(|x| x != "rs") || rel == ["mod.rs"] {
-                continue;
-            }
-            let child = rel[0].trim_end_matches(".rs").to_string();
-            if !children.contains(&child) {
-                continue;
-            }
-            // `super` is the folder from `<child>.rs` and `<child>/mod.rs`; deeper, one more.
-            let up =
-                if rel.len() == 1 || (rel.len() == 2 && rel[1] == "mod.rs") { "super::" } else { "super::super::" };
-            let text = std::fs::read_to_string(&p).unwrap();
-            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
-            let entry = g.entry(child.clone()).or_default();
-            let code: String =
-                text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
-            let crate_prefix = format!("crate::{name}::");
-            for prefix in [crate_prefix.as_str(), up] {
-                let mut rest = code.as_str();
-                while let Some(at) = rest.find(prefix) {
-                    rest = &rest[at + prefix.len()..];
-                    // After `super::`, `super::super::` is the grandparent: not a sibling.
-                    let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
-                        let inner = group.split('}').next().unwrap_or_default();
-                        inner
-                            .split(',')
-                            .map(|s| s.trim().split("::").next().unwrap_or_default().trim().to_string())
-                            .collect()
-                    } else {
-                        vec![
-                            rest.chars()
-                                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
-                                .collect(),
-                        ]
-                    };
-                    for n in names {
-                        if n != child && children.contains(&n) {
-                            entry.insert(n);
-                        }
+    for (p, code) in sources(folder) {
+        let rel: Vec<String> =
+            p.strip_prefix(folder).unwrap().components().map(|c| c.as_os_str().to_string_lossy().into()).collect();
+        if rel == ["mod.rs"] {
+            continue;
+        }
+        let child = rel[0].trim_end_matches(".rs").to_string();
+        if !children.contains(&child) {
+            continue;
+        }
+        // `super` is the folder from `<child>.rs` and `<child>/mod.rs`; deeper, one more.
+        let up = if rel.len() == 1 || (rel.len() == 2 && rel[1] == "mod.rs") { "super::" } else { "super::super::" };
+        let entry = g.entry(child.clone()).or_default();
+        let crate_prefix = format!("crate::{name}::");
+        for prefix in [crate_prefix.as_str(), up] {
+            let mut rest = code.as_str();
+            while let Some(at) = rest.find(prefix) {
+                rest = &rest[at + prefix.len()..];
+                // After `super::`, `super::super::` is the grandparent: not a sibling.
+                let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
+                    let inner = group.split('}').next().unwrap_or_default();
+                    inner
+                        .split(',')
+                        .map(|s| s.trim().split("::").next().unwrap_or_default().trim().to_string())
+                        .collect()
+                } else {
+                    vec![
+                        rest.chars()
+                            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                            .collect(),
+                    ]
+                };
+                for n in names {
+                    if n != child && children.contains(&n) {
+                        entry.insert(n);
                     }
                 }
             }
