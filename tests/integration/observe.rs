@@ -22,13 +22,9 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use super::daemon::Daemon;
-use super::support::{Env, bash_event, run};
+use super::support::{Env, bash_event, free_port, run};
 
 /// A loopback port free right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The program `bin`, installing Debian package `package` when it is missing (CI installs it
 /// too: `.ci/run`).
 fn ensure_package(bin: &str, package: &str) -> PathBuf {

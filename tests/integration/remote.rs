@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{Env, bash_event};
+use super::support::{Env, bash_event, free_port};
 
 /// What the test server answers, changeable while it runs.
 #[derive(Clone, Default)]
@@ -228,7 +228,7 @@ fn server_up_applies_payload_caches_and_status_reports_it() {
 fn server_down_at_first_launch_fails_open_loudly_and_audits() {
     let env = Env::new();
     // A port with nothing listening.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     endpoint(&env, json!({"url": format!("http://127.0.0.1:{port}/s.json"), "timeoutSeconds": 1, "retries": 1}));
     let out = env.dispatch(&bash_event("ls"));
     assert!(text(&out).contains("endpoint-policy"), "{out:?}");
@@ -520,7 +520,7 @@ fn force_remote_settings_refresh_fails_closed_when_the_server_is_down() {
     assert!(audit_records(&env).iter().any(|r| r["kind"] == "remote_settings" && r["what"] == "fail_closed"));
     // Endpoint-managed may set it too: a first launch with the server down fails closed.
     let env2 = Env::new();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     env2.write(
         "managed",
         &json!({"forceRemoteSettingsRefresh": true,

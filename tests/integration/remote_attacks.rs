@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::remote::{
     Reply, Server, audit_records, blocking_hook, cache_dir, endpoint, keygen, ok, server_payload, sign, status, text,
 };
-use super::support::{Env, bash_event};
+use super::support::{Env, bash_event, free_port};
 use hookhost::settings::remote::{self, RemoteConfig, Signed, Target};
 
 fn now() -> u64 {
@@ -33,7 +33,7 @@ struct Python {
 
 impl Python {
     fn start(dir: &Path, log: &Path) -> Python {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let child = Command::new("python3")
             .args(["-u", "-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
             .arg(dir)

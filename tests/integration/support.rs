@@ -211,3 +211,33 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// A loopback TCP port nothing listens on, for a server a test starts (or a sink it leaves
+/// down). It lies outside the kernel's ephemeral range (`ip_local_port_range`), so no outgoing
+/// connection of a parallel test can take it between this call and the bind, and a restarted
+/// server can bind it again; each call in this process gets a different one. Binding port 0 and
+/// closing it would hand out a port the next `connect()` anywhere may pick as its local port.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|p| p.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    // The larger stretch outside [low, high], above the privileged ports.
+    let (start, len) =
+        if low.saturating_sub(10_000) >= 65_535 - high { (10_000, low - 10_000) } else { (high + 1, 65_535 - high) };
+    assert!(len >= 1000, "no room outside the ephemeral port range {low}-{high}");
+    let offset = std::process::id() * 7919 % len;
+    for _ in 0..len {
+        let port = (start + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % len) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if tcp.is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {start}..{}", start + len)
+}
