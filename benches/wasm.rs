@@ -1,6 +1,7 @@
 //! In-process costs of WebAssembly hooks, with the real `block-dangerous-bash` guest (built
 //! for wasm32-wasip2 on first use) deciding a Claude Code `PreToolUse` Bash event: a fresh
-//! instance per event (on-demand and pooling allocators), the call alone on a warm instance,
+//! instance per event (on-demand and pooling allocators), a decision with an instance prepared
+//! ahead (the daemon's runtime), the call alone on a warm instance,
 //! the `Store` set-up alone, a cold load from the precompile cache, and throughput on 1 and 2
 //! threads. Prints p50/p99 of the fresh-instance decision first (criterion reports means).
 //! Run with `cargo bench --bench wasm`.
@@ -55,6 +56,39 @@ fn event() -> GuestEvent {
 fn runtime(allocator: Allocator, cache: &std::path::Path) -> WasmRuntime {
     WasmRuntime::new(WasmOptions { cache_dir: Some(cache.to_path_buf()), allocator, ..WasmOptions::from_env() })
         .unwrap()
+}
+
+/// The daemon's runtime: pooling, each hook's next instance made before its next event.
+fn daemon_runtime(cache: &std::path::Path) -> WasmRuntime {
+    WasmRuntime::new(WasmOptions {
+        cache_dir: Some(cache.to_path_buf()),
+        allocator: Allocator::Pooling,
+        prepare_instances: true,
+        ..WasmOptions::from_env()
+    })
+    .unwrap()
+}
+
+/// A decision as `WasmRuntime::run` makes it (load by path, instance, call), events `gap`
+/// apart (an agent spends far longer between tool calls): a fresh instance made on the event
+/// path (a runtime without prepared instances), then one prepared ahead (the daemon's), and how
+/// many events got a prepared one.
+fn run_rows(name: &str, cache: &std::path::Path, run: &WasmRun, ev: &GuestEvent, n: usize, gap: Duration) {
+    for (how, rt) in
+        [("made on the event path", runtime(Allocator::Pooling, cache)), ("prepared", daemon_runtime(cache))]
+    {
+        rt.precompile(run).unwrap();
+        let before = rt.prepared_instances().used;
+        percentiles_gap(&format!("{name}: run(), {how}"), n, gap, || {
+            let out = rt.run(run, ev);
+            assert!(matches!(&out.result, HookResult::Decided(d) if d.permission == Some(Permission::Deny)));
+            black_box(out);
+        });
+        if how == "prepared" {
+            let used = rt.prepared_instances().used - before;
+            println!("{:<44} {used} of {} events got a prepared instance", "", n + (n / 50).max(20));
+        }
+    }
 }
 
 fn percentiles(name: &str, f: impl FnMut()) {
@@ -133,6 +167,8 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
     }
+
+    run_rows("Rust, 1 ms apart", &cache, &run, &ev, 5_000, Duration::from_millis(1));
 
     one_shot(&cache, &run);
 
@@ -236,6 +272,9 @@ fn languages(cache: &std::path::Path, ev: &GuestEvent) {
             assert!(matches!(&out.result, HookResult::Decided(d) if d.permission == Some(Permission::Deny)));
             black_box(out);
         });
+        if lang != "Rust" {
+            run_rows(&format!("{lang}, 5 ms apart"), cache, &run, ev, n, Duration::from_millis(5));
+        }
         if profile.is_some() {
             println!("profiling: {lang} fresh instance per event for 20 s (pid {})", std::process::id());
             let until = Instant::now() + Duration::from_secs(20);

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         let args: Vec<String> = std::env::args_os().skip(2).map(|a| a.to_string_lossy().into_owned()).collect();
         return ExitCode::from(hookhost::exec::wasm::compile_child_main(&args));
     }
+    hookhost::exec::wasm::Compiler::in_hookhost_executable();
     hookhost::fault::install();
     let cli = match hookhost::cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -10,7 +10,9 @@
 //! - A component whose bytes do not match its `sha256` pin is never compiled, loaded or run
 //!   (`Untrusted`).
 //! - Every event gets a fresh `Store` and instance: nothing survives from one event to the next,
-//!   and a trap, a timeout or a limit hit leaves the host as it was.
+//!   and a trap, a timeout or a limit hit leaves the host as it was. A long-lived process
+//!   (`prepare_instances`) makes that fresh instance before the event arrives and drops it
+//!   after the answer (`prepared`); it is still new, made for one event and used by one.
 //! - A guest gets nothing: WASI p2 is linked (a `wasm32-wasip2` std guest needs it, Python and
 //!   JavaScript runtimes import filesystem and sockets too) with a context that grants no files,
 //!   environment, arguments or sockets and closes stdin; stdout and stderr are captured (64 KiB
@@ -62,6 +64,7 @@ use crate::decision::{Decision, FailureKind, HookFailure, HookResult, Permission
 use crate::event::{EventKind, HookEvent};
 
 mod cache_trim;
+mod prepared;
 mod source_records;
 mod wasi_link;
 mod world;
@@ -103,6 +106,10 @@ pub struct WasmOptions {
     pub compiler: Compiler,
     /// The memory cap of one compile on the event path, in MiB.
     pub compile_memory_mb: u64,
+    /// Make each hook's next fresh instance before its next event, and drop a used one after
+    /// its answer, on a background thread (`prepared`): for processes that serve many events
+    /// (the daemon). Off for one-shot `dispatch`, which serves one.
+    pub prepare_instances: bool,
 }
 
 /// Where compiling happens.
@@ -116,14 +123,25 @@ pub enum Compiler {
     Thread,
 }
 
+/// Set by the `hookhost` executable's `main` ([`Compiler::in_hookhost_executable`]).
+static HOOKHOST_EXECUTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Compiler {
-    /// `Child` when this process is the hookhost executable, else `Thread`.
+    /// `Child` when this process is the hookhost executable (whatever it is named), else
+    /// `Thread`.
     pub fn detect() -> Compiler {
-        let hookhost = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .is_some_and(|n| n == "hookhost");
-        if hookhost { Compiler::Child(PathBuf::from("/proc/self/exe")) } else { Compiler::Thread }
+        if HOOKHOST_EXECUTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+            Compiler::Child(PathBuf::from("/proc/self/exe"))
+        } else {
+            Compiler::Thread
+        }
+    }
+
+    /// Called once by the `hookhost` executable: this process can run `__compile-wasm`
+    /// children of itself. (Asking the kernel for the executable's name instead cost every
+    /// one-shot `dispatch` with a WebAssembly hook a `readlink`.)
+    pub fn in_hookhost_executable() {
+        HOOKHOST_EXECUTABLE.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -152,6 +170,7 @@ impl WasmOptions {
             allocator: Allocator::OnDemand,
             compiler: Compiler::detect(),
             compile_memory_mb: COMPILE_MEMORY_MB,
+            prepare_instances: false,
         }
     }
 }
@@ -161,6 +180,15 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
     let base = xdg.or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("hookhost").join("wasm"))
+}
+
+/// [`WasmRuntime::prepared_instances`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PreparedCounts {
+    /// Spare instances ready now (at most one per hook component and limits).
+    pub ready: usize,
+    /// Events that got a spare instead of instantiating on their own path.
+    pub used: u64,
 }
 
 /// The engine could not be built.
@@ -240,6 +268,8 @@ struct Inner {
     caches: Vec<DiskCache>,
     plain: EngineHost,
     fueled: OnceLock<Result<EngineHost, String>>,
+    /// Spare instances (`options.prepare_instances`).
+    prepared: Option<prepared::Prepared>,
 }
 
 impl std::fmt::Debug for WasmRuntime {
@@ -277,7 +307,12 @@ impl WasmRuntime {
                 Err(e) => tracing::warn!(dir = SYSTEM_CACHE_DIR, "wasm system cache not used: {e}"),
             }
         }
-        let inner = Arc::new(Inner { options, caches, plain, fueled: OnceLock::new() });
+        let prepared = if options.prepare_instances {
+            Some(prepared::Prepared::start().map_err(|e| WasmError(format!("cannot start the instance thread: {e}")))?)
+        } else {
+            None
+        };
+        let inner = Arc::new(Inner { options, caches, plain, fueled: OnceLock::new(), prepared });
         spawn_ticker(Arc::downgrade(&inner)).map_err(|e| WasmError(format!("cannot start the epoch ticker: {e}")))?;
         tracing::debug!(took_us = start.elapsed().as_micros() as u64, "wasm runtime started");
         Ok(WasmRuntime { inner })
@@ -330,6 +365,15 @@ impl WasmRuntime {
             lock(&host.by_path).clear();
             lock(&host.by_hash).clear();
         }
+        if let Some(p) = &self.inner.prepared {
+            p.clear();
+        }
+    }
+
+    /// Fresh instances made ahead (`prepare_instances`): how many are ready for the next
+    /// events, and how many events got one so far. Zero without `prepare_instances`.
+    pub fn prepared_instances(&self) -> PreparedCounts {
+        self.inner.prepared.as_ref().map(|p| p.counts()).unwrap_or_default()
     }
 
     /// Runs the hook for one event in a fresh instance. Blocks for at most about `run.timeout`
@@ -351,8 +395,12 @@ impl WasmRuntime {
                 stderr_head: None,
             };
         };
+        let full = run;
         let run = &WasmRun { timeout: left, ..run.clone() };
-        let mut instance = match loaded.instantiate(run) {
+        // A spare made for this hook's limits; its call gets what is left of the deadline.
+        let spare = self.inner.prepared.as_ref().and_then(|p| p.take(&loaded, full, run));
+        let prepared = spare.is_some();
+        let mut instance = match spare.map_or_else(|| loaded.instantiate(run), Ok) {
             Ok(i) => i,
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
         };
@@ -361,18 +409,28 @@ impl WasmRuntime {
         tracing::debug!(
             hook = %run.label,
             ?source,
+            prepared,
             load_us = loaded_at.as_micros() as u64,
             instantiate_us = (instantiated_at - loaded_at).as_micros() as u64,
             call_us = (start.elapsed() - instantiated_at).as_micros() as u64,
             "wasm hook ran"
         );
+        if let Some(p) = &self.inner.prepared {
+            p.after(instance, &loaded, full);
+        }
         out
     }
 }
 
 /// One engine and its loaded components (each pre-linked with a linker of its own).
 struct EngineHost {
+    /// Loads and runs compiled components; it has no compiler (building one costs a one-shot
+    /// `dispatch` about 0.15 ms), and its artifacts come from `__compile-wasm` or `compiler`.
     engine: Engine,
+    /// The same configuration with Cranelift, built at the first compile on a thread of this
+    /// process (`Compiler::Thread`).
+    compiler: OnceLock<Result<Engine, String>>,
+    allocator: Allocator,
     /// Hex of the engine's precompile compatibility hash.
     compat: String,
     fuel: bool,
@@ -401,6 +459,17 @@ impl Budget {
     fn left(&self) -> Duration {
         self.deadline.saturating_duration_since(std::time::Instant::now())
     }
+}
+
+/// An engine's configuration without its compiler: what loads and runs components. Artifacts
+/// of [`engine_config`] load in it (wasmtime checks the compiler's settings and the CPU
+/// features they need against this host at every load).
+fn loader_config(allocator: Allocator, fuel: bool) -> Config {
+    #[allow(unused_mut)]
+    let mut config = engine_config(allocator, fuel);
+    #[cfg(feature = "compile")]
+    config.enable_compiler(false);
+    config
 }
 
 /// The engine configuration: epoch interruption, fuel when asked, and the allocator. The
@@ -471,11 +540,12 @@ fn load_failure(message: impl Into<String>) -> HookFailure {
 
 impl EngineHost {
     fn new(options: &WasmOptions, fuel: bool) -> Result<Self, String> {
-        let config = engine_config(options.allocator, fuel);
-        let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
+        let engine = Engine::new(&loader_config(options.allocator, fuel)).map_err(|e| format!("{e:#}"))?;
         let compat = compat_key(&engine, fuel);
         Ok(EngineHost {
             engine,
+            compiler: OnceLock::new(),
+            allocator: options.allocator,
             compat,
             fuel,
             by_path: Mutex::new(HashMap::new()),
@@ -641,7 +711,7 @@ impl EngineHost {
         caches: &[DiskCache],
         budget: &Budget,
     ) -> Result<Component, HookFailure> {
-        let artifact = compile_bounded(&self.engine, bytes, self.fuel, budget)?;
+        let artifact = compile_bounded(&self.compiler, (self.allocator, self.fuel), bytes, budget)?;
         // SAFETY is argued at `deserialize_component`: these bytes come from our own compile.
         let component = super::sandbox::deserialize_component(&self.engine, &artifact)
             .map_err(|e| load_failure(format!("the compiled component does not load: {e:#}")))?;
@@ -697,11 +767,57 @@ fn check_pin(path: &Path, actual: &str, pin: Option<&str>) -> Result<(), HookFai
 
 /// The cache key of everything about the engine that makes an artifact loadable: a digest of
 /// `Engine::precompile_compatibility_hash` (wasmtime version, `Config`, compiler settings).
+/// The key of this engine's entries: wasmtime's compatibility hash of the loading engine (its
+/// version, tunables and wasm features; without a compiler it leaves out Cranelift's flags)
+/// and the CPU features Cranelift compiles for on this machine. A key that matched an
+/// incompatible artifact would still be caught: wasmtime checks the artifact's flags against
+/// this host when it loads, and a rejected entry is rebuilt.
 #[cfg(feature = "compile")]
 fn compat_key(engine: &Engine, _fuel: bool) -> String {
     let mut h = ShaHasher(Sha256::new());
+    std::hash::Hash::hash(&"hookhost loader 1", &mut h);
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
+    std::hash::Hash::hash(&native_cpu_features(), &mut h);
     hex(&h.0.finalize())[..32].to_string()
+}
+
+/// The CPU features Cranelift's native flags depend on, as detected on this machine.
+#[cfg(feature = "compile")]
+fn native_cpu_features() -> Vec<&'static str> {
+    let mut v = vec![std::env::consts::ARCH];
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! detect {
+            ($($f:tt),*) => { $( if std::arch::is_x86_feature_detected!($f) { v.push($f); } )* };
+        }
+        detect!(
+            "sse3",
+            "ssse3",
+            "sse4.1",
+            "sse4.2",
+            "popcnt",
+            "avx",
+            "avx2",
+            "bmi1",
+            "bmi2",
+            "lzcnt",
+            "fma",
+            "cmpxchg16b",
+            "avx512f",
+            "avx512vl",
+            "avx512dq",
+            "avx512bitalg",
+            "avx512vbmi"
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        macro_rules! detect {
+            ($($f:tt),*) => { $( if std::arch::is_aarch64_feature_detected!($f) { v.push($f); } )* };
+        }
+        detect!("lse", "paca", "pacg", "fp16");
+    }
+    v
 }
 
 /// Without a compiler wasmtime offers no compatibility hash: a runtime-only build keys its
@@ -714,11 +830,24 @@ fn compat_key(_engine: &Engine, fuel: bool) -> String {
 }
 
 /// Compiles `bytes` into a serialized artifact within `budget` (module documentation).
-fn compile_bounded(engine: &Engine, bytes: &[u8], fuel: bool, budget: &Budget) -> Result<Vec<u8>, HookFailure> {
+/// `compiler` is the engine a compile on this process's thread uses, built at first use from
+/// `setup` (allocator, fuel).
+fn compile_bounded(
+    compiler: &OnceLock<Result<Engine, String>>,
+    setup: (Allocator, bool),
+    bytes: &[u8],
+    budget: &Budget,
+) -> Result<Vec<u8>, HookFailure> {
     let started = std::time::Instant::now();
+    let (allocator, fuel) = setup;
     let out = match &budget.compiler {
         Compiler::Child(exe) => compile_in_child(exe, bytes, fuel, budget),
-        Compiler::Thread => compile_on_thread(engine, bytes, budget),
+        Compiler::Thread => {
+            match compiler.get_or_init(|| Engine::new(&engine_config(allocator, fuel)).map_err(|e| format!("{e:#}"))) {
+                Ok(engine) => compile_on_thread(engine, bytes, budget),
+                Err(e) => Err(load_failure(format!("cannot start the WebAssembly compiler: {e}"))),
+            }
+        }
     };
     tracing::debug!(took_ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "wasm component compiled");
     out

@@ -42,7 +42,8 @@ pub enum WasmAllocator {
     /// Each instance allocates its memory when it starts (default: no memory reserved ahead).
     #[default]
     OnDemand,
-    /// A pooling allocator reserves slots ahead (a long-running host with many wasm events).
+    /// A pooling allocator reserves slots ahead, and each hook's next fresh instance is made
+    /// before its next event (a long-running host with many wasm events).
     Pooled,
 }
 
@@ -307,12 +308,18 @@ fn wasm_runtime_in(
             WasmAllocator::OnDemand => Allocator::OnDemand,
             WasmAllocator::Pooled => Allocator::Pooling,
         };
-        match WasmRuntime::new(WasmOptions { allocator, ..WasmOptions::from_env() }) {
+        // A pooled runtime serves many events (the daemon): it also prepares instances ahead.
+        let pooled = allocator == Allocator::Pooling;
+        match WasmRuntime::new(WasmOptions { allocator, prepare_instances: pooled, ..WasmOptions::from_env() }) {
             Ok(rt) => Ok(rt),
             Err(e) if allocator == Allocator::Pooling => {
                 tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
-                WasmRuntime::new(WasmOptions { allocator: Allocator::OnDemand, ..WasmOptions::from_env() })
-                    .map_err(|e| e.to_string())
+                WasmRuntime::new(WasmOptions {
+                    allocator: Allocator::OnDemand,
+                    prepare_instances: true,
+                    ..WasmOptions::from_env()
+                })
+                .map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
         }

@@ -104,6 +104,7 @@ pub(crate) fn lab_options() -> WasmOptions {
         allocator: Allocator::OnDemand,
         compiler: Compiler::Child(PathBuf::from(super::support::bin())),
         compile_memory_mb: COMPILE_MEMORY_MB,
+        prepare_instances: false,
     }
 }
 
@@ -991,6 +992,130 @@ fn pooling_allocator_decides_too() {
     for _ in 0..3 {
         assert_eq!(decided(rt.run(&run, &GuestEvent::new(&e)).result).permission, Some(Permission::Deny));
     }
+}
+
+/// A long-lived runtime (`prepare_instances`, as the daemon has it) makes each hook's next
+/// instance before its next event. Every event still gets an instance no event saw before,
+/// with every limit of a fresh one; a failing instantiation stays the event's failure; spares
+/// are per component and limits, and forgotten with the loaded components.
+#[test]
+fn prepared_instances_are_fresh_for_every_event_and_keep_every_limit() {
+    let lab = Lab::new();
+    let rt = WasmRuntime::new(WasmOptions {
+        cache_dir: Some(lab.cache_dir()),
+        allocator: Allocator::Pooling,
+        prepare_instances: true,
+        ..lab_options()
+    })
+    .unwrap();
+    let ready = |n: usize| {
+        let t = Instant::now();
+        while rt.prepared_instances().ready != n {
+            assert!(t.elapsed() < Duration::from_secs(20), "{:?} ready, waiting for {n}", rt.prepared_instances());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    let used = || rt.prepared_instances().used;
+
+    // Denies if this instance was called before (its global survives between calls).
+    let once = lab.component(
+        "once",
+        hook_wat(
+            &format!(
+                "(global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+                 (if (result i32) (i32.gt_u (global.get $calls) (i32.const 1))
+                   (then (call $ok (i32.const {DENY}) (i32.const 1024) (i32.const 6) (i32.const -1) (i32.const -1)))
+                   (else (call $ok (i32.const {ALLOW}) (i32.const 1032) (i32.const 5) (i32.const -1) (i32.const -1))))"
+            ),
+            r#"(global $calls (mut i32) (i32.const 0)) (data (i32.const 1024) "reused") (data (i32.const 1032) "fresh")"#,
+            "",
+        )
+        .as_bytes(),
+    );
+    let run = lab.run(&once);
+    for i in 0..20u64 {
+        let d = decided(call_in(&rt, &run, &bash_event("ls")));
+        assert_eq!((d.permission, d.reason.as_deref()), (Some(Permission::Allow), Some("fresh")), "event {i}");
+        assert_eq!(used(), i, "event {i} got the instance prepared after event {}", i.max(1) - 1);
+        ready(1);
+    }
+    // Another label, same component and limits: the same spare serves it.
+    let relabeled = WasmRun { label: "[wasm other]".into(), ..run.clone() };
+    assert_eq!(decided(call_in(&rt, &relabeled, &bash_event("ls"))).reason.as_deref(), Some("fresh"));
+    assert_eq!(used(), 20);
+    ready(1);
+    // Other limits: a spare of their own.
+    let small = WasmRun { memory_mb: Some(8), ..run.clone() };
+    assert_eq!(decided(call_in(&rt, &small, &bash_event("ls"))).reason.as_deref(), Some("fresh"));
+    assert_eq!(used(), 20);
+    ready(2);
+
+    // The deadline is the call's own, however long the spare waited.
+    let spin = lab.component("loop", hook_wat("(loop $l (br $l)) unreachable", "", "").as_bytes());
+    let mut spin_run = lab.run(&spin);
+    spin_run.timeout = Duration::from_millis(200);
+    for i in 0..2 {
+        let start = Instant::now();
+        let f = failed(call_in(&rt, &spin_run, &bash_event("ls")));
+        assert_eq!(f.kind, FailureKind::Timeout, "{}", f.message);
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(5), "event {i}: {took:?}");
+        ready(3);
+        std::thread::sleep(Duration::from_millis(300)); // Longer than the deadline.
+    }
+    assert_eq!(used(), 21);
+
+    // Fuel: what a fresh instance has after instantiation.
+    let mut fueled = lab.run(&spin);
+    fueled.fuel = Some(100_000);
+    fueled.timeout = Duration::from_secs(30);
+    for _ in 0..2 {
+        assert_eq!(failed(call_in(&rt, &fueled, &bash_event("ls"))).kind, FailureKind::OutOfFuel);
+        ready(4);
+    }
+    assert_eq!(used(), 22);
+
+    // Memory: the limit of the run.
+    let bomb = lab.component(
+        "bomb",
+        hook_wat("(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable", "", "")
+            .as_bytes(),
+    );
+    let mut bomb_run = lab.run(&bomb);
+    bomb_run.memory_mb = Some(8);
+    for _ in 0..2 {
+        let f = failed(call_in(&rt, &bomb_run, &bash_event("ls")));
+        assert_eq!(f.kind, FailureKind::ResourceLimit, "{}", f.message);
+        ready(5);
+    }
+    assert_eq!(used(), 23);
+
+    // An instantiation that traps: every event reports it; nothing is prepared.
+    let trap = lab.component(
+        "start-trap",
+        hook_wat(
+            &format!("(call $ok (i32.const {ALLOW}) (i32.const -1) (i32.const -1) (i32.const -1) (i32.const -1))"),
+            "(func $boom unreachable) (start $boom)",
+            "",
+        )
+        .as_bytes(),
+    );
+    for _ in 0..3 {
+        let f = failed(call_in(&rt, &lab.run(&trap), &bash_event("ls")));
+        assert_eq!(f.kind, FailureKind::Trap, "{}", f.message);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rt.prepared_instances().ready, 5);
+    assert_eq!(used(), 23);
+
+    // A changed component never gets the old one's spare.
+    std::fs::write(&once, wat::parse_str(answering(DENY)).unwrap()).unwrap();
+    assert_eq!(decided(call_in(&rt, &run, &bash_event("ls"))).permission, Some(Permission::Deny));
+    assert_eq!(used(), 23);
+    ready(6);
+
+    rt.clear_loaded();
+    assert_eq!(rt.prepared_instances().ready, 0);
 }
 
 /// A wasm hook and a command hook on the same event run concurrently and fold together.

@@ -1,0 +1,227 @@
+//! Prepared instances: in a long-lived process (the daemon), the next event's fresh instance of
+//! a hook is made before that event arrives, and a used instance is dropped after its answer
+//! went out, both on one background thread. The event path then pays for the call alone.
+//!
+//! Owns: at most one spare instance per (component, engine, limits) and the thread that makes
+//! and drops them.
+//!
+//! Promises:
+//! - A spare is exactly what the event path would have made: a new `Store` and instance, set up
+//!   from the same `WasmRun` limits (memory, fuel, deadline) by the same code
+//!   (`LoadedComponent::instantiate`), that has seen no event. It is taken out of the map by
+//!   one event and never handed out again; a used instance is only ever dropped. Isolation
+//!   between events is the fresh-instance rule, unchanged.
+//! - A spare's fuel is what a fresh instance has left after instantiation (the same store, the
+//!   same start-up code), and the call's deadline is set when the call starts, as without
+//!   spares.
+//! - Failures stay on the event path: an instantiation that fails (a trap, a limit, the
+//!   deadline) leaves no spare, so the event instantiates itself and reports it; such a key is
+//!   not prepared again until the runtime forgets its loaded components.
+//! - Never slower than instantiating on the event path by more than a lock: an event whose
+//!   spare is still being made waits for it only because it was begun earlier (and only the
+//!   first such event waits); otherwise the event instantiates for itself.
+//! - Bounded: [`MAX_SPARES`] spares at most (then all are dropped and made again on demand);
+//!   the thread ends with the runtime.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::{LoadedComponent, WasmInstance, WasmRun, lock};
+
+/// At most this many spares are kept (one per distinct hook component and limits).
+const MAX_SPARES: usize = 64;
+
+/// What makes two runs' fresh instances interchangeable: the same component (by content) in
+/// the same engine, with the same limits. The hook's label is not part of it (it is set when
+/// the spare is taken).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    sha256: String,
+    fueled_engine: bool,
+    timeout: Duration,
+    memory_mb: Option<u64>,
+    fuel: Option<u64>,
+}
+
+impl Key {
+    fn of(loaded: &LoadedComponent, run: &WasmRun) -> Key {
+        Key {
+            sha256: loaded.sha256.clone(),
+            fueled_engine: loaded.fuel,
+            timeout: run.timeout,
+            memory_mb: run.memory_mb,
+            fuel: run.fuel,
+        }
+    }
+}
+
+/// One event done: the instance it used (dropped off the event path) and the run whose next
+/// instance to make.
+struct Job {
+    used: Option<Box<WasmInstance>>,
+    loaded: LoadedComponent,
+    run: WasmRun,
+}
+
+#[derive(Default)]
+struct Shelf {
+    spares: HashMap<Key, WasmInstance>,
+    /// Keys whose spare is being made, and those an event is waiting for.
+    making: HashSet<Key>,
+    awaited: HashSet<Key>,
+    /// Keys whose instantiation failed: not tried again off the event path.
+    failed: HashSet<Key>,
+    /// Bumped by `clear`: a spare begun before it is not kept.
+    generation: u64,
+}
+
+/// The shelf and the signal that a spare was finished.
+#[derive(Default)]
+struct Shared {
+    shelf: Mutex<Shelf>,
+    finished: Condvar,
+}
+
+/// The spares and the channel to the thread that makes them.
+pub(super) struct Prepared {
+    shared: Arc<Shared>,
+    jobs: Mutex<Sender<Job>>,
+    /// Spares handed to events so far.
+    used: AtomicU64,
+}
+
+impl Prepared {
+    /// Starts the thread (`hookhost-wasm-prep`); it ends when this is dropped.
+    pub(super) fn start() -> std::io::Result<Prepared> {
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = channel();
+        let s = shared.clone();
+        std::thread::Builder::new().name("hookhost-wasm-prep".into()).spawn(move || work(&s, &rx))?;
+        Ok(Prepared { shared, jobs: Mutex::new(tx), used: AtomicU64::new(0) })
+    }
+
+    /// The spare for `hook`'s limits (taken: no one else gets it), to run as `run` (the same,
+    /// with what is left of the deadline after a load). When that spare is being made, the first
+    /// event to ask waits for it: it was begun before this event, so it is ready sooner than an
+    /// instance this event would begin now.
+    pub(super) fn take(&self, loaded: &LoadedComponent, hook: &WasmRun, run: &WasmRun) -> Option<WasmInstance> {
+        let key = Key::of(loaded, hook);
+        let mut shelf = lock(&self.shared.shelf);
+        if !shelf.spares.contains_key(&key) && shelf.making.contains(&key) && shelf.awaited.insert(key.clone()) {
+            let until = std::time::Instant::now() + run.timeout;
+            while shelf.making.contains(&key) {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                shelf = self.shared.finished.wait_timeout(shelf, left).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            shelf.awaited.remove(&key);
+        }
+        let mut instance = shelf.spares.remove(&key)?;
+        drop(shelf);
+        self.used.fetch_add(1, Ordering::Relaxed);
+        instance.store.data_mut().label.clone_from(&run.label);
+        instance.run = run.clone();
+        Some(instance)
+    }
+
+    /// After an event: prepares the next instance for this run and drops `used`, off the event
+    /// path.
+    pub(super) fn after(&self, used: WasmInstance, loaded: &LoadedComponent, run: &WasmRun) {
+        let job = Job { used: Some(Box::new(used)), loaded: loaded.clone(), run: run.clone() };
+        // A send fails only when the thread is gone (it panicked): the instance is dropped here
+        // and events instantiate for themselves.
+        let _ = lock(&self.jobs).send(job);
+    }
+
+    /// Drops every spare and forgets failures (the loaded components were forgotten).
+    pub(super) fn clear(&self) {
+        let mut shelf = lock(&self.shared.shelf);
+        let old = std::mem::take(&mut shelf.spares);
+        shelf.failed.clear();
+        shelf.generation += 1;
+        drop(shelf);
+        drop(old);
+    }
+
+    /// How many spares are ready, and how many events got one so far.
+    pub(super) fn counts(&self) -> super::PreparedCounts {
+        super::PreparedCounts { ready: lock(&self.shared.shelf).spares.len(), used: self.used.load(Ordering::Relaxed) }
+    }
+}
+
+fn work(shared: &Shared, jobs: &Receiver<Job>) {
+    while let Ok(Job { used, loaded, run }) = jobs.recv() {
+        let key = Key::of(&loaded, &run);
+        let generation = {
+            let mut s = lock(&shared.shelf);
+            if s.spares.contains_key(&key) || s.failed.contains(&key) || !s.making.insert(key.clone()) {
+                None
+            } else {
+                Some(s.generation)
+            }
+        };
+        if let Some(generation) = generation {
+            let made = loaded.instantiate(&run);
+            let mut s = lock(&shared.shelf);
+            s.making.remove(&key);
+            match made {
+                Ok(_) if s.generation != generation => {}
+                Ok(instance) => {
+                    if s.spares.len() >= MAX_SPARES {
+                        s.spares.clear();
+                    }
+                    s.spares.insert(key, instance);
+                }
+                Err(f) => {
+                    tracing::debug!(hook = %run.label, "wasm instance not prepared: {}", f.message);
+                    s.failed.insert(key);
+                }
+            }
+            drop(s);
+            shared.finished.notify_all();
+        }
+        // The used instance goes after the next one is ready: the event path never waits for it.
+        drop(used);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_separate_what_a_fresh_instance_depends_on() {
+        let run = WasmRun {
+            label: "[wasm a]".into(),
+            component: "/a.wasm".into(),
+            sha256: None,
+            timeout: Duration::from_secs(5),
+            memory_mb: None,
+            fuel: None,
+        };
+        let key = |sha: &str, fueled: bool, run: &WasmRun| Key {
+            sha256: sha.into(),
+            fueled_engine: fueled,
+            timeout: run.timeout,
+            memory_mb: run.memory_mb,
+            fuel: run.fuel,
+        };
+        let base = key("aa", false, &run);
+        let relabeled = WasmRun { label: "[wasm b]".into(), component: "/b.wasm".into(), ..run.clone() };
+        assert_eq!(base, key("aa", false, &relabeled), "label and path are not part of it");
+        for other in [
+            key("bb", false, &run),
+            key("aa", true, &run),
+            key("aa", false, &WasmRun { timeout: Duration::from_secs(6), ..run.clone() }),
+            key("aa", false, &WasmRun { memory_mb: Some(8), ..run.clone() }),
+            key("aa", false, &WasmRun { fuel: Some(1000), ..run.clone() }),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+}
