@@ -404,6 +404,9 @@ impl WasmRuntime {
             Ok(i) => i,
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
         };
+        if let Some(p) = &self.inner.prepared {
+            p.prepare_next(&loaded, full);
+        }
         let instantiated_at = start.elapsed();
         let out = instance.handle(event);
         tracing::debug!(
@@ -416,7 +419,7 @@ impl WasmRuntime {
             "wasm hook ran"
         );
         if let Some(p) = &self.inner.prepared {
-            p.after(instance, &loaded, full);
+            p.discard(instance);
         }
         out
     }

@@ -1,6 +1,7 @@
 //! Prepared instances: in a long-lived process (the daemon), the next event's fresh instance of
-//! a hook is made before that event arrives, and a used instance is dropped after its answer
-//! went out, both on one background thread. The event path then pays for the call alone.
+//! a hook is made before that event arrives (while the current event's call runs), and a used
+//! instance is dropped after its answer went out, both on one background thread. The event
+//! path then pays for the call alone.
 //!
 //! Owns: at most one spare instance per (component, engine, limits) and the thread that makes
 //! and drops them.
@@ -58,12 +59,11 @@ impl Key {
     }
 }
 
-/// One event done: the instance it used (dropped off the event path) and the run whose next
-/// instance to make.
-struct Job {
-    used: Option<Box<WasmInstance>>,
-    loaded: LoadedComponent,
-    run: WasmRun,
+enum Job {
+    /// Make the next instance for this run.
+    Prepare(LoadedComponent, WasmRun),
+    /// An instance an event used: dropped off the event path.
+    Drop(Box<WasmInstance>),
 }
 
 #[derive(Default)]
@@ -129,13 +129,17 @@ impl Prepared {
         Some(instance)
     }
 
-    /// After an event: prepares the next instance for this run and drops `used`, off the event
-    /// path.
-    pub(super) fn after(&self, used: WasmInstance, loaded: &LoadedComponent, run: &WasmRun) {
-        let job = Job { used: Some(Box::new(used)), loaded: loaded.clone(), run: run.clone() };
-        // A send fails only when the thread is gone (it panicked): the instance is dropped here
-        // and events instantiate for themselves.
-        let _ = lock(&self.jobs).send(job);
+    /// When an event has its instance: the next one for this run is made while it calls (on
+    /// another core), so that an event right after it finds it ready.
+    pub(super) fn prepare_next(&self, loaded: &LoadedComponent, run: &WasmRun) {
+        // A send fails only when the thread is gone (it panicked): events then instantiate for
+        // themselves.
+        let _ = lock(&self.jobs).send(Job::Prepare(loaded.clone(), run.clone()));
+    }
+
+    /// After an event: its instance is dropped off the event path (here if the thread is gone).
+    pub(super) fn discard(&self, used: WasmInstance) {
+        let _ = lock(&self.jobs).send(Job::Drop(Box::new(used)));
     }
 
     /// Drops every spare and forgets failures (the loaded components were forgotten).
@@ -155,7 +159,14 @@ impl Prepared {
 }
 
 fn work(shared: &Shared, jobs: &Receiver<Job>) {
-    while let Ok(Job { used, loaded, run }) = jobs.recv() {
+    while let Ok(job) = jobs.recv() {
+        let (loaded, run) = match job {
+            Job::Drop(used) => {
+                drop(used);
+                continue;
+            }
+            Job::Prepare(loaded, run) => (loaded, run),
+        };
         let key = Key::of(&loaded, &run);
         let generation = {
             let mut s = lock(&shared.shelf);
@@ -185,8 +196,6 @@ fn work(shared: &Shared, jobs: &Receiver<Job>) {
             drop(s);
             shared.finished.notify_all();
         }
-        // The used instance goes after the next one is ready: the event path never waits for it.
-        drop(used);
     }
 }
 
