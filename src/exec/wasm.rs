@@ -110,7 +110,13 @@ pub struct WasmOptions {
     /// its answer, on a background thread (`prepared`): for processes that serve many events
     /// (the daemon). Off for one-shot `dispatch`, which serves one.
     pub prepare_instances: bool,
+    /// How long a prepared instance may wait for its event before it is dropped (its memory
+    /// returned): [`PREPARED_IDLE`] by default.
+    pub prepared_idle: Duration,
 }
+
+/// The default [`WasmOptions::prepared_idle`]: ten minutes.
+pub const PREPARED_IDLE: Duration = prepared::SPARE_IDLE;
 
 /// Where compiling happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +177,7 @@ impl WasmOptions {
             compiler: Compiler::detect(),
             compile_memory_mb: COMPILE_MEMORY_MB,
             prepare_instances: false,
+            prepared_idle: PREPARED_IDLE,
         }
     }
 }
@@ -308,7 +315,10 @@ impl WasmRuntime {
             }
         }
         let prepared = if options.prepare_instances {
-            Some(prepared::Prepared::start().map_err(|e| WasmError(format!("cannot start the instance thread: {e}")))?)
+            Some(
+                prepared::Prepared::start(options.prepared_idle)
+                    .map_err(|e| WasmError(format!("cannot start the instance thread: {e}")))?,
+            )
         } else {
             None
         };

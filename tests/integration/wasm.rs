@@ -105,6 +105,7 @@ pub(crate) fn lab_options() -> WasmOptions {
         compiler: Compiler::Child(PathBuf::from(super::support::bin())),
         compile_memory_mb: COMPILE_MEMORY_MB,
         prepare_instances: false,
+        prepared_idle: hookhost::exec::wasm::PREPARED_IDLE,
     }
 }
 
@@ -1108,14 +1109,36 @@ fn prepared_instances_are_fresh_for_every_event_and_keep_every_limit() {
     assert_eq!(rt.prepared_instances().ready, 5);
     assert_eq!(used(), 23);
 
-    // A changed component never gets the old one's spare.
+    // A changed component never gets the old one's spare, and its new version's spare replaces
+    // both of the old version's (two limits).
     std::fs::write(&once, wat::parse_str(answering(DENY)).unwrap()).unwrap();
     assert_eq!(decided(call_in(&rt, &run, &bash_event("ls"))).permission, Some(Permission::Deny));
     assert_eq!(used(), 23);
-    ready(6);
+    ready(4);
 
     rt.clear_loaded();
     assert_eq!(rt.prepared_instances().ready, 0);
+
+    // A spare no event takes is dropped after `prepared_idle`.
+    let idle = WasmRuntime::new(WasmOptions {
+        allocator: Allocator::Pooling,
+        prepare_instances: true,
+        prepared_idle: Duration::from_millis(300),
+        ..lab_options()
+    })
+    .unwrap();
+    let good = lab.component("good-idle", answering(ALLOW).as_bytes());
+    assert_eq!(decided(call_in(&idle, &lab.run(&good), &bash_event("ls"))).permission, Some(Permission::Allow));
+    let t = Instant::now();
+    while idle.prepared_instances().ready == 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "no spare made");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    while idle.prepared_instances().ready != 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "the untaken spare was kept");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(t.elapsed() >= Duration::from_millis(250), "dropped after {:?}", t.elapsed());
 }
 
 /// A wasm hook and a command hook on the same event run concurrently and fold together.

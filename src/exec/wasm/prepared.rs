@@ -21,19 +21,24 @@
 //! - Never slower than instantiating on the event path by more than a lock: an event whose
 //!   spare is still being made waits for it only because it was begun earlier (and only the
 //!   first such event waits); otherwise the event instantiates for itself.
-//! - Bounded: [`MAX_SPARES`] spares at most (then all are dropped and made again on demand);
-//!   the thread ends with the runtime.
+//! - Bounded: [`MAX_SPARES`] spares at most (then all are dropped and made again on demand); a
+//!   spare of a file's earlier version is dropped when one of its new version is made, and one
+//!   untaken for `WasmOptions::prepared_idle` ([`SPARE_IDLE`] by default) is dropped; the
+//!   thread ends with the runtime.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{LoadedComponent, WasmInstance, WasmRun, lock};
 
 /// At most this many spares are kept (one per distinct hook component and limits).
 const MAX_SPARES: usize = 64;
+/// A spare no event took for this long is dropped (its memory returned); the hook's next event
+/// instantiates for itself. (`WasmOptions::prepared_idle`.)
+pub const SPARE_IDLE: Duration = Duration::from_secs(600);
 
 /// What makes two runs' fresh instances interchangeable: the same component (by content) in
 /// the same engine, with the same limits. The hook's label is not part of it (it is set when
@@ -66,9 +71,15 @@ enum Job {
     Drop(Box<WasmInstance>),
 }
 
+/// A spare, and when it was made.
+struct Spare {
+    instance: WasmInstance,
+    made: Instant,
+}
+
 #[derive(Default)]
 struct Shelf {
-    spares: HashMap<Key, WasmInstance>,
+    spares: HashMap<Key, Spare>,
     /// Keys whose spare is being made, and those an event is waiting for.
     making: HashSet<Key>,
     awaited: HashSet<Key>,
@@ -94,12 +105,13 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
-    /// Starts the thread (`hookhost-wasm-prep`); it ends when this is dropped.
-    pub(super) fn start() -> std::io::Result<Prepared> {
+    /// Starts the thread (`hookhost-wasm-prep`), which drops spares untaken for `idle`; it ends
+    /// when this is dropped.
+    pub(super) fn start(idle: Duration) -> std::io::Result<Prepared> {
         let shared = Arc::new(Shared::default());
         let (tx, rx) = channel();
         let s = shared.clone();
-        std::thread::Builder::new().name("hookhost-wasm-prep".into()).spawn(move || work(&s, &rx))?;
+        std::thread::Builder::new().name("hookhost-wasm-prep".into()).spawn(move || work(&s, &rx, idle))?;
         Ok(Prepared { shared, jobs: Mutex::new(tx), used: AtomicU64::new(0) })
     }
 
@@ -111,9 +123,9 @@ impl Prepared {
         let key = Key::of(loaded, hook);
         let mut shelf = lock(&self.shared.shelf);
         if !shelf.spares.contains_key(&key) && shelf.making.contains(&key) && shelf.awaited.insert(key.clone()) {
-            let until = std::time::Instant::now() + run.timeout;
+            let until = Instant::now() + run.timeout;
             while shelf.making.contains(&key) {
-                let left = until.saturating_duration_since(std::time::Instant::now());
+                let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
                 }
@@ -121,7 +133,7 @@ impl Prepared {
             }
             shelf.awaited.remove(&key);
         }
-        let mut instance = shelf.spares.remove(&key)?;
+        let mut instance = shelf.spares.remove(&key)?.instance;
         drop(shelf);
         self.used.fetch_add(1, Ordering::Relaxed);
         instance.store.data_mut().label.clone_from(&run.label);
@@ -158,14 +170,21 @@ impl Prepared {
     }
 }
 
-fn work(shared: &Shared, jobs: &Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
+fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
+    loop {
+        let job = match jobs.recv_timeout(idle.min(Duration::from_secs(60))) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        drop(expire(shared, idle));
         let (loaded, run) = match job {
-            Job::Drop(used) => {
+            None => continue,
+            Some(Job::Drop(used)) => {
                 drop(used);
                 continue;
             }
-            Job::Prepare(loaded, run) => (loaded, run),
+            Some(Job::Prepare(loaded, run)) => (loaded, run),
         };
         let key = Key::of(&loaded, &run);
         let generation = {
@@ -176,27 +195,44 @@ fn work(shared: &Shared, jobs: &Receiver<Job>) {
                 Some(s.generation)
             }
         };
-        if let Some(generation) = generation {
-            let made = loaded.instantiate(&run);
-            let mut s = lock(&shared.shelf);
-            s.making.remove(&key);
-            match made {
-                Ok(_) if s.generation != generation => {}
-                Ok(instance) => {
-                    if s.spares.len() >= MAX_SPARES {
-                        s.spares.clear();
-                    }
-                    s.spares.insert(key, instance);
+        let Some(generation) = generation else { continue };
+        let made = loaded.instantiate(&run);
+        let mut s = lock(&shared.shelf);
+        s.making.remove(&key);
+        let mut dropped = Vec::new();
+        match made {
+            Ok(_) if s.generation != generation => {}
+            Ok(instance) => {
+                if s.spares.len() >= MAX_SPARES {
+                    dropped.extend(s.spares.drain().map(|(_, spare)| spare));
                 }
-                Err(f) => {
-                    tracing::debug!(hook = %run.label, "wasm instance not prepared: {}", f.message);
-                    s.failed.insert(key);
-                }
+                // Spares of an earlier version of this file are of no use any more.
+                let stale: Vec<Key> = s
+                    .spares
+                    .iter()
+                    .filter(|(k, spare)| spare.instance.run.component == run.component && k.sha256 != key.sha256)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                dropped.extend(stale.iter().filter_map(|k| s.spares.remove(k)));
+                s.spares.insert(key, Spare { instance, made: Instant::now() });
             }
-            drop(s);
-            shared.finished.notify_all();
+            Err(f) => {
+                tracing::debug!(hook = %run.label, "wasm instance not prepared: {}", f.message);
+                s.failed.insert(key);
+            }
         }
+        drop(s);
+        shared.finished.notify_all();
+        drop(dropped);
     }
+}
+
+/// Takes the spares no event took within `idle` off the shelf (the caller drops them, unlocked).
+fn expire(shared: &Shared, idle: Duration) -> Vec<Spare> {
+    let mut s = lock(&shared.shelf);
+    let old: Vec<Key> =
+        s.spares.iter().filter(|(_, spare)| spare.made.elapsed() >= idle).map(|(k, _)| k.clone()).collect();
+    old.iter().filter_map(|k| s.spares.remove(k)).collect()
 }
 
 #[cfg(test)]
