@@ -136,6 +136,26 @@ pub fn read_with_metadata(path: &Path, opts: &ReadOptions) -> Result<(Vec<u8>, s
     })
 }
 
+/// [`read_with_metadata`], mapped instead of copied (`sandbox::MappedFile`: read-only, private,
+/// populated within the deadline): for large files read whole once, such as precompile cache
+/// entries.
+pub(crate) fn map_with_metadata(
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<(crate::exec::sandbox::MappedFile, std::fs::Metadata), ReadError> {
+    let (p, o) = (path.to_path_buf(), opts.clone());
+    run_with_deadline(path, opts.deadline, move || {
+        let (f, meta) = open_checked(&p, &o)?;
+        let len = usize::try_from(meta.len()).map_err(|_| ReadError::TooLarge {
+            path: p.clone(),
+            len: meta.len(),
+            limit: o.max_bytes,
+        })?;
+        let map = crate::exec::sandbox::MappedFile::map(&f, len).map_err(|e| io_err(&p, e))?;
+        Ok((map, meta))
+    })
+}
+
 /// [`read`], with a missing file as `Ok(None)`.
 pub fn read_optional(path: &Path, opts: &ReadOptions) -> Result<Option<Vec<u8>>, ReadError> {
     match read(path, opts) {
@@ -395,6 +415,41 @@ mod tests {
 
     fn opts(links: Links) -> ReadOptions {
         ReadOptions::new(links, 1024)
+    }
+
+    /// A mapped file holds exactly the file's bytes, and keeps them when the file is replaced
+    /// by rename (as the precompile cache replaces entries) or removed; an empty file maps to
+    /// no bytes; links, FIFOs and files over the limit are refused like a read refuses them.
+    #[test]
+    fn a_mapped_file_is_its_bytes_and_is_refused_like_a_read() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("entry");
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&f, &bytes).unwrap();
+        let (map, meta) = map_with_metadata(&f, &ReadOptions::new(Links::NoFollow, 1 << 20)).unwrap();
+        assert_eq!(meta.len(), bytes.len() as u64);
+        assert_eq!(&map[..], &bytes[..]);
+        let next = t.path().join("next");
+        std::fs::write(&next, b"another entry").unwrap();
+        std::fs::rename(&next, &f).unwrap();
+        assert_eq!(&map[..], &bytes[..], "the mapped file is the one that was opened");
+        std::fs::remove_file(&f).unwrap();
+        assert_eq!(&map[..], &bytes[..]);
+        drop(map);
+
+        let empty = t.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(map_with_metadata(&empty, &opts(Links::NoFollow)).unwrap().0.is_empty());
+        let big = t.path().join("big");
+        std::fs::write(&big, vec![0u8; 2048]).unwrap();
+        assert!(matches!(map_with_metadata(&big, &opts(Links::NoFollow)), Err(ReadError::TooLarge { .. })));
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&empty, &link).unwrap();
+        assert!(matches!(map_with_metadata(&link, &opts(Links::NoFollow)), Err(ReadError::Symlink { .. })));
+        let fifo = t.path().join("fifo");
+        plant_fifo(&fifo);
+        let e = must_return("fifo", move || map_with_metadata(&fifo, &opts(Links::Follow)).map(|_| ())).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
     }
 
     #[test]

@@ -26,8 +26,10 @@
 //!   running as root writes its own; a non-root process reads the system cache
 //!   [`SYSTEM_CACHE_DIR`] and never touches a cache of its own user, whom the agent runs as).
 //!   An entry is bound to its component (a header naming the engine's compatibility hash, the
-//!   component's sha256 and the artifact's digest: BLAKE3-256, or SHA-256 in older entries) and deserialised from the very bytes that
-//!   were checked, never from a file reopened by path. Anything else is compiled for this
+//!   component's sha256 and the artifact's digest: BLAKE3-256, or SHA-256 in older entries),
+//!   opened once and mapped read-only, and deserialised from the very mapped bytes that were
+//!   checked, never from a file reopened by path (only root, who could write a forged entry
+//!   just as well, could change them in between). Anything else is compiled for this
 //!   process only. A version 1 entry that loads is rewritten as version 2 by a process that
 //!   writes the cache.
 //! - A trusted cache also keeps an identity record per component file (`source_records`): a
@@ -1474,13 +1476,13 @@ impl DiskCache {
     }
 
     /// The cached component for `sha256`, or `None` (missing, or rejected: logged, and removed
-    /// when this process writes the cache). The entry is read once, as a bounded regular file
-    /// that is not a link, owned by root and writable by no one else; its header must name this
-    /// engine and this component, its artifact must hash to the header's digest, and exactly
-    /// those bytes are deserialised.
+    /// when this process writes the cache). The entry is opened once and mapped (not copied), as
+    /// a bounded regular file that is not a link, owned by root and writable by no one else; its
+    /// header must name this engine and this component, its artifact must hash to the header's
+    /// digest, and exactly those mapped bytes are deserialised.
     fn get(&self, engine: &Engine, compat: &str, sha256: &str) -> Option<Component> {
         let path = self.entry_path(compat, sha256);
-        let bytes = self.read_root_only(&path, MAX_ARTIFACT_BYTES + 4096, "entry")?;
+        let bytes = self.root_only(&path, MAX_ARTIFACT_BYTES + 4096, "entry", crate::readfile::map_with_metadata)?;
         let read_at = std::time::Instant::now();
         let verdict = (|| -> Result<Component, String> {
             let bytes = bytes?;
@@ -1530,8 +1532,22 @@ impl DiskCache {
     /// root's alone (owned by another uid, or writable by group or others). A file read is
     /// marked as used (`cache_trim`).
     fn read_root_only(&self, path: &Path, max_bytes: u64, what: &str) -> Option<Result<Vec<u8>, String>> {
+        self.root_only(path, max_bytes, what, crate::readfile::read_with_metadata)
+    }
+
+    /// [`read_root_only`](Self::read_root_only) with `read` getting the bytes (read, or mapped).
+    fn root_only<B>(
+        &self,
+        path: &Path,
+        max_bytes: u64,
+        what: &str,
+        read: impl FnOnce(
+            &Path,
+            &crate::readfile::ReadOptions,
+        ) -> Result<(B, std::fs::Metadata), crate::readfile::ReadError>,
+    ) -> Option<Result<B, String>> {
         let opts = crate::readfile::ReadOptions::new(crate::readfile::Links::NoFollow, max_bytes);
-        let (bytes, meta) = match crate::readfile::read_with_metadata(path, &opts) {
+        let (bytes, meta) = match read(path, &opts) {
             Ok(x) => x,
             Err(e) if e.is_not_found() => return None,
             Err(e) => {

@@ -1,6 +1,6 @@
-//! The sandbox of command hooks: the only module with `unsafe` (which is also why the one unsafe
-//! call of the WebAssembly runner, loading precompiled native code, lives here:
-//! `deserialize_component`).
+//! The sandbox of command hooks: the only module with `unsafe` (which is also why the unsafe
+//! calls of the WebAssembly runner live here: loading precompiled native code,
+//! `deserialize_component`, and mapping a precompile cache entry, `MappedFile`).
 //!
 //! Every sandboxed hook process gets, in this order, in its `pre_exec` (`child`: a forked copy
 //! of a multi-threaded process, so no allocation, no locks, no logging — everything is prepared
@@ -995,6 +995,77 @@ fn members(dir: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// A whole regular file mapped read-only and private (`MAP_POPULATE`: its pages are in place
+/// when this returns), unmapped on drop. The precompile cache's entries are read this way: no
+/// copy into a fresh buffer (whose pages each cost a fault) before wasmtime copies the artifact
+/// into its own code memory.
+pub(crate) struct MappedFile {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only, owned by this value alone and only ever read through `&[u8]`,
+// so moving it to or sharing it with another thread is like doing so with a `Box<[u8]>`.
+unsafe impl Send for MappedFile {}
+// SAFETY: as above: shared access is read-only.
+unsafe impl Sync for MappedFile {}
+
+impl MappedFile {
+    /// Maps the first `len` bytes of `file` (its size as `fstat` gave it).
+    pub(crate) fn map(file: &std::fs::File, len: usize) -> std::io::Result<MappedFile> {
+        use std::os::fd::AsRawFd;
+        if len == 0 {
+            return Ok(MappedFile { ptr: std::ptr::NonNull::dangling(), len: 0 });
+        }
+        // SAFETY: a new mapping chosen by the kernel (no address given), read-only and private,
+        // of an open descriptor; nothing else refers to that memory. The bytes are trusted only
+        // as far as the caller checks them. Who could change the file under the mapping (a
+        // private mapping still shows later writes to pages not yet copied) or truncate it
+        // (SIGBUS) is whoever may write it: for the precompile cache that is root alone, who
+        // could equally have written a forged entry; hookhost itself replaces entries by rename,
+        // which leaves a mapped file as it was.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(p.cast::<u8>()).ok_or_else(|| std::io::Error::other("mmap returned null"))?;
+        Ok(MappedFile { ptr, len })
+    }
+}
+
+impl std::ops::Deref for MappedFile {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` is a live read-only mapping of `len` bytes (unmapped only on drop, which
+        // needs `&mut self`), so the slice lives no longer than the mapping.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: unmaps exactly the mapping `map` made; no slice of it outlives `self`.
+            unsafe {
+                libc::munmap(self.ptr.as_ptr().cast(), self.len);
+            }
+        }
+    }
+}
+
 pub(crate) fn deserialize_component(
     engine: &wasmtime::Engine,
     artifact: &[u8],
@@ -1002,11 +1073,13 @@ pub(crate) fn deserialize_component(
     // SAFETY: `Component::deserialize` copies `artifact` into executable memory and trusts it to
     // be what an engine with this configuration produced. Callers pass only bytes that are
     // out of the agent's reach: the output of hookhost's own `__compile-wasm` child (same uid as
-    // this process, so no weaker than this process itself), or a precompile cache entry read once
-    // from a root-owned directory no one else can write (`exec::wasm::DiskCache::get`), whose
-    // header binds it to this engine's compatibility hash and to the component's sha256 and whose
-    // artifact matched its digest; these exact bytes are deserialised, never a file reopened by
-    // path. wasmtime itself still rejects artifacts of another version or configuration.
+    // this process, so no weaker than this process itself), or a precompile cache entry opened
+    // once and mapped (`MappedFile`) from a root-owned file in a directory no one else can write
+    // (`exec::wasm::DiskCache::get`), whose header binds it to this engine's compatibility hash
+    // and to the component's sha256 and whose artifact matched its digest; these exact mapped
+    // bytes are deserialised (only root could change them in between, and root could as well
+    // write a forged entry), never a file reopened by path. wasmtime itself still rejects
+    // artifacts of another version or configuration.
     unsafe { wasmtime::component::Component::deserialize(engine, artifact) }
 }
 
