@@ -168,6 +168,7 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
 
+    run_rows("Rust, back to back", &cache, &run, &ev, 10_000, Duration::ZERO);
     run_rows("Rust, 1 ms apart", &cache, &run, &ev, 5_000, Duration::from_millis(1));
 
     one_shot(&cache, &run);

@@ -416,9 +416,7 @@ impl WasmRuntime {
             Ok(i) => i,
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
         };
-        if let Some(p) = &self.inner.prepared {
-            p.prepare_next(&loaded, full);
-        }
+
         let instantiated_at = start.elapsed();
         let out = instance.handle(event);
         tracing::debug!(
@@ -431,7 +429,7 @@ impl WasmRuntime {
             "wasm hook ran"
         );
         if let Some(p) = &self.inner.prepared {
-            p.discard(instance);
+            p.after(instance, &loaded, full);
         }
         out
     }

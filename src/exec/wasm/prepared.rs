@@ -1,5 +1,5 @@
 //! Prepared instances: in a long-lived process (the daemon), the next event's fresh instance of
-//! a hook is made before that event arrives (while the current event's call runs), and a used
+//! a hook is made before that event arrives (after the current event's call), and a used
 //! instance is dropped after its answer went out, both on one background thread. The event
 //! path then pays for the call alone.
 //!
@@ -64,11 +64,12 @@ impl Key {
     }
 }
 
-enum Job {
-    /// Make the next instance for this run.
-    Prepare(LoadedComponent, WasmRun),
-    /// An instance an event used: dropped off the event path.
-    Drop(Box<WasmInstance>),
+/// One event done: the run whose next instance to make, and the instance the event used
+/// (dropped once the next one is made).
+struct Job {
+    loaded: LoadedComponent,
+    run: WasmRun,
+    used: Box<WasmInstance>,
 }
 
 /// A spare, and when it was made.
@@ -141,17 +142,15 @@ impl Prepared {
         Some(instance)
     }
 
-    /// When an event has its instance: the next one for this run is made while it calls (on
-    /// another core), so that an event right after it finds it ready.
-    pub(super) fn prepare_next(&self, loaded: &LoadedComponent, run: &WasmRun) {
-        // A send fails only when the thread is gone (it panicked): events then instantiate for
-        // themselves.
-        let _ = lock(&self.jobs).send(Job::Prepare(loaded.clone(), run.clone()));
-    }
-
-    /// After an event: its instance is dropped off the event path (here if the thread is gone).
-    pub(super) fn discard(&self, used: WasmInstance) {
-        let _ = lock(&self.jobs).send(Job::Drop(Box::new(used)));
+    /// After an event's call: the next instance for this run is made, and `used` dropped, off
+    /// the event path. Not while the call runs: making an instance on the other core while a
+    /// call runs slowed the call by as much as it saved (the kernel interrupts the calling core
+    /// to keep both cores' view of the process's memory in step).
+    pub(super) fn after(&self, used: WasmInstance, loaded: &LoadedComponent, run: &WasmRun) {
+        let job = Job { loaded: loaded.clone(), run: run.clone(), used: Box::new(used) };
+        // A send fails only when the thread is gone (it panicked): the instance is dropped here
+        // and events instantiate for themselves.
+        let _ = lock(&self.jobs).send(job);
     }
 
     /// Drops every spare and forgets failures (the loaded components were forgotten).
@@ -178,14 +177,7 @@ fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
             Err(RecvTimeoutError::Disconnected) => break,
         };
         drop(expire(shared, idle));
-        let (loaded, run) = match job {
-            None => continue,
-            Some(Job::Drop(used)) => {
-                drop(used);
-                continue;
-            }
-            Some(Job::Prepare(loaded, run)) => (loaded, run),
-        };
+        let Some(Job { loaded, run, used }) = job else { continue };
         let key = Key::of(&loaded, &run);
         let generation = {
             let mut s = lock(&shared.shelf);
@@ -195,7 +187,10 @@ fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
                 Some(s.generation)
             }
         };
-        let Some(generation) = generation else { continue };
+        let Some(generation) = generation else {
+            drop(used);
+            continue;
+        };
         let made = loaded.instantiate(&run);
         let mut s = lock(&shared.shelf);
         s.making.remove(&key);
@@ -224,6 +219,9 @@ fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
         drop(s);
         shared.finished.notify_all();
         drop(dropped);
+        // The used instance goes after the next one is ready: an event right after this one
+        // waits for no more than that.
+        drop(used);
     }
 }
 
