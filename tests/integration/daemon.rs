@@ -630,6 +630,31 @@ fn sigterm_finishes_in_flight_events_then_exits() {
     assert!(d.log_text().contains("finishing in-flight events"));
 }
 
+/// The daemon serves a WebAssembly hook from instances it made ahead of the events (its log
+/// says `prepared=true`), each new for its event: a component that answers differently on a
+/// reused instance answers "fresh" every time, back to back and with pauses.
+#[test]
+fn the_daemon_serves_wasm_events_from_fresh_instances_made_ahead() {
+    let env = Env::new();
+    let component = env.path().join("once.wasm");
+    std::fs::write(&component, wat::parse_str(super::wasm::fresh_or_reused()).unwrap()).unwrap();
+    env.write("user", &hook_settings("PreToolUse", "Bash", json!([{"type": "wasm", "component": component}])));
+    let d = Daemon::start_with(&env, &env.path().join("d.sock"), &[], &[("RUST_LOG", "hookhost::exec::wasm=debug")]);
+    for i in 0..20 {
+        let r = d.event(&bash_event(&format!("echo {i}")));
+        assert_eq!(decision(&r), "allow", "event {i}: {r:?}");
+        if i % 2 == 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    let log = d.log_text();
+    let ran: Vec<&str> = log.lines().filter(|l| l.contains("wasm hook ran")).collect();
+    assert_eq!(ran.len(), 20, "{log}");
+    let prepared = ran.iter().filter(|l| l.contains("prepared=true")).count();
+    assert!(prepared >= 15, "{prepared} of 20 events got an instance made ahead:\n{log}");
+    assert!(ran[0].contains("prepared=false"), "the first event has none yet: {}", ran[0]);
+}
+
 #[test]
 fn a_changed_wasm_component_is_reloaded_by_the_warm_daemon_and_its_pin_still_holds() {
     let env = Env::new();

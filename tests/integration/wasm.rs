@@ -97,6 +97,21 @@ pub(crate) fn answering(decision: i32) -> String {
     )
 }
 
+/// Allows with reason "fresh" on an instance's first call, denies with "reused" on a later one
+/// (a global counts the calls): an instance used for two events gives itself away.
+pub(crate) fn fresh_or_reused() -> String {
+    hook_wat(
+        &format!(
+            "(global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+             (if (result i32) (i32.gt_u (global.get $calls) (i32.const 1))
+               (then (call $ok (i32.const {DENY}) (i32.const 1024) (i32.const 6) (i32.const -1) (i32.const -1)))
+               (else (call $ok (i32.const {ALLOW}) (i32.const 1032) (i32.const 5) (i32.const -1) (i32.const -1))))"
+        ),
+        r#"(global $calls (mut i32) (i32.const 0)) (data (i32.const 1024) "reused") (data (i32.const 1032) "fresh")"#,
+        "",
+    )
+}
+
 /// A test runtime's options: compiled in the real `hookhost __compile-wasm` child.
 pub(crate) fn lab_options() -> WasmOptions {
     WasmOptions {
@@ -1018,21 +1033,7 @@ fn prepared_instances_are_fresh_for_every_event_and_keep_every_limit() {
     };
     let used = || rt.prepared_instances().used;
 
-    // Denies if this instance was called before (its global survives between calls).
-    let once = lab.component(
-        "once",
-        hook_wat(
-            &format!(
-                "(global.set $calls (i32.add (global.get $calls) (i32.const 1)))
-                 (if (result i32) (i32.gt_u (global.get $calls) (i32.const 1))
-                   (then (call $ok (i32.const {DENY}) (i32.const 1024) (i32.const 6) (i32.const -1) (i32.const -1)))
-                   (else (call $ok (i32.const {ALLOW}) (i32.const 1032) (i32.const 5) (i32.const -1) (i32.const -1))))"
-            ),
-            r#"(global $calls (mut i32) (i32.const 0)) (data (i32.const 1024) "reused") (data (i32.const 1032) "fresh")"#,
-            "",
-        )
-        .as_bytes(),
-    );
+    let once = lab.component("once", fresh_or_reused().as_bytes());
     let run = lab.run(&once);
     for i in 0..20u64 {
         let d = decided(call_in(&rt, &run, &bash_event("ls")));
