@@ -397,26 +397,35 @@ impl WasmRuntime {
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
         };
         let loaded_at = start.elapsed();
-        // A compile spent part of the hook's deadline: the call gets the rest.
-        let Some(left) = run.timeout.checked_sub(loaded_at).filter(|d| !d.is_zero()) else {
+        // A spare made for this hook's limits, waited for at most what is left of its deadline.
+        let full = run;
+        let spare = (self.inner.prepared.as_ref())
+            .and_then(|p| p.take(&loaded, full, full.timeout.saturating_sub(start.elapsed())));
+        let prepared = spare.is_some();
+        // A compile (or the wait for a spare) spent part of the hook's deadline: the call gets
+        // the rest.
+        let Some(left) = full.timeout.checked_sub(start.elapsed()).filter(|d| !d.is_zero()) else {
             return WasmOutcome {
                 result: HookResult::Failed(HookFailure::new(
                     FailureKind::Timeout,
-                    format!("loading the component used up its {:.3}s deadline", run.timeout.as_secs_f64()),
+                    format!("loading the component used up its {:.3}s deadline", full.timeout.as_secs_f64()),
                 )),
                 stderr_head: None,
             };
         };
-        let full = run;
-        let run = &WasmRun { timeout: left, ..run.clone() };
-        // A spare made for this hook's limits; its call gets what is left of the deadline.
-        let spare = self.inner.prepared.as_ref().and_then(|p| p.take(&loaded, full, run));
-        let prepared = spare.is_some();
-        let mut instance = match spare.map_or_else(|| loaded.instantiate(run), Ok) {
+        let run = &WasmRun { timeout: left, ..full.clone() };
+        let instance = match spare {
+            Some(mut spare) => {
+                spare.store.data_mut().label.clone_from(&run.label);
+                spare.run = run.clone();
+                Ok(spare)
+            }
+            None => loaded.instantiate(run),
+        };
+        let mut instance = match instance {
             Ok(i) => i,
             Err(f) => return WasmOutcome { result: HookResult::Failed(f), stderr_head: None },
         };
-
         let instantiated_at = start.elapsed();
         let out = instance.handle(event);
         tracing::debug!(

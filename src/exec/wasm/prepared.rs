@@ -116,15 +116,15 @@ impl Prepared {
         Ok(Prepared { shared, jobs: Mutex::new(tx), used: AtomicU64::new(0) })
     }
 
-    /// The spare for `hook`'s limits (taken: no one else gets it), to run as `run` (the same,
-    /// with what is left of the deadline after a load). When that spare is being made, the first
-    /// event to ask waits for it: it was begun before this event, so it is ready sooner than an
-    /// instance this event would begin now.
-    pub(super) fn take(&self, loaded: &LoadedComponent, hook: &WasmRun, run: &WasmRun) -> Option<WasmInstance> {
+    /// The spare for `hook`'s limits (taken: no one else gets it). When that spare is being
+    /// made, the first event to ask waits for it, at most `wait`: it was begun before this
+    /// event, so it is ready sooner than an instance this event would begin now. The caller sets
+    /// the spare's label and what is left of the deadline.
+    pub(super) fn take(&self, loaded: &LoadedComponent, hook: &WasmRun, wait: Duration) -> Option<WasmInstance> {
         let key = Key::of(loaded, hook);
         let mut shelf = lock(&self.shared.shelf);
         if !shelf.spares.contains_key(&key) && shelf.making.contains(&key) && shelf.awaited.insert(key.clone()) {
-            let until = Instant::now() + run.timeout;
+            let until = Instant::now() + wait;
             while shelf.making.contains(&key) {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -134,11 +134,9 @@ impl Prepared {
             }
             shelf.awaited.remove(&key);
         }
-        let mut instance = shelf.spares.remove(&key)?.instance;
+        let instance = shelf.spares.remove(&key)?.instance;
         drop(shelf);
         self.used.fetch_add(1, Ordering::Relaxed);
-        instance.store.data_mut().label.clone_from(&run.label);
-        instance.run = run.clone();
         Some(instance)
     }
 
