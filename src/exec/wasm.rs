@@ -452,7 +452,6 @@ struct EngineHost {
     /// The same configuration with Cranelift, built at the first compile on a thread of this
     /// process (`Compiler::Thread`).
     compiler: OnceLock<Result<Engine, String>>,
-    allocator: Allocator,
     /// Hex of the engine's precompile compatibility hash.
     compat: String,
     fuel: bool,
@@ -567,7 +566,6 @@ impl EngineHost {
         Ok(EngineHost {
             engine,
             compiler: OnceLock::new(),
-            allocator: options.allocator,
             compat,
             fuel,
             by_path: Mutex::new(HashMap::new()),
@@ -733,7 +731,7 @@ impl EngineHost {
         caches: &[DiskCache],
         budget: &Budget,
     ) -> Result<Component, HookFailure> {
-        let artifact = compile_bounded(&self.compiler, (self.allocator, self.fuel), bytes, budget)?;
+        let artifact = compile_bounded(&self.compiler, self.fuel, bytes, budget)?;
         // SAFETY is argued at `deserialize_component`: these bytes come from our own compile.
         let component = super::sandbox::deserialize_component(&self.engine, &artifact)
             .map_err(|e| load_failure(format!("the compiled component does not load: {e:#}")))?;
@@ -797,13 +795,16 @@ fn check_pin(path: &Path, actual: &str, pin: Option<&str>) -> Result<(), HookFai
 #[cfg(feature = "compile")]
 fn compat_key(engine: &Engine, _fuel: bool) -> String {
     let mut h = ShaHasher(Sha256::new());
+    // Without a compiler, wasmtime's hash leaves out Cranelift's settings, and its check at load
+    // accepts any optimisation level: bump this tag whenever `engine_config` changes one.
     std::hash::Hash::hash(&"hookhost loader 1", &mut h);
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
     std::hash::Hash::hash(&native_cpu_features(), &mut h);
     hex(&h.0.finalize())[..32].to_string()
 }
 
-/// The CPU features Cranelift's native flags depend on, as detected on this machine.
+/// The CPU features Cranelift's native flags depend on (cranelift-native 0.135's
+/// `infer_native_flags`), as detected on this machine.
 #[cfg(feature = "compile")]
 fn native_cpu_features() -> Vec<&'static str> {
     let mut v = vec![std::env::consts::ARCH];
@@ -829,7 +830,9 @@ fn native_cpu_features() -> Vec<&'static str> {
             "avx512vl",
             "avx512dq",
             "avx512bitalg",
-            "avx512vbmi"
+            "avx512vbmi",
+            "avxvnni",
+            "avx512vnni"
         );
     }
     #[cfg(target_arch = "aarch64")]
@@ -837,7 +840,7 @@ fn native_cpu_features() -> Vec<&'static str> {
         macro_rules! detect {
             ($($f:tt),*) => { $( if std::arch::is_aarch64_feature_detected!($f) { v.push($f); } )* };
         }
-        detect!("lse", "paca", "pacg", "fp16");
+        detect!("lse", "paca", "pacg", "fp16", "dotprod", "i8mm");
     }
     v
 }
@@ -852,20 +855,22 @@ fn compat_key(_engine: &Engine, fuel: bool) -> String {
 }
 
 /// Compiles `bytes` into a serialized artifact within `budget` (module documentation).
-/// `compiler` is the engine a compile on this process's thread uses, built at first use from
-/// `setup` (allocator, fuel).
+/// `compiler` is the engine a compile on this process's thread uses, built at first use (on
+/// demand, like `__compile-wasm`: the allocator is not part of what makes an artifact load, and
+/// a second pool would only reserve memory).
 fn compile_bounded(
     compiler: &OnceLock<Result<Engine, String>>,
-    setup: (Allocator, bool),
+    fuel: bool,
     bytes: &[u8],
     budget: &Budget,
 ) -> Result<Vec<u8>, HookFailure> {
     let started = std::time::Instant::now();
-    let (allocator, fuel) = setup;
     let out = match &budget.compiler {
         Compiler::Child(exe) => compile_in_child(exe, bytes, fuel, budget),
         Compiler::Thread => {
-            match compiler.get_or_init(|| Engine::new(&engine_config(allocator, fuel)).map_err(|e| format!("{e:#}"))) {
+            match compiler
+                .get_or_init(|| Engine::new(&engine_config(Allocator::OnDemand, fuel)).map_err(|e| format!("{e:#}")))
+            {
                 Ok(engine) => compile_on_thread(engine, bytes, budget),
                 Err(e) => Err(load_failure(format!("cannot start the WebAssembly compiler: {e}"))),
             }

@@ -16,26 +16,35 @@
 //!   same start-up code), and the call's deadline is set when the call starts, as without
 //!   spares.
 //! - Failures stay on the event path: an instantiation that fails (a trap, a limit, the
-//!   deadline) leaves no spare, so the event instantiates itself and reports it; such a key is
-//!   not prepared again until the runtime forgets its loaded components.
+//!   deadline, a panic) leaves no spare, so the event instantiates itself and reports it; such
+//!   a key is not prepared again for [`RETRY_FAILED`]. If the thread is gone, no event waits
+//!   for it.
 //! - Never slower than instantiating on the event path by more than a lock: an event whose
 //!   spare is still being made waits for it only because it was begun earlier (and only the
 //!   first such event waits); otherwise the event instantiates for itself.
-//! - Bounded: [`MAX_SPARES`] spares at most (then all are dropped and made again on demand); a
-//!   spare of a file's earlier version is dropped when one of its new version is made, and one
-//!   untaken for `WasmOptions::prepared_idle` ([`SPARE_IDLE`] by default) is dropped; the
-//!   thread ends with the runtime.
+//! - Bounded: [`MAX_SPARES`] spares at most (then the oldest goes); a spare of a file's
+//!   earlier version is dropped when one of its new version is made, and one untaken for
+//!   `WasmOptions::prepared_idle` ([`SPARE_IDLE`] by default) is dropped; at most
+//!   [`MAX_QUEUED`] events wait for the thread (beyond, an event drops its own instance and
+//!   nothing is made for it); when the runtime goes, the thread makes nothing more, drops what
+//!   is queued, and ends.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{LoadedComponent, WasmInstance, WasmRun, lock};
 
-/// At most this many spares are kept (one per distinct hook component and limits).
+/// At most this many spares are kept (one per distinct hook component and limits); beyond, the
+/// oldest goes.
 const MAX_SPARES: usize = 64;
+/// At most this many events wait for the thread: beyond, an event drops its instance itself and
+/// no spare is made for it (the thread is behind; its queue holds used instances' memory).
+const MAX_QUEUED: usize = 64;
+/// A key whose instantiation failed off the event path is tried again after this long.
+const RETRY_FAILED: Duration = Duration::from_secs(60);
 /// A spare no event took for this long is dropped (its memory returned); the hook's next event
 /// instantiates for itself. (`WasmOptions::prepared_idle`.)
 pub const SPARE_IDLE: Duration = Duration::from_secs(600);
@@ -84,8 +93,9 @@ struct Shelf {
     /// Keys whose spare is being made, and those an event is waiting for.
     making: HashSet<Key>,
     awaited: HashSet<Key>,
-    /// Keys whose instantiation failed: not tried again off the event path.
-    failed: HashSet<Key>,
+    /// Keys whose instantiation failed off the event path, and when: not tried again there for
+    /// [`RETRY_FAILED`].
+    failed: HashMap<Key, Instant>,
     /// Bumped by `clear`: a spare begun before it is not kept.
     generation: u64,
 }
@@ -95,14 +105,25 @@ struct Shelf {
 struct Shared {
     shelf: Mutex<Shelf>,
     finished: Condvar,
+    /// Set when the runtime goes: the thread makes nothing more, it only drops.
+    closing: AtomicBool,
+    /// Cleared when the thread ends (however it ends): no event waits for it any more.
+    gone: AtomicBool,
 }
 
 /// The spares and the channel to the thread that makes them.
 pub(super) struct Prepared {
     shared: Arc<Shared>,
-    jobs: Mutex<Sender<Job>>,
+    jobs: Mutex<SyncSender<Job>>,
     /// Spares handed to events so far.
     used: AtomicU64,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // The queued jobs are still delivered: the thread drops their instances and stops.
+        self.shared.closing.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Prepared {
@@ -110,7 +131,7 @@ impl Prepared {
     /// when this is dropped.
     pub(super) fn start(idle: Duration) -> std::io::Result<Prepared> {
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(MAX_QUEUED);
         let s = shared.clone();
         std::thread::Builder::new().name("hookhost-wasm-prep".into()).spawn(move || work(&s, &rx, idle))?;
         Ok(Prepared { shared, jobs: Mutex::new(tx), used: AtomicU64::new(0) })
@@ -125,7 +146,7 @@ impl Prepared {
         let mut shelf = lock(&self.shared.shelf);
         if !shelf.spares.contains_key(&key) && shelf.making.contains(&key) && shelf.awaited.insert(key.clone()) {
             let until = Instant::now() + wait;
-            while shelf.making.contains(&key) {
+            while shelf.making.contains(&key) && !self.shared.gone.load(Ordering::SeqCst) {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -146,9 +167,9 @@ impl Prepared {
     /// to keep both cores' view of the process's memory in step).
     pub(super) fn after(&self, used: WasmInstance, loaded: &LoadedComponent, run: &WasmRun) {
         let job = Job { loaded: loaded.clone(), run: run.clone(), used: Box::new(used) };
-        // A send fails only when the thread is gone (it panicked): the instance is dropped here
-        // and events instantiate for themselves.
-        let _ = lock(&self.jobs).send(job);
+        // A full queue (the thread is behind) or a thread that is gone: the instance is dropped
+        // here and no spare is made for this event.
+        let _ = lock(&self.jobs).try_send(job);
     }
 
     /// Drops every spare and forgets failures (the loaded components were forgotten).
@@ -168,6 +189,17 @@ impl Prepared {
 }
 
 fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
+    /// However the thread ends (its channel closed, or a panic in a drop), no event waits for
+    /// it any more and no key stays marked as being made.
+    struct Gone<'a>(&'a Shared);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            self.0.gone.store(true, Ordering::SeqCst);
+            lock(&self.0.shelf).making.clear();
+            self.0.finished.notify_all();
+        }
+    }
+    let _gone = Gone(shared);
     loop {
         let job = match jobs.recv_timeout(idle.min(Duration::from_secs(60))) {
             Ok(job) => Some(job),
@@ -176,10 +208,15 @@ fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
         };
         drop(expire(shared, idle));
         let Some(Job { loaded, run, used }) = job else { continue };
+        if shared.closing.load(Ordering::SeqCst) {
+            drop(used);
+            continue;
+        }
         let key = Key::of(&loaded, &run);
         let generation = {
             let mut s = lock(&shared.shelf);
-            if s.spares.contains_key(&key) || s.failed.contains(&key) || !s.making.insert(key.clone()) {
+            let failed_lately = s.failed.get(&key).is_some_and(|at| at.elapsed() < RETRY_FAILED);
+            if s.spares.contains_key(&key) || failed_lately || !s.making.insert(key.clone()) {
                 None
             } else {
                 Some(s.generation)
@@ -189,16 +226,16 @@ fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
             drop(used);
             continue;
         };
-        let made = loaded.instantiate(&run);
+        // A panic while instantiating is a failure like any other, never a key left marked.
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loaded.instantiate(&run)))
+            .unwrap_or_else(|_| Err(crate::decision::HookFailure::new(crate::decision::FailureKind::Io, "panicked")));
         let mut s = lock(&shared.shelf);
         s.making.remove(&key);
         let mut dropped = Vec::new();
         match made {
-            Ok(_) if s.generation != generation => {}
+            _ if s.generation != generation => {}
             Ok(instance) => {
-                if s.spares.len() >= MAX_SPARES {
-                    dropped.extend(s.spares.drain().map(|(_, spare)| spare));
-                }
+                s.failed.remove(&key);
                 // Spares of an earlier version of this file are of no use any more.
                 let stale: Vec<Key> = s
                     .spares
@@ -207,11 +244,16 @@ fn work(shared: &Shared, jobs: &Receiver<Job>, idle: Duration) {
                     .map(|(k, _)| k.clone())
                     .collect();
                 dropped.extend(stale.iter().filter_map(|k| s.spares.remove(k)));
+                if s.spares.len() >= MAX_SPARES
+                    && let Some(oldest) = s.spares.iter().min_by_key(|(_, spare)| spare.made).map(|(k, _)| k.clone())
+                {
+                    dropped.extend(s.spares.remove(&oldest));
+                }
                 s.spares.insert(key, Spare { instance, made: Instant::now() });
             }
             Err(f) => {
                 tracing::debug!(hook = %run.label, "wasm instance not prepared: {}", f.message);
-                s.failed.insert(key);
+                s.failed.insert(key, Instant::now());
             }
         }
         drop(s);
