@@ -136,13 +136,14 @@ pub fn read_with_metadata(path: &Path, opts: &ReadOptions) -> Result<(Vec<u8>, s
     })
 }
 
-/// [`read_with_metadata`], mapped instead of copied (`sandbox::MappedFile`: read-only, private,
-/// populated within the deadline): for large files read whole once, such as precompile cache
-/// entries.
-pub(crate) fn map_with_metadata(
+/// [`read_with_metadata`], mapped instead of copied: `map` maps the checked descriptor's `len`
+/// bytes (the precompile cache passes `exec::sandbox::MappedFile::map`: read-only, private,
+/// populated, so the pages are in place within the deadline). For large files read whole once.
+pub(crate) fn map_with_metadata<M: Send + 'static>(
     path: &Path,
     opts: &ReadOptions,
-) -> Result<(crate::exec::sandbox::MappedFile, std::fs::Metadata), ReadError> {
+    map: fn(&File, usize) -> std::io::Result<M>,
+) -> Result<(M, std::fs::Metadata), ReadError> {
     let (p, o) = (path.to_path_buf(), opts.clone());
     run_with_deadline(path, opts.deadline, move || {
         let (f, meta) = open_checked(&p, &o)?;
@@ -151,8 +152,8 @@ pub(crate) fn map_with_metadata(
             len: meta.len(),
             limit: o.max_bytes,
         })?;
-        let map = crate::exec::sandbox::MappedFile::map(&f, len).map_err(|e| io_err(&p, e))?;
-        Ok((map, meta))
+        let mapped = map(&f, len).map_err(|e| io_err(&p, e))?;
+        Ok((mapped, meta))
     })
 }
 
@@ -417,6 +418,9 @@ mod tests {
         ReadOptions::new(links, 1024)
     }
 
+    const MAP: fn(&File, usize) -> std::io::Result<crate::exec::sandbox::MappedFile> =
+        crate::exec::sandbox::MappedFile::map;
+
     /// A mapped file holds exactly the file's bytes, and keeps them when the file is replaced
     /// by rename (as the precompile cache replaces entries) or removed; an empty file maps to
     /// no bytes; links, FIFOs and files over the limit are refused like a read refuses them.
@@ -426,7 +430,7 @@ mod tests {
         let f = t.path().join("entry");
         let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&f, &bytes).unwrap();
-        let (map, meta) = map_with_metadata(&f, &ReadOptions::new(Links::NoFollow, 1 << 20)).unwrap();
+        let (map, meta) = map_with_metadata(&f, &ReadOptions::new(Links::NoFollow, 1 << 20), MAP).unwrap();
         assert_eq!(meta.len(), bytes.len() as u64);
         assert_eq!(&map[..], &bytes[..]);
         let next = t.path().join("next");
@@ -439,16 +443,17 @@ mod tests {
 
         let empty = t.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
-        assert!(map_with_metadata(&empty, &opts(Links::NoFollow)).unwrap().0.is_empty());
+        assert!(map_with_metadata(&empty, &opts(Links::NoFollow), MAP).unwrap().0.is_empty());
         let big = t.path().join("big");
         std::fs::write(&big, vec![0u8; 2048]).unwrap();
-        assert!(matches!(map_with_metadata(&big, &opts(Links::NoFollow)), Err(ReadError::TooLarge { .. })));
+        assert!(matches!(map_with_metadata(&big, &opts(Links::NoFollow), MAP), Err(ReadError::TooLarge { .. })));
         let link = t.path().join("link");
         std::os::unix::fs::symlink(&empty, &link).unwrap();
-        assert!(matches!(map_with_metadata(&link, &opts(Links::NoFollow)), Err(ReadError::Symlink { .. })));
+        assert!(matches!(map_with_metadata(&link, &opts(Links::NoFollow), MAP), Err(ReadError::Symlink { .. })));
         let fifo = t.path().join("fifo");
         plant_fifo(&fifo);
-        let e = must_return("fifo", move || map_with_metadata(&fifo, &opts(Links::Follow)).map(|_| ())).unwrap_err();
+        let e =
+            must_return("fifo", move || map_with_metadata(&fifo, &opts(Links::Follow), MAP).map(|_| ())).unwrap_err();
         assert!(e.to_string().contains("a FIFO"), "{e}");
     }
 

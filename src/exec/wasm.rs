@@ -1494,7 +1494,10 @@ impl DiskCache {
     /// digest, and exactly those mapped bytes are deserialised.
     fn get(&self, engine: &Engine, compat: &str, sha256: &str) -> Option<Component> {
         let path = self.entry_path(compat, sha256);
-        let bytes = self.root_only(&path, MAX_ARTIFACT_BYTES + 4096, "entry", crate::readfile::map_with_metadata)?;
+        let map = |p: &Path, o: &crate::readfile::ReadOptions| {
+            crate::readfile::map_with_metadata(p, o, super::sandbox::MappedFile::map)
+        };
+        let bytes = self.root_only(&path, MAX_ARTIFACT_BYTES + 4096, "entry", map)?;
         let read_at = std::time::Instant::now();
         let verdict = (|| -> Result<Component, String> {
             let bytes = bytes?;

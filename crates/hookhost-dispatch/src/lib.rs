@@ -240,6 +240,13 @@ pub fn verify_listener(socket: &Path, s: &UnixStream, bin: Option<&Path>) -> Res
         let theirs = std::fs::metadata(format!("/proc/{pid}/exe"));
         let ours = std::fs::metadata(bin);
         let same = matches!((&theirs, &ours), (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino());
+        if !same && pid > 0 && exited(pid) {
+            // Killed between accepting and this check: it is not there to be checked.
+            return Err(Failure::Unavailable(format!(
+                "the hookhost daemon at {} went away: its process (pid {pid}) exited before it could be checked",
+                socket.display()
+            )));
+        }
         if !same {
             return Err(Failure::Unavailable(format!(
                 "the process listening at {} (pid {pid}) is not the hookhost binary {} (another build, or a \
@@ -250,6 +257,15 @@ pub fn verify_listener(socket: &Path, s: &UnixStream, bin: Option<&Path>) -> Res
         }
     }
     Ok(Listener { uid, pid, same_user: uid == me })
+}
+
+/// Whether process `pid` has exited (gone, or a zombie not yet reaped).
+fn exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold anything.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// What to send.
@@ -412,5 +428,21 @@ mod tests {
         assert_eq!(sa.parent().unwrap(), auto_dir());
         assert!(auto_socket(&dir.join("missing")).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A live process has not exited; one that exited has, before it is reaped (a zombie: a
+    /// killed daemon its parent has not waited for yet) and after.
+    #[test]
+    fn exited_tells_a_live_process_from_a_dead_one() {
+        assert!(!exited(std::process::id() as i32));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let t = std::time::Instant::now();
+        while !exited(pid) {
+            assert!(t.elapsed() < std::time::Duration::from_secs(10), "`true` never exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+        assert!(exited(pid));
     }
 }
