@@ -14,7 +14,9 @@
 //!   byte is read); the read itself stops at the limit too (a file that grows while read);
 //! - the whole open-check-read runs under a deadline on a worker thread, so a file system that
 //!   never answers (FUSE, a dead NFS server) costs the caller the deadline, not the event: the
-//!   stuck worker is abandoned and the read is an error;
+//!   stuck worker is abandoned and the read is an error; a file mapped instead of read
+//!   ([`map_with_metadata`], the precompile cache's entries) is mapped with its pages populated
+//!   on that thread, under the same deadline;
 //! - every refusal is a [`ReadError`] that names the path and what it is.
 //!
 //! It does not decide what a refusal means: callers turn it into a located settings error, a
