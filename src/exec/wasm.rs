@@ -785,8 +785,6 @@ fn check_pin(path: &Path, actual: &str, pin: Option<&str>) -> Result<(), HookFai
     }
 }
 
-/// The cache key of everything about the engine that makes an artifact loadable: a digest of
-/// `Engine::precompile_compatibility_hash` (wasmtime version, `Config`, compiler settings).
 /// The key of this engine's entries: wasmtime's compatibility hash of the loading engine (its
 /// version, tunables and wasm features; without a compiler it leaves out Cranelift's flags)
 /// and the CPU features Cranelift compiles for on this machine. A key that matched an

@@ -308,18 +308,17 @@ fn wasm_runtime_in(
             WasmAllocator::OnDemand => Allocator::OnDemand,
             WasmAllocator::Pooled => Allocator::Pooling,
         };
-        // A pooled runtime serves many events (the daemon): it also prepares instances ahead.
+        // A pooled runtime serves many events (the daemon): it also prepares instances ahead,
+        // with the pool or, when that is unavailable, without it.
         let pooled = allocator == Allocator::Pooling;
-        match WasmRuntime::new(WasmOptions { allocator, prepare_instances: pooled, ..WasmOptions::from_env() }) {
+        let runtime = |allocator| {
+            WasmRuntime::new(WasmOptions { allocator, prepare_instances: pooled, ..WasmOptions::from_env() })
+        };
+        match runtime(allocator) {
             Ok(rt) => Ok(rt),
-            Err(e) if allocator == Allocator::Pooling => {
+            Err(e) if pooled => {
                 tracing::warn!(error = %e, "pooled WebAssembly runtime unavailable; allocating on demand");
-                WasmRuntime::new(WasmOptions {
-                    allocator: Allocator::OnDemand,
-                    prepare_instances: true,
-                    ..WasmOptions::from_env()
-                })
-                .map_err(|e| e.to_string())
+                runtime(Allocator::OnDemand).map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
         }

@@ -107,14 +107,14 @@ struct Shared {
     finished: Condvar,
     /// Set when the runtime goes: the thread makes nothing more, it only drops.
     closing: AtomicBool,
-    /// Cleared when the thread ends (however it ends): no event waits for it any more.
+    /// Set when the thread ends (however it ends): no event waits for it any more.
     gone: AtomicBool,
 }
 
 /// The spares and the channel to the thread that makes them.
 pub(super) struct Prepared {
     shared: Arc<Shared>,
-    jobs: Mutex<SyncSender<Job>>,
+    jobs: SyncSender<Job>,
     /// Spares handed to events so far.
     used: AtomicU64,
 }
@@ -134,7 +134,7 @@ impl Prepared {
         let (tx, rx) = sync_channel(MAX_QUEUED);
         let s = shared.clone();
         std::thread::Builder::new().name("hookhost-wasm-prep".into()).spawn(move || work(&s, &rx, idle))?;
-        Ok(Prepared { shared, jobs: Mutex::new(tx), used: AtomicU64::new(0) })
+        Ok(Prepared { shared, jobs: tx, used: AtomicU64::new(0) })
     }
 
     /// The spare for `hook`'s limits (taken: no one else gets it). When that spare is being
@@ -169,7 +169,7 @@ impl Prepared {
         let job = Job { loaded: loaded.clone(), run: run.clone(), used: Box::new(used) };
         // A full queue (the thread is behind) or a thread that is gone: the instance is dropped
         // here and no spare is made for this event.
-        let _ = lock(&self.jobs).try_send(job);
+        let _ = self.jobs.try_send(job);
     }
 
     /// Drops every spare and forgets failures (the loaded components were forgotten).
