@@ -921,9 +921,7 @@ impl Daemon {
         }
         let mut samples: Vec<Duration> = (0..n)
             .map(|_| {
-                if !gap.is_zero() {
-                    std::thread::sleep(gap);
-                }
+                std::thread::sleep(gap); // No wait at all for a zero gap.
                 once()
             })
             .collect();

@@ -112,6 +112,16 @@ pub(crate) fn fresh_or_reused() -> String {
     )
 }
 
+/// Never returns from `handle`.
+fn spinning() -> String {
+    hook_wat("(loop $l (br $l)) unreachable", "", "")
+}
+
+/// Grows its memory by 1 MiB until refused, then traps.
+fn memory_bomb() -> String {
+    hook_wat("(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable", "", "")
+}
+
 /// A test runtime's options: compiled in the real `hookhost __compile-wasm` child.
 pub(crate) fn lab_options() -> WasmOptions {
     WasmOptions {
@@ -254,7 +264,7 @@ fn guest_error_is_a_failure_with_its_message() {
 #[test]
 fn infinite_loop_is_stopped_at_the_deadline() {
     let lab = Lab::new();
-    let c = lab.component("loop", hook_wat("(loop $l (br $l)) unreachable", "", "").as_bytes());
+    let c = lab.component("loop", spinning().as_bytes());
     let mut run = lab.run(&c);
     run.timeout = Duration::from_millis(200);
     let start = Instant::now();
@@ -267,7 +277,7 @@ fn infinite_loop_is_stopped_at_the_deadline() {
 #[test]
 fn fuel_stops_a_busy_guest() {
     let lab = Lab::new();
-    let c = lab.component("spin", hook_wat("(loop $l (br $l)) unreachable", "", "").as_bytes());
+    let c = lab.component("spin", spinning().as_bytes());
     let mut run = lab.run(&c);
     run.fuel = Some(100_000);
     run.timeout = Duration::from_secs(30);
@@ -284,12 +294,7 @@ fn fuel_stops_a_busy_guest() {
 #[test]
 fn memory_bomb_is_stopped_at_the_limit() {
     let lab = Lab::new();
-    // Grows by 1 MiB until refused, then traps.
-    let c = lab.component(
-        "bomb",
-        hook_wat("(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable", "", "")
-            .as_bytes(),
-    );
+    let c = lab.component("bomb", memory_bomb().as_bytes());
     let mut run = lab.run(&c);
     run.memory_mb = Some(8);
     let f = failed(lab.call(&run, &bash_event("ls")));
@@ -402,7 +407,7 @@ fn a_component_too_expensive_to_compile_is_bounded_and_the_failure_policy_applie
 fn one_shot_dispatch_stops_a_sole_wasm_hook_that_never_returns() {
     let env = Env::new();
     let spin = env.path().join("spin.wasm");
-    std::fs::write(&spin, wat::parse_str(hook_wat("(loop $l (br $l)) unreachable", "", "")).unwrap()).unwrap();
+    std::fs::write(&spin, wat::parse_str(spinning()).unwrap()).unwrap();
     let hook = serde_json::json!([{"type": "wasm", "component": spin, "timeout": 1}]);
     env.write("managed.d/10-wasm.json", &hook_settings("PreToolUse", "Bash", hook));
     env.write("managed.d/20-closed.json", r#"{"failClosed": ["PreToolUse"]}"#);
@@ -1053,7 +1058,7 @@ fn prepared_instances_are_fresh_for_every_event_and_keep_every_limit() {
     ready(2);
 
     // The deadline is the call's own, however long the spare waited.
-    let spin = lab.component("loop", hook_wat("(loop $l (br $l)) unreachable", "", "").as_bytes());
+    let spin = lab.component("loop", spinning().as_bytes());
     let mut spin_run = lab.run(&spin);
     spin_run.timeout = Duration::from_millis(200);
     for i in 0..2 {
@@ -1078,11 +1083,7 @@ fn prepared_instances_are_fresh_for_every_event_and_keep_every_limit() {
     assert_eq!(used(), 22);
 
     // Memory: the limit of the run.
-    let bomb = lab.component(
-        "bomb",
-        hook_wat("(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable", "", "")
-            .as_bytes(),
-    );
+    let bomb = lab.component("bomb", memory_bomb().as_bytes());
     let mut bomb_run = lab.run(&bomb);
     bomb_run.memory_mb = Some(8);
     for _ in 0..2 {
@@ -1147,7 +1148,7 @@ fn prepared_instances_are_fresh_for_every_event_and_keep_every_limit() {
 fn mixed_policy_runs_concurrently_and_folds() {
     let lab = Lab::new();
     let ask = lab.component("allow", answering(ALLOW).as_bytes());
-    let slow_loop = lab.component("slow", hook_wat("(loop $l (br $l)) unreachable", "", "").as_bytes());
+    let slow_loop = lab.component("slow", spinning().as_bytes());
     let settings = serde_json::json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
         {"type": "wasm", "component": ask},
         {"type": "command", "command": "sleep 1; echo '{\"hookSpecificOutput\": {\"hookEventName\": \"PreToolUse\", \"permissionDecision\": \"ask\", \"permissionDecisionReason\": \"sh asks\"}}'"},
