@@ -91,6 +91,13 @@ fn run_rows(name: &str, cache: &std::path::Path, run: &WasmRun, ev: &GuestEvent,
     }
 }
 
+/// This thread's minor page faults so far (copy-on-write and first-touch faults).
+fn minor_faults() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+        .map(|u| u.minor_page_faults())
+        .unwrap_or(0)
+}
+
 fn percentiles(name: &str, f: impl FnMut()) {
     percentiles_n(name, 10_000, f)
 }
@@ -247,13 +254,18 @@ fn languages(cache: &std::path::Path, ev: &GuestEvent) {
         });
         // The parts of a fresh-instance decision, each timed alone.
         let (mut inst, mut first, mut drop_) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut faults_inst, mut faults_first) = (Vec::new(), Vec::new());
         for _ in 0..n {
+            let f0 = minor_faults();
             let t = Instant::now();
             let mut i = loaded.instantiate(&run).unwrap();
             inst.push(t.elapsed());
+            let f1 = minor_faults();
             let t = Instant::now();
             black_box(i.handle(ev));
             first.push(t.elapsed());
+            faults_first.push(minor_faults() - f1);
+            faults_inst.push(f1 - f0);
             let t = Instant::now();
             drop(i);
             drop_.push(t.elapsed());
@@ -263,6 +275,10 @@ fn languages(cache: &std::path::Path, ev: &GuestEvent) {
         {
             v.sort();
             println!("{:<44} p50 {:>7.1} µs", format!("{lang}: {part}"), v[v.len() / 2].as_secs_f64() * 1e6);
+        }
+        for (part, mut v) in [("instantiate", faults_inst), ("first call", faults_first)] {
+            v.sort();
+            println!("{:<44} p50 {:>7} page faults", format!("{lang}: {part}"), v[v.len() / 2]);
         }
         let mut warm = loaded.instantiate(&run).unwrap();
         percentiles_n(&format!("{lang}: call only, warm instance"), n, || {
