@@ -212,7 +212,8 @@ pub enum Command {
     /// Print the man page, hookhost(1), in roff (e.g. `hookhost man > /usr/local/share/man/man1/hookhost.1`).
     Man,
     /// Show where managed settings come from (server, endpoint, none), the server revision,
-    /// the last fetch and its result, and whether the cache verified.
+    /// the last fetch and its result, and whether the cache verified; the revision on disk and
+    /// the live one; the automatic daemon; with --socket, that daemon's view.
     Status(crate::cli::remote::StatusArgs),
     /// Server-managed settings (`remoteSettings` in endpoint-managed settings).
     #[command(subcommand)]

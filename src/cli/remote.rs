@@ -43,7 +43,8 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Also ask the `hookhost serve` daemon on this socket for its live revision of the project.
+    /// Also ask the `hookhost serve` daemon on this socket for its live revision of the project,
+    /// its audit sinks and its WebAssembly instances made ahead of events.
     #[arg(long, env = "HOOKHOST_SOCKET", value_name = "PATH")]
     pub socket: Option<std::path::PathBuf>,
 }
@@ -267,11 +268,14 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
             settings: loc.cli_file.clone().filter(|_| server.same_user),
         };
         let d = match client::request_with(socket, std::time::Duration::from_secs(5), req) {
-            Ok(Reply::Status { revision, sources, errors, age_seconds, pid, projects, ship, .. }) => {
+            Ok(Reply::Status {
+                revision, sources, errors, age_seconds, pid, projects, ship, wasm_prepared, ..
+            }) => {
                 daemon_ship = Some(ship);
                 json!({
                     "socket": socket, "revision": revision, "files": sources.len(), "errors": errors,
                     "revision_age_seconds": age_seconds, "pid": pid, "projects": projects,
+                    "wasm_prepared": wasm_prepared,
                 })
             }
             Ok(other) => json!({"socket": socket, "error": format!("unexpected reply: {other:?}")}),
@@ -319,6 +323,14 @@ pub fn status_cmd(g: &crate::cli::Global, a: &StatusArgs) -> u8 {
                 g("files"),
                 g("errors")
             )),
+        }
+        if let Some(Value::Object(w)) = d.get("wasm_prepared") {
+            let n = |k: &str| w.get(k).and_then(Value::as_u64).unwrap_or(0);
+            o.push_str(&format!(
+                "wasm instances     {} made ahead and ready, {} event(s) served from one\n",
+                n("ready"),
+                n("used")
+            ));
         }
     }
     if let Some(Value::Object(r)) = v.get("remote") {

@@ -88,6 +88,9 @@ pub enum Reply {
         /// Observability (issue 24): the audit shipper's sinks (lag, errors).
         #[serde(default)]
         ship: Vec<crate::audit::ship::SinkStatus>,
+        /// WebAssembly instances made ahead of events (none until a WebAssembly hook ran).
+        #[serde(default)]
+        wasm_prepared: Option<crate::exec::wasm::PreparedCounts>,
     },
     /// The request could not be served.
     Error { message: String },

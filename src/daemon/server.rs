@@ -674,6 +674,7 @@ async fn handle(state: &State, req: Request, peer: Peer) -> Reply {
                     .as_ref()
                     .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
                     .unwrap_or_default(),
+                wasm_prepared: state.host.wasm_prepared_instances(),
             }
         }
     }

@@ -191,8 +191,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("hookhost").join("wasm"))
 }
 
-/// [`WasmRuntime::prepared_instances`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// [`WasmRuntime::prepared_instances`] (also in the daemon's status reply).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreparedCounts {
     /// Spare instances ready now (at most one per hook component and limits).
     pub ready: usize,

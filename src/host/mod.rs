@@ -565,6 +565,16 @@ impl Host {
         self.inner.wasm_runtime()
     }
 
+    /// The instances this host's WebAssembly runtime prepared ahead of events
+    /// ([`WasmRuntime::prepared_instances`]); `None` until a WebAssembly hook built the runtime
+    /// (asking does not build it).
+    pub fn wasm_prepared_instances(&self) -> Option<crate::exec::wasm::PreparedCounts> {
+        match self.inner.wasm_runtime.get() {
+            Some(Ok(rt)) => Some(rt.prepared_instances()),
+            _ => None,
+        }
+    }
+
     /// Runs `fut` to completion from synchronous code (see [`Host::dispatch_blocking`]).
     pub(crate) fn block_on<F>(&self, fut: F) -> Result<F::Output, String>
     where

@@ -653,6 +653,20 @@ fn the_daemon_serves_wasm_events_from_fresh_instances_made_ahead() {
     let prepared = ran.iter().filter(|l| l.contains("prepared=true")).count();
     assert!(prepared >= 15, "{prepared} of 20 events got an instance made ahead:\n{log}");
     assert!(ran[0].contains("prepared=false"), "the first event has none yet: {}", ran[0]);
+
+    // `hookhost status` shows them (JSON and text).
+    let status = |json: bool| {
+        let mut c = env.bare_command(if json { &["status", "--json"] } else { &["status"] });
+        c.env("HOOKHOST_SOCKET", env.path().join("d.sock"));
+        let out = run(c, b"");
+        assert_eq!(out.code, 0, "{out:?}");
+        out
+    };
+    let w = status(true).json()["daemon"]["wasm_prepared"].clone();
+    assert_eq!(w["used"].as_u64(), Some(prepared as u64), "{w}");
+    assert!(w["ready"].as_u64().is_some_and(|n| n <= 1), "{w}");
+    let text = status(false).stdout;
+    assert!(text.contains(&format!("ready, {prepared} event(s) served from one")), "{text}");
 }
 
 #[test]
@@ -788,6 +802,8 @@ fn status_shows_the_live_revision_next_to_the_disk_and_the_daemons() {
     assert_eq!(s["live_revision"], live.as_str());
     assert_eq!(s["settings_revision"], live.as_str(), "disk and live agree");
     assert_eq!(s["daemon"]["revision"], live.as_str());
+    let w = &s["daemon"]["wasm_prepared"];
+    assert!(w.is_null() || w["used"] == 0, "no WebAssembly hook ran: {s}");
     std::fs::write(&project, deny_rule("ls", "forbidden")).unwrap();
     std::thread::sleep(Duration::from_millis(400));
     let s = status();
