@@ -42,6 +42,12 @@ fn spawn_once(v: &Variant) -> Duration {
 /// p50 in ms of `a` and of `b` over `n` rounds of `a` then `b` (after 5 rounds not counted):
 /// each run follows a run of the other, so both start from the same state of the caches.
 fn paired(a: &Variant, b: &Variant, n: usize) -> (f64, f64) {
+    let (x, y) = paired_samples(a, b, n);
+    (ms_at(&x, 0.5), ms_at(&y, 0.5))
+}
+
+/// The sorted times of `a` and of `b` over `n` rounds of `a` then `b` (see [`paired`]).
+fn paired_samples(a: &Variant, b: &Variant, n: usize) -> (Vec<Duration>, Vec<Duration>) {
     let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n + 5 {
         let (da, db) = (spawn_once(a), spawn_once(b));
@@ -52,7 +58,11 @@ fn paired(a: &Variant, b: &Variant, n: usize) -> (f64, f64) {
     }
     x.sort();
     y.sort();
-    (pct(&x, 0.5).as_secs_f64() * 1000.0, pct(&y, 0.5).as_secs_f64() * 1000.0)
+    (x, y)
+}
+
+fn ms_at(sorted: &[Duration], p: f64) -> f64 {
+    pct(sorted, p).as_secs_f64() * 1000.0
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -343,9 +353,24 @@ fn main() {
     let t99 = p99["/bin/true <event"];
     let verdict = |ok: bool| if ok { "MET" } else { "MISSED" };
     println!("\ntargets (issue 23), p50 and p99 over /bin/true <event in this run:");
-    for name in [SMALL, AUTO] {
-        let (a, b) = (get(name) - t, p99[name] - t99);
-        println!("  {name:<44} {a:+.3} ms p50 (<= +0.5), {b:+.3} ms p99 (<= +1.5): {}", verdict(a <= 0.5 && b <= 1.5));
+    // The p99 of the round robin's 200 runs rests on its two slowest: in one run of two, one
+    // of these rows crossed +1.5 ms. The verdict is taken from 1,000 pairs of `/bin/true <event`
+    // and the thin client, each run following one of the other; the round robin's figures are
+    // printed beside it.
+    let n_pairs = iterations.max(1000);
+    for (name, env) in [(SMALL, &thin_env), (AUTO, &auto_env)] {
+        let (tr, th) = paired_samples(
+            &v("/bin/true <event", &["/bin/true"], vec![], true),
+            &v(name, &[&small], env.clone(), true),
+            n_pairs,
+        );
+        let (a, b) = (ms_at(&th, 0.5) - ms_at(&tr, 0.5), ms_at(&th, 0.99) - ms_at(&tr, 0.99));
+        println!(
+            "  {name:<44} {a:+.3} ms p50 (<= +0.5), {b:+.3} ms p99 (<= +1.5): {}   ({n_pairs} pairs; in the round robin {:+.3} / {:+.3})",
+            verdict(a <= 0.5 && b <= 1.5),
+            get(name) - t,
+            p99[name] - t99
+        );
     }
     println!(
         "  one-shot true hook, full sandbox - sandbox off {:+.3} ms p50 (<= +1.5): {}",
