@@ -235,6 +235,12 @@ fn main() {
     // rows run round-robin with the others (its thin client against this daemon).
     let before_bin = std::env::var("HOOKHOST_BEFORE_BIN").ok().filter(|b| Path::new(b).is_file());
     let before = before_bin.as_deref().map(|b| installed(b, &tmp.path().join("before-bin")));
+    // The previous build's thin client, next to it.
+    let before_small = before_bin
+        .as_deref()
+        .map(|b| Path::new(b).with_file_name("hookhost-dispatch"))
+        .filter(|p| p.is_file())
+        .map(|p| installed(&p.to_string_lossy(), &tmp.path().join("before-bin")));
     // The previous build's one-shot rows get state directories of their own (its audit log
     // and settings records), apart from this build's, and a precompile cache of their own:
     // builds whose cache entry formats differ would otherwise rewrite each other's entries.
@@ -265,11 +271,9 @@ fn main() {
         let mut before_thin_env = thin_env.clone();
         before_thin_env.push(("XDG_CACHE_HOME".into(), before_cache(tmp.path())));
         variants.push(v(&format!("before: {THIN}"), &[b, "dispatch"], before_thin_env.clone(), true));
-        // The previous build's thin client, next to it, against this daemon.
-        let before_small = Path::new(before_bin.as_deref().unwrap_or_default()).with_file_name("hookhost-dispatch");
-        if before_small.is_file() {
-            let before_small = installed(&before_small.to_string_lossy(), &tmp.path().join("before-bin"));
-            variants.push(v(&format!("before: {SMALL}"), &[&before_small], before_thin_env, true));
+        // The previous build's thin client against this daemon.
+        if let Some(before_small) = &before_small {
+            variants.push(v(&format!("before: {SMALL}"), &[before_small], before_thin_env, true));
         }
     }
     let auto_socket = {
@@ -624,10 +628,6 @@ fn before_cache(root: &Path) -> String {
     root.join("before-cache").to_string_lossy().into_owned()
 }
 
-/// One policy (deny dangerous Bash commands) as a shell hook and as a WebAssembly hook in Rust,
-/// Python and JavaScript: component size and compile time, one-shot `dispatch` (from the round-
-/// robin table), the warm daemon's round trip and resident memory per loaded hook, and the
-/// in-process decision with both allocators.
 /// A copy of the program `bin` in `dir`, as an install makes it, measured instead of `bin`. A
 /// binary as the linker wrote it starts slower than a copy of it: `dispatch` with no hooks took
 /// about 50 more page faults and 0.2 ms more, which made a fresh build look slower than a copied
@@ -639,6 +639,10 @@ fn installed(bin: &str, dir: &Path) -> String {
     to.to_string_lossy().into_owned()
 }
 
+/// One policy (deny dangerous Bash commands) as a shell hook and as a WebAssembly hook in Rust,
+/// Python and JavaScript: component size and compile time, one-shot `dispatch` (from the round-
+/// robin table), the warm daemon's round trip and resident memory per loaded hook, and the
+/// in-process decision with both allocators.
 fn languages(
     hookhost: &str,
     before: Option<&str>,

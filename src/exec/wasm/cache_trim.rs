@@ -121,7 +121,8 @@ impl DiskCache {
                 dir = %self.dir.display(),
                 unused,
                 over_the_size_limit = over,
-                "wasm precompile cache trimmed (files unused for 30 days; least recently used beyond 2 GiB)"
+                limit_mib = max_bytes >> 20,
+                "wasm precompile cache trimmed (files unused for 30 days; least recently used beyond the size limit)"
             );
         }
         unused + over
