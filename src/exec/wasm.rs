@@ -117,6 +117,17 @@ pub struct WasmOptions {
     pub prepared_idle: Duration,
 }
 
+/// The pooling allocator's slots: see [`WasmRuntime::pool_slots`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSlots {
+    /// Memories and tables of live instances.
+    pub memories: usize,
+    pub tables: usize,
+    /// Free slots whose reset memory or table stays resident for the next instance.
+    pub warm_memories: u32,
+    pub warm_tables: u32,
+}
+
 /// The default [`WasmOptions::prepared_idle`]: ten minutes.
 pub const PREPARED_IDLE: Duration = prepared::SPARE_IDLE;
 
@@ -386,6 +397,19 @@ impl WasmRuntime {
     /// events, and how many events got one so far. Zero without `prepare_instances`.
     pub fn prepared_instances(&self) -> PreparedCounts {
         self.inner.prepared.as_ref().map(|p| p.counts()).unwrap_or_default()
+    }
+
+    /// The pooling allocator's slots (engine without fuel), `None` with the on-demand
+    /// allocator: how many memories and tables are in use, and how many free slots still hold
+    /// a reset, resident memory or table that the next instance of the same component reuses.
+    pub fn pool_slots(&self) -> Option<PoolSlots> {
+        let m = self.inner.plain.engine.pooling_allocator_metrics()?;
+        Some(PoolSlots {
+            memories: m.memories(),
+            tables: m.tables(),
+            warm_memories: m.unused_warm_memories(),
+            warm_tables: m.unused_warm_tables(),
+        })
     }
 
     /// Runs the hook for one event in a fresh instance. Blocks for at most about `run.timeout`

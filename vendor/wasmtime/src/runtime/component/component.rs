@@ -99,6 +99,12 @@ struct ComponentInner {
 
     /// The checksum of the source binary from which the module was compiled.
     checksum: WasmChecksum,
+
+    /// hookhost patch (see vendor/README.md): where each trampoline's wasm-call and array-call
+    /// code starts in the text section, looked up once here. Every instantiation sets up every
+    /// trampoline, and looking each up in `index` (two binary searches) was ~3% of a fresh
+    /// instance of a small wasip2 component.
+    trampoline_offsets: PrimaryMap<TrampolineIndex, (u32, u32)>,
 }
 
 impl fmt::Debug for Component {
@@ -471,6 +477,21 @@ impl Component {
             [ValType::I32],
         ));
 
+        let trampoline_offsets = info
+            .component
+            .trampolines
+            .keys()
+            .map(|idx| {
+                let start = |abi| {
+                    index
+                        .func_loc(FuncKey::ComponentTrampoline(abi, idx))
+                        .expect("every trampoline is compiled for both ABIs")
+                        .start
+                };
+                (start(Abi::Wasm), start(Abi::Array))
+            })
+            .collect();
+
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 id: CompiledModuleId::new(),
@@ -482,6 +503,7 @@ impl Component {
                 index,
                 realloc_func_type,
                 checksum,
+                trampoline_offsets,
             }),
         })
     }
@@ -518,14 +540,11 @@ impl Component {
     }
 
     pub(crate) fn trampoline_ptrs(&self, index: TrampolineIndex) -> AllCallFuncPointers {
-        let wasm_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
-            .unwrap()
-            .cast();
-        let array_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
-            .unwrap()
-            .cast();
+        // hookhost patch: the offsets were looked up once, when the component was made.
+        let (wasm, array) = self.inner.trampoline_offsets[index];
+        let text = self.engine_code().text();
+        let wasm_call = NonNull::from(&text[wasm as usize]).cast();
+        let array_call = NonNull::from(&text[array as usize]).cast();
         AllCallFuncPointers {
             wasm_call,
             array_call,
