@@ -405,7 +405,9 @@ impl Drop for StoreCode {
 /// code pointers, ready to call.
 pub struct ModuleWithCode<'a> {
     module: &'a Module,
-    store_code: &'a StoreCode,
+    /// The text section the store runs (hookhost patch: the text itself, so that a build
+    /// without guest debugging need not look the store's copy up; see `in_store`).
+    text: &'a [u8],
 }
 
 impl<'a> ModuleWithCode<'a> {
@@ -415,12 +417,33 @@ impl<'a> ModuleWithCode<'a> {
         registry: &'a ModuleRegistry,
         module: &'a Module,
     ) -> Option<ModuleWithCode<'a>> {
-        let store_code = registry.store_code(module.engine_code())?;
-        Some(ModuleWithCode { module, store_code })
+        // hookhost patch (see vendor/README.md): without the `debug` feature every store runs
+        // the engine's own copy of the code (`StoreCode::new` makes only `Shared` storage), so
+        // the registry look-up (a B-tree search by address, once per funcref a fresh instance
+        // initialises) is skipped.
+        #[cfg(not(feature = "debug"))]
+        {
+            let _ = registry;
+            Some(ModuleWithCode {
+                module,
+                text: module.engine_code().text(),
+            })
+        }
+        #[cfg(feature = "debug")]
+        {
+            let store_code = registry.store_code(module.engine_code())?;
+            Some(ModuleWithCode {
+                module,
+                text: store_code.text(),
+            })
+        }
     }
 
     pub(crate) fn from_raw(module: &'a Module, store_code: &'a StoreCode) -> ModuleWithCode<'a> {
-        ModuleWithCode { module, store_code }
+        ModuleWithCode {
+            module,
+            text: store_code.text(),
+        }
     }
 
     /// Provide the Module wrapped in this tuple.
@@ -433,6 +456,6 @@ impl<'a> ModuleWithCode<'a> {
     #[inline]
     pub fn function(&self, key: FuncKey) -> &[u8] {
         let range = self.module.compiled_module().function_range(key);
-        &self.store_code.text()[range]
+        &self.text[range]
     }
 }
