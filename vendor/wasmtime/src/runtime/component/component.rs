@@ -101,10 +101,10 @@ struct ComponentInner {
     checksum: WasmChecksum,
 
     /// hookhost patch (see vendor/README.md): where each trampoline's wasm-call and array-call
-    /// code starts in the text section, looked up once here. Every instantiation sets up every
+    /// code is in the text section, looked up once here. Every instantiation sets up every
     /// trampoline, and looking each up in `index` (two binary searches) was ~3% of a fresh
     /// instance of a small wasip2 component.
-    trampoline_offsets: PrimaryMap<TrampolineIndex, (u32, u32)>,
+    trampoline_locs: PrimaryMap<TrampolineIndex, (FunctionLoc, FunctionLoc)>,
 }
 
 impl fmt::Debug for Component {
@@ -477,18 +477,17 @@ impl Component {
             [ValType::I32],
         ));
 
-        let trampoline_offsets = info
+        let trampoline_locs = info
             .component
             .trampolines
             .keys()
             .map(|idx| {
-                let start = |abi| {
-                    index
+                let loc = |abi| {
+                    *index
                         .func_loc(FuncKey::ComponentTrampoline(abi, idx))
                         .expect("every trampoline is compiled for both ABIs")
-                        .start
                 };
-                (start(Abi::Wasm), start(Abi::Array))
+                (loc(Abi::Wasm), loc(Abi::Array))
             })
             .collect();
 
@@ -503,7 +502,7 @@ impl Component {
                 index,
                 realloc_func_type,
                 checksum,
-                trampoline_offsets,
+                trampoline_locs,
             }),
         })
     }
@@ -540,11 +539,10 @@ impl Component {
     }
 
     pub(crate) fn trampoline_ptrs(&self, index: TrampolineIndex) -> AllCallFuncPointers {
-        // hookhost patch: the offsets were looked up once, when the component was made.
-        let (wasm, array) = self.inner.trampoline_offsets[index];
-        let text = self.engine_code().text();
-        let wasm_call = NonNull::from(&text[wasm as usize]).cast();
-        let array_call = NonNull::from(&text[array as usize]).cast();
+        // hookhost patch: the locations were looked up once, when the component was made.
+        let (wasm, array) = &self.inner.trampoline_locs[index];
+        let wasm_call = self.func_loc_to_pointer(wasm).cast();
+        let array_call = self.func_loc_to_pointer(array).cast();
         AllCallFuncPointers {
             wasm_call,
             array_call,

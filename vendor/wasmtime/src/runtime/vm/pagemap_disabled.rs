@@ -43,14 +43,8 @@ pub unsafe fn reset_with_pagemap(
     }
     len = len.checked_sub(keep_resident).unwrap();
 
-    // decommit the rest of it. hookhost patch (see vendor/README.md): only when there is a
-    // rest. The pooling allocator counts every reported region, empty or not, towards its
-    // decommit batch and holds the slot until the batch is flushed: a table no larger than
-    // a page (every table of a wasip2 component), reset by the `memset` above, was kept out
-    // of use for 16 events and then handed to a `process_madvise` of 32 empty regions.
-    if len.byte_count() > 0 {
-        decommit(ptr, len.byte_count());
-    }
+    // decommit the rest of it.
+    decommit(ptr, len.byte_count());
 
     keep_resident.byte_count()
 }

@@ -366,15 +366,11 @@ pub unsafe fn reset_with_pagemap(
     }
 
     // Report everything after the last `walk_end` to the end of memory as
-    // memory that must be decommitted as the scan didn't reach it. hookhost
-    // patch: nothing is reported when the scan reached the end. The pooling
-    // allocator counts every reported region, empty or not, towards its
-    // decommit batch and holds the slot until the batch is flushed, so an
-    // empty report kept a slot whose pages were all reset in place from being
-    // reused (its next instance went to another slot and faulted again).
-    if start < end {
-        decommit(start, end.addr() - start.addr());
-    }
+    // memory that must be decommitted as the scan didn't reach it. Note that if
+    // the scan reached the end of memory then the byte size of the decommitted
+    // memory here will be 0 meaning that this is a noop (the decommit queue
+    // drops empty regions: see `DecommitQueue::push_raw`).
+    decommit(start, end.addr() - start.addr());
 
     bytes_resident
 }

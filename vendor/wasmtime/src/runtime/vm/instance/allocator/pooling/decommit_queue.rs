@@ -98,6 +98,15 @@ impl DecommitQueue {
     /// called (no other references, not in use, won't be otherwise unmapped,
     /// etc...).
     pub unsafe fn push_raw(&mut self, ptr: *mut u8, len: usize) {
+        // hookhost patch (see vendor/README.md): an empty region is not enqueued. The resets
+        // report one whenever they left nothing to decommit (upstream calls that "a noop"),
+        // but every enqueued region counts towards `decommit_batch_size`, and the pooling
+        // allocator holds the slot until the batch is flushed: a memory or table reset
+        // entirely in place was kept from reuse for up to 32 events, then handed to a
+        // `process_madvise` of empty regions.
+        if len == 0 {
+            return;
+        }
         self.raw.push(IoVec(iovec {
             iov_base: ptr.cast(),
             iov_len: len,
