@@ -333,7 +333,7 @@ fn policy(event: &Event) -> Answer {
 
 const RUST_OTHER: &str = r#"
 /// The policy: decide here (`hookhost_guest::block(reason)`, `context(text)`, …); `event.kind()`
-/// is the typed event and `event.payload` the whole JSON.
+/// is the typed event and `event.payload()` the whole JSON (`event.get(key)` parses one field).
 fn policy(event: &Event) -> Answer {
     let _ = event.kind();
     Answer::none()

@@ -34,6 +34,7 @@ pub mod shell;
 pub use serde_json::{self, Value, json};
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)] // generated: an export takes one argument per flattened field
 pub mod bindings {
     wit_bindgen::generate!({
         world: "hook",
@@ -43,6 +44,9 @@ pub mod bindings {
         default_bindings_module: "hookhost_guest::bindings",
     });
 }
+
+use std::ops::Range;
+use std::sync::OnceLock;
 
 use bindings::hookhost::hook::types::AgentInfo;
 
@@ -56,17 +60,43 @@ pub struct Agent {
 
 /// One event: its name, the tool (for tool events), the agent, and the whole payload as JSON
 /// (Claude Code's wire form, unknown fields kept). [`Event::kind`] gives the typed view.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The payload is indexed, not parsed, when the event arrives: a top-level field is parsed the
+/// first time something asks for it ([`Event::get`], [`Event::str`], [`Event::tool_input`],
+/// [`Event::kind`], …), and the whole tree only if [`Event::payload`] is called. A policy that
+/// reads `tool_input` does not pay for building the transcript path, session id and every other
+/// field into a tree it never looks at. What each accessor returns is exactly what the whole
+/// payload parsed with `serde_json` holds (for a key given twice, the last one, as there).
+#[derive(Debug, Clone)]
 pub struct Event {
     /// `hook_event_name`, e.g. "PreToolUse".
     pub name: String,
     /// The tool's name for tool events ("Bash", "Edit", "mcp__memory__create", …).
     pub tool_name: Option<String>,
     pub agent: Option<Agent>,
-    /// The whole payload, parsed.
-    pub payload: Value,
     /// The whole payload, exactly as hookhost passed it.
     pub payload_json: String,
+    /// The payload's top-level fields: key and the byte range of its value in `payload_json`.
+    fields: Vec<(Key, Range<usize>)>,
+    /// Each field's parsed value, parallel to `fields`, filled on first use.
+    values: Box<[OnceLock<Value>]>,
+    /// The whole payload parsed, filled on first use of [`Event::payload`].
+    payload: OnceLock<Value>,
+}
+
+/// A top-level key: where it sits in `payload_json`, or its text when it had escapes.
+#[derive(Debug, Clone)]
+enum Key {
+    At(Range<usize>),
+    Unescaped(String),
+}
+
+impl PartialEq for Event {
+    /// Two events are equal when their fields and payload text are (the parse caches aside).
+    fn eq(&self, other: &Event) -> bool {
+        (&self.name, &self.tool_name, &self.agent, &self.payload_json)
+            == (&other.name, &other.tool_name, &other.agent, &other.payload_json)
+    }
 }
 
 /// The typed view of an event, borrowed from its payload. Fields the payload lacks are empty
@@ -124,37 +154,62 @@ pub enum Kind<'a> {
 static NULL: Value = Value::Null;
 
 impl Event {
-    /// Parses an event from hookhost's fields and payload text.
+    /// An event from hookhost's fields and payload text. Fails when the payload is not a JSON
+    /// object.
     pub fn new(name: &str, tool_name: Option<&str>, payload_json: &str) -> Result<Event, String> {
-        let payload: Value = serde_json::from_str(payload_json).map_err(|e| format!("event is not JSON: {e}"))?;
-        let agent = payload.get("agent").and_then(|a| {
+        Event::from_parts(name.to_string(), tool_name.map(str::to_string), None, payload_json.to_string())
+    }
+
+    /// Builds an event from owned parts (the WIT event's strings move in, not copied); `agent`,
+    /// when not given, comes from the payload's `agent` field.
+    fn from_parts(
+        name: String,
+        tool_name: Option<String>,
+        agent: Option<Agent>,
+        payload_json: String,
+    ) -> Result<Event, String> {
+        let fields = index(&payload_json).map_err(|e| format!("event is not JSON: {e}"))?;
+        let values = fields.iter().map(|_| OnceLock::new()).collect();
+        let mut event = Event { name, tool_name, agent: None, payload_json, fields, values, payload: OnceLock::new() };
+        event.agent = agent.or_else(|| {
+            let a = event.get("agent")?;
             Some(Agent {
                 name: a.get("name")?.as_str()?.to_string(),
                 version: a.get("version").and_then(Value::as_str).map(str::to_string),
             })
         });
-        Ok(Event {
-            name: name.to_string(),
-            tool_name: tool_name.map(str::to_string),
-            agent,
-            payload,
-            payload_json: payload_json.to_string(),
-        })
+        Ok(event)
     }
 
     /// Parses a payload alone (for tests): the name and tool come from the payload.
     pub fn from_payload(payload_json: &str) -> Result<Event, String> {
-        let v: Value = serde_json::from_str(payload_json).map_err(|e| format!("event is not JSON: {e}"))?;
-        let name = v["hook_event_name"].as_str().unwrap_or_default();
-        Event::new(name, v["tool_name"].as_str(), payload_json)
+        let mut e = Event::new("", None, payload_json)?;
+        e.name = e.str("hook_event_name").unwrap_or_default().to_string();
+        e.tool_name = e.str("tool_name").map(str::to_string);
+        Ok(e)
+    }
+
+    /// The whole payload, parsed (on first use; the accessors below parse only the field they
+    /// read).
+    pub fn payload(&self) -> &Value {
+        self.payload.get_or_init(|| parse(&self.payload_json))
+    }
+
+    /// A top-level field of the payload, parsed on first use.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        // The last occurrence, as in a parsed map.
+        let i = self.fields.iter().rposition(|(k, _)| match k {
+            Key::At(r) => &self.payload_json[r.clone()] == key,
+            Key::Unescaped(k) => k == key,
+        })?;
+        Some(self.values[i].get_or_init(|| parse(&self.payload_json[self.fields[i].1.clone()])))
     }
 
     /// The typed view of this event.
     pub fn kind(&self) -> Kind<'_> {
-        let p = &self.payload;
-        let s = |k: &str| p.get(k).and_then(Value::as_str);
-        let v = |k: &str| p.get(k).unwrap_or(&NULL);
-        let b = |k: &str| p.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let s = |k: &str| self.str(k);
+        let v = |k: &str| self.get(k).unwrap_or(&NULL);
+        let b = |k: &str| self.get(k).and_then(Value::as_bool).unwrap_or(false);
         let tool_name = self.tool_name.as_deref().or_else(|| s("tool_name")).unwrap_or_default();
         match self.name.as_str() {
             "PreToolUse" => Kind::PreToolUse { tool_name, tool_input: v("tool_input"), tool_use_id: s("tool_use_id") },
@@ -187,7 +242,7 @@ impl Event {
 
     /// A top-level string field of the payload.
     pub fn str(&self, key: &str) -> Option<&str> {
-        self.payload.get(key).and_then(Value::as_str)
+        self.get(key).and_then(Value::as_str)
     }
 
     /// The project directory the agent runs in (`cwd`).
@@ -201,7 +256,7 @@ impl Event {
 
     /// `tool_input` of a tool event (`Null` otherwise).
     pub fn tool_input(&self) -> &Value {
-        self.payload.get("tool_input").unwrap_or(&NULL)
+        self.get("tool_input").unwrap_or(&NULL)
     }
 
     /// The command of a `Bash` tool event.
@@ -214,6 +269,70 @@ impl Event {
         let input = self.tool_input();
         ["file_path", "notebook_path", "path"].iter().find_map(|k| input[*k].as_str())
     }
+}
+
+/// Parses JSON that [`index`] has already checked. The host hands over only payloads it parsed
+/// itself with `serde_json` (nesting limit included), so this cannot fail; if it ever did, the
+/// hook traps, which hookhost counts as a failure, never as "no objection".
+fn parse(json: &str) -> Value {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("event payload field does not parse: {e}"))
+}
+
+/// The top-level fields of a JSON object, each as its key and the byte range of its value, in
+/// one pass over the text that checks it is JSON without building any value.
+fn index(json: &str) -> Result<Vec<(Key, Range<usize>)>, serde_json::Error> {
+    use serde::de::{Deserializer as _, MapAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    /// A key borrowed from the text, or decoded when it had escapes.
+    struct RawKey<'de>(std::borrow::Cow<'de, str>);
+
+    impl<'de> serde::Deserialize<'de> for RawKey<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = RawKey<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<RawKey<'de>, E> {
+                    Ok(RawKey(v.into()))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<RawKey<'de>, E> {
+                    Ok(RawKey(v.to_string().into()))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    struct Fields<'de>(&'de str);
+
+    impl<'de> Visitor<'de> for Fields<'de> {
+        type Value = Vec<(Key, Range<usize>)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let base = self.0.as_ptr() as usize;
+            let span = |s: &str| s.as_ptr() as usize - base..s.as_ptr() as usize - base + s.len();
+            let mut fields = Vec::with_capacity(16);
+            while let Some(RawKey(key)) = map.next_key()? {
+                let value: &'de RawValue = map.next_value()?;
+                let key = match key {
+                    std::borrow::Cow::Borrowed(k) => Key::At(span(k)),
+                    std::borrow::Cow::Owned(k) => Key::Unescaped(k),
+                };
+                fields.push((key, span(value.get())));
+            }
+            Ok(fields)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(json);
+    let fields = (&mut de).deserialize_map(Fields(json))?;
+    de.end()?;
+    Ok(fields)
 }
 
 /// What a hook decides.
@@ -357,10 +476,8 @@ pub fn __handle<R: IntoAnswer>(
     event: bindings::Event,
     policy: impl FnOnce(&Event) -> R,
 ) -> Result<bindings::Response, String> {
-    let mut e = Event::new(&event.hook_event_name, event.tool_name.as_deref(), &event.payload_json)?;
-    if let Some(AgentInfo { name, version }) = event.agent {
-        e.agent = Some(Agent { name, version });
-    }
+    let agent = event.agent.map(|AgentInfo { name, version }| Agent { name, version });
+    let e = Event::from_parts(event.hook_event_name, event.tool_name, agent, event.payload_json)?;
     policy(&e).into_answer().map(Answer::into_response)
 }
 
@@ -446,8 +563,74 @@ mod tests {
         let Kind::PostToolUseFailure { error, is_interrupt: false, .. } = failure.kind() else { panic!() };
         assert!(error.starts_with("Exit code 1"));
         let other = Event::from_payload(r#"{"hook_event_name": "Future", "x": 1}"#).unwrap();
-        assert_eq!((other.kind(), &other.payload["x"]), (Kind::Other, &json!(1)));
+        assert_eq!((other.kind(), &other.payload()["x"]), (Kind::Other, &json!(1)));
         assert!(Event::from_payload("{not json").is_err());
+    }
+
+    /// Every accessor answers what the whole payload parsed with `serde_json` holds: for every
+    /// captured payload of every agent, and for payloads built to tell a lazy index from a parse
+    /// (escaped and repeated keys, values that hold keys, odd spacing, nesting).
+    #[test]
+    fn fields_read_lazily_match_the_whole_parse() {
+        let mut payloads: Vec<String> = Vec::new();
+        // Every JSON object in the repository's fixtures: captured payloads and scenario files.
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(path).unwrap();
+                    if serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_object()) {
+                        payloads.push(text);
+                    }
+                }
+            }
+        }
+        assert!(payloads.len() > 300, "fixtures not found: {}", payloads.len());
+        for tricky in [
+            r#"{"tool_input": {"command": "ls"}, "tool_input": {"command": "rm -rf /"}}"#,
+            r#"{"tool\u005finput": {"command": "rm -rf /"}}"#,
+            r#"{"tool_input": {"command": "ls"}, "tool\u005finput": {"command": "rm -rf /"}}"#,
+            r#"{"tool\u005finput": {"command": "rm -rf /"}, "tool_input": {"command": "ls"}}"#,
+            r#"{"x": "\"tool_input\": {\"command\": \"ls\"}", "tool_input": {"command": "rm -rf /"}}"#,
+            r#"{"x": {"tool_input": 1}, "tool_input": 2, "y": [{"tool_input": 3}]}"#,
+            "\t{ \"tool_input\" :\n{\"command\":\"a\\u0000b\"} ,\"cwd\":\"\\ud83d\\ude00\"\r}\n",
+            r#"{"b": -0.0, "c": 1e300, "d": 18446744073709551615, "e": -9223372036854775808, "f": 0.1}"#,
+            r#"{"": 1, "tool_name": null, "hook_event_name": "PreToolUse", "tool_name": "Bash"}"#,
+            "{}",
+        ] {
+            payloads.push(tricky.to_string());
+        }
+        // Nesting up to serde_json's limit, in a value beside the field a policy reads.
+        let deep = format!("{}1{}", "[".repeat(126), "]".repeat(126));
+        payloads.push(format!(r#"{{"a": {deep}, "tool_input": {{"command": "rm -rf /"}}}}"#));
+        for json in &payloads {
+            let e = Event::from_payload(json).unwrap();
+            let whole: Value = serde_json::from_str(json).unwrap();
+            let map = whole.as_object().unwrap();
+            for (key, value) in map {
+                assert_eq!(e.get(key), Some(value), "{key} in {json}");
+            }
+            for key in ["tool_input", "tool_name", "hook_event_name", "cwd", "missing", ""] {
+                assert_eq!(e.get(key), map.get(key), "{key} in {json}");
+            }
+            assert_eq!(e.payload(), &whole);
+            assert_eq!(e.name, whole["hook_event_name"].as_str().unwrap_or_default());
+            assert_eq!(e.tool_name.as_deref(), whole["tool_name"].as_str());
+            assert_eq!(e.tool_input(), map.get("tool_input").unwrap_or(&Value::Null));
+        }
+    }
+
+    #[test]
+    fn a_payload_that_is_not_a_json_object_is_refused() {
+        for bad in
+            ["", "nope", "[1]", "1", "\"s\"", "{", "{\"a\":}", "{\"a\":1}x", "{\"a\":1,}", "{\"a\" 1}", "{'a':1}"]
+        {
+            let err = Event::from_payload(bad).unwrap_err();
+            assert!(err.starts_with("event is not JSON"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -488,7 +671,7 @@ mod tests {
             payload_json: payload.into(),
             agent: Some(AgentInfo { name: "gemini".into(), version: None }),
         };
-        let r = __handle(wit(PRE_BASH), |e: &Event| deny(format!("{}", e.agent.as_ref().unwrap().name))).unwrap();
+        let r = __handle(wit(PRE_BASH), |e: &Event| deny(e.agent.as_ref().unwrap().name.clone())).unwrap();
         assert_eq!(r.reason.as_deref(), Some("gemini"));
         let failing = |_: &Event| -> Result<Answer, String> { Err("broken".into()) };
         assert_eq!(__handle(wit(PRE_BASH), failing).unwrap_err(), "broken");

@@ -24,7 +24,7 @@ static CALLS: AtomicU32 = AtomicU32::new(0);
 fn policy(event: &Event) -> Answer {
     let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
     let canary = event.str("canary_file").unwrap_or("/etc/passwd").to_string();
-    let port = event.payload["port"].as_u64().unwrap_or(9) as u16;
+    let port = event.payload()["port"].as_u64().unwrap_or(9) as u16;
     let results = [
         probe("passwd", || std::fs::read_to_string("/etc/passwd")),
         probe("canary", || std::fs::read_to_string(&canary)),
