@@ -232,28 +232,26 @@ pub struct WasmRun {
 /// What the hook needs to know about the event, and how its answer is interpreted.
 #[derive(Debug, Clone)]
 pub struct GuestEvent {
-    name: String,
-    tool_name: Option<String>,
-    payload: String,
-    /// The payload's `agent` object (`name`, `version`), when it has one.
-    agent: Option<(String, Option<String>)>,
+    /// The event in the world's types, built once per event and lowered from this reference
+    /// into each hook's instance (no copy per hook). Its `agent` is the payload's `agent` object
+    /// (`name`, `version`), when it has one.
+    wit: types::Event,
     pre_tool_use: bool,
     can_block: bool,
 }
 
 impl GuestEvent {
     pub fn new(event: &HookEvent) -> Self {
-        GuestEvent {
-            name: event.name().to_string(),
+        let wit = types::Event {
+            hook_event_name: event.name().to_string(),
             tool_name: event.tool_name().map(str::to_string),
-            payload: String::from_utf8_lossy(event.raw()).into_owned(),
+            payload_json: String::from_utf8_lossy(event.raw()).into_owned(),
             agent: event.fields().get("agent").and_then(|a| {
                 let name = a.get("name")?.as_str()?.to_string();
-                Some((name, a.get("version").and_then(|v| v.as_str()).map(str::to_string)))
+                Some(types::AgentInfo { name, version: a.get("version").and_then(|v| v.as_str()).map(str::to_string) })
             }),
-            pre_tool_use: event.kind() == EventKind::PreToolUse,
-            can_block: can_block(event),
-        }
+        };
+        GuestEvent { wit, pre_tool_use: event.kind() == EventKind::PreToolUse, can_block: can_block(event) }
     }
 }
 
@@ -1170,16 +1168,7 @@ impl WasmInstance {
     /// benchmarks only: the runner instantiates afresh for every event.
     pub fn handle(&mut self, event: &GuestEvent) -> WasmOutcome {
         self.store.set_epoch_deadline(deadline_ticks(self.run.timeout));
-        let wit_event = types::Event {
-            hook_event_name: event.name.clone(),
-            tool_name: event.tool_name.clone(),
-            payload_json: event.payload.clone(),
-            agent: event
-                .agent
-                .as_ref()
-                .map(|(name, version)| types::AgentInfo { name: name.clone(), version: version.clone() }),
-        };
-        let called = self.hook.call_handle(&mut self.store, &wit_event);
+        let called = self.hook.call_handle(&mut self.store, &event.wit);
         let state = self.store.data_mut();
         let stderr_head = state.flush_output();
         let result = match called {
@@ -1267,7 +1256,7 @@ fn to_decision(event: &GuestEvent, r: types::Response) -> Result<Decision, HookF
             };
             return Err(invalid(format!(
                 "decision `{name}` is only valid for PreToolUse, not {} (use `block`)",
-                event.name
+                event.wit.hook_event_name
             )));
         }
     }
@@ -1675,10 +1664,12 @@ mod tests {
 
     fn guest(name: &str, tool: Option<&str>) -> GuestEvent {
         GuestEvent {
-            name: name.into(),
-            tool_name: tool.map(str::to_string),
-            payload: "{}".into(),
-            agent: None,
+            wit: types::Event {
+                hook_event_name: name.into(),
+                tool_name: tool.map(str::to_string),
+                payload_json: "{}".into(),
+                agent: None,
+            },
             pre_tool_use: name == "PreToolUse",
             can_block: name != "SessionStart",
         }

@@ -260,7 +260,12 @@ mod tests {
     #[test]
     fn the_agent_comes_from_the_event() {
         use crate::event::HookEvent;
-        let agent = |json: &str| super::super::GuestEvent::new(&HookEvent::parse(json.as_bytes()).unwrap()).agent;
+        let agent = |json: &str| {
+            super::super::GuestEvent::new(&HookEvent::parse(json.as_bytes()).unwrap())
+                .wit
+                .agent
+                .map(|a| (a.name, a.version))
+        };
         assert_eq!(
             agent(r#"{"hook_event_name": "Stop", "agent": {"name": "codex", "version": "1.2", "payload": {}}}"#),
             Some(("codex".to_string(), Some("1.2".to_string())))
