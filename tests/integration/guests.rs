@@ -7,7 +7,8 @@
 //!   listener receives nothing;
 //! - components built against world 0.1.0 and 0.2.0 both load and decide;
 //! - the Python and JavaScript examples pass their `tests.json`, and one policy written in
-//!   Rust, Python and JavaScript decides a corpus of commands identically.
+//!   Rust, Python and JavaScript decides a corpus of commands identically, and on the same
+//!   `tool_input` as hookhost's own parse where a payload repeats or escapes a key.
 //!
 //! A guest is rebuilt only when its sources (its directory, its language's SDK, `wit/`, the
 //! shared test corpora) changed since its last build (a stamp under `CARGO_TARGET_TMPDIR`). The
@@ -357,6 +358,54 @@ fn the_same_policy_decides_the_same_in_every_language() {
         denied += answers[0].starts_with("Some(Deny)") as usize;
     }
     assert!(lines.len() >= 160 && denied >= 60, "{} lines, {denied} denied", lines.len());
+}
+
+/// A guest reads the payload's fields as the host does: where a payload repeats a key, escapes
+/// one, or hides the command behind a large or deeply nested field, the policy in Rust (whose
+/// SDK indexes the payload and parses a field only when the policy reads it), Python and
+/// JavaScript decides on the same `tool_input.command` that hookhost's own parse sees (the
+/// oracle: `HookEvent::tool_input`, what permission rules and command hooks get).
+#[test]
+fn every_language_reads_the_fields_the_host_reads() {
+    let Some(py) = build("hooks-examples/wasm-python/block-dangerous-bash") else { return };
+    let Some(js) = build("hooks-examples/wasm-js/block-dangerous-bash") else { return };
+    let Some(rs) = build("hooks-examples/wasm/block-dangerous-bash") else { return };
+    let (bad, good) = (r#"{"command": "rm -rf /"}"#, r#"{"command": "ls"}"#);
+    let big = format!(r#""{}""#, "x\\\"tool_input\\\": ".repeat(20_000));
+    let deep = format!("{}{}", "[".repeat(120), "]".repeat(120));
+    let tails = [
+        format!(r#""tool_input": {good}, "tool_input": {bad}"#),
+        format!(r#""tool_input": {bad}, "tool_input": {good}"#),
+        format!(r#""tool\u005finput": {bad}"#),
+        format!(r#""tool_input": {good}, "tool\u005finput": {bad}"#),
+        format!(r#""tool\u005finput": {bad}, "tool_input": {good}"#),
+        r#""tool_input": {"comm\u0061nd": "rm -rf /"}"#.to_string(),
+        r#""tool_input": {"command": "ls", "command": "rm -rf /"}"#.to_string(),
+        r#""tool_input": {"command": "rm\u0020-rf /"}"#.to_string(),
+        format!(r#""x": {big}, "tool_input": {bad}"#),
+        format!(r#""tool_input": {good}, "x": {big}, "tool_input": {bad}, "y": {deep}"#),
+        format!(r#""x": {{"tool_input": {bad}}}, "tool_input": {good}"#),
+        format!(r#""x": "\"tool_input\": {{\"command\": \"rm -rf /\"}}", "tool_input": {good}"#),
+    ];
+    let rt = runtime(Allocator::Pooling);
+    let mut denied = 0;
+    for tail in &tails {
+        let payload = format!(
+            r#"{{"session_id": "s1", "cwd": "/tmp", "hook_event_name": "PreToolUse", "tool_name": "Bash", {tail}}}"#
+        );
+        let host = HookEvent::parse(payload.as_bytes()).unwrap_or_else(|e| panic!("{tail}: {e}"));
+        let command = host.tool_input().and_then(|t| t["command"].as_str()).unwrap_or_default().to_string();
+        let want = if command.starts_with("rm -rf") { Some(Permission::Deny) } else { None };
+        let event = GuestEvent::new(&host);
+        for c in [&rs, &py, &js] {
+            match rt.run(&run_of(c), &event).result {
+                HookResult::Decided(d) => assert_eq!(d.permission, want, "{}: {tail:.200}", c.display()),
+                other => panic!("{}: {tail:.200}: {other:?}", c.display()),
+            }
+        }
+        denied += want.is_some() as usize;
+    }
+    assert_eq!(denied, 8, "the corpus has both kinds");
 }
 
 /// Every event gets a fresh instance: a guest that counts its calls in a global sees 1 on every
