@@ -302,9 +302,10 @@ hookhost-guest = { path = "hookhost-guest" }
 # This project is a workspace of its own.
 [workspace]
 
-# Small components (about 100 KB).
+# Small, fast components (about 130 KB): LTO and strip keep them small; opt-level 3 makes a
+# call about 10% faster than opt-level "s", for 30 KB.
 [profile.release]
-opt-level = "s"
+opt-level = 3
 lto = true
 codegen-units = 1
 strip = true
