@@ -155,7 +155,9 @@ static NULL: Value = Value::Null;
 
 impl Event {
     /// An event from hookhost's fields and payload text. Fails when the payload is not a JSON
-    /// object.
+    /// object. A field `serde_json` cannot hold as a `Value` (a number beyond `f64`, nesting
+    /// deeper than 128) panics when read, a trap and so a failure; hookhost never passes one,
+    /// since it parses every payload itself.
     pub fn new(name: &str, tool_name: Option<&str>, payload_json: &str) -> Result<Event, String> {
         Event::from_parts(name.to_string(), tool_name.map(str::to_string), None, payload_json.to_string())
     }
@@ -620,6 +622,24 @@ mod tests {
             assert_eq!(e.name, whole["hook_event_name"].as_str().unwrap_or_default());
             assert_eq!(e.tool_name.as_deref(), whole["tool_name"].as_str());
             assert_eq!(e.tool_input(), map.get("tool_input").unwrap_or(&Value::Null));
+        }
+    }
+
+    /// A field `serde_json` cannot hold as a `Value` (a number beyond `f64`, nesting past its
+    /// limit) is refused when it is read: the hook traps, a failure, never an empty field.
+    /// hookhost parses every payload itself first, so a guest never gets one.
+    #[test]
+    fn a_field_serde_json_cannot_hold_traps_when_read() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for field in ["1e400", deep.as_str()] {
+            let json = format!(r#"{{"hook_event_name": "Stop", "x": {field}, "tool_input": {{"command": "ls"}}}}"#);
+            assert!(serde_json::from_str::<Value>(&json).is_err());
+            let e = Event::from_payload(&json).unwrap();
+            assert_eq!((e.name.as_str(), e.tool_input()["command"].as_str()), ("Stop", Some("ls")));
+            for read in [|e: &Event| e.get("x").is_some(), |e: &Event| e.payload().is_object()] {
+                let e = e.clone();
+                assert!(std::panic::catch_unwind(move || read(&e)).is_err(), "{field:.20}");
+            }
         }
     }
 
