@@ -76,12 +76,20 @@ pub struct Event {
     pub agent: Option<Agent>,
     /// The whole payload, exactly as hookhost passed it.
     pub payload_json: String,
-    /// The payload's top-level fields: key and the byte range of its value in `payload_json`.
-    fields: Vec<(Key, Range<usize>)>,
-    /// Each field's parsed value, parallel to `fields`, filled on first use.
-    values: Box<[OnceLock<Value>]>,
+    /// The payload's top-level fields, in order.
+    fields: Vec<Field>,
     /// The whole payload parsed, filled on first use of [`Event::payload`].
     payload: OnceLock<Value>,
+}
+
+/// One top-level field of the payload.
+#[derive(Debug, Clone)]
+struct Field {
+    key: Key,
+    /// Where its value sits in `payload_json`.
+    value: Range<usize>,
+    /// Its value parsed, filled on first use.
+    parsed: OnceLock<Value>,
 }
 
 /// A top-level key: where it sits in `payload_json`, or its text when it had escapes.
@@ -171,8 +179,7 @@ impl Event {
         payload_json: String,
     ) -> Result<Event, String> {
         let fields = index(&payload_json).map_err(|e| format!("event is not JSON: {e}"))?;
-        let values = fields.iter().map(|_| OnceLock::new()).collect();
-        let mut event = Event { name, tool_name, agent: None, payload_json, fields, values, payload: OnceLock::new() };
+        let mut event = Event { name, tool_name, agent: None, payload_json, fields, payload: OnceLock::new() };
         event.agent = agent.or_else(|| {
             let a = event.get("agent")?;
             Some(Agent {
@@ -200,11 +207,11 @@ impl Event {
     /// A top-level field of the payload, parsed on first use.
     pub fn get(&self, key: &str) -> Option<&Value> {
         // The last occurrence, as in a parsed map.
-        let i = self.fields.iter().rposition(|(k, _)| match k {
+        let field = self.fields.iter().rev().find(|f| match &f.key {
             Key::At(r) => &self.payload_json[r.clone()] == key,
             Key::Unescaped(k) => k == key,
         })?;
-        Some(self.values[i].get_or_init(|| parse(&self.payload_json[self.fields[i].1.clone()])))
+        Some(field.parsed.get_or_init(|| parse(&self.payload_json[field.value.clone()])))
     }
 
     /// The typed view of this event.
@@ -282,7 +289,7 @@ fn parse(json: &str) -> Value {
 
 /// The top-level fields of a JSON object, each as its key and the byte range of its value, in
 /// one pass over the text that checks it is JSON without building any value.
-fn index(json: &str) -> Result<Vec<(Key, Range<usize>)>, serde_json::Error> {
+fn index(json: &str) -> Result<Vec<Field>, serde_json::Error> {
     use serde::de::{Deserializer as _, MapAccess, Visitor};
     use serde_json::value::RawValue;
 
@@ -311,7 +318,7 @@ fn index(json: &str) -> Result<Vec<(Key, Range<usize>)>, serde_json::Error> {
     struct Fields<'de>(&'de str);
 
     impl<'de> Visitor<'de> for Fields<'de> {
-        type Value = Vec<(Key, Range<usize>)>;
+        type Value = Vec<Field>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a JSON object")
         }
@@ -325,7 +332,7 @@ fn index(json: &str) -> Result<Vec<(Key, Range<usize>)>, serde_json::Error> {
                     std::borrow::Cow::Borrowed(k) => Key::At(span(k)),
                     std::borrow::Cow::Owned(k) => Key::Unescaped(k),
                 };
-                fields.push((key, span(value.get())));
+                fields.push(Field { key, value: span(value.get()), parsed: OnceLock::new() });
             }
             Ok(fields)
         }
