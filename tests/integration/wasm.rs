@@ -1150,6 +1150,82 @@ fn pooled_slots_reset_every_scattered_dirty_page_and_keep_them_resident() {
     assert!(faults[faults.len() / 2] < 50, "page faults per call on a warm slot: {faults:?}");
 }
 
+/// A child of `fork` does not get a copy of a guest's memory (the vendored wasmtime advises
+/// every mapping it makes `MADV_DONTFORK`; vendor/README.md). The daemon forks itself for
+/// command hooks and for its warm pool's stubs, and each fork used to copy the page tables of
+/// every guest heap it held (a CPython guest keeps about 60 MiB resident) and write-protect
+/// them. A guest dirties 24 MiB of its memory; with that instance alive, a child forked from
+/// this process reads its own anonymous resident memory and exits. Without the advice the child
+/// maps every page this process does, the guest's included (a mutant that drops the advice
+/// fails here: the child's figure is within a few MiB of the parent's).
+#[test]
+fn a_forked_child_gets_no_copy_of_guest_memory() {
+    let lab = Lab::new();
+    // 48 MiB of memory (within the default 64 MiB limit); the call writes every other page.
+    let dirty = lab.component("dirty-24m", scattered_writes(768, 20, None).as_bytes());
+    let run = lab.run(&dirty);
+    for allocator in [Allocator::Pooling, Allocator::OnDemand] {
+        let rt =
+            WasmRuntime::new(WasmOptions { cache_dir: Some(lab.cache_dir()), allocator, ..lab_options() }).unwrap();
+        let (loaded, _) = rt.precompile(&run).unwrap();
+        let ev = GuestEvent::new(&HookEvent::parse(&bash_event("ls")).unwrap());
+        let mut instance = loaded.instantiate(&run).unwrap();
+        let out = instance.handle(&ev);
+        assert!(
+            matches!(&out.result, HookResult::Decided(d) if d.reason.as_deref() == Some("fresh")),
+            "{allocator:?}: {:?}",
+            out.result
+        );
+        let parent = rss_anon_kib(&std::fs::read_to_string("/proc/self/status").unwrap());
+        let child = rss_anon_kib(&forked_child_status());
+        drop(instance);
+        assert!(
+            parent >= 24 * 1024 && child + 16 * 1024 < parent,
+            "{allocator:?}: the forked child has {child} KiB of anonymous memory resident, this process {parent} KiB (the guest dirtied 24 MiB)"
+        );
+    }
+}
+
+/// `RssAnon` of a `/proc/<pid>/status` text, in KiB.
+fn rss_anon_kib(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RssAnon in {status}"))
+}
+
+/// `/proc/self/status` as a child forked from this process reads it.
+fn forked_child_status() -> String {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    use nix::unistd::{ForkResult, fork, pipe, read, write};
+    use std::io::Read;
+    let (r, w) = pipe().unwrap();
+    // SAFETY: this process has other threads (the test harness runs tests in parallel), so the
+    // child only makes raw system calls on a buffer on its stack and on file descriptors, then
+    // `_exit`s: it allocates nothing and takes no lock another thread may hold.
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            let mut buf = [0u8; 8192];
+            let n = match open(c"/proc/self/status", OFlag::O_RDONLY, Mode::empty()) {
+                Ok(fd) => read(&fd, &mut buf).unwrap_or(0),
+                Err(_) => 0,
+            };
+            let _ = write(&w, &buf[..n]);
+            // SAFETY: ends the child without running this process's exit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let mut text = String::new();
+            std::fs::File::from(r).read_to_string(&mut text).unwrap();
+            nix::sys::wait::waitpid(child, None).unwrap();
+            text
+        }
+    }
+}
+
 /// A pooled slot whose memory and table were reset in place goes straight back to the pool: the
 /// next instance of the component gets the same, still resident, slot. wasmtime 48 as released
 /// held every table of a page or less (every table a wasip2 component has) in its decommit

@@ -36,6 +36,26 @@ cfg_select! {
     }
 }
 
+/// hookhost patch (see vendor/README.md): leaves `[ptr, ptr + len)` out of a `fork`'s copy
+/// of this process (`MADV_DONTFORK`). A host that starts processes (hookhost's command hooks,
+/// its warm pool's stubs) forks itself, and copying the page tables of large guests' memories
+/// (a CPython guest keeps about 60 MiB resident) made every fork take milliseconds and
+/// write-protect every page the guests had written. The child of such a fork execs at once
+/// and never touches a guest's memory or code; a child that did would fault. A mapping made
+/// later over part of this range (`MAP_FIXED`) does not inherit the advice, so every mapping
+/// below is advised when it is made. Failing to advise leaves the mapping as it was (copied
+/// by a fork), which is correct, only slower.
+pub(super) unsafe fn dont_fork(ptr: *mut core::ffi::c_void, len: usize) {
+    #[cfg(target_os = "linux")]
+    if len > 0 {
+        // SAFETY: `madvise` with `MADV_DONTFORK` changes no contents and no protection of
+        // the range, which the caller has just mapped.
+        let _ = unsafe { rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxDontFork) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, len);
+}
+
 impl Mmap {
     pub fn new_empty() -> Mmap {
         Mmap {
@@ -52,6 +72,7 @@ impl Mmap {
                 rustix::mm::MapFlags::PRIVATE | MMAP_NORESERVE_FLAG,
             )?
         };
+        unsafe { dont_fork(ptr, size.byte_count()) };
         let memory = std::ptr::slice_from_raw_parts_mut(ptr.cast(), size.byte_count());
         let memory = SendSyncPtr::new(NonNull::new(memory).unwrap());
         Ok(Mmap { memory })
@@ -77,6 +98,7 @@ impl Mmap {
                 rustix::mm::MapFlags::PRIVATE | MMAP_NORESERVE_FLAG,
             )?
         };
+        unsafe { dont_fork(ptr, size.byte_count()) };
 
         let memory = std::ptr::slice_from_raw_parts_mut(ptr.cast(), size.byte_count());
         let memory = SendSyncPtr::new(NonNull::new(memory).unwrap());
@@ -101,6 +123,7 @@ impl Mmap {
             )
             .with_context(|| format!("mmap failed to allocate {len:#x} bytes"))?
         };
+        unsafe { dont_fork(ptr, len) };
         let memory = std::ptr::slice_from_raw_parts_mut(ptr.cast(), len);
         let memory = SendSyncPtr::new(NonNull::new(memory).unwrap());
 
@@ -231,6 +254,7 @@ impl Mmap {
                 source_offset,
             )?;
             assert_eq!(map_base.cast(), ptr);
+            dont_fork(ptr, memory_len.byte_count());
         };
         Ok(())
     }

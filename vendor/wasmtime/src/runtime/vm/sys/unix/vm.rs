@@ -32,6 +32,7 @@ pub unsafe fn erase_existing_mapping(ptr: *mut u8, len: usize) -> io::Result<()>
         )?
     };
     assert_eq!(ptr, ret.cast());
+    unsafe { super::mmap::dont_fork(ret, len) };
     Ok(())
 }
 
@@ -191,6 +192,7 @@ impl MemoryImageSource {
             )?
         };
         assert_eq!(base, ptr.cast());
+        unsafe { super::mmap::dont_fork(ptr, len) };
         Ok(())
     }
 }
