@@ -818,16 +818,22 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
     );
     for (lang, size, compile, dispatch, dir, component) in rows {
         let name = lang.replace(' ', "_").replace(['(', ')', '+'], "");
-        // The previous build's daemon first (HOOKHOST_BEFORE_BIN), then this one's.
-        let before_daemon = before.map(|b| {
-            let d = start_with(b, &format!("before-{name}"), &dir);
-            let (b50, b99) = d.round_trips(root, 2000);
-            let (g50, g99) = d.round_trips_apart(root, 1000, PACE);
-            (format!("before: {b50:.3} / {b99:.3}, "), format!("before: {g50:.3} / {g99:.3}, "))
-        });
+        // The previous build's daemon (HOOKHOST_BEFORE_BIN) and this one's, alternating event by
+        // event (one after the other, the second carried the first's drift: 0.25 ms here).
+        let before_daemon = before.map(|b| start_with(b, &format!("before-{name}"), &dir));
         let daemon = start(&name, &dir);
-        let (d50, d99) = daemon.round_trips(root, 2000);
-        let (g50, g99) = daemon.round_trips_apart(root, 1000, PACE);
+        let both: Vec<&Daemon> = before_daemon.iter().chain([&daemon]).collect();
+        let b2b = Daemon::round_trips_rr(&both, root, 2000, Duration::ZERO);
+        let apart = Daemon::round_trips_rr(&both, root, 1000, PACE);
+        drop(both);
+        drop(before_daemon);
+        let ((d50, d99), (g50, g99)) = (b2b[b2b.len() - 1], apart[apart.len() - 1]);
+        let before_rows = (b2b.len() == 2).then(|| {
+            (
+                format!("before: {:.3} / {:.3}, ", b2b[0].0, b2b[0].1),
+                format!("before: {:.3} / {:.3}, ", apart[0].0, apart[0].1),
+            )
+        });
         if component.is_some() && lang != "Rust" {
             paced.push((lang.clone(), g50));
         }
@@ -840,7 +846,7 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
                 format!("{:.1} / {:.1}", a * 1000.0, b * 1000.0)
             })
         };
-        let (before_b2b, before_paced) = before_daemon.unwrap_or_default();
+        let (before_b2b, before_paced) = before_rows.unwrap_or_default();
         println!(
             "  {:<16} {:>9} {:>10} {:>16} {:>20} {:>21} {:>8} MiB {:>22} {:>22}",
             lang,
@@ -864,6 +870,49 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
             "  issue 22: a {lang} decision in the warm daemon, events {} ms apart: {p50:.3} ms p50 (<= 1.0): {}",
             PACE.as_millis(),
             if p50 <= 1.0 { "MET" } else { "MISSED" }
+        );
+    }
+    // A fork of the daemon (for a command hook run without the sandbox, on the decision path;
+    // for a warm-pool stub, after it) copied the page tables of every guest heap the daemon kept
+    // resident, until wasmtime's mappings were left out of forks (vendor/README.md). Three
+    // daemons per build, round robin, events 20 ms apart: the sh hook alone, the Python and
+    // JavaScript hooks alone, and all of them; "together - sum" is what running them in one
+    // daemon adds (about one empty round trip less than zero when nothing is added).
+    let heavy: Vec<serde_json::Value> = guests
+        .iter()
+        .filter(|(lang, _)| *lang != "Rust")
+        .map(|(_, c)| serde_json::json!({"type": "wasm", "component": c, "timeout": 30, "memoryMb": 256}))
+        .collect();
+    if heavy.is_empty() {
+        return;
+    }
+    let sh = serde_json::json!({"type": "command", "command": "cat >/dev/null; echo {}", "sandbox": {"mode": "off"}});
+    let policy = |name: &str, hooks: Vec<serde_json::Value>| {
+        let d = root.join(format!("fork-{name}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let s = serde_json::json!({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": hooks}]}});
+        std::fs::write(d.join("managed-settings.json"), s.to_string()).unwrap();
+        d
+    };
+    let together = [heavy.clone(), vec![sh.clone()]].concat();
+    let dirs = [
+        ("sh", policy("sh", vec![sh])),
+        ("guests", policy("guests", heavy)),
+        ("together", policy("together", together)),
+    ];
+    println!(
+        "\nwarm daemon, an unsandboxed sh hook beside the Python and JavaScript hooks (a fork of the daemon per event), round robin, events 20 ms apart (100 each), p50 ms:"
+    );
+    for (label, bin) in before.map(|b| ("before", b)).into_iter().chain([("now", hookhost)]) {
+        let daemons: Vec<Daemon> = dirs.iter().map(|(n, d)| start_with(bin, &format!("{label}-fork-{n}"), d)).collect();
+        let p = Daemon::round_trips_rr(&daemons.iter().collect::<Vec<_>>(), root, 100, Duration::from_millis(20));
+        let rss = rss_kib(daemons[2].child.id());
+        drop(daemons);
+        let (sh_ms, guests_ms, both_ms) = (p[0].0, p[1].0, p[2].0);
+        println!(
+            "  {label:<7} sh hook {sh_ms:.3}, guests {guests_ms:.3}, together {both_ms:.3}: together - sum = {:+.3} ms   (RSS {:.0} MiB)",
+            both_ms - sh_ms - guests_ms,
+            rss as f64 / 1024.0
         );
     }
 }
@@ -1080,6 +1129,12 @@ impl Daemon {
 
     /// p50 and p99 (ms) of round trips to `a` and `b`, alternating, `gap` before each.
     fn round_trip_pair(a: &Daemon, b: &Daemon, project: &Path, n: usize, gap: Duration) -> ((f64, f64), (f64, f64)) {
+        let q = Self::round_trips_rr(&[a, b], project, n, gap);
+        (q[0], q[1])
+    }
+
+    /// p50 and p99 (ms) of round trips to each of `daemons`, in turn, `gap` before each.
+    fn round_trips_rr(daemons: &[&Daemon], project: &Path, n: usize, gap: Duration) -> Vec<(f64, f64)> {
         use hookhost::daemon::{Reply, Request, client};
         let req = Request::Event {
             v: 1,
@@ -1094,19 +1149,29 @@ impl Daemon {
             assert!(matches!(&r, Reply::Outcome { exit_code: 0, .. }), "{r:?}");
             start.elapsed()
         };
+        for d in daemons {
+            // The first event may compile a component: not bound by 5 s.
+            let first = client::request(&d.socket, &req, Duration::from_secs(300)).expect("daemon answer");
+            assert!(matches!(&first, Reply::Outcome { exit_code: 0, .. }), "{first:?}");
+        }
         for _ in 0..20 {
-            once(a);
-            once(b);
+            for d in daemons {
+                once(d);
+            }
         }
-        let (mut sa, mut sb) = (Vec::new(), Vec::new());
+        let mut samples = vec![Vec::new(); daemons.len()];
         for _ in 0..n {
-            sa.push(once(a));
-            sb.push(once(b));
+            for (d, s) in daemons.iter().zip(&mut samples) {
+                s.push(once(d));
+            }
         }
-        sa.sort();
-        sb.sort();
-        let q = |s: &[Duration]| (pct(s, 0.5).as_secs_f64() * 1000.0, pct(s, 0.99).as_secs_f64() * 1000.0);
-        (q(&sa), q(&sb))
+        samples
+            .iter_mut()
+            .map(|s| {
+                s.sort();
+                (pct(s, 0.5).as_secs_f64() * 1000.0, pct(s, 0.99).as_secs_f64() * 1000.0)
+            })
+            .collect()
     }
 
     /// p50 and p99 (ms) from writing the project settings file to the daemon serving the new

@@ -163,35 +163,104 @@ pub struct Options {
 /// margin on any caller's thread (tokio's workers have 2 MiB).
 const STACK_BYTES: usize = 64 << 20;
 
-/// Reads a command line (see the module documentation). On its own thread: a fault in the
-/// parser (it has panicked on odd input) makes the line undecidable, never a crash.
+/// Reads a command line (see the module documentation). On a parser thread (its own large
+/// stack): a fault in the parser (it has panicked on odd input) makes the line undecidable,
+/// never a crash.
 pub fn analyze(cmd: &str, opts: &Options) -> Parsed {
-    let run = || {
-        let mut out = Parsed::default();
-        match syntax::parse(cmd) {
-            Err(why) => out.undecidable.push(why),
-            Ok(program) => {
-                let mut w = walk::Walker::new(cmd, opts, &mut out, 0);
-                w.program(&program, &walk::Cwd::start());
-            }
-        }
-        if out.facts.evaluates && out.facts.assigns {
-            out.undecidable.push(
-                "arithmetic, subscripts or indirection evaluate variables the line sets (their values can run commands)"
-                    .into(),
-            );
-        }
-        out
-    };
-    let fault =
-        || Parsed { undecidable: vec!["the shell parser failed on this command line".into()], ..Default::default() };
-    std::thread::scope(|s| {
-        match std::thread::Builder::new().name("bash-parse".into()).stack_size(STACK_BYTES).spawn_scoped(s, run) {
-            Ok(h) => h.join().unwrap_or_else(|_| fault()),
-            // No thread (resource limits): read it here, the bounds still apply.
-            Err(_) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| fault()),
-        }
+    let read = parsers::run(cmd, opts).unwrap_or_else(|| {
+        // No parser thread (resource limits): read it here, the bounds still apply.
+        let (cmd, opts) = (cmd.to_owned(), opts.clone());
+        std::panic::catch_unwind(move || read_line(&cmd, &opts))
+    });
+    read.unwrap_or_else(|_| Parsed {
+        undecidable: vec!["the shell parser failed on this command line".into()],
+        ..Default::default()
     })
+}
+
+/// A line whose reading panics, to test that a fault spoils only its own line.
+#[cfg(test)]
+const INJECTED_FAULT: &str = "\u{0}hookhost test: the parser faults";
+
+fn read_line(cmd: &str, opts: &Options) -> Parsed {
+    #[cfg(test)]
+    assert_ne!(cmd, INJECTED_FAULT, "injected parser fault");
+    let mut out = Parsed::default();
+    match syntax::parse(cmd) {
+        Err(why) => out.undecidable.push(why),
+        Ok(program) => {
+            let mut w = walk::Walker::new(cmd, opts, &mut out, 0);
+            w.program(&program, &walk::Cwd::start());
+        }
+    }
+    if out.facts.evaluates && out.facts.assigns {
+        out.undecidable.push(
+            "arithmetic, subscripts or indirection evaluate variables the line sets (their values can run commands)"
+                .into(),
+        );
+    }
+    out
+}
+
+/// The threads lines are read on. Starting a thread with a 64 MiB stack for every line, and
+/// unmapping that stack after, cost the daemon about 0.28 ms per event on a 2-core VM whenever
+/// a Bash rule was in force (the unmap interrupts the other core). A line now goes to an idle
+/// parser thread, or a new one when none is idle (so lines are still read in parallel), and
+/// the thread waits for the next line afterwards; at most [`MAX_IDLE`] wait.
+mod parsers {
+    use super::{Options, Parsed, STACK_BYTES, read_line};
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    use std::sync::{Mutex, PoisonError};
+
+    type Answer = std::thread::Result<Parsed>;
+    type Job = (String, Options, SyncSender<Answer>);
+
+    /// Parser threads kept waiting for a line.
+    const MAX_IDLE: usize = 4;
+
+    /// Parser threads started so far (tests).
+    #[cfg(test)]
+    pub(super) static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    static IDLE: Mutex<Vec<SyncSender<Job>>> = Mutex::new(Vec::new());
+
+    /// `cmd` read on a parser thread; `None` when no thread could be started.
+    pub(super) fn run(cmd: &str, opts: &Options) -> Option<Answer> {
+        let idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let worker = match idle {
+            Some(w) => w,
+            None => start()?,
+        };
+        let (reply, answer) = sync_channel(1);
+        // A thread that is gone (it cannot be: each line is read under `catch_unwind`) is a
+        // fault of the line, as a panic is; it goes back to the pool only after an answer.
+        let gone = || -> Answer { Err(Box::new("the parser thread is gone")) };
+        if worker.send((cmd.to_owned(), opts.clone(), reply)).is_err() {
+            return Some(gone());
+        }
+        let Ok(read) = answer.recv() else { return Some(gone()) };
+        let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push(worker);
+        }
+        Some(read)
+    }
+
+    fn start() -> Option<SyncSender<Job>> {
+        let (jobs, rx) = sync_channel::<Job>(1);
+        std::thread::Builder::new().name("bash-parse".into()).stack_size(STACK_BYTES).spawn(move || serve(rx)).ok()?;
+        #[cfg(test)]
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(jobs)
+    }
+
+    /// Reads lines until its sender is dropped (the pool was full when it finished a line).
+    fn serve(jobs: Receiver<Job>) {
+        for (cmd, opts, reply) in jobs {
+            let read = std::panic::catch_unwind(|| read_line(&cmd, &opts));
+            let _ = reply.send(read);
+        }
+    }
 }
 
 /// Compatibility entry: the read line, or `None` when it cannot be decided statically.

@@ -226,3 +226,28 @@ fn random_text_never_crashes() {
         .join()
         .unwrap();
 }
+
+/// Lines are read on parser threads that wait for the next line (starting one per line cost the
+/// daemon about 0.28 ms per event), and a parser fault still spoils only its own line: the
+/// faulting line is undecidable, and the thread that caught it reads the next lines correctly.
+/// A mutant that starts a thread per line fails the count (about 200 instead of a handful; the
+/// bound leaves room for the other tests reading lines at the same time).
+#[test]
+fn lines_are_read_on_reused_parser_threads_and_a_fault_spoils_only_its_line() {
+    use std::sync::atomic::Ordering;
+    let opts = Options { strict: true, home: Some("/h".into()) };
+    let started = parsers::STARTED.load(Ordering::Relaxed);
+    for i in 0..200 {
+        if i % 50 == 7 {
+            let p = analyze(INJECTED_FAULT, &opts);
+            assert_eq!(p.undecidable, vec!["the shell parser failed on this command line".to_string()], "line {i}");
+            assert!(p.commands.is_empty());
+        }
+        let p = analyze("ls -la | grep y && rm -rf /tmp/x", &opts);
+        assert!(p.decidable(), "line {i}: {:?}", p.undecidable);
+        let texts: Vec<&str> = p.commands.iter().map(|c| c.text.as_str()).filter(|t| !t.is_empty()).collect();
+        assert_eq!(texts, ["ls -la", "grep y", "rm -rf /tmp/x"], "line {i}");
+    }
+    let more = parsers::STARTED.load(Ordering::Relaxed) - started;
+    assert!(more < 20, "{more} parser threads started for 204 lines read one after another");
+}
