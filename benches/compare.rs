@@ -86,16 +86,20 @@ impl Targets {
     /// Records one target and returns its verdict.
     fn record(&mut self, what: &str, measured: String, met: bool) -> &'static str {
         self.0.push((what.to_string(), measured, met));
-        if met { "MET" } else { "MISSED" }
+        verdict(met)
     }
 
     fn summary(&self) {
         let met = self.0.iter().filter(|t| t.2).count();
         println!("\nissue 23's targets in this run: {met} of {} met", self.0.len());
         for (what, measured, ok) in &self.0 {
-            println!("  {:<7} {what:<84} {measured}", if *ok { "MET" } else { "MISSED" });
+            println!("  {:<7} {what:<84} {measured}", verdict(*ok));
         }
     }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "MET" } else { "MISSED" }
 }
 
 fn main() {
@@ -869,7 +873,7 @@ one policy per language: block-dangerous-bash (shell: hooks-examples/shell/block
         println!(
             "  issue 22: a {lang} decision in the warm daemon, events {} ms apart: {p50:.3} ms p50 (<= 1.0): {}",
             PACE.as_millis(),
-            if p50 <= 1.0 { "MET" } else { "MISSED" }
+            verdict(p50 <= 1.0)
         );
     }
     // A fork of the daemon (for a command hook run without the sandbox, on the decision path;
@@ -1223,6 +1227,26 @@ fn wasm_options(cache: Option<&Path>, allocator: hookhost::exec::wasm::Allocator
     }
 }
 
+/// `component` loaded for in-process decisions (the default limits, a 5 s deadline), the run
+/// it is instantiated for, and the event it decides; and the runtime, which must outlive the
+/// decisions (it advances the engine's epoch, the deadline's clock).
+struct InProcess {
+    _rt: hookhost::exec::wasm::WasmRuntime,
+    loaded: hookhost::exec::wasm::LoadedComponent,
+    run: hookhost::exec::wasm::WasmRun,
+    event: hookhost::exec::wasm::GuestEvent,
+}
+
+fn in_process_policy(component: &Path, cache: &Path, allocator: hookhost::exec::wasm::Allocator) -> InProcess {
+    let rt = hookhost::exec::wasm::WasmRuntime::new(wasm_options(Some(cache), allocator)).unwrap();
+    let run =
+        hookhost::exec::wasm::WasmRun { timeout: Duration::from_secs(5), memory_mb: None, ..bench_run(component) };
+    let event = hookhost::exec::wasm::GuestEvent::new(&hookhost::event::HookEvent::parse(EVENT).unwrap());
+    // Off the event path: a Python or JavaScript compile takes longer than an event's deadline.
+    let (loaded, _) = rt.precompile(&run).unwrap();
+    InProcess { _rt: rt, loaded, run, event }
+}
+
 /// p50 and p99 (ms) of one in-process decision with a fresh instance.
 fn wasm_in_process(component: &Path, cache: &Path) -> (f64, f64) {
     wasm_in_process_with(component, cache, hookhost::exec::wasm::Allocator::OnDemand, 10_000)
@@ -1231,14 +1255,10 @@ fn wasm_in_process(component: &Path, cache: &Path) -> (f64, f64) {
 /// Events per second `threads` threads decide in process, each event on a fresh instance
 /// (pooling allocator), over five rounds of one second: the median, and every round's figure.
 fn wasm_throughput(component: &Path, cache: &Path, threads: usize) -> (f64, Vec<f64>) {
-    use hookhost::exec::wasm::{Allocator, GuestEvent, WasmRuntime};
-    let rt = WasmRuntime::new(wasm_options(Some(cache), Allocator::Pooling)).unwrap();
-    let run =
-        hookhost::exec::wasm::WasmRun { timeout: Duration::from_secs(5), memory_mb: None, ..bench_run(component) };
-    let event = GuestEvent::new(&hookhost::event::HookEvent::parse(EVENT).unwrap());
-    let (loaded, _) = rt.precompile(&run).unwrap();
+    let InProcess { loaded, run, event, .. } =
+        &in_process_policy(component, cache, hookhost::exec::wasm::Allocator::Pooling);
     let decide = || {
-        let outcome = loaded.instantiate(&run).unwrap().handle(&event);
+        let outcome = loaded.instantiate(run).unwrap().handle(event);
         assert!(
             matches!(outcome.result, hookhost::decision::HookResult::Decided(_)),
             "the policy failed: {:?}",
@@ -1284,22 +1304,10 @@ fn wasm_in_process_with(
     allocator: hookhost::exec::wasm::Allocator,
     n: usize,
 ) -> (f64, f64) {
-    use hookhost::exec::wasm::{GuestEvent, WasmRun, WasmRuntime};
-    let rt = WasmRuntime::new(wasm_options(Some(cache), allocator)).unwrap();
-    let run = WasmRun {
-        label: "[bench]".into(),
-        component: component.to_path_buf(),
-        sha256: None,
-        timeout: Duration::from_secs(5),
-        memory_mb: None,
-        fuel: None,
-    };
-    let event = GuestEvent::new(&hookhost::event::HookEvent::parse(EVENT).unwrap());
-    // Off the event path: a Python or JavaScript compile takes longer than an event's deadline.
-    let (loaded, _) = rt.precompile(&run).unwrap();
+    let InProcess { loaded, run, event, .. } = &in_process_policy(component, cache, allocator);
     let once = || {
         let start = Instant::now();
-        std::hint::black_box(loaded.instantiate(&run).unwrap().handle(&event));
+        std::hint::black_box(loaded.instantiate(run).unwrap().handle(event));
         start.elapsed()
     };
     for _ in 0..200 {

@@ -1349,12 +1349,7 @@ fn idle_connections_and_partial_frames_are_closed_after_their_timeouts() {
 /// The daemon's resident memory, in bytes.
 fn rss(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
+    super::support::status_kib(&status, "VmRSS").unwrap() * 1024
 }
 
 #[test]

@@ -298,7 +298,7 @@ impl Run {
 
 fn vm_hwm(pid: i32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    super::support::status_kib(&s, "VmHWM")
 }
 
 /// Spawns `cmd`, feeds `stdin`, samples the process while it runs (`during` gets the pid and

@@ -205,6 +205,14 @@ pub fn hook_settings(event: &str, matcher: &str, hooks: serde_json::Value) -> St
 }
 
 /// Whether process `pid` still exists (and is not a zombie).
+/// A `kB` field of a `/proc/<pid>/status` text (`VmRSS`, `VmHWM`, `RssAnon`, ...), in KiB.
+pub fn status_kib(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),

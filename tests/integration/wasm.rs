@@ -1188,11 +1188,7 @@ fn a_forked_child_gets_no_copy_of_guest_memory() {
 
 /// `RssAnon` of a `/proc/<pid>/status` text, in KiB.
 fn rss_anon_kib(status: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RssAnon in {status}"))
+    super::support::status_kib(status, "RssAnon").unwrap_or_else(|| panic!("no RssAnon in {status}"))
 }
 
 /// `/proc/self/status` as a child forked from this process reads it.

@@ -167,11 +167,8 @@ const STACK_BYTES: usize = 64 << 20;
 /// stack): a fault in the parser (it has panicked on odd input) makes the line undecidable,
 /// never a crash.
 pub fn analyze(cmd: &str, opts: &Options) -> Parsed {
-    let read = parsers::run(cmd, opts).unwrap_or_else(|| {
-        // No parser thread (resource limits): read it here, the bounds still apply.
-        let (cmd, opts) = (cmd.to_owned(), opts.clone());
-        std::panic::catch_unwind(move || read_line(&cmd, &opts))
-    });
+    // No parser thread (resource limits): read it here, the bounds still apply.
+    let read = parsers::run(cmd, opts).unwrap_or_else(|| std::panic::catch_unwind(|| read_line(cmd, opts)));
     read.unwrap_or_else(|_| Parsed {
         undecidable: vec!["the shell parser failed on this command line".into()],
         ..Default::default()
