@@ -62,7 +62,12 @@ pub(super) fn serve_cmd(g: &Global, a: &ServeArgs) -> u8 {
     // Observability (issue 24): the audit shipping of the managed settings at start.
     options.ship =
         crate::audit::ship::ShipOptions::from_settings(&crate::settings::load(&g.locations()).settings.audit);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Threads with room for the Bash parser read an event's command line where it is judged.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(crate::permissions::bash::THREAD_STACK_BYTES)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hookhost serve: cannot start the runtime: {e}");

@@ -428,6 +428,14 @@ fn eight_clients_times_a_thousand_events_are_all_answered_correctly() {
         .collect();
     let wrong: Vec<String> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert!(wrong.is_empty(), "{} wrong answers, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
+    // The daemon's threads have room for the Bash parser: each line was read where it was
+    // judged, none handed to a parser thread (and back: two wake-ups per event).
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", d.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect();
+    assert!(!names.iter().any(|n| n == "bash-parse"), "the daemon started parser threads: {names:?}");
 }
 
 /// The thin client: `hookhost dispatch` with HOOKHOST_SOCKET.

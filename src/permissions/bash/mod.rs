@@ -158,21 +158,41 @@ pub struct Options {
     pub home: Option<String>,
 }
 
-/// Stack of the thread a line is read on: the parser and the walker recurse once per nesting
-/// level, which [`syntax::MAX_NESTING`] and [`walk::MAX_DEPTH`] bound; this leaves a wide
-/// margin on any caller's thread (tokio's workers have 2 MiB).
+/// Stack a line is read with: the parser and the walker recurse once per nesting level, which
+/// [`syntax::MAX_NESTING`] and [`walk::MAX_DEPTH`] bound; this leaves a wide margin (tokio's
+/// workers have 2 MiB).
 const STACK_BYTES: usize = 64 << 20;
 
-/// Reads a command line (see the module documentation). On a parser thread (its own large
-/// stack): a fault in the parser (it has panicked on odd input) makes the line undecidable,
-/// never a crash.
+/// Stack size for threads that read lines themselves: [`STACK_BYTES`] plus room for what the
+/// thread runs before it gets to a line. The daemon's runtime starts its threads with it
+/// (`hookhost serve`, the embedded [`crate::host::Host`]), so an event with a Bash rule is read
+/// where it is judged instead of being handed to a parser thread and back (two thread wake-ups
+/// per event, about 0.1 ms of a round trip on a 2-core VM).
+pub const THREAD_STACK_BYTES: usize = STACK_BYTES + (4 << 20);
+
+/// Reads a command line (see the module documentation): on this thread when [`STACK_BYTES`]
+/// of its stack are left, else on a parser thread (its own large stack). Either way, a fault in
+/// the parser (it has panicked on odd input) makes the line undecidable, never a crash.
 pub fn analyze(cmd: &str, opts: &Options) -> Parsed {
     // No parser thread (resource limits): read it here, the bounds still apply.
-    let read = parsers::run(cmd, opts).unwrap_or_else(|| std::panic::catch_unwind(|| read_line(cmd, opts)));
+    let here = || std::panic::catch_unwind(|| read_line(cmd, opts));
+    let read = if stacker::remaining_stack().is_some_and(|left| left >= STACK_BYTES) {
+        #[cfg(test)]
+        READ_HERE.with(|n| n.set(n.get() + 1));
+        here()
+    } else {
+        parsers::run(cmd, opts).unwrap_or_else(here)
+    };
     read.unwrap_or_else(|_| Parsed {
         undecidable: vec!["the shell parser failed on this command line".into()],
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Lines this thread read itself, without a parser thread (tests).
+    static READ_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// A line whose reading panics, to test that a fault spoils only its own line.

@@ -251,3 +251,44 @@ fn lines_are_read_on_reused_parser_threads_and_a_fault_spoils_only_its_line() {
     let more = parsers::STARTED.load(Ordering::Relaxed) - started;
     assert!(more < 20, "{more} parser threads started for 204 lines read one after another");
 }
+
+/// A thread started with [`THREAD_STACK_BYTES`] (the daemon's runtime threads) reads its lines
+/// itself, with no hand-off to a parser thread, and a fault there still spoils only its line:
+/// the thread goes on reading the next lines right. The deepest lines the bounds let through
+/// are read there too (no stack overflow). A thread with tokio's default 2 MiB hands its lines
+/// over. A mutant that always hands over fails the first count; one that reads in place on any
+/// thread fails the second.
+#[test]
+fn a_thread_with_room_for_the_parser_reads_lines_itself() {
+    let opts = Options { strict: true, home: Some("/h".into()) };
+    let read_here = || READ_HERE.with(std::cell::Cell::get);
+    let deepest = [
+        format!("{}ls{}", "{ ".repeat(syntax::MAX_NESTING - 1), "; }".repeat(syntax::MAX_NESTING - 1)),
+        format!("{}ls{}", "$(".repeat(walk::MAX_NESTING), ")".repeat(walk::MAX_NESTING)),
+        format!("{}x{}", "$(".repeat(400), ")".repeat(400)),
+    ];
+    let o = opts.clone();
+    let big = std::thread::Builder::new().stack_size(THREAD_STACK_BYTES).spawn(move || {
+        let before = read_here();
+        let fault = analyze(INJECTED_FAULT, &o);
+        let line = analyze("ls -la | grep y && rm -rf /tmp/x", &o);
+        let deep: Vec<Parsed> = deepest.iter().map(|l| analyze(l, &o)).collect();
+        (read_here() - before, fault, line, deep)
+    });
+    let (n, fault, line, deep) = big.unwrap().join().unwrap();
+    assert_eq!(n, 5, "every line read on the calling thread");
+    assert_eq!(fault.undecidable, vec!["the shell parser failed on this command line".to_string()]);
+    assert!(line.decidable(), "{:?}", line.undecidable);
+    let texts: Vec<&str> = line.commands.iter().map(|c| c.text.as_str()).filter(|t| !t.is_empty()).collect();
+    assert_eq!(texts, ["ls -la", "grep y", "rm -rf /tmp/x"]);
+    assert!(deep[0].commands.iter().any(|c| c.text == "ls"), "{:?}", deep[0]);
+    assert!(deep[2].undecidable.iter().any(|u| !u.contains("parser failed")), "{:?}", deep[2].undecidable);
+    let small = std::thread::Builder::new().stack_size(2 << 20).spawn(move || {
+        let before = read_here();
+        let line = analyze("ls -la | grep y", &opts);
+        (read_here() - before, line.commands.len())
+    });
+    let (n, commands) = small.unwrap().join().unwrap();
+    assert_eq!(n, 0, "a 2 MiB thread hands its line to a parser thread");
+    assert_eq!(commands, 2);
+}
