@@ -59,6 +59,16 @@ fn a_one_shot_hook_starts_inside_its_leaves_and_nothing_is_migrated() {
     if v2 {
         assert!(leaf("0::"), "the hook is in its v2 leaf: {inside}");
         assert!(trace.contains("CLONE_INTO_CGROUP"), "started in the leaf by clone3:\n{trace}");
+        // Without a copy of the proxy's address space (a forked copy of hookhost): the hook
+        // process shares it until it execs, as after vfork.
+        if cfg!(target_arch = "x86_64") {
+            assert!(
+                trace
+                    .lines()
+                    .any(|l| l.contains("CLONE_INTO_CGROUP") && l.contains("CLONE_VM") && l.contains("CLONE_VFORK")),
+                "the clone into the leaf shares memory until exec:\n{trace}"
+            );
+        }
     }
     let migrations: Vec<&str> = trace
         .lines()
