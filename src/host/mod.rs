@@ -595,7 +595,7 @@ impl Host {
                     .get_or_init(|| {
                         let mut b = if self.inner.b.front == FrontEnd::Embedded {
                             let mut b = tokio::runtime::Builder::new_multi_thread();
-                            b.worker_threads(1).thread_stack_size(crate::permissions::bash::THREAD_STACK_BYTES);
+                            b.worker_threads(1);
                             b
                         } else {
                             tokio::runtime::Builder::new_current_thread()

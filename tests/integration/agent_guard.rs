@@ -175,7 +175,10 @@ fn allowed_changes_stay_and_become_the_accepted_content() {
     assert!(!toml.exists());
     std::fs::write(&toml, "[hooks]\n# EVIL: none\n").unwrap();
     wait_bytes(&env, &d, &toml, None, "a blocked creation removed");
-    assert!(guard_records(&env, &toml).iter().any(|r| r["change"] == "created" && r["action"] == "reverted_removed"));
+    // The record follows the removal: wait for it too (it failed once when read at once).
+    wait(&env, "the removal audited", &d, || {
+        guard_records(&env, &toml).iter().any(|r| r["change"] == "created" && r["action"] == "reverted_removed")
+    });
     // An allowed creation stays.
     std::fs::write(&toml, "model = \"o4\"\n").unwrap();
     wait(&env, "the allowed creation audited", &d, || {
@@ -187,7 +190,9 @@ fn allowed_changes_stay_and_become_the_accepted_content() {
     let original = std::fs::read(&hooks).unwrap();
     std::fs::remove_file(&hooks).unwrap();
     wait_bytes(&env, &d, &hooks, Some(&original), "a deleted file restored");
-    assert!(guard_records(&env, &hooks).iter().any(|r| r["change"] == "deleted" && r["reverted"] == true));
+    wait(&env, "the restore audited", &d, || {
+        guard_records(&env, &hooks).iter().any(|r| r["change"] == "deleted" && r["reverted"] == true)
+    });
 }
 
 #[test]
@@ -219,7 +224,9 @@ fn links_directory_swaps_and_bursts_do_not_escape_and_the_guard_does_not_loop() 
     std::fs::remove_file(&qwen).unwrap();
     std::os::unix::fs::symlink(&same, &qwen).unwrap();
     wait_bytes(&env, &d, &qwen, Some(&q0), "a link with accepted content replaced");
-    assert!(guard_records(&env, &qwen).iter().any(|r| r["change"] == "replaced" && r["reverted"] == true));
+    wait(&env, "the replacement audited", &d, || {
+        guard_records(&env, &qwen).iter().any(|r| r["change"] == "replaced" && r["reverted"] == true)
+    });
 
     // The directory renamed away and a new one made with other content.
     std::fs::rename(env.path().join(".cursor"), env.path().join(".cursor-old")).unwrap();

@@ -61,7 +61,7 @@ fn a_one_shot_hook_starts_inside_its_leaves_and_nothing_is_migrated() {
         assert!(trace.contains("CLONE_INTO_CGROUP"), "started in the leaf by clone3:\n{trace}");
         // Without a copy of the proxy's address space (a forked copy of hookhost): the hook
         // process shares it until it execs, as after vfork.
-        if cfg!(target_arch = "x86_64") {
+        if cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) {
             assert!(
                 trace
                     .lines()

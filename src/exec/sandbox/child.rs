@@ -310,9 +310,9 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// hook process execs or exits, then goes straight into the proxy from the clone's own
 /// instructions: it never returns through the frames the hook process used meanwhile.
 fn start_in_cgroup(dir: RawFd) -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
     const SHARE: u64 = (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
     const SHARE: u64 = 0;
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP | SHARE,
@@ -341,7 +341,7 @@ fn start_in_cgroup(dir: RawFd) -> bool {
 /// `args`): in the new process it returns 0, on failure the negated errno; in this process,
 /// once the new one has exec'd or exited, it does not return but calls [`proxy_entry`] with
 /// the new process's pid.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 fn clone3(args: &CloneArgs) -> i64 {
     let ret: i64;
     // SAFETY: the raw `clone3` system call. The new process runs on this stack while this one
@@ -352,6 +352,10 @@ fn clone3(args: &CloneArgs) -> i64 {
     // instructions right after the `syscall` call `proxy_entry` (which never returns) with the
     // pid, on a stack pointer aligned for a call (no `nostack`). In the new process, and on
     // failure, only `rax` (the result), `rcx` and `r11` (the `syscall` instruction's) change.
+    // What keeps this sound: the proxy reads nothing written before the clone that the new
+    // process may have changed meanwhile (its stack above this frame, `environ`, errno): from
+    // here it uses fresh stack frames, constants, `HOOK` (which it sets first) and errno only
+    // after its own calls. `proxy` must stay that way.
     unsafe {
         std::arch::asm!(
             "syscall",
@@ -374,7 +378,7 @@ fn clone3(args: &CloneArgs) -> i64 {
 
 /// `clone3(args)` as a fork (no shared memory): 0 in the new process, -1 on failure, the new
 /// process's pid here (the caller becomes the proxy).
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
 fn clone3(args: &CloneArgs) -> i64 {
     // SAFETY: clone3 without CLONE_VM is a fork: the new process gets a copy of this
     // single-threaded address space and returns here with 0; `args` outlives the call.
@@ -382,7 +386,7 @@ fn clone3(args: &CloneArgs) -> i64 {
 }
 
 /// The proxy's entry from [`clone3`]'s instructions (the C calling convention).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 extern "C" fn proxy_entry(pid: libc::pid_t) -> ! {
     proxy(pid)
 }

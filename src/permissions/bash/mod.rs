@@ -164,10 +164,11 @@ pub struct Options {
 const STACK_BYTES: usize = 64 << 20;
 
 /// Stack size for threads that read lines themselves: [`STACK_BYTES`] plus room for what the
-/// thread runs before it gets to a line. The daemon's runtime starts its threads with it
-/// (`hookhost serve`, the embedded [`crate::host::Host`]), so an event with a Bash rule is read
-/// where it is judged instead of being handed to a parser thread and back (two thread wake-ups
-/// per event, about 0.1 ms of a round trip on a 2-core VM).
+/// thread runs before it gets to a line. The daemon's runtime (`hookhost serve`) starts its
+/// threads with it, so an event with a Bash rule is read where it is judged instead of being
+/// handed to a parser thread and back (two thread wake-ups per event, about 0.06 ms of a round
+/// trip on a 2-core VM). Elsewhere (one-shot `dispatch`, an embedder's threads, which judge
+/// events on their own stacks) lines go to the parser threads.
 pub const THREAD_STACK_BYTES: usize = STACK_BYTES + (4 << 20);
 
 /// Reads a command line (see the module documentation): on this thread when [`STACK_BYTES`]
