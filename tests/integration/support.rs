@@ -204,7 +204,6 @@ pub fn hook_settings(event: &str, matcher: &str, hooks: serde_json::Value) -> St
     serde_json::json!({"hooks": {event: [{"matcher": matcher, "hooks": hooks}]}}).to_string()
 }
 
-/// Whether process `pid` still exists (and is not a zombie).
 /// A `kB` field of a `/proc/<pid>/status` text (`VmRSS`, `VmHWM`, `RssAnon`, ...), in KiB.
 pub fn status_kib(status: &str, field: &str) -> Option<u64> {
     status
@@ -213,6 +212,7 @@ pub fn status_kib(status: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Whether process `pid` still exists (and is not a zombie).
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),

@@ -16,11 +16,10 @@
 //!   execs, as `vfork` does: no second copy of the host's page tables) and stays as its proxy
 //!   until it ends, then exits the same way (its code, or the same signal). The hook starts a
 //!   session of its own (it is the session leader, as without a proxy); the proxy holds no
-//!   descriptor, passes the signals a runner
-//!   sends (`TERM`, `INT`, `HUP`, `QUIT`, `USR1`, `USR2`) on to the hook's process group, blocks
-//!   the others, and dies with the host (the hook dies with it: its death signal is set against
-//!   the proxy). Where `clone3` cannot do it (an old kernel), the child migrates itself through
-//!   `cgroup.procs` as before.
+//!   descriptor, passes the signals a runner sends (`TERM`, `INT`, `HUP`, `QUIT`, `USR1`,
+//!   `USR2`) on to the hook's process group, blocks the others, and dies with the host (the hook
+//!   dies with it: its death signal is set against the proxy). Where `clone3` cannot do it (an
+//!   old kernel), the child migrates itself through `cgroup.procs` as before.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 

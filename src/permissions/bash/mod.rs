@@ -175,13 +175,13 @@ pub const THREAD_STACK_BYTES: usize = STACK_BYTES + (4 << 20);
 /// of its stack are left, else on a parser thread (its own large stack). Either way, a fault in
 /// the parser (it has panicked on odd input) makes the line undecidable, never a crash.
 pub fn analyze(cmd: &str, opts: &Options) -> Parsed {
-    // No parser thread (resource limits): read it here, the bounds still apply.
     let here = || std::panic::catch_unwind(|| read_line(cmd, opts));
     let read = if stacker::remaining_stack().is_some_and(|left| left >= STACK_BYTES) {
         #[cfg(test)]
         READ_HERE.with(|n| n.set(n.get() + 1));
         here()
     } else {
+        // No parser thread (resource limits): read it here, the bounds still apply.
         parsers::run(cmd, opts).unwrap_or_else(here)
     };
     read.unwrap_or_else(|_| Parsed {
